@@ -1,0 +1,74 @@
+// A Hugging Face model directory as published: config.json, generation_config.json, and
+// model.safetensors or shards listed in model.safetensors.index.json.
+
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { CheckpointError, ConfigError } from "../errors.js";
+import type { StoredTensor } from "../tensor/tensor.js";
+import { parseConfig, type OpenELMConfig } from "../models/config.js";
+import { readSafetensors } from "./safetensors.js";
+
+export interface GenerationConfig {
+  bos_token_id?: number;
+  eos_token_id?: number | number[];
+  [key: string]: unknown;
+}
+
+export interface Checkpoint {
+  dir: string;
+  config: OpenELMConfig;
+  generationConfig: GenerationConfig;
+  tensors: Map<string, StoredTensor>;
+}
+
+export function readJsonFile(file: string, errorClass: typeof ConfigError = ConfigError): unknown {
+  let text: string;
+  try { text = fs.readFileSync(file, "utf-8"); } catch (e) {
+    throw new errorClass(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  try { return JSON.parse(text); } catch (e) {
+    throw new errorClass(`${file}: not valid JSON (${(e as Error).message})`);
+  }
+}
+
+export function readConfig(dir: string): OpenELMConfig {
+  const file = path.join(dir, "config.json");
+  if (!fs.existsSync(file)) throw new ConfigError(`${file}: not found (a model directory needs config.json)`);
+  return parseConfig(readJsonFile(file), file);
+}
+
+/** Read config, generation config and every weight tensor of a model directory (tensors keep their dtype). */
+export function readCheckpoint(dir: string): Checkpoint {
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory())
+    throw new CheckpointError(`${dir}: not a model directory (expected config.json and model.safetensors)`);
+  const config = readConfig(dir);
+  const genFile = path.join(dir, "generation_config.json");
+  const generationConfig = fs.existsSync(genFile) ? (readJsonFile(genFile) as GenerationConfig) : {};
+  const index = path.join(dir, "model.safetensors.index.json");
+  const single = path.join(dir, "model.safetensors");
+  const tensors = new Map<string, StoredTensor>();
+  if (fs.existsSync(index)) {
+    const j = readJsonFile(index, CheckpointError) as { weight_map?: Record<string, string> };
+    if (!j.weight_map || typeof j.weight_map !== "object")
+      throw new CheckpointError(`${index}: missing field "weight_map" (tensor name -> shard file)`);
+    const shards = [...new Set(Object.values(j.weight_map))];
+    for (const shard of shards) {
+      if (typeof shard !== "string" || shard.includes("/") || shard.includes("\\"))
+        throw new CheckpointError(`${index}: weight_map names shard ${JSON.stringify(shard)}, expected a file name in ${dir}`);
+      const shardPath = path.join(dir, shard);
+      if (!fs.existsSync(shardPath)) throw new CheckpointError(`${index}: shard "${shard}" is listed but ${shardPath} does not exist`);
+      for (const [name, t] of readSafetensors(shardPath).tensors) {
+        if (j.weight_map[name] !== shard)
+          throw new CheckpointError(`${shardPath}: holds tensor "${name}" but the index maps it to ${JSON.stringify(j.weight_map[name] ?? null)}`);
+        tensors.set(name, t);
+      }
+    }
+    for (const name of Object.keys(j.weight_map))
+      if (!tensors.has(name)) throw new CheckpointError(`${index}: tensor "${name}" is mapped to "${j.weight_map[name]}" but that shard does not hold it`);
+  } else if (fs.existsSync(single)) {
+    for (const [name, t] of readSafetensors(single).tensors) tensors.set(name, t);
+  } else {
+    throw new CheckpointError(`${dir}: no model.safetensors or model.safetensors.index.json`);
+  }
+  return { dir, config, generationConfig, tensors };
+}

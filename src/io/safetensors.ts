@@ -1,0 +1,127 @@
+// safetensors: 8-byte little-endian header length N, N bytes of JSON
+// {name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {...}}, then the raw data.
+// Reference: huggingface/safetensors (format spec). Every field is validated before anything is allocated.
+
+import * as fs from "node:fs";
+import { CheckpointError } from "../errors.js";
+import type { DType, StoredTensor } from "../tensor/tensor.js";
+import { numel } from "../tensor/tensor.js";
+import { writeFileAtomic } from "./atomic_write.js";
+
+const DTYPES: Record<string, { dtype: DType; size: number }> = {
+  F32: { dtype: "f32", size: 4 }, BF16: { dtype: "bf16", size: 2 }, F16: { dtype: "f16", size: 2 },
+};
+const DTYPE_NAMES: Partial<Record<DType, string>> = { f32: "F32", bf16: "BF16", f16: "F16" };
+/** Headers larger than this are refused (the safetensors library's own bound is 100 MB). */
+export const MAX_HEADER_BYTES = 100_000_000;
+
+interface Entry { name: string; dtype: DType; shape: number[]; begin: number; end: number }
+
+/** Parse and validate a header; dataLength is the number of bytes after the header. */
+function parseHeader(json: Uint8Array, dataLength: number, file: string): { entries: Entry[]; metadata: Record<string, string> } {
+  let h: unknown;
+  try { h = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(json)); } catch (e) {
+    throw new CheckpointError(`${file}: header is not valid UTF-8 JSON (${(e as Error).message})`);
+  }
+  if (typeof h !== "object" || h === null || Array.isArray(h)) throw new CheckpointError(`${file}: header is not a JSON object`);
+  const entries: Entry[] = [];
+  let metadata: Record<string, string> = {};
+  for (const [name, v] of Object.entries(h as Record<string, unknown>)) {
+    if (name === "__metadata__") { metadata = (v ?? {}) as Record<string, string>; continue; }
+    const e = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+    if (typeof e !== "object" || e === null) throw new CheckpointError(`${file}: tensor "${name}": entry is not an object`);
+    const dt = typeof e.dtype === "string" ? DTYPES[e.dtype] : undefined;
+    if (!dt) throw new CheckpointError(`${file}: tensor "${name}" has dtype ${JSON.stringify(e.dtype)}, expected one of F32, BF16, F16`);
+    if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isInteger(d) && d >= 0))
+      throw new CheckpointError(`${file}: tensor "${name}" has shape ${JSON.stringify(e.shape)}, expected a list of non-negative integers`);
+    const off = e.data_offsets;
+    if (!Array.isArray(off) || off.length !== 2 || !off.every((d) => Number.isSafeInteger(d) && d >= 0) || off[1] < off[0])
+      throw new CheckpointError(`${file}: tensor "${name}" has data_offsets ${JSON.stringify(off)}, expected [begin, end] with 0 <= begin <= end`);
+    const shape = e.shape as number[];
+    const want = numel(shape) * dt.size;
+    if (off[1] - off[0] !== want)
+      throw new CheckpointError(`${file}: tensor "${name}" has data_offsets ${JSON.stringify(off)} (${off[1] - off[0]} bytes), but ${e.dtype} ${JSON.stringify(shape)} needs ${want} bytes`);
+    if (off[1] > dataLength)
+      throw new CheckpointError(`${file}: tensor "${name}" has data_offsets ${JSON.stringify(off)} beyond the data section of ${dataLength} bytes (file truncated?)`);
+    entries.push({ name, dtype: dt.dtype, shape, begin: off[0], end: off[1] });
+  }
+  const sorted = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
+  for (let i = 1; i < sorted.length; i++)
+    if (sorted[i].begin < sorted[i - 1].end)
+      throw new CheckpointError(`${file}: tensors "${sorted[i - 1].name}" ${JSON.stringify([sorted[i - 1].begin, sorted[i - 1].end])} and "${sorted[i].name}" ${JSON.stringify([sorted[i].begin, sorted[i].end])} overlap`);
+  return { entries, metadata };
+}
+
+function headerLength(first8: Uint8Array, fileSize: number, file: string): number {
+  if (fileSize < 8) throw new CheckpointError(`${file}: file is ${fileSize} bytes, too short for a safetensors header (truncated?)`);
+  const n = Number(new DataView(first8.buffer, first8.byteOffset, 8).getBigUint64(0, true));
+  if (n > MAX_HEADER_BYTES) throw new CheckpointError(`${file}: header length ${n} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
+  if (8 + n > fileSize) throw new CheckpointError(`${file}: header length ${n} goes beyond the end of the ${fileSize}-byte file (truncated?)`);
+  return n;
+}
+
+/** Parse safetensors bytes held in memory. Tensors are views into `bytes`. */
+export function parseSafetensors(bytes: Uint8Array, file = "model.safetensors"): Map<string, StoredTensor> {
+  const n = headerLength(bytes.subarray(0, 8), bytes.byteLength, file);
+  const { entries } = parseHeader(bytes.subarray(8, 8 + n), bytes.byteLength - 8 - n, file);
+  const out = new Map<string, StoredTensor>();
+  for (const e of entries)
+    out.set(e.name, { name: e.name, dtype: e.dtype, shape: e.shape, data: bytes.subarray(8 + n + e.begin, 8 + n + e.end) });
+  return out;
+}
+
+/**
+ * Read a .safetensors file tensor by tensor (each tensor gets its own buffer, so files larger than
+ * Node's 4 GB Buffer limit load, and nothing but the tensors stays in memory).
+ */
+export function readSafetensors(path: string): { tensors: Map<string, StoredTensor>; metadata: Record<string, string> } {
+  const fd = fs.openSync(path, "r");
+  try {
+    const size = fs.fstatSync(fd).size;
+    const first8 = new Uint8Array(8);
+    fs.readSync(fd, first8, 0, Math.min(8, size), 0);
+    const n = headerLength(first8, size, path);
+    const header = new Uint8Array(n);
+    fs.readSync(fd, header, 0, n, 8);
+    const { entries, metadata } = parseHeader(header, size - 8 - n, path);
+    const tensors = new Map<string, StoredTensor>();
+    for (const e of entries) {
+      const data = new Uint8Array(e.end - e.begin);
+      let got = 0;
+      while (got < data.byteLength) {
+        const r = fs.readSync(fd, data, got, data.byteLength - got, 8 + n + e.begin + got);
+        if (r === 0) throw new CheckpointError(`${path}: unexpected end of file reading tensor "${e.name}"`);
+        got += r;
+      }
+      tensors.set(e.name, { name: e.name, dtype: e.dtype, shape: e.shape, data });
+    }
+    return { tensors, metadata };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Serialize tensors (sorted by name, header padded with spaces to a multiple of 8, as the safetensors library does). */
+export function serializeSafetensors(tensors: Iterable<StoredTensor>, metadata: Record<string, string> = { format: "pt" }): Uint8Array[] {
+  const list = [...tensors].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const header: Record<string, unknown> = { __metadata__: metadata };
+  let off = 0;
+  for (const t of list) {
+    const name = DTYPE_NAMES[t.dtype];
+    if (!name) throw new CheckpointError(`safetensors: tensor "${t.name}" has dtype ${t.dtype}; safetensors stores F32, BF16 or F16 (use GGUF for quantized weights)`);
+    header[t.name] = { dtype: name, shape: t.shape, data_offsets: [off, off + t.data.byteLength] };
+    off += t.data.byteLength;
+  }
+  let json = JSON.stringify(header);
+  const pad = (8 - (Buffer.byteLength(json) % 8)) % 8;
+  json += " ".repeat(pad);
+  const hbytes = Buffer.from(json, "utf-8");
+  const len = new Uint8Array(8);
+  new DataView(len.buffer).setBigUint64(0, BigInt(hbytes.byteLength), true);
+  return [len, hbytes, ...list.map((t) => t.data)];
+}
+
+/** Write a .safetensors file atomically (temp name, fsync, rename). */
+export function writeSafetensors(path: string, tensors: Iterable<StoredTensor>, metadata?: Record<string, string>): void {
+  writeFileAtomic(path, serializeSafetensors(tensors, metadata));
+}

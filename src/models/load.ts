@@ -1,0 +1,103 @@
+// config.json + weights -> OpenELMModel. Checks that every expected tensor is present with the shape
+// the config implies and that nothing unexpected is there, before any weight reaches a backend.
+
+import * as fs from "node:fs";
+import type { Backend } from "../kernels/backend.js";
+import { createRefBackend } from "../kernels/ref/index.js";
+import { CheckpointError } from "../errors.js";
+import type { StoredTensor } from "../tensor/tensor.js";
+import { readCheckpoint, type GenerationConfig } from "../io/model_dir.js";
+import { layerSizes, type OpenELMConfig } from "./config.js";
+import { OpenELMModel, type LayerWeights } from "./openelm.js";
+
+/** Tensor name -> shape for a config, in checkpoint order (OPENELM.md §3.1). */
+export function expectedShapes(c: OpenELMConfig): Map<string, number[]> {
+  const D = c.model_dim, hd = c.head_dim, m = new Map<string, number[]>();
+  m.set("transformer.token_embeddings.weight", [c.vocab_size, D]);
+  for (let i = 0; i < c.num_transformer_layers; i++) {
+    const { nQ, nKV, ffnDim: F } = layerSizes(c, i), p = `transformer.layers.${i}.`;
+    m.set(p + "attn_norm.weight", [D]);
+    m.set(p + "attn.qkv_proj.weight", [(nQ + 2 * nKV) * hd, D]);
+    if (c.normalize_qk_projections) {
+      m.set(p + "attn.q_norm.weight", [hd]);
+      m.set(p + "attn.k_norm.weight", [hd]);
+    }
+    m.set(p + "attn.out_proj.weight", [D, nQ * hd]);
+    m.set(p + "ffn_norm.weight", [D]);
+    m.set(p + "ffn.proj_1.weight", [2 * F, D]);
+    m.set(p + "ffn.proj_2.weight", [D, F]);
+  }
+  m.set("transformer.norm.weight", [D]);
+  if (!c.share_input_output_layers) m.set("lm_head.weight", [c.vocab_size, D]);
+  return m;
+}
+
+/** Tensors HF may save that the forward pass never reads. */
+const IGNORED = new Set(["transformer.classifier.weight"]);
+
+/** Check names and shapes of a checkpoint's tensors against its config. */
+export function validateTensors(c: OpenELMConfig, tensors: Map<string, StoredTensor>, file: string): void {
+  const want = expectedShapes(c);
+  for (const [name, shape] of want) {
+    const t = tensors.get(name);
+    if (!t) throw new CheckpointError(`${file}: missing tensor "${name}" (shape ${JSON.stringify(shape)})`);
+    if (t.shape.length !== shape.length || t.shape.some((d, k) => d !== shape[k]))
+      throw new CheckpointError(`${file}: tensor "${name}" has shape ${JSON.stringify(t.shape)}, config.json implies ${JSON.stringify(shape)}`);
+  }
+  for (const name of tensors.keys())
+    if (!want.has(name) && !(IGNORED.has(name) && !c.share_input_output_layers))
+      throw new CheckpointError(`${file}: unexpected tensor "${name}" (not part of this OpenELM config)`);
+}
+
+/** Build a model from validated tensors; the backend takes each weight in its stored dtype. */
+export function modelFromTensors(config: OpenELMConfig, tensors: Map<string, StoredTensor>, backend: Backend,
+  file = "model.safetensors"): OpenELMModel {
+  validateTensors(config, tensors, file);
+  const get = (n: string) => tensors.get(n)!;
+  const mat = (n: string) => { const t = get(n); return backend.loadMatrix(t, t.shape[0], t.shape[1]); };
+  const vec = (n: string) => backend.loadVector(get(n));
+  const layers: LayerWeights[] = [];
+  for (let i = 0; i < config.num_transformer_layers; i++) {
+    const p = `transformer.layers.${i}.`;
+    layers.push({
+      attn_norm: vec(p + "attn_norm.weight"), qkv_proj: mat(p + "attn.qkv_proj.weight"),
+      q_norm: config.normalize_qk_projections ? vec(p + "attn.q_norm.weight") : null,
+      k_norm: config.normalize_qk_projections ? vec(p + "attn.k_norm.weight") : null,
+      out_proj: mat(p + "attn.out_proj.weight"), ffn_norm: vec(p + "ffn_norm.weight"),
+      proj_1: mat(p + "ffn.proj_1.weight"), proj_2: mat(p + "ffn.proj_2.weight"),
+    });
+  }
+  return new OpenELMModel(config, {
+    token_embeddings: mat("transformer.token_embeddings.weight"), layers, norm: vec("transformer.norm.weight"),
+    lm_head: config.share_input_output_layers ? null : mat("lm_head.weight"),
+  }, backend);
+}
+
+export interface LoadOptions {
+  /** Backend to run on (default: the reference backend). */
+  backend?: Backend;
+  /** Convert weights while loading (e.g. quantize); receives and returns the tensor map. */
+  transformTensors?: (tensors: Map<string, StoredTensor>, config: OpenELMConfig) => Map<string, StoredTensor>;
+}
+
+export interface LoadedModel {
+  model: OpenELMModel;
+  dir: string;
+  generationConfig: GenerationConfig;
+}
+
+/** Load an HF model directory (config.json + model.safetensors or shards). */
+export function loadModelDir(dir: string, opts: LoadOptions = {}): LoadedModel {
+  if (!fs.existsSync(dir)) throw new CheckpointError(`${dir}: no such model directory`);
+  const ck = readCheckpoint(dir);
+  const file = fs.existsSync(`${dir}/model.safetensors.index.json`) ? `${dir}/model.safetensors.index.json` : `${dir}/model.safetensors`;
+  validateTensors(ck.config, ck.tensors, file);
+  const tensors = opts.transformTensors ? opts.transformTensors(ck.tensors, ck.config) : ck.tensors;
+  const model = modelFromTensors(ck.config, tensors, opts.backend ?? createRefBackend(), file);
+  return { model, dir, generationConfig: ck.generationConfig };
+}
+
+/** Load a model directory and return the model (see loadModelDir for the generation config too). */
+export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<OpenELMModel> {
+  return loadModelDir(dir, opts).model;
+}

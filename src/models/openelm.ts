@@ -1,0 +1,118 @@
+// OpenELM: decoder-only transformer with layer-wise scaling (heads and FFN width vary per layer).
+// References: HF apple/OpenELM modeling_openelm.py; mlx-lm models/openelm.py; OPENELM.md §4.
+// Shapes: T tokens in this call, D model_dim, hd head_dim, V vocab; weights keep HF layout (out, in).
+
+import type { Backend, Matrix } from "../kernels/backend.js";
+import { InputError } from "../errors.js";
+import { RMS_EPS, layerSizes, type LayerSizes, type OpenELMConfig } from "./config.js";
+import { KVCache } from "./kv_cache.js";
+
+/** Field names follow the checkpoint: transformer.layers.{i}.attn.qkv_proj.weight -> qkv_proj. */
+export interface LayerWeights {
+  attn_norm: Float32Array;
+  qkv_proj: Matrix;
+  q_norm: Float32Array | null;
+  k_norm: Float32Array | null;
+  out_proj: Matrix;
+  ffn_norm: Float32Array;
+  proj_1: Matrix;
+  proj_2: Matrix;
+}
+
+export interface OpenELMWeights {
+  token_embeddings: Matrix;
+  layers: LayerWeights[];
+  norm: Float32Array;
+  /** Present only when share_input_output_layers is false; otherwise logits use token_embeddings. */
+  lm_head: Matrix | null;
+}
+
+export interface ForwardOptions {
+  /** Logits for every position (T, V) instead of the last one only (V). */
+  allLogits?: boolean;
+}
+
+/** Work buffers sized for up to `cap` tokens a call; grown (rarely) when a longer call comes. */
+interface Work { cap: number; x: Float32Array; h: Float32Array; qkv: Float32Array; attn: Float32Array;
+  gu: Float32Array; ff: Float32Array; tmp: Float32Array; logits: Float32Array }
+
+export class OpenELMModel {
+  readonly sizes: LayerSizes[];
+  private work: Work | null = null;
+
+  constructor(readonly config: OpenELMConfig, readonly weights: OpenELMWeights, readonly backend: Backend) {
+    this.sizes = config.num_query_heads.map((_, i) => layerSizes(config, i));
+  }
+
+  /** A fresh KV cache holding up to maxLen positions (default: max_context_length). */
+  newCache(maxLen = this.config.max_context_length): KVCache {
+    return new KVCache(this.backend, maxLen, this.sizes.map((s) => s.nKV * this.config.head_dim));
+  }
+
+  private ensureWork(T: number, logitRows: number): Work {
+    const w = this.work;
+    if (w && w.cap >= T && w.logits.length >= logitRows * this.config.vocab_size) return w;
+    const cap = Math.max(T, w?.cap ?? 0);
+    const { model_dim: D, head_dim: hd, vocab_size: V } = this.config;
+    const maxQKV = Math.max(...this.sizes.map((s) => (s.nQ + 2 * s.nKV) * hd));
+    const maxQ = Math.max(...this.sizes.map((s) => s.nQ * hd));
+    const maxF = Math.max(...this.sizes.map((s) => s.ffnDim));
+    const be = this.backend;
+    const rows = Math.max(logitRows, w ? w.logits.length / V : 1);
+    this.work = { cap, x: be.alloc(cap * D), h: be.alloc(cap * D), qkv: be.alloc(cap * maxQKV), attn: be.alloc(cap * maxQ),
+      gu: be.alloc(cap * 2 * maxF), ff: be.alloc(cap * maxF), tmp: be.alloc(cap * D), logits: be.alloc(rows * V) };
+    return this.work;
+  }
+
+  /**
+   * Run `ids` at positions cache.length … cache.length+T-1, append their keys/values to the cache and
+   * return logits: (T, V) row-major with allLogits, else the last position's V values. The returned array
+   * is a view of a work buffer, valid until the next forward call (copy it to keep it).
+   * Throws InputError for ids outside the vocabulary or when the cache would pass its maxLen.
+   */
+  forward(ids: ArrayLike<number>, cache: KVCache, opts: ForwardOptions = {}): Float32Array {
+    const c = this.config, be = this.backend;
+    const T = ids.length, D = c.model_dim, hd = c.head_dim, V = c.vocab_size;
+    if (T === 0) throw new InputError("forward: no tokens given");
+    for (let t = 0; t < T; t++)
+      if (!Number.isInteger(ids[t]) || ids[t] < 0 || ids[t] >= V)
+        throw new InputError(`token id ${ids[t]} at position ${t} is out of range: the vocabulary has ids 0 … ${V - 1}`);
+    const pos0 = cache.length;
+    if (pos0 + T > cache.maxLen)
+      throw new InputError(`${pos0 + T} tokens exceed the context of ${cache.maxLen} (max_context_length); shorten the prompt or lower max new tokens`);
+    const logitRows = opts.allLogits ? T : 1;
+    const w = this.ensureWork(T, logitRows);
+    const { x, h, qkv, attn, gu, ff, tmp } = w;
+
+    be.embed(x, this.weights.token_embeddings, ids); // (T, D), no scaling
+    for (let i = 0; i < this.sizes.length; i++) {
+      const { nQ, nKV, ffnDim: F } = this.sizes[i];
+      const L = this.weights.layers[i];
+      const qkvW = (nQ + 2 * nKV) * hd;
+      be.rmsnorm(h, x, L.attn_norm, T, D, RMS_EPS);
+      be.matmul(qkv, h, L.qkv_proj, T);                                   // (T, (nQ + 2 nKV) hd) = [q | k | v]
+      be.qkNormRope(qkv, T, nQ, nKV, hd, L.q_norm, L.k_norm, RMS_EPS, pos0, c.rope_freq_constant);
+      const kvW = nKV * hd, kc = cache.k[i], vc = cache.v[i];
+      for (let t = 0; t < T; t++) {                                        // cache keys after RoPE
+        const o = t * qkvW + nQ * hd;
+        kc.set(qkv.subarray(o, o + kvW), (pos0 + t) * kvW);
+        vc.set(qkv.subarray(o + kvW, o + 2 * kvW), (pos0 + t) * kvW);
+      }
+      be.attention(attn, qkv, qkvW, kc, vc, T, pos0, nQ, nKV, hd);         // (T, nQ hd)
+      be.matmul(tmp, attn, L.out_proj, T);
+      be.addInPlace(x, tmp, T * D);
+      be.rmsnorm(h, x, L.ffn_norm, T, D, RMS_EPS);
+      be.matmul(gu, h, L.proj_1, T);                                       // (T, 2F) = [gate | up]
+      be.swiglu(ff, gu, T, F);
+      be.matmul(tmp, ff, L.proj_2, T);
+      be.addInPlace(x, tmp, T * D);
+    }
+    cache.length = pos0 + T;
+    const first = T - logitRows;                                           // rows that need logits
+    const xs = x.subarray(first * D, T * D), hs = h.subarray(0, logitRows * D);
+    be.rmsnorm(hs, xs, this.weights.norm, logitRows, D, RMS_EPS);
+    const logits = w.logits.subarray(0, logitRows * V);
+    be.matmul(logits, hs, this.weights.lm_head ?? this.weights.token_embeddings, logitRows);
+    return logits;
+  }
+}

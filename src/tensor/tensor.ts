@@ -1,0 +1,96 @@
+// Tensors as the checkpoint stores them: a dtype, a shape and little-endian bytes.
+// Weights stay in their stored dtype (BF16 stays 2 bytes a parameter); kernels widen on the fly.
+
+/** Storage types a weight can have. q8_0 / q4_0 use llama.cpp's 32-weight blocks with an f16 scale. */
+export type DType = "f32" | "bf16" | "f16" | "q8_0" | "q4_0";
+
+/** A tensor in its stored form. `data` is exactly the tensor's bytes (no padding). */
+export interface StoredTensor {
+  name: string;
+  dtype: DType;
+  shape: number[];
+  data: Uint8Array;
+}
+
+/** Bytes per element for plain dtypes; for block-quantized types the bytes per 32-weight block. */
+export function bytesFor(dtype: DType, count: number): number {
+  switch (dtype) {
+    case "f32": return count * 4;
+    case "bf16": case "f16": return count * 2;
+    case "q8_0": return (count / 32) * 34;
+    case "q4_0": return (count / 32) * 18;
+  }
+}
+
+export function numel(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+const f32Scratch = new Float32Array(1);
+const u32Scratch = new Uint32Array(f32Scratch.buffer);
+
+/** bfloat16 bits -> float32 (exact). */
+export function bf16ToF32(bits: number): number {
+  u32Scratch[0] = bits << 16;
+  return f32Scratch[0];
+}
+
+/** float32 -> bfloat16 bits, round to nearest even (NaN stays NaN). */
+export function f32ToBf16(x: number): number {
+  f32Scratch[0] = x;
+  const u = u32Scratch[0];
+  if ((u & 0x7fffffff) > 0x7f800000) return ((u >>> 16) | 0x40) & 0xffff;
+  return ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
+/** IEEE half bits -> float32 (exact). */
+export function f16ToF32(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const m = h & 0x3ff;
+  if (e === 0) return s * m * 2 ** -24;
+  if (e === 31) return m ? NaN : s * Infinity;
+  return s * (1 + m / 1024) * 2 ** (e - 15);
+}
+
+/** float32 -> IEEE half bits, round to nearest even. */
+export function f32ToF16(x: number): number {
+  f32Scratch[0] = x;
+  const u = u32Scratch[0];
+  const sign = (u >>> 16) & 0x8000;
+  const exp = (u >>> 23) & 0xff;
+  let mant = u & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  let e = exp - 127 + 15;
+  if (e >= 31) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    let half = mant >>> shift;
+    const rem = mant & ((1 << shift) - 1);
+    const mid = 1 << (shift - 1);
+    if (rem > mid || (rem === mid && (half & 1))) half++;
+    return sign | half;
+  }
+  let half = (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && (half & 1))) half++;
+  return sign | half;
+}
+
+/** Widen a stored plain-dtype tensor to float32 (a copy for bf16/f16; a copy for f32 too, so callers own it). */
+export function toFloat32(t: { dtype: DType; data: Uint8Array }): Float32Array {
+  const n = t.dtype === "f32" ? t.data.byteLength / 4 : t.data.byteLength / 2;
+  const out = new Float32Array(n);
+  const dv = new DataView(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+  if (t.dtype === "f32") for (let i = 0; i < n; i++) out[i] = dv.getFloat32(i * 4, true);
+  else if (t.dtype === "bf16") {
+    const o32 = new Uint32Array(out.buffer);
+    for (let i = 0; i < n; i++) o32[i] = dv.getUint16(i * 2, true) << 16;
+  } else if (t.dtype === "f16") for (let i = 0; i < n; i++) out[i] = f16ToF32(dv.getUint16(i * 2, true));
+  else throw new Error(`toFloat32: ${t.dtype} needs dequantization (kernels/quant)`);
+  return out;
+}

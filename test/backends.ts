@@ -1,0 +1,9 @@
+// Every backend runs the same suite (tfjs describeWithFlags). Fast backends register here.
+import type { Backend } from "../src/kernels/backend.js";
+import { createRefBackend } from "../src/kernels/ref/index.js";
+
+export interface BackendCase { name: string; create(): Promise<Backend> }
+
+export const BACKENDS: BackendCase[] = [
+  { name: "ref", create: async () => createRefBackend() },
+];
