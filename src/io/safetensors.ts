@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import { CheckpointError } from "../errors.js";
 import type { DType, StoredTensor } from "../tensor/tensor.js";
 import { numel } from "../tensor/tensor.js";
-import { writeFileAtomic } from "./atomic_write.js";
+import { tempPathFor, writeFileAtomic } from "./atomic_write.js";
 
 const DTYPES: Record<string, { dtype: DType; size: number }> = {
   F32: { dtype: "f32", size: 4 }, BF16: { dtype: "bf16", size: 2 }, F16: { dtype: "f16", size: 2 },
@@ -124,4 +124,44 @@ export function serializeSafetensors(tensors: Iterable<StoredTensor>, metadata: 
 /** Write a .safetensors file atomically (temp name, fsync, rename). */
 export function writeSafetensors(path: string, tensors: Iterable<StoredTensor>, metadata?: Record<string, string>): void {
   writeFileAtomic(path, serializeSafetensors(tensors, metadata));
+}
+
+/**
+ * Write a .safetensors file whose tensors are produced one at a time (so a multi-GB checkpoint never sits
+ * in memory whole). specs must be sorted by name; produce returns each tensor's bytes.
+ */
+export function writeSafetensorsStreaming(path: string, specs: Array<{ name: string; dtype: DType; shape: number[] }>,
+  produce: (spec: { name: string; dtype: DType; shape: number[] }) => Uint8Array, metadata: Record<string, string> = { format: "pt" }): void {
+  const header: Record<string, unknown> = { __metadata__: metadata };
+  let off = 0;
+  const size = (s: { dtype: DType; shape: number[] }) => numel(s.shape) * (s.dtype === "f32" ? 4 : 2);
+  for (const s of specs) {
+    const name = DTYPE_NAMES[s.dtype];
+    if (!name) throw new CheckpointError(`safetensors: tensor "${s.name}" has dtype ${s.dtype}; safetensors stores F32, BF16 or F16`);
+    header[s.name] = { dtype: name, shape: s.shape, data_offsets: [off, off + size(s)] };
+    off += size(s);
+  }
+  let json = JSON.stringify(header);
+  json += " ".repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
+  const hbytes = Buffer.from(json, "utf-8");
+  const len = new Uint8Array(8);
+  new DataView(len.buffer).setBigUint64(0, BigInt(hbytes.byteLength), true);
+  const tmp = tempPathFor(path);
+  const fd = fs.openSync(tmp, "w");
+  try {
+    const write = (b: Uint8Array) => { let o = 0; while (o < b.byteLength) o += fs.writeSync(fd, b, o, b.byteLength - o); };
+    write(len); write(hbytes);
+    for (const s of specs) {
+      const data = produce(s);
+      if (data.byteLength !== size(s)) throw new CheckpointError(`safetensors: tensor "${s.name}" produced ${data.byteLength} bytes, expected ${size(s)}`);
+      write(data);
+    }
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+  } catch (e) {
+    fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+  fs.renameSync(tmp, path);
 }

@@ -9,6 +9,8 @@ export class KVCache {
   readonly v: Float32Array[];
   /** Positions filled so far; the next forward call writes at this position. */
   length = 0;
+  /** The token ids at positions 0 … length-1, so a later prompt can reuse the common prefix. */
+  tokens: number[] = [];
 
   constructor(backend: Backend, readonly maxLen: number, kvWidths: number[]) {
     this.k = kvWidths.map((w) => backend.alloc(maxLen * w));
@@ -19,5 +21,13 @@ export class KVCache {
   truncate(n: number): void {
     if (!Number.isInteger(n) || n < 0 || n > this.length) throw new RangeError(`KVCache.truncate(${n}): expected 0 … ${this.length}`);
     this.length = n;
+    this.tokens.length = n;
+  }
+
+  /** Length of the common prefix of the cached tokens and ids. */
+  commonPrefix(ids: ArrayLike<number>): number {
+    let k = 0;
+    while (k < this.length && k < ids.length && this.tokens[k] === ids[k]) k++;
+    return k;
   }
 }

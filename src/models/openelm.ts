@@ -108,6 +108,7 @@ export class OpenELMModel {
       be.addInPlace(x, tmp, T * D);
     }
     cache.length = pos0 + T;
+    for (let t = 0; t < T; t++) cache.tokens[pos0 + t] = ids[t];
     const first = T - logitRows;                                           // rows that need logits
     const xs = x.subarray(first * D, T * D), hs = h.subarray(0, logitRows * D);
     be.rmsnorm(hs, xs, this.weights.norm, logitRows, D, RMS_EPS);

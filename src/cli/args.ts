@@ -1,0 +1,50 @@
+// Argument parsers for commander: each rejects bad values with one line naming what was expected.
+
+import { InvalidArgumentError } from "commander";
+
+export function intArg(min = 0) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!/^-?\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min)
+      throw new InvalidArgumentError(`expected an integer ≥ ${min}, got "${v}"`);
+    return n;
+  };
+}
+
+export function floatArg(min = -Infinity, max = Infinity) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === "" || !Number.isFinite(n) || n < min || n > max)
+      throw new InvalidArgumentError(`expected a number in [${min}, ${max}], got "${v}"`);
+    return n;
+  };
+}
+
+/** "1,450,4996" or "[1, 450, 4996]" -> token ids. */
+export function idsArg(v: string): number[] {
+  const s = v.trim().replace(/^\[|\]$/g, "");
+  if (s === "") throw new InvalidArgumentError(`expected comma-separated token ids, got "${v}"`);
+  return s.split(",").map((x) => {
+    const t = x.trim();
+    if (!/^\d+$/.test(t)) throw new InvalidArgumentError(`expected comma-separated non-negative integer token ids, got "${v}"`);
+    return Number(t);
+  });
+}
+
+export function collect(v: string, prev: string[] = []): string[] {
+  return [...prev, v];
+}
+
+export function choiceArg<T extends string>(choices: readonly T[]) {
+  return (v: string): T => {
+    if (!(choices as readonly string[]).includes(v)) throw new InvalidArgumentError(`expected one of ${choices.join(", ")}, got "${v}"`);
+    return v as T;
+  };
+}
+
+/** Read all of stdin as UTF-8. */
+export async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString("utf-8");
+}

@@ -1,0 +1,64 @@
+// openelm generate [PROMPT]: stream a continuation of the prompt (or of --tokens) to stdout.
+
+import type { Command } from "commander";
+import { InputError } from "../errors.js";
+import { generate, type GenerateOptions, type GenerateResult } from "../generate/generate.js";
+import { collect, floatArg, idsArg, intArg } from "./args.js";
+import { addModelOptions, openModel, type ModelArgs } from "./model_args.js";
+
+interface Opts extends ModelArgs {
+  maxNewTokens: number; temperature: number; topK: number; topP: number; minP: number; repetitionPenalty: number;
+  seed: number; stop: string[]; ignoreEos?: boolean; tokens?: number[]; json?: boolean; promptLookup: number;
+  contextLength?: number; stats?: boolean; echo?: boolean;
+}
+
+export function register(program: Command): void {
+  const cmd = program.command("generate")
+    .description("generate text from a prompt (streams to stdout; greedy unless --temperature > 0)")
+    .argument("[prompt]", "prompt text (BOS is prepended)");
+  addModelOptions(cmd)
+    .option("-n, --max-new-tokens <n>", "tokens to generate at most", intArg(0), 64)
+    .option("--temperature <t>", "sampling temperature; 0 = greedy", floatArg(0), 0)
+    .option("--top-k <k>", "keep the k most likely tokens (0 = off)", intArg(0), 0)
+    .option("--top-p <p>", "nucleus sampling mass (1 = off)", floatArg(0, 1), 1)
+    .option("--min-p <p>", "drop tokens below p × the top probability (0 = off)", floatArg(0, 1), 0)
+    .option("--repetition-penalty <r>", "HF repetition penalty (1 = off; Apple's examples use 1.2)", floatArg(0.000001), 1)
+    .option("--seed <s>", "sampling seed", intArg(0), 0)
+    .option("--stop <str>", "stop when this text appears (repeatable)", collect, [])
+    .option("--ignore-eos", "keep generating after EOS")
+    .option("--tokens <ids>", "prompt as token ids, e.g. 1,450,4996 (instead of text)", idsArg)
+    .option("--json", "print one JSON object {tokens, text, ...} at the end instead of streaming")
+    .option("--prompt-lookup <n>", "greedy prompt-lookup speculative decoding: propose n tokens a step (0 = off)", intArg(0), 0)
+    .option("--context-length <n>", "context size; above max_context_length runs past the trained context (opt-in)", intArg(1))
+    .option("--echo", "print the prompt before the continuation")
+    .option("--stats", "print token counts and speed to stderr")
+    .action(async (prompt: string | undefined, o: Opts) => {
+      if (prompt !== undefined && o.tokens) throw new InputError("give a PROMPT or --tokens, not both");
+      const { model, tokenizer, generationConfig } = await openModel(o);
+      const promptIds = o.tokens ?? tokenizer.encode(prompt ?? "");
+      const eos = generationConfig.eos_token_id;
+      if (eos !== undefined && eos !== tokenizer.eosId && !(Array.isArray(eos) && eos.includes(tokenizer.eosId)))
+        process.stderr.write(`openelm: note: generation_config.json eos_token_id ${JSON.stringify(eos)}; stopping at ${tokenizer.eosId}\n`);
+      const options: GenerateOptions = {
+        maxNewTokens: o.maxNewTokens, temperature: o.temperature, topK: o.topK, topP: o.topP, minP: o.minP,
+        repetitionPenalty: o.repetitionPenalty, seed: o.seed, stop: o.stop, ignoreEos: o.ignoreEos,
+        promptLookupNumTokens: o.promptLookup, contextLength: o.contextLength,
+      };
+      const t0 = performance.now();
+      const it = generate(model, tokenizer, promptIds, options);
+      let r: IteratorResult<{ text: string }, GenerateResult>;
+      if (!o.json && o.echo && prompt !== undefined) process.stdout.write(prompt);
+      while (!(r = await it.next()).done) if (!o.json) process.stdout.write(r.value.text);
+      const res = r.value;
+      const secs = (performance.now() - t0) / 1000;
+      if (o.json) {
+        process.stdout.write(JSON.stringify({ tokens: res.tokens, text: res.text, finish_reason: res.finishReason,
+          prompt_tokens: res.promptTokens, forward_passes: res.forwardPasses, forward_passes_saved: res.forwardPassesSaved }) + "\n");
+      } else process.stdout.write("\n");
+      if (o.stats || o.promptLookup > 0)
+        process.stderr.write(`[${res.promptTokens} prompt tokens, ${res.tokens.length} generated in ${secs.toFixed(2)} s ` +
+          `(${(res.tokens.length / secs).toFixed(1)} tok/s), ${res.forwardPasses} forward passes` +
+          (o.promptLookup > 0 ? `, prompt lookup saved ${res.forwardPassesSaved}` : "") + `, finish: ${res.finishReason}]\n`);
+      model.backend.dispose?.();
+    });
+}

@@ -1,0 +1,97 @@
+// The Llama-2 SentencePiece tokenizer (BPE, byte fallback, 32000 pieces) that OpenELM uses.
+// Encoding and decoding run in SentencePiece itself, compiled to WebAssembly (@sctg/sentencepiece-js):
+// it is exact on all 355 encode and 24 decode reference cases, where the pure-JS ports differ on special
+// tokens and on invalid UTF-8 (see README "Tokenizer"). The model file ships in assets/ because the
+// apple repos have none and Meta's is gated.
+
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import { SentencePieceProcessor } from "@sctg/sentencepiece-js";
+import { TokenizerError } from "../errors.js";
+
+/** The bundled Llama-2 tokenizer.model (from ../shared/fixtures/tokenizer/llama2, see its SOURCES.md). */
+export const BUNDLED_TOKENIZER = fileURLToPath(new URL("../../assets/tokenizer/llama2/tokenizer.model", import.meta.url));
+
+export interface EncodeOptions {
+  /** Prepend BOS (id 1) as HF's LlamaTokenizer does with add_bos_token=True. Default true. */
+  bos?: boolean;
+}
+
+export class Tokenizer {
+  readonly bosId = 1;
+  readonly eosId = 2;
+  readonly unkId = 0;
+
+  private constructor(private readonly sp: SentencePieceProcessor, readonly vocabSize: number, readonly source: string) {}
+
+  /** Load a SentencePiece .model file (default: the bundled Llama-2 tokenizer). */
+  static async fromModelFile(file = BUNDLED_TOKENIZER): Promise<Tokenizer> {
+    let bytes: Buffer;
+    try { bytes = fs.readFileSync(file); } catch (e) {
+      throw new TokenizerError(`${file}: cannot read tokenizer model (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+    const sp = new SentencePieceProcessor();
+    try { await sp.loadFromB64StringModel(bytes.toString("base64")); } catch (e) {
+      throw new TokenizerError(`${file}: not a SentencePiece model (${(e as Error).message ?? e})`);
+    }
+    // The processor reports no size; count pieces by probing ids until decode of an id fails is costly,
+    // so read it from the protobuf: field 1 (pieces) is repeated, one entry per piece.
+    return new Tokenizer(sp, countPieces(bytes, file), file);
+  }
+
+  /** Token ids of text (SentencePiece defaults: dummy prefix space, byte fallback), BOS first unless bos: false. */
+  encode(text: string, opts: EncodeOptions = {}): number[] {
+    const ids = text === "" ? [] : (this.sp.encodeIds(text) as number[]);
+    return opts.bos === false ? ids : [this.bosId, ...ids];
+  }
+
+  /** Text of ids as SentencePiece decodes it: control pieces vanish, <unk> is " ⁇ ", bad UTF-8 bytes are U+FFFD each. */
+  decode(ids: ArrayLike<number>): string {
+    for (let i = 0; i < ids.length; i++)
+      if (!Number.isInteger(ids[i]) || ids[i] < 0 || ids[i] >= this.vocabSize)
+        throw new TokenizerError(`token id ${ids[i]} at index ${i} is out of range: the vocabulary has ids 0 … ${this.vocabSize - 1}`);
+    if (ids.length === 0) return "";
+    return this.sp.decodeIds(Int32Array.from(ids as ArrayLike<number>)) as string;
+  }
+}
+
+/** Number of pieces in a SentencePiece ModelProto (repeated field 1, length-delimited). */
+function countPieces(b: Uint8Array, file: string): number {
+  let i = 0, n = 0;
+  const varint = (): number => {
+    let v = 0, shift = 0;
+    for (;;) {
+      if (i >= b.length) throw new TokenizerError(`${file}: truncated protobuf`);
+      const byte = b[i++];
+      v += (byte & 0x7f) * 2 ** shift;
+      if (!(byte & 0x80)) return v;
+      shift += 7;
+    }
+  };
+  while (i < b.length) {
+    const key = varint(), field = Math.floor(key / 8), wire = key & 7;
+    if (wire === 0) varint();
+    else if (wire === 1) i += 8;
+    else if (wire === 5) i += 4;
+    else if (wire === 2) { const len = varint(); i += len; if (field === 1) n++; }
+    else throw new TokenizerError(`${file}: unsupported protobuf wire type ${wire}`);
+  }
+  if (n === 0) throw new TokenizerError(`${file}: no pieces found (not a SentencePiece model?)`);
+  return n;
+}
+
+/**
+ * Load the tokenizer for a model: its own tokenizer.model when the directory has one, a given .model file,
+ * or the bundled Llama-2 tokenizer.
+ */
+export async function loadTokenizer(pathOrDir?: string): Promise<Tokenizer> {
+  if (!pathOrDir) return Tokenizer.fromModelFile();
+  if (fs.existsSync(pathOrDir) && fs.statSync(pathOrDir).isDirectory()) {
+    const own = path.join(pathOrDir, "tokenizer.model");
+    return Tokenizer.fromModelFile(fs.existsSync(own) ? own : BUNDLED_TOKENIZER);
+  }
+  if (pathOrDir.endsWith(".json"))
+    throw new TokenizerError(`${pathOrDir}: tokenizer.json is not supported; give the SentencePiece tokenizer.model`);
+  return Tokenizer.fromModelFile(pathOrDir);
+}
