@@ -85,7 +85,7 @@ class NeedMoreBytes { constructor(readonly upTo: number) {} }
 class Cursor {
   pos = 0;
   private readonly dv: DataView;
-  private readonly utf8 = new TextDecoder("utf-8");
+  private readonly utf8 = new TextDecoder("utf-8", { ignoreBOM: true }); // a piece may be U+FEFF itself
   constructor(private readonly bytes: Uint8Array, private readonly fileSize: number, private readonly file: string) {
     this.dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
