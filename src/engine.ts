@@ -1,0 +1,304 @@
+// The library entry point that the CLI, the server and (later) the browser use:
+//   const model = await loadModel("apple/OpenELM-270M-Instruct");
+//   for await (const piece of model.generate("Once upon a time", { maxNewTokens: 32 })) ...
+//   const reply = await model.chat([{ role: "user", content: "Hi" }]);
+// It wires the hub cache (io/hub), the checkpoint loader (models/load), the tokenizer and chat template
+// and the token generator (generate/) together; it holds no global state: everything lives on the Model.
+// Shape of the API after transformers.js / web-llm (an engine object with streaming generate and chat).
+
+import * as fs from "node:fs";
+import { InputError } from "./errors.js";
+import { generate, type FinishReason, type GenerateOptions, type GenerateResult, type GenerateStep } from "./generate/generate.js";
+import { isRepoId, resolveModelDir, hubSettingsFromEnv, type HubSettings, type ProgressEvent } from "./io/hub.js";
+import type { Backend } from "./kernels/backend.js";
+import type { OpenELMConfig } from "./models/config.js";
+import type { KVCache } from "./models/kv_cache.js";
+import { loadModelDir } from "./models/load.js";
+import type { OpenELMModel } from "./models/openelm.js";
+import { encodeChatPrompt, readChatTemplate, renderChat, validateMessages, type ChatMessage } from "./tokenizer/chat_template.js";
+import { loadTokenizer, type Tokenizer } from "./tokenizer/sentencepiece.js";
+
+export type { ChatMessage, ChatRole } from "./tokenizer/chat_template.js";
+export type { FinishReason } from "./generate/generate.js";
+
+export interface LoadModelOptions {
+  /** Compute backend (default: the reference backend). */
+  backend?: Backend;
+  /** Hub revision (branch, tag, commit) when loading by repository id; default "main". */
+  revision?: string;
+  /** Hub endpoint, token, cache directory, offline flag; default: from HF_* environment variables. */
+  hub?: Partial<HubSettings>;
+  /** Download progress when the model is not cached yet. */
+  onProgress?: (e: ProgressEvent) => void;
+  /** A SentencePiece tokenizer.model to use instead of the model's own / the bundled Llama-2 one. */
+  tokenizer?: string;
+  /** A Jinja chat template to use instead of the checkpoint's / the Zephyr default. */
+  chatTemplate?: string;
+  /** Cancels a download in progress. */
+  signal?: AbortSignal;
+}
+
+/** Generation settings (see generate/generate.ts); `signal` cancels at once. */
+export type GenerationOptions = Omit<GenerateOptions, "cache">;
+
+export interface Completion {
+  text: string;
+  tokens: number[];
+  /** "eos": the model ended its reply; "stop": a stop string; "length": max tokens or context; "abort": cancelled. */
+  finishReason: FinishReason;
+  promptTokens: number;
+  completionTokens: number;
+  /** Prompt tokens reused from an earlier turn's KV cache instead of being recomputed. */
+  cachedPromptTokens: number;
+}
+
+/**
+ * A running generation: iterate it for text pieces; `result` resolves when it ends. Reading `result`
+ * before iterating runs the generation to its end without streaming (it can then not be iterated).
+ */
+export interface Generation extends AsyncIterable<string> {
+  readonly result: Promise<Completion>;
+}
+
+/** Iteration drives the generation; `result` alone drains it. */
+function makeGeneration(gen: AsyncGenerator<string, void, void>, result: Promise<Completion>): Generation {
+  let claimed = false;
+  return {
+    get result() {
+      if (!claimed) { claimed = true; void (async () => { for await (const _ of gen) { /* drain */ } })().catch(() => {}); }
+      return result;
+    },
+    [Symbol.asyncIterator]() {
+      if (claimed) throw new InputError("this generation is already being consumed (iterate it once, or read only its result)");
+      claimed = true;
+      return gen;
+    },
+  };
+}
+
+/** Short names of Apple's checkpoints ("OpenELM-270M-Instruct") mean the apple/ repositories. */
+function resolveName(name: string): string {
+  return /^OpenELM-[\w.-]+$/.test(name) ? `apple/${name}` : name;
+}
+
+/**
+ * Load a model from a local directory, a hub id ("apple/OpenELM-270M-Instruct", found in the HF cache
+ * or downloaded), or, with no name, the small model shipped in assets/ (models/registry.ts).
+ * Throws InputError for a name that is neither; HubError, ConfigError, CheckpointError from below.
+ */
+export async function loadModel(nameOrDir?: string, options: LoadModelOptions = {}): Promise<Model> {
+  let dir: string;
+  let name: string;
+  if (nameOrDir === undefined || nameOrDir === "") {
+    // Looked up at run time so the engine builds before the registry exists in every checkout.
+    const registry = (await import("./models/registry.js" as string)) as { defaultModelDir(): string };
+    dir = registry.defaultModelDir();
+    name = "default";
+  } else if (fs.existsSync(nameOrDir)) {
+    if (!fs.statSync(nameOrDir).isDirectory()) throw new InputError(`model "${nameOrDir}": expected a model directory (config.json + model.safetensors), got a file`);
+    dir = nameOrDir;
+    name = nameOrDir;
+  } else if (isRepoId(resolveName(nameOrDir))) {
+    name = resolveName(nameOrDir);
+    const hub = { ...hubSettingsFromEnv(), ...options.hub };
+    dir = await resolveModelDir(name, hub, { revision: options.revision, onProgress: options.onProgress, signal: options.signal });
+  } else {
+    throw new InputError(`model "${nameOrDir}": no such directory, and not a hub id "owner/name" (e.g. apple/OpenELM-270M-Instruct)`);
+  }
+  const { model } = loadModelDir(dir, { backend: options.backend });
+  const tokenizer = await loadTokenizer(options.tokenizer ?? dir);
+  const chatTemplate = options.chatTemplate ?? readChatTemplate(dir);
+  return new Model(name, dir, model, tokenizer, chatTemplate);
+}
+
+/**
+ * A loaded model. Many generations may run at once; they take turns one token step at a time
+ * (first come, first served), because the network's work buffers are shared.
+ */
+export class Model {
+  private readonly steps = new StepQueue();
+  private disposed = false;
+
+  constructor(
+    /** What it was loaded as: hub id, directory, or "default". */
+    readonly name: string,
+    /** The directory the weights came from (a snapshot in the HF cache for hub ids). */
+    readonly dir: string,
+    readonly network: OpenELMModel,
+    readonly tokenizer: Tokenizer,
+    /** The checkpoint's Jinja chat template, or undefined for the built-in Zephyr format. */
+    readonly chatTemplate: string | undefined,
+  ) {}
+
+  get config(): OpenELMConfig { return this.network.config; }
+  /** Prompt plus generated tokens must fit in this many positions (max_context_length). */
+  get contextLength(): number { return this.network.config.max_context_length; }
+
+  /** Prompt ids for text: BOS, then SentencePiece ids. */
+  encode(text: string): number[] { return this.tokenizer.encode(text); }
+
+  /** Prompt text for a conversation, with the model's chat template. */
+  chatPrompt(messages: ChatMessage[]): string {
+    return renderChat(messages, { template: this.chatTemplate });
+  }
+
+  /** Prompt ids for a conversation ("</s>" in the template becomes the EOS id). */
+  encodeChat(messages: ChatMessage[]): number[] {
+    return encodeChatPrompt(this.tokenizer, this.chatPrompt(messages));
+  }
+
+  /** Stream the continuation of a prompt (text, encoded with BOS; or ids). */
+  generate(prompt: string | number[], options: GenerationOptions = {}): Generation {
+    const ids = typeof prompt === "string" ? this.encode(prompt) : prompt;
+    return this.run(ids, options);
+  }
+
+  /** The whole continuation of a prompt. */
+  complete(prompt: string | number[], options: GenerationOptions = {}): Promise<Completion> {
+    return this.generate(prompt, options).result;
+  }
+
+  /** Stream the assistant's reply to a conversation. */
+  streamChat(messages: ChatMessage[], options: GenerationOptions = {}): Generation {
+    validateMessages(messages);
+    return this.run(this.encodeChat(messages), options);
+  }
+
+  /** The assistant's whole reply to a conversation. */
+  chat(messages: ChatMessage[], options: GenerationOptions = {}): Promise<Completion> {
+    return this.streamChat(messages, options).result;
+  }
+
+  /** A multi-turn conversation that keeps its KV cache, so earlier turns are not recomputed. */
+  chatSession(system?: string): ChatSession {
+    return new ChatSession(this, system);
+  }
+
+  /** Release the weights; later calls throw. */
+  dispose(): void {
+    this.disposed = true;
+  }
+
+  /** @internal generation over ids, optionally continuing a cache. */
+  run(ids: number[], options: GenerationOptions, cache?: KVCache): Generation {
+    if (this.disposed) throw new InputError(`model "${this.name}" was disposed`);
+    let settle!: { resolve: (c: Completion) => void; reject: (e: unknown) => void };
+    const result = new Promise<Completion>((resolve, reject) => { settle = { resolve, reject }; });
+    result.catch(() => {}); // the error also reaches the iterating caller; avoid an unhandled rejection
+    const steps = this.steps;
+    const network = this.network, tokenizer = this.tokenizer;
+    const signal = options.signal;
+    async function* pieces(): AsyncGenerator<string, void, void> {
+      const it = generate(network, tokenizer, ids, { ...options, cache });
+      let finished = false;
+      const partial = { text: "", tokens: [] as number[] };
+      try {
+        for (;;) {
+          const release = await steps.acquire(signal);
+          if (!release) break; // aborted while waiting for a turn
+          let r: IteratorResult<GenerateStep, GenerateResult>;
+          try {
+            r = await it.next(); // one token step (the first one includes the prompt prefill)
+          } finally {
+            release();
+          }
+          if (r.done) {
+            finished = true;
+            settle.resolve(toCompletion(r.value));
+            return;
+          }
+          if (r.value.token >= 0) partial.tokens.push(r.value.token);
+          partial.text += r.value.text;
+          if (r.value.text) yield r.value.text;
+        }
+      } catch (e) {
+        finished = true;
+        settle.reject(e);
+        throw e;
+      } finally {
+        if (!finished) {
+          // The consumer stopped early (break, abort while queued): end the generator, report what came.
+          await it.return(undefined as never).catch(() => undefined);
+          settle.resolve({ text: partial.text, tokens: partial.tokens, finishReason: "abort", promptTokens: ids.length,
+            completionTokens: partial.tokens.length, cachedPromptTokens: 0 });
+        }
+      }
+    }
+    return makeGeneration(pieces(), result);
+  }
+}
+
+function toCompletion(r: GenerateResult): Completion {
+  return {
+    text: r.text, tokens: r.tokens, finishReason: r.finishReason, promptTokens: r.promptTokens,
+    // An EOS ends the reply but is generated like any token; OpenAI counts it, and so do we.
+    completionTokens: r.tokens.length, cachedPromptTokens: r.cachedPromptTokens,
+  };
+}
+
+/**
+ * A terminal or app conversation: messages accumulate; each turn re-renders the whole conversation
+ * and generation reuses the KV cache for the prefix of tokens it shares with the previous turn.
+ */
+export class ChatSession {
+  readonly messages: ChatMessage[] = [];
+  private cache: KVCache | null = null;
+  /** Prompt tokens reused (not recomputed) over all turns so far. */
+  savedPromptTokens = 0;
+
+  constructor(readonly model: Model, readonly system?: string) {
+    this.reset();
+  }
+
+  /** Forget the conversation (keeps the system message). */
+  reset(): void {
+    this.messages.length = 0;
+    if (this.system) this.messages.push({ role: "system", content: this.system });
+    this.cache = null;
+    this.savedPromptTokens = 0;
+  }
+
+  /** Add a user message and stream the reply; the reply joins the conversation when it ends. */
+  send(user: string, options: GenerationOptions = {}): Generation {
+    const turn = [...this.messages, { role: "user" as const, content: user }];
+    const ids = this.model.encodeChat(turn);
+    this.cache ??= this.model.network.newCache(this.model.contextLength);
+    const g = this.model.run(ids, options, this.cache);
+    const result = g.result.then((c) => {
+      this.messages.push(turn[turn.length - 1], { role: "assistant", content: c.text });
+      this.savedPromptTokens += c.cachedPromptTokens;
+      return c;
+    });
+    result.catch(() => {});
+    return {
+      get result() { void g.result; return result; },
+      [Symbol.asyncIterator]: () => g[Symbol.asyncIterator](),
+    };
+  }
+}
+
+/** First-come first-served turns: one generation step at a time on a model's shared buffers. */
+class StepQueue {
+  private busy = false;
+  private waiters: Array<() => void> = [];
+
+  /** Wait for the turn; resolves to the release function, or null if `signal` aborts first. */
+  acquire(signal?: AbortSignal): Promise<(() => void) | null> {
+    if (signal?.aborted) return Promise.resolve(null);
+    const release = () => {
+      const next = this.waiters.shift();
+      if (next) next(); else this.busy = false;
+    };
+    if (!this.busy) { this.busy = true; return Promise.resolve(release); }
+    return new Promise((resolve) => {
+      const grant = () => { signal?.removeEventListener("abort", onAbort); resolve(release); };
+      const onAbort = () => {
+        const i = this.waiters.indexOf(grant);
+        if (i >= 0) this.waiters.splice(i, 1);
+        resolve(null);
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.waiters.push(grant);
+    });
+  }
+}
