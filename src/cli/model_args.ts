@@ -15,20 +15,21 @@ export interface ModelArgs { model?: string; backend?: "ref" | "wasm"; threads?:
 
 export function addModelOptions(cmd: Command, { required = false } = {}): Command {
   cmd.option("-m, --model <dir>", required ? "model directory (config.json + model.safetensors)" : "model directory (default: the embedded model)");
-  cmd.option("--backend <name>", "kernels: wasm (fast, default when built) or ref (plain TypeScript)", choiceArg(["ref", "wasm"] as const));
+  cmd.option("--backend <name>", "kernels: wasm (fast, default when built) or ref (plain TypeScript); env OPENELM_BACKEND", choiceArg(["ref", "wasm"] as const));
   cmd.option("-t, --threads <n>", "worker threads for the wasm backend (default: all cores)", intArg(1));
   return cmd;
 }
 
 /** The fastest backend available: the WASM kernels when they are built, else the reference loops. */
 export async function createBackend(args: ModelArgs): Promise<Backend> {
-  if (args.backend === "ref") return createRefBackend();
+  const choice = args.backend ?? process.env.OPENELM_BACKEND;
+  if (choice === "ref") return createRefBackend();
   try {
     const spec = "../kernels/wasm/index.js"; // optional: present once the kernels are built
     const wasm = (await import(spec)) as { createWasmBackend?: (o: { threads?: number }) => Promise<Backend> };
     if (wasm.createWasmBackend) return await wasm.createWasmBackend({ threads: args.threads });
   } catch (e) {
-    if (args.backend === "wasm") throw e;
+    if (choice === "wasm") throw e;
   }
   return createRefBackend();
 }

@@ -1,0 +1,49 @@
+// Llama-2 tokenizer against the reference SentencePiece cases (test/fixtures/tokenizer/llama2, from ../shared).
+import { describe, expect, test } from "vitest";
+import * as fs from "node:fs";
+import { loadTokenizer } from "../../src/tokenizer/sentencepiece.js";
+import { StreamDecoder } from "../../src/tokenizer/stream_decoder.js";
+
+const dir = new URL("../fixtures/tokenizer/llama2/", import.meta.url).pathname;
+const lines = (f: string) => fs.readFileSync(dir + f, "utf-8").split("\n").filter(Boolean).map((l) => JSON.parse(l));
+
+describe("Llama-2 tokenizer", async () => {
+  const tok = await loadTokenizer();
+  test("vocabulary size and special ids", () => {
+    expect(tok.vocabSize).toBe(32000);
+    expect([tok.unkId, tok.bosId, tok.eosId]).toEqual([0, 1, 2]);
+  });
+  test("355/355 encode cases exact (no BOS), BOS prepended by default", () => {
+    const cases = lines("cases.jsonl");
+    expect(cases.length).toBe(355);
+    const wrong = cases.filter((c) => JSON.stringify(tok.encode(c.text, { bos: false })) !== JSON.stringify(c.ids));
+    expect(wrong.map((c) => c.text)).toEqual([]);
+    expect(tok.encode("Hello world")).toEqual([1, 15043, 3186]);
+    expect(tok.encode("")).toEqual([1]);
+  });
+  test("decode of every encode case equals SentencePiece's decode", () => {
+    for (const c of lines("cases.jsonl")) expect(tok.decode(c.ids)).toBe(c.decoded);
+  });
+  test("24/24 decode cases exact (control pieces, <unk>, invalid UTF-8 bytes)", () => {
+    const cases = lines("decode_cases.jsonl");
+    expect(cases.length).toBe(24);
+    for (const c of cases) expect(tok.decode(c.ids), c.note).toBe(c.decoded);
+  });
+  test("ids out of range are a TokenizerError naming the id", () => {
+    expect(() => tok.decode([1, 32000])).toThrow("token id 32000 at index 1 is out of range: the vocabulary has ids 0 … 31999");
+  });
+  test("streaming never emits half a UTF-8 character and reassembles the full text", () => {
+    for (const text of ["你好，世界 🌍 café", "emoji 👩‍👩‍👧 ok", "plain words here"]) {
+      const ids = tok.encode(text, { bos: false });
+      const dec = new StreamDecoder(tok, 1);
+      let out = "";
+      for (const id of ids) {
+        const piece = dec.push(id);
+        expect(piece.includes("\uFFFD")).toBe(false);
+        out += piece;
+      }
+      out += dec.flush();
+      expect(out).toBe(text);
+    }
+  });
+});
