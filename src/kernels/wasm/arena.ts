@@ -1,0 +1,61 @@
+// Bump allocation in the shared WebAssembly.Memory: weights, activations, KV cache and kernel scratch all
+// live here, so a pointer is just a byteOffset. Nothing is freed one by one; disposing the backend drops
+// the whole memory. Growing a shared memory never moves it, so views handed out earlier stay valid.
+
+const PAGE = 65536;
+const ALIGN = 64; // a cache line: v128 loads never straddle one at a row start
+
+export class Arena {
+  private top: number;
+  /**
+   * SharedArrayBuffer objects already checked. V8 may hand out a new object for the same shared memory, so
+   * identity is not enough: a buffer is ours when it sees the random tag written at tagPtr.
+   */
+  private readonly checked = new WeakMap<ArrayBufferLike, boolean>();
+  private readonly tagPtr: number;
+  private readonly tag = (Math.random() * 0x7fffffff) | 1;
+
+  constructor(readonly memory: WebAssembly.Memory, base: number) {
+    this.top = base;
+    this.tagPtr = this.allocBytes(4);
+    new Int32Array(memory.buffer, this.tagPtr, 1)[0] = this.tag;
+  }
+
+  /** Byte offset of a fresh zeroed region of `bytes` bytes. */
+  allocBytes(bytes: number): number {
+    const ptr = Math.ceil(this.top / ALIGN) * ALIGN;
+    const end = ptr + Math.max(bytes, 0);
+    if (end > 0xffff_0000) throw new RangeError(`wasm backend: out of memory (needs ${end} bytes, the 32-bit address space holds 4 GiB)`);
+    const have = this.memory.buffer.byteLength;
+    if (end > have) {
+      this.memory.grow(Math.ceil((end - have) / PAGE));
+    }
+    this.top = end;
+    return ptr;
+  }
+
+  f32(n: number): Float32Array {
+    const ptr = this.allocBytes(n * 4); // first: it may grow the memory, and then .buffer is a new object
+    return new Float32Array(this.memory.buffer, ptr, n);
+  }
+
+  u8(ptr: number, bytes: number): Uint8Array {
+    return new Uint8Array(this.memory.buffer, ptr, bytes);
+  }
+
+  /** Bytes in use. */
+  get used(): number { return this.top; }
+
+  /** The byte offset of a view into this memory; throws when the array lives elsewhere. */
+  ptr(a: Float32Array, what: string): number {
+    let ok = this.checked.get(a.buffer);
+    if (ok === undefined) {
+      const b = a.buffer;
+      ok = b instanceof SharedArrayBuffer && b.byteLength > this.tagPtr && new Int32Array(b, this.tagPtr, 1)[0] === this.tag;
+      this.checked.set(b, ok);
+    }
+    if (!ok)
+      throw new RangeError(`wasm backend: ${what} is not a buffer of this backend (allocate it with backend.alloc)`);
+    return a.byteOffset;
+  }
+}

@@ -1,0 +1,75 @@
+// Entry of the kernel module: the job protocol shared by the main thread and the pool's workers.
+// A job is an op code, a count of work items (rows, heads, tokens), a chunk size and up to 16 arguments,
+// written by the glue into a control block in the shared memory. Every thread calls work(ctrl, gen): it
+// claims chunks by decrementing COUNTER, whose top 12 bits carry the job's generation so a thread that
+// wakes late for an old job claims nothing (and therefore never reads half-written arguments), and counts
+// each finished chunk in DONE. Layout (byte offsets) mirrored in ../jobs.ts.
+
+import { matmulF32 } from "./matmul_f32";
+import { matmulHalf, permuteX } from "./matmul_half";
+import { matmulQuant, quantizeAct, repackQuant, dequantRow } from "./matmul_quant";
+import { rmsnorm, qkNormRope } from "./norm";
+import { attention } from "./attention";
+import { swiglu, addInPlace, widenRow } from "./elementwise";
+
+export { repackQuant, dequantRow, widenRow };
+
+const COUNTER = 4, DONE = 8, OP = 20, NITEMS = 24, CHUNK = 28, ARGS = 32;
+
+const OP_MATMUL_F32 = 1, OP_MATMUL_BF16 = 2, OP_MATMUL_F16 = 3, OP_MATMUL_Q8 = 4, OP_MATMUL_Q4 = 5,
+  OP_QUANT_ACT = 6, OP_PERMUTE_X = 7, OP_ATTENTION = 8, OP_RMSNORM = 9, OP_QK_NORM_ROPE = 10,
+  OP_SWIGLU = 11, OP_ADD = 12, OP_REPACK_Q8 = 13, OP_REPACK_Q4 = 14;
+
+// @ts-ignore: decorator
+@inline function ai(ctrl: usize, i: i32): i32 { return load<i32>(ctrl + ARGS + (<usize>i << 2)); }
+// @ts-ignore: decorator
+@inline function ap(ctrl: usize, i: i32): usize { return <usize>load<u32>(ctrl + ARGS + (<usize>i << 2)); }
+// @ts-ignore: decorator
+@inline function af(ctrl: usize, i: i32): f32 { return load<f32>(ctrl + ARGS + (<usize>i << 2)); }
+
+/** Run work items [r0, r1) of the job described at ctrl. */
+export function runRange(ctrl: usize, r0: i32, r1: i32): void {
+  switch (load<i32>(ctrl + OP)) {
+    case OP_MATMUL_F32: matmulF32(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5), r0, r1); break;
+    case OP_MATMUL_BF16: matmulHalf<u16>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5), r0, r1); break;
+    case OP_MATMUL_F16: matmulHalf<i16>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5), r0, r1); break;
+    case OP_MATMUL_Q8: case OP_MATMUL_Q4:
+      matmulQuant(load<i32>(ctrl + OP) == OP_MATMUL_Q8, ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4),
+        ap(ctrl, 5), ap(ctrl, 6), ai(ctrl, 7), ai(ctrl, 8), ai(ctrl, 9), r0, r1);
+      break;
+    case OP_QUANT_ACT: quantizeAct(ap(ctrl, 0), ai(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4), ap(ctrl, 5), r0, r1); break;
+    case OP_PERMUTE_X: permuteX(ap(ctrl, 0), ap(ctrl, 1), ai(ctrl, 2), r0, r1); break;
+    case OP_ATTENTION:
+      attention(ap(ctrl, 0), ap(ctrl, 1), ai(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4), ai(ctrl, 5), ai(ctrl, 6),
+        ai(ctrl, 7), ai(ctrl, 8), ai(ctrl, 9), ap(ctrl, 10), ai(ctrl, 11), r0, r1);
+      break;
+    case OP_RMSNORM: rmsnorm(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), af(ctrl, 4), r0, r1); break;
+    case OP_QK_NORM_ROPE:
+      qkNormRope(ap(ctrl, 0), ai(ctrl, 1), ai(ctrl, 2), ai(ctrl, 3), ap(ctrl, 4), ap(ctrl, 5), af(ctrl, 6),
+        ai(ctrl, 7), ap(ctrl, 8), ap(ctrl, 9), r0, r1);
+      break;
+    case OP_SWIGLU: swiglu(ap(ctrl, 0), ap(ctrl, 1), ai(ctrl, 2), r0, r1); break;
+    case OP_ADD: addInPlace(ap(ctrl, 0), ap(ctrl, 1), r0, r1); break;
+    case OP_REPACK_Q8: case OP_REPACK_Q4:
+      repackQuant(ap(ctrl, 0), load<i32>(ctrl + OP) == OP_REPACK_Q8, ai(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), r0, r1);
+      break;
+    default: unreachable();
+  }
+}
+
+/** Claim and run chunks of job generation gen until none are left. */
+export function work(ctrl: usize, gen: i32): void {
+  const tag = (gen & 0xfff) << 20;
+  while (true) {
+    const c = atomic.load<i32>(ctrl + COUNTER);
+    if ((c & 0xfff00000) != tag) return;
+    const left = c & 0xfffff;
+    if (left == 0) return;
+    if (atomic.cmpxchg<i32>(ctrl + COUNTER, c, c - 1) != c) continue;
+    const idx = left - 1;
+    const chunk = load<i32>(ctrl + CHUNK);
+    const r0 = idx * chunk;
+    runRange(ctrl, r0, min(load<i32>(ctrl + NITEMS), r0 + chunk));
+    atomic.add<i32>(ctrl + DONE, 1);
+  }
+}

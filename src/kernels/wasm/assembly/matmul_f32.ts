@@ -1,0 +1,102 @@
+// out (T, N) = x (T, K) · Wᵀ for float32 W (N, K), computing output columns (weight rows) [n0, n1).
+// Decode (T = 1) is a memory-bound matvec: 4 weight rows share each x load, 2 accumulators per row for ILP.
+// Prefill tiles 4 rows × 2 tokens (8 accumulators fit the 16 XMM registers V8 uses) and walks tokens in
+// blocks of TB so the 4 weight rows stay in L1 while a block of x stays in L2.
+
+import { fma, hsum } from "./simd";
+
+const TB = 16;
+
+export function matmulF32(out: usize, x: usize, w: usize, T: i32, N: i32, K: i32, n0: i32, n1: i32): void {
+  const rowBytes = <usize>K << 2;
+  for (let tb = 0; tb < T; tb += TB) {
+    const te = min(T, tb + TB);
+    let n = n0;
+    for (; n + 4 <= n1; n += 4) {
+      const w0 = w + <usize>n * rowBytes;
+      let t = tb;
+      for (; t + 2 <= te; t += 2) tile4x2(out + ((<usize>t * N + n) << 2), N, x + <usize>t * rowBytes, rowBytes, w0, K);
+      if (t < te) tile4x1(out + ((<usize>t * N + n) << 2), x + <usize>t * rowBytes, w0, K);
+    }
+    for (; n < n1; n++) {
+      const wr = w + <usize>n * rowBytes;
+      for (let t = tb; t < te; t++) store<f32>(out + ((<usize>t * N + n) << 2), dot1(x + <usize>t * rowBytes, wr, K));
+    }
+  }
+}
+
+function dot1(x: usize, w: usize, K: i32): f32 {
+  let a = f32x4.splat(0), b = f32x4.splat(0);
+  let k = 0;
+  for (; k + 8 <= K; k += 8) {
+    const o = <usize>k << 2;
+    a = fma(v128.load(w + o), v128.load(x + o), a);
+    b = fma(v128.load(w + o, 16), v128.load(x + o, 16), b);
+  }
+  for (; k + 4 <= K; k += 4) a = fma(v128.load(w + (<usize>k << 2)), v128.load(x + (<usize>k << 2)), a);
+  let s = hsum(f32x4.add(a, b));
+  for (; k < K; k++) s += load<f32>(w + (<usize>k << 2)) * load<f32>(x + (<usize>k << 2));
+  return s;
+}
+
+/** 4 consecutive weight rows at w0 against one x row; writes out[0..4). */
+function tile4x1(out: usize, x: usize, w0: usize, K: i32): void {
+  const rb = <usize>K << 2;
+  const w1 = w0 + rb, w2 = w1 + rb, w3 = w2 + rb;
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
+  let k = 0;
+  for (; k + 8 <= K; k += 8) {
+    const o = <usize>k << 2;
+    const xa = v128.load(x + o), xb = v128.load(x + o, 16);
+    a0 = fma(v128.load(w0 + o), xa, a0); b0 = fma(v128.load(w0 + o, 16), xb, b0);
+    a1 = fma(v128.load(w1 + o), xa, a1); b1 = fma(v128.load(w1 + o, 16), xb, b1);
+    a2 = fma(v128.load(w2 + o), xa, a2); b2 = fma(v128.load(w2 + o, 16), xb, b2);
+    a3 = fma(v128.load(w3 + o), xa, a3); b3 = fma(v128.load(w3 + o, 16), xb, b3);
+  }
+  for (; k + 4 <= K; k += 4) {
+    const o = <usize>k << 2;
+    const xa = v128.load(x + o);
+    a0 = fma(v128.load(w0 + o), xa, a0); a1 = fma(v128.load(w1 + o), xa, a1);
+    a2 = fma(v128.load(w2 + o), xa, a2); a3 = fma(v128.load(w3 + o), xa, a3);
+  }
+  let s0 = hsum(f32x4.add(a0, b0)), s1 = hsum(f32x4.add(a1, b1)), s2 = hsum(f32x4.add(a2, b2)), s3 = hsum(f32x4.add(a3, b3));
+  for (; k < K; k++) {
+    const o = <usize>k << 2;
+    const xv = load<f32>(x + o);
+    s0 += load<f32>(w0 + o) * xv; s1 += load<f32>(w1 + o) * xv;
+    s2 += load<f32>(w2 + o) * xv; s3 += load<f32>(w3 + o) * xv;
+  }
+  store<f32>(out, s0); store<f32>(out, s1, 4); store<f32>(out, s2, 8); store<f32>(out, s3, 12);
+}
+
+/** 4 weight rows × 2 consecutive x rows (x0, x0 + xStride); out rows are N floats apart. */
+function tile4x2(out: usize, N: i32, x0: usize, xStride: usize, w0: usize, K: i32): void {
+  const rb = <usize>K << 2;
+  const w1 = w0 + rb, w2 = w1 + rb, w3 = w2 + rb;
+  const x1 = x0 + xStride;
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
+  let k = 0;
+  for (; k + 4 <= K; k += 4) {
+    const o = <usize>k << 2;
+    const xa = v128.load(x0 + o), xb = v128.load(x1 + o);
+    let wv = v128.load(w0 + o); a0 = fma(wv, xa, a0); b0 = fma(wv, xb, b0);
+    wv = v128.load(w1 + o); a1 = fma(wv, xa, a1); b1 = fma(wv, xb, b1);
+    wv = v128.load(w2 + o); a2 = fma(wv, xa, a2); b2 = fma(wv, xb, b2);
+    wv = v128.load(w3 + o); a3 = fma(wv, xa, a3); b3 = fma(wv, xb, b3);
+  }
+  let s0 = hsum(a0), s1 = hsum(a1), s2 = hsum(a2), s3 = hsum(a3);
+  let r0 = hsum(b0), r1 = hsum(b1), r2 = hsum(b2), r3 = hsum(b3);
+  for (; k < K; k++) {
+    const o = <usize>k << 2;
+    const xa = load<f32>(x0 + o), xb = load<f32>(x1 + o);
+    let wv = load<f32>(w0 + o); s0 += wv * xa; r0 += wv * xb;
+    wv = load<f32>(w1 + o); s1 += wv * xa; r1 += wv * xb;
+    wv = load<f32>(w2 + o); s2 += wv * xa; r2 += wv * xb;
+    wv = load<f32>(w3 + o); s3 += wv * xa; r3 += wv * xb;
+  }
+  const o1 = out + (<usize>N << 2);
+  store<f32>(out, s0); store<f32>(out, s1, 4); store<f32>(out, s2, 8); store<f32>(out, s3, 12);
+  store<f32>(o1, r0); store<f32>(o1, r1, 4); store<f32>(o1, r2, 8); store<f32>(o1, r3, 12);
+}

@@ -1,0 +1,63 @@
+// Small SIMD helpers shared by the kernels. FMA is a real fused multiply-add only in the relaxed-SIMD build
+// (f32x4.relaxed_madd); the plain build uses mul + add. ASC_FEATURE_RELAXED_SIMD is a compile-time constant,
+// so each build keeps one branch.
+
+// @ts-ignore: decorator
+@inline export function fma(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
+}
+
+// @ts-ignore: decorator
+@inline export function hsum(v: v128): f32 {
+  return (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
+}
+
+// @ts-ignore: decorator
+@inline export function hsumI32(v: v128): i32 {
+  return i32x4.extract_lane(v, 0) + i32x4.extract_lane(v, 1) + i32x4.extract_lane(v, 2) + i32x4.extract_lane(v, 3);
+}
+
+/** Dot product of n floats at a and b (any n; SIMD body, scalar tail). */
+export function dotF32(a: usize, b: usize, n: i32): f32 {
+  let s0 = f32x4.splat(0), s1 = f32x4.splat(0);
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const o = <usize>i << 2;
+    s0 = fma(v128.load(a + o), v128.load(b + o), s0);
+    s1 = fma(v128.load(a + o, 16), v128.load(b + o, 16), s1);
+  }
+  if (i + 4 <= n) {
+    const o = <usize>i << 2;
+    s0 = fma(v128.load(a + o), v128.load(b + o), s0);
+    i += 4;
+  }
+  let s = hsum(f32x4.add(s0, s1));
+  for (; i < n; i++) s += load<f32>(a + (<usize>i << 2)) * load<f32>(b + (<usize>i << 2));
+  return s;
+}
+
+/** IEEE half bits -> f32 (exact for finite values, subnormals included). */
+export function halfToF32(h: u32): f32 {
+  const mag = reinterpret<f32>((h & 0x7fff) << 13) * reinterpret<f32>(0x77800000); // · 2^112 rebiases the exponent
+  return reinterpret<f32>(reinterpret<u32>(mag) | ((h & 0x8000) << 16));
+}
+
+/**
+ * Four halves in the low 16 bits of each u32 lane -> f32x4. Exact for finite values (subnormals too: the
+ * multiply by 2^112 rebiases them); ±Inf/NaN are not preserved, which weights never hold.
+ */
+// @ts-ignore: decorator
+@inline export function halfLowToF32x4(v: v128): v128 {
+  const mag = v128.and(i32x4.shl(v, 13), i32x4.splat(0x0fffe000));
+  const sign = v128.and(i32x4.shl(v, 16), i32x4.splat(0x80000000));
+  return v128.or(f32x4.mul(mag, f32x4.splat(reinterpret<f32>(0x77800000))), sign);
+}
+
+/** As halfLowToF32x4 for the halves in the high 16 bits of each lane. */
+// @ts-ignore: decorator
+@inline export function halfHighToF32x4(v: v128): v128 {
+  const mag = v128.and(i32x4.shr_u(v, 3), i32x4.splat(0x0fffe000));
+  const sign = v128.and(v, i32x4.splat(0x80000000));
+  return v128.or(f32x4.mul(mag, f32x4.splat(reinterpret<f32>(0x77800000))), sign);
+}

@@ -1,0 +1,233 @@
+// The WebAssembly backend: AssemblyScript SIMD kernels (assembly/*.ts, built to dist/kernels/wasm/*.wasm)
+// over one shared WebAssembly.Memory, run by a pool of worker_threads. This file is the Node glue: it
+// finds and compiles the module (the relaxed-SIMD build when the runtime validates it), copies weights
+// into the memory, and turns each Backend call into a job (jobs.ts) with shapes and byte offsets.
+// Buffers from alloc() are views of the memory; kernels read their pointers from byteOffset.
+
+import * as fs from "node:fs";
+import * as os from "node:os";
+import { Worker } from "node:worker_threads";
+import type { Backend, Matrix } from "../backend.js";
+import type { StoredTensor } from "../../tensor/tensor.js";
+import { bytesFor, toFloat32 } from "../../tensor/tensor.js";
+import { ropeInvFreq } from "../ref/qk_norm_rope.js";
+import { Arena } from "./arena.js";
+import { KernelPool, type PoolWorker } from "./pool.js";
+import { ARGS, CTRL_BYTES, MAX_ARGS, OP, Op, type KernelExports } from "./jobs.js";
+
+export interface WasmBackendOptions {
+  /** Threads including the calling one (default: available cores, at most 8). */
+  threads?: number;
+  /** Use the relaxed-SIMD build: "auto" (default) when the runtime validates it, false never, true required. */
+  relaxed?: boolean | "auto";
+  /** Worker spin iterations before sleeping (default 200000, ~0.5 ms). */
+  spin?: number;
+}
+
+/** A weight matrix in the wasm memory. Quantized: quants at ptr, f32 block scales at scales. */
+export interface WasmMatrix extends Matrix {
+  readonly ptr: number;
+  readonly scales: number;
+}
+
+/** The backend plus what the benchmark reports. */
+export interface WasmBackend extends Backend {
+  readonly threads: number;
+  readonly relaxedSimd: boolean;
+  /** Bytes of wasm memory in use. */
+  memoryBytes(): number;
+}
+
+const HEAP_BASE = 65536; // above the module's static data (memoryBase 1024, a few bytes)
+
+/** Find a build output next to this file (dist) or, when running from src (tests), in dist/. */
+function locate(name: string): URL {
+  const here = new URL(`./${name}`, import.meta.url);
+  if (fs.existsSync(here)) return here;
+  const dist = new URL(`../../../dist/kernels/wasm/${name}`, import.meta.url);
+  if (fs.existsSync(dist)) return dist;
+  throw new Error(`wasm backend: ${name} not found next to ${import.meta.url} nor in dist/kernels/wasm (run npm run build)`);
+}
+
+function compileKernels(relaxed: boolean | "auto"): { module: WebAssembly.Module; relaxed: boolean } {
+  if (relaxed !== false) {
+    const bytes = fs.readFileSync(locate("kernels_relaxed.wasm"));
+    if (WebAssembly.validate(bytes)) return { module: new WebAssembly.Module(bytes), relaxed: true };
+    if (relaxed === true) throw new Error("wasm backend: relaxed SIMD requested but this runtime lacks it (node --experimental-wasm-relaxed-simd)");
+  }
+  return { module: new WebAssembly.Module(fs.readFileSync(locate("kernels.wasm"))), relaxed: false };
+}
+
+function spawnNodeWorker(module: WebAssembly.Module, memory: WebAssembly.Memory, ctrl: number, spin: number): PoolWorker {
+  const worker = new Worker(locate("worker.js"), { workerData: { module, memory, ctrl, spin } });
+  worker.unref(); // an idle pool never keeps the process alive
+  const ready = new Promise<void>((resolve, reject) => {
+    worker.once("message", () => resolve());
+    worker.once("error", reject);
+  });
+  return { ready, terminate: () => void worker.terminate() };
+}
+
+/** A growable scratch region: reallocated only when a larger size is asked for, so steady state allocates nothing. */
+class Scratch {
+  ptr = 0;
+  private cap = 0;
+  constructor(private readonly arena: Arena) {}
+  need(bytes: number): number {
+    if (bytes > this.cap) { this.cap = Math.max(bytes, this.cap * 2); this.ptr = this.arena.allocBytes(this.cap); }
+    return this.ptr;
+  }
+}
+
+/** Create the WebAssembly backend; resolves when its worker threads are running. */
+export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<WasmBackend> {
+  const threads = Math.max(1, Math.floor(opts.threads ?? Math.min(8, os.availableParallelism())));
+  const { module, relaxed } = compileKernels(opts.relaxed ?? "auto");
+  const memory = new WebAssembly.Memory({ initial: 256, maximum: 65536, shared: true });
+  const arena = new Arena(memory, HEAP_BASE);
+  const ex = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as KernelExports;
+  const ctrl = arena.allocBytes(CTRL_BYTES);
+  const pool = await KernelPool.create(ex, module, memory, ctrl, threads, spawnNodeWorker, opts.spin);
+  const argI32 = new Int32Array(memory.buffer, ctrl + ARGS * 4, MAX_ARGS);
+  const argF32 = new Float32Array(memory.buffer, ctrl + ARGS * 4, MAX_ARGS);
+  const opWord = new Int32Array(memory.buffer, ctrl + OP * 4, 1);
+
+  // Scratch, each grown on demand: permuted x (16-bit weights), quantized activations, attention scores, cos/sin.
+  const xPerm = new Scratch(arena), actQ16 = new Scratch(arena), actQ8 = new Scratch(arena), actD = new Scratch(arena),
+    actCorr = new Scratch(arena), scores = new Scratch(arena), cosSin = new Scratch(arena), stage = new Scratch(arena);
+  const invFreqs = new Map<string, number>();
+
+  const job = (op: number, ...args: number[]) => { opWord[0] = op; for (let i = 0; i < args.length; i++) argI32[i] = args[i]; };
+  const ptr = (a: Float32Array, what: string) => arena.ptr(a, what);
+  const need = (a: Float32Array, n: number, what: string) => {
+    if (a.length < n) throw new RangeError(`wasm backend: ${what} has ${a.length} floats, needs ${n}`);
+  };
+  /** Rows a chunk: at most 64, but enough chunks (≥ 8 a thread) to balance; a multiple of 4 for the row tiles. */
+  const rowChunk = (N: number) => Math.min(64, Math.max(4, Math.ceil(N / (pool.threads * 8) / 4) * 4));
+  /** Items a chunk for cheap row-wise ops: serial when small. */
+  const itemChunk = (n: number, work: number) => (work < 32768 ? n : Math.max(1, Math.ceil(n / (pool.threads * 4))));
+
+  function loadMatrix(t: StoredTensor, rows: number, cols: number): WasmMatrix {
+    const expect = bytesFor(t.dtype, rows * cols);
+    if (t.data.byteLength !== expect)
+      throw new RangeError(`wasm backend: tensor "${t.name}" (${t.dtype}, ${rows}x${cols}) has ${t.data.byteLength} bytes, expected ${expect}`);
+    if (t.dtype === "q8_0" || t.dtype === "q4_0") {
+      if (cols % 32 !== 0) throw new RangeError(`wasm backend: tensor "${t.name}": ${t.dtype} needs cols % 32 == 0, got ${cols}`);
+      const isQ8 = t.dtype === "q8_0";
+      const nb = cols / 32, blockBytes = isQ8 ? 34 : 18, qBytes = isQ8 ? 32 : 16;
+      const q = arena.allocBytes(rows * nb * qBytes), s = arena.allocBytes(rows * nb * 4);
+      // Stage ~4 MiB of ggml blocks at a time in the memory, repack with all threads.
+      const rowsPer = Math.max(1, Math.floor((4 << 20) / (nb * blockBytes)));
+      const st = stage.need(rowsPer * nb * blockBytes);
+      for (let r0 = 0; r0 < rows; r0 += rowsPer) {
+        const r1 = Math.min(rows, r0 + rowsPer);
+        arena.u8(st, (r1 - r0) * nb * blockBytes).set(t.data.subarray(r0 * nb * blockBytes, r1 * nb * blockBytes));
+        job(isQ8 ? Op.repackQ8 : Op.repackQ4, st, cols, q + r0 * nb * qBytes, s + r0 * nb * 4);
+        pool.run(r1 - r0, Math.max(1, Math.ceil((r1 - r0) / (pool.threads * 4))));
+      }
+      return { dtype: t.dtype, rows, cols, ptr: q, scales: s };
+    }
+    const p = arena.allocBytes(expect);
+    arena.u8(p, expect).set(t.data);
+    return { dtype: t.dtype, rows, cols, ptr: p, scales: 0 };
+  }
+
+  function matmul(out: Float32Array, x: Float32Array, w: Matrix, T: number): void {
+    const m = w as WasmMatrix;
+    const N = m.rows, K = m.cols;
+    need(out, T * N, "matmul out"); need(x, T * K, "matmul x");
+    const po = ptr(out, "matmul out"), px = ptr(x, "matmul x");
+    switch (m.dtype) {
+      case "f32":
+        job(Op.matmulF32, po, px, m.ptr, T, N, K);
+        break;
+      case "bf16": case "f16": {
+        const xp = xPerm.need(T * K * 4);
+        job(Op.permuteX, px, xp, K);
+        pool.run(T, itemChunk(T, T * K));
+        job(m.dtype === "bf16" ? Op.matmulBf16 : Op.matmulF16, po, xp, m.ptr, T, N, K);
+        break;
+      }
+      case "q8_0": case "q4_0": {
+        const nb = K / 32;
+        const q16 = actQ16.need(T * K * 2), q8 = actQ8.need(T * K), d = actD.need(T * nb * 4), c = actCorr.need(T * nb * 16);
+        job(Op.quantAct, px, K, q16, q8, d, c);
+        pool.run(T, itemChunk(T, T * K));
+        job(m.dtype === "q8_0" ? Op.matmulQ8 : Op.matmulQ4, po, q16, q8, d, c, m.ptr, m.scales, T, N, K);
+        break;
+      }
+    }
+    pool.run(N, rowChunk(N));
+  }
+
+  const backend: WasmBackend = {
+    name: relaxed ? "wasm-relaxed" : "wasm",
+    threads: pool.threads,
+    relaxedSimd: relaxed,
+    memoryBytes: () => arena.used,
+    alloc: (n) => arena.f32(n),
+    loadMatrix,
+    loadVector(t) {
+      const v = toFloat32(t);
+      const a = arena.f32(v.length);
+      a.set(v);
+      return a;
+    },
+    embed(out, table, ids) {
+      const m = table as WasmMatrix;
+      const D = m.cols, V = m.rows;
+      need(out, ids.length * D, "embed out");
+      const po = ptr(out, "embed out");
+      for (let t = 0; t < ids.length; t++) {
+        const id = ids[t];
+        if (!Number.isInteger(id) || id < 0 || id >= V) throw new RangeError(`embed: token id ${id} at position ${t} is outside 0 … ${V - 1}`);
+        const o = po + t * D * 4;
+        if (m.dtype === "q8_0" || m.dtype === "q4_0") ex.dequantRow(m.ptr, m.scales, m.dtype === "q8_0" ? 1 : 0, D, id, o);
+        else ex.widenRow(m.ptr, m.dtype === "f32" ? 4 : 2, m.dtype === "bf16" ? 1 : 0, D, id, o);
+      }
+    },
+    matmul,
+    rmsnorm(out, x, w, rows, dim, eps) {
+      need(out, rows * dim, "rmsnorm out"); need(x, rows * dim, "rmsnorm x"); need(w, dim, "rmsnorm w");
+      job(Op.rmsnorm, ptr(out, "rmsnorm out"), ptr(x, "rmsnorm x"), ptr(w, "rmsnorm w"), dim);
+      argF32[4] = eps;
+      pool.run(rows, itemChunk(rows, rows * dim));
+    },
+    qkNormRope(qkv, T, nQ, nKV, hd, qNorm, kNorm, eps, pos0, theta) {
+      need(qkv, T * (nQ + 2 * nKV) * hd, "qkNormRope qkv");
+      const key = `${hd}/${theta}`;
+      let inv = invFreqs.get(key);
+      if (inv === undefined) {
+        const a = arena.f32(hd / 2);
+        a.set(ropeInvFreq(hd, theta));
+        inv = a.byteOffset;
+        invFreqs.set(key, inv);
+      }
+      const cs = cosSin.need(T * hd * 4);
+      job(Op.qkNormRope, ptr(qkv, "qkNormRope qkv"), nQ, nKV, hd, qNorm ? ptr(qNorm, "qNorm") : 0,
+        kNorm ? ptr(kNorm, "kNorm") : 0, 0, pos0, inv, cs);
+      argF32[6] = eps;
+      pool.run(T, itemChunk(T, T * (nQ + nKV) * hd * 4));
+    },
+    attention(out, q, qStride, kCache, vCache, T, pos0, nQ, nKV, hd) {
+      const S = pos0 + T;
+      need(out, T * nQ * hd, "attention out"); need(kCache, S * nKV * hd, "attention kCache"); need(vCache, S * nKV * hd, "attention vCache");
+      const sc = scores.need(nQ * S * 4);
+      job(Op.attention, ptr(out, "attention out"), ptr(q, "attention q"), qStride, ptr(kCache, "attention kCache"),
+        ptr(vCache, "attention vCache"), T, pos0, nQ, nKV, hd, sc, S);
+      pool.run(nQ, T * S * hd < 16384 ? nQ : 1);
+    },
+    swiglu(out, gu, T, F) {
+      need(out, T * F, "swiglu out"); need(gu, T * 2 * F, "swiglu gu");
+      job(Op.swiglu, ptr(out, "swiglu out"), ptr(gu, "swiglu gu"), F);
+      pool.run(T, itemChunk(T, T * F * 8));
+    },
+    addInPlace(x, y, n) {
+      need(x, n, "addInPlace x"); need(y, n, "addInPlace y");
+      job(Op.add, ptr(x, "addInPlace x"), ptr(y, "addInPlace y"));
+      pool.run(n, n < 65536 ? n : 16384);
+    },
+    dispose: () => pool.dispose(),
+  };
+  return backend;
+}

@@ -1,0 +1,21 @@
+// The job protocol between the glue and the kernel module (mirrors assembly/index.ts): byte offsets in
+// the control block and the op codes. A job = op, item count, chunk size, up to 16 i32/f32 arguments.
+
+export const CTRL_BYTES = 128;
+/** Int32 word indexes in the control block. */
+export const GEN = 0, COUNTER = 1, DONE = 2, SLEEPERS = 3, STOP = 4, OP = 5, NITEMS = 6, CHUNK = 7, ARGS = 8;
+export const MAX_ARGS = 16;
+
+export const Op = {
+  matmulF32: 1, matmulBf16: 2, matmulF16: 3, matmulQ8: 4, matmulQ4: 5,
+  quantAct: 6, permuteX: 7, attention: 8, rmsnorm: 9, qkNormRope: 10,
+  swiglu: 11, add: 12, repackQ8: 13, repackQ4: 14,
+} as const;
+
+/** The exports of kernels.wasm the glue and the workers call. */
+export interface KernelExports {
+  runRange(ctrl: number, r0: number, r1: number): void;
+  work(ctrl: number, gen: number): void;
+  dequantRow(q: number, s: number, isQ8: number, K: number, r: number, out: number): void;
+  widenRow(w: number, bytesPer: number, isBf16: number, K: number, r: number, out: number): void;
+}

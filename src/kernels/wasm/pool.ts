@@ -1,0 +1,69 @@
+// A persistent pool of workers over one shared WebAssembly.Memory. The calling thread takes part in every
+// job: it publishes the job (generation + chunk counter in the control block, see jobs.ts), wakes sleeping
+// workers only when some are asleep, claims chunks itself, then waits for the chunks others claimed.
+// Chunks claimed through an atomic counter (not fixed halves) degrade gracefully when another process
+// takes a core. Spawning is injected (spawn), so only the caller knows whether workers are Node
+// worker_threads or browser Workers.
+
+import { COUNTER, DONE, GEN, NITEMS, CHUNK, SLEEPERS, STOP, type KernelExports } from "./jobs.js";
+
+export interface PoolWorker {
+  /** Resolves once the worker has instantiated the module and entered its loop. */
+  ready: Promise<void>;
+  terminate(): void;
+}
+
+export type SpawnWorker = (module: WebAssembly.Module, memory: WebAssembly.Memory, ctrl: number, spin: number) => PoolWorker;
+
+export class KernelPool {
+  private gen = 0;
+  private readonly base: number;
+  private constructor(private readonly ex: KernelExports, private readonly i32: Int32Array, private readonly ctrl: number,
+    private readonly workers: PoolWorker[]) {
+    this.base = ctrl >> 2;
+  }
+
+  /** threads counts the calling thread: threads - 1 workers are spawned. */
+  static async create(ex: KernelExports, module: WebAssembly.Module, memory: WebAssembly.Memory, ctrl: number,
+    threads: number, spawn: SpawnWorker, spin = 200_000): Promise<KernelPool> {
+    const workers: PoolWorker[] = [];
+    for (let i = 1; i < threads; i++) workers.push(spawn(module, memory, ctrl, spin));
+    await Promise.all(workers.map((w) => w.ready));
+    return new KernelPool(ex, new Int32Array(memory.buffer), ctrl, workers);
+  }
+
+  get threads(): number { return this.workers.length + 1; }
+
+  /** Run the job already written at ctrl (op and args) over nItems items in chunks of `chunk`. */
+  run(nItems: number, chunk: number): void {
+    const i32 = this.i32, b = this.base;
+    const nChunks = Math.ceil(nItems / chunk);
+    i32[b + NITEMS] = nItems;
+    i32[b + CHUNK] = chunk;
+    if (this.workers.length === 0 || nChunks <= 1) {
+      this.ex.runRange(this.ctrl, 0, nItems);
+      return;
+    }
+    if (nChunks > 0xfffff) throw new RangeError(`KernelPool.run: ${nChunks} chunks, at most ${0xfffff}`);
+    const gen = this.gen = (this.gen + 1) & 0x7fffffff;
+    Atomics.store(i32, b + DONE, 0);
+    Atomics.store(i32, b + COUNTER, ((gen & 0xfff) << 20) | nChunks);
+    Atomics.store(i32, b + GEN, gen);
+    if (Atomics.load(i32, b + SLEEPERS) > 0) Atomics.notify(i32, b + GEN);
+    this.ex.work(this.ctrl, gen);
+    // Chunks another thread claimed are in flight: spin briefly, then yield the core in short sleeps.
+    let n = 0;
+    for (let d = Atomics.load(i32, b + DONE); d !== nChunks; d = Atomics.load(i32, b + DONE)) {
+      if (++n > 20_000) Atomics.wait(i32, b + DONE, d, 0.05);
+    }
+  }
+
+  dispose(): void {
+    const i32 = this.i32, b = this.base;
+    Atomics.store(i32, b + STOP, 1);
+    Atomics.add(i32, b + GEN, 1);
+    Atomics.notify(i32, b + GEN);
+    for (const w of this.workers) w.terminate();
+    this.workers.length = 0;
+  }
+}

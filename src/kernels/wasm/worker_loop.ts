@@ -1,0 +1,26 @@
+// The loop a pool worker runs: spin on the job generation for a while (waking through Atomics.wait costs
+// ~70 µs, a spin ~1 µs), then sleep on it; on a new generation, claim chunks until none are left.
+// No host APIs here, so a browser Worker can run it as well as a Node worker_thread.
+
+import { GEN, SLEEPERS, STOP, type KernelExports } from "./jobs.js";
+
+export function workerLoop(ex: KernelExports, i32: Int32Array, ctrl: number, spin: number): void {
+  const base = ctrl >> 2;
+  let seen = Atomics.load(i32, base + GEN);
+  for (;;) {
+    let g = Atomics.load(i32, base + GEN);
+    let n = 0;
+    while (g === seen) {
+      if (++n > spin) {
+        Atomics.add(i32, base + SLEEPERS, 1);
+        Atomics.wait(i32, base + GEN, seen);
+        Atomics.sub(i32, base + SLEEPERS, 1);
+        n = 0;
+      }
+      g = Atomics.load(i32, base + GEN);
+    }
+    seen = g;
+    if (Atomics.load(i32, base + STOP) !== 0) return;
+    ex.work(ctrl, g);
+  }
+}

@@ -1,0 +1,85 @@
+// wasm matmul (matvec for T = 1, tiled matmul for T > 1) against the reference backend, every weight dtype,
+// odd shapes, threads 1 and 2, plain and relaxed SIMD. Float weights: only the summation order differs, so
+// the bound is 1e-5 · Σ|x·w|. Quantized weights: the wasm kernels also quantize x to int8 blocks (scale
+// amax/127, round to nearest), which moves each x by at most amax/254: that term is added to the bound.
+
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import type { Backend } from "../../src/kernels/backend.js";
+import { createRefBackend } from "../../src/kernels/ref/index.js";
+import { refMatrix, widenRow } from "../../src/kernels/ref/matrix.js";
+import type { DType } from "../../src/tensor/tensor.js";
+import { WASM_CONFIGS, createAll, put, randn, storeAs, worst } from "./wasm_cases.js";
+
+const ref = createRefBackend();
+let backends: Backend[] = [];
+beforeAll(async () => { backends = await createAll(); });
+afterAll(() => { for (const b of backends) b.dispose?.(); });
+
+const ODD = [1, 7, 33, 1279];
+const TS = [1, 3, 17];
+
+function check(dtype: DType, N: number, K: number, T: number, xScale: number, seed: number, zeroX = false): void {
+  const wv = randn(N * K, seed, 0.5);
+  if (dtype === "q8_0" || dtype === "q4_0") wv.fill(0, 0, Math.min(32, K)); // an all-zero block (scale 0)
+  const st = storeAs(dtype, wv, N, K);
+  const x = zeroX ? new Float32Array(T * K) : randn(T * K, seed + 1, xScale);
+  const want = new Float32Array(T * N);
+  ref.matmul(want, x, ref.loadMatrix(st, N, K), T);
+
+  // The bound needs the weights as stored (widened), |x·w| sums and the activation quantization step.
+  const wm = refMatrix(dtype, N, K, st.data), row = new Float32Array(K);
+  const absDot = new Float32Array(T * N), quantErr = new Float32Array(T * N);
+  const quant = dtype === "q8_0" || dtype === "q4_0";
+  for (let n = 0; n < N; n++) {
+    widenRow(wm, n, row);
+    for (let t = 0; t < T; t++) {
+      let s = 0, q = 0;
+      for (let b = 0; b < K; b += 32) {
+        let amax = 0, wsum = 0;
+        for (let k = b; k < Math.min(K, b + 32); k++) {
+          s += Math.abs(x[t * K + k] * row[k]);
+          amax = Math.max(amax, Math.abs(x[t * K + k]));
+          wsum += Math.abs(row[k]);
+        }
+        q += (amax / 254) * wsum;
+      }
+      absDot[t * N + n] = s;
+      quantErr[t * N + n] = quant ? q * 1.001 : 0;
+    }
+  }
+  backends.forEach((be, i) => {
+    const out = be.alloc(T * N);
+    out.fill(NaN); // every element must be written
+    be.matmul(out, put(be, x), be.loadMatrix(st, N, K), T);
+    const { ratio, at } = worst(out, want, (j) => 1e-5 * absDot[j] + quantErr[j] + 1e-30);
+    expect(ratio, `${WASM_CONFIGS[i].label} ${dtype} N=${N} K=${K} T=${T}: out[${at}] = ${out[at]}, ref ${want[at]}`).toBeLessThanOrEqual(1);
+  });
+}
+
+for (const dtype of ["f32", "bf16", "f16"] as DType[]) {
+  describe(`wasm matmul ${dtype}`, () => {
+    for (const N of ODD) for (const K of ODD) {
+      test(`N=${N} K=${K}, T = ${TS.join(", ")}`, () => {
+        for (const T of TS) check(dtype, N, K, T, 1, N * 7919 + K * 31 + T);
+      });
+    }
+    test("zero activations give exact zeros; large activations (1e4) stay within the bound", () => {
+      check(dtype, 33, 1279, 3, 1, 5, true);
+      check(dtype, 1279, 33, 17, 1e4, 6);
+    });
+  });
+}
+
+for (const dtype of ["q8_0", "q4_0"] as DType[]) {
+  describe(`wasm matmul ${dtype}`, () => {
+    for (const N of ODD) for (const K of [32, 224, 1056]) {
+      test(`N=${N} K=${K} (${K / 32} blocks), T = ${TS.join(", ")}`, () => {
+        for (const T of TS) check(dtype, N, K, T, 1, N * 7919 + K * 31 + T);
+      });
+    }
+    test("zero activations (scale 0 blocks) give exact zeros; large activations (1e4) stay within the bound", () => {
+      check(dtype, 33, 1056, 3, 1, 5, true);
+      check(dtype, 1279, 224, 17, 1e4, 6);
+    });
+  });
+}

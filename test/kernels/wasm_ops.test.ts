@@ -1,0 +1,155 @@
+// wasm embed, rmsnorm, qkNormRope, attention, swiglu, addInPlace against the reference backend, on odd
+// shapes and edge values (zeros, large magnitudes that overflow a naive softmax or exp), threads 1 and 2.
+
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import type { Backend } from "../../src/kernels/backend.js";
+import { createRefBackend } from "../../src/kernels/ref/index.js";
+import type { DType } from "../../src/tensor/tensor.js";
+import { WASM_CONFIGS, createAll, put, randn, storeAs, worst } from "./wasm_cases.js";
+
+const ref = createRefBackend();
+let backends: Backend[] = [];
+beforeAll(async () => { backends = await createAll(); });
+afterAll(() => { for (const b of backends) b.dispose?.(); });
+
+/** |got - want| ≤ abs + rel·|want| everywhere, and no NaN. */
+function expectClose(got: Float32Array, want: Float32Array, abs: number, rel: number, what: string): void {
+  const { ratio, at } = worst(got, want, (i) => abs + rel * Math.abs(want[i]));
+  expect(ratio, `${what}: [${at}] = ${got[at]}, ref ${want[at]}`).toBeLessThanOrEqual(1);
+}
+
+function each(f: (be: Backend, label: string) => void): void {
+  backends.forEach((be, i) => f(be, WASM_CONFIGS[i].label));
+}
+
+describe("wasm embed", () => {
+  for (const dtype of ["f32", "bf16", "f16", "q8_0", "q4_0"] as DType[]) {
+    test(`${dtype}: rows widened exactly as the reference does`, () => {
+      const V = 33, D = dtype.startsWith("q") ? 224 : 1279;
+      const st = storeAs(dtype, randn(V * D, 11, 2), V, D);
+      const ids = [0, 32, 7, 7, 1];
+      const want = new Float32Array(ids.length * D);
+      ref.embed(want, ref.loadMatrix(st, V, D), ids);
+      each((be, label) => {
+        const out = be.alloc(ids.length * D);
+        be.embed(out, be.loadMatrix(st, V, D), ids);
+        expectClose(out, want, 0, 0, `${label} ${dtype}`);
+      });
+    });
+  }
+  test("an id outside the table throws", () => {
+    const st = storeAs("f32", randn(7 * 3, 1), 7, 3);
+    const be = backends[0];
+    expect(() => be.embed(be.alloc(3), be.loadMatrix(st, 7, 3), [7])).toThrow("embed: token id 7 at position 0 is outside 0 … 6");
+  });
+});
+
+describe("wasm rmsnorm", () => {
+  for (const dim of [1, 7, 33, 1279]) {
+    test(`dim=${dim}, rows 1, 3, 17, in place and out of place`, () => {
+      for (const rows of [1, 3, 17]) {
+        const x = randn(rows * dim, dim + rows, 3), w = randn(dim, 5 + dim);
+        x.fill(0, 0, dim); // a zero row: eps keeps it finite (0)
+        if (rows > 1) for (let i = dim; i < 2 * dim; i++) x[i] *= 1e15; // large, squares still finite in f32
+        const want = new Float32Array(rows * dim);
+        ref.rmsnorm(want, x, w, rows, dim, 1e-6);
+        each((be, label) => {
+          const bx = put(be, x), bw = put(be, w), out = be.alloc(rows * dim);
+          be.rmsnorm(out, bx, bw, rows, dim, 1e-6);
+          expectClose(out, want, 1e-6, 1e-5, `${label} rows=${rows}`);
+          be.rmsnorm(bx, bx, bw, rows, dim, 1e-6);
+          expectClose(bx, want, 1e-6, 1e-5, `${label} rows=${rows} in place`);
+        });
+      }
+    });
+  }
+});
+
+describe("wasm qkNormRope", () => {
+  const shapes = [
+    { nQ: 4, nKV: 2, hd: 16 }, { nQ: 3, nKV: 1, hd: 20 }, { nQ: 12, nKV: 3, hd: 64 }, { nQ: 1, nKV: 1, hd: 2 },
+  ];
+  for (const { nQ, nKV, hd } of shapes) {
+    test(`nQ=${nQ} nKV=${nKV} hd=${hd}, T 1, 3, 17, positions from 0 and 1000`, () => {
+      for (const T of [1, 3, 17]) for (const pos0 of [0, 1000]) {
+        const n = T * (nQ + 2 * nKV) * hd;
+        const qkv = randn(n, T + hd + pos0, 4), qn = randn(hd, 3), kn = randn(hd, 4);
+        const want = qkv.slice();
+        ref.qkNormRope(want, T, nQ, nKV, hd, qn, kn, 1e-6, pos0, 10000);
+        each((be, label) => {
+          const b = put(be, qkv);
+          be.qkNormRope(b, T, nQ, nKV, hd, put(be, qn), put(be, kn), 1e-6, pos0, 10000);
+          expectClose(b, want, 2e-5, 2e-5, `${label} T=${T} pos0=${pos0}`);
+        });
+      }
+    });
+  }
+});
+
+describe("wasm attention", () => {
+  const shapes = [
+    { nQ: 4, nKV: 2, hd: 16 }, { nQ: 3, nKV: 1, hd: 20 }, { nQ: 6, nKV: 6, hd: 7 }, { nQ: 12, nKV: 3, hd: 64 },
+  ];
+  for (const { nQ, nKV, hd } of shapes) {
+    test(`nQ=${nQ} nKV=${nKV} hd=${hd}: T 1, 3, 17 after 0 and 33 cached positions; scores up to ~1e4`, () => {
+      for (const T of [1, 3, 17]) for (const pos0 of [0, 33]) for (const scale of [1, 100]) {
+        const S = pos0 + T, qStride = (nQ + 2 * nKV) * hd + 5; // q rows with padding, like the fused qkv
+        const q = randn(T * qStride, T + pos0, scale), k = randn(S * nKV * hd, 2 + S, scale), v = randn(S * nKV * hd, 3 + S);
+        const want = new Float32Array(T * nQ * hd);
+        ref.attention(want, q, qStride, k, v, T, pos0, nQ, nKV, hd);
+        each((be, label) => {
+          const out = be.alloc(T * nQ * hd);
+          be.attention(out, put(be, q), qStride, put(be, k), put(be, v), T, pos0, nQ, nKV, hd);
+          // Scores of ~1e4 make the softmax nearly one-hot; their f32 rounding moves weights by ~1e-3 relative.
+          expectClose(out, want, scale > 1 ? 2e-3 : 2e-5, 1e-4, `${label} T=${T} pos0=${pos0} scale=${scale}`);
+        });
+      }
+    });
+  }
+});
+
+describe("wasm swiglu and addInPlace", () => {
+  for (const F of [1, 7, 33, 1279]) {
+    test(`swiglu F=${F}, T 1, 3, 17, gates up to ±1e4 (exp overflow) and zeros`, () => {
+      for (const T of [1, 3, 17]) {
+        const gu = randn(T * 2 * F, F + T, 8);
+        gu[0] = -1e4; if (F > 1) gu[1] = 1e4; if (F > 2) gu[2] = 0; if (F > 3) gu[3] = -100;
+        const want = new Float32Array(T * F);
+        ref.swiglu(want, gu, T, F);
+        each((be, label) => {
+          const out = be.alloc(T * F);
+          be.swiglu(out, put(be, gu), T, F);
+          expectClose(out, want, 1e-6, 1e-5, `${label} T=${T}`);
+        });
+      }
+    });
+  }
+  for (const n of [1, 7, 33, 1279, 200_003]) {
+    test(`addInPlace n=${n}`, () => {
+      const x = randn(n, n, 1e3), y = randn(n, n + 1);
+      const want = x.slice();
+      ref.addInPlace(want, y, n);
+      each((be, label) => {
+        const bx = put(be, x);
+        be.addInPlace(bx, put(be, y), n);
+        expectClose(bx, want, 0, 0, label);
+      });
+    });
+  }
+});
+
+describe("wasm buffers", () => {
+  test("a buffer the backend did not allocate is refused", () => {
+    const be = backends[1];
+    expect(() => be.addInPlace(new Float32Array(4), be.alloc(4), 4))
+      .toThrow("wasm backend: addInPlace x is not a buffer of this backend (allocate it with backend.alloc)");
+  });
+  test("views handed out before the memory grows stay valid", () => {
+    const be = backends[1];
+    const a = put(be, [1, 2, 3]);
+    be.alloc(8 << 20); // 32 MiB: grows the memory
+    const b = put(be, [10, 20, 30]);
+    be.addInPlace(a, b, 3);
+    expect(Array.from(a)).toEqual([11, 22, 33]);
+  });
+});
