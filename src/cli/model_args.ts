@@ -2,8 +2,6 @@
 // function that turns them into a loaded model, its tokenizer and generation config.
 
 import type { Command } from "commander";
-import * as fs from "node:fs";
-import * as path from "node:path";
 import type { Backend } from "../kernels/backend.js";
 import { createRefBackend } from "../kernels/ref/index.js";
 import { loadModelDir, type LoadedModel } from "../models/load.js";
@@ -40,7 +38,6 @@ export async function openModel(args: ModelArgs): Promise<OpenedModel> {
   const dir = args.model ?? defaultModelDir();
   const backend = await createBackend(args);
   const loaded = loadModelDir(dir, { backend });
-  const own = path.join(dir, "tokenizer.model");
-  const tokenizer = await loadTokenizer(fs.existsSync(own) ? own : undefined);
+  const tokenizer = await loadTokenizer(dir); // the checkpoint's own tokenizer.model / tokenizer.json, else Llama-2
   return { ...loaded, tokenizer, backend };
 }

@@ -9,6 +9,7 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { SentencePieceProcessor } from "@sctg/sentencepiece-js";
 import { TokenizerError } from "../errors.js";
+import { tokenizerModelFromJson } from "./tokenizer_json.js";
 
 /** The bundled Llama-2 tokenizer.model (from ../shared/fixtures/tokenizer/llama2, see its SOURCES.md). */
 export const BUNDLED_TOKENIZER = fileURLToPath(new URL("../../assets/tokenizer/llama2/tokenizer.model", import.meta.url));
@@ -31,13 +32,26 @@ export class Tokenizer {
     try { bytes = fs.readFileSync(file); } catch (e) {
       throw new TokenizerError(`${file}: cannot read tokenizer model (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
     }
+    return Tokenizer.fromModelBytes(bytes, file);
+  }
+
+  /** A SentencePiece ModelProto held in memory (file names where it came from, for errors). */
+  static async fromModelBytes(bytes: Uint8Array, file: string): Promise<Tokenizer> {
+    const size = countPieces(bytes, file); // the processor reports no size; count the repeated pieces field
     const sp = new SentencePieceProcessor();
-    try { await sp.loadFromB64StringModel(bytes.toString("base64")); } catch (e) {
+    try { await sp.loadFromB64StringModel(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64")); } catch (e) {
       throw new TokenizerError(`${file}: not a SentencePiece model (${(e as Error).message ?? e})`);
     }
-    // The processor reports no size; count pieces by probing ids until decode of an id fails is costly,
-    // so read it from the protobuf: field 1 (pieces) is repeated, one entry per piece.
-    return new Tokenizer(sp, countPieces(bytes, file), file);
+    return new Tokenizer(sp, size, file);
+  }
+
+  /** A Hugging Face tokenizer.json of a SentencePiece-style BPE vocabulary (see tokenizer_json.ts). */
+  static async fromTokenizerJson(file: string): Promise<Tokenizer> {
+    let json: unknown;
+    try { json = JSON.parse(fs.readFileSync(file, "utf-8")); } catch (e) {
+      throw new TokenizerError(`${file}: cannot read tokenizer.json (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+    return Tokenizer.fromModelBytes(tokenizerModelFromJson(json, file), file);
   }
 
   /** Token ids of text (SentencePiece defaults: dummy prefix space, byte fallback), BOS first unless bos: false. */
@@ -82,16 +96,17 @@ function countPieces(b: Uint8Array, file: string): number {
 }
 
 /**
- * Load the tokenizer for a model: its own tokenizer.model when the directory has one, a given .model file,
- * or the bundled Llama-2 tokenizer.
+ * Load the tokenizer for a model: for a directory, its own tokenizer.model, else its tokenizer.json, else the
+ * bundled Llama-2 tokenizer; for a file, that .model or tokenizer.json; with nothing, the bundled one.
  */
 export async function loadTokenizer(pathOrDir?: string): Promise<Tokenizer> {
   if (!pathOrDir) return Tokenizer.fromModelFile();
   if (fs.existsSync(pathOrDir) && fs.statSync(pathOrDir).isDirectory()) {
-    const own = path.join(pathOrDir, "tokenizer.model");
-    return Tokenizer.fromModelFile(fs.existsSync(own) ? own : BUNDLED_TOKENIZER);
+    const own = path.join(pathOrDir, "tokenizer.model"), json = path.join(pathOrDir, "tokenizer.json");
+    if (fs.existsSync(own)) return Tokenizer.fromModelFile(own);
+    if (fs.existsSync(json)) return Tokenizer.fromTokenizerJson(json);
+    return Tokenizer.fromModelFile(BUNDLED_TOKENIZER);
   }
-  if (pathOrDir.endsWith(".json"))
-    throw new TokenizerError(`${pathOrDir}: tokenizer.json is not supported; give the SentencePiece tokenizer.model`);
+  if (pathOrDir.endsWith(".json")) return Tokenizer.fromTokenizerJson(pathOrDir);
   return Tokenizer.fromModelFile(pathOrDir);
 }

@@ -1,6 +1,7 @@
 // Llama-2 tokenizer against the reference SentencePiece cases (test/fixtures/tokenizer/llama2, from ../shared).
 import { describe, expect, test } from "vitest";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import { loadTokenizer } from "../../src/tokenizer/sentencepiece.js";
 import { StreamDecoder } from "../../src/tokenizer/stream_decoder.js";
 
@@ -45,5 +46,18 @@ describe("Llama-2 tokenizer", async () => {
       out += dec.flush();
       expect(out).toBe(text);
     }
+  });
+});
+
+describe("a checkpoint's own tokenizer.json", async () => {
+  const tok = await loadTokenizer(dir + "tokenizer.json");
+  test("encodes all 355 cases exactly like SentencePiece, and decodes the 24 decode cases", () => {
+    for (const c of lines("cases.jsonl")) expect(tok.encode(c.text, { bos: false }), c.text).toEqual(c.ids);
+    for (const c of lines("decode_cases.jsonl")) expect(tok.decode(c.ids), c.note).toBe(c.decoded);
+  });
+  test("a tokenizer.json that is not SentencePiece-style BPE is refused by name", async () => {
+    const f = `${os.tmpdir()}/wordpiece-tokenizer.json`;
+    fs.writeFileSync(f, JSON.stringify({ model: { type: "WordPiece", vocab: {} } }));
+    await expect(loadTokenizer(f)).rejects.toThrow(`${f}: expected a BPE model with "vocab" and "merges" (a SentencePiece-style tokenizer.json), got model.type "WordPiece"`);
   });
 });
