@@ -1,0 +1,45 @@
+// openelm train: run a training recipe on prepared data; checkpoints, metrics.jsonl and loss_curve.svg in --out.
+
+import type { Command } from "commander";
+import { loadRecipe, recipeNames } from "../train/recipe.js";
+import { createThreadedMatmul } from "../train/threaded_matmul.js";
+import { train } from "../train/trainer.js";
+import { intArg } from "./args.js";
+
+export function register(program: Command): void {
+  program.command("train")
+    .description("train an OpenELM from a recipe (JSON) on data from `openelm data prepare`")
+    .requiredOption("--config <recipe>", `recipe JSON file or shipped recipe name (${recipeNames().join(", ")})`)
+    .requiredOption("--data <dir>", "prepared data directory (index.json + shards)")
+    .requiredOption("--out <dir>", "output directory: checkpoint/ (HF layout + trainer state), metrics.jsonl, loss_curve.svg")
+    .option("--resume", "continue the checkpoint in --out (same losses as an uninterrupted run)")
+    .option("--threads <n>", "matmul threads", intArg(1), 1)
+    .option("--stop-after <steps>", "save and stop after this many steps of this invocation", intArg(1))
+    .action(async (o: { config: string; data: string; out: string; resume?: boolean; threads: number; stopAfter?: number }) => {
+      const recipe = loadRecipe(o.config);
+      const control = { stop: false };
+      const onSigint = () => {
+        if (control.stop) process.exit(130);
+        control.stop = true;
+        process.stderr.write("\nCtrl-C: saving a checkpoint after this step (Ctrl-C again to quit without saving)\n");
+      };
+      process.on("SIGINT", onSigint);
+      const tty = process.stderr.isTTY;
+      let pending = false;
+      const mm = o.threads > 1 ? await createThreadedMatmul(o.threads) : undefined;
+      try {
+        await train({
+          recipe, dataDir: o.data, outDir: o.out, resume: !!o.resume, stopAfter: o.stopAfter, control, matmul: mm,
+          onStatus: (line, kind) => {
+            if (tty && kind === "step") { process.stderr.write(`\r${line}\x1b[K`); pending = true; return; }
+            if (pending) { process.stderr.write("\n"); pending = false; }
+            process.stderr.write(line + "\n");
+          },
+        });
+      } finally {
+        if (pending) process.stderr.write("\n");
+        process.off("SIGINT", onSigint);
+        mm?.dispose();
+      }
+    });
+}
