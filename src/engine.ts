@@ -14,6 +14,7 @@ import type { Backend } from "./kernels/backend.js";
 import type { OpenELMConfig } from "./models/config.js";
 import type { KVCache } from "./models/kv_cache.js";
 import { loadModelDir } from "./models/load.js";
+import { defaultModelDir } from "./models/registry.js";
 import type { OpenELMModel } from "./models/openelm.js";
 import { encodeChatPrompt, readChatTemplate, renderChat, validateMessages, type ChatMessage } from "./tokenizer/chat_template.js";
 import { loadTokenizer, type Tokenizer } from "./tokenizer/sentencepiece.js";
@@ -82,29 +83,28 @@ function resolveName(name: string): string {
 }
 
 /**
+ * The local directory for a model name: the name itself when it is a directory; a hub id's snapshot
+ * in the HF cache (downloaded when missing, unless offline); the embedded default model for no name.
+ */
+export async function resolveModelSource(nameOrDir: string | undefined, options: Pick<LoadModelOptions, "revision" | "hub" | "onProgress" | "signal"> = {}): Promise<{ name: string; dir: string }> {
+  if (nameOrDir === undefined || nameOrDir === "") return { name: "default", dir: defaultModelDir() };
+  if (fs.existsSync(nameOrDir)) {
+    if (!fs.statSync(nameOrDir).isDirectory()) throw new InputError(`model "${nameOrDir}": expected a model directory (config.json + model.safetensors), got a file`);
+    return { name: nameOrDir, dir: nameOrDir };
+  }
+  const repo = resolveName(nameOrDir);
+  if (!isRepoId(repo)) throw new InputError(`model "${nameOrDir}": no such directory, and not a hub id "owner/name" (e.g. apple/OpenELM-270M-Instruct)`);
+  const hub = { ...hubSettingsFromEnv(), ...options.hub };
+  return { name: repo, dir: await resolveModelDir(repo, hub, { revision: options.revision, onProgress: options.onProgress, signal: options.signal }) };
+}
+
+/**
  * Load a model from a local directory, a hub id ("apple/OpenELM-270M-Instruct", found in the HF cache
  * or downloaded), or, with no name, the small model shipped in assets/ (models/registry.ts).
  * Throws InputError for a name that is neither; HubError, ConfigError, CheckpointError from below.
  */
 export async function loadModel(nameOrDir?: string, options: LoadModelOptions = {}): Promise<Model> {
-  let dir: string;
-  let name: string;
-  if (nameOrDir === undefined || nameOrDir === "") {
-    // Looked up at run time so the engine builds before the registry exists in every checkout.
-    const registry = (await import("./models/registry.js" as string)) as { defaultModelDir(): string };
-    dir = registry.defaultModelDir();
-    name = "default";
-  } else if (fs.existsSync(nameOrDir)) {
-    if (!fs.statSync(nameOrDir).isDirectory()) throw new InputError(`model "${nameOrDir}": expected a model directory (config.json + model.safetensors), got a file`);
-    dir = nameOrDir;
-    name = nameOrDir;
-  } else if (isRepoId(resolveName(nameOrDir))) {
-    name = resolveName(nameOrDir);
-    const hub = { ...hubSettingsFromEnv(), ...options.hub };
-    dir = await resolveModelDir(name, hub, { revision: options.revision, onProgress: options.onProgress, signal: options.signal });
-  } else {
-    throw new InputError(`model "${nameOrDir}": no such directory, and not a hub id "owner/name" (e.g. apple/OpenELM-270M-Instruct)`);
-  }
+  const { name, dir } = await resolveModelSource(nameOrDir, options);
   const { model } = loadModelDir(dir, { backend: options.backend });
   const tokenizer = await loadTokenizer(options.tokenizer ?? dir);
   const chatTemplate = options.chatTemplate ?? readChatTemplate(dir);
@@ -174,9 +174,11 @@ export class Model {
     return new ChatSession(this, system);
   }
 
-  /** Release the weights; later calls throw. */
+  /** Release the weights and the backend's memory; later calls throw. */
   dispose(): void {
+    if (this.disposed) return;
     this.disposed = true;
+    this.network.backend.dispose?.();
   }
 
   /** @internal generation over ids, optionally continuing a cache. */

@@ -1,0 +1,45 @@
+// openelm serve: the OpenAI-compatible HTTP server (src/serve/server.ts) over one model.
+// SIGTERM / SIGINT: stop accepting, finish the requests in flight, then exit 0.
+
+import type { Command } from "commander";
+import * as path from "node:path";
+import { loadModel } from "../engine.js";
+import { createOpenAIServer } from "../serve/server.js";
+import { intArg } from "./args.js";
+import { addModelOptions, createBackend, type ModelArgs } from "./model_args.js";
+
+interface Opts extends ModelArgs {
+  host: string; port: number; parallel: number; maxQueue: number; maxBodyBytes: number; modelId?: string; revision?: string;
+}
+
+export function register(program: Command): void {
+  const cmd = program.command("serve")
+    .description("serve the model over an OpenAI-compatible HTTP API (/v1/models, /v1/completions, /v1/chat/completions, /health)");
+  addModelOptions(cmd)
+    .option("--revision <rev>", "hub revision when --model is a hub id", "main")
+    .option("--host <host>", "address to listen on", "127.0.0.1")
+    .option("--port <port>", "port to listen on (0 = any free port)", intArg(0), 8080)
+    .option("--parallel <n>", "generations running at once (each holds a KV cache)", intArg(1), 4)
+    .option("--max-queue <n>", "requests that may wait for a slot before 503", intArg(0), 64)
+    .option("--max-body-bytes <n>", "largest request body (413 beyond)", intArg(1), 1 << 20)
+    .option("--model-id <id>", "the model id clients send (default: the hub id or the directory name)")
+    .action(async (o: Opts) => {
+      const backend = await createBackend(o);
+      const model = await loadModel(o.model, { backend, revision: o.revision });
+      const modelId = o.modelId ?? (model.name === model.dir ? path.basename(path.resolve(model.dir)) : model.name);
+      const srv = createOpenAIServer(model, { modelId, parallel: o.parallel, maxQueue: o.maxQueue, maxBodyBytes: o.maxBodyBytes });
+      const addr = await srv.listen(o.port, o.host);
+      const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
+      process.stderr.write(`openelm: serving ${modelId} at http://${host}:${addr.port}/v1 (parallel ${o.parallel}); SIGTERM drains and exits\n`);
+      await new Promise<void>((resolve) => {
+        const stop = (sig: string) => {
+          process.stderr.write(`openelm: ${sig}: draining ${srv.stats().active} request(s)\n`);
+          srv.drain().then(resolve);
+        };
+        process.once("SIGTERM", () => stop("SIGTERM"));
+        process.once("SIGINT", () => stop("SIGINT"));
+      });
+      model.dispose();
+      process.stderr.write("openelm: server stopped\n");
+    });
+}

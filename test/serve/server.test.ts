@@ -1,0 +1,220 @@
+// The OpenAI-compatible server, driven by the official `openai` npm client (streamed and not) and by raw
+// HTTP for the error paths; answers must equal the library's own greedy output for the same request.
+
+import { request } from "node:http";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import OpenAI from "openai";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { loadModel, type Model } from "../../src/engine.js";
+import { createOpenAIServer, type OpenAIServer } from "../../src/serve/server.js";
+
+const TINY = "test/fixtures/openelm/tiny-32k";
+const seq = JSON.parse(readFileSync(join(TINY, "expected.json"), "utf8")).sequences.find((s: { name: string }) => s.name === "text_openelm");
+const PROMPT: string = seq.text;
+const GREEDY: number[] = seq.greedy.tokens; // float64 reference, 24 steps
+const ID = "tiny-32k";
+
+let model: Model;
+let srv: OpenAIServer;
+let base: string;
+let client: OpenAI;
+
+beforeAll(async () => {
+  model = await loadModel(TINY);
+  srv = createOpenAIServer(model, { modelId: ID, parallel: 2, maxBodyBytes: 4096 });
+  const addr = await srv.listen(0, "127.0.0.1");
+  base = `http://127.0.0.1:${addr.port}`;
+  client = new OpenAI({ baseURL: `${base}/v1`, apiKey: "unused", maxRetries: 0 });
+});
+afterAll(async () => { await srv.drain(); });
+
+const chatMessages = [{ role: "system" as const, content: "Be brief." }, { role: "user" as const, content: "What is OpenELM?" }];
+
+describe("server with the openai client", () => {
+  test("GET /v1/models lists the model", async () => {
+    const page = await client.models.list();
+    expect(page.data.map((m) => m.id)).toEqual([ID]);
+    expect((await client.models.retrieve(ID)).id).toBe(ID);
+  });
+
+  test("non-streamed completion equals the library's greedy output", async () => {
+    const lib = await model.complete(PROMPT, { maxNewTokens: GREEDY.length, temperature: 0 });
+    expect(lib.tokens).toEqual(GREEDY);
+    const r = await client.completions.create({ model: ID, prompt: PROMPT, max_tokens: GREEDY.length, temperature: 0 });
+    expect(r.object).toBe("text_completion");
+    expect(r.choices[0].text).toBe(lib.text);
+    expect(r.choices[0].finish_reason).toBe("length");
+    expect(r.usage).toEqual({ prompt_tokens: seq.input_ids.length, completion_tokens: GREEDY.length, total_tokens: seq.input_ids.length + GREEDY.length });
+  });
+
+  test("streamed completion equals the library's greedy output", async () => {
+    const lib = await model.complete(PROMPT, { maxNewTokens: 12, temperature: 0 });
+    const stream = await client.completions.create({ model: ID, prompt: PROMPT, max_tokens: 12, temperature: 0, stream: true, stream_options: { include_usage: true } });
+    let text = "";
+    let finish: string | null = null;
+    let usage;
+    for await (const chunk of stream) {
+      for (const c of chunk.choices) { text += c.text; finish = c.finish_reason ?? finish; }
+      if (chunk.usage) usage = chunk.usage;
+    }
+    expect(text).toBe(lib.text);
+    expect(finish).toBe("length");
+    expect(usage).toEqual({ prompt_tokens: seq.input_ids.length, completion_tokens: 12, total_tokens: seq.input_ids.length + 12 });
+  });
+
+  test("chat completions, streamed and not, equal the library's chat", async () => {
+    const lib = await model.chat(chatMessages, { maxNewTokens: 10, temperature: 0 });
+    const r = await client.chat.completions.create({ model: ID, messages: chatMessages, max_tokens: 10, temperature: 0 });
+    expect(r.object).toBe("chat.completion");
+    expect(r.choices[0].message).toMatchObject({ role: "assistant", content: lib.text });
+    expect(r.usage?.prompt_tokens).toBe(model.encodeChat(chatMessages).length);
+    const stream = await client.chat.completions.create({ model: ID, messages: chatMessages, max_tokens: 10, temperature: 0, stream: true });
+    let text = "";
+    const roles: string[] = [];
+    const finishes: string[] = [];
+    for await (const chunk of stream) {
+      expect(chunk.object).toBe("chat.completion.chunk");
+      const c = chunk.choices[0];
+      if (c.delta.role) roles.push(c.delta.role);
+      text += c.delta.content ?? "";
+      if (c.finish_reason) finishes.push(c.finish_reason);
+    }
+    expect(roles).toEqual(["assistant"]);
+    expect(text).toBe(lib.text);
+    expect(finishes).toEqual([lib.finishReason === "length" ? "length" : "stop"]);
+  });
+
+  test("stop strings end the text before them with finish_reason stop", async () => {
+    const lib = await model.complete(PROMPT, { maxNewTokens: 24, temperature: 0 });
+    const stopAt = lib.text.slice(10, 16);
+    const r = await client.completions.create({ model: ID, prompt: PROMPT, max_tokens: 24, temperature: 0, stop: [stopAt] });
+    expect(r.choices[0].text).toBe(lib.text.slice(0, lib.text.indexOf(stopAt)));
+    expect(r.choices[0].finish_reason).toBe("stop");
+  });
+
+  test("sampling with a seed is reproducible; penalties and the repetition_penalty extension are accepted", async () => {
+    const req = { model: ID, prompt: PROMPT, max_tokens: 8, temperature: 0.9, top_p: 0.95, seed: 42, presence_penalty: 0.5, frequency_penalty: 0.5 };
+    const a = await client.completions.create(req);
+    const b = await client.completions.create(req);
+    expect(a.choices[0].text).toBe(b.choices[0].text);
+    const lib = await model.complete(PROMPT, { maxNewTokens: 8, temperature: 0.9, topP: 0.95, seed: 42, presencePenalty: 0.5, frequencyPenalty: 0.5 });
+    expect(a.choices[0].text).toBe(lib.text);
+    const rp = await client.completions.create({ model: ID, prompt: PROMPT, max_tokens: 8, temperature: 0, repetition_penalty: 1.2 } as OpenAI.CompletionCreateParamsNonStreaming);
+    expect(rp.choices[0].text).toBe((await model.complete(PROMPT, { maxNewTokens: 8, repetitionPenalty: 1.2 })).text);
+  });
+
+  test("errors reach the client as OpenAI errors", async () => {
+    const e = await client.completions.create({ model: ID, prompt: PROMPT, max_tokens: 1000 }).catch((x) => x);
+    expect(e).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(e.status).toBe(400);
+    expect(e.code).toBe("context_length_exceeded");
+    const m = await client.completions.create({ model: "gpt-4", prompt: "x" }).catch((x) => x);
+    expect(m).toBeInstanceOf(OpenAI.NotFoundError);
+  });
+});
+
+async function raw(method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<{ status: number; json: any }> {
+  const res = await fetch(base + path, { method, body, headers: { "content-type": "application/json", ...headers } });
+  const text = await res.text();
+  return { status: res.status, json: text ? JSON.parse(text) : null };
+}
+
+describe("server error paths (raw HTTP)", () => {
+  test("bad JSON", async () => {
+    const r = await raw("POST", "/v1/completions", "{not json");
+    expect(r.status).toBe(400);
+    expect(r.json.error.type).toBe("invalid_request_error");
+    expect(r.json.error.code).toBe("invalid_json");
+    expect(r.json.error.message).toMatch(/^We could not parse the JSON body of your request\. \(/);
+  });
+
+  test("unknown fields are named", async () => {
+    const r = await raw("POST", "/v1/completions", JSON.stringify({ model: ID, prompt: "x", max_tokenz: 5 }));
+    expect(r).toEqual({ status: 400, json: { error: { message: "Unrecognized request argument supplied: max_tokenz", type: "invalid_request_error", param: "max_tokenz", code: "unknown_parameter" } } });
+    const c = await raw("POST", "/v1/chat/completions", JSON.stringify({ model: ID, messages: [{ role: "user", content: "x", foo: 1 }] }));
+    expect(c.json.error).toMatchObject({ message: "Unrecognized request argument supplied: messages[0].foo", param: "messages[0].foo" });
+  });
+
+  test("bad values are named", async () => {
+    const cases: Array<[object, string, string]> = [
+      [{ model: ID, prompt: "x", temperature: 3 }, "temperature: 3 is out of range; expected 0 … 2", "temperature"],
+      [{ model: ID, prompt: "x", max_tokens: "5" }, 'max_tokens: expected an integer, got "5"', "max_tokens"],
+      [{ model: ID, prompt: "x", n: 2 }, "n: not supported by this server (only n = 1)", "n"],
+      [{ model: ID, prompt: "x", stop: [1] }, "stop: expected a string or an array of up to 4 strings", "stop"],
+      [{ model: ID }, "prompt: required (a string or an array of token ids)", "prompt"],
+      [{ prompt: "x" }, "model: required (a string; see GET /v1/models)", "model"],
+    ];
+    for (const [body, message, param] of cases) {
+      const r = await raw("POST", "/v1/completions", JSON.stringify(body));
+      expect(r.status).toBe(400);
+      expect(r.json.error).toMatchObject({ message, param });
+    }
+    const chat = await raw("POST", "/v1/chat/completions", JSON.stringify({ model: ID, messages: [{ role: "tool", content: "x" }] }));
+    expect(chat.json.error).toMatchObject({ message: 'messages[0].role: expected "system", "user" or "assistant", got "tool"', param: "messages[0].role" });
+  });
+
+  test("max_tokens past the context", async () => {
+    const r = await raw("POST", "/v1/completions", JSON.stringify({ model: ID, prompt: PROMPT, max_tokens: 250 }));
+    expect(r.status).toBe(400);
+    expect(r.json.error).toEqual({
+      message: "This model's maximum context length is 256 tokens. However, you requested 263 tokens (13 in the prompt, 250 in the completion). Please reduce the length of the prompt or completion.",
+      type: "invalid_request_error", param: "max_tokens", code: "context_length_exceeded",
+    });
+  });
+
+  test("oversized bodies are refused with 413", async () => {
+    const r = await raw("POST", "/v1/completions", JSON.stringify({ model: ID, prompt: "x".repeat(5000) }));
+    expect(r.status).toBe(413);
+    expect(r.json.error).toMatchObject({ message: "request body too large: the limit is 4096 bytes", code: "request_too_large" });
+  });
+
+  test("unknown model, route and method", async () => {
+    expect((await raw("POST", "/v1/completions", JSON.stringify({ model: "nope", prompt: "x" }))).json.error).toMatchObject(
+      { message: "The model `nope` does not exist (this server serves one model; see GET /v1/models)", code: "model_not_found" });
+    expect((await raw("GET", "/v2/anything")).status).toBe(404);
+    const m = await raw("GET", "/v1/completions");
+    expect(m.status).toBe(405);
+    expect(m.json.error.message).toBe("method GET not allowed here; use POST");
+  });
+
+  test("GET /health", async () => {
+    const r = await raw("GET", "/health");
+    expect(r).toEqual({ status: 200, json: { status: "ok", model: ID, running: 0, queued: 0 } });
+  });
+});
+
+describe("server concurrency", () => {
+  test("a client that disconnects mid-stream frees its slot at once", async () => {
+    const body = JSON.stringify({ model: ID, prompt: PROMPT, max_tokens: 200, temperature: 0, stream: true, ignore_eos: true });
+    const firstChunk = await new Promise<string>((resolve, reject) => {
+      const req = request(base + "/v1/completions", { method: "POST", headers: { "content-type": "application/json" } }, (res) => {
+        res.once("data", (d: Buffer) => { resolve(d.toString()); req.destroy(); });
+      });
+      req.on("error", () => {});
+      req.on("close", () => {});
+      req.end(body);
+      setTimeout(() => reject(new Error("no chunk")), 10_000);
+    });
+    expect(firstChunk.startsWith("data: {")).toBe(true);
+    const t0 = Date.now();
+    while (srv.stats().running > 0 && Date.now() - t0 < 2000) await new Promise((r) => setTimeout(r, 10));
+    // 200 tokens would take seconds; the slot is back well before that
+    expect(srv.stats().running).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(1000);
+  });
+
+  test("concurrent streams all complete with [DONE] and the right text", async () => {
+    const lib = await model.complete(PROMPT, { maxNewTokens: 6, temperature: 0 });
+    const one = async () => {
+      const res = await fetch(base + "/v1/completions", { method: "POST", headers: { "content-type": "application/json" },
+        body: JSON.stringify({ model: ID, prompt: PROMPT, max_tokens: 6, temperature: 0, stream: true }) });
+      const text = await res.text();
+      const events = text.split("\n\n").filter(Boolean);
+      expect(events.at(-1)).toBe("data: [DONE]");
+      return events.slice(0, -1).map((e) => JSON.parse(e.slice(6)).choices[0].text).join("");
+    };
+    const texts = await Promise.all([one(), one(), one(), one(), one()]); // 5 streams, 2 slots
+    expect(texts).toEqual(Array(5).fill(lib.text));
+  });
+});
