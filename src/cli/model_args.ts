@@ -4,17 +4,20 @@
 import type { Command } from "commander";
 import type { Backend } from "../kernels/backend.js";
 import { createRefBackend } from "../kernels/ref/index.js";
-import { loadModelDir, type LoadedModel } from "../models/load.js";
+import * as fs from "node:fs";
+import { openCheckpoint, type LoadedModel, type WeightDType } from "../models/load.js";
 import { defaultModelDir } from "../models/registry.js";
-import { loadTokenizer, type Tokenizer } from "../tokenizer/sentencepiece.js";
+import { loadTokenizer, Tokenizer } from "../tokenizer/sentencepiece.js";
 import { choiceArg, intArg } from "./args.js";
 
-export interface ModelArgs { model?: string; backend?: "ref" | "wasm"; threads?: number }
+export interface ModelArgs { model?: string; backend?: "ref" | "wasm"; threads?: number; dtype?: WeightDType }
 
 export function addModelOptions(cmd: Command, { required = false } = {}): Command {
-  cmd.option("-m, --model <dir>", required ? "model directory (config.json + model.safetensors)" : "model directory (default: the embedded model)");
+  cmd.option("-m, --model <dir|file.gguf|repo>", "model directory, GGUF file, or hub id such as apple/OpenELM-270M" +
+    (required ? "" : " (default: the embedded model)"));
   cmd.option("--backend <name>", "kernels: wasm (fast, default when built) or ref (plain TypeScript); env OPENELM_BACKEND", choiceArg(["ref", "wasm"] as const));
   cmd.option("-t, --threads <n>", "worker threads for the wasm backend (default: all cores)", intArg(1));
+  cmd.option("--dtype <type>", "convert weights while loading: f32, f16, bf16, q8_0, q4_0", choiceArg(["f32", "f16", "bf16", "q8_0", "q4_0"] as const));
   return cmd;
 }
 
@@ -34,10 +37,17 @@ export async function createBackend(args: ModelArgs): Promise<Backend> {
 
 export interface OpenedModel extends LoadedModel { tokenizer: Tokenizer; backend: Backend }
 
+/** --model as a directory, a .gguf file, or a hub id resolved through the HF cache (downloading if needed). */
 export async function openModel(args: ModelArgs): Promise<OpenedModel> {
-  const dir = args.model ?? defaultModelDir();
+  let where = args.model ?? defaultModelDir();
+  if (!fs.existsSync(where) && !where.endsWith(".gguf")) {
+    const { resolveModelSource } = await import("../engine.js");
+    where = (await resolveModelSource(where)).dir;
+  }
   const backend = await createBackend(args);
-  const loaded = loadModelDir(dir, { backend });
-  const tokenizer = await loadTokenizer(dir); // the checkpoint's own tokenizer.model / tokenizer.json, else Llama-2
+  const loaded = await openCheckpoint(where, { backend, dtype: args.dtype });
+  const tokenizer = loaded.tokenizerModel
+    ? await Tokenizer.fromModelBytes(loaded.tokenizerModel, where)
+    : await loadTokenizer(where.endsWith(".gguf") ? undefined : where); // own tokenizer.model / .json, else Llama-2
   return { ...loaded, tokenizer, backend };
 }

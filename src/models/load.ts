@@ -101,3 +101,38 @@ export function loadModelDir(dir: string, opts: LoadOptions = {}): LoadedModel {
 export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<OpenELMModel> {
   return loadModelDir(dir, opts).model;
 }
+
+export type WeightDType = "f32" | "f16" | "bf16" | "q8_0" | "q4_0";
+
+export interface OpenOptions {
+  backend?: Backend;
+  /** Convert weights while loading (llama.cpp's per-tensor rules: norms stay F32). */
+  dtype?: WeightDType;
+}
+
+export interface OpenedCheckpoint extends LoadedModel {
+  /** A SentencePiece model rebuilt from a GGUF file's embedded vocabulary (undefined for directories). */
+  tokenizerModel?: Uint8Array;
+}
+
+/** Open a model directory or a .gguf file, optionally converting the weights to `dtype` on the way. */
+export async function openCheckpoint(pathOrFile: string, opts: OpenOptions = {}): Promise<OpenedCheckpoint> {
+  const backend = opts.backend ?? createRefBackend();
+  const convert = opts.dtype
+    ? async (t: Map<string, StoredTensor>) => (await import("../io/gguf_quantize.js")).quantizeTensors(t, opts.dtype!)
+    : async (t: Map<string, StoredTensor>) => t;
+  if (pathOrFile.endsWith(".gguf")) {
+    const { loadGgufCheckpoint } = await import("../io/gguf_openelm.js");
+    const { tokenizerModelFromVocab } = await import("../io/gguf_vocab.js");
+    const ck = loadGgufCheckpoint(pathOrFile);
+    const model = modelFromTensors(ck.config, await convert(ck.tensors), backend, pathOrFile);
+    return { model, dir: pathOrFile, generationConfig: { bos_token_id: ck.config.bos_token_id, eos_token_id: ck.config.eos_token_id },
+      tokenizerModel: ck.vocab ? tokenizerModelFromVocab(ck.vocab) : undefined };
+  }
+  if (!fs.existsSync(pathOrFile)) throw new CheckpointError(`${pathOrFile}: no such model directory`);
+  const ck = readCheckpoint(pathOrFile);
+  const file = fs.existsSync(`${pathOrFile}/model.safetensors.index.json`) ? `${pathOrFile}/model.safetensors.index.json` : `${pathOrFile}/model.safetensors`;
+  validateTensors(ck.config, ck.tensors, file);
+  const model = modelFromTensors(ck.config, await convert(ck.tensors), backend, file);
+  return { model, dir: pathOrFile, generationConfig: ck.generationConfig };
+}
