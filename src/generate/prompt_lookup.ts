@@ -11,11 +11,9 @@ export function lookupCandidates(ids: ArrayLike<number>, numTokens: number, maxN
       for (let k = 0; k < n; k++) if (ids[start + k] !== ids[L - n + k]) { match = false; break; }
       if (!match) continue;
       const from = start + n, to = Math.min(from + numTokens, L);
-      if (from < to && from < L - n + 0 + n) {
-        const out: number[] = [];
-        for (let i = from; i < to; i++) out.push(ids[i]);
-        if (out.length) return out;
-      }
+      const out: number[] = [];
+      for (let i = from; i < to; i++) out.push(ids[i]);
+      if (out.length) return out;
     }
   }
   return [];
