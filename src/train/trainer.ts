@@ -47,6 +47,8 @@ export interface TrainResult {
   lastValLoss: number | null;
   checkpointDir: string;
   stoppedEarly: boolean;
+  /** The trained parameters (flat, layout order), as they are in memory at the end. */
+  params: Float32Array;
 }
 
 function fmtDuration(s: number): string {
@@ -148,7 +150,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     }
     const { norm } = r.grad_clip > 0 ? clipGradNorm(model.grads, r.grad_clip) : { norm: NaN };
     if (!Number.isFinite(loss) || (r.grad_clip > 0 && !Number.isFinite(norm)))
-      throw new TrainingError(`step ${state.step + 1}: loss ${loss}, gradient norm ${norm}: stopping without saving; the last good checkpoint (step ${existing || state.step > 0 ? "saved" : "none"}) is untouched in ${ckDir}`);
+      throw new TrainingError(`step ${state.step + 1}: loss is ${loss}, gradient norm ${norm}; stopped without saving (the last good checkpoint in ${ckDir} is left as it was)`);
     opt.update(model.params, model.grads, lr);
     state.step++; stepsThisRun++;
     state.tokens_seen += tokensPerStep;
@@ -173,5 +175,5 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   }
   if (stepsThisRun > 0 || !findCheckpoint(ckDir)) save();
   say(`${stopped ? "stopped" : "finished"} at step ${state.step}; checkpoint ${ckDir}`, "info");
-  return { step: state.step, losses, lastValLoss: state.last_val_loss, checkpointDir: ckDir, stoppedEarly: stopped };
+  return { step: state.step, losses, lastValLoss: state.last_val_loss, checkpointDir: ckDir, stoppedEarly: stopped, params: model.params };
 }

@@ -1,0 +1,83 @@
+// `openelm data prepare` and `openelm train` through the built CLI (dist/): the one-line errors of bad
+// input, and Ctrl-C saving a checkpoint before exiting.
+
+import { spawn, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterAll, beforeAll, expect, test } from "vitest";
+
+const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../..");
+const CLI = path.join(ROOT, "dist/cli/main.js");
+let tmp = "";
+
+function run(args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: tmp, encoding: "utf-8", timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const RECIPE = {
+  model: {
+    model_type: "openelm", vocab_size: 32000, num_transformer_layers: 1, model_dim: 16, head_dim: 8,
+    num_query_heads: [2], num_kv_heads: [1], ffn_multipliers: [1.0], ffn_dim_divisor: 8, max_context_length: 32,
+  },
+  context_length: 16, batch_size: 2, max_iterations: 1000, warmup_iterations: 2, eval_every: 0, save_every: 0,
+};
+
+beforeAll(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), "openelm-train-cli-"));
+  const text = Array.from({ length: 6 }, (_, d) => `Chapter ${d}. It was a dark and stormy night; the rain fell in torrents.`.repeat(8)).join("\n\n");
+  fs.writeFileSync(path.join(tmp, "a.txt"), text);
+  fs.writeFileSync(path.join(tmp, "empty.txt"), "");
+  fs.writeFileSync(path.join(tmp, "recipe.json"), JSON.stringify(RECIPE));
+  fs.writeFileSync(path.join(tmp, "typo.json"), JSON.stringify({ ...RECIPE, warmup: 3 }));
+  fs.writeFileSync(path.join(tmp, "other.json"), JSON.stringify({ ...RECIPE, model: { ...RECIPE.model, model_dim: 24 } }));
+  const r = run(["data", "prepare", "--input", "*.txt", "--out", "data", "--val-fraction", "0.2"]);
+  expect(r.stderr).toBe("");
+  expect(r.stdout).toMatch(/^data: \d+ train tokens \(5 documents, 1 shards\), \d+ validation tokens \(1 documents\)\n$/);
+});
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+test("data prepare: empty corpus", () => {
+  const r = run(["data", "prepare", "--input", "empty.txt", "--out", "e"]);
+  expect(r.code).toBe(1);
+  expect(r.stderr).toBe("openelm: DataError: --input empty.txt: no text found (1 file, 0 documents)\n");
+});
+
+test("train: unknown recipe field", () => {
+  const r = run(["train", "--config", "typo.json", "--data", "data", "--out", "x"]);
+  expect(r.code).toBe(1);
+  expect(r.stderr).toMatch(/^openelm: ConfigError: typo\.json: unknown field "warmup" \(recipe fields: model, context_length, .*\)\n$/);
+});
+
+test("train, then --resume with another config; then a corrupt shard", () => {
+  const ok = run(["train", "--config", "recipe.json", "--data", "data", "--out", "run", "--stop-after", "2"]);
+  expect(ok.code).toBe(0);
+  expect(ok.stderr).toMatch(/step 2\/1000 \| loss \d+\.\d{4} \| lr 2\.65e-3 \| grad \d+\.\d{3} \| \d+ tok\/s \| ETA /);
+  expect(fs.existsSync(path.join(tmp, "run/checkpoint/model.safetensors"))).toBe(true);
+  const other = run(["train", "--config", "other.json", "--data", "data", "--out", "run", "--resume"]);
+  expect(other.code).toBe(1);
+  expect(other.stderr).toBe("openelm: ConfigError: --resume run/checkpoint: the checkpoint is of another model config than other.json (model_dim 16 vs 24)\n");
+  fs.cpSync(path.join(tmp, "data"), path.join(tmp, "bad"), { recursive: true });
+  fs.appendFileSync(path.join(tmp, "bad/train-00000.bin"), Buffer.from([1, 0]));
+  const bad = run(["train", "--config", "recipe.json", "--data", "bad", "--out", "run", "--resume"]);
+  expect(bad.code).toBe(1);
+  expect(bad.stderr).toMatch(/^openelm: DataError: bad\/train-00000\.bin: corrupt shard: \d+ bytes, index\.json says \d+ tokens \(\d+ bytes\)\n$/);
+  const state = JSON.parse(fs.readFileSync(path.join(tmp, "run/checkpoint/trainer_state.json"), "utf-8"));
+  expect(state.step).toBe(2);
+});
+
+test("Ctrl-C saves a checkpoint and exits", async () => {
+  const child = spawn(process.execPath, [CLI, "train", "--config", "recipe.json", "--data", "data", "--out", "sigint"], { cwd: tmp });
+  let err = "";
+  await new Promise<void>((resolve) => child.stderr.on("data", (d) => {
+    err += d;
+    if (/step 3\//.test(err) && !child.killed) { child.kill("SIGINT"); resolve(); }
+  }));
+  const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+  expect(code).toBe(0);
+  expect(err).toMatch(/Ctrl-C: saving a checkpoint after this step/);
+  const state = JSON.parse(fs.readFileSync(path.join(tmp, "sigint/checkpoint/trainer_state.json"), "utf-8"));
+  expect(state.step).toBeGreaterThanOrEqual(3);
+  expect(err).toMatch(new RegExp(`stopped at step ${state.step}; checkpoint sigint/checkpoint`));
+}, 60_000);
