@@ -12,6 +12,8 @@ const SUBCOMMANDS: Array<() => Promise<{ register(p: Command): void }>> = [
   () => import("./tokenize.js"),
   () => import("./init.js"),
   () => import("./info.js"),
+  () => import("./eval.js"),
+  () => import("./perplexity.js"),
   () => import("./train.js"),
   () => import("./data.js"),
 ];
