@@ -181,8 +181,14 @@ export class Model {
     this.network.backend.dispose?.();
   }
 
-  /** @internal generation over ids, optionally continuing a cache. */
+  /** Generation over prompt ids, optionally continuing a cache that holds earlier turns. */
   run(ids: number[], options: GenerationOptions, cache?: KVCache): Generation {
+    const { pieces, result } = this.start(ids, options, cache);
+    return makeGeneration(pieces, result);
+  }
+
+  /** @internal the piece generator and its result, before either is handed out. */
+  start(ids: number[], options: GenerationOptions, cache?: KVCache): { pieces: AsyncGenerator<string, void, void>; result: Promise<Completion> } {
     if (this.disposed) throw new InputError(`model "${this.name}" was disposed`);
     let settle!: { resolve: (c: Completion) => void; reject: (e: unknown) => void };
     const result = new Promise<Completion>((resolve, reject) => { settle = { resolve, reject }; });
@@ -226,7 +232,7 @@ export class Model {
         }
       }
     }
-    return makeGeneration(pieces(), result);
+    return { pieces: pieces(), result };
   }
 }
 
@@ -252,12 +258,11 @@ export class ChatSession {
     this.reset();
   }
 
-  /** Forget the conversation (keeps the system message). */
+  /** Forget the conversation (keeps the system message and the savedPromptTokens count). */
   reset(): void {
     this.messages.length = 0;
     if (this.system) this.messages.push({ role: "system", content: this.system });
     this.cache = null;
-    this.savedPromptTokens = 0;
   }
 
   /** Add a user message and stream the reply; the reply joins the conversation when it ends. */
@@ -265,17 +270,14 @@ export class ChatSession {
     const turn = [...this.messages, { role: "user" as const, content: user }];
     const ids = this.model.encodeChat(turn);
     this.cache ??= this.model.network.newCache(this.model.contextLength);
-    const g = this.model.run(ids, options, this.cache);
-    const result = g.result.then((c) => {
+    const { pieces, result } = this.model.start(ids, options, this.cache);
+    const withTurn = result.then((c) => {
       this.messages.push(turn[turn.length - 1], { role: "assistant", content: c.text });
       this.savedPromptTokens += c.cachedPromptTokens;
       return c;
     });
-    result.catch(() => {});
-    return {
-      get result() { void g.result; return result; },
-      [Symbol.asyncIterator]: () => g[Symbol.asyncIterator](),
-    };
+    withTurn.catch(() => {});
+    return makeGeneration(pieces, withTurn);
   }
 }
 

@@ -8,6 +8,9 @@ import { OpenELMError } from "../errors.js";
 /** Subcommand modules, each `export function register(program: Command): void`. */
 const SUBCOMMANDS: Array<() => Promise<{ register(p: Command): void }>> = [
   () => import("./generate.js"),
+  () => import("./chat.js"),
+  () => import("./serve.js"),
+  () => import("./download.js"),
   () => import("./logits.js"),
   () => import("./tokenize.js"),
   () => import("./init.js"),

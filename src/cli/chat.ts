@@ -1,0 +1,82 @@
+// openelm chat: an interactive multi-turn conversation in the terminal, streamed as it is generated.
+// Each turn re-renders the whole conversation with the chat template (Zephyr for OpenELM-Instruct) and
+// reuses the KV cache of the earlier turns (engine.ts ChatSession), reporting the prompt tokens saved.
+// Commands: /reset (forget the conversation), /exit (or end of input). Ctrl-C stops a reply; at the prompt, exits.
+
+import type { Command } from "commander";
+import * as readline from "node:readline";
+import { loadModel, type GenerationOptions } from "../engine.js";
+import { floatArg, intArg } from "./args.js";
+import { addModelOptions, createBackend, type ModelArgs } from "./model_args.js";
+
+interface Opts extends ModelArgs {
+  system?: string; maxNewTokens: number; temperature: number; topK: number; topP: number;
+  repetitionPenalty: number; seed: number; revision: string; stats: boolean;
+}
+
+export function register(program: Command): void {
+  const cmd = program.command("chat")
+    .description("chat with an -Instruct model in the terminal (streaming; /reset, /exit)");
+  addModelOptions(cmd)
+    .option("--revision <rev>", "hub revision when --model is a hub id", "main")
+    .option("-s, --system <text>", "system message at the start of the conversation")
+    .option("-n, --max-new-tokens <n>", "reply length limit in tokens", intArg(1), 256)
+    .option("--temperature <t>", "sampling temperature; 0 = greedy", floatArg(0), 0)
+    .option("--top-k <k>", "keep the k most likely tokens (0 = off)", intArg(0), 0)
+    .option("--top-p <p>", "nucleus sampling mass (1 = off)", floatArg(0, 1), 1)
+    .option("--repetition-penalty <r>", "HF repetition penalty (1 = off; Apple's examples use 1.2)", floatArg(0.000001), 1)
+    .option("--seed <s>", "sampling seed", intArg(0), 0)
+    .option("--no-stats", "do not print token counts after each reply")
+    .action(async (o: Opts) => {
+      const backend = await createBackend(o);
+      const model = await loadModel(o.model, { backend, revision: o.revision });
+      const session = model.chatSession(o.system);
+      const tty = process.stdin.isTTY === true;
+      const rl = readline.createInterface({ input: process.stdin, output: tty ? process.stdout : undefined, terminal: tty });
+      const options: GenerationOptions = {
+        maxNewTokens: o.maxNewTokens, temperature: o.temperature, topK: o.topK, topP: o.topP,
+        repetitionPenalty: o.repetitionPenalty, seed: o.seed,
+      };
+      if (tty) process.stderr.write(`openelm chat: ${model.name} (context ${model.contextLength} tokens). /reset to start over, /exit to quit.\n`);
+      let current: AbortController | null = null;
+      rl.on("SIGINT", () => { if (current) current.abort(); else rl.close(); });
+      const prompt = () => { if (tty) rl.setPrompt("> "), rl.prompt(); };
+      prompt();
+      for await (const line of rl) {
+        const text = line.trim();
+        if (text === "/exit" || text === "/quit") break;
+        if (text === "/reset") {
+          session.reset();
+          process.stderr.write("(conversation reset)\n");
+          prompt();
+          continue;
+        }
+        if (text === "") { prompt(); continue; }
+        current = new AbortController();
+        const t0 = performance.now();
+        const g = session.send(text, { ...options, signal: current.signal });
+        try {
+          for await (const piece of g) process.stdout.write(piece);
+        } catch (e) {
+          // A conversation past the context is the usual cause: say so and keep the session usable.
+          process.stdout.write("\n");
+          process.stderr.write(`openelm: ${(e as Error).message} (try /reset)\n`);
+          current = null;
+          prompt();
+          continue;
+        }
+        const r = await g.result;
+        current = null;
+        process.stdout.write("\n");
+        if (o.stats) {
+          const secs = (performance.now() - t0) / 1000;
+          process.stderr.write(`[${r.promptTokens} prompt tokens (${r.cachedPromptTokens} reused from earlier turns), ` +
+            `${r.completionTokens} generated, ${(r.completionTokens / secs).toFixed(1)} tok/s${r.finishReason === "abort" ? ", stopped" : ""}]\n`);
+        }
+        prompt();
+      }
+      rl.close();
+      if (o.stats) process.stderr.write(`prompt tokens saved by reusing the KV cache: ${session.savedPromptTokens}\n`);
+      model.dispose();
+    });
+}

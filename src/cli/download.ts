@@ -1,0 +1,69 @@
+// openelm download REPO: fetch a model into the Hugging Face cache (io/hub.ts), with a progress bar
+// (bytes, rate, ETA). Prints the snapshot directory, which any --model accepts.
+// Honours HF_ENDPOINT, HF_TOKEN, HF_HUB_CACHE / HF_HOME, HF_HUB_OFFLINE.
+
+import type { Command } from "commander";
+import cliProgress from "cli-progress";
+import { downloadSnapshot, hubSettingsFromEnv, MODEL_FILE_PATTERNS, type ProgressEvent } from "../io/hub.js";
+import { missingModelFiles } from "../io/hf_cache.js";
+import { collect } from "./args.js";
+
+interface Opts { revision: string; include: string[]; all?: boolean; quiet?: boolean }
+
+function formatBytes(n: number): string {
+  const units = ["B", "kB", "MB", "GB", "TB"];
+  let i = 0;
+  while (n >= 1000 && i < units.length - 1) { n /= 1000; i++; }
+  return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
+}
+
+/** One bar per file: cli-progress draws it on a terminal; elsewhere a line per finished file. */
+function progressReporter(quiet: boolean): (e: ProgressEvent) => void {
+  let bar: cliProgress.SingleBar | null = null;
+  let t0 = 0, from = 0;
+  const tty = process.stderr.isTTY === true;
+  return (e) => {
+    if (quiet) return;
+    if (e.phase === "start") {
+      t0 = performance.now();
+      from = e.resumedFrom;
+      if (e.resumedFrom > 0) process.stderr.write(`resuming ${e.file} at ${formatBytes(e.resumedFrom)}\n`);
+      if (tty) {
+        bar = new cliProgress.SingleBar({
+          format: "{file} |{bar}| {percentage}% {done}/{size} {rate} ETA {eta_formatted}",
+          stream: process.stderr, hideCursor: true, etaBuffer: 50,
+        }, cliProgress.Presets.shades_classic);
+        bar.start(e.total, e.bytes, { file: e.file, done: formatBytes(e.bytes), size: formatBytes(e.total), rate: "" });
+      }
+      return;
+    }
+    const secs = (performance.now() - t0) / 1000;
+    const rate = secs > 0 ? `${formatBytes((e.bytes - from) / secs)}/s` : "";
+    if (e.phase === "data") bar?.update(e.bytes, { done: formatBytes(e.bytes), rate });
+    if (e.phase === "done") {
+      if (bar) { bar.update(e.total, { done: formatBytes(e.total), rate }); bar.stop(); bar = null; }
+      else process.stderr.write(`${e.file}: ${formatBytes(e.total)} in ${secs.toFixed(1)} s (${rate})\n`);
+    }
+  };
+}
+
+export function register(program: Command): void {
+  program.command("download")
+    .description("download a model from the Hugging Face hub into its cache (resumable, verified); prints the snapshot directory")
+    .argument("<repo>", "hub repository id, e.g. apple/OpenELM-270M-Instruct")
+    .option("--revision <rev>", "branch, tag or commit", "main")
+    .option("--include <glob>", `files to fetch (repeatable; default ${MODEL_FILE_PATTERNS.join(" ")})`, collect, [])
+    .option("--all", "fetch every file of the repository")
+    .option("-q, --quiet", "no progress output")
+    .action(async (repo: string, o: Opts) => {
+      const settings = hubSettingsFromEnv();
+      const include = o.all ? ["**"] : o.include.length ? o.include : undefined;
+      const snap = await downloadSnapshot(repo, settings, { revision: o.revision, include, onProgress: progressReporter(!!o.quiet) });
+      if (!o.quiet) {
+        const missing = missingModelFiles(snap.dir);
+        process.stderr.write(`${repo}@${snap.sha}: ${snap.downloaded.length} file(s) downloaded` +
+          (missing.length ? `; note: no ${missing.join(", ")} (not a loadable model directory)` : "") + "\n");
+      }
+      process.stdout.write(snap.dir + "\n");
+    });
+}
