@@ -182,7 +182,11 @@ function parseHeaderFrom(bytes: Uint8Array, fileSize: number, file: string): Ggu
   c.pos = 4;
   const version = c.u32("version");
   // v2 differs from v3 only in that v3 may be big-endian (which shows up as a byte-swapped version).
-  if (version !== 3 && version !== 2) c.fail(`unsupported GGUF version ${version} (expected 3)`);
+  if (version !== 3 && version !== 2) {
+    const swapped = ((version & 0xff) << 24 | (version & 0xff00) << 8 | (version >>> 8) & 0xff00 | version >>> 24) >>> 0;
+    if (swapped === 3 || swapped === 2) c.fail(`big-endian GGUF (version ${swapped} byte-swapped) is not supported`);
+    c.fail(`unsupported GGUF version ${version} (expected 3)`);
+  }
   const tensorCount = c.u64("tensor_count");
   const kvCount = c.u64("kv_count");
   if (tensorCount * MIN_TENSOR_INFO_BYTES > c.remaining()) {

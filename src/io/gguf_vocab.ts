@@ -125,10 +125,11 @@ export function tokenizerModelFromVocab(v: GgufVocab, templatePath = BUNDLED_TOK
   for (let i = 0; i < v.tokens.length; i++) {
     const p = enc.encode(v.tokens[i]);
     const type = v.tokenTypes[i];
-    const inner = 2 + p.length + 5 + (type !== TokenType.NORMAL ? 2 : 0);
-    if (p.length >= 128) throw new TokenizerError(`token #${i} is ${p.length} bytes long; SentencePiece pieces are short`);
+    const lenBytes = p.length < 128 ? 1 : p.length < 16384 ? 2 : 3;
+    const inner = 1 + lenBytes + p.length + 5 + (type !== TokenType.NORMAL ? 2 : 0);
     parts.push(0x0a); varint(inner);
-    parts.push(0x0a, p.length, ...p);
+    parts.push(0x0a); varint(p.length);
+    for (const byte of p) parts.push(byte);
     f32.setFloat32(0, v.scores[i], true);
     parts.push(0x15, f32.getUint8(0), f32.getUint8(1), f32.getUint8(2), f32.getUint8(3));
     if (type !== TokenType.NORMAL) parts.push(0x18, type);

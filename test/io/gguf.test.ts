@@ -115,6 +115,7 @@ describe("GGUF reader on malformed files", () => {
     ["truncated data section", good.subarray(0, header.length + 40), `f.gguf: tensor "q" data [32, 66) of the data section lies beyond the end of the file (data section has 40 bytes)`],
     ["bad magic", damaged((b) => b.set([0x47, 0x47, 0x4d, 0x4c], 0)), `f.gguf: bad magic "GGML" (expected "GGUF"): not a GGUF file`],
     ["bad version", damaged((b) => dv(b).setUint32(4, 1, true)), "f.gguf: unsupported GGUF version 1 (expected 3)"],
+    ["big-endian file", damaged((b) => dv(b).setUint32(4, 3, false)), "f.gguf: big-endian GGUF (version 3 byte-swapped) is not supported"],
     ["absurd tensor count", damaged((b) => dv(b).setBigUint64(8, 1n << 40n, true)), `f.gguf: tensor_count 1099511627776 is impossible in a file of ${good.length} bytes`],
     ["count beyond 2^53", damaged((b) => dv(b).setBigUint64(16, 1n << 63n, true)), "f.gguf: kv_count at byte 16 is 9223372036854775808, which is absurd"],
     ["absurd string length", damaged((b) => dv(b).setBigUint64(24, 1n << 50n, true)), `f.gguf: metadata key #0 at byte 24 has length 1125899906842624, past the end of the file (${good.length} bytes)`],

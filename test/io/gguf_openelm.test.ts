@@ -74,7 +74,7 @@ describe("reading llama.cpp's OpenELM GGUF files", () => {
     for (const [name, t] of ck.tensors) if (t.shape.length === 1) expect(Buffer.compare(t.data, f32.tensors.get(name)!.data), name).toBe(0);
   });
 
-  test("another architecture, a missing tensor or an unexpected tensor is refused with a pinned message", () => {
+  test("another architecture, a missing tensor, an unexpected tensor or an unsupported tensor type is refused with a pinned message", () => {
     const dir = tmp();
     const r = openGguf(FX + "tiny-32k-q8_0.gguf");
     const tensors = r.header.tensors.map((t) => ({ name: t.name, type: t.type, ne: t.ne, data: r.tensorBytes(t) }));
@@ -89,6 +89,9 @@ describe("reading llama.cpp's OpenELM GGUF files", () => {
     const extra = path.join(dir, "extra.gguf");
     writeGgufFile(extra, md, [...tensors, { ...tensors[0], name: "blk.6.attn_norm.weight" }]);
     expect(() => readGguf(extra)).toThrow(new CheckpointError(`${extra}: unexpected tensor "blk.6.attn_norm.weight" (not part of an OpenELM model)`));
+    const q4k = path.join(dir, "q4_k.gguf");
+    writeGgufFile(q4k, md, tensors.map((t) => t.name === "blk.0.attn_qkv.weight" ? { ...t, type: 12, ne: [256, 64], data: new Uint8Array(64 * 144) } : t));
+    expect(() => readGguf(q4k)).toThrow(new CheckpointError(`${q4k}: tensor "blk.0.attn_qkv.weight" has type Q4_K; supported: F32, F16, BF16, Q8_0, Q4_0, Q6_K`));
     const ck = readGguf(FX + "tiny-32k-q8_0.gguf");
     const out = path.join(dir, "x.gguf");
     expect(() => writeGguf(out, ck.config, new Map([...ck.tensors, ["transformer.extra.weight", ck.tensors.get("transformer.norm.weight")!]]), ck.vocab))
@@ -158,7 +161,7 @@ describe("our quantizer and converter reproduce llama.cpp's bytes", () => {
 });
 
 describe("write -> read round trip", () => {
-  for (const type of ["q8_0", "q4_0", "f32"] as const) {
+  for (const type of ["q8_0", "q4_0", "f16", "bf16", "f32"] as const) {
     test(`${type}: identical tensors, config and vocabulary`, () => {
       const ck = readCheckpoint(TINY);
       const tensors = quantizeTensors(ck.tensors, type);
@@ -175,7 +178,7 @@ describe("write -> read round trip", () => {
       for (let i = 0; i < ck.config.num_transformer_layers; i++) expect(layerSizes(back.config, i)).toEqual(layerSizes(ck.config, i));
       expect(back.vocab!.tokens).toEqual(vocab.tokens);
       expect(Array.from(back.vocab!.scores)).toEqual(Array.from(vocab.scores));
-      expect(back.fileType).toBe({ q8_0: 7, q4_0: 2, f32: 0 }[type]);
+      expect(back.fileType).toBe({ q8_0: 7, q4_0: 2, f16: 1, bf16: 32, f32: 0 }[type]);
     });
   }
 });
