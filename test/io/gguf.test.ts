@@ -1,6 +1,6 @@
 // The GGUF container against files llama.cpp wrote (test/fixtures/gguf, from ../shared/fixtures/gguf):
 // header, metadata and tensor directory as listed in each *.layout.json; malformed files get pinned errors.
-import { describe, expect, test } from "vitest";
+import { afterAll, describe, expect, test } from "vitest";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -8,6 +8,8 @@ import { GgufType, encodeGgufHeader, ggufTypeName, openGguf, parseGgufHeader, wr
 import { dequantizeQ6K } from "../../src/io/gguf_q6_k.js";
 import { CheckpointError } from "../../src/errors.js";
 
+const TMP = fs.mkdtempSync(path.join(os.tmpdir(), "gguf-"));
+afterAll(() => fs.rmSync(TMP, { recursive: true, force: true }));
 const FX = new URL("../fixtures/gguf/", import.meta.url).pathname;
 const FILES = ["tiny-32k-q8_0.gguf", "tiny-32k-q4_0.gguf"];
 
@@ -81,7 +83,7 @@ describe("GGUF writer", () => {
     ];
     const a = new Uint8Array(40).map((_, i) => i);
     const b = new Uint8Array(4 * 3).map((_, i) => 255 - i);
-    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "gguf-")), "t.gguf");
+    const file = path.join(fs.mkdtempSync(path.join(TMP, "t-")), "t.gguf");
     writeGgufFile(file, md, [
       { name: "a", type: 1, ne: [20], data: a },
       { name: "b", type: 0, ne: [3], data: b },
@@ -138,7 +140,7 @@ describe("GGUF reader on malformed files", () => {
     });
   }
   test("truncated real file through openGguf", () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gguf-"));
+    const dir = fs.mkdtempSync(path.join(TMP, "t-"));
     const file = path.join(dir, "cut.gguf");
     fs.writeFileSync(file, fs.readFileSync(FX + "tiny-32k-q4_0.gguf").subarray(0, 5_000_000));
     expect(() => openGguf(file)).toThrow(new CheckpointError(`${file}: tensor "token_embd.weight" data [512, 4352512) of the data section lies beyond the end of the file (data section has 4272576 bytes)`));

@@ -2,7 +2,7 @@
 // dequant-expected.json (float64 reference on the dequantized weights: tight), llama-expected.json
 // (llama.cpp's own logits: loose, it rounds activations), quantized-vs-F32 agreement, and write -> read
 // giving identical logits.
-import { describe, expect, test } from "vitest";
+import { afterAll, describe, expect, test } from "vitest";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -14,6 +14,8 @@ import { modelFromTensors } from "../../src/models/load.js";
 import type { OpenELMModel } from "../../src/models/openelm.js";
 import { createRefBackend } from "../../src/kernels/ref/index.js";
 
+const TMP = fs.mkdtempSync(path.join(os.tmpdir(), "gguf-model-"));
+afterAll(() => fs.rmSync(TMP, { recursive: true, force: true }));
 const FX = new URL("../fixtures/gguf/", import.meta.url).pathname;
 const TINY = new URL("../fixtures/openelm/tiny-32k", import.meta.url).pathname;
 const readJson = (f: string) => JSON.parse(fs.readFileSync(f, "utf-8"));
@@ -140,7 +142,7 @@ describe("llama.cpp GGUF files through our model", () => {
 
   test("our f16 GGUF (tensor bytes equal to llama.cpp's f16 file) is within llama-expected.json's f16 tolerances", () => {
     const ck = readCheckpoint(TINY);
-    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "gguf-model-")), "tiny-32k-f16.gguf");
+    const file = path.join(fs.mkdtempSync(path.join(TMP, "t-")), "tiny-32k-f16.gguf");
     writeGguf(file, ck.config, quantizeTensors(ck.tensors, "f16"), readTokenizerModelVocab());
     const m = llamaExpected.models["tiny-32k-f16.gguf"];
     // f16 rows are widened with a per-element conversion in the reference backend: 4 greedy steps keep it short.
@@ -199,7 +201,7 @@ describe("write -> read gives identical logits", () => {
   test("q4_0 tiny-32k: the model from the written GGUF equals the model from the in-memory tensors", () => {
     const ck = readCheckpoint(TINY);
     const tensors = quantizeTensors(ck.tensors, "q4_0");
-    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "gguf-model-")), "rt.gguf");
+    const file = path.join(fs.mkdtempSync(path.join(TMP, "t-")), "rt.gguf");
     writeGguf(file, ck.config, tensors, readTokenizerModelVocab());
     const ids = [1, 450, 4996, 17354, 1701, 29916, 432, 17204, 975];
     const a = modelFromTensors(ck.config, tensors, createRefBackend());

@@ -1,7 +1,7 @@
 // OpenELM <-> GGUF against llama.cpp's own files (test/fixtures/gguf, from ../shared/fixtures/gguf): the config
 // and HF-named tensors read from them, our quantizer's bytes equal to llama-quantize's, our writer's metadata
 // and tensors equal to the converter's, and the embedded vocabulary equal to the Llama-2 tokenizer.model.
-import { describe, expect, test } from "vitest";
+import { afterAll, describe, expect, test } from "vitest";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -16,9 +16,11 @@ import { layerSizes, parameterCount } from "../../src/models/config.js";
 import { CheckpointError } from "../../src/errors.js";
 import type { StoredTensor } from "../../src/tensor/tensor.js";
 
+const TMP = fs.mkdtempSync(path.join(os.tmpdir(), "gguf-openelm-"));
+afterAll(() => fs.rmSync(TMP, { recursive: true, force: true }));
 const FX = new URL("../fixtures/gguf/", import.meta.url).pathname;
 const TINY = new URL("../fixtures/openelm/tiny-32k", import.meta.url).pathname;
-const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "gguf-openelm-"));
+const tmp = () => fs.mkdtempSync(path.join(TMP, "t-"));
 
 interface LayoutTensor { name: string; type: string; ne: number[] }
 interface Layout { metadata: Array<{ key: string; type: string; value?: unknown; length?: number }>; tensors: LayoutTensor[] }
@@ -123,7 +125,7 @@ describe("our quantizer and converter reproduce llama.cpp's bytes", () => {
     });
   }
 
-  test("writeGguf of F32 tiny-32k converted to f16: tensor order, types, shapes and bytes equal llama.cpp's f16 file", () => {
+  test("writeGguf of F32 tiny-32k converted to f16 is byte-identical to llama.cpp's f16 file (metadata, tensor order, types, shapes, bytes)", () => {
     const digests = JSON.parse(fs.readFileSync(FX + "tiny-32k-f16.tensor-sha256.json", "utf-8")).tensors as Record<string, { type: string; ne: number[]; sha256: string }>;
     const layout = layoutOf("tiny-32k-f16.gguf");
     const file = path.join(tmp(), "tiny-32k-f16.gguf");
@@ -148,6 +150,12 @@ describe("our quantizer and converter reproduce llama.cpp's bytes", () => {
         else expect(kv.type === GgufType.ARRAY ? (kv.value as GgufArray).items : kv.value, want.key).toEqual(want.value);
       });
       expect(r.header.dataOffset).toBe(727424);
+      // Same names, order and values, so the whole file is llama.cpp's, byte for byte.
+      const bytes = fs.readFileSync(file);
+      const fx = JSON.parse(fs.readFileSync(FX + "tiny-32k-f16.tensor-sha256.json", "utf-8"));
+      expect(createHash("sha256").update(bytes.subarray(0, 727424)).digest("hex")).toBe(fx.header_sha256);
+      expect(bytes.length).toBe(fx.file_size);
+      expect(createHash("sha256").update(bytes).digest("hex")).toBe(fx.file_sha256);
     } finally {
       r.close();
     }

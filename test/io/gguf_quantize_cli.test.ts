@@ -1,13 +1,15 @@
 // `openelm quantize` through the built CLI (dist/; `npm test` builds first): its q8_0 / q4_0 files hold the
 // same tensors, bytes and metadata as llama-quantize's (test/fixtures/gguf, from ../shared), and bad input
 // gets one pinned line.
-import { describe, expect, test } from "vitest";
+import { afterAll, describe, expect, test } from "vitest";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { openGguf, type GgufArray } from "../../src/io/gguf.js";
 
+const TMP = fs.mkdtempSync(path.join(os.tmpdir(), "quantize-cli-"));
+afterAll(() => fs.rmSync(TMP, { recursive: true, force: true }));
 const CLI = new URL("../../dist/cli/main.js", import.meta.url).pathname;
 const FX = new URL("../fixtures/gguf/", import.meta.url).pathname;
 const TINY = new URL("../fixtures/openelm/tiny-32k", import.meta.url).pathname;
@@ -31,7 +33,7 @@ function snapshot(file: string) {
 describe("openelm quantize", () => {
   for (const type of ["q8_0", "q4_0"] as const) {
     test(`tiny-32k directory -> ${type}: tensors and metadata equal llama-quantize's file`, () => {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "quantize-cli-"));
+      const dir = fs.mkdtempSync(path.join(TMP, "t-"));
       const r = cli(["quantize", "--model", TINY, "--out", "out", "--type", type], dir);
       expect(r.stderr).toBe("");
       expect(r.code).toBe(0);
@@ -55,7 +57,7 @@ describe("openelm quantize", () => {
   }
 
   test("bad input: one line, exit 1 (or 2 for a usage error)", () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "quantize-cli-"));
+    const dir = fs.mkdtempSync(path.join(TMP, "t-"));
     fs.writeFileSync(path.join(dir, "bad.gguf"), Buffer.from("GGUF\x03\x00\x00\x00"));
     expect(cli(["quantize", "-m", "bad.gguf", "-o", "x.gguf", "--type", "q8_0"], dir)).toEqual({
       code: 1, stdout: "", stderr: "openelm: CheckpointError: bad.gguf: truncated: 8 bytes, a GGUF header needs at least 24\n",
