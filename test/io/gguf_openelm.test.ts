@@ -27,7 +27,7 @@ interface Layout { metadata: Array<{ key: string; type: string; value?: unknown;
 const layoutOf = (f: string): Layout => JSON.parse(fs.readFileSync(FX + f.replace(".gguf", ".layout.json"), "utf-8"));
 
 /** HF name of a GGUF tensor (ffn_gate/ffn_up both map into proj_1, with a row range). */
-function hfSlice(gg: string, c: { model_dim: number }, F: (i: number) => number): { hf: string; rows?: [number, number] } {
+function hfSlice(gg: string, F: (i: number) => number): { hf: string; rows?: [number, number] } {
   if (gg === "token_embd.weight") return { hf: "transformer.token_embeddings.weight" };
   if (gg === "output_norm.weight") return { hf: "transformer.norm.weight" };
   const m = /^blk\.(\d+)\.(.+)$/.exec(gg)!;
@@ -39,7 +39,6 @@ function hfSlice(gg: string, c: { model_dim: number }, F: (i: number) => number)
   };
   if (m[2] === "ffn_gate.weight") return { hf: p + "ffn.proj_1.weight", rows: [0, F(i)] };
   if (m[2] === "ffn_up.weight") return { hf: p + "ffn.proj_1.weight", rows: [F(i), 2 * F(i)] };
-  void c;
   return { hf: p + map[m[2]] };
 }
 
@@ -110,7 +109,7 @@ describe("our quantizer and converter reproduce llama.cpp's bytes", () => {
       const r = openGguf(FX + file);
       try {
         for (const t of r.header.tensors) {
-          const { hf, rows } = hfSlice(t.name, f32.config, F);
+          const { hf, rows } = hfSlice(t.name, F);
           const mine = ours.get(hf)!;
           expect(mine.dtype.toUpperCase(), t.name).toBe(t.typeName);
           const a = rowsOf(mine, rows), b = r.tensorBytes(t);
