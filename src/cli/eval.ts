@@ -20,6 +20,7 @@ interface EvalArgs extends ModelArgs {
   output?: string;
   logSamples?: boolean;
   progress: boolean;
+  contextSharing: boolean;
 }
 
 export function register(program: Command): void {
@@ -33,6 +34,7 @@ export function register(program: Command): void {
     .option("--fewshot-start <n>", "without a training split, shots are documents n, n+1, … of the evaluated file", intArg(0), 24)
     .option("--output <file>", "write the results JSON here")
     .option("--log-samples", "include every document's requests and log-likelihoods in the JSON")
+    .option("--no-context-sharing", "run every request from position 0 (to measure what sharing saves)")
     .option("--no-progress", "no progress bar");
   addModelOptions(cmd, { required: true }).action(async (o: EvalArgs) => {
     const tasks = o.tasks.split(",").map((s) => s.trim()).filter((s) => s !== "");
@@ -47,7 +49,7 @@ export function register(program: Command): void {
     const t0 = performance.now();
     let started = false;
     const results = await evaluate(model, tokenizer, tasks, {
-      numFewshot: o.numFewshot, limit: o.limit, maxLength, dataDir: o.dataDir, fewshotStart: o.fewshotStart,
+      numFewshot: o.numFewshot, limit: o.limit, maxLength, dataDir: o.dataDir, fewshotStart: o.fewshotStart, reusePrefix: o.contextSharing,
       onProgress: ({ done, total, stats }) => {
         if (!bar) return;
         const tps = Math.round(stats.forwardTokens / ((performance.now() - t0) / 1000));

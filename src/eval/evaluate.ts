@@ -20,6 +20,8 @@ export interface EvalOptions extends DataSourceOptions {
   maxLength: number;
   /** First document of the substitute few-shot pool when a task has no training split (default 24). */
   fewshotStart?: number;
+  /** Reuse the KV cache of a shared prefix across requests (default true; false for measuring the saving). */
+  reusePrefix?: boolean;
   onProgress?: (p: Progress) => void;
 }
 
@@ -39,6 +41,7 @@ export interface ScoredDoc<D = unknown> extends DocRequests<D> {
 
 export interface TaskResult {
   name: string;
+  version: string;
   numFewshot: number;
   fewshot?: string;
   source: string;
@@ -156,7 +159,7 @@ export async function evaluate(model: LogitsModel, tok: EvalTokenizer, taskNames
     prepared.push(prepareTask(task, data, tok, opts));
   }
   const total = prepared.reduce((n, p) => n + p.docs.reduce((m, d) => m + d.requests.length, 0), 0);
-  const scorer = new LoglikScorer(model, opts.maxLength);
+  const scorer = new LoglikScorer(model, opts.maxLength, opts.reusePrefix ?? true);
   const tasks: TaskResult[] = [];
   let done = 0;
   for (const p of prepared) {
@@ -168,7 +171,7 @@ export async function evaluate(model: LogitsModel, tok: EvalTokenizer, taskNames
       docs.push({ ...d, results, ...docMetrics(p.task, d, results) });
       await new Promise((r) => setImmediate(r)); // let the progress bar draw
     }
-    tasks.push({ name: p.task.name, numFewshot: p.numFewshot, fewshot: p.fewshot, source: p.source, docs, ...aggregateTask(p.task, docs) });
+    tasks.push({ name: p.task.name, version: p.task.version, numFewshot: p.numFewshot, fewshot: p.fewshot, source: p.source, docs, ...aggregateTask(p.task, docs) });
   }
   const groups: GroupResult[] = [];
   const byName = new Map<string, Entry>(tasks.map((t) => [t.name, t]));

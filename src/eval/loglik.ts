@@ -42,7 +42,8 @@ export class LoglikScorer {
   private cache: ScorerCache;
   private cached: number[] = [];
 
-  constructor(private readonly model: LogitsModel, readonly maxLength: number) {
+  /** reusePrefix false runs every input from position 0 (the baseline the saving is measured against). */
+  constructor(private readonly model: LogitsModel, readonly maxLength: number, private readonly reusePrefix = true) {
     this.cache = model.newCache(maxLength);
   }
 
@@ -60,7 +61,7 @@ export class LoglikScorer {
     const first = T - C; // input position whose logits predict the first continuation token
 
     let reuse = 0;
-    const limit = Math.min(first, this.cached.length, this.cache.length);
+    const limit = this.reusePrefix ? Math.min(first, this.cached.length, this.cache.length) : 0;
     while (reuse < limit && this.cached[reuse] === input[reuse]) reuse++;
     this.cache.truncate(reuse);
     this.cached = input;

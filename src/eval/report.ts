@@ -3,7 +3,7 @@
 // "config") plus, with --log-samples, per-document samples shaped like lm-eval's --log_samples entries
 // (doc_id, doc, target, arguments, resps, filtered_resps, metrics) with our token ids alongside.
 
-import type { EvalResults, GroupResult, TaskResult } from "./evaluate.js";
+import type { EvalResults } from "./evaluate.js";
 import type { MetricName } from "./task.js";
 
 /** lm-eval reports TruthfulQA-MC2's score under the name "acc". */
@@ -18,31 +18,31 @@ function fmt(x: number | null | undefined): string {
 /** The markdown table lm-eval prints after a run. */
 export function resultsTable(r: EvalResults): string {
   const rows: string[][] = [];
-  const add = (name: string, nshot: string, e: TaskResult | GroupResult) => {
+  for (const t of r.tasks) {
     let first = true;
-    for (const m of Object.keys(e.metrics) as MetricName[]) {
-      rows.push([first ? name : "", first ? nshot : "", reportedName(name, m), "↑", fmt(e.metrics[m]), "±", fmt(e.stderr[m])]);
+    for (const m of Object.keys(t.metrics) as MetricName[]) {
+      rows.push(first ? [t.name, t.version, "none", String(t.numFewshot)] : ["", "", "none", ""]);
+      rows[rows.length - 1].push(reportedName(t.name, m), "↑", fmt(t.metrics[m]), "±", fmt(t.stderr[m]));
       first = false;
     }
-  };
-  for (const t of r.tasks) add(t.name, String(t.numFewshot), t);
-  const head = ["Tasks", "n-shot", "Metric", "", "Value", "", "Stderr"];
+  }
+  const head = ["Tasks", "Version", "Filter", "n-shot", "Metric", "", "Value", "", "Stderr"];
   const table = [head, ...rows];
   const groupRows: string[][] = [];
   for (const g of r.groups) {
     let first = true;
     for (const m of Object.keys(g.metrics) as MetricName[]) {
-      groupRows.push([first ? g.name : "", "", reportedName(g.name, m), "↑", fmt(g.metrics[m]), "±", fmt(g.stderr[m])]);
+      groupRows.push([first ? g.name : "", first ? "N/A" : "", "none", "", reportedName(g.name, m), "↑", fmt(g.metrics[m]), "±", fmt(g.stderr[m])]);
       first = false;
     }
   }
-  return markdown(table) + (groupRows.length ? "\n" + markdown([["Groups", "n-shot", "Metric", "", "Value", "", "Stderr"], ...groupRows]) : "");
+  return markdown(table) + (groupRows.length ? "\n" + markdown([["Groups", "Version", "Filter", "n-shot", "Metric", "", "Value", "", "Stderr"], ...groupRows]) : "");
 }
 
 function markdown(rows: string[][]): string {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => [...r[c]].length)));
   const line = (r: string[]) => "|" + r.map((cell, c) => cell + " ".repeat(widths[c] - [...cell].length)).join("|") + "|";
-  const sep = "|" + widths.map((w, c) => (c === 4 || c === 6 ? "-".repeat(Math.max(w - 1, 0)) + ":" : "-".repeat(w))).join("|") + "|";
+  const sep = "|" + widths.map((w, c) => (c === 6 || c === 8 ? "-".repeat(Math.max(w - 1, 0)) + ":" : "-".repeat(w))).join("|") + "|";
   return [line(rows[0]), sep, ...rows.slice(1).map(line)].join("\n") + "\n";
 }
 

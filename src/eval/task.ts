@@ -49,6 +49,8 @@ export interface HubDataset<D = Doc> {
 
 export interface MultipleChoiceTask<D = Doc> {
   name: string;
+  /** The YAML's metadata.version at dc90fec (shown in the results table). */
+  version: string;
   metrics: readonly MetricName[];
   /** The rendered description (Jinja already applied, so MMLU's "\n\n" has become "\n"). */
   description?: string;

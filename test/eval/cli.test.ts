@@ -15,8 +15,8 @@ describe("openelm eval", () => {
       "--output", out, "--log-samples", "--no-progress"]);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain("|Tasks         |n-shot|Metric  | |Value | |Stderr|");
-    expect(r.stdout).toMatch(/\|arc_easy +\|0 +\|acc +\|↑\|\d\.\d{4}\|±\|/);
+    expect(r.stdout).toContain("|Tasks         |Version|Filter|n-shot|Metric  | |Value | |Stderr|");
+    expect(r.stdout).toMatch(/\|arc_easy +\|1\.0 +\|none +\|0 +\|acc +\|↑\|\d\.\d{4}\|±\|\d\.\d{4}\|/);
     expect(r.stdout).toMatch(/forward tokens \d+, saved by context sharing \d+ of \d+/);
     const json = JSON.parse(fs.readFileSync(out, "utf8"));
     expect(Object.keys(json.results)).toEqual(TASKS.split(","));

@@ -18,6 +18,7 @@ export interface ArcDoc extends Doc {
 export function arcTask(name: string, config: string, file: string): MultipleChoiceTask<ArcDoc> {
   return {
     name,
+    version: "1.0",
     metrics: ["acc", "acc_norm"],
     localFiles: [file],
     loadLocal(dataDir) {

@@ -16,6 +16,7 @@ const FILE = "boolq/dev.jsonl";
 
 export const boolq: MultipleChoiceTask<BoolqDoc> = {
   name: "boolq",
+  version: "2.0",
   metrics: ["acc"],
   localFiles: [FILE],
   loadLocal(dataDir) {

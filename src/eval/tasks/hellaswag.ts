@@ -34,6 +34,7 @@ function capitalize(s: string): string {
 
 export const hellaswag: MultipleChoiceTask<HellaswagDoc> = {
   name: "hellaswag",
+  version: "1.0",
   metrics: ["acc", "acc_norm"],
   localFiles: [FILE],
   loadLocal(dataDir) {

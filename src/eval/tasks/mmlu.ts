@@ -56,6 +56,7 @@ export function mmluSubjectTask(subject: string): MultipleChoiceTask<MmluDoc> {
   const name = `mmlu_${subject}`;
   return {
     name,
+    version: "0.0",
     metrics: ["acc"],
     description: `The following are multiple choice questions (with answers) about ${subject.replaceAll("_", " ")}.\n`,
     localFiles: [`mmlu/test/${subject}_test.csv`, `mmlu/dev/${subject}_dev.csv`],

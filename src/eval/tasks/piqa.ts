@@ -19,6 +19,7 @@ const LABELS = "piqa/valid-labels.lst";
 
 export const piqa: MultipleChoiceTask<PiqaDoc> = {
   name: "piqa",
+  version: "1.0",
   metrics: ["acc", "acc_norm"],
   localFiles: [FILE, LABELS],
   loadLocal(dataDir) {

@@ -23,6 +23,7 @@ const FIELDS = ["question", "distractor1", "distractor2", "distractor3", "correc
 
 export const sciq: MultipleChoiceTask<SciqDoc> = {
   name: "sciq",
+  version: "1.0",
   metrics: ["acc", "acc_norm"],
   localFiles: [FILE],
   loadLocal(dataDir) {

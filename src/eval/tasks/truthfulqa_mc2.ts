@@ -55,6 +55,7 @@ export function mc2Score(labels: number[], lls: number[]): number {
 
 export const truthfulqaMc2: MultipleChoiceTask<TruthfulqaDoc> = {
   name: "truthfulqa_mc2",
+  version: "2.0",
   metrics: ["mc2"],
   fixedNumFewshot: 0,
   localFiles: [FILE],

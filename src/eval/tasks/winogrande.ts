@@ -20,6 +20,7 @@ const FILE = "winogrande/dev.jsonl";
 
 export const winogrande: MultipleChoiceTask<WinograndeDoc> = {
   name: "winogrande",
+  version: "1.0",
   metrics: ["acc"],
   localFiles: [FILE],
   loadLocal(dataDir) {
