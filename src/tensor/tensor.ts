@@ -45,8 +45,18 @@ export function f32ToBf16(x: number): number {
   return ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff;
 }
 
-/** IEEE half bits -> float32 (exact). */
+let f16Table: Float32Array | null = null;
+
+/** IEEE half bits -> float32 (exact), through a 65,536-entry table built on first use. */
 export function f16ToF32(h: number): number {
+  if (!f16Table) {
+    f16Table = new Float32Array(65536);
+    for (let i = 0; i < 65536; i++) f16Table[i] = f16ToF32Slow(i);
+  }
+  return f16Table[h & 0xffff];
+}
+
+function f16ToF32Slow(h: number): number {
   const s = h & 0x8000 ? -1 : 1;
   const e = (h >> 10) & 0x1f;
   const m = h & 0x3ff;
