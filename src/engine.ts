@@ -13,11 +13,11 @@ import { isRepoId, resolveModelDir, hubSettingsFromEnv, type HubSettings, type P
 import type { Backend } from "./kernels/backend.js";
 import type { OpenELMConfig } from "./models/config.js";
 import type { KVCache } from "./models/kv_cache.js";
-import { loadModelDir } from "./models/load.js";
+import { openCheckpoint, type WeightDType } from "./models/load.js";
 import { defaultModelDir } from "./models/registry.js";
 import type { OpenELMModel } from "./models/openelm.js";
 import { encodeChatPrompt, readChatTemplate, renderChat, validateMessages, type ChatMessage } from "./tokenizer/chat_template.js";
-import { loadTokenizer, type Tokenizer } from "./tokenizer/sentencepiece.js";
+import { loadTokenizer, Tokenizer } from "./tokenizer/sentencepiece.js";
 
 export type { ChatMessage, ChatRole } from "./tokenizer/chat_template.js";
 export type { FinishReason } from "./generate/generate.js";
@@ -25,6 +25,8 @@ export type { FinishReason } from "./generate/generate.js";
 export interface LoadModelOptions {
   /** Compute backend (default: the reference backend). */
   backend?: Backend;
+  /** Convert the weights while loading (e.g. "q8_0" to quantize). */
+  dtype?: WeightDType;
   /** Hub revision (branch, tag, commit) when loading by repository id; default "main". */
   revision?: string;
   /** Hub endpoint, token, cache directory, offline flag; default: from HF_* environment variables. */
@@ -89,7 +91,8 @@ function resolveName(name: string): string {
 export async function resolveModelSource(nameOrDir: string | undefined, options: Pick<LoadModelOptions, "revision" | "hub" | "onProgress" | "signal"> = {}): Promise<{ name: string; dir: string }> {
   if (nameOrDir === undefined || nameOrDir === "") return { name: "default", dir: defaultModelDir() };
   if (fs.existsSync(nameOrDir)) {
-    if (!fs.statSync(nameOrDir).isDirectory()) throw new InputError(`model "${nameOrDir}": expected a model directory (config.json + model.safetensors), got a file`);
+    if (!fs.statSync(nameOrDir).isDirectory() && !nameOrDir.endsWith(".gguf"))
+      throw new InputError(`model "${nameOrDir}": expected a model directory (config.json + model.safetensors) or a .gguf file, got another file`);
     return { name: nameOrDir, dir: nameOrDir };
   }
   const repo = resolveName(nameOrDir);
@@ -99,15 +102,19 @@ export async function resolveModelSource(nameOrDir: string | undefined, options:
 }
 
 /**
- * Load a model from a local directory, a hub id ("apple/OpenELM-270M-Instruct", found in the HF cache
+ * Load a model from a local directory, a .gguf file, a hub id ("apple/OpenELM-270M-Instruct", found in the HF cache
  * or downloaded), or, with no name, the small model shipped in assets/ (models/registry.ts).
  * Throws InputError for a name that is neither; HubError, ConfigError, CheckpointError from below.
  */
 export async function loadModel(nameOrDir?: string, options: LoadModelOptions = {}): Promise<Model> {
   const { name, dir } = await resolveModelSource(nameOrDir, options);
-  const { model } = loadModelDir(dir, { backend: options.backend });
-  const tokenizer = await loadTokenizer(options.tokenizer ?? dir);
-  const chatTemplate = options.chatTemplate ?? readChatTemplate(dir);
+  const loaded = await openCheckpoint(dir, { backend: options.backend, dtype: options.dtype });
+  const gguf = dir.endsWith(".gguf");
+  const tokenizer = options.tokenizer ? await loadTokenizer(options.tokenizer)
+    : loaded.tokenizerModel ? await Tokenizer.fromModelBytes(loaded.tokenizerModel, dir) // the GGUF's own vocabulary
+    : await loadTokenizer(gguf ? undefined : dir); // the directory's tokenizer.model / .json, else the bundled Llama-2 one
+  const chatTemplate = options.chatTemplate ?? (gguf ? undefined : readChatTemplate(dir));
+  const model = loaded.model;
   return new Model(name, dir, model, tokenizer, chatTemplate);
 }
 

@@ -74,7 +74,7 @@ describe("engine", () => {
     await expect(loadModel("no such thing")).rejects.toThrow(
       'model "no such thing": no such directory, and not a hub id "owner/name" (e.g. apple/OpenELM-270M-Instruct)');
     await expect(loadModel(join(TINY, "config.json"))).rejects.toThrow(
-      `model "${join(TINY, "config.json")}": expected a model directory (config.json + model.safetensors), got a file`);
+      `model "${join(TINY, "config.json")}": expected a model directory (config.json + model.safetensors) or a .gguf file, got another file`);
   });
 });
 

@@ -29,7 +29,7 @@ export function register(program: Command): void {
     .option("--no-stats", "do not print token counts after each reply")
     .action(async (o: Opts) => {
       const backend = await createBackend(o);
-      const model = await loadModel(o.model, { backend, revision: o.revision });
+      const model = await loadModel(o.model, { backend, revision: o.revision, dtype: o.dtype });
       const session = model.chatSession(o.system);
       const tty = process.stdin.isTTY === true;
       const rl = readline.createInterface({ input: process.stdin, output: tty ? process.stdout : undefined, terminal: tty });

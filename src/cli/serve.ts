@@ -25,7 +25,7 @@ export function register(program: Command): void {
     .option("--model-id <id>", "the model id clients send (default: the hub id or the directory name)")
     .action(async (o: Opts) => {
       const backend = await createBackend(o);
-      const model = await loadModel(o.model, { backend, revision: o.revision });
+      const model = await loadModel(o.model, { backend, revision: o.revision, dtype: o.dtype });
       const modelId = o.modelId ?? (model.name === model.dir ? path.basename(path.resolve(model.dir)) : model.name);
       const srv = createOpenAIServer(model, { modelId, parallel: o.parallel, maxQueue: o.maxQueue, maxBodyBytes: o.maxBodyBytes });
       const addr = await srv.listen(o.port, o.host);
