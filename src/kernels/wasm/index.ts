@@ -32,7 +32,10 @@ export interface WasmMatrix extends Matrix {
 
 /** The backend plus what the benchmark reports. */
 export interface WasmBackend extends Backend {
+  /** Threads taking part in kernels now (the calling thread included). */
   readonly threads: number;
+  /** Use n of the threads the backend was created with (benchmarks compare thread counts on one model). */
+  setThreads(n: number): void;
   readonly relaxedSimd: boolean;
   /** Bytes of wasm memory in use. */
   memoryBytes(): number;
@@ -58,8 +61,8 @@ function compileKernels(relaxed: boolean | "auto"): { module: WebAssembly.Module
   return { module: new WebAssembly.Module(fs.readFileSync(locate("kernels.wasm"))), relaxed: false };
 }
 
-function spawnNodeWorker(module: WebAssembly.Module, memory: WebAssembly.Memory, ctrl: number, spin: number): PoolWorker {
-  const worker = new Worker(locate("worker.js"), { workerData: { module, memory, ctrl, spin } });
+function spawnNodeWorker(module: WebAssembly.Module, memory: WebAssembly.Memory, ctrl: number, spin: number, index: number): PoolWorker {
+  const worker = new Worker(locate("worker.js"), { workerData: { module, memory, ctrl, spin, index } });
   worker.unref(); // an idle pool never keeps the process alive
   const ready = new Promise<void>((resolve, reject) => {
     worker.once("message", () => resolve());
@@ -162,7 +165,8 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
 
   const backend: WasmBackend = {
     name: relaxed ? "wasm-relaxed" : "wasm",
-    threads: pool.threads,
+    get threads() { return pool.threads; },
+    setThreads: (n) => pool.setActive(n),
     relaxedSimd: relaxed,
     memoryBytes: () => arena.used,
     alloc: (n) => arena.f32(n),

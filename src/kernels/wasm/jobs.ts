@@ -5,6 +5,8 @@ export const CTRL_BYTES = 128;
 /** Int32 word indexes in the control block. */
 export const GEN = 0, COUNTER = 1, DONE = 2, SLEEPERS = 3, STOP = 4, OP = 5, NITEMS = 6, CHUNK = 7, ARGS = 8;
 export const MAX_ARGS = 16;
+/** Threads taking part in jobs (the caller is thread 0; worker i takes part when i < ACTIVE). */
+export const ACTIVE = 30;
 
 export const Op = {
   matmulF32: 1, matmulBf16: 2, matmulF16: 3, matmulQ8: 4, matmulQ4: 5,

@@ -5,7 +5,7 @@
 // takes a core. Spawning is injected (spawn), so only the caller knows whether workers are Node
 // worker_threads or browser Workers.
 
-import { COUNTER, DONE, GEN, NITEMS, CHUNK, SLEEPERS, STOP, type KernelExports } from "./jobs.js";
+import { ACTIVE, COUNTER, DONE, GEN, NITEMS, CHUNK, SLEEPERS, STOP, type KernelExports } from "./jobs.js";
 
 export interface PoolWorker {
   /** Resolves once the worker has instantiated the module and entered its loop. */
@@ -13,26 +13,39 @@ export interface PoolWorker {
   terminate(): void;
 }
 
-export type SpawnWorker = (module: WebAssembly.Module, memory: WebAssembly.Memory, ctrl: number, spin: number) => PoolWorker;
+/** index: the worker's thread number, 1 … threads-1. */
+export type SpawnWorker = (module: WebAssembly.Module, memory: WebAssembly.Memory, ctrl: number, spin: number, index: number) => PoolWorker;
 
 export class KernelPool {
   private gen = 0;
+  private active: number;
   private readonly base: number;
   private constructor(private readonly ex: KernelExports, private readonly i32: Int32Array, private readonly ctrl: number,
     private readonly workers: PoolWorker[]) {
     this.base = ctrl >> 2;
+    this.active = workers.length + 1;
+    Atomics.store(i32, this.base + ACTIVE, this.active);
   }
 
   /** threads counts the calling thread: threads - 1 workers are spawned. */
   static async create(ex: KernelExports, module: WebAssembly.Module, memory: WebAssembly.Memory, ctrl: number,
     threads: number, spawn: SpawnWorker, spin = 200_000): Promise<KernelPool> {
     const workers: PoolWorker[] = [];
-    for (let i = 1; i < threads; i++) workers.push(spawn(module, memory, ctrl, spin));
+    for (let i = 1; i < threads; i++) workers.push(spawn(module, memory, ctrl, spin, i));
     await Promise.all(workers.map((w) => w.ready));
     return new KernelPool(ex, new Int32Array(memory.buffer), ctrl, workers);
   }
 
-  get threads(): number { return this.workers.length + 1; }
+  /** Threads taking part in jobs now. */
+  get threads(): number { return this.active; }
+
+  /** Use only n of the pool's threads (1 … size); the others sleep. */
+  setActive(n: number): void {
+    if (!Number.isInteger(n) || n < 1 || n > this.workers.length + 1)
+      throw new RangeError(`KernelPool.setActive(${n}): expected 1 … ${this.workers.length + 1}`);
+    this.active = n;
+    Atomics.store(this.i32, this.base + ACTIVE, n);
+  }
 
   /** Run the job already written at ctrl (op and args) over nItems items in chunks of `chunk`. */
   run(nItems: number, chunk: number): void {
@@ -40,7 +53,7 @@ export class KernelPool {
     const nChunks = Math.ceil(nItems / chunk);
     i32[b + NITEMS] = nItems;
     i32[b + CHUNK] = chunk;
-    if (this.workers.length === 0 || nChunks <= 1) {
+    if (this.active <= 1 || nChunks <= 1) {
       this.ex.runRange(this.ctrl, 0, nItems);
       return;
     }

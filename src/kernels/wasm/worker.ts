@@ -5,9 +5,9 @@ import { parentPort, workerData } from "node:worker_threads";
 import type { KernelExports } from "./jobs.js";
 import { workerLoop } from "./worker_loop.js";
 
-interface WorkerInit { module: WebAssembly.Module; memory: WebAssembly.Memory; ctrl: number; spin: number }
+interface WorkerInit { module: WebAssembly.Module; memory: WebAssembly.Memory; ctrl: number; spin: number; index: number }
 
 const init = workerData as WorkerInit;
 const instance = new WebAssembly.Instance(init.module, { env: { memory: init.memory } });
 parentPort!.postMessage("ready");
-workerLoop(instance.exports as unknown as KernelExports, new Int32Array(init.memory.buffer), init.ctrl, init.spin);
+workerLoop(instance.exports as unknown as KernelExports, new Int32Array(init.memory.buffer), init.ctrl, init.spin, init.index);

@@ -2,9 +2,10 @@
 // ~70 µs, a spin ~1 µs), then sleep on it; on a new generation, claim chunks until none are left.
 // No host APIs here, so a browser Worker can run it as well as a Node worker_thread.
 
-import { GEN, SLEEPERS, STOP, type KernelExports } from "./jobs.js";
+import { ACTIVE, GEN, SLEEPERS, STOP, type KernelExports } from "./jobs.js";
 
-export function workerLoop(ex: KernelExports, i32: Int32Array, ctrl: number, spin: number): void {
+/** index: this worker's thread number (1 … threads-1). */
+export function workerLoop(ex: KernelExports, i32: Int32Array, ctrl: number, spin: number, index: number): void {
   const base = ctrl >> 2;
   let seen = Atomics.load(i32, base + GEN);
   for (;;) {
@@ -21,6 +22,6 @@ export function workerLoop(ex: KernelExports, i32: Int32Array, ctrl: number, spi
     }
     seen = g;
     if (Atomics.load(i32, base + STOP) !== 0) return;
-    ex.work(ctrl, g);
+    if (index < Atomics.load(i32, base + ACTIVE)) ex.work(ctrl, g);
   }
 }

@@ -33,8 +33,12 @@ export function runRange(ctrl: usize, r0: i32, r1: i32): void {
     case OP_MATMUL_F32: matmulF32(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5), r0, r1); break;
     case OP_MATMUL_BF16: matmulHalf<u16>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5), r0, r1); break;
     case OP_MATMUL_F16: matmulHalf<i16>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5), r0, r1); break;
-    case OP_MATMUL_Q8: case OP_MATMUL_Q4:
-      matmulQuant(load<i32>(ctrl + OP) == OP_MATMUL_Q8, ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4),
+    case OP_MATMUL_Q8:
+      matmulQuant<i8>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4),
+        ap(ctrl, 5), ap(ctrl, 6), ai(ctrl, 7), ai(ctrl, 8), ai(ctrl, 9), r0, r1);
+      break;
+    case OP_MATMUL_Q4:
+      matmulQuant<u8>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4),
         ap(ctrl, 5), ap(ctrl, 6), ai(ctrl, 7), ai(ctrl, 8), ai(ctrl, 9), r0, r1);
       break;
     case OP_QUANT_ACT: quantizeAct(ap(ctrl, 0), ai(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4), ap(ctrl, 5), r0, r1); break;

@@ -111,9 +111,10 @@ export function dequantRow(q: usize, s: usize, isQ8: bool, K: i32, r: i32, out: 
  * out (T, N) rows [n0, n1) = act (T, K) · Wᵀ, W quantized (isQ8: q8_0, else q4_0), act from quantizeAct.
  * Decode: 4 weight rows share each activation block. Prefill: the same, over token blocks of TB.
  */
-export function matmulQuant(isQ8: bool, out: usize, q16: usize, q8: usize, dx: usize, corr: usize,
+export function matmulQuant<W>(out: usize, q16: usize, q8: usize, dx: usize, corr: usize,
   wq: usize, ws: usize, T: i32, N: i32, K: i32, n0: i32, n1: i32): void {
   const nb = K >> 5;
+  const isQ8 = isSigned<W>(); // W = i8: q8_0, u8: q4_0 (a compile-time flag, so each loop is specialised)
   const qRow: usize = isQ8 ? <usize>K : <usize>K >> 1;
   const sRow: usize = <usize>nb << 2;
   for (let tb = 0; tb < T; tb += TB) {
@@ -121,20 +122,21 @@ export function matmulQuant(isQ8: bool, out: usize, q16: usize, q8: usize, dx: u
     let n = n0;
     for (; n + 4 <= n1; n += 4) {
       for (let t = tb; t < te; t++) {
-        tile4(isQ8, out + ((<usize>t * N + n) << 2), q16 + ((<usize>t * K) << 1), q8 + <usize>t * K,
+        tile4<W>(out + ((<usize>t * N + n) << 2), q16 + ((<usize>t * K) << 1), q8 + <usize>t * K,
           dx + <usize>t * sRow, corr + ((<usize>t * nb) << 4), wq + <usize>n * qRow, ws + <usize>n * sRow, qRow, sRow, nb);
       }
     }
     for (; n < n1; n++) {
       for (let t = tb; t < te; t++) {
-        store<f32>(out + ((<usize>t * N + n) << 2), row1(isQ8, q16 + ((<usize>t * K) << 1), q8 + <usize>t * K,
+        store<f32>(out + ((<usize>t * N + n) << 2), row1<W>(q16 + ((<usize>t * K) << 1), q8 + <usize>t * K,
           dx + <usize>t * sRow, corr + ((<usize>t * nb) << 4), wq + <usize>n * qRow, ws + <usize>n * sRow, nb));
       }
     }
   }
 }
 
-function row1(isQ8: bool, x16: usize, x8: usize, dx: usize, corr: usize, wq: usize, ws: usize, nb: i32): f32 {
+function row1<W>(x16: usize, x8: usize, dx: usize, corr: usize, wq: usize, ws: usize, nb: i32): f32 {
+  const isQ8 = isSigned<W>();
   let acc = f32x4.splat(0);
   for (let b = 0; b < nb; b++) {
     const bi = <usize>b;
@@ -152,10 +154,11 @@ function row1(isQ8: bool, x16: usize, x8: usize, dx: usize, corr: usize, wq: usi
   return hsum(acc);
 }
 
-function tile4(isQ8: bool, out: usize, x16: usize, x8: usize, dx: usize, corr: usize,
+function tile4<W>(out: usize, x16: usize, x8: usize, dx: usize, corr: usize,
   w0: usize, s0: usize, qRow: usize, sRow: usize, nb: i32): void {
   const w1 = w0 + qRow, w2 = w1 + qRow, w3 = w2 + qRow;
   const s1 = s0 + sRow, s2 = s1 + sRow, s3 = s2 + sRow;
+  const isQ8 = isSigned<W>();
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
   for (let b = 0; b < nb; b++) {
     const bi = <usize>b;
