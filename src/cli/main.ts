@@ -19,6 +19,7 @@ const SUBCOMMANDS: Array<() => Promise<{ register(p: Command): void }>> = [
   () => import("./perplexity.js"),
   () => import("./train.js"),
   () => import("./data.js"),
+  () => import("./bench.js"),
   () => import("./quantize.js"),
 ];
 
