@@ -53,11 +53,13 @@ export class TrainableOpenELM {
 
   constructor(readonly config: OpenELMConfig, readonly mm: MatmulRunner = serialMatmul) {
     this.layout = paramLayout(config);
-    this.params = sharedFloat32(this.layout.total);
-    this.grads = sharedFloat32(this.layout.total);
+    this.params = this.alloc(this.layout.total);
+    this.grads = this.alloc(this.layout.total);
     this.w = this.layerViews(this.params);
     this.g = this.layerViews(this.grads);
   }
+
+  private alloc(n: number): Float32Array { return this.mm.alloc ? this.mm.alloc(n) : sharedFloat32(n); }
 
   /** A model holding the given checkpoint tensors (widened to float32). */
   static fromTensors(config: OpenELMConfig, tensors: Map<string, StoredTensor>, file = "model.safetensors",
@@ -115,7 +117,7 @@ export class TrainableOpenELM {
     if (this.plan && this.plan.B === B && this.plan.T === T) return;
     this.plan = null; // let the old buffers go before the new ones are allocated
     const c = this.config, N = B * T, D = c.model_dim, hd = c.head_dim, V = c.vocab_size, L = c.num_transformer_layers;
-    const f = sharedFloat32;
+    const f = (n: number) => this.alloc(n);
     let maxS = 0, maxQ = 0, maxKV = 0, maxF = 0, maxWt = V * D;
     const layers: LayerActs[] = [];
     for (let i = 0; i < L; i++) {

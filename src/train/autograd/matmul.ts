@@ -71,10 +71,18 @@ export function matmulABtRows(out: Float32Array, A: Float32Array, B: Float32Arra
 
 /** A parallel runner for matmulABtRows (threads split the rows); the default runs on this thread. */
 export interface MatmulRunner {
+  readonly name?: string;
+  /** Zeroed float32 buffers this runner can work on (default: SharedArrayBuffer-backed arrays). */
+  alloc?(n: number): Float32Array;
   abt(out: Float32Array, A: Float32Array, B: Float32Array, M: number, N: number, K: number, accumulate: boolean): void;
+  /** out (M, N) (+)= A (M, K) · B (K, N); with tn, the backward needs no transposes. */
+  nn?(out: Float32Array, A: Float32Array, B: Float32Array, M: number, N: number, K: number, accumulate: boolean): void;
+  /** out (M, N) (+)= A (K, M)ᵀ · B (K, N). */
+  tn?(out: Float32Array, A: Float32Array, B: Float32Array, M: number, N: number, K: number, accumulate: boolean): void;
 }
 
 export const serialMatmul: MatmulRunner = {
+  name: "js",
   abt(out, A, B, M, N, K, accumulate) { matmulABtRows(out, A, B, 0, M, N, K, accumulate); },
 };
 
@@ -117,6 +125,11 @@ export function linearForward(mm: MatmulRunner, out: Float32Array, x: Float32Arr
 export function linearBackward(mm: MatmulRunner, dx: Float32Array | null, dW: Float32Array,
   dout: Float32Array, x: Float32Array, W: Float32Array, N: number, C: number, OC: number,
   s: LinearScratch): void {
+  if (mm.nn && mm.tn) {
+    if (dx) mm.nn(dx, dout, W, N, C, OC, false);
+    mm.tn(dW, dout, x, OC, C, N, true);
+    return;
+  }
   if (dx) {
     transposeInto(s.wT, W, OC, C); // (C, OC)
     mm.abt(dx, dout, s.wT, N, C, OC, false);
