@@ -124,6 +124,8 @@ export async function loadModel(nameOrDir?: string, options: LoadModelOptions = 
  */
 export class Model {
   private readonly steps = new StepQueue();
+  /** KV caches not in use; grows to the largest number of generations run at once. */
+  private readonly cachePool: KVCache[] = [];
   private disposed = false;
 
   constructor(
@@ -185,6 +187,7 @@ export class Model {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.cachePool.length = 0;
     this.network.backend.dispose?.();
   }
 
@@ -203,9 +206,13 @@ export class Model {
     const steps = this.steps;
     const network = this.network, tokenizer = this.tokenizer;
     const signal = options.signal;
+    const pool = this.cachePool;
     async function* pieces(): AsyncGenerator<string, void, void> {
-      const it = generate(network, tokenizer, ids, { ...options, cache });
-      let finished = false;
+      // Without a session cache, borrow one from the pool: caches are allocated once (a bump-allocating
+      // backend never frees), and a prompt sharing a prefix with the cache's last run skips that prefix.
+      const kv = cache ?? pool.pop() ?? network.newCache(network.config.max_context_length);
+      const it = generate(network, tokenizer, ids, { ...options, cache: kv });
+      let finished = false, clean = false;
       const partial = { text: "", tokens: [] as number[] };
       try {
         for (;;) {
@@ -218,7 +225,7 @@ export class Model {
             release();
           }
           if (r.done) {
-            finished = true;
+            finished = clean = true;
             settle.resolve(toCompletion(r.value));
             return;
           }
@@ -237,10 +244,19 @@ export class Model {
           settle.resolve({ text: partial.text, tokens: partial.tokens, finishReason: "abort", promptTokens: ids.length,
             completionTokens: partial.tokens.length, cachedPromptTokens: 0 });
         }
+        // A generation cut off mid-step leaves the cache's record of its token ids stale: forget both.
+        if (!clean) forgetCache(kv);
+        if (!cache) pool.push(kv);
       }
     }
     return { pieces: pieces(), result };
   }
+}
+
+/** Empty a cache and the token ids generate() records on it (its prefix-reuse bookkeeping). */
+function forgetCache(kv: KVCache): void {
+  kv.truncate(0);
+  (kv as KVCache & { ids?: number[] }).ids = [];
 }
 
 function toCompletion(r: GenerateResult): Completion {

@@ -161,7 +161,9 @@ function finishReason(c: Completion): FinishReasonOut {
 }
 
 function usage(c: Completion) {
-  return { prompt_tokens: c.promptTokens, completion_tokens: c.completionTokens, total_tokens: c.promptTokens + c.completionTokens };
+  return { prompt_tokens: c.promptTokens, completion_tokens: c.completionTokens, total_tokens: c.promptTokens + c.completionTokens,
+    // prompt tokens whose KV entries were reused from the previous request on the same cache
+    prompt_tokens_details: { cached_tokens: c.cachedPromptTokens } };
 }
 
 function sse(res: ServerResponse, obj: unknown): void {
@@ -181,14 +183,21 @@ async function readJson(req: IncomingMessage, maxBytes: number): Promise<unknown
   const tooLarge = () => new ApiError(413, `request body too large: the limit is ${maxBytes} bytes`, null, "request_too_large");
   const declared = Number(req.headers["content-length"] ?? NaN);
   if (declared > maxBytes) throw tooLarge();
-  const parts: Buffer[] = [];
-  let n = 0;
-  for await (const chunk of req) {
-    n += (chunk as Buffer).length;
-    if (n > maxBytes) throw tooLarge();
-    parts.push(chunk as Buffer);
-  }
-  const text = Buffer.concat(parts).toString("utf8");
+  const text = await new Promise<string>((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let n = 0;
+    const onData = (chunk: Buffer) => {
+      n += chunk.length;
+      if (n <= maxBytes) { parts.push(chunk); return; }
+      // Stop reading but keep the socket: the 413 answer goes out, then the connection closes.
+      req.off("data", onData);
+      req.pause();
+      reject(tooLarge());
+    };
+    req.on("data", onData);
+    req.once("end", () => resolve(Buffer.concat(parts).toString("utf8")));
+    req.once("error", reject);
+  });
   try {
     return JSON.parse(text);
   } catch (e) {

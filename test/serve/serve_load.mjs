@@ -110,7 +110,8 @@ const report = {
   streamed_pieces: stats.tokens, pieces_per_s: Number((stats.tokens / secs).toFixed(1)),
   ttft_ms_p50: Number(q(0.5)), ttft_ms_p95: Number(q(0.95)),
   rss_start_mb: Number((startRss / 1024).toFixed(1)), rss_end_mb: Number(((rssSamples.at(-1) ?? 0) / 1024).toFixed(1)),
-  peak_rss_mb: Number((peakRss / 1024).toFixed(1)), rss_samples_mb_min_max: [Math.min(...rssSamples) / 1024, Math.max(...rssSamples) / 1024].map((x) => Number(x.toFixed(1))),
+  peak_rss_mb: Number((peakRss / 1024).toFixed(1)),
+  rss_mb_every_10s: rssSamples.filter((_, i) => i % 10 === 9).map((x) => Number((x / 1024).toFixed(1))),
   slots_after: health, server_exit_code: code, errors: stats.errors,
 };
 console.log(JSON.stringify(report, null, 2));
