@@ -86,7 +86,7 @@ export function resultsJson(r: EvalResults, meta: ResultsMeta, logSamples: boole
     tasks: Object.fromEntries(r.tasks.map((t) => [t.name, { source: t.source, fewshot: t.fewshot ?? null }])),
     throughput: {
       seconds: r.seconds, requests: r.stats.requests, requests_per_s: r.stats.requests / r.seconds,
-      forward_tokens: r.stats.forwardTokens, input_tokens: r.stats.inputTokens,
+      forward_tokens: r.stats.forwardTokens, input_tokens: r.stats.inputTokens, scored_tokens: r.stats.scoredTokens,
       forward_tokens_saved: r.stats.inputTokens - r.stats.forwardTokens, tokens_per_s: r.stats.forwardTokens / r.seconds,
     },
   };
