@@ -1,7 +1,7 @@
 // The OpenELM-Instruct chat prompt: pinned against the Zephyr format of the alignment-handbook /
 // CoreNet recipe, and equal to the recipe's Jinja template rendered by @huggingface/jinja.
 
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
@@ -63,6 +63,14 @@ describe("chat template", () => {
     expect(() => renderChat([{ role: "user", content: null } as unknown as ChatMessage])).toThrow(
       "messages[0].content: expected a string, got null");
     expect(() => renderChat(THREE_TURNS, { template: "{% for %}" })).toThrow("chat_template: cannot parse");
+  });
+
+  test("prompt ids equal the HF fast tokenizer's (fixture from @huggingface/tokenizers on Llama-2's tokenizer.json)", async () => {
+    const tok = await loadTokenizer();
+    const fx = JSON.parse(readFileSync("test/fixtures/chat/zephyr_prompt_ids.json", "utf8"));
+    expect(fx.cases.length).toBe(4);
+    for (const c of fx.cases) expect(encodeChatPrompt(tok, c.text), c.name).toEqual(c.ids);
+    expect(fx.cases[1].text).toBe(PINNED);
   });
 
   test("prompt ids: BOS first, </s> becomes EOS (id 2), text segments as SentencePiece encodes them", async () => {
