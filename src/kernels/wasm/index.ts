@@ -24,10 +24,9 @@ export interface WasmBackendOptions {
   spin?: number;
 }
 
-/** A weight matrix in the wasm memory. Quantized: quants at ptr, f32 block scales at scales. */
+/** A weight matrix in the wasm memory at ptr (quantized: in the 4-row interleaved layout of matmul_quant.ts). */
 export interface WasmMatrix extends Matrix {
   readonly ptr: number;
-  readonly scales: number;
 }
 
 /** The backend plus what the benchmark reports. */
@@ -117,22 +116,23 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
     if (t.dtype === "q8_0" || t.dtype === "q4_0") {
       if (cols % 32 !== 0) throw new RangeError(`wasm backend: tensor "${t.name}": ${t.dtype} needs cols % 32 == 0, got ${cols}`);
       const isQ8 = t.dtype === "q8_0";
-      const nb = cols / 32, blockBytes = isQ8 ? 34 : 18, qBytes = isQ8 ? 32 : 16;
-      const q = arena.allocBytes(rows * nb * qBytes), s = arena.allocBytes(rows * nb * 4);
+      // Groups of 4 rows interleaved block by block (assembly/matmul_quant.ts), rows padded to a multiple of 4.
+      const nb = cols / 32, blockBytes = isQ8 ? 34 : 18, groupBlock = isQ8 ? 16 + 4 * 32 : 16 + 4 * 16;
+      const w = arena.allocBytes(Math.ceil(rows / 4) * nb * groupBlock);
       // Stage ~4 MiB of ggml blocks at a time in the memory, repack with all threads.
       const rowsPer = Math.max(1, Math.floor((4 << 20) / (nb * blockBytes)));
       const st = stage.need(rowsPer * nb * blockBytes);
       for (let r0 = 0; r0 < rows; r0 += rowsPer) {
         const r1 = Math.min(rows, r0 + rowsPer);
         arena.u8(st, (r1 - r0) * nb * blockBytes).set(t.data.subarray(r0 * nb * blockBytes, r1 * nb * blockBytes));
-        job(isQ8 ? Op.repackQ8 : Op.repackQ4, st, cols, q + r0 * nb * qBytes, s + r0 * nb * 4);
-        pool.run(r1 - r0, Math.max(1, Math.ceil((r1 - r0) / (pool.threads * 4))));
+        job(isQ8 ? Op.repackQ8 : Op.repackQ4, st, cols, w, r0);
+        pool.run(r1 - r0, Math.max(4, Math.ceil((r1 - r0) / (pool.threads * 16) / 4) * 4));
       }
-      return { dtype: t.dtype, rows, cols, ptr: q, scales: s };
+      return { dtype: t.dtype, rows, cols, ptr: w };
     }
     const p = arena.allocBytes(expect);
     arena.u8(p, expect).set(t.data);
-    return { dtype: t.dtype, rows, cols, ptr: p, scales: 0 };
+    return { dtype: t.dtype, rows, cols, ptr: p };
   }
 
   function matmul(out: Float32Array, x: Float32Array, w: Matrix, T: number): void {
@@ -156,7 +156,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
         const q16 = actQ16.need(T * K * 2), q8 = actQ8.need(T * K), d = actD.need(T * nb * 4), c = actCorr.need(T * nb * 16);
         job(Op.quantAct, px, K, q16, q8, d, c);
         pool.run(T, itemChunk(T, T * K));
-        job(m.dtype === "q8_0" ? Op.matmulQ8 : Op.matmulQ4, po, q16, q8, d, c, m.ptr, m.scales, T, N, K);
+        job(m.dtype === "q8_0" ? Op.matmulQ8 : Op.matmulQ4, po, q16, q8, d, c, m.ptr, T, N, K);
         break;
       }
     }
@@ -186,7 +186,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
         const id = ids[t];
         if (!Number.isInteger(id) || id < 0 || id >= V) throw new RangeError(`embed: token id ${id} at position ${t} is outside 0 … ${V - 1}`);
         const o = po + t * D * 4;
-        if (m.dtype === "q8_0" || m.dtype === "q4_0") ex.dequantRow(m.ptr, m.scales, m.dtype === "q8_0" ? 1 : 0, D, id, o);
+        if (m.dtype === "q8_0" || m.dtype === "q4_0") ex.dequantRow(m.ptr, m.dtype === "q8_0" ? 1 : 0, D, id, o);
         else ex.widenRow(m.ptr, m.dtype === "f32" ? 4 : 2, m.dtype === "bf16" ? 1 : 0, D, id, o);
       }
     },

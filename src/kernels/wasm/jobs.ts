@@ -18,6 +18,6 @@ export const Op = {
 export interface KernelExports {
   runRange(ctrl: number, r0: number, r1: number): void;
   work(ctrl: number, gen: number): void;
-  dequantRow(q: number, s: number, isQ8: number, K: number, r: number, out: number): void;
+  dequantRow(w: number, isQ8: number, K: number, r: number, out: number): void;
   widenRow(w: number, bytesPer: number, isBf16: number, K: number, r: number, out: number): void;
 }

@@ -35,11 +35,11 @@ export function runRange(ctrl: usize, r0: i32, r1: i32): void {
     case OP_MATMUL_F16: matmulHalf<i16>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5), r0, r1); break;
     case OP_MATMUL_Q8:
       matmulQuant<i8>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4),
-        ap(ctrl, 5), ap(ctrl, 6), ai(ctrl, 7), ai(ctrl, 8), ai(ctrl, 9), r0, r1);
+        ap(ctrl, 5), ai(ctrl, 6), ai(ctrl, 7), ai(ctrl, 8), r0, r1);
       break;
     case OP_MATMUL_Q4:
       matmulQuant<u8>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4),
-        ap(ctrl, 5), ap(ctrl, 6), ai(ctrl, 7), ai(ctrl, 8), ai(ctrl, 9), r0, r1);
+        ap(ctrl, 5), ai(ctrl, 6), ai(ctrl, 7), ai(ctrl, 8), r0, r1);
       break;
     case OP_QUANT_ACT: quantizeAct(ap(ctrl, 0), ai(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4), ap(ctrl, 5), r0, r1); break;
     case OP_PERMUTE_X: permuteX(ap(ctrl, 0), ap(ctrl, 1), ai(ctrl, 2), r0, r1); break;
@@ -55,7 +55,7 @@ export function runRange(ctrl: usize, r0: i32, r1: i32): void {
     case OP_SWIGLU: swiglu(ap(ctrl, 0), ap(ctrl, 1), ai(ctrl, 2), r0, r1); break;
     case OP_ADD: addInPlace(ap(ctrl, 0), ap(ctrl, 1), r0, r1); break;
     case OP_REPACK_Q8: case OP_REPACK_Q4:
-      repackQuant(ap(ctrl, 0), load<i32>(ctrl + OP) == OP_REPACK_Q8, ai(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), r0, r1);
+      repackQuant(ap(ctrl, 0), load<i32>(ctrl + OP) == OP_REPACK_Q8, ai(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), r0, r1);
       break;
     default: unreachable();
   }

@@ -2,9 +2,11 @@
 // blocks on the fly (like ggml's q8_0 activations, but with an f32 scale): integer dots, one float
 // multiply-add per block. Reference: ggml-cpu quants.c ggml_vec_dot_q8_0_q8_0 / ggml_vec_dot_q4_0_q8_0.
 //
-// Weights are repacked at load (repackQuant) into two arrays so every load is aligned and the hot loop
-// never converts an f16: quants (N, K) bytes (q4_0: (N, K/2), ggml's nibble order: byte j holds weight j
-// in the low nibble and j+16 in the high one) and scales (N, K/32) f32.
+// Weights are repacked at load (repackQuant) into groups of 4 rows interleaved block by block (like
+// ggml's q8_0_4x4 repack): per group and block, the 4 rows' scales as f32x4, then the 4 rows' quants (32
+// bytes each; q4_0 16, in ggml's nibble order: byte j holds weight j low and j+16 high). A 4-row tile
+// then reads one sequential stream (single-core DRAM reads were stalling on 8 separate streams), its
+// scales with one load, and never converts an f16. Rows are padded to a multiple of 4 with zeros.
 // Activations (quantizeAct): per row of K, int16 copies q16 (for i32x4.dot_i16x8_s), int8 copies q8 (for
 // the relaxed i8·i7 dot), a scale per block, and per block an i32x4 [8·Σq, 0, 0, 0]: q4_0 nibbles are
 // stored +8, so Σ x·(q-8) = Σ x·q − 8·Σ x and the correction is one vector subtract.
@@ -13,17 +15,27 @@ import { fma, hsum, halfToF32 } from "./simd";
 
 const TB = 16;
 
-/** ggml blocks (bpb = 34 for q8_0, 18 for q4_0) of rows [r0, r1) -> quants + f32 scales. */
-export function repackQuant(src: usize, isQ8: bool, K: i32, dstQ: usize, dstS: usize, r0: i32, r1: i32): void {
+/** Bytes of one 4-row group's block: 4 f32 scales + 4 rows of quants. */
+// @ts-ignore: decorator
+@inline function groupBlockBytes(isQ8: bool): usize { return isQ8 ? 16 + 4 * 32 : 16 + 4 * 16; }
+
+/**
+ * ggml blocks (34 bytes for q8_0, 18 for q4_0) of rows rowBase+i, i in [i0, i1), staged at src from row
+ * rowBase on -> the 4-row interleaved layout at dst.
+ */
+export function repackQuant(src: usize, isQ8: bool, K: i32, dst: usize, rowBase: i32, i0: i32, i1: i32): void {
   const nb = K >> 5;
   const qb: usize = isQ8 ? 32 : 16;
-  const bpb: usize = qb + 2;
-  for (let r = r0; r < r1; r++) {
+  const gbb = groupBlockBytes(isQ8);
+  for (let i = i0; i < i1; i++) {
+    const r = rowBase + i;
+    const lane = <usize>(r & 3);
+    const g = dst + <usize>(r >> 2) * nb * gbb;
     for (let b = 0; b < nb; b++) {
-      const i = <usize>r * nb + b;
-      const s = src + i * bpb;
-      store<f32>(dstS + (i << 2), halfToF32(load<u16>(s)));
-      memory.copy(dstQ + i * qb, s + 2, qb);
+      const s = src + (<usize>i * nb + b) * (qb + 2);
+      const o = g + <usize>b * gbb;
+      store<f32>(o + (lane << 2), halfToF32(load<u16>(s)));
+      memory.copy(o + 16 + lane * qb, s + 2, qb);
     }
   }
 }
@@ -53,8 +65,11 @@ export function quantizeAct(x: usize, K: i32, q16: usize, q8: usize, dx: usize, 
       const q7 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v7, idv)));
       const h0 = i16x8.narrow_i32x4_s(q0, q1), h1 = i16x8.narrow_i32x4_s(q2, q3);
       const h2 = i16x8.narrow_i32x4_s(q4, q5), h3 = i16x8.narrow_i32x4_s(q6, q7);
-      const o16 = q16 + (e << 1);
-      v128.store(o16, h0); v128.store(o16, h1, 16); v128.store(o16, h2, 32); v128.store(o16, h3, 48);
+      const o16 = q16 + (e << 1); // per 16 elements: the even ones, then the odd ones (see dotQ8)
+      v128.store(o16, v128.shuffle<i16>(h0, h1, 0, 2, 4, 6, 8, 10, 12, 14));
+      v128.store(o16, v128.shuffle<i16>(h0, h1, 1, 3, 5, 7, 9, 11, 13, 15), 16);
+      v128.store(o16, v128.shuffle<i16>(h2, h3, 0, 2, 4, 6, 8, 10, 12, 14), 32);
+      v128.store(o16, v128.shuffle<i16>(h2, h3, 1, 3, 5, 7, 9, 11, 13, 15), 48);
       v128.store(q8 + e, i8x16.narrow_i16x8_s(h0, h1));
       v128.store(q8 + e, i8x16.narrow_i16x8_s(h2, h3), 16);
       const sv = i32x4.add(i32x4.add(i32x4.add(q0, q1), i32x4.add(q2, q3)), i32x4.add(i32x4.add(q4, q5), i32x4.add(q6, q7)));
@@ -65,18 +80,23 @@ export function quantizeAct(x: usize, K: i32, q16: usize, q8: usize, dx: usize, 
   }
 }
 
-/** Widen row r of a repacked quantized matrix to f32 at out. */
-export function dequantRow(q: usize, s: usize, isQ8: bool, K: i32, r: i32, out: usize): void {
+/** Widen row r of a repacked quantized matrix (repackQuant layout at w) to f32 at out. */
+export function dequantRow(w: usize, isQ8: bool, K: i32, r: i32, out: usize): void {
   const nb = K >> 5;
+  const qb: usize = isQ8 ? 32 : 16;
+  const gbb = groupBlockBytes(isQ8);
+  const lane = <usize>(r & 3);
+  const g = w + <usize>(r >> 2) * nb * gbb;
   for (let b = 0; b < nb; b++) {
-    const i = <usize>r * nb + b;
-    const d = load<f32>(s + (i << 2));
-    const o = out + ((i - <usize>r * nb) << 7);
+    const blk = g + <usize>b * gbb;
+    const d = load<f32>(blk + (lane << 2));
+    const q = blk + 16 + lane * qb;
+    const o = out + (<usize>b << 7);
     if (isQ8) {
-      for (let j = 0; j < 32; j++) store<f32>(o + (<usize>j << 2), d * <f32>load<i8>(q + (i << 5) + j));
+      for (let j = 0; j < 32; j++) store<f32>(o + (<usize>j << 2), d * <f32>load<i8>(q + j));
     } else {
       for (let j = 0; j < 16; j++) {
-        const byte = load<u8>(q + (i << 4) + j);
+        const byte = load<u8>(q + j);
         store<f32>(o + (<usize>j << 2), d * <f32>(<i32>(byte & 15) - 8));
         store<f32>(o + (<usize>(j + 16) << 2), d * <f32>(<i32>(byte >> 4) - 8));
       }
@@ -84,103 +104,89 @@ export function dequantRow(q: usize, s: usize, isQ8: bool, K: i32, r: i32, out: 
   }
 }
 
-// One block's integer dot (i32x4 partial sums) of weight row bytes at wb with the activation block.
+// One block's integer dot (i32x4 partial sums) of the weight bytes at wb with the activation block, whose
+// int16 copy is stored per 16 elements as [even 8 | odd 8] (xa, xb: elements 0..15; xc, xd: 16..31).
+// Read as i16 lanes, 16 weight bytes sign-extend with shifts alone (even: shl 8, shr_s 8; odd: shr_s 8):
+// shifts run on two ports of x86 cores, where extend_high and shuffles compete for the single shuffle port.
 // @ts-ignore: decorator
 @inline function dotQ8(wb: usize, xa: v128, xb: v128, xc: v128, xd: v128): v128 {
   const w0 = v128.load(wb), w1 = v128.load(wb, 16);
   return i32x4.add(
-    i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w0), xa), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w0), xb)),
-    i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w1), xc), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w1), xd)));
+    i32x4.add(i32x4.dot_i16x8_s(i16x8.shr_s(i16x8.shl(w0, 8), 8), xa), i32x4.dot_i16x8_s(i16x8.shr_s(w0, 8), xb)),
+    i32x4.add(i32x4.dot_i16x8_s(i16x8.shr_s(i16x8.shl(w1, 8), 8), xc), i32x4.dot_i16x8_s(i16x8.shr_s(w1, 8), xd)));
 }
 
-// q4_0: Σ x·nibble (the −8 is in corr). Relaxed build: i8·i7 dots to i16 (|sum| ≤ 4·127·15 fits), then pairwise.
+// q4_0: Σ x·nibble (the −8 is in corr). Byte j holds weight j (low nibble) and j+16 (high nibble); as i16
+// lanes the four nibbles of a lane are weights (even j, odd j, even j+16, odd j+16), unpacked by shift + and.
+// Relaxed build: i8·i7 dots on the unpermuted int8 copy (|sum| ≤ 4·127·15 fits i16), then pairwise.
 // @ts-ignore: decorator
 @inline function dotQ4(wb: usize, xa: v128, xb: v128, xc: v128, xd: v128, x8a: v128, x8b: v128): v128 {
   const v = v128.load(wb);
-  const lo = v128.and(v, i8x16.splat(15)), hi = i8x16.shr_u(v, 4);
   if (ASC_FEATURE_RELAXED_SIMD) {
+    const lo = v128.and(v, i8x16.splat(15)), hi = v128.and(i16x8.shr_u(v, 4), i8x16.splat(15));
     return i32x4.extadd_pairwise_i16x8_s(i16x8.add(
       i16x8.relaxed_dot_i8x16_i7x16_s(x8a, lo), i16x8.relaxed_dot_i8x16_i7x16_s(x8b, hi)));
   }
+  const m = i16x8.splat(15);
   return i32x4.add(
-    i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(lo), xa), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(lo), xb)),
-    i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(hi), xc), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(hi), xd)));
+    i32x4.add(i32x4.dot_i16x8_s(v128.and(v, m), xa), i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(v, 8), m), xb)),
+    i32x4.add(i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(v, 4), m), xc), i32x4.dot_i16x8_s(i16x8.shr_u(v, 12), xd)));
 }
 
 /**
- * out (T, N) rows [n0, n1) = act (T, K) · Wᵀ, W quantized (isQ8: q8_0, else q4_0), act from quantizeAct.
- * Decode: 4 weight rows share each activation block. Prefill: the same, over token blocks of TB.
+ * out (T, N) rows [n0, n1) (n0 a multiple of 4) = act (T, K) · Wᵀ, W repacked (W = i8: q8_0, u8: q4_0;
+ * a compile-time flag, so each build of the loop is specialised), act from quantizeAct.
+ * Decode: a 4-row group against the activation; prefill: the same over token blocks of TB, so the group
+ * stays in L1 while the tokens pass.
  */
 export function matmulQuant<W>(out: usize, q16: usize, q8: usize, dx: usize, corr: usize,
-  wq: usize, ws: usize, T: i32, N: i32, K: i32, n0: i32, n1: i32): void {
+  w: usize, T: i32, N: i32, K: i32, n0: i32, n1: i32): void {
   const nb = K >> 5;
-  const isQ8 = isSigned<W>(); // W = i8: q8_0, u8: q4_0 (a compile-time flag, so each loop is specialised)
-  const qRow: usize = isQ8 ? <usize>K : <usize>K >> 1;
-  const sRow: usize = <usize>nb << 2;
+  const groupBytes = <usize>nb * groupBlockBytes(isSigned<W>());
   for (let tb = 0; tb < T; tb += TB) {
     const te = min(T, tb + TB);
-    let n = n0;
-    for (; n + 4 <= n1; n += 4) {
+    for (let n = n0; n < n1; n += 4) {
       for (let t = tb; t < te; t++) {
-        tile4<W>(out + ((<usize>t * N + n) << 2), q16 + ((<usize>t * K) << 1), q8 + <usize>t * K,
-          dx + <usize>t * sRow, corr + ((<usize>t * nb) << 4), wq + <usize>n * qRow, ws + <usize>n * sRow, qRow, sRow, nb);
-      }
-    }
-    for (; n < n1; n++) {
-      for (let t = tb; t < te; t++) {
-        store<f32>(out + ((<usize>t * N + n) << 2), row1<W>(q16 + ((<usize>t * K) << 1), q8 + <usize>t * K,
-          dx + <usize>t * sRow, corr + ((<usize>t * nb) << 4), wq + <usize>n * qRow, ws + <usize>n * sRow, nb));
+        const acc = tile4<W>(q16 + ((<usize>t * K) << 1), q8 + <usize>t * K, dx + ((<usize>t * nb) << 2),
+          corr + ((<usize>t * nb) << 4), w + <usize>(n >> 2) * groupBytes, nb);
+        const o = out + ((<usize>t * N + n) << 2);
+        if (n + 4 <= n1) v128.store(o, acc);
+        else {
+          store<f32>(o, f32x4.extract_lane(acc, 0));
+          if (n + 1 < n1) store<f32>(o, f32x4.extract_lane(acc, 1), 4);
+          if (n + 2 < n1) store<f32>(o, f32x4.extract_lane(acc, 2), 8);
+        }
       }
     }
   }
 }
 
-function row1<W>(x16: usize, x8: usize, dx: usize, corr: usize, wq: usize, ws: usize, nb: i32): f32 {
+/** Rows 4g … 4g+3 of one group against one activation row: [out0, out1, out2, out3]. */
+function tile4<W>(x16: usize, x8: usize, dx: usize, corr: usize, g: usize, nb: i32): v128 {
   const isQ8 = isSigned<W>();
+  const qb: usize = isQ8 ? 32 : 16;
+  const gbb = groupBlockBytes(isQ8);
   let acc = f32x4.splat(0);
   for (let b = 0; b < nb; b++) {
     const bi = <usize>b;
+    const blk = g + bi * gbb, q = blk + 16;
     const xo = x16 + (bi << 6);
     const xa = v128.load(xo), xb = v128.load(xo, 16), xc = v128.load(xo, 32), xd = v128.load(xo, 48);
-    const d = load<f32>(dx + (bi << 2));
-    let p: v128;
-    if (isQ8) p = dotQ8(wq + (bi << 5), xa, xb, xc, xd);
-    else {
-      const x8a = v128.load(x8 + (bi << 5)), x8b = v128.load(x8 + (bi << 5), 16);
-      p = i32x4.sub(dotQ4(wq + (bi << 4), xa, xb, xc, xd, x8a, x8b), v128.load(corr + (bi << 4)));
-    }
-    acc = fma(f32x4.convert_i32x4_s(p), f32x4.splat(load<f32>(ws + (bi << 2)) * d), acc);
-  }
-  return hsum(acc);
-}
-
-function tile4<W>(out: usize, x16: usize, x8: usize, dx: usize, corr: usize,
-  w0: usize, s0: usize, qRow: usize, sRow: usize, nb: i32): void {
-  const w1 = w0 + qRow, w2 = w1 + qRow, w3 = w2 + qRow;
-  const s1 = s0 + sRow, s2 = s1 + sRow, s3 = s2 + sRow;
-  const isQ8 = isSigned<W>();
-  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-  for (let b = 0; b < nb; b++) {
-    const bi = <usize>b;
-    const xo = x16 + (bi << 6);
-    const xa = v128.load(xo), xb = v128.load(xo, 16), xc = v128.load(xo, 32), xd = v128.load(xo, 48);
-    const d = load<f32>(dx + (bi << 2));
-    const so = bi << 2;
+    let p0: v128, p1: v128, p2: v128, p3: v128;
     if (isQ8) {
-      const wo = bi << 5;
-      a0 = fma(f32x4.convert_i32x4_s(dotQ8(w0 + wo, xa, xb, xc, xd)), f32x4.splat(load<f32>(s0 + so) * d), a0);
-      a1 = fma(f32x4.convert_i32x4_s(dotQ8(w1 + wo, xa, xb, xc, xd)), f32x4.splat(load<f32>(s1 + so) * d), a1);
-      a2 = fma(f32x4.convert_i32x4_s(dotQ8(w2 + wo, xa, xb, xc, xd)), f32x4.splat(load<f32>(s2 + so) * d), a2);
-      a3 = fma(f32x4.convert_i32x4_s(dotQ8(w3 + wo, xa, xb, xc, xd)), f32x4.splat(load<f32>(s3 + so) * d), a3);
+      p0 = dotQ8(q, xa, xb, xc, xd); p1 = dotQ8(q + qb, xa, xb, xc, xd);
+      p2 = dotQ8(q + 2 * qb, xa, xb, xc, xd); p3 = dotQ8(q + 3 * qb, xa, xb, xc, xd);
     } else {
-      const wo = bi << 4;
       const x8a = v128.load(x8 + (bi << 5)), x8b = v128.load(x8 + (bi << 5), 16);
-      const c = v128.load(corr + (bi << 4));
-      a0 = fma(f32x4.convert_i32x4_s(i32x4.sub(dotQ4(w0 + wo, xa, xb, xc, xd, x8a, x8b), c)), f32x4.splat(load<f32>(s0 + so) * d), a0);
-      a1 = fma(f32x4.convert_i32x4_s(i32x4.sub(dotQ4(w1 + wo, xa, xb, xc, xd, x8a, x8b), c)), f32x4.splat(load<f32>(s1 + so) * d), a1);
-      a2 = fma(f32x4.convert_i32x4_s(i32x4.sub(dotQ4(w2 + wo, xa, xb, xc, xd, x8a, x8b), c)), f32x4.splat(load<f32>(s2 + so) * d), a2);
-      a3 = fma(f32x4.convert_i32x4_s(i32x4.sub(dotQ4(w3 + wo, xa, xb, xc, xd, x8a, x8b), c)), f32x4.splat(load<f32>(s3 + so) * d), a3);
+      p0 = dotQ4(q, xa, xb, xc, xd, x8a, x8b); p1 = dotQ4(q + qb, xa, xb, xc, xd, x8a, x8b);
+      p2 = dotQ4(q + 2 * qb, xa, xb, xc, xd, x8a, x8b); p3 = dotQ4(q + 3 * qb, xa, xb, xc, xd, x8a, x8b);
     }
+    // Horizontal sums of p0..p3 into one vector [Σp0, Σp1, Σp2, Σp3] (4 unpack shuffles, 3 adds).
+    const t0 = i32x4.add(v128.shuffle<i32>(p0, p1, 0, 4, 1, 5), v128.shuffle<i32>(p0, p1, 2, 6, 3, 7));
+    const t1 = i32x4.add(v128.shuffle<i32>(p2, p3, 0, 4, 1, 5), v128.shuffle<i32>(p2, p3, 2, 6, 3, 7));
+    let r = i32x4.add(v128.shuffle<i32>(t0, t1, 0, 1, 4, 5), v128.shuffle<i32>(t0, t1, 2, 3, 6, 7));
+    if (!isQ8) r = i32x4.sub(r, i32x4.splat(load<i32>(corr + (bi << 4)))); // q4_0: −8·Σq, same for the 4 rows
+    acc = fma(f32x4.convert_i32x4_s(r), f32x4.mul(v128.load(blk), f32x4.splat(load<f32>(dx + (bi << 2)))), acc);
   }
-  store<f32>(out, hsum(a0)); store<f32>(out, hsum(a1), 4); store<f32>(out, hsum(a2), 8); store<f32>(out, hsum(a3), 12);
+  return acc;
 }
