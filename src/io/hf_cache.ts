@@ -6,8 +6,9 @@
 //   <cache>/models--<owner>--<name>/snapshots/<sha>/<file>   relative symlink to ../../blobs/<etag>
 // So a model a Python user already downloaded is found here, and what we download Python finds.
 
+import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { mkdir, rename, rm, symlink, writeFile } from "node:fs/promises";
+import { mkdir, rename, symlink, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, join, relative } from "node:path";
 
@@ -44,9 +45,14 @@ export async function writeRef(repoDir: string, revision: string, sha: string): 
   if (revision === sha) return;
   const ref = join(repoDir, "refs", revision);
   await mkdir(dirname(ref), { recursive: true });
-  const tmp = `${ref}.${process.pid}.tmp`;
+  const tmp = `${ref}.${uniqueSuffix()}.tmp`;
   await writeFile(tmp, sha);
   await rename(tmp, ref);
+}
+
+/** Temp names unique per process and call, so concurrent writers never share one. */
+function uniqueSuffix(): string {
+  return `${process.pid}-${randomBytes(4).toString("hex")}`;
 }
 
 export function snapshotDir(repoDir: string, sha: string): string {
@@ -73,8 +79,7 @@ export function hasSnapshotFile(snapshot: string, file: string): boolean {
 export async function linkSnapshotFile(repoDir: string, sha: string, file: string, etag: string): Promise<string> {
   const target = join(snapshotDir(repoDir, sha), file);
   await mkdir(dirname(target), { recursive: true });
-  const tmp = `${target}.${process.pid}.link`;
-  await rm(tmp, { force: true });
+  const tmp = `${target}.${uniqueSuffix()}.link`;
   await symlink(relative(dirname(target), blobPath(repoDir, etag)), tmp);
   await rename(tmp, target);
   return target;

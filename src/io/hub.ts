@@ -9,9 +9,9 @@
 // protocol is spoken here directly (it is small) and the cache stays byte-compatible with Python's.
 
 import { createHash, type Hash } from "node:crypto";
-import { createReadStream, existsSync, statSync } from "node:fs";
-import { open, rename, rm, mkdir } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { createReadStream, existsSync, readFileSync, statSync } from "node:fs";
+import { mkdir, open, rename, rm, writeFile } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
 import { OpenELMError } from "../errors.js";
 import {
   blobPath, COMMIT_SHA, hasSnapshotFile, hubCacheDir, linkSnapshotFile, missingModelFiles,
@@ -150,12 +150,56 @@ export async function downloadSnapshot(repo: string, settings: HubSettings, opts
     const blob = blobPath(repoDir, meta.etag);
     if (!existsSync(blob)) {
       await mkdir(dirname(blob), { recursive: true });
-      await client.downloadBlob(file, meta, blob, opts);
-      downloaded.push(file);
+      const lock = join(settings.cacheDir, ".locks", basename(repoDir), `${meta.etag}.openelm.lock`);
+      await withFileLock(lock, opts.signal, async () => {
+        if (existsSync(blob)) return; // another process (or call) finished it while we waited
+        await client.downloadBlob(file, meta, blob, opts);
+        downloaded.push(file);
+      });
     }
     await linkSnapshotFile(repoDir, info.sha, file, meta.etag);
   }
   return { repo, sha: info.sha, dir, downloaded };
+}
+
+/**
+ * Run fn holding an exclusive lock file (created with O_EXCL, holding our pid), so two processes never
+ * append to the same .incomplete file. A lock whose process is gone is stale and taken over.
+ * (huggingface_hub uses flock on .locks/<repo>/<etag>.lock; Node has no flock, hence a pid file.)
+ */
+async function withFileLock<T>(lock: string, signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
+  await mkdir(dirname(lock), { recursive: true });
+  for (;;) {
+    try {
+      await writeFile(lock, String(process.pid), { flag: "wx" });
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    }
+    let holder = NaN, age = 0;
+    try {
+      holder = Number(readFileSync(lock, "utf8"));
+      age = Date.now() - statSync(lock).mtimeMs;
+    } catch { continue; } // released meanwhile
+    const alive = Number.isInteger(holder) && holder > 0 && processAlive(holder);
+    if (!alive && (Number.isInteger(holder) || age > 10_000)) { await rm(lock, { force: true }); continue; }
+    if (signal?.aborted) throw signal.reason ?? new Error("aborted");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  try {
+    return await fn();
+  } finally {
+    await rm(lock, { force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM"; // exists, owned by someone else
+  }
 }
 
 function dirBaseName(p: string): string {

@@ -155,6 +155,21 @@ describe("hub download", () => {
     expect(hub.requests.filter((r) => r.method === "GET" && r.url.endsWith("/config.json")).length).toBe(2);
   });
 
+  test("two downloads of the same model at once fetch each blob once (lock file) and both succeed", async () => {
+    const [a, b] = await Promise.all([resolveModelDir(REPO, settings), resolveModelDir(REPO, settings)]);
+    expect(a).toBe(b);
+    expect(new Uint8Array(readFileSync(join(a, "model.safetensors")))).toEqual(WEIGHTS);
+    expect(cdnGets().length).toBe(1);
+    expect(existsSync(join(cache, ".locks", "models--apple--OpenELM-270M-Instruct", `${WEIGHTS_SHA256}.openelm.lock`))).toBe(false);
+  });
+
+  test("a stale lock left by a dead process is taken over", async () => {
+    mkdirSync(join(cache, ".locks", "models--apple--OpenELM-270M-Instruct"), { recursive: true });
+    writeFileSync(join(cache, ".locks", "models--apple--OpenELM-270M-Instruct", `${WEIGHTS_SHA256}.openelm.lock`), "999999999");
+    const dir = await resolveModelDir(REPO, settings);
+    expect(new Uint8Array(readFileSync(join(dir, "model.safetensors")))).toEqual(WEIGHTS);
+  });
+
   test("offline mode with nothing cached names the missing ref and makes no request", async () => {
     const off = hubSettingsFromEnv({ HF_HUB_OFFLINE: "1", HF_HUB_CACHE: cache, HF_ENDPOINT: hub.endpoint });
     await expect(resolveModelDir(REPO, off)).rejects.toThrow(
