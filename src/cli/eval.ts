@@ -6,7 +6,8 @@ import cliProgress from "cli-progress";
 import type { Command } from "commander";
 import { InputError } from "../errors.js";
 import { evaluate } from "../eval/evaluate.js";
-import { resultsJson, resultsTable } from "../eval/report.js";
+import { referenceSchemaJson, resultsJson, resultsTable } from "../eval/report.js";
+import { InvalidArgumentError } from "commander";
 import { intArg } from "./args.js";
 import { addModelOptions, openModel, type ModelArgs } from "./model_args.js";
 
@@ -18,9 +19,18 @@ interface EvalArgs extends ModelArgs {
   dataDir?: string;
   fewshotStart: number;
   output?: string;
+  docs?: number[];
+  referenceOutput?: string;
   logSamples?: boolean;
   progress: boolean;
   contextSharing: boolean;
+}
+
+/** "0,1,25" → document indices. */
+function docsArg(v: string): number[] {
+  const parts = v.split(",").map((x) => x.trim());
+  if (!parts.every((x) => /^\d+$/.test(x))) throw new InvalidArgumentError(`expected comma-separated document indices, got "${v}"`);
+  return parts.map(Number);
 }
 
 export function register(program: Command): void {
@@ -32,7 +42,9 @@ export function register(program: Command): void {
     .option("--max-length <n>", "lm-eval max_length: inputs are left-truncated to it (default: the model's max_context_length)", intArg(1))
     .option("--data-dir <dir>", "directory with the original task files (arc_easy/, boolq/, hellaswag/, mmlu/, piqa/, truthfulqa/, winogrande/); default: the HF cache")
     .option("--fewshot-start <n>", "without a training split, shots are documents n, n+1, … of the evaluated file", intArg(0), 24)
+    .option("--docs <indices>", "only these document indices of each task, e.g. 0,1,25 (instead of --limit)", docsArg)
     .option("--output <file>", "write the results JSON here")
+    .option("--reference-output <file>", "also write the results in the lm-eval reference fixture's schema (openelm-eval-reference/1)")
     .option("--log-samples", "include every document's requests and log-likelihoods in the JSON")
     .option("--no-context-sharing", "run every request from position 0 (to measure what sharing saves)")
     .option("--no-progress", "no progress bar");
@@ -49,7 +61,7 @@ export function register(program: Command): void {
     const t0 = performance.now();
     let started = false;
     const results = await evaluate(model, tokenizer, tasks, {
-      numFewshot: o.numFewshot, limit: o.limit, maxLength, dataDir: o.dataDir, fewshotStart: o.fewshotStart, reusePrefix: o.contextSharing,
+      numFewshot: o.numFewshot, limit: o.limit, docIndices: o.docs, maxLength, dataDir: o.dataDir, fewshotStart: o.fewshotStart, reusePrefix: o.contextSharing,
       onProgress: ({ done, total, stats }) => {
         if (!bar) return;
         const tps = Math.round(stats.forwardTokens / ((performance.now() - t0) / 1000));
@@ -65,6 +77,8 @@ export function register(program: Command): void {
     process.stdout.write(`${s.requests} requests in ${results.seconds.toFixed(1)} s (${(s.requests / results.seconds).toFixed(1)} requests/s, ` +
       `${Math.round(s.forwardTokens / results.seconds)} tokens/s); forward tokens ${s.forwardTokens}, ` +
       `saved by context sharing ${s.inputTokens - s.forwardTokens} of ${s.inputTokens}\n`);
+    const meta = { model: dir, maxLength, limit: o.limit, numFewshot: o.numFewshot, backend: backend.name };
+    if (o.referenceOutput) writeFileSync(o.referenceOutput, JSON.stringify(referenceSchemaJson(results, meta), null, 1) + "\n");
     if (o.output) {
       const json = resultsJson(results, { model: dir, maxLength, limit: o.limit, numFewshot: o.numFewshot, backend: backend.name }, !!o.logSamples);
       writeFileSync(o.output, JSON.stringify(json, null, 2) + "\n");

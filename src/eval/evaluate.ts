@@ -16,6 +16,8 @@ export interface EvalOptions extends DataSourceOptions {
   numFewshot?: number;
   /** Only the first `limit` documents of each task (--limit). */
   limit?: number;
+  /** Only these document indices of each task (--docs), instead of limit. */
+  docIndices?: number[];
   /** lm-eval's max_length: 2048 for the published OpenELM models (HFLM default), the context size otherwise. */
   maxLength: number;
   /** First document of the substitute few-shot pool when a task has no training split (default 24). */

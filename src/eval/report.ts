@@ -54,6 +54,45 @@ export interface ResultsMeta {
   backend: string;
 }
 
+/**
+ * The results in the schema of the lm-eval reference file (shared/fixtures/eval, format openelm-eval-reference/1),
+ * so `eval_ref.py check expected.json ours.json` can compare them: one variant per task, docs with their requests.
+ */
+export function referenceSchemaJson(r: EvalResults, meta: ResultsMeta): unknown {
+  return {
+    format: "openelm-eval-reference/1",
+    model: meta.model,
+    settings: { add_bos_token: true, max_length: meta.maxLength, batch_size: 1, target_delimiter: " ", fewshot_delimiter: "\n\n" },
+    variants: r.tasks.map((t) => ({
+      task: t.name,
+      variant: `${t.numFewshot}-shot`,
+      num_fewshot: t.numFewshot,
+      metrics: Object.keys(t.metrics),
+      aggregate: {
+        n: t.samples,
+        ...Object.fromEntries(Object.keys(t.metrics).flatMap((m) => {
+          const se = t.stderr[m as MetricName];
+          return se === null || se === undefined ? [[m, t.metrics[m as MetricName]]] : [[m, t.metrics[m as MetricName]], [`${m}_stderr`, se]];
+        })),
+      },
+      docs: t.docs.map((d) => ({
+        doc_index: d.docIndex,
+        doc: d.doc,
+        ...(t.metrics.mc2 === undefined ? { gold: d.gold, pred: d.pred } : {}),
+        ...(d.predNorm !== undefined ? { pred_norm: d.predNorm } : {}),
+        ...d.metrics,
+        requests: d.requests.map((q, i) => ({
+          context: q.context, continuation: q.continuation,
+          ...(q.encodedContext !== q.context ? { encoded_context: q.encodedContext, encoded_continuation: q.encodedContinuation } : {}),
+          context_ids: q.contextIds, continuation_ids: q.continuationIds,
+          input_len: d.results[i].inputLen, truncated: d.results[i].truncated,
+          loglikelihood: d.results[i].loglikelihood, is_greedy: d.results[i].isGreedy, token_logprobs: d.results[i].tokenLogprobs,
+        })),
+      })),
+    })),
+  };
+}
+
 /** The results JSON (lm-eval's keys), with samples when asked. */
 export function resultsJson(r: EvalResults, meta: ResultsMeta, logSamples: boolean): unknown {
   const results: Record<string, Record<string, unknown>> = {};

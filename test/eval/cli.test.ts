@@ -37,6 +37,23 @@ describe("openelm eval", () => {
     }
   }, 120_000);
 
+  test("--docs 25 --reference-output: the fixture's schema (TruthfulQA-MC2 edge document)", () => {
+    const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "openelm-eval-")), "ours.json");
+    const r = runCli(["eval", "--model", MODEL_DIR, "--tasks", "truthfulqa_mc2", "--docs", "25", "--data-dir", DATA_DIR,
+      "--reference-output", out, "--no-progress"]);
+    expect(r.code).toBe(0);
+    const ours = JSON.parse(fs.readFileSync(out, "utf8"));
+    const e = expected.variants.find((x: any) => x.variant === "0-shot-edge").docs[0];
+    expect(ours.format).toBe("openelm-eval-reference/1");
+    const d = ours.variants[0].docs[0];
+    expect(d.doc_index).toBe(25);
+    expect(Math.abs(d.mc2 - e.mc2)).toBeLessThan(1e-3);
+    d.requests.forEach((q: any, j: number) => {
+      expect(q.continuation_ids).toEqual(e.requests[j].continuation_ids);
+      expect(Math.abs(q.loglikelihood - e.requests[j].loglikelihood)).toBeLessThan(1e-3);
+    });
+  }, 60_000);
+
   test("unknown task: one line, exit 1", () => {
     const r = runCli(["eval", "--model", MODEL_DIR, "--tasks", "arc_easy,nope", "--data-dir", DATA_DIR]);
     expect(r.code).toBe(1);
