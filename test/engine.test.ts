@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { loadModel, type Model } from "../src/index.js";
+import { defaultModelDir } from "../src/models/registry.js";
 import { startFakeHub } from "./io/hub_fake_server.js";
 
 const TINY = "test/fixtures/openelm/tiny-32k";
@@ -68,6 +69,16 @@ describe("engine", () => {
     expect(s.messages.map((m) => m.role)).toEqual(["system", "user", "assistant", "user", "assistant"]);
     s.reset();
     expect(s.messages).toEqual([{ role: "system", content: "Be brief." }]);
+  });
+
+  test("no name loads the embedded default model", async () => {
+    const m = await loadModel();
+    expect(m.name).toBe("default");
+    expect(m.dir).toBe(defaultModelDir());
+    const r = await m.complete("Once upon a time", { maxNewTokens: 4, ignoreEos: true });
+    expect(r.completionTokens).toBe(4);
+    m.dispose();
+    expect(() => m.generate("x")).toThrow('model "default" was disposed');
   });
 
   test("names that are neither directories nor hub ids are rejected", async () => {

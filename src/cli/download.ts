@@ -18,20 +18,20 @@ function formatBytes(n: number): string {
 }
 
 /** One bar per file: cli-progress draws it on a terminal; elsewhere a line per finished file. */
-function progressReporter(quiet: boolean): (e: ProgressEvent) => void {
+export function progressReporter(quiet: boolean, out: NodeJS.WriteStream = process.stderr): (e: ProgressEvent) => void {
   let bar: cliProgress.SingleBar | null = null;
   let t0 = 0, from = 0;
-  const tty = process.stderr.isTTY === true;
+  const tty = out.isTTY === true;
   return (e) => {
     if (quiet) return;
     if (e.phase === "start") {
       t0 = performance.now();
       from = e.resumedFrom;
-      if (e.resumedFrom > 0) process.stderr.write(`resuming ${e.file} at ${formatBytes(e.resumedFrom)}\n`);
+      if (e.resumedFrom > 0) out.write(`resuming ${e.file} at ${formatBytes(e.resumedFrom)}\n`);
       if (tty) {
         bar = new cliProgress.SingleBar({
           format: "{file} |{bar}| {percentage}% {done}/{size} {rate} ETA {eta_formatted}",
-          stream: process.stderr, hideCursor: true, etaBuffer: 50,
+          stream: out, hideCursor: true, etaBuffer: 50,
         }, cliProgress.Presets.shades_classic);
         bar.start(e.total, e.bytes, { file: e.file, done: formatBytes(e.bytes), size: formatBytes(e.total), rate: "" });
       }
@@ -42,7 +42,7 @@ function progressReporter(quiet: boolean): (e: ProgressEvent) => void {
     if (e.phase === "data") bar?.update(e.bytes, { done: formatBytes(e.bytes), rate });
     if (e.phase === "done") {
       if (bar) { bar.update(e.total, { done: formatBytes(e.total), rate }); bar.stop(); bar = null; }
-      else process.stderr.write(`${e.file}: ${formatBytes(e.total)} in ${secs.toFixed(1)} s (${rate})\n`);
+      else out.write(`${e.file}: ${formatBytes(e.total)} in ${secs.toFixed(1)} s (${rate})\n`);
     }
   };
 }

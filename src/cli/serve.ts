@@ -32,12 +32,18 @@ export function register(program: Command): void {
       const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
       process.stderr.write(`openelm: serving ${modelId} at http://${host}:${addr.port}/v1 (parallel ${o.parallel}); SIGTERM drains and exits\n`);
       await new Promise<void>((resolve) => {
+        let stopping = false;
         const stop = (sig: string) => {
+          if (stopping) { // a second signal: do not wait any longer
+            process.stderr.write(`openelm: ${sig} again: exiting without waiting\n`);
+            process.exit(1);
+          }
+          stopping = true;
           process.stderr.write(`openelm: ${sig}: draining ${srv.stats().active} request(s)\n`);
           srv.drain().then(resolve);
         };
-        process.once("SIGTERM", () => stop("SIGTERM"));
-        process.once("SIGINT", () => stop("SIGINT"));
+        process.on("SIGTERM", () => stop("SIGTERM"));
+        process.on("SIGINT", () => stop("SIGINT"));
       });
       model.dispose();
       process.stderr.write("openelm: server stopped\n");

@@ -7,6 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, expect, test } from "vitest";
+import { Writable } from "node:stream";
+import { progressReporter } from "../../src/cli/download.js";
 import { startFakeHub, type FakeHub } from "./hub_fake_server.js";
 
 const run = promisify(execFile);
@@ -44,4 +46,19 @@ test("offline with nothing cached, and a gated repo without a token, fail with o
   expect(gated.stderr).toMatch(/^openelm: HubError: apple\/gated: .* answered 401 Unauthorized; .* set HF_TOKEN to an access token\n$/);
   const ok = await run(process.execPath, ["dist/cli/main.js", "download", "apple/gated", "-q"], { env: env({ HF_TOKEN: "hf_ok" }) });
   expect(ok.stderr).toBe("");
+});
+
+test("on a terminal the progress bar shows bytes, rate and ETA", async () => {
+  let out = "";
+  const tty = Object.assign(new Writable({ write(chunk, _enc, cb) { out += chunk; cb(); } }), { isTTY: true, columns: 120 }) as unknown as NodeJS.WriteStream;
+  const report = progressReporter(false, tty);
+  report({ phase: "start", file: "model.safetensors", bytes: 1_000_000, total: 4_000_000, resumedFrom: 1_000_000 });
+  await new Promise((r) => setTimeout(r, 120));
+  report({ phase: "data", file: "model.safetensors", bytes: 2_500_000, total: 4_000_000, resumedFrom: 0 });
+  await new Promise((r) => setTimeout(r, 120));
+  report({ phase: "done", file: "model.safetensors", bytes: 4_000_000, total: 4_000_000, resumedFrom: 0 });
+  const plain = out.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "");
+  expect(plain).toContain("resuming model.safetensors at 1.0 MB\n");
+  expect(plain).toMatch(/model\.safetensors \|[█░]+\| 62% 2\.5 MB\/4\.0 MB \d+(\.\d)? MB\/s ETA \d+s/);
+  expect(plain).toMatch(/model\.safetensors \|█+\| 100% 4\.0 MB\/4\.0 MB \d+(\.\d)? MB\/s ETA 0s/);
 });

@@ -222,6 +222,25 @@ describe("server concurrency", () => {
     expect(Date.now() - t0).toBeLessThan(1000);
   });
 
+  test("with one slot, requests are answered in arrival order and a full line answers 503", async () => {
+    const one = createOpenAIServer(model, { modelId: ID, parallel: 1, maxQueue: 2 });
+    const addr = await one.listen(0, "127.0.0.1");
+    const post = (max: number) => fetch(`http://127.0.0.1:${addr.port}/v1/completions`, { method: "POST", headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: ID, prompt: PROMPT, max_tokens: max, temperature: 0, ignore_eos: true }) });
+    const order: number[] = [];
+    const pending: Promise<unknown>[] = [];
+    for (let i = 0; i < 3; i++) {
+      pending.push(post(i === 0 ? 12 : 2).then(async (r) => { expect(r.status).toBe(200); await r.json(); order.push(i); }));
+      while (one.stats().running + one.stats().queued < i + 1) await new Promise((r) => setTimeout(r, 5)); // arrival order is fixed
+    }
+    const full = await post(2); // 1 running + 2 waiting: the line is full
+    expect(full.status).toBe(503);
+    expect((await full.json()).error).toMatchObject({ code: "server_busy", message: "the server is busy (2 requests waiting); retry later" });
+    await Promise.all(pending);
+    expect(order).toEqual([0, 1, 2]); // the short ones waited for the long first one
+    await one.drain();
+  });
+
   test("concurrent streams all complete with [DONE] and the right text", async () => {
     const lib = await model.complete(PROMPT, { maxNewTokens: 6, temperature: 0 });
     const one = async () => {
