@@ -37,8 +37,9 @@ export function prepareVariant(v: Variant): PreparedTask<any> {
   });
 }
 
-/** The WASM backend when it loads, else the reference backend. */
+/** The WASM backend when it loads (unless OPENELM_BACKEND=ref), else the reference backend. */
 export async function testBackend(): Promise<Backend> {
+  if (process.env.OPENELM_BACKEND === "ref") return createRefBackend();
   try {
     const spec = "../../src/kernels/wasm/index.js";
     const wasm = await import(/* @vite-ignore */ spec);
