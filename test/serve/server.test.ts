@@ -216,10 +216,10 @@ describe("server concurrency", () => {
     });
     expect(firstChunk.startsWith("data: {")).toBe(true);
     const t0 = Date.now();
-    while (srv.stats().running > 0 && Date.now() - t0 < 2000) await new Promise((r) => setTimeout(r, 10));
-    // 200 tokens would take seconds; the slot is back well before that
+    while (srv.stats().running > 0 && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 10));
+    // 200 tokens take several seconds here; the slot is back long before that
     expect(srv.stats().running).toBe(0);
-    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(Date.now() - t0).toBeLessThan(2500);
   });
 
   test("with one slot, requests are answered in arrival order and a full line answers 503", async () => {
