@@ -243,7 +243,9 @@ class HubClient {
       const tokenState = this.s.token
         ? "HF_TOKEN is set but the hub refused it: check that it is valid and that you accepted the repository's terms on its hub page"
         : "the repository is gated or private (or does not exist): accept its terms on its hub page and set HF_TOKEN to an access token";
-      throw new HubError(`${what}: ${url} answered ${res.status} ${res.status === 401 ? "Unauthorized" : "Forbidden"}; ${tokenState}`);
+      const hubSays = res.headers.get("x-error-message"); // e.g. why access to a gated repo was refused
+      throw new HubError(`${what}: ${url} answered ${res.status} ${res.status === 401 ? "Unauthorized" : "Forbidden"}` +
+        `${hubSays ? ` ("${hubSays}")` : ""}; ${tokenState}`);
     }
     return res;
   }
