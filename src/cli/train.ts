@@ -2,9 +2,9 @@
 
 import type { Command } from "commander";
 import { loadRecipe, recipeNames } from "../train/recipe.js";
-import { createThreadedMatmul } from "../train/threaded_matmul.js";
+import { createWasmTrainKernels } from "../train/wasm/train_kernels.js";
+import { choiceArg, intArg } from "./args.js";
 import { train } from "../train/trainer.js";
-import { intArg } from "./args.js";
 
 export function register(program: Command): void {
   program.command("train")
@@ -13,9 +13,10 @@ export function register(program: Command): void {
     .requiredOption("--data <dir>", "prepared data directory (index.json + shards)")
     .requiredOption("--out <dir>", "output directory: checkpoint/ (HF layout + trainer state), metrics.jsonl, loss_curve.svg")
     .option("--resume", "continue the checkpoint in --out (same losses as an uninterrupted run)")
-    .option("--threads <n>", "matmul threads", intArg(1), 1)
+    .option("--threads <n>", "threads for the SIMD kernels", intArg(1), 1)
+    .option("--kernels <kind>", "wasm (SIMD, default) or js (plain TypeScript, float64 sums)", choiceArg(["wasm", "js"] as const), "wasm")
     .option("--stop-after <steps>", "save and stop after this many steps of this invocation", intArg(1))
-    .action(async (o: { config: string; data: string; out: string; resume?: boolean; threads: number; stopAfter?: number }) => {
+    .action(async (o: { config: string; data: string; out: string; resume?: boolean; threads: number; kernels: "wasm" | "js"; stopAfter?: number }) => {
       const recipe = loadRecipe(o.config);
       const control = { stop: false };
       const onSigint = () => {
@@ -26,7 +27,7 @@ export function register(program: Command): void {
       process.on("SIGINT", onSigint);
       const tty = process.stderr.isTTY;
       let pending = false;
-      const mm = o.threads > 1 ? await createThreadedMatmul(o.threads) : undefined;
+      const mm = o.kernels === "wasm" ? await createWasmTrainKernels(o.threads) : undefined;
       try {
         await train({
           recipe, dataDir: o.data, outDir: o.out, resume: !!o.resume, stopAfter: o.stopAfter, control, matmul: mm,

@@ -6,7 +6,7 @@
 
 import { RMS_EPS, layerSizes, type OpenELMConfig } from "../models/config.js";
 import type { StoredTensor } from "../tensor/tensor.js";
-import { attentionBackward, attentionForward } from "./autograd/attention.js";
+import { attentionBackward, attentionBackwardMM, attentionForward, attentionForwardMM, type AttentionKernels, type AttentionScratch } from "./autograd/attention.js";
 import { crossEntropyBackward, crossEntropyForward, type LossValues } from "./autograd/cross_entropy.js";
 import { embeddingBackward, embeddingForward } from "./autograd/embedding.js";
 import { linearBackward, linearForward, OC_CHUNK, serialMatmul, type LinearScratch, type MatmulRunner } from "./autograd/matmul.js";
@@ -33,11 +33,12 @@ interface Plan {
   ids: Int32Array; targets: Int32Array;
   resid: Float32Array[];           // L + 1 residual streams (N, D): the input of each layer, then the output
   layers: LayerActs[];
-  lnf: Float32Array; lnfRstd: Float32Array; logits: Float32Array; lse: Float32Array;
+  lnf: Float32Array; lnfRstd: Float32Array; logits: Float32Array; lse: Float32Array; tl: Float32Array;
   cos: Float32Array; sin: Float32Array;
   tmp: Float32Array; dresid: Float32Array; dln: Float32Array; dattOut: Float32Array; dqkv: Float32Array;
   dq: Float32Array; dk: Float32Array; dv: Float32Array; dgu: Float32Array; dact: Float32Array;
   scratch: LinearScratch;
+  attScratch: AttentionScratch;
 }
 
 export interface ForwardResult extends LossValues {}
@@ -49,12 +50,15 @@ export class TrainableOpenELM {
   private readonly w: LayerTensors[];
   private readonly g: LayerTensors[];
   private plan: Plan | null = null;
+  /** Attention as matmuls when the runner has all three layouts (the SIMD kernels). */
+  private readonly attMM: AttentionKernels | null;
   private last: { count: number; zLossCoef: number } | null = null;
 
   constructor(readonly config: OpenELMConfig, readonly mm: MatmulRunner = serialMatmul) {
     this.layout = paramLayout(config);
     this.params = this.alloc(this.layout.total);
     this.grads = this.alloc(this.layout.total);
+    this.attMM = mm.nn && mm.tn ? { abt: mm.abt.bind(mm), nn: mm.nn.bind(mm), tn: mm.tn.bind(mm) } : null;
     this.w = this.layerViews(this.params);
     this.g = this.layerViews(this.grads);
   }
@@ -134,12 +138,13 @@ export class TrainableOpenELM {
     const { cos, sin } = ropeTables(T, hd, c.rope_freq_constant);
     const maxC = Math.max(D, maxQ * hd, maxF);
     this.plan = {
-      B, T, N, ids: new Int32Array(N), targets: new Int32Array(N),
+      B, T, N, ids: new Int32Array(N), targets: this.mm.allocI32 ? this.mm.allocI32(N) : new Int32Array(N),
       resid: Array.from({ length: L + 1 }, () => f(N * D)), layers,
-      lnf: f(N * D), lnfRstd: f(N), logits: f(N * V), lse: f(N), cos, sin,
+      lnf: f(N * D), lnfRstd: f(N), logits: f(N * V), lse: f(N), tl: f(N), cos, sin,
       tmp: f(N * D), dresid: f(N * D), dln: f(N * D), dattOut: f(N * maxQ * hd), dqkv: f(N * maxS),
       dq: f(N * maxQ * hd), dk: f(N * maxKV * hd), dv: f(N * maxKV * hd), dgu: f(N * 2 * maxF), dact: f(N * maxF),
-      scratch: { wT: f(maxWt), xT: f(maxC * N), doutT: f(OC_CHUNK * N) },
+      scratch: this.mm.nn ? { wT: f(0), xT: f(0), doutT: f(OC_CHUNK * N) } : { wT: f(maxWt), xT: f(maxC * N), doutT: f(OC_CHUNK * N) },
+      attScratch: { tt: f(this.mm.nn ? T * T : 0), th1: f(this.mm.nn ? T * hd : 0), th2: f(0) },
     };
   }
 
@@ -167,7 +172,8 @@ export class TrainableOpenELM {
       rmsnormForward(a.ln1, a.ln1Rstd, p.resid[l], w.attnNorm, N, D, RMS_EPS);
       linearForward(mm, a.qkv, a.ln1, w.qkv, N, D, S);
       qkNormRopeForward(a.q, a.k, a.v, a.qRstd, a.kRstd, a.qkv, w.qNorm, w.kNorm, sh, p.cos, p.sin);
-      attentionForward(a.attOut, a.att, a.q, a.k, a.v, sh);
+      if (this.attMM) attentionForwardMM(this.attMM, a.attOut, a.att, a.q, a.k, a.v, sh, p.attScratch);
+      else attentionForward(a.attOut, a.att, a.q, a.k, a.v, sh);
       linearForward(mm, p.tmp, a.attOut, w.outProj, N, nQ * hd, D);
       residualForward(a.resid2, p.resid[l], p.tmp, N * D);
       rmsnormForward(a.ln2, a.ln2Rstd, a.resid2, w.ffnNorm, N, D, RMS_EPS);
@@ -179,7 +185,16 @@ export class TrainableOpenELM {
     const L = c.num_transformer_layers;
     rmsnormForward(p.lnf, p.lnfRstd, p.resid[L], this.view(this.params, "transformer.norm.weight"), N, D, RMS_EPS);
     linearForward(mm, p.logits, p.lnf, this.head(this.params), N, D, V);
-    const r = crossEntropyForward(p.lse, p.logits, p.targets, N, V, zLossCoef);
+    let r: LossValues;
+    if (mm.ceForward) { // fused kernel: per-row logsumexp and target logit; the sums stay in float64 here
+      mm.ceForward(p.lse, p.tl, p.logits, p.targets, N, V);
+      let ce = 0, z = 0, count = 0;
+      for (let n = 0; n < N; n++) {
+        if (p.targets[n] === -100) continue;
+        ce += p.lse[n] - p.tl[n]; z += p.lse[n] * p.lse[n]; count++;
+      }
+      r = count ? { ce: ce / count, zLoss: (zLossCoef * z) / count, count } : { ce: 0, zLoss: 0, count };
+    } else r = crossEntropyForward(p.lse, p.logits, p.targets, N, V, zLossCoef);
     this.last = { count: r.count, zLossCoef };
     return r;
   }
@@ -198,7 +213,9 @@ export class TrainableOpenELM {
     if (!this.plan || !this.last) throw new Error("backward(): no forward yet");
     const c = this.config, p = this.plan, N = p.N, D = c.model_dim, hd = c.head_dim, V = c.vocab_size, mm = this.mm;
     const { B, T } = p, L = c.num_transformer_layers;
-    crossEntropyBackward(p.logits, p.lse, p.targets, N, V, this.last.count, this.last.zLossCoef, scale);
+    const { count, zLossCoef } = this.last;
+    if (mm.ceBackward && count > 0) mm.ceBackward(p.logits, p.lse, p.targets, N, V, scale / count, (scale * zLossCoef * 2) / count);
+    else crossEntropyBackward(p.logits, p.lse, p.targets, N, V, count, zLossCoef, scale);
     this.last = null; // the logits are gone
     linearBackward(mm, p.dln, this.head(this.grads), p.logits, p.lnf, this.head(this.params), N, D, V, p.scratch);
     p.dresid.fill(0);
@@ -215,7 +232,8 @@ export class TrainableOpenELM {
       rmsnormBackward(p.dresid, g.ffnNorm, p.dln, a.resid2, w.ffnNorm, a.ln2Rstd, N, D);
       // attention branch: resid2 = resid[l] + out_proj(attention(rope(qknorm(qkv_proj(rmsnorm(resid[l]))))))
       linearBackward(mm, p.dattOut, g.outProj, p.dresid, a.attOut, w.outProj, N, nQ * hd, D, p.scratch);
-      attentionBackward(p.dq, p.dk, p.dv, p.dattOut, a.att, a.q, a.k, a.v, sh);
+      if (this.attMM) attentionBackwardMM(this.attMM, p.dq, p.dk, p.dv, p.dattOut, a.att, a.q, a.k, a.v, sh, p.attScratch);
+      else attentionBackward(p.dq, p.dk, p.dv, p.dattOut, a.att, a.q, a.k, a.v, sh);
       qkNormRopeBackward(p.dqkv, g.qNorm, g.kNorm, p.dq, p.dk, p.dv, a.qkv, w.qNorm, w.kNorm, a.qRstd, a.kRstd, sh, p.cos, p.sin);
       linearBackward(mm, p.dln, g.qkv, p.dqkv, a.ln1, w.qkv, N, D, S, p.scratch);
       rmsnormBackward(p.dresid, g.attnNorm, p.dln, p.resid[l], w.attnNorm, a.ln1Rstd, N, D);

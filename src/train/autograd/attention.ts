@@ -78,3 +78,68 @@ export function attentionBackward(dq: Float32Array, dk: Float32Array, dv: Float3
     }
   }
 }
+
+/** The SIMD path: each (b, h) as matmuls on a kernel runner; scratch is (T, T) + 2 (T, hd) in its memory. */
+export interface AttentionKernels {
+  abt(out: Float32Array, A: Float32Array, B: Float32Array, M: number, N: number, K: number, accumulate: boolean): void;
+  nn(out: Float32Array, A: Float32Array, B: Float32Array, M: number, N: number, K: number, accumulate: boolean): void;
+  tn(out: Float32Array, A: Float32Array, B: Float32Array, M: number, N: number, K: number, accumulate: boolean): void;
+}
+
+export interface AttentionScratch { tt: Float32Array; th1: Float32Array; th2: Float32Array }
+
+/** attentionForward with S = Q Kᵀ and O = P V as matmuls (the masked half is computed and zeroed). */
+export function attentionForwardMM(mm: AttentionKernels, out: Float32Array, att: Float32Array, q: Float32Array,
+  k: Float32Array, v: Float32Array, sh: AttentionShape, s: AttentionScratch): void {
+  const { B, T, nQ, nKV, hd } = sh;
+  const group = nQ / nKV, scale = 1 / Math.sqrt(hd), C = nQ * hd;
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < nQ; h++) {
+      const qh = (b * nQ + h) * T * hd, kvh = (b * nKV + Math.floor(h / group)) * T * hd, ah = (b * nQ + h) * T * T;
+      const P = att.subarray(ah, ah + T * T);
+      mm.abt(P, q.subarray(qh, qh + T * hd), k.subarray(kvh, kvh + T * hd), T, T, hd, false);
+      for (let t = 0; t < T; t++) {
+        const o = t * T;
+        let max = -Infinity;
+        for (let u = 0; u <= t; u++) { const x = P[o + u] * scale; P[o + u] = x; if (x > max) max = x; }
+        let sum = 0;
+        for (let u = 0; u <= t; u++) { const e = Math.exp(P[o + u] - max); P[o + u] = e; sum += e; }
+        const inv = 1 / sum;
+        for (let u = 0; u <= t; u++) P[o + u] *= inv;
+        P.fill(0, o + t + 1, o + T);
+      }
+      mm.nn(s.th1, P, v.subarray(kvh, kvh + T * hd), T, hd, T, false); // (T, hd)
+      for (let t = 0; t < T; t++) out.set(s.th1.subarray(t * hd, t * hd + hd), (b * T + t) * C + h * hd);
+    }
+  }
+}
+
+/** attentionBackward as matmuls: dP = dO Vᵀ, dV += Pᵀ dO, dS = softmax backward, dQ = dS K, dK += dSᵀ Q. */
+export function attentionBackwardMM(mm: AttentionKernels, dq: Float32Array, dk: Float32Array, dv: Float32Array,
+  dout: Float32Array, att: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, sh: AttentionShape,
+  s: AttentionScratch): void {
+  const { B, T, nQ, nKV, hd } = sh;
+  const group = nQ / nKV, scale = 1 / Math.sqrt(hd), C = nQ * hd;
+  dk.fill(0, 0, B * nKV * T * hd);
+  dv.fill(0, 0, B * nKV * T * hd);
+  const dO = s.th1, dS = s.tt;
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < nQ; h++) {
+      const qh = (b * nQ + h) * T * hd, kvh = (b * nKV + Math.floor(h / group)) * T * hd, ah = (b * nQ + h) * T * T;
+      const P = att.subarray(ah, ah + T * T);
+      const Kg = k.subarray(kvh, kvh + T * hd), Vg = v.subarray(kvh, kvh + T * hd);
+      for (let t = 0; t < T; t++) dO.set(dout.subarray((b * T + t) * C + h * hd, (b * T + t) * C + h * hd + hd), t * hd);
+      mm.abt(dS, dO, Vg, T, T, hd, false);                       // dP (T, T)
+      mm.tn(dv.subarray(kvh, kvh + T * hd), P, dO, T, hd, T, true); // dV += Pᵀ dO
+      for (let t = 0; t < T; t++) {
+        const o = t * T;
+        let pdp = 0;
+        for (let u = 0; u <= t; u++) pdp += P[o + u] * dS[o + u];
+        for (let u = 0; u <= t; u++) dS[o + u] = P[o + u] * (dS[o + u] - pdp) * scale;
+        dS.fill(0, o + t + 1, o + T);
+      }
+      mm.nn(dq.subarray(qh, qh + T * hd), dS, Kg, T, hd, T, false);
+      mm.tn(dk.subarray(kvh, kvh + T * hd), dS, q.subarray(qh, qh + T * hd), T, hd, T, true);
+    }
+  }
+}

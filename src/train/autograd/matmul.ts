@@ -77,6 +77,14 @@ export interface MatmulRunner {
   abt(out: Float32Array, A: Float32Array, B: Float32Array, M: number, N: number, K: number, accumulate: boolean): void;
   /** out (M, N) (+)= A (M, K) · B (K, N); with tn, the backward needs no transposes. */
   nn?(out: Float32Array, A: Float32Array, B: Float32Array, M: number, N: number, K: number, accumulate: boolean): void;
+  /** out (cols, rows) = columns [c0, c0 + cols) of x (rows, stride), transposed. */
+  transpose?(out: Float32Array, x: Float32Array, rows: number, cols: number, stride: number, c0: number): void;
+  /** Int32 buffers in the runner's memory (targets for the fused cross-entropy). */
+  allocI32?(n: number): Int32Array;
+  /** Fused cross-entropy rows (see cross_entropy.ts): lse and target logits per row. */
+  ceForward?(lse: Float32Array, tl: Float32Array, logits: Float32Array, targets: Int32Array, N: number, V: number): void;
+  /** In place: logits become (cs + zs · lse) · softmax − cs · onehot; ignored rows 0. */
+  ceBackward?(logits: Float32Array, lse: Float32Array, targets: Int32Array, N: number, V: number, cs: number, zs: number): void;
   /** out (M, N) (+)= A (K, M)ᵀ · B (K, N). */
   tn?(out: Float32Array, A: Float32Array, B: Float32Array, M: number, N: number, K: number, accumulate: boolean): void;
 }
@@ -111,6 +119,8 @@ export interface LinearScratch {
 
 /** Output rows of dW handled per transposed chunk of dout (bounds the scratch for the (V, D) head). */
 export const OC_CHUNK = 256;
+/** Above this many output features the SIMD backward transposes dout instead of reading it strided. */
+const TN_MAX_OUT = 4096;
 
 /** out (N, OC) = x (N, C) · Wᵀ. */
 export function linearForward(mm: MatmulRunner, out: Float32Array, x: Float32Array, W: Float32Array,
@@ -127,7 +137,14 @@ export function linearBackward(mm: MatmulRunner, dx: Float32Array | null, dW: Fl
   s: LinearScratch): void {
   if (mm.nn && mm.tn) {
     if (dx) mm.nn(dx, dout, W, N, C, OC, false);
-    mm.tn(dW, dout, x, OC, C, N, true);
+    if (OC < TN_MAX_OUT || !mm.transpose) { mm.tn(dW, dout, x, OC, C, N, true); return; }
+    // wide layers (the vocabulary head): A = dout read down its columns would stride a page per token,
+    // so transpose OC_CHUNK-column slices of dout first and multiply those rows directly (NN)
+    for (let o0 = 0; o0 < OC; o0 += OC_CHUNK) {
+      const oc = Math.min(OC_CHUNK, OC - o0);
+      mm.transpose(s.doutT, dout, N, oc, OC, o0); // (oc, N)
+      mm.nn(dW.subarray(o0 * C, (o0 + oc) * C), s.doutT, x, oc, C, N, true);
+    }
     return;
   }
   if (dx) {

@@ -11,16 +11,20 @@ import type { MatmulRunner } from "../autograd/matmul.js";
 import { TRAIN_KERNELS_WASM } from "./train_kernels_wasm.js";
 
 interface Exports {
-  matmulNT(out: number, a: number, b: number, M: number, N: number, K: number, m0: number, m1: number, acc: number): void;
-  matmulNN(out: number, a: number, b: number, M: number, N: number, K: number, m0: number, m1: number, acc: number): void;
-  matmulTN(out: number, a: number, b: number, M: number, N: number, K: number, m0: number, m1: number, acc: number): void;
+  transpose(out: number, x: number, rows: number, cols: number, stride: number, c0: number, m0: number, m1: number): void;
+  ceForward(logits: number, V: number, targets: number, lse: number, tl: number, m0: number, m1: number): void;
+  ceBackward(logits: number, V: number, targets: number, lse: number, cs: number, zs: number, m0: number, m1: number): void;
+  matmulNT(out: number, a: number, b: number, M: number, N: number, K: number, acc: number, m0: number, m1: number): void;
+  matmulNN(out: number, a: number, b: number, M: number, N: number, K: number, acc: number, m0: number, m1: number): void;
+  matmulTN(out: number, a: number, b: number, M: number, N: number, K: number, acc: number, m0: number, m1: number): void;
 }
 
 const SELF = fileURLToPath(import.meta.url);
 const PAGE = 65536, ALIGN = 64, HEAP_BASE = 65536;
-// control words (Int32 at CTRL): generation, done count, op, quit, then args
-const GEN = 0, DONE = 1, OPW = 2, QUIT = 3, ARG = 4;
-const OPS = ["matmulNT", "matmulNN", "matmulTN"] as const;
+// control words (Int32 at CTRL): generation, done count, op, quit, arg count, float-arg mask, rows, then args
+const GEN = 0, DONE = 1, OPW = 2, QUIT = 3, NARGS = 4, FMASK = 5, ROWS = 6, ARG = 8, CTRL_WORDS = 32;
+const OPS = ["matmulNT", "matmulNN", "matmulTN", "ceForward", "ceBackward", "transpose"] as const;
+type Kernel = (...args: number[]) => void;
 
 let moduleCache: WebAssembly.Module | null = null;
 function kernelModule(): WebAssembly.Module {
@@ -57,8 +61,8 @@ export async function createWasmTrainKernels(threads = 1): Promise<WasmTrainKern
     top = end;
     return ptr;
   };
-  const CTRL = allocBytes(64);
-  const ctrl = new Int32Array(memory.buffer, CTRL, 16);
+  const CTRL = allocBytes(CTRL_WORDS * 4);
+  const ctrl = new Int32Array(memory.buffer, CTRL, CTRL_WORDS);
   const workers: Worker[] = [];
   for (let w = 1; w < threads; w++) {
     const worker = new Worker(SELF, { workerData: { trainKernels: true, module: kernelModule(), memory, ctrl: CTRL, index: w, threads } });
@@ -66,26 +70,31 @@ export async function createWasmTrainKernels(threads = 1): Promise<WasmTrainKern
     await new Promise<void>((res, rej) => { worker.once("message", () => res()); worker.once("error", rej); });
     workers.push(worker);
   }
-  const run = (op: number, out: Float32Array, a: Float32Array, b: Float32Array, M: number, N: number, K: number, acc: boolean) => {
-    for (const [arr, what] of [[out, "out"], [a, "A"], [b, "B"]] as const)
-      if (arr.buffer !== memory.buffer && (arr.buffer as SharedArrayBuffer).byteLength > memory.buffer.byteLength)
-        throw new Error(`training kernels: ${what} is not in the kernels' memory`);
-    const args = [out.byteOffset, a.byteOffset, b.byteOffset, M, N, K, acc ? 1 : 0];
-    const fn = ex[OPS[op]];
-    if (threads === 1 || M < 4 * threads) { fn(args[0], args[1], args[2], M, N, K, 0, M, args[6]); return; }
-    ctrl[OPW] = op;
-    for (let i = 0; i < args.length; i++) ctrl[ARG + i] = args[i];
+  const ctrlF = new Float32Array(memory.buffer, CTRL, CTRL_WORDS);
+  /** Run kernel `op` over rows [0, rows) split across threads; args precede (m0, m1); fmask marks float args. */
+  const run = (op: number, rows: number, args: number[], fmask = 0) => {
+    const fn = ex[OPS[op]] as unknown as Kernel;
+    if (threads === 1 || rows < 4 * threads) { fn(...args, 0, rows); return; }
+    ctrl[OPW] = op; ctrl[NARGS] = args.length; ctrl[FMASK] = fmask; ctrl[ROWS] = rows;
+    for (let i = 0; i < args.length; i++) { if (fmask & (1 << i)) ctrlF[ARG + i] = args[i]; else ctrl[ARG + i] = args[i]; }
     Atomics.store(ctrl, DONE, 0);
     Atomics.add(ctrl, GEN, 1);
     Atomics.notify(ctrl, GEN);
-    const [lo, hi] = rowsFor(0, threads, M);
-    if (lo < hi) fn(args[0], args[1], args[2], M, N, K, lo, hi, args[6]);
+    const [lo, hi] = rowsFor(0, threads, rows);
+    if (lo < hi) fn(...args, lo, hi);
     for (let spins = 0; ; spins++) {
       const d = Atomics.load(ctrl, DONE);
       if (d === threads - 1) break;
       if (spins > 2000) Atomics.wait(ctrl, DONE, d, 1);
     }
   };
+  const mine = (a: ArrayBufferView, what: string): number => {
+    if (a.buffer !== memory.buffer && (a.buffer as SharedArrayBuffer).byteLength > memory.buffer.byteLength)
+      throw new Error(`training kernels: ${what} is not in the kernels' memory`);
+    return a.byteOffset;
+  };
+  const mm = (op: number) => (out: Float32Array, a: Float32Array, b: Float32Array, M: number, N: number, K: number, acc: boolean) =>
+    run(op, M, [mine(out, "out"), mine(a, "A"), mine(b, "B"), M, N, K, acc ? 1 : 0]);
   return {
     name: `wasm-simd ×${threads}`,
     threads,
@@ -94,9 +103,22 @@ export async function createWasmTrainKernels(threads = 1): Promise<WasmTrainKern
       const ptr = allocBytes(n * 4);
       return new Float32Array(memory.buffer, ptr, n);
     },
-    abt: (out, a, b, M, N, K, acc) => run(0, out, a, b, M, N, K, acc),
-    nn: (out, a, b, M, N, K, acc) => run(1, out, a, b, M, N, K, acc),
-    tn: (out, a, b, M, N, K, acc) => run(2, out, a, b, M, N, K, acc),
+    allocI32(n) {
+      const ptr = allocBytes(n * 4);
+      return new Int32Array(memory.buffer, ptr, n);
+    },
+    abt: mm(0),
+    nn: mm(1),
+    tn: mm(2),
+    transpose(out, x, rows, cols, stride, c0) {
+      run(5, cols, [mine(out, "out"), mine(x, "x"), rows, cols, stride, c0]);
+    },
+    ceForward(lse, tl, logits, targets, N, V) {
+      run(3, N, [mine(logits, "logits"), V, mine(targets, "targets"), mine(lse, "lse"), mine(tl, "tl")]);
+    },
+    ceBackward(logits, lse, targets, N, V, cs, zs) {
+      run(4, N, [mine(logits, "logits"), V, mine(targets, "targets"), mine(lse, "lse"), cs, zs], 0b110000);
+    },
     dispose() {
       Atomics.store(ctrl, QUIT, 1);
       Atomics.add(ctrl, GEN, 1);
@@ -108,7 +130,7 @@ export async function createWasmTrainKernels(threads = 1): Promise<WasmTrainKern
 if (!isMainThread && (workerData as { trainKernels?: boolean })?.trainKernels) {
   const { module, memory, ctrl: at, index, threads } = workerData as { module: WebAssembly.Module; memory: WebAssembly.Memory; ctrl: number; index: number; threads: number };
   const ex = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as Exports;
-  const ctrl = new Int32Array(memory.buffer, at, 16);
+  const ctrl = new Int32Array(memory.buffer, at, CTRL_WORDS), ctrlF = new Float32Array(memory.buffer, at, CTRL_WORDS);
   const { parentPort } = await import("node:worker_threads");
   parentPort!.postMessage("ready");
   let seen = Atomics.load(ctrl, GEN);
@@ -116,9 +138,10 @@ if (!isMainThread && (workerData as { trainKernels?: boolean })?.trainKernels) {
     for (let spins = 0; Atomics.load(ctrl, GEN) === seen; spins++) if (spins > 2000) Atomics.wait(ctrl, GEN, seen, 50);
     seen = Atomics.load(ctrl, GEN);
     if (Atomics.load(ctrl, QUIT)) break;
-    const M = ctrl[ARG + 3];
-    const [lo, hi] = rowsFor(index, threads, M);
-    if (lo < hi) ex[OPS[ctrl[OPW]]](ctrl[ARG], ctrl[ARG + 1], ctrl[ARG + 2], M, ctrl[ARG + 4], ctrl[ARG + 5], lo, hi, ctrl[ARG + 6]);
+    const n = ctrl[NARGS], fmask = ctrl[FMASK], args: number[] = [];
+    for (let i = 0; i < n; i++) args.push(fmask & (1 << i) ? ctrlF[ARG + i] : ctrl[ARG + i]);
+    const [lo, hi] = rowsFor(index, threads, ctrl[ROWS]);
+    if (lo < hi) (ex[OPS[ctrl[OPW]]] as unknown as Kernel)(...args, lo, hi);
     Atomics.add(ctrl, DONE, 1);
     Atomics.notify(ctrl, DONE);
   }

@@ -12,7 +12,7 @@ const ZERO = f32x4.splat(0);
  * NT: out[i, j] = Σ_k A[i, k] · B[j, k]. B is walked in blocks of JB rows that stay in L2 while every
  * A row of [m0, m1) passes; inside, tiles of 4 B rows × 2 A rows keep 8 vector accumulators.
  */
-export function matmulNT(out: usize, a: usize, b: usize, M: i32, N: i32, K: i32, m0: i32, m1: i32, acc: i32): void {
+export function matmulNT(out: usize, a: usize, b: usize, M: i32, N: i32, K: i32, acc: i32, m0: i32, m1: i32): void {
   const rb = <usize>K << 2;
   const JB = max(4, (32768 / max(K, 1)) & ~3); // ~128 KB of B a block
   for (let jb = 0; jb < N; jb += JB) {
@@ -145,10 +145,98 @@ function panel(out: usize, a: usize, b: usize, M: i32, N: i32, K: i32, m0: i32, 
   }
 }
 
-export function matmulNN(out: usize, a: usize, b: usize, M: i32, N: i32, K: i32, m0: i32, m1: i32, acc: i32): void {
+export function matmulNN(out: usize, a: usize, b: usize, M: i32, N: i32, K: i32, acc: i32, m0: i32, m1: i32): void {
   panel(out, a, b, M, N, K, m0, m1, K, 1, acc);
 }
 
-export function matmulTN(out: usize, a: usize, b: usize, M: i32, N: i32, K: i32, m0: i32, m1: i32, acc: i32): void {
+export function matmulTN(out: usize, a: usize, b: usize, M: i32, N: i32, K: i32, acc: i32, m0: i32, m1: i32): void {
   panel(out, a, b, M, N, K, m0, m1, 1, M, acc);
+}
+
+// ---------------------------------------------------------------- cross-entropy rows (fused softmax)
+
+const LOG2E = f32x4.splat(1.4426950408889634);
+const LN2_HI = f32x4.splat(0.693359375);
+const LN2_LO = f32x4.splat(-2.12194440e-4);
+
+/** e^x for 4 lanes: x = n ln2 + r, |r| ≤ ln2/2, degree-6 Taylor in r (rel. error ~1e-7), times 2^n. */
+function expv(x: v128): v128 {
+  x = f32x4.max(x, f32x4.splat(-87.0));
+  const n = f32x4.nearest(f32x4.mul(x, LOG2E));
+  const r = f32x4.sub(f32x4.sub(x, f32x4.mul(n, LN2_HI)), f32x4.mul(n, LN2_LO));
+  let p = f32x4.splat(1.0 / 720.0);
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0 / 120.0));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0 / 24.0));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0 / 6.0));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(0.5));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0));
+  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  return f32x4.mul(p, scale);
+}
+
+/**
+ * Rows [m0, m1) of logits (rows × V): lse[row] = logsumexp, tl[row] = logit of the target; rows whose
+ * target (i32) is -100 get lse 0. The sum of exponentials runs in float64 per lane pair.
+ */
+export function ceForward(logits: usize, V: i32, targets: usize, lse: usize, tl: usize, m0: i32, m1: i32): void {
+  for (let r = m0; r < m1; r++) {
+    const y = load<i32>(targets + (<usize>r << 2));
+    if (y == -100) { store<f32>(lse + (<usize>r << 2), 0); store<f32>(tl + (<usize>r << 2), 0); continue; }
+    const row = logits + ((<usize>r * V) << 2);
+    let mv = f32x4.splat(-Infinity);
+    let i = 0;
+    for (; i + 4 <= V; i += 4) mv = f32x4.max(mv, v128.load(row + (<usize>i << 2)));
+    let mx = max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
+    for (let k = i; k < V; k++) mx = max(mx, load<f32>(row + (<usize>k << 2)));
+    const ms = f32x4.splat(mx);
+    let sum: f64 = 0;
+    i = 0;
+    for (; i + 64 <= V; i += 64) { // 16 vectors summed in f32, then into the f64 total
+      let s = f32x4.splat(0);
+      for (let q = 0; q < 64; q += 4) s = f32x4.add(s, expv(f32x4.sub(v128.load(row + (<usize>(i + q) << 2)), ms)));
+      sum += <f64>(f32x4.extract_lane(s, 0) + f32x4.extract_lane(s, 1)) + <f64>(f32x4.extract_lane(s, 2) + f32x4.extract_lane(s, 3));
+    }
+    for (; i < V; i++) sum += Math.exp(<f64>(load<f32>(row + (<usize>i << 2)) - mx));
+    store<f32>(lse + (<usize>r << 2), <f32>(<f64>mx + Math.log(sum)));
+    store<f32>(tl + (<usize>r << 2), load<f32>(row + (<usize>y << 2)));
+  }
+}
+
+/** In place: logits rows become (cs + zs·lse) · softmax − cs · onehot(target); ignored rows become 0. */
+export function ceBackward(logits: usize, V: i32, targets: usize, lse: usize, cs: f32, zs: f32, m0: i32, m1: i32): void {
+  for (let r = m0; r < m1; r++) {
+    const y = load<i32>(targets + (<usize>r << 2));
+    const row = logits + ((<usize>r * V) << 2);
+    if (y == -100) { memory.fill(row, 0, <usize>V << 2); continue; }
+    const l = load<f32>(lse + (<usize>r << 2));
+    const f: f32 = cs + zs * l;
+    const ls = f32x4.splat(l), fs = f32x4.splat(f);
+    let i = 0;
+    for (; i + 4 <= V; i += 4) {
+      const o = row + (<usize>i << 2);
+      v128.store(o, f32x4.mul(expv(f32x4.sub(v128.load(o), ls)), fs));
+    }
+    for (; i < V; i++) {
+      const o = row + (<usize>i << 2);
+      store<f32>(o, <f32>Math.exp(<f64>(load<f32>(o) - l)) * f);
+    }
+    const t = row + (<usize>y << 2);
+    store<f32>(t, load<f32>(t) - cs);
+  }
+}
+
+/** out (cols, rows) = columns [c0, c0 + cols) of x (rows, stride), transposed; threads split the out rows. */
+export function transpose(out: usize, x: usize, rows: i32, cols: i32, stride: i32, c0: i32, m0: i32, m1: i32): void {
+  const BS = 16;
+  for (let cb = m0; cb < m1; cb += BS) {
+    const ce = min(m1, cb + BS);
+    for (let rb = 0; rb < rows; rb += BS) {
+      const re = min(rows, rb + BS);
+      for (let c = cb; c < ce; c++) {
+        const dst = out + ((<usize>c * rows) << 2), src = x + ((<usize>c0 + c) << 2);
+        for (let r = rb; r < re; r++) store<f32>(dst + (<usize>r << 2), load<f32>(src + ((<usize>r * stride) << 2)));
+      }
+    }
+  }
 }
