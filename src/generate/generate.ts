@@ -101,7 +101,10 @@ export async function* generate(model: OpenELMModel, tokenizer: Tokenizer, promp
   const ids = promptIds.slice();
 
   let forwardPasses = 1;
-  let logits = model.forward(promptIds.slice(cached), cache);
+  // forward() returns a view of the model's work buffer: copy it, since other generations on the same
+  // model may run forward before this one reads its row again (after the await below).
+  const logits = new Float32Array(V);
+  logits.set(model.forward(promptIds.slice(cached), cache));
   const tokens: number[] = [];
   const decoder = new StreamDecoder(tokenizer, promptIds[promptIds.length - 1]);
   let text = "";
@@ -140,7 +143,7 @@ export async function* generate(model: OpenELMModel, tokenizer: Tokenizer, promp
     const room = Math.min(lookup, ctx - cache.length - 1, maxNew - tokens.length - 1);
     const cand = room > 0 ? lookupCandidates(ids, room) : [];
     forwardPasses++;
-    if (cand.length === 0) logits = model.forward([next], cache);
+    if (cand.length === 0) logits.set(model.forward([next], cache));
     else {
       const all = model.forward([next, ...cand], cache, { allLogits: true });
       // Row j predicts the token after [next, cand_0 … cand_{j-1}]; accept candidates while greedy agrees.
@@ -149,7 +152,7 @@ export async function* generate(model: OpenELMModel, tokenizer: Tokenizer, promp
         choose(all.subarray(accepted * V, (accepted + 1) * V), [...ids, ...cand.slice(0, accepted)]) === cand[accepted]) accepted++;
       cache.truncate(cache.length - (cand.length - accepted)); // drop rejected positions
       verified.push(...cand.slice(0, accepted));
-      logits = all.slice(accepted * V, (accepted + 1) * V);
+      logits.set(all.subarray(accepted * V, (accepted + 1) * V));
     }
     await yieldToEventLoop();
   }
