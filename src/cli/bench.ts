@@ -17,7 +17,7 @@ import type { OpenELMModel } from "../models/openelm.js";
 import type { KVCache } from "../models/kv_cache.js";
 import { choiceArg, intArg } from "./args.js";
 
-interface BenchOptions {
+export interface BenchOptions {
   model?: string; config?: string; dtype?: WeightType; nPrompt: number[]; nGen: number[]; threads?: number[];
   repetitions: number; json?: boolean; seed: number; relaxed: boolean;
 }
@@ -38,21 +38,33 @@ function listArg(v: string): number[] {
  * out_proj/proj_2 scaled by 1/sqrt(2L), embeddings N(0, 1/D), norms 1), drawn uniform rather than normal:
  * speed depends only on shapes, and this is ~20× quicker than Box-Muller over 270M+ values.
  */
-function fastRandom(c: OpenELMConfig, name: string, shape: number[], seed: number): Float32Array {
+function fastRandom(c: OpenELMConfig, name: string, shape: number[], seed: number, dtype: DType): Uint8Array {
   const n = shape.reduce((a, b) => a * b, 1);
-  const f = new Float32Array(n);
-  if (shape.length !== 2) return f.fill(1);
+  if (shape.length !== 2) return encodeAs(dtype, new Float32Array(n).fill(1));
   let std = name.includes("token_embeddings") || name === "lm_head.weight" ? 1 / Math.sqrt(c.model_dim) : 1 / Math.sqrt(shape[1]);
   if (name.endsWith("out_proj.weight") || name.endsWith("proj_2.weight")) std /= Math.sqrt(2 * c.num_transformer_layers);
-  const a = (2 * std * Math.sqrt(3)) / 4294967296;
+  const a = (2 * std * Math.sqrt(3)) / 4294967296, lo = std * Math.sqrt(3);
   let x = seed ^ 0x9e3779b9;
   for (let i = 0; i < name.length; i++) x = Math.imul(x ^ name.charCodeAt(i), 0x01000193);
   x |= 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5; // xorshift32
-    f[i] = (x >>> 0) * a - std * Math.sqrt(3);
+  if (dtype === "f32") {
+    const f = new Float32Array(n);
+    for (let i = 0; i < n; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; f[i] = (x >>> 0) * a - lo; } // xorshift32
+    return new Uint8Array(f.buffer);
   }
-  return f;
+  // Encode rows in slices, so only the encoded tensor (not a float32 copy of it) is ever whole.
+  const cols = shape[1], rowsPer = Math.max(1, Math.floor((1 << 20) / cols));
+  const f = new Float32Array(rowsPer * cols);
+  const parts: Uint8Array[] = [];
+  for (let r0 = 0; r0 < shape[0]; r0 += rowsPer) {
+    const m = Math.min(rowsPer, shape[0] - r0) * cols;
+    for (let i = 0; i < m; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; f[i] = (x >>> 0) * a - lo; }
+    parts.push(encodeAs(dtype, f.subarray(0, m)));
+  }
+  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
+  let o = 0;
+  for (const p of parts) { out.set(p, o); o += p.length; }
+  return out;
 }
 
 /**
@@ -67,8 +79,7 @@ export function randomTensors(c: OpenELMConfig, type: WeightType, seed: number):
     m.set(name, {
       name, dtype, shape,
       get data(): Uint8Array {
-        const f = fastRandom(c, name, shape, seed);
-        return dtype === "f32" ? new Uint8Array(f.buffer) : encodeAs(dtype, f);
+        return fastRandom(c, name, shape, seed, dtype);
       },
     });
   }
@@ -104,7 +115,7 @@ export function register(program: Command): void {
     .action(async (o: BenchOptions) => { await bench(o); });
 }
 
-async function bench(o: BenchOptions): Promise<void> {
+export async function bench(o: BenchOptions): Promise<void> {
   if ((o.model === undefined) === (o.config === undefined)) throw new InputError("bench: give exactly one of --model and --config");
   // Node 20 has relaxed SIMD behind a V8 flag; it must be set before the kernels compile.
   if (o.relaxed) v8.setFlagsFromString("--experimental-wasm-relaxed-simd");

@@ -160,7 +160,8 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
         break;
       }
     }
-    pool.run(N, rowChunk(N));
+    // Below ~128K multiply-adds a wake-up of the workers costs more than it saves.
+    pool.run(N, T * N * K < 131072 ? N : rowChunk(N));
   }
 
   const backend: WasmBackend = {

@@ -1,0 +1,35 @@
+// openelm bench (src/cli/bench.ts) end to end on a tiny config: the JSON report has every (threads, test)
+// pair with positive speeds, and bad arguments give one-line typed errors.
+
+import { describe, expect, test, vi } from "vitest";
+import { bench, type BenchOptions } from "../../src/cli/bench.js";
+
+const tinyConfig = new URL("../fixtures/openelm/tiny-small-vocab/config.json", import.meta.url).pathname;
+const base: BenchOptions = { nPrompt: [8], nGen: [4], threads: [1, 2], repetitions: 2, seed: 0, relaxed: false, json: true };
+
+async function captured(o: BenchOptions): Promise<string> {
+  let out = "";
+  const spy = vi.spyOn(process.stdout, "write").mockImplementation((s: string | Uint8Array) => { out += String(s); return true; });
+  try { await bench(o); } finally { spy.mockRestore(); }
+  return out;
+}
+
+describe("openelm bench", () => {
+  test("random weights of a config: pp and tg for each thread count, in JSON", async () => {
+    for (const dtype of ["f32", "q8_0"] as const) {
+      const r = JSON.parse(await captured({ ...base, config: tinyConfig, dtype }));
+      expect(r.results.map((x: { threads: number; test: string }) => `${x.threads}:${x.test}`)).toEqual(["1:pp8", "1:tg4", "2:pp8", "2:tg4"]);
+      for (const x of r.results) {
+        expect(x.samples_ts).toHaveLength(2);
+        expect(x.avg_ts).toBeGreaterThan(0);
+        expect(x.dtype).toBe(dtype);
+      }
+      expect(r.peak_rss_bytes).toBeGreaterThan(r.model_bytes);
+    }
+  }, 60_000);
+
+  test("needs exactly one of --model and --config", async () => {
+    await expect(bench({ ...base })).rejects.toThrow("bench: give exactly one of --model and --config");
+    await expect(bench({ ...base, model: "/nonexistent/dir" })).rejects.toThrow("bench: --model /nonexistent/dir: no such file or directory");
+  });
+});
