@@ -118,19 +118,23 @@ export function dequantRow(w: usize, isQ8: bool, K: i32, r: i32, out: usize): vo
 
 // q4_0: Σ x·nibble (the −8 is in corr). Byte j holds weight j (low nibble) and j+16 (high nibble); as i16
 // lanes the four nibbles of a lane are weights (even j, odd j, even j+16, odd j+16), unpacked by shift + and.
-// Relaxed build: i8·i7 dots on the unpermuted int8 copy (|sum| ≤ 4·127·15 fits i16), then pairwise.
 // @ts-ignore: decorator
-@inline function dotQ4(wb: usize, xa: v128, xb: v128, xc: v128, xd: v128, x8a: v128, x8b: v128): v128 {
+@inline function dotQ4(wb: usize, xa: v128, xb: v128, xc: v128, xd: v128): v128 {
   const v = v128.load(wb);
-  if (ASC_FEATURE_RELAXED_SIMD) {
-    const lo = v128.and(v, i8x16.splat(15)), hi = v128.and(i16x8.shr_u(v, 4), i8x16.splat(15));
-    return i32x4.extadd_pairwise_i16x8_s(i16x8.add(
-      i16x8.relaxed_dot_i8x16_i7x16_s(x8a, lo), i16x8.relaxed_dot_i8x16_i7x16_s(x8b, hi)));
-  }
   const m = i16x8.splat(15);
   return i32x4.add(
     i32x4.add(i32x4.dot_i16x8_s(v128.and(v, m), xa), i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(v, 8), m), xb)),
     i32x4.add(i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(v, 4), m), xc), i32x4.dot_i16x8_s(i16x8.shr_u(v, 12), xd)));
+}
+
+// Relaxed build: i8·i7 dots of the unpermuted int8 activations with the nibbles (|pair sum| ≤ 2·127·15,
+// lo + hi ≤ 7620 fits i16), then pairwise to i32.
+// @ts-ignore: decorator
+@inline function dotQ4Relaxed(wb: usize, x8a: v128, x8b: v128): v128 {
+  const v = v128.load(wb);
+  const lo = v128.and(v, i8x16.splat(15)), hi = v128.and(i16x8.shr_u(v, 4), i8x16.splat(15));
+  return i32x4.extadd_pairwise_i16x8_s(i16x8.add(
+    i16x8.relaxed_dot_i8x16_i7x16_s(x8a, lo), i16x8.relaxed_dot_i8x16_i7x16_s(x8b, hi)));
 }
 
 /**
@@ -170,16 +174,22 @@ function tile4<W>(x16: usize, x8: usize, dx: usize, corr: usize, g: usize, nb: i
   for (let b = 0; b < nb; b++) {
     const bi = <usize>b;
     const blk = g + bi * gbb, q = blk + 16;
-    const xo = x16 + (bi << 6);
-    const xa = v128.load(xo), xb = v128.load(xo, 16), xc = v128.load(xo, 32), xd = v128.load(xo, 48);
     let p0: v128, p1: v128, p2: v128, p3: v128;
-    if (isQ8) {
-      p0 = dotQ8(q, xa, xb, xc, xd); p1 = dotQ8(q + qb, xa, xb, xc, xd);
-      p2 = dotQ8(q + 2 * qb, xa, xb, xc, xd); p3 = dotQ8(q + 3 * qb, xa, xb, xc, xd);
-    } else {
+    if (!isQ8 && ASC_FEATURE_RELAXED_SIMD) {
+      // Only the int8 activations: wasm engines keep loads whose results go unused (they might trap).
       const x8a = v128.load(x8 + (bi << 5)), x8b = v128.load(x8 + (bi << 5), 16);
-      p0 = dotQ4(q, xa, xb, xc, xd, x8a, x8b); p1 = dotQ4(q + qb, xa, xb, xc, xd, x8a, x8b);
-      p2 = dotQ4(q + 2 * qb, xa, xb, xc, xd, x8a, x8b); p3 = dotQ4(q + 3 * qb, xa, xb, xc, xd, x8a, x8b);
+      p0 = dotQ4Relaxed(q, x8a, x8b); p1 = dotQ4Relaxed(q + qb, x8a, x8b);
+      p2 = dotQ4Relaxed(q + 2 * qb, x8a, x8b); p3 = dotQ4Relaxed(q + 3 * qb, x8a, x8b);
+    } else {
+      const xo = x16 + (bi << 6);
+      const xa = v128.load(xo), xb = v128.load(xo, 16), xc = v128.load(xo, 32), xd = v128.load(xo, 48);
+      if (isQ8) {
+        p0 = dotQ8(q, xa, xb, xc, xd); p1 = dotQ8(q + qb, xa, xb, xc, xd);
+        p2 = dotQ8(q + 2 * qb, xa, xb, xc, xd); p3 = dotQ8(q + 3 * qb, xa, xb, xc, xd);
+      } else {
+        p0 = dotQ4(q, xa, xb, xc, xd); p1 = dotQ4(q + qb, xa, xb, xc, xd);
+        p2 = dotQ4(q + 2 * qb, xa, xb, xc, xd); p3 = dotQ4(q + 3 * qb, xa, xb, xc, xd);
+      }
     }
     // Horizontal sums of p0..p3 into one vector [Σp0, Σp1, Σp2, Σp3] (4 unpack shuffles, 3 adds).
     const t0 = i32x4.add(v128.shuffle<i32>(p0, p1, 0, 4, 1, 5), v128.shuffle<i32>(p0, p1, 2, 6, 3, 7));
