@@ -5,8 +5,9 @@
 import type { Command } from "commander";
 import * as fs from "node:fs";
 import * as v8 from "node:v8";
+import { runInNewContext } from "node:vm";
 import { InputError } from "../errors.js";
-import type { DType, StoredTensor } from "../tensor/tensor.js";
+import { bytesFor, type DType, type StoredTensor } from "../tensor/tensor.js";
 import { parameterCount, type OpenELMConfig } from "../models/config.js";
 import { expectedShapes, modelFromTensors } from "../models/load.js";
 import { publishedConfigNames, resolveConfig } from "../models/registry.js";
@@ -38,7 +39,7 @@ function listArg(v: string): number[] {
  * out_proj/proj_2 scaled by 1/sqrt(2L), embeddings N(0, 1/D), norms 1), drawn uniform rather than normal:
  * speed depends only on shapes, and this is ~20× quicker than Box-Muller over 270M+ values.
  */
-function fastRandom(c: OpenELMConfig, name: string, shape: number[], seed: number, dtype: DType): Uint8Array {
+function fastRandom(c: OpenELMConfig, name: string, shape: number[], seed: number, dtype: DType, collect?: () => void): Uint8Array {
   const n = shape.reduce((a, b) => a * b, 1);
   if (shape.length !== 2) return encodeAs(dtype, new Float32Array(n).fill(1));
   let std = name.includes("token_embeddings") || name === "lm_head.weight" ? 1 / Math.sqrt(c.model_dim) : 1 / Math.sqrt(shape[1]);
@@ -55,15 +56,15 @@ function fastRandom(c: OpenELMConfig, name: string, shape: number[], seed: numbe
   // Encode rows in slices, so only the encoded tensor (not a float32 copy of it) is ever whole.
   const cols = shape[1], rowsPer = Math.max(1, Math.floor((1 << 20) / cols));
   const f = new Float32Array(rowsPer * cols);
-  const parts: Uint8Array[] = [];
-  for (let r0 = 0; r0 < shape[0]; r0 += rowsPer) {
+  const out = new Uint8Array(bytesFor(dtype, n));
+  for (let r0 = 0, o = 0; r0 < shape[0]; r0 += rowsPer) {
     const m = Math.min(rowsPer, shape[0] - r0) * cols;
     for (let i = 0; i < m; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; f[i] = (x >>> 0) * a - lo; }
-    parts.push(encodeAs(dtype, f.subarray(0, m)));
+    const part = encodeAs(dtype, f.subarray(0, m));
+    out.set(part, o);
+    o += part.length;
+    if (collect && (r0 / rowsPer) % 16 === 15) collect(); // the encoded slices are garbage now
   }
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
-  let o = 0;
-  for (const p of parts) { out.set(p, o); o += p.length; }
   return out;
 }
 
@@ -71,7 +72,7 @@ function fastRandom(c: OpenELMConfig, name: string, shape: number[], seed: numbe
  * Random weights of config c in the given weight type, made lazily: each tensor's bytes are generated when
  * the backend reads them, so only one tensor at a time lives outside the backend's memory.
  */
-export function randomTensors(c: OpenELMConfig, type: WeightType, seed: number): Map<string, StoredTensor> {
+export function randomTensors(c: OpenELMConfig, type: WeightType, seed: number, collect?: () => void): Map<string, StoredTensor> {
   const m = new Map<string, StoredTensor>();
   const tied = c.share_input_output_layers;
   for (const [name, shape] of expectedShapes(c)) {
@@ -79,7 +80,7 @@ export function randomTensors(c: OpenELMConfig, type: WeightType, seed: number):
     m.set(name, {
       name, dtype, shape,
       get data(): Uint8Array {
-        return fastRandom(c, name, shape, seed, dtype);
+        return fastRandom(c, name, shape, seed, dtype, collect);
       },
     });
   }
@@ -123,10 +124,14 @@ export async function bench(o: BenchOptions): Promise<void> {
   const threads = o.threads ?? [(await import("node:os")).availableParallelism()];
   if (threads.some((t) => t < 1)) throw new InputError(`bench: --threads must be ≥ 1, got ${threads.join(",")}`);
 
+  // Each tensor is garbage once the backend has copied it; collect it then, so peak RSS measures the
+  // engine (weights + KV cache + work buffers), not how lazily V8 frees large ArrayBuffers.
+  v8.setFlagsFromString("--expose-gc");
+  const gc = runInNewContext("gc") as (() => void) | undefined;
   let config: OpenELMConfig, tensors: Map<string, StoredTensor>, label: string;
   if (o.config !== undefined) {
     config = resolveConfig(o.config);
-    tensors = randomTensors(config, o.dtype ?? "f32", o.seed);
+    tensors = randomTensors(config, o.dtype ?? "f32", o.seed, gc);
     label = `${o.config.replace(/^apple\//, "")} (random)`;
   } else {
     const path = o.model!;
@@ -142,6 +147,8 @@ export async function bench(o: BenchOptions): Promise<void> {
   const dtype = o.dtype ?? [...dtypes].join("+");
 
   const backend = await createWasmBackend({ threads: Math.max(...threads), relaxed: o.relaxed ? "auto" : false });
+  const loadMatrix = backend.loadMatrix.bind(backend);
+  backend.loadMatrix = (t, rows, cols) => { const m = loadMatrix(t, rows, cols); gc?.(); return m; };
   const model = modelFromTensors(config, tensors, backend, label);
   tensors.clear();
   const maxLen = Math.max(...o.nPrompt, ...o.nGen, 18) + 1;
