@@ -22,7 +22,7 @@ interface Exports {
 const SELF = fileURLToPath(import.meta.url);
 const PAGE = 65536, ALIGN = 64, HEAP_BASE = 65536;
 // control words (Int32 at CTRL): generation, done count, op, quit, arg count, float-arg mask, rows, then args
-const GEN = 0, DONE = 1, OPW = 2, QUIT = 3, NARGS = 4, FMASK = 5, ROWS = 6, ARG = 8, CTRL_WORDS = 32;
+const GEN = 0, DONE = 1, OPW = 2, QUIT = 3, NARGS = 4, FMASK = 5, ROWS = 6, ERR = 7, ARG = 8, CTRL_WORDS = 32;
 const OPS = ["matmulNT", "matmulNN", "matmulTN", "ceForward", "ceBackward", "transpose"] as const;
 type Kernel = (...args: number[]) => void;
 
@@ -87,6 +87,7 @@ export async function createWasmTrainKernels(threads = 1): Promise<WasmTrainKern
       if (d === threads - 1) break;
       if (spins > 2000) Atomics.wait(ctrl, DONE, d, 1);
     }
+    if (Atomics.load(ctrl, ERR)) throw new Error(`training kernels: ${OPS[op]} failed in a worker thread`);
   };
   const mine = (a: ArrayBufferView, what: string): number => {
     if (a.buffer !== memory.buffer && (a.buffer as SharedArrayBuffer).byteLength > memory.buffer.byteLength)
@@ -132,8 +133,8 @@ if (!isMainThread && (workerData as { trainKernels?: boolean })?.trainKernels) {
   const ex = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as Exports;
   const ctrl = new Int32Array(memory.buffer, at, CTRL_WORDS), ctrlF = new Float32Array(memory.buffer, at, CTRL_WORDS);
   const { parentPort } = await import("node:worker_threads");
+  let seen = Atomics.load(ctrl, GEN); // before "ready": the first job may follow the message at once
   parentPort!.postMessage("ready");
-  let seen = Atomics.load(ctrl, GEN);
   for (;;) {
     for (let spins = 0; Atomics.load(ctrl, GEN) === seen; spins++) if (spins > 2000) Atomics.wait(ctrl, GEN, seen, 50);
     seen = Atomics.load(ctrl, GEN);
@@ -141,7 +142,7 @@ if (!isMainThread && (workerData as { trainKernels?: boolean })?.trainKernels) {
     const n = ctrl[NARGS], fmask = ctrl[FMASK], args: number[] = [];
     for (let i = 0; i < n; i++) args.push(fmask & (1 << i) ? ctrlF[ARG + i] : ctrl[ARG + i]);
     const [lo, hi] = rowsFor(index, threads, ctrl[ROWS]);
-    if (lo < hi) (ex[OPS[ctrl[OPW]]] as unknown as Kernel)(...args, lo, hi);
+    try { if (lo < hi) (ex[OPS[ctrl[OPW]]] as unknown as Kernel)(...args, lo, hi); } catch { Atomics.store(ctrl, ERR, 1); }
     Atomics.add(ctrl, DONE, 1);
     Atomics.notify(ctrl, DONE);
   }
