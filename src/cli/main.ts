@@ -21,6 +21,7 @@ const SUBCOMMANDS: Array<() => Promise<{ register(p: Command): void }>> = [
   () => import("./data.js"),
   () => import("./bench.js"),
   () => import("./quantize.js"),
+  () => import("./bigram.js"),
 ];
 
 export async function main(argv: string[]): Promise<number> {
