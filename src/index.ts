@@ -1,5 +1,5 @@
 // openelm-ts public API: the engine (load, generate, chat) and the pieces an application may need.
-// See docs/interfaces.md ("Library").
+// See README.md ("Library").
 
 export { loadModel, Model, ChatSession } from "./engine.js";
 export type { LoadModelOptions, GenerationOptions, Generation, Completion, ChatMessage, ChatRole, FinishReason } from "./engine.js";

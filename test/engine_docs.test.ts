@@ -1,5 +1,5 @@
-// Runs every `sh` and `ts` example of docs/interfaces.md (the README's hub, chat, server and library
-// sections), unchanged except for `openelm` -> the built CLI, port 8080 -> a free port and the package
+// Runs every `sh` and `ts` example of the README's hub, chat, server and library sections (between the
+// interfaces:begin/end markers), unchanged except for `openelm` -> the built CLI, port 8080 -> a free port and the package
 // name -> src/index.ts. A local fake hub serves the tiny fixture as apple/OpenELM-270M-Instruct.
 
 import { spawn, type ChildProcess } from "node:child_process";
@@ -11,7 +11,8 @@ import { afterAll, beforeAll, expect, test } from "vitest";
 import { startFakeHub, type FakeHub } from "./io/hub_fake_server.js";
 
 const TINY = "test/fixtures/openelm/tiny-32k";
-const DOC = readFileSync("docs/interfaces.md", "utf8");
+const README = readFileSync("README.md", "utf8");
+const DOC = README.slice(README.indexOf("<!-- interfaces:begin"), README.indexOf("<!-- interfaces:end -->"));
 const blocks = [...DOC.matchAll(/```(\w+)([^\n]*)\n([\s\S]*?)```/g)].map((m) => ({ lang: m[1], tag: m[2].trim(), code: m[3] }));
 
 let hub: FakeHub;
