@@ -2,7 +2,8 @@
 
 import type { Command } from "commander";
 import { InputError } from "../errors.js";
-import { readCheckpoint, readConfig } from "../io/model_dir.js";
+import { readConfig, weightFiles } from "../io/model_dir.js";
+import { readSafetensorsHeader } from "../io/safetensors.js";
 import { layerSizes, parameterCount, type OpenELMConfig } from "../models/config.js";
 import { resolveConfig } from "../models/registry.js";
 
@@ -32,10 +33,9 @@ export function register(program: Command): void {
       let c: OpenELMConfig, dtype: string, bytes: number;
       if (o.model) {
         c = readConfig(o.model);
-        const ck = readCheckpoint(o.model);
-        const dts = new Set([...ck.tensors.values()].map((t) => t.dtype));
-        dtype = [...dts].join("+");
-        bytes = [...ck.tensors.values()].reduce((a, t) => a + t.data.byteLength, 0);
+        const entries = weightFiles(o.model).flatMap((f) => readSafetensorsHeader(f)); // headers only, no weights read
+        dtype = [...new Set(entries.map((t) => t.dtype))].join("+");
+        bytes = entries.reduce((a, t) => a + t.bytes, 0);
       } else {
         c = resolveConfig(o.config!);
         dtype = c.torch_dtype === "bfloat16" ? "bf16" : "f32";

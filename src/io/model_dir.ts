@@ -37,6 +37,19 @@ export function readConfig(dir: string): OpenELMConfig {
   return parseConfig(readJsonFile(file), file);
 }
 
+/** The safetensors files of a model directory: model.safetensors, or the shards its index lists. */
+export function weightFiles(dir: string): string[] {
+  const index = path.join(dir, "model.safetensors.index.json");
+  if (fs.existsSync(index)) {
+    const j = readJsonFile(index, CheckpointError) as { weight_map?: Record<string, string> };
+    if (!j.weight_map || typeof j.weight_map !== "object") throw new CheckpointError(`${index}: missing field "weight_map" (tensor name -> shard file)`);
+    return [...new Set(Object.values(j.weight_map))].map((f) => path.join(dir, f));
+  }
+  const single = path.join(dir, "model.safetensors");
+  if (!fs.existsSync(single)) throw new CheckpointError(`${dir}: no model.safetensors or model.safetensors.index.json`);
+  return [single];
+}
+
 /** Read config, generation config and every weight tensor of a model directory (tensors keep their dtype). */
 export function readCheckpoint(dir: string): Checkpoint {
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory())

@@ -101,6 +101,22 @@ export function readSafetensors(path: string): { tensors: Map<string, StoredTens
   }
 }
 
+/** The tensor entries of a .safetensors file (name, dtype, shape, byte size) without reading their data. */
+export function readSafetensorsHeader(path: string): Array<{ name: string; dtype: DType; shape: number[]; bytes: number }> {
+  const fd = fs.openSync(path, "r");
+  try {
+    const size = fs.fstatSync(fd).size;
+    const first8 = new Uint8Array(8);
+    fs.readSync(fd, first8, 0, Math.min(8, size), 0);
+    const n = headerLength(first8, size, path);
+    const header = new Uint8Array(n);
+    fs.readSync(fd, header, 0, n, 8);
+    return parseHeader(header, size - 8 - n, path).entries.map((e) => ({ name: e.name, dtype: e.dtype, shape: e.shape, bytes: e.end - e.begin }));
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** Serialize tensors (sorted by name, header padded with spaces to a multiple of 8, as the safetensors library does). */
 export function serializeSafetensors(tensors: Iterable<StoredTensor>, metadata: Record<string, string> = { format: "pt" }): Uint8Array[] {
   const list = [...tensors].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
