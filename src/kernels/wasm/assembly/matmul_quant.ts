@@ -8,8 +8,8 @@
 // then reads one sequential stream (single-core DRAM reads were stalling on 8 separate streams), its
 // scales with one load, and never converts an f16. Rows are padded to a multiple of 4 with zeros.
 // Activations (quantizeAct): per row of K, int16 copies q16 (for i32x4.dot_i16x8_s), int8 copies q8 (for
-// the relaxed i8·i7 dot), a scale per block, and per block an i32x4 [8·Σq, 0, 0, 0]: q4_0 nibbles are
-// stored +8, so Σ x·(q-8) = Σ x·q − 8·Σ x and the correction is one vector subtract.
+// the relaxed i8·i7 dot), a scale per block, and per block an i32x4 [8·Σq, 0, 0, 0]: weights are stored
+// with an offset (q4_0 nibbles +8, q8_0 bytes +128), so Σ x·w = Σ x·stored − offset·Σ x.
 
 import { fma, hsum, halfToF32 } from "./simd";
 
@@ -35,7 +35,11 @@ export function repackQuant(src: usize, isQ8: bool, K: i32, dst: usize, rowBase:
       const s = src + (<usize>i * nb + b) * (qb + 2);
       const o = g + <usize>b * gbb;
       store<f32>(o + (lane << 2), halfToF32(load<u16>(s)));
-      memory.copy(o + 16 + lane * qb, s + 2, qb);
+      const q = o + 16 + lane * qb;
+      if (isQ8) { // stored + 128 (unsigned), see dotQ8
+        v128.store(q, v128.xor(v128.load(s + 2), i8x16.splat(-128)));
+        v128.store(q, v128.xor(v128.load(s + 18), i8x16.splat(-128)), 16);
+      } else memory.copy(q, s + 2, qb);
     }
   }
 }
@@ -93,7 +97,7 @@ export function dequantRow(w: usize, isQ8: bool, K: i32, r: i32, out: usize): vo
     const q = blk + 16 + lane * qb;
     const o = out + (<usize>b << 7);
     if (isQ8) {
-      for (let j = 0; j < 32; j++) store<f32>(o + (<usize>j << 2), d * <f32>load<i8>(q + j));
+      for (let j = 0; j < 32; j++) store<f32>(o + (<usize>j << 2), d * <f32>(<i32>load<u8>(q + j) - 128));
     } else {
       for (let j = 0; j < 16; j++) {
         const byte = load<u8>(q + j);
@@ -106,14 +110,15 @@ export function dequantRow(w: usize, isQ8: bool, K: i32, r: i32, out: usize): vo
 
 // One block's integer dot (i32x4 partial sums) of the weight bytes at wb with the activation block, whose
 // int16 copy is stored per 16 elements as [even 8 | odd 8] (xa, xb: elements 0..15; xc, xd: 16..31).
-// Read as i16 lanes, 16 weight bytes sign-extend with shifts alone (even: shl 8, shr_s 8; odd: shr_s 8):
-// shifts run on two ports of x86 cores, where extend_high and shuffles compete for the single shuffle port.
+// q8_0 weights are stored + 128 as unsigned bytes, so as i16 lanes they split with one op each (even:
+// and 0xff; odd: shr_u 8), on the two shift/logic ports of x86 cores rather than the one shuffle port
+// that extend_high needs; the caller subtracts 128·Σx (corr · 16).
 // @ts-ignore: decorator
-@inline function dotQ8(wb: usize, xa: v128, xb: v128, xc: v128, xd: v128): v128 {
+@inline function dotQ8(wb: usize, xa: v128, xb: v128, xc: v128, xd: v128, m: v128): v128 {
   const w0 = v128.load(wb), w1 = v128.load(wb, 16);
   return i32x4.add(
-    i32x4.add(i32x4.dot_i16x8_s(i16x8.shr_s(i16x8.shl(w0, 8), 8), xa), i32x4.dot_i16x8_s(i16x8.shr_s(w0, 8), xb)),
-    i32x4.add(i32x4.dot_i16x8_s(i16x8.shr_s(i16x8.shl(w1, 8), 8), xc), i32x4.dot_i16x8_s(i16x8.shr_s(w1, 8), xd)));
+    i32x4.add(i32x4.dot_i16x8_s(v128.and(w0, m), xa), i32x4.dot_i16x8_s(i16x8.shr_u(w0, 8), xb)),
+    i32x4.add(i32x4.dot_i16x8_s(v128.and(w1, m), xc), i32x4.dot_i16x8_s(i16x8.shr_u(w1, 8), xd)));
 }
 
 // q4_0: Σ x·nibble (the −8 is in corr). Byte j holds weight j (low nibble) and j+16 (high nibble); as i16
@@ -184,8 +189,9 @@ function tile4<W>(x16: usize, x8: usize, dx: usize, corr: usize, g: usize, nb: i
       const xo = x16 + (bi << 6);
       const xa = v128.load(xo), xb = v128.load(xo, 16), xc = v128.load(xo, 32), xd = v128.load(xo, 48);
       if (isQ8) {
-        p0 = dotQ8(q, xa, xb, xc, xd); p1 = dotQ8(q + qb, xa, xb, xc, xd);
-        p2 = dotQ8(q + 2 * qb, xa, xb, xc, xd); p3 = dotQ8(q + 3 * qb, xa, xb, xc, xd);
+        const m = i16x8.splat(255);
+        p0 = dotQ8(q, xa, xb, xc, xd, m); p1 = dotQ8(q + qb, xa, xb, xc, xd, m);
+        p2 = dotQ8(q + 2 * qb, xa, xb, xc, xd, m); p3 = dotQ8(q + 3 * qb, xa, xb, xc, xd, m);
       } else {
         p0 = dotQ4(q, xa, xb, xc, xd); p1 = dotQ4(q + qb, xa, xb, xc, xd);
         p2 = dotQ4(q + 2 * qb, xa, xb, xc, xd); p3 = dotQ4(q + 3 * qb, xa, xb, xc, xd);
@@ -195,7 +201,9 @@ function tile4<W>(x16: usize, x8: usize, dx: usize, corr: usize, g: usize, nb: i
     const t0 = i32x4.add(v128.shuffle<i32>(p0, p1, 0, 4, 1, 5), v128.shuffle<i32>(p0, p1, 2, 6, 3, 7));
     const t1 = i32x4.add(v128.shuffle<i32>(p2, p3, 0, 4, 1, 5), v128.shuffle<i32>(p2, p3, 2, 6, 3, 7));
     let r = i32x4.add(v128.shuffle<i32>(t0, t1, 0, 1, 4, 5), v128.shuffle<i32>(t0, t1, 2, 3, 6, 7));
-    if (!isQ8) r = i32x4.sub(r, i32x4.splat(load<i32>(corr + (bi << 4)))); // q4_0: −8·Σq, same for the 4 rows
+    // The stored offsets times Σq, the same for the 4 rows: q4_0 nibbles are w + 8 (corr = 8·Σq), q8_0 bytes w + 128.
+    const c = load<i32>(corr + (bi << 4));
+    r = i32x4.sub(r, i32x4.splat(isQ8 ? c << 4 : c));
     acc = fma(f32x4.convert_i32x4_s(r), f32x4.mul(v128.load(blk), f32x4.splat(load<f32>(dx + (bi << 2)))), acc);
   }
   return acc;
