@@ -9,7 +9,7 @@ import type { StoredTensor } from "../tensor/tensor.js";
 import { attentionBackward, attentionBackwardMM, attentionForward, attentionForwardMM, type AttentionKernels, type AttentionScratch } from "./autograd/attention.js";
 import { crossEntropyBackward, crossEntropyForward, type LossValues } from "./autograd/cross_entropy.js";
 import { embeddingBackward, embeddingForward } from "./autograd/embedding.js";
-import { linearBackward, linearForward, OC_CHUNK, serialMatmul, type LinearScratch, type MatmulRunner } from "./autograd/matmul.js";
+import { linearBackward, linearForward, NT_MAX_K, OC_CHUNK, serialMatmul, type LinearScratch, type MatmulRunner } from "./autograd/matmul.js";
 import { qkNormRopeBackward, qkNormRopeForward, ropeTables, type QKVShape } from "./autograd/qk_norm_rope.js";
 import { residualForward } from "./autograd/residual.js";
 import { rmsnormBackward, rmsnormForward } from "./autograd/rmsnorm.js";
@@ -122,13 +122,14 @@ export class TrainableOpenELM {
     this.plan = null; // let the old buffers go before the new ones are allocated
     const c = this.config, N = B * T, D = c.model_dim, hd = c.head_dim, V = c.vocab_size, L = c.num_transformer_layers;
     const f = (n: number) => this.alloc(n);
-    let maxS = 0, maxQ = 0, maxKV = 0, maxF = 0, maxWt = V * D;
+    let maxS = 0, maxQ = 0, maxKV = 0, maxF = 0, maxWt = V * D, maxLayerWt = 0;
     const layers: LayerActs[] = [];
     for (let i = 0; i < L; i++) {
       const { nQ, nKV, ffnDim: F } = layerSizes(c, i);
       const S = (nQ + 2 * nKV) * hd;
       maxS = Math.max(maxS, S); maxQ = Math.max(maxQ, nQ); maxKV = Math.max(maxKV, nKV); maxF = Math.max(maxF, F);
       maxWt = Math.max(maxWt, S * D, nQ * hd * D, 2 * F * D);
+      maxLayerWt = Math.max(maxLayerWt, S * D, nQ * hd * D, 2 * F * D);
       layers.push({
         ln1: f(N * D), ln1Rstd: f(N), qkv: f(N * S), q: f(N * nQ * hd), k: f(N * nKV * hd), v: f(N * nKV * hd),
         qRstd: f(N * nQ), kRstd: f(N * nKV), att: f(B * nQ * T * T), attOut: f(N * nQ * hd), resid2: f(N * D),
@@ -143,7 +144,7 @@ export class TrainableOpenELM {
       lnf: f(N * D), lnfRstd: f(N), logits: f(N * V), lse: f(N), tl: f(N), cos, sin,
       tmp: f(N * D), dresid: f(N * D), dln: f(N * D), dattOut: f(N * maxQ * hd), dqkv: f(N * maxS),
       dq: f(N * maxQ * hd), dk: f(N * maxKV * hd), dv: f(N * maxKV * hd), dgu: f(N * 2 * maxF), dact: f(N * maxF),
-      scratch: this.mm.nn ? { wT: f(0), xT: f(0), doutT: f(OC_CHUNK * N) } : { wT: f(maxWt), xT: f(maxC * N), doutT: f(OC_CHUNK * N) },
+      scratch: { wT: f(this.mm.nn && V > NT_MAX_K ? maxLayerWt : maxWt), xT: f(maxC * N), doutT: f(OC_CHUNK * N) },
       attScratch: { tt: f(this.mm.nn ? T * T : 0), th1: f(this.mm.nn ? T * hd : 0), th2: f(0) },
     };
   }

@@ -95,3 +95,22 @@ describe.each(["tiny-small-vocab", "tiny-32k"])("training forward/backward vs re
     if (fs.existsSync(f)) for (const [n, r] of readFixtureTensors(f)) expectGradClose(n, m.view(m.grads, n), r.data);
   });
 });
+
+test("gradient accumulation: two micro-batches scaled by 1/2 = one batch (equal target counts)", () => {
+  const fx = loadTrainFixture("tiny-small-vocab");
+  const V = fx.ck.config.vocab_size, T = 16;
+  const ids = Array.from({ length: 2 * T }, (_, i) => (i * 37 + 11) % V);
+  const targets = Int32Array.from(ids.map((_, i) => (i % T === T - 1 ? -100 : ids[i + 1])));
+  const whole = fx.make(), acc = fx.make();
+  whole.zeroGrad();
+  whole.forward(ids, targets, 2, T, Z_COEF);
+  whole.backward();
+  acc.zeroGrad();
+  for (const b of [0, 1]) {
+    acc.forward(ids.slice(b * T, b * T + T), targets.subarray(b * T, b * T + T), 1, T, Z_COEF);
+    acc.backward(0.5);
+  }
+  let max = 0;
+  for (let i = 0; i < whole.grads.length; i++) max = Math.max(max, Math.abs(whole.grads[i] - acc.grads[i]));
+  expect(max).toBeLessThan(1e-7);
+});

@@ -119,8 +119,8 @@ export interface LinearScratch {
 
 /** Output rows of dW handled per transposed chunk of dout (bounds the scratch for the (V, D) head). */
 export const OC_CHUNK = 256;
-/** Above this many output features the SIMD backward transposes dout instead of reading it strided. */
-const TN_MAX_OUT = 4096;
+/** Widest reduction (K) the SIMD backward hands to the NT kernel; the vocabulary head is above it. */
+export const NT_MAX_K = 8192;
 
 /** out (N, OC) = x (N, C) · Wᵀ. */
 export function linearForward(mm: MatmulRunner, out: Float32Array, x: Float32Array, W: Float32Array,
@@ -135,15 +135,21 @@ export function linearForward(mm: MatmulRunner, out: Float32Array, x: Float32Arr
 export function linearBackward(mm: MatmulRunner, dx: Float32Array | null, dW: Float32Array,
   dout: Float32Array, x: Float32Array, W: Float32Array, N: number, C: number, OC: number,
   s: LinearScratch): void {
-  if (mm.nn && mm.tn) {
-    if (dx) mm.nn(dx, dout, W, N, C, OC, false);
-    if (OC < TN_MAX_OUT || !mm.transpose) { mm.tn(dW, dout, x, OC, C, N, true); return; }
-    // wide layers (the vocabulary head): A = dout read down its columns would stride a page per token,
-    // so transpose OC_CHUNK-column slices of dout first and multiply those rows directly (NN)
+  if (mm.nn && mm.transpose) {
+    // SIMD kernels: the dot-product form (NT) is the fastest, so transpose W, x and slices of dout into
+    // scratch (O(N·(C + OC)) copies against O(N·C·OC) work). The vocabulary head's W is too wide for NT's
+    // blocking (K = V), so its dx uses the NN form instead.
+    if (dx) {
+      if (OC <= NT_MAX_K) {
+        mm.transpose(s.wT, W, OC, C, C, 0); // (C, OC)
+        mm.abt(dx, dout, s.wT, N, C, OC, false);
+      } else mm.nn(dx, dout, W, N, C, OC, false);
+    }
+    mm.transpose(s.xT, x, N, C, C, 0); // (C, N)
     for (let o0 = 0; o0 < OC; o0 += OC_CHUNK) {
       const oc = Math.min(OC_CHUNK, OC - o0);
       mm.transpose(s.doutT, dout, N, oc, OC, o0); // (oc, N)
-      mm.nn(dW.subarray(o0 * C, (o0 + oc) * C), s.doutT, x, oc, C, N, true);
+      mm.abt(dW.subarray(o0 * C, (o0 + oc) * C), s.doutT, s.xT, oc, C, N, true);
     }
     return;
   }
