@@ -36,6 +36,7 @@ export class AdamW {
     const stepSize = lr / bc1;
     const m = this.m, v = this.v;
     for (const p of this.layout.infos) {
+      if (!p.trainable) continue; // torch skips parameters without a gradient (not even decayed)
       const decay = p.decay ? 1 - lr * weightDecay : 1;
       const end = p.offset + p.size;
       for (let i = p.offset; i < end; i++) {

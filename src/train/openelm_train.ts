@@ -48,19 +48,29 @@ export class TrainableOpenELM {
   readonly params: Float32Array;
   readonly grads: Float32Array;
   private readonly w: LayerTensors[];
-  private readonly g: LayerTensors[];
+  private readonly g: Array<{ [K in keyof LayerTensors]: Float32Array | null }>;
   private plan: Plan | null = null;
   /** Attention as matmuls when the runner has all three layouts (the SIMD kernels). */
   private readonly attMM: AttentionKernels | null;
   private last: { count: number; zLossCoef: number } | null = null;
 
-  constructor(readonly config: OpenELMConfig, readonly mm: MatmulRunner = serialMatmul) {
-    this.layout = paramLayout(config);
+  /**
+   * mm: the kernels (default: plain TS, float64 sums). frozen: names of tensors that get no gradient (their
+   * weight gradients are not computed at all; the design the LoRA fine-tuning builds on).
+   */
+  constructor(readonly config: OpenELMConfig, readonly mm: MatmulRunner = serialMatmul, frozen?: (name: string) => boolean) {
+    this.layout = paramLayout(config, frozen);
     this.params = this.alloc(this.layout.total);
     this.grads = this.alloc(this.layout.total);
     this.attMM = mm.nn && mm.tn ? { abt: mm.abt.bind(mm), nn: mm.nn.bind(mm), tn: mm.tn.bind(mm) } : null;
     this.w = this.layerViews(this.params);
-    this.g = this.layerViews(this.grads);
+    this.g = this.layerViews(this.grads).map((l, i) => {
+      const p = `transformer.layers.${i}.`;
+      const t = (n: string, v: Float32Array | null) => (v && this.layout.byName.get(p + n)!.trainable ? v : null);
+      return { attnNorm: t("attn_norm.weight", l.attnNorm), qkv: t("attn.qkv_proj.weight", l.qkv), qNorm: t("attn.q_norm.weight", l.qNorm),
+        kNorm: t("attn.k_norm.weight", l.kNorm), outProj: t("attn.out_proj.weight", l.outProj), ffnNorm: t("ffn_norm.weight", l.ffnNorm),
+        proj1: t("ffn.proj_1.weight", l.proj1), proj2: t("ffn.proj_2.weight", l.proj2) };
+    });
   }
 
   private alloc(n: number): Float32Array { return this.mm.alloc ? this.mm.alloc(n) : sharedFloat32(n); }
@@ -81,6 +91,11 @@ export class TrainableOpenELM {
     return flat.subarray(p.offset, p.offset + p.size);
   }
 
+  /** The gradient of a tensor, or null when it is frozen. */
+  private gradOf(name: string): Float32Array | null {
+    return this.layout.byName.get(name)!.trainable ? this.view(this.grads, name) : null;
+  }
+
   private layerViews(flat: Float32Array): LayerTensors[] {
     const out: LayerTensors[] = [];
     const qk = this.config.normalize_qk_projections;
@@ -97,9 +112,11 @@ export class TrainableOpenELM {
     return out;
   }
 
-  private head(flat: Float32Array): Float32Array {
-    return this.view(flat, this.config.share_input_output_layers ? "transformer.token_embeddings.weight" : "lm_head.weight");
+  private headName(): string {
+    return this.config.share_input_output_layers ? "transformer.token_embeddings.weight" : "lm_head.weight";
   }
+
+  private head(flat: Float32Array): Float32Array { return this.view(flat, this.headName()); }
 
   zeroGrad(): void { this.grads.fill(0); }
 
@@ -218,9 +235,9 @@ export class TrainableOpenELM {
     if (mm.ceBackward && count > 0) mm.ceBackward(p.logits, p.lse, p.targets, N, V, scale / count, (scale * zLossCoef * 2) / count);
     else crossEntropyBackward(p.logits, p.lse, p.targets, N, V, count, zLossCoef, scale);
     this.last = null; // the logits are gone
-    linearBackward(mm, p.dln, this.head(this.grads), p.logits, p.lnf, this.head(this.params), N, D, V, p.scratch);
+    linearBackward(mm, p.dln, this.gradOf(this.headName()), p.logits, p.lnf, this.head(this.params), N, D, V, p.scratch);
     p.dresid.fill(0);
-    rmsnormBackward(p.dresid, this.view(this.grads, "transformer.norm.weight"), p.dln, p.resid[L],
+    rmsnormBackward(p.dresid, this.gradOf("transformer.norm.weight"), p.dln, p.resid[L],
       this.view(this.params, "transformer.norm.weight"), p.lnfRstd, N, D);
     for (let l = L - 1; l >= 0; l--) {
       const { nQ, nKV, ffnDim: F } = layerSizes(c, l);
@@ -239,7 +256,8 @@ export class TrainableOpenELM {
       linearBackward(mm, p.dln, g.qkv, p.dqkv, a.ln1, w.qkv, N, D, S, p.scratch);
       rmsnormBackward(p.dresid, g.attnNorm, p.dln, p.resid[l], w.attnNorm, a.ln1Rstd, N, D);
     }
-    embeddingBackward(this.view(this.grads, "transformer.token_embeddings.weight"), p.dresid, p.ids, N, D);
+    const dE = this.gradOf("transformer.token_embeddings.weight");
+    if (dE) embeddingBackward(dE, p.dresid, p.ids, N, D);
   }
 }
 

@@ -16,6 +16,8 @@ export interface ParamInfo {
   size: number;
   /** CoreNet no_decay_bn_filter_bias: 1-D tensors (the RMSNorm weights) get no weight decay. */
   decay: boolean;
+  /** False for a frozen tensor (e.g. the base weights under LoRA): no gradient, no update. */
+  trainable: boolean;
 }
 
 export interface ParamLayout {
@@ -29,12 +31,12 @@ export function sharedFloat32(n: number): Float32Array {
   return new Float32Array(new SharedArrayBuffer(Math.max(1, n) * 4), 0, n);
 }
 
-export function paramLayout(c: OpenELMConfig): ParamLayout {
+export function paramLayout(c: OpenELMConfig, frozen: (name: string) => boolean = () => false): ParamLayout {
   const infos: ParamInfo[] = [];
   const byName = new Map<string, ParamInfo>();
   let offset = 0;
   for (const [name, shape] of expectedShapes(c)) {
-    const info = { name, shape, offset, size: numel(shape), decay: shape.length !== 1 };
+    const info = { name, shape, offset, size: numel(shape), decay: shape.length !== 1, trainable: !frozen(name) };
     infos.push(info);
     byName.set(name, info);
     offset += info.size;

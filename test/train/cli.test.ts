@@ -67,6 +67,17 @@ test("train, then --resume with another config; then a corrupt shard", () => {
   expect(state.step).toBe(2);
 });
 
+test("the default (SIMD) kernels resume bit-identically: 4 steps = 2 + --resume 2, at 1 and 2 threads", () => {
+  const losses = (dir: string) => fs.readFileSync(path.join(tmp, dir, "metrics.jsonl"), "utf-8").trim().split("\n")
+    .map((l) => JSON.parse(l)).filter((r) => r.loss !== undefined).map((r) => r.loss);
+  expect(run(["train", "--config", "recipe.json", "--data", "data", "--out", "s4", "--stop-after", "4"]).code).toBe(0);
+  expect(run(["train", "--config", "recipe.json", "--data", "data", "--out", "h2", "--stop-after", "2", "--threads", "2"]).code).toBe(0);
+  expect(run(["train", "--config", "recipe.json", "--data", "data", "--out", "h2", "--stop-after", "2", "--resume"]).code).toBe(0);
+  expect(losses("h2")).toEqual(losses("s4"));
+  expect(losses("s4")).toHaveLength(4);
+  expect(fs.readFileSync(path.join(tmp, "h2/checkpoint/model.safetensors")).equals(fs.readFileSync(path.join(tmp, "s4/checkpoint/model.safetensors")))).toBe(true);
+});
+
 test("Ctrl-C saves a checkpoint and exits", async () => {
   const child = spawn(process.execPath, [CLI, "train", "--config", "recipe.json", "--data", "data", "--out", "sigint"], { cwd: tmp });
   let err = "";

@@ -114,3 +114,30 @@ test("gradient accumulation: two micro-batches scaled by 1/2 = one batch (equal 
   for (let i = 0; i < whole.grads.length; i++) max = Math.max(max, Math.abs(whole.grads[i] - acc.grads[i]));
   expect(max).toBeLessThan(1e-7);
 });
+
+test("frozen tensors (the LoRA design): no gradient, no update; the trainable gradients are unchanged", async () => {
+  const { TrainableOpenELM } = await import("../../src/train/openelm_train.js");
+  const { AdamW } = await import("../../src/train/adamw.js");
+  const fx = loadTrainFixture("tiny-small-vocab");
+  const full = fx.make();
+  full.zeroGrad();
+  full.forward(fx.ids, fx.targets, fx.B, fx.T, Z_COEF);
+  full.backward();
+  const frozen = (n: string) => !n.includes("norm");
+  const m = new TrainableOpenELM(fx.ck.config, undefined, frozen);
+  m.params.set(full.params);
+  const before = m.params.slice();
+  m.zeroGrad();
+  m.forward(fx.ids, fx.targets, fx.B, fx.T, Z_COEF);
+  m.backward();
+  for (const p of m.layout.infos) {
+    const g = m.view(m.grads, p.name), want = full.view(full.grads, p.name);
+    if (frozen(p.name)) expect(g.every((x) => x === 0), p.name).toBe(true);
+    else expect(Array.from(g), p.name).toEqual(Array.from(want));
+  }
+  new AdamW(m.layout).update(m.params, m.grads, 1e-3);
+  for (const p of m.layout.infos) {
+    const changed = m.view(m.params, p.name).some((x, i) => x !== before[p.offset + i]);
+    expect(changed, p.name).toBe(!frozen(p.name));
+  }
+});

@@ -130,9 +130,9 @@ export function linearForward(mm: MatmulRunner, out: Float32Array, x: Float32Arr
 
 /**
  * Backward of out = x · Wᵀ: dx (N, C) = dout · W (overwritten, skipped when dx is null);
- * dW (OC, C) += doutᵀ · x (accumulated, so micro-batches add up).
+ * dW (OC, C) += doutᵀ · x (accumulated, so micro-batches add up; skipped when dW is null: a frozen weight).
  */
-export function linearBackward(mm: MatmulRunner, dx: Float32Array | null, dW: Float32Array,
+export function linearBackward(mm: MatmulRunner, dx: Float32Array | null, dW: Float32Array | null,
   dout: Float32Array, x: Float32Array, W: Float32Array, N: number, C: number, OC: number,
   s: LinearScratch): void {
   if (mm.nn && mm.transpose) {
@@ -145,6 +145,7 @@ export function linearBackward(mm: MatmulRunner, dx: Float32Array | null, dW: Fl
         mm.abt(dx, dout, s.wT, N, C, OC, false);
       } else mm.nn(dx, dout, W, N, C, OC, false);
     }
+    if (!dW) return;
     mm.transpose(s.xT, x, N, C, C, 0); // (C, N)
     for (let o0 = 0; o0 < OC; o0 += OC_CHUNK) {
       const oc = Math.min(OC_CHUNK, OC - o0);
@@ -157,6 +158,7 @@ export function linearBackward(mm: MatmulRunner, dx: Float32Array | null, dW: Fl
     transposeInto(s.wT, W, OC, C); // (C, OC)
     mm.abt(dx, dout, s.wT, N, C, OC, false);
   }
+  if (!dW) return;
   transposeInto(s.xT, x, N, C); // (C, N)
   for (let o0 = 0; o0 < OC; o0 += OC_CHUNK) {
     const oc = Math.min(OC_CHUNK, OC - o0);

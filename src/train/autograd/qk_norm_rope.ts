@@ -73,7 +73,7 @@ function normRopeHeadBackward(dsrc: Float32Array, s0: number, src: Float32Array,
     tmp[j] = g0 * c + g1 * sn;
     tmp[j + half] = g1 * c - g0 * sn;
   }
-  if (!w || !dw) {
+  if (!w) {
     for (let i = 0; i < hd; i++) dsrc[s0 + i] = tmp[i];
     return;
   }
@@ -82,7 +82,7 @@ function normRopeHeadBackward(dsrc: Float32Array, s0: number, src: Float32Array,
   const m = dot / hd;
   for (let i = 0; i < hd; i++) {
     const xh = src[s0 + i] * s;
-    dw[i] += tmp[i] * xh;
+    if (dw) dw[i] += tmp[i] * xh; // dw null: a frozen norm weight
     dsrc[s0 + i] = s * (tmp[i] * w[i] - xh * m);
   }
 }

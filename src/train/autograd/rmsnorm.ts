@@ -17,9 +17,9 @@ export function rmsnormForward(out: Float32Array, rstd: Float32Array, x: Float32
 
 /**
  * dx += rstd · (dy·w − x̂ · mean(dy·w·x̂)), x̂ = x · rstd; dw += Σ_rows dy · x̂.
- * dx accumulates because the norm's input is a residual stream that already carries a gradient.
+ * dx accumulates because the norm's input is a residual stream that already carries a gradient; dw null: frozen.
  */
-export function rmsnormBackward(dx: Float32Array, dw: Float32Array, dy: Float32Array, x: Float32Array,
+export function rmsnormBackward(dx: Float32Array, dw: Float32Array | null, dy: Float32Array, x: Float32Array,
   w: Float32Array, rstd: Float32Array, rows: number, dim: number): void {
   for (let r = 0; r < rows; r++) {
     const o = r * dim, s = rstd[r];
@@ -28,7 +28,7 @@ export function rmsnormBackward(dx: Float32Array, dw: Float32Array, dy: Float32A
     const m = dot / dim;
     for (let i = 0; i < dim; i++) {
       const xh = x[o + i] * s;
-      dw[i] += dy[o + i] * xh;
+      if (dw) dw[i] += dy[o + i] * xh;
       dx[o + i] += s * (dy[o + i] * w[i] - xh * m);
     }
   }
