@@ -1,5 +1,6 @@
 // openelm train: run a training recipe on prepared data; checkpoints, metrics.jsonl and loss_curve.svg in --out.
 
+import * as v8 from "node:v8";
 import type { Command } from "commander";
 import { loadRecipe, recipeNames } from "../train/recipe.js";
 import { createWasmTrainKernels } from "../train/wasm/train_kernels.js";
@@ -27,6 +28,8 @@ export function register(program: Command): void {
       process.on("SIGINT", onSigint);
       const tty = process.stderr.isTTY;
       let pending = false;
+      // WebAssembly relaxed SIMD (fused multiply-add) is behind a flag in Node 20; it must be set before any module compiles
+      if (o.kernels === "wasm") v8.setFlagsFromString("--experimental-wasm-relaxed-simd");
       const mm = o.kernels === "wasm" ? await createWasmTrainKernels(o.threads) : undefined;
       try {
         await train({

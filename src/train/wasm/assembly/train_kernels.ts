@@ -8,6 +8,12 @@
 
 const ZERO = f32x4.splat(0);
 
+/** a · b + c: fused in the relaxed-SIMD build (ASC_FEATURE_RELAXED_SIMD is a compile-time constant). */
+function fma(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
+}
+
 /**
  * NT: out[i, j] = Σ_k A[i, k] · B[j, k]. B is walked in blocks of JB rows that stay in L2 while every
  * A row of [m0, m1) passes; inside, tiles of 4 B rows × 2 A rows keep 8 vector accumulators.
@@ -28,10 +34,10 @@ export function matmulNT(out: usize, a: usize, b: usize, M: i32, N: i32, K: i32,
         for (; k + 4 <= K; k += 4) {
           const o = <usize>k << 2;
           const xa = v128.load(x0 + o), xb = v128.load(x1 + o);
-          let w = v128.load(b0 + o); a0 = f32x4.add(a0, f32x4.mul(w, xa)); c0 = f32x4.add(c0, f32x4.mul(w, xb));
-          w = v128.load(b1 + o); a1 = f32x4.add(a1, f32x4.mul(w, xa)); c1 = f32x4.add(c1, f32x4.mul(w, xb));
-          w = v128.load(b2 + o); a2 = f32x4.add(a2, f32x4.mul(w, xa)); c2 = f32x4.add(c2, f32x4.mul(w, xb));
-          w = v128.load(b3 + o); a3 = f32x4.add(a3, f32x4.mul(w, xa)); c3 = f32x4.add(c3, f32x4.mul(w, xb));
+          let w = v128.load(b0 + o); a0 = fma(w, xa, a0); c0 = fma(w, xb, c0);
+          w = v128.load(b1 + o); a1 = fma(w, xa, a1); c1 = fma(w, xb, c1);
+          w = v128.load(b2 + o); a2 = fma(w, xa, a2); c2 = fma(w, xb, c2);
+          w = v128.load(b3 + o); a3 = fma(w, xa, a3); c3 = fma(w, xb, c3);
         }
         let s0 = hsum(a0), s1 = hsum(a1), s2 = hsum(a2), s3 = hsum(a3);
         let r0 = hsum(c0), r1 = hsum(c1), r2 = hsum(c2), r3 = hsum(c3);
@@ -103,10 +109,10 @@ function panel(out: usize, a: usize, b: usize, M: i32, N: i32, K: i32, m0: i32, 
         let pb = b + ((<usize>kb * N + j) << 2);
         for (let k = kb; k < ke; k++) {
           const v0 = v128.load(pb), v1 = v128.load(pb, 16);
-          let s = f32x4.splat(load<f32>(pa)); c00 = f32x4.add(c00, f32x4.mul(s, v0)); c01 = f32x4.add(c01, f32x4.mul(s, v1));
-          s = f32x4.splat(load<f32>(pa + ar)); c10 = f32x4.add(c10, f32x4.mul(s, v0)); c11 = f32x4.add(c11, f32x4.mul(s, v1));
-          s = f32x4.splat(load<f32>(pa + 2 * ar)); c20 = f32x4.add(c20, f32x4.mul(s, v0)); c21 = f32x4.add(c21, f32x4.mul(s, v1));
-          s = f32x4.splat(load<f32>(pa + 3 * ar)); c30 = f32x4.add(c30, f32x4.mul(s, v0)); c31 = f32x4.add(c31, f32x4.mul(s, v1));
+          let s = f32x4.splat(load<f32>(pa)); c00 = fma(s, v0, c00); c01 = fma(s, v1, c01);
+          s = f32x4.splat(load<f32>(pa + ar)); c10 = fma(s, v0, c10); c11 = fma(s, v1, c11);
+          s = f32x4.splat(load<f32>(pa + 2 * ar)); c20 = fma(s, v0, c20); c21 = fma(s, v1, c21);
+          s = f32x4.splat(load<f32>(pa + 3 * ar)); c30 = fma(s, v0, c30); c31 = fma(s, v1, c31);
           pa += ac; pb += nb;
         }
         const o0 = out + ((<usize>i * N + j) << 2), o1 = o0 + nb, o2 = o1 + nb, o3 = o2 + nb;
@@ -126,7 +132,7 @@ function panel(out: usize, a: usize, b: usize, M: i32, N: i32, K: i32, m0: i32, 
         let pb = b + ((<usize>kb * N + j) << 2);
         for (let k = kb; k < ke; k++) {
           const s = f32x4.splat(load<f32>(pa));
-          c0 = f32x4.add(c0, f32x4.mul(s, v128.load(pb))); c1 = f32x4.add(c1, f32x4.mul(s, v128.load(pb, 16)));
+          c0 = fma(s, v128.load(pb), c0); c1 = fma(s, v128.load(pb, 16), c1);
           pa += ac; pb += nb;
         }
         const o0 = out + ((<usize>i * N + j) << 2);
