@@ -196,7 +196,7 @@ export class TrainableOpenELM {
       residualForward(a.resid2, p.resid[l], p.tmp, N * D);
       rmsnormForward(a.ln2, a.ln2Rstd, a.resid2, w.ffnNorm, N, D, RMS_EPS);
       linearForward(mm, a.gu, a.ln2, w.proj1, N, D, 2 * F);
-      swigluForward(a.act, a.gu, N, F);
+      if (mm.swigluForward) mm.swigluForward(a.act, a.gu, N, F); else swigluForward(a.act, a.gu, N, F);
       linearForward(mm, p.tmp, a.act, w.proj2, N, F, D);
       residualForward(p.resid[l + 1], a.resid2, p.tmp, N * D);
     }
@@ -245,7 +245,7 @@ export class TrainableOpenELM {
       const sh: QKVShape = { B, T, nQ, nKV, hd, eps: RMS_EPS };
       // feed-forward branch: resid[l+1] = resid2 + proj_2(swiglu(proj_1(rmsnorm(resid2))))
       linearBackward(mm, p.dact, g.proj2, p.dresid, a.act, w.proj2, N, F, D, p.scratch);
-      swigluBackward(p.dgu, p.dact, a.gu, N, F);
+      if (mm.swigluBackward) mm.swigluBackward(p.dgu, p.dact, a.gu, N, F); else swigluBackward(p.dgu, p.dact, a.gu, N, F);
       linearBackward(mm, p.dln, g.proj1, p.dgu, a.ln2, w.proj1, N, D, 2 * F, p.scratch);
       rmsnormBackward(p.dresid, g.ffnNorm, p.dln, a.resid2, w.ffnNorm, a.ln2Rstd, N, D);
       // attention branch: resid2 = resid[l] + out_proj(attention(rope(qknorm(qkv_proj(rmsnorm(resid[l]))))))

@@ -112,7 +112,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   writeFileAtomic(metricsFile, metrics.map((m) => JSON.stringify(m) + "\n").join(""));
   const logMetric = (row: MetricsRow & Record<string, unknown>) => { metrics.push(row); fs.appendFileSync(metricsFile, JSON.stringify(row) + "\n"); };
 
-  const valSets = validationBatches(data.val.length > T ? data.val : data.train, T, B, r.eval_batches);
+  const valSets = validationBatches(data.val, T, B, r.eval_batches);
+  if (r.eval_every && !valSets.length)
+    say(`no validation: the data's validation split has ${data.val.length} tokens, fewer than ${B} sequences of ${T + 1} (prepare with --val-fraction or --val-input)`, "info");
   const evaluate = (): number => {
     let sum = 0, n = 0;
     for (const vb of valSets) {

@@ -6,6 +6,7 @@ import * as path from "node:path";
 import { describe, expect, test } from "vitest";
 import { matmulABtRows } from "../../src/train/autograd/matmul.js";
 import { crossEntropyBackward, crossEntropyForward } from "../../src/train/autograd/cross_entropy.js";
+import { swigluBackward, swigluForward } from "../../src/train/autograd/swiglu.js";
 import { TrainableOpenELM } from "../../src/train/openelm_train.js";
 import { loadParams } from "../../src/train/parameters.js";
 import { createWasmTrainKernels } from "../../src/train/wasm/train_kernels.js";
@@ -52,6 +53,19 @@ describe("SIMD matmul kernels vs the TS kernel", () => {
     const x = rand(37 * 50, 9), out = k.alloc(20 * 37);
     k.transpose!(out, put(x), 37, 20, 50, 11);
     for (let c = 0; c < 20; c++) for (let r = 0; r < 37; r++) expect(out[c * 37 + r]).toBe(x[r * 50 + 11 + c]);
+  });
+
+  test("SwiGLU rows vs the TS kernel (F = 13: SIMD body and scalar tail)", () => {
+    const N = 5, F = 13;
+    const gu = rand(N * 2 * F, 4).map((v) => v * 6), dout = rand(N * F, 8);
+    const out = new Float32Array(N * F), dgu = new Float32Array(N * 2 * F);
+    swigluForward(out, gu, N, F);
+    swigluBackward(dgu, dout, gu, N, F);
+    const o2 = k.alloc(N * F), d2 = k.alloc(N * 2 * F), g2 = put(gu);
+    k.swigluForward!(o2, g2, N, F);
+    k.swigluBackward!(d2, put(dout), g2, N, F);
+    expectClose(o2, out, 2e-6);
+    expectClose(d2, dgu, 2e-6);
   });
 
   test("fused cross-entropy rows vs the TS loss and gradient (ignored rows, z-loss)", () => {

@@ -79,6 +79,9 @@ export interface MatmulRunner {
   nn?(out: Float32Array, A: Float32Array, B: Float32Array, M: number, N: number, K: number, accumulate: boolean): void;
   /** out (cols, rows) = columns [c0, c0 + cols) of x (rows, stride), transposed. */
   transpose?(out: Float32Array, x: Float32Array, rows: number, cols: number, stride: number, c0: number): void;
+  /** SwiGLU rows (see swiglu.ts), float32 with a polynomial exp. */
+  swigluForward?(out: Float32Array, gu: Float32Array, N: number, F: number): void;
+  swigluBackward?(dgu: Float32Array, dout: Float32Array, gu: Float32Array, N: number, F: number): void;
   /** Int32 buffers in the runner's memory (targets for the fused cross-entropy). */
   allocI32?(n: number): Int32Array;
   /** Fused cross-entropy rows (see cross_entropy.ts): lse and target logits per row. */

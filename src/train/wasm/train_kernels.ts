@@ -11,6 +11,8 @@ import type { MatmulRunner } from "../autograd/matmul.js";
 import { TRAIN_KERNELS_RELAXED_WASM, TRAIN_KERNELS_WASM } from "./train_kernels_wasm.js";
 
 interface Exports {
+  swigluForward(out: number, gu: number, F: number, m0: number, m1: number): void;
+  swigluBackward(dgu: number, dout: number, gu: number, F: number, m0: number, m1: number): void;
   transpose(out: number, x: number, rows: number, cols: number, stride: number, c0: number, m0: number, m1: number): void;
   ceForward(logits: number, V: number, targets: number, lse: number, tl: number, m0: number, m1: number): void;
   ceBackward(logits: number, V: number, targets: number, lse: number, cs: number, zs: number, m0: number, m1: number): void;
@@ -23,7 +25,7 @@ const SELF = fileURLToPath(import.meta.url);
 const PAGE = 65536, ALIGN = 64, HEAP_BASE = 65536;
 // control words (Int32 at CTRL): generation, done count, op, quit, arg count, float-arg mask, rows, then args
 const GEN = 0, DONE = 1, OPW = 2, QUIT = 3, NARGS = 4, FMASK = 5, ROWS = 6, ERR = 7, ARG = 8, CTRL_WORDS = 32;
-const OPS = ["matmulNT", "matmulNN", "matmulTN", "ceForward", "ceBackward", "transpose"] as const;
+const OPS = ["matmulNT", "matmulNN", "matmulTN", "ceForward", "ceBackward", "transpose", "swigluForward", "swigluBackward"] as const;
 type Kernel = (...args: number[]) => void;
 
 let moduleCache: { module: WebAssembly.Module; relaxed: boolean } | null = null;
@@ -124,6 +126,8 @@ export async function createWasmTrainKernels(threads = 1): Promise<WasmTrainKern
     transpose(out, x, rows, cols, stride, c0) {
       run(5, cols, [mine(out, "out"), mine(x, "x"), rows, cols, stride, c0]);
     },
+    swigluForward(out, gu, N, F) { run(6, N, [mine(out, "out"), mine(gu, "gu"), F]); },
+    swigluBackward(dgu, dout, gu, N, F) { run(7, N, [mine(dgu, "dgu"), mine(dout, "dout"), mine(gu, "gu"), F]); },
     ceForward(lse, tl, logits, targets, N, V) {
       run(3, N, [mine(logits, "logits"), V, mine(targets, "targets"), mine(lse, "lse"), mine(tl, "tl")]);
     },

@@ -246,3 +246,49 @@ export function transpose(out: usize, x: usize, rows: i32, cols: i32, stride: i3
     }
   }
 }
+
+// ---------------------------------------------------------------- SwiGLU rows
+
+/** out (rows, F) = silu(gate) · up for rows [m0, m1) of gu (rows, 2F) = [gate | up]. */
+export function swigluForward(out: usize, gu: usize, F: i32, m0: i32, m1: i32): void {
+  const one = f32x4.splat(1);
+  for (let r = m0; r < m1; r++) {
+    const g0 = gu + ((<usize>r * 2 * F) << 2), u0 = g0 + (<usize>F << 2), o0 = out + ((<usize>r * F) << 2);
+    let f = 0;
+    for (; f + 4 <= F; f += 4) {
+      const o = <usize>f << 2;
+      const g = v128.load(g0 + o);
+      const sig = f32x4.div(one, f32x4.add(one, expv(f32x4.neg(g))));
+      v128.store(o0 + o, f32x4.mul(f32x4.mul(g, sig), v128.load(u0 + o)));
+    }
+    for (; f < F; f++) {
+      const o = <usize>f << 2;
+      const g = load<f32>(g0 + o);
+      store<f32>(o0 + o, g / (1 + <f32>Math.exp(-<f64>g)) * load<f32>(u0 + o));
+    }
+  }
+}
+
+/** dgu (rows, 2F) from dout (rows, F): d gate = d · up · σ(g)(1 + g(1 − σ(g))), d up = d · silu(g). */
+export function swigluBackward(dgu: usize, dout: usize, gu: usize, F: i32, m0: i32, m1: i32): void {
+  const one = f32x4.splat(1);
+  for (let r = m0; r < m1; r++) {
+    const g0 = gu + ((<usize>r * 2 * F) << 2), u0 = g0 + (<usize>F << 2);
+    const dg0 = dgu + ((<usize>r * 2 * F) << 2), du0 = dg0 + (<usize>F << 2), d0 = dout + ((<usize>r * F) << 2);
+    let f = 0;
+    for (; f + 4 <= F; f += 4) {
+      const o = <usize>f << 2;
+      const g = v128.load(g0 + o), u = v128.load(u0 + o), d = v128.load(d0 + o);
+      const sig = f32x4.div(one, f32x4.add(one, expv(f32x4.neg(g))));
+      v128.store(dg0 + o, f32x4.mul(f32x4.mul(d, u), f32x4.mul(sig, f32x4.add(one, f32x4.mul(g, f32x4.sub(one, sig))))));
+      v128.store(du0 + o, f32x4.mul(d, f32x4.mul(g, sig)));
+    }
+    for (; f < F; f++) {
+      const o = <usize>f << 2;
+      const g = load<f32>(g0 + o), u = load<f32>(u0 + o), d = load<f32>(d0 + o);
+      const sig = <f32>(1 / (1 + Math.exp(-<f64>g)));
+      store<f32>(dg0 + o, d * u * sig * (1 + g * (1 - sig)));
+      store<f32>(du0 + o, d * g * sig);
+    }
+  }
+}
