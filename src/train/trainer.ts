@@ -85,6 +85,12 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     }
     restoreCheckpoint(existing, model.layout, model.params, opt, ck.state.adam_step);
     state = ck.state;
+    // a resumed run may change the schedule or intervals on purpose (e.g. max_iterations); say so
+    const changed = (Object.keys(r) as Array<keyof typeof r>).filter((k) => k !== "description" && k !== "model" &&
+      JSON.stringify(r[k]) !== JSON.stringify((state.recipe as unknown as Record<string, unknown>)?.[k]));
+    if (changed.length) say(`--resume: recipe changed since the checkpoint: ${changed.map((k) =>
+      `${k} ${JSON.stringify((state.recipe as unknown as Record<string, unknown>)?.[k])} → ${JSON.stringify(r[k])}`).join(", ")}`, "info");
+    state.recipe = r;
     sampler.position = state.data_position;
     rng = new Rng(state.rng);
     say(`resumed ${existing} at step ${state.step}`, "info");

@@ -81,7 +81,9 @@ describe("trainer", () => {
     const straight = await train({ recipe, dataDir, outDir: path.join(tmp, "straight") });
     const half = await train({ recipe, dataDir, outDir: path.join(tmp, "halves"), stopAfter: 3 });
     expect(half.step).toBe(3);
-    const rest = await train({ recipe, dataDir, outDir: path.join(tmp, "halves"), resume: true });
+    const lines: string[] = [];
+    const rest = await train({ recipe, dataDir, outDir: path.join(tmp, "halves"), resume: true, onStatus: (l) => lines.push(l) });
+    expect(lines.some((l) => l.startsWith("--resume: recipe changed"))).toBe(false);
     expect(rest.step).toBe(6);
     expect([...half.losses, ...rest.losses]).toEqual(straight.losses);
     expect(straight.losses[5]).toBeLessThan(straight.losses[0]);
@@ -112,6 +114,15 @@ describe("trainer", () => {
     const other = loadRecipe(writeRecipe("other", { model: { ...MODEL, model_dim: 48 } }));
     await expect(train({ recipe: other, dataDir, outDir: path.join(tmp, "straight"), resume: true }))
       .rejects.toThrow(/^--resume .*straight\/checkpoint: the checkpoint is of another model config than .*other\.json \(model_dim 32 vs 48\)$/);
+  });
+
+  test("--resume with a changed schedule says which recipe fields changed", async () => {
+    const dir = path.join(tmp, "changed");
+    await train({ recipe: loadRecipe(writeRecipe("c1", { max_iterations: 2 })), dataDir, outDir: dir });
+    const lines: string[] = [];
+    const res = await train({ recipe: loadRecipe(writeRecipe("c2", { max_iterations: 3 })), dataDir, outDir: dir, resume: true, onStatus: (l) => lines.push(l) });
+    expect(res.step).toBe(3);
+    expect(lines).toContain("--resume: recipe changed since the checkpoint: max_iterations 2 → 3");
   });
 
   test("a run that diverges stops without touching the last good checkpoint", async () => {
