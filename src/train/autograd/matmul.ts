@@ -69,7 +69,11 @@ export function matmulABtRows(out: Float32Array, A: Float32Array, B: Float32Arra
   }
 }
 
-/** A parallel runner for matmulABtRows (threads split the rows); the default runs on this thread. */
+/**
+ * The kernels the training model runs on: abt (out = A · Bᵀ) is required; the SIMD set (train/wasm) adds the
+ * other matmul layouts, the transpose, fused cross-entropy and SwiGLU rows, and its own memory (alloc). The
+ * default, serialMatmul, is the plain TypeScript loop on this thread.
+ */
 export interface MatmulRunner {
   readonly name?: string;
   /** Zeroed float32 buffers this runner can work on (default: SharedArrayBuffer-backed arrays). */
