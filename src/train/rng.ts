@@ -1,6 +1,7 @@
-// Seeded random numbers for training (initialisation, data sampling): xoshiro128** with a splitmix32
-// seed expansion. The whole state is four uint32s, saved in trainer_state so a resumed run draws the
-// same numbers an uninterrupted one would.
+// Seeded random numbers: xoshiro128** with a splitmix32 seed expansion. The one generator for training
+// (initialisation, data sampling), random-weight init and token sampling, so a seed gives the same numbers
+// on every run and platform (Math.random is neither seedable nor reproducible). The whole state is four
+// uint32s, saved in trainer_state so a resumed run draws the same numbers an uninterrupted one would.
 
 export class Rng {
   private s: Uint32Array;
@@ -30,6 +31,11 @@ export class Rng {
     s[2] ^= t;
     s[3] = rotl(s[3], 11);
     return result;
+  }
+
+  /** Uniform in [0, 1) with 32 random bits (one draw; token sampling and random-weight init use it). */
+  next(): number {
+    return this.nextU32() / 4294967296;
   }
 
   /** Uniform in [0, 1) with 53 random bits. */
