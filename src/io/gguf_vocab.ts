@@ -31,10 +31,10 @@ export interface GgufVocab {
 /** The bundled Llama-2 tokenizer.model (OpenELM's tokenizer). */
 export const BUNDLED_TOKENIZER_MODEL = fileURLToPath(new URL("../../assets/tokenizer/llama2/tokenizer.model", import.meta.url));
 
-interface ProtoField { field: number; wire: number; start: number; end: number; value: number }
+export interface ProtoField { field: number; wire: number; start: number; end: number; value: number }
 
 /** Top-level fields of a protobuf message (only the wire types ModelProto uses: varint, fixed32/64, bytes). */
-function protoFields(b: Uint8Array, file: string): ProtoField[] {
+export function protoFields(b: Uint8Array, file: string): ProtoField[] {
   const out: ProtoField[] = [];
   let i = 0;
   const varint = (): number => {

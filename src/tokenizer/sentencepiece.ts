@@ -9,6 +9,7 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { SentencePieceProcessor } from "@sctg/sentencepiece-js";
 import { TokenizerError } from "../errors.js";
+import { protoFields } from "../io/gguf_vocab.js";
 import { tokenizerModelFromJson } from "./tokenizer_json.js";
 
 /** The bundled Llama-2 tokenizer.model (from ../shared/fixtures/tokenizer/llama2, see its SOURCES.md). */
@@ -72,25 +73,7 @@ export class Tokenizer {
 
 /** Number of pieces in a SentencePiece ModelProto (repeated field 1, length-delimited). */
 function countPieces(b: Uint8Array, file: string): number {
-  let i = 0, n = 0;
-  const varint = (): number => {
-    let v = 0, shift = 0;
-    for (;;) {
-      if (i >= b.length) throw new TokenizerError(`${file}: truncated protobuf`);
-      const byte = b[i++];
-      v += (byte & 0x7f) * 2 ** shift;
-      if (!(byte & 0x80)) return v;
-      shift += 7;
-    }
-  };
-  while (i < b.length) {
-    const key = varint(), field = Math.floor(key / 8), wire = key & 7;
-    if (wire === 0) varint();
-    else if (wire === 1) i += 8;
-    else if (wire === 5) i += 4;
-    else if (wire === 2) { const len = varint(); i += len; if (field === 1) n++; }
-    else throw new TokenizerError(`${file}: unsupported protobuf wire type ${wire}`);
-  }
+  const n = protoFields(b, file).filter((f) => f.field === 1 && f.wire === 2).length;
   if (n === 0) throw new TokenizerError(`${file}: no pieces found (not a SentencePiece model?)`);
   return n;
 }
