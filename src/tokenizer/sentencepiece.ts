@@ -6,14 +6,13 @@
 
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { fileURLToPath } from "node:url";
 import { SentencePieceProcessor } from "@sctg/sentencepiece-js";
 import { TokenizerError } from "../errors.js";
-import { protoFields } from "../io/gguf_vocab.js";
+import { BUNDLED_TOKENIZER_MODEL, protoFields } from "../io/gguf_vocab.js";
 import { tokenizerModelFromJson } from "./tokenizer_json.js";
 
-/** The bundled Llama-2 tokenizer.model (from ../shared/fixtures/tokenizer/llama2, see its SOURCES.md). */
-export const BUNDLED_TOKENIZER = fileURLToPath(new URL("../../assets/tokenizer/llama2/tokenizer.model", import.meta.url));
+/** The bundled Llama-2 tokenizer.model (assets/tokenizer/llama2). */
+export const BUNDLED_TOKENIZER = BUNDLED_TOKENIZER_MODEL;
 
 export interface EncodeOptions {
   /** Prepend BOS (id 1) as HF's LlamaTokenizer does with add_bos_token=True. Default true. */
