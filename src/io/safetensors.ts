@@ -60,6 +60,17 @@ function headerLength(first8: Uint8Array, fileSize: number, file: string): numbe
   return n;
 }
 
+/** Read and validate the header of an open file; n is its length (the data section starts at 8 + n). */
+function readHeader(fd: number, path: string): { n: number; entries: Entry[]; metadata: Record<string, string> } {
+  const size = fs.fstatSync(fd).size;
+  const first8 = new Uint8Array(8);
+  fs.readSync(fd, first8, 0, Math.min(8, size), 0);
+  const n = headerLength(first8, size, path);
+  const header = new Uint8Array(n);
+  fs.readSync(fd, header, 0, n, 8);
+  return { n, ...parseHeader(header, size - 8 - n, path) };
+}
+
 /** Parse safetensors bytes held in memory. Tensors are views into `bytes`. */
 export function parseSafetensors(bytes: Uint8Array, file = "model.safetensors"): Map<string, StoredTensor> {
   const n = headerLength(bytes.subarray(0, 8), bytes.byteLength, file);
@@ -77,13 +88,7 @@ export function parseSafetensors(bytes: Uint8Array, file = "model.safetensors"):
 export function readSafetensors(path: string): { tensors: Map<string, StoredTensor>; metadata: Record<string, string> } {
   const fd = fs.openSync(path, "r");
   try {
-    const size = fs.fstatSync(fd).size;
-    const first8 = new Uint8Array(8);
-    fs.readSync(fd, first8, 0, Math.min(8, size), 0);
-    const n = headerLength(first8, size, path);
-    const header = new Uint8Array(n);
-    fs.readSync(fd, header, 0, n, 8);
-    const { entries, metadata } = parseHeader(header, size - 8 - n, path);
+    const { n, entries, metadata } = readHeader(fd, path);
     const tensors = new Map<string, StoredTensor>();
     for (const e of entries) {
       const data = new Uint8Array(e.end - e.begin);
@@ -105,41 +110,45 @@ export function readSafetensors(path: string): { tensors: Map<string, StoredTens
 export function readSafetensorsHeader(path: string): Array<{ name: string; dtype: DType; shape: number[]; bytes: number }> {
   const fd = fs.openSync(path, "r");
   try {
-    const size = fs.fstatSync(fd).size;
-    const first8 = new Uint8Array(8);
-    fs.readSync(fd, first8, 0, Math.min(8, size), 0);
-    const n = headerLength(first8, size, path);
-    const header = new Uint8Array(n);
-    fs.readSync(fd, header, 0, n, 8);
-    return parseHeader(header, size - 8 - n, path).entries.map((e) => ({ name: e.name, dtype: e.dtype, shape: e.shape, bytes: e.end - e.begin }));
+    return readHeader(fd, path).entries.map((e) => ({ name: e.name, dtype: e.dtype, shape: e.shape, bytes: e.end - e.begin }));
   } finally {
     fs.closeSync(fd);
   }
 }
 
-/** Serialize tensors (sorted by name, header padded with spaces to a multiple of 8, as the safetensors library does). */
-export function serializeSafetensors(tensors: Iterable<StoredTensor>, metadata: Record<string, string> = { format: "pt" }): Uint8Array[] {
-  const list = [...tensors].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+/**
+ * The 8-byte length and the JSON header for tensors laid out back to back in the order given, the header
+ * padded with spaces to a multiple of 8 (as the safetensors library does).
+ */
+function encodeHeader(specs: Array<{ name: string; dtype: DType; shape: number[]; bytes: number }>, metadata: Record<string, string>,
+  file: string): [Uint8Array, Uint8Array] {
   const header: Record<string, unknown> = { __metadata__: metadata };
   let off = 0;
-  for (const t of list) {
-    const name = DTYPE_NAMES[t.dtype];
-    if (!name) throw new CheckpointError(`safetensors: tensor "${t.name}" has dtype ${t.dtype}; safetensors stores F32, BF16 or F16 (use GGUF for quantized weights)`);
-    header[t.name] = { dtype: name, shape: t.shape, data_offsets: [off, off + t.data.byteLength] };
-    off += t.data.byteLength;
+  for (const s of specs) {
+    const name = DTYPE_NAMES[s.dtype];
+    if (!name) throw new CheckpointError(`${file}: tensor "${s.name}" has dtype ${s.dtype}; safetensors stores F32, BF16 or F16 (use GGUF for quantized weights)`);
+    header[s.name] = { dtype: name, shape: s.shape, data_offsets: [off, off + s.bytes] };
+    off += s.bytes;
   }
   let json = JSON.stringify(header);
-  const pad = (8 - (Buffer.byteLength(json) % 8)) % 8;
-  json += " ".repeat(pad);
+  json += " ".repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
   const hbytes = Buffer.from(json, "utf-8");
   const len = new Uint8Array(8);
   new DataView(len.buffer).setBigUint64(0, BigInt(hbytes.byteLength), true);
-  return [len, hbytes, ...list.map((t) => t.data)];
+  return [len, hbytes];
+}
+
+/** Serialize tensors (sorted by name, header padded with spaces to a multiple of 8, as the safetensors library does). */
+export function serializeSafetensors(tensors: Iterable<StoredTensor>, metadata: Record<string, string> = { format: "pt" },
+  file = "safetensors"): Uint8Array[] {
+  const list = [...tensors].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const header = encodeHeader(list.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, bytes: t.data.byteLength })), metadata, file);
+  return [...header, ...list.map((t) => t.data)];
 }
 
 /** Write a .safetensors file atomically (temp name, fsync, rename). */
 export function writeSafetensors(path: string, tensors: Iterable<StoredTensor>, metadata?: Record<string, string>): void {
-  writeFileAtomic(path, serializeSafetensors(tensors, metadata));
+  writeFileAtomic(path, serializeSafetensors(tensors, metadata, path));
 }
 
 /**
@@ -148,20 +157,8 @@ export function writeSafetensors(path: string, tensors: Iterable<StoredTensor>, 
  */
 export function writeSafetensorsStreaming(path: string, specs: Array<{ name: string; dtype: DType; shape: number[] }>,
   produce: (spec: { name: string; dtype: DType; shape: number[] }) => Uint8Array, metadata: Record<string, string> = { format: "pt" }): void {
-  const header: Record<string, unknown> = { __metadata__: metadata };
-  let off = 0;
   const size = (s: { dtype: DType; shape: number[] }) => numel(s.shape) * (s.dtype === "f32" ? 4 : 2);
-  for (const s of specs) {
-    const name = DTYPE_NAMES[s.dtype];
-    if (!name) throw new CheckpointError(`safetensors: tensor "${s.name}" has dtype ${s.dtype}; safetensors stores F32, BF16 or F16`);
-    header[s.name] = { dtype: name, shape: s.shape, data_offsets: [off, off + size(s)] };
-    off += size(s);
-  }
-  let json = JSON.stringify(header);
-  json += " ".repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
-  const hbytes = Buffer.from(json, "utf-8");
-  const len = new Uint8Array(8);
-  new DataView(len.buffer).setBigUint64(0, BigInt(hbytes.byteLength), true);
+  const [len, hbytes] = encodeHeader(specs.map((s) => ({ ...s, bytes: size(s) })), metadata, path);
   const tmp = tempPathFor(path);
   const fd = fs.openSync(tmp, "w");
   try {
@@ -169,7 +166,7 @@ export function writeSafetensorsStreaming(path: string, specs: Array<{ name: str
     write(len); write(hbytes);
     for (const s of specs) {
       const data = produce(s);
-      if (data.byteLength !== size(s)) throw new CheckpointError(`safetensors: tensor "${s.name}" produced ${data.byteLength} bytes, expected ${size(s)}`);
+      if (data.byteLength !== size(s)) throw new CheckpointError(`${path}: tensor "${s.name}" produced ${data.byteLength} bytes, expected ${size(s)}`);
       write(data);
     }
     fs.fsyncSync(fd);
