@@ -5,8 +5,9 @@ import { InputError } from "../errors.js";
 import { loadTokenizer } from "../tokenizer/sentencepiece.js";
 import { idsArg, readStdin } from "./args.js";
 
-function jsonLines(text: string): string[] {
-  return text.split("\n").filter((l, i, a) => l.length > 0 || i < a.length - 1).filter((l) => l.trim() !== "");
+/** The non-blank lines of stdin with their 1-based line numbers (for error messages). */
+function jsonLines(text: string): Array<{ line: string; n: number }> {
+  return text.split("\n").map((line, i) => ({ line, n: i + 1 })).filter((l) => l.line.trim() !== "");
 }
 
 export function register(program: Command): void {
@@ -20,10 +21,10 @@ export function register(program: Command): void {
       const tok = await loadTokenizer(o.tokenizer);
       if (o.jsonl) {
         const out: string[] = [];
-        jsonLines(await readStdin()).forEach((line, i) => {
+        jsonLines(await readStdin()).forEach(({ line, n }) => {
           let s: unknown;
-          try { s = JSON.parse(line); } catch { throw new InputError(`stdin line ${i + 1}: not JSON`); }
-          if (typeof s !== "string") throw new InputError(`stdin line ${i + 1}: expected a JSON string, got ${typeof s}`);
+          try { s = JSON.parse(line); } catch { throw new InputError(`stdin line ${n}: not JSON`); }
+          if (typeof s !== "string") throw new InputError(`stdin line ${n}: expected a JSON string, got ${typeof s}`);
           out.push(JSON.stringify(tok.encode(s, { bos: !!o.bos })));
         });
         process.stdout.write(out.map((l) => l + "\n").join(""));
@@ -42,10 +43,10 @@ export function register(program: Command): void {
       const tok = await loadTokenizer(o.tokenizer);
       if (o.jsonl) {
         const out: string[] = [];
-        jsonLines(await readStdin()).forEach((line, i) => {
+        jsonLines(await readStdin()).forEach(({ line, n }) => {
           let a: unknown;
-          try { a = JSON.parse(line); } catch { throw new InputError(`stdin line ${i + 1}: not JSON`); }
-          if (!Array.isArray(a) || !a.every((x) => Number.isInteger(x))) throw new InputError(`stdin line ${i + 1}: expected a JSON array of integer ids`);
+          try { a = JSON.parse(line); } catch { throw new InputError(`stdin line ${n}: not JSON`); }
+          if (!Array.isArray(a) || !a.every((x) => Number.isInteger(x))) throw new InputError(`stdin line ${n}: expected a JSON array of integer ids`);
           out.push(JSON.stringify(tok.decode(a)));
         });
         process.stdout.write(out.map((l) => l + "\n").join(""));
