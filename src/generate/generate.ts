@@ -111,11 +111,12 @@ export async function* generate(model: OpenELMModel, tokenizer: Tokenizer, promp
   let finishReason: FinishReason = "length";
   const row = new Float32Array(V);
 
+  const presence = opts.presencePenalty ?? 0, frequency = opts.frequencyPenalty ?? 0;
   /** Apply the processors to a logits row with `context` before it and choose a token. */
   const choose = (src: Float32Array, context: number[]): number => {
     row.set(src);
     applyRepetitionPenalty(row, context, opts.repetitionPenalty ?? 1);
-    applyPresenceFrequency(row, context.slice(promptIds.length), opts.presencePenalty ?? 0, opts.frequencyPenalty ?? 0);
+    if (presence || frequency) applyPresenceFrequency(row, context.slice(promptIds.length), presence, frequency); // no per-token copy when off
     if (greedy) return argmax(row);
     applyTemperature(row, temperature);
     applyTopK(row, opts.topK ?? 0);
