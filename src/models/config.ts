@@ -1,4 +1,4 @@
-// OpenELM config.json: parsing, validation and layer-wise scaling (OPENELM.md §2).
+// OpenELM config.json: parsing, validation and layer-wise scaling.
 // References: HF apple/OpenELM configuration_openelm.py (make_divisible, compute_heads); CoreNet GPTConfig.
 
 import { ConfigError } from "../errors.js";

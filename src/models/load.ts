@@ -10,7 +10,7 @@ import { readCheckpoint, type GenerationConfig } from "../io/model_dir.js";
 import { layerSizes, type OpenELMConfig } from "./config.js";
 import { OpenELMModel, type LayerWeights } from "./openelm.js";
 
-/** Tensor name -> shape for a config, in checkpoint order (OPENELM.md §3.1). */
+/** Tensor name -> shape for a config, in checkpoint order (names as in HF modeling_openelm.py). */
 export function expectedShapes(c: OpenELMConfig): Map<string, number[]> {
   const D = c.model_dim, hd = c.head_dim, m = new Map<string, number[]>();
   m.set("transformer.token_embeddings.weight", [c.vocab_size, D]);

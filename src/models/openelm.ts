@@ -1,5 +1,5 @@
 // OpenELM: decoder-only transformer with layer-wise scaling (heads and FFN width vary per layer).
-// References: HF apple/OpenELM modeling_openelm.py; mlx-lm models/openelm.py; OPENELM.md §4.
+// References: HF apple/OpenELM modeling_openelm.py; mlx-lm models/openelm.py.
 // Shapes: T tokens in this call, D model_dim, hd head_dim, V vocab; weights keep HF layout (out, in).
 
 import type { Backend, Matrix } from "../kernels/backend.js";

@@ -1,4 +1,4 @@
-// SwiGLU: out = silu(gate) * up with proj_1's rows split [gate | up] (OPENELM.md 3.1).
+// SwiGLU: out = silu(gate) * up with proj_1's rows split [gate | up] (HF modeling_openelm.py OpenELMFeedForwardNetwork: proj_1 output chunked in two).
 
 export function swiglu(out: Float32Array, gu: Float32Array, T: number, F: number): void {
   for (let t = 0; t < T; t++) {
