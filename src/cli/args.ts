@@ -31,6 +31,15 @@ export function idsArg(v: string): number[] {
   });
 }
 
+/** "0,1,25" -> non-negative integers; `what` names them in the error (e.g. "document indices"). */
+export function intListArg(what: string) {
+  return (v: string): number[] => {
+    const parts = v.split(",").map((x) => x.trim());
+    if (!parts.every((x) => /^\d+$/.test(x))) throw new InvalidArgumentError(`expected comma-separated ${what}, got "${v}"`);
+    return parts.map(Number);
+  };
+}
+
 export function collect(v: string, prev: string[] = []): string[] {
   return [...prev, v];
 }

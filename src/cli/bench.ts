@@ -16,7 +16,7 @@ import { loadGgufCheckpoint } from "../io/gguf_openelm.js";
 import { encodeAs, quantizeTensors, targetDtype, WEIGHT_TYPES, type WeightType } from "../io/gguf_quantize.js";
 import type { OpenELMModel } from "../models/openelm.js";
 import type { KVCache } from "../models/kv_cache.js";
-import { choiceArg, intArg } from "./args.js";
+import { choiceArg, intArg, intListArg } from "./args.js";
 
 export interface BenchOptions {
   model?: string; config?: string; dtype?: WeightType; nPrompt: number[]; nGen: number[]; threads?: number[];
@@ -26,12 +26,6 @@ export interface BenchOptions {
 export interface BenchResult {
   model: string; dtype: string; size_bytes: number; params: number; backend: string; threads: number;
   test: string; n_prompt: number; n_gen: number; samples_ts: number[]; avg_ts: number; stddev_ts: number;
-}
-
-function listArg(v: string): number[] {
-  const out = v.split(",").map((s) => s.trim());
-  if (out.some((s) => !/^\d+$/.test(s))) throw new InputError(`expected a comma-separated list of non-negative integers, got "${v}"`);
-  return out.map(Number);
 }
 
 /**
@@ -106,9 +100,9 @@ export function register(program: Command): void {
     .option("-m, --model <dir|file.gguf>", "model directory or GGUF file")
     .option("--config <name|file>", `random weights of a published config (${publishedConfigNames().join(", ")})`)
     .option("--dtype <type>", `weight type: ${WEIGHT_TYPES.join(", ")} (default: f32 for --config, as stored otherwise)`, choiceArg(WEIGHT_TYPES))
-    .option("-p, --n-prompt <list>", "prompt lengths to prefill", listArg, [512])
-    .option("-n, --n-gen <list>", "tokens to decode", listArg, [128])
-    .option("-t, --threads <list>", "thread counts (default: all cores)", listArg)
+    .option("-p, --n-prompt <list>", "prompt lengths to prefill", intListArg("prompt lengths"), [512])
+    .option("-n, --n-gen <list>", "tokens to decode", intListArg("token counts"), [128])
+    .option("-t, --threads <list>", "thread counts (default: all cores)", intListArg("thread counts"))
     .option("-r, --repetitions <n>", "runs of each test", intArg(1), 5)
     .option("--seed <n>", "seed of the random weights and prompt", intArg(0), 0)
     .option("--no-relaxed", "use the plain SIMD kernels even where relaxed SIMD is available")

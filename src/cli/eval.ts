@@ -7,8 +7,7 @@ import type { Command } from "commander";
 import { InputError } from "../errors.js";
 import { evaluate } from "../eval/evaluate.js";
 import { referenceSchemaJson, resultsJson, resultsTable } from "../eval/report.js";
-import { InvalidArgumentError } from "commander";
-import { intArg } from "./args.js";
+import { intArg, intListArg } from "./args.js";
 import { addModelOptions, openModel, type ModelArgs } from "./model_args.js";
 
 interface EvalArgs extends ModelArgs {
@@ -26,13 +25,6 @@ interface EvalArgs extends ModelArgs {
   contextSharing: boolean;
 }
 
-/** "0,1,25" → document indices. */
-function docsArg(v: string): number[] {
-  const parts = v.split(",").map((x) => x.trim());
-  if (!parts.every((x) => /^\d+$/.test(x))) throw new InvalidArgumentError(`expected comma-separated document indices, got "${v}"`);
-  return parts.map(Number);
-}
-
 export function register(program: Command): void {
   const cmd = program.command("eval")
     .description("evaluate on lm-eval tasks (arc_easy, arc_challenge, boolq, hellaswag, piqa, winogrande, truthfulqa_mc2, sciq, mmlu, mmlu_<subject>)")
@@ -42,7 +34,7 @@ export function register(program: Command): void {
     .option("--max-length <n>", "lm-eval max_length: inputs are left-truncated to it (default: the model's max_context_length)", intArg(1))
     .option("--data-dir <dir>", "directory with the original task files (arc_easy/, boolq/, hellaswag/, mmlu/, piqa/, truthfulqa/, winogrande/); default: the HF cache")
     .option("--fewshot-start <n>", "without a training split, shots are documents n, n+1, … of the evaluated file", intArg(0), 24)
-    .option("--docs <indices>", "only these document indices of each task, e.g. 0,1,25 (instead of --limit)", docsArg)
+    .option("--docs <indices>", "only these document indices of each task, e.g. 0,1,25 (instead of --limit)", intListArg("document indices"))
     .option("--output <file>", "write the results JSON here")
     .option("--reference-output <file>", "also write the results in the lm-eval reference fixture's schema (openelm-eval-reference/1)")
     .option("--log-samples", "include every document's requests and log-likelihoods in the JSON")
