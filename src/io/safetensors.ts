@@ -5,8 +5,8 @@
 import * as fs from "node:fs";
 import { CheckpointError } from "../errors.js";
 import type { DType, StoredTensor } from "../tensor/tensor.js";
-import { numel } from "../tensor/tensor.js";
-import { tempPathFor, writeFileAtomic } from "./atomic_write.js";
+import { bytesFor, numel } from "../tensor/tensor.js";
+import { writeFileAtomic, writeFileAtomicStreaming } from "./atomic_write.js";
 
 const DTYPES: Record<string, { dtype: DType; size: number }> = {
   F32: { dtype: "f32", size: 4 }, BF16: { dtype: "bf16", size: 2 }, F16: { dtype: "f16", size: 2 },
@@ -157,24 +157,14 @@ export function writeSafetensors(path: string, tensors: Iterable<StoredTensor>, 
  */
 export function writeSafetensorsStreaming(path: string, specs: Array<{ name: string; dtype: DType; shape: number[] }>,
   produce: (spec: { name: string; dtype: DType; shape: number[] }) => Uint8Array, metadata: Record<string, string> = { format: "pt" }): void {
-  const size = (s: { dtype: DType; shape: number[] }) => numel(s.shape) * (s.dtype === "f32" ? 4 : 2);
+  const size = (s: { dtype: DType; shape: number[] }) => bytesFor(s.dtype, numel(s.shape));
   const [len, hbytes] = encodeHeader(specs.map((s) => ({ ...s, bytes: size(s) })), metadata, path);
-  const tmp = tempPathFor(path);
-  const fd = fs.openSync(tmp, "w");
-  try {
-    const write = (b: Uint8Array) => { let o = 0; while (o < b.byteLength) o += fs.writeSync(fd, b, o, b.byteLength - o); };
+  writeFileAtomicStreaming(path, (write) => {
     write(len); write(hbytes);
     for (const s of specs) {
       const data = produce(s);
       if (data.byteLength !== size(s)) throw new CheckpointError(`${path}: tensor "${s.name}" produced ${data.byteLength} bytes, expected ${size(s)}`);
       write(data);
     }
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
-  } catch (e) {
-    fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
-  fs.renameSync(tmp, path);
+  });
 }
