@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as v8 from "node:v8";
 import { runInNewContext } from "node:vm";
 import { InputError } from "../errors.js";
-import { bytesFor, type DType, type StoredTensor } from "../tensor/tensor.js";
+import { bytesFor, numel, type DType, type StoredTensor } from "../tensor/tensor.js";
 import { parameterCount, type OpenELMConfig } from "../models/config.js";
 import { expectedShapes, modelFromTensors } from "../models/load.js";
 import { publishedConfigNames, resolveConfig } from "../models/registry.js";
@@ -137,7 +137,7 @@ export async function bench(o: BenchOptions): Promise<void> {
   }
   let sizeBytes = 0;
   const dtypes = new Set<string>();
-  for (const t of tensors.values()) { sizeBytes += sizeOf(t); if (t.shape.length === 2) dtypes.add(t.dtype); }
+  for (const t of tensors.values()) { sizeBytes += bytesFor(t.dtype, numel(t.shape)); if (t.shape.length === 2) dtypes.add(t.dtype); }
   const dtype = o.dtype ?? [...dtypes].join("+");
 
   const backend = await createWasmBackend({ threads: Math.max(...threads), relaxed: o.relaxed ? "auto" : false });
@@ -178,16 +178,6 @@ export async function bench(o: BenchOptions): Promise<void> {
       wasm_memory_bytes: backend.memoryBytes(), node: process.version }, null, 2) + "\n");
   } else {
     print(`\npeak RSS ${(peakRss / 2 ** 20).toFixed(1)} MiB (weights ${(sizeBytes / 2 ** 20).toFixed(1)} MiB, KV cache ${(kvBytes / 2 ** 20).toFixed(1)} MiB for ${maxLen} positions)\n`);
-  }
-}
-
-function sizeOf(t: StoredTensor): number {
-  const n = t.shape.reduce((a, b) => a * b, 1);
-  switch (t.dtype) {
-    case "f32": return n * 4;
-    case "bf16": case "f16": return n * 2;
-    case "q8_0": return (n / 32) * 34;
-    case "q4_0": return (n / 32) * 18;
   }
 }
 
