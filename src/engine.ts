@@ -17,7 +17,7 @@ import { openCheckpoint, type WeightDType } from "./models/load.js";
 import { defaultModelDir } from "./models/registry.js";
 import type { OpenELMModel } from "./models/openelm.js";
 import { encodeChatPrompt, readChatTemplate, renderChat, validateMessages, type ChatMessage } from "./tokenizer/chat_template.js";
-import { loadTokenizer, Tokenizer } from "./tokenizer/sentencepiece.js";
+import { checkpointTokenizer, loadTokenizer, Tokenizer } from "./tokenizer/sentencepiece.js";
 
 export type { ChatMessage, ChatRole } from "./tokenizer/chat_template.js";
 export type { FinishReason } from "./generate/generate.js";
@@ -110,9 +110,7 @@ export async function loadModel(nameOrDir?: string, options: LoadModelOptions = 
   const { name, dir } = await resolveModelSource(nameOrDir, options);
   const loaded = await openCheckpoint(dir, { backend: options.backend, dtype: options.dtype });
   const gguf = dir.endsWith(".gguf");
-  const tokenizer = options.tokenizer ? await loadTokenizer(options.tokenizer)
-    : loaded.tokenizerModel ? await Tokenizer.fromModelBytes(loaded.tokenizerModel, dir) // the GGUF's own vocabulary
-    : await loadTokenizer(gguf ? undefined : dir); // the directory's tokenizer.model / .json, else the bundled Llama-2 one
+  const tokenizer = options.tokenizer ? await loadTokenizer(options.tokenizer) : await checkpointTokenizer(dir, loaded.tokenizerModel);
   const chatTemplate = options.chatTemplate ?? (gguf ? undefined : readChatTemplate(dir));
   const model = loaded.model;
   return new Model(name, dir, model, tokenizer, chatTemplate);

@@ -7,7 +7,7 @@ import { createRefBackend } from "../kernels/ref/index.js";
 import * as fs from "node:fs";
 import { openCheckpoint, type LoadedModel, type WeightDType } from "../models/load.js";
 import { defaultModelDir } from "../models/registry.js";
-import { loadTokenizer, Tokenizer } from "../tokenizer/sentencepiece.js";
+import { checkpointTokenizer, type Tokenizer } from "../tokenizer/sentencepiece.js";
 import { choiceArg, intArg } from "./args.js";
 
 export interface ModelArgs { model?: string; backend?: "ref" | "wasm"; threads?: number; dtype?: WeightDType }
@@ -46,8 +46,6 @@ export async function openModel(args: ModelArgs): Promise<OpenedModel> {
   }
   const backend = await createBackend(args);
   const loaded = await openCheckpoint(where, { backend, dtype: args.dtype });
-  const tokenizer = loaded.tokenizerModel
-    ? await Tokenizer.fromModelBytes(loaded.tokenizerModel, where)
-    : await loadTokenizer(where.endsWith(".gguf") ? undefined : where); // own tokenizer.model / .json, else Llama-2
+  const tokenizer = await checkpointTokenizer(where, loaded.tokenizerModel);
   return { ...loaded, tokenizer, backend };
 }

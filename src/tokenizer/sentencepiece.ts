@@ -92,3 +92,12 @@ export async function loadTokenizer(pathOrDir?: string): Promise<Tokenizer> {
   if (pathOrDir.endsWith(".json")) return Tokenizer.fromTokenizerJson(pathOrDir);
   return Tokenizer.fromModelFile(pathOrDir);
 }
+
+/**
+ * The tokenizer of a checkpoint at `where`: the vocabulary a GGUF file embeds (`embedded`), else for a
+ * directory its own tokenizer.model / tokenizer.json, else the bundled Llama-2 one.
+ */
+export async function checkpointTokenizer(where: string, embedded?: Uint8Array): Promise<Tokenizer> {
+  if (embedded) return Tokenizer.fromModelBytes(embedded, where);
+  return loadTokenizer(where.endsWith(".gguf") ? undefined : where);
+}
