@@ -6,8 +6,8 @@
 import type { Command } from "commander";
 import * as readline from "node:readline";
 import { loadModel, type GenerationOptions } from "../engine.js";
-import { floatArg, intArg } from "./args.js";
-import { addModelOptions, createBackend, type ModelArgs } from "./model_args.js";
+import { intArg } from "./args.js";
+import { addModelOptions, addSamplingOptions, createBackend, type ModelArgs } from "./model_args.js";
 
 interface Opts extends ModelArgs {
   system?: string; maxNewTokens: number; temperature: number; topK: number; topP: number;
@@ -20,12 +20,8 @@ export function register(program: Command): void {
   addModelOptions(cmd)
     .option("--revision <rev>", "hub revision when --model is a hub id", "main")
     .option("-s, --system <text>", "system message at the start of the conversation")
-    .option("-n, --max-new-tokens <n>", "reply length limit in tokens", intArg(1), 256)
-    .option("--temperature <t>", "sampling temperature; 0 = greedy", floatArg(0), 0)
-    .option("--top-k <k>", "keep the k most likely tokens (0 = off)", intArg(0), 0)
-    .option("--top-p <p>", "nucleus sampling mass (1 = off)", floatArg(0, 1), 1)
-    .option("--repetition-penalty <r>", "HF repetition penalty (1 = off; Apple's examples use 1.2)", floatArg(0.000001), 1)
-    .option("--seed <s>", "sampling seed", intArg(0), 0)
+    .option("-n, --max-new-tokens <n>", "reply length limit in tokens", intArg(1), 256);
+  addSamplingOptions(cmd)
     .option("--no-stats", "do not print token counts after each reply")
     .action(async (o: Opts) => {
       const backend = await createBackend(o);

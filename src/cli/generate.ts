@@ -4,7 +4,7 @@ import type { Command } from "commander";
 import { InputError } from "../errors.js";
 import { generate, type GenerateOptions, type GenerateResult } from "../generate/generate.js";
 import { collect, floatArg, idsArg, intArg } from "./args.js";
-import { addModelOptions, openModel, type ModelArgs } from "./model_args.js";
+import { addModelOptions, addSamplingOptions, openModel, type ModelArgs } from "./model_args.js";
 
 interface Opts extends ModelArgs {
   maxNewTokens: number; temperature: number; topK: number; topP: number; minP: number; repetitionPenalty: number;
@@ -17,13 +17,9 @@ export function register(program: Command): void {
     .description("generate text from a prompt (streams to stdout; greedy unless --temperature > 0)")
     .argument("[prompt]", "prompt text (BOS is prepended)");
   addModelOptions(cmd)
-    .option("-n, --max-new-tokens <n>", "tokens to generate at most", intArg(0), 64)
-    .option("--temperature <t>", "sampling temperature; 0 = greedy", floatArg(0), 0)
-    .option("--top-k <k>", "keep the k most likely tokens (0 = off)", intArg(0), 0)
-    .option("--top-p <p>", "nucleus sampling mass (1 = off)", floatArg(0, 1), 1)
+    .option("-n, --max-new-tokens <n>", "tokens to generate at most", intArg(0), 64);
+  addSamplingOptions(cmd)
     .option("--min-p <p>", "drop tokens below p × the top probability (0 = off)", floatArg(0, 1), 0)
-    .option("--repetition-penalty <r>", "HF repetition penalty (1 = off; Apple's examples use 1.2)", floatArg(0.000001), 1)
-    .option("--seed <s>", "sampling seed", intArg(0), 0)
     .option("--stop <str>", "stop when this text appears (repeatable)", collect, [])
     .option("--ignore-eos", "keep generating after EOS")
     .option("--tokens <ids>", "prompt as token ids, e.g. 1,450,4996 (instead of text)", idsArg)

@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import { openCheckpoint, type LoadedModel, type WeightDType } from "../models/load.js";
 import { defaultModelDir } from "../models/registry.js";
 import { checkpointTokenizer, type Tokenizer } from "../tokenizer/sentencepiece.js";
-import { choiceArg, intArg } from "./args.js";
+import { choiceArg, floatArg, intArg } from "./args.js";
 
 export interface ModelArgs { model?: string; backend?: "ref" | "wasm"; threads?: number; dtype?: WeightDType }
 
@@ -19,6 +19,16 @@ export function addModelOptions(cmd: Command, { required = false } = {}): Comman
   cmd.option("-t, --threads <n>", "worker threads for the wasm backend (default: all cores)", intArg(1));
   cmd.option("--dtype <type>", "convert weights while loading: f32, f16, bf16, q8_0, q4_0", choiceArg(["f32", "f16", "bf16", "q8_0", "q4_0"] as const));
   return cmd;
+}
+
+/** The sampling options generate and chat share (GenerateOptions: temperature, topK, topP, repetitionPenalty, seed). */
+export function addSamplingOptions(cmd: Command): Command {
+  return cmd
+    .option("--temperature <t>", "sampling temperature; 0 = greedy", floatArg(0), 0)
+    .option("--top-k <k>", "keep the k most likely tokens (0 = off)", intArg(0), 0)
+    .option("--top-p <p>", "nucleus sampling mass (1 = off)", floatArg(0, 1), 1)
+    .option("--repetition-penalty <r>", "HF repetition penalty (1 = off; Apple's examples use 1.2)", floatArg(0.000001), 1)
+    .option("--seed <s>", "sampling seed", intArg(0), 0);
 }
 
 /** The fastest backend available: the WASM kernels when they are built, else the reference loops. */
