@@ -41,7 +41,7 @@ export function encodeAs(dtype: DType, f: Float32Array): Uint8Array {
 /**
  * Convert every tensor to the weight type `type` with llama.cpp's per-tensor rules (norms F32; q4_0 keeps
  * the output/embedding matrix at Q8_0). Tensors already in their target dtype are kept as they are.
- * The result feeds modelFromTensors or writeGguf. Hook for load.ts: `transformTensors: (t) => quantizeTensors(t, "q8_0")`.
+ * The result feeds modelFromTensors or writeGguf (models/load.ts openCheckpoint uses it for `--dtype`).
  */
 export function quantizeTensors(tensors: Map<string, StoredTensor>, type: WeightType): Map<string, StoredTensor> {
   if (!WEIGHT_TYPES.includes(type)) throw new CheckpointError(`unknown weight type "${type}" (expected one of ${WEIGHT_TYPES.join(", ")})`);

@@ -118,21 +118,16 @@ export interface OpenedCheckpoint extends LoadedModel {
 /** Open a model directory or a .gguf file, optionally converting the weights to `dtype` on the way. */
 export async function openCheckpoint(pathOrFile: string, opts: OpenOptions = {}): Promise<OpenedCheckpoint> {
   const backend = opts.backend ?? createRefBackend();
-  const convert = opts.dtype
-    ? async (t: Map<string, StoredTensor>) => (await import("../io/gguf_quantize.js")).quantizeTensors(t, opts.dtype!)
-    : async (t: Map<string, StoredTensor>) => t;
+  const dtype = opts.dtype;
+  const quantize = dtype ? (await import("../io/gguf_quantize.js")).quantizeTensors : undefined;
+  const convert = quantize && dtype ? (t: Map<string, StoredTensor>) => quantize(t, dtype) : undefined;
   if (pathOrFile.endsWith(".gguf")) {
     const { loadGgufCheckpoint } = await import("../io/gguf_openelm.js");
     const { tokenizerModelFromVocab } = await import("../io/gguf_vocab.js");
     const ck = loadGgufCheckpoint(pathOrFile);
-    const model = modelFromTensors(ck.config, await convert(ck.tensors), backend, pathOrFile);
+    const model = modelFromTensors(ck.config, convert ? convert(ck.tensors) : ck.tensors, backend, pathOrFile);
     return { model, dir: pathOrFile, generationConfig: { bos_token_id: ck.config.bos_token_id, eos_token_id: ck.config.eos_token_id },
       tokenizerModel: ck.vocab ? tokenizerModelFromVocab(ck.vocab) : undefined };
   }
-  if (!fs.existsSync(pathOrFile)) throw new CheckpointError(`${pathOrFile}: no such model directory`);
-  const ck = readCheckpoint(pathOrFile);
-  const file = fs.existsSync(`${pathOrFile}/model.safetensors.index.json`) ? `${pathOrFile}/model.safetensors.index.json` : `${pathOrFile}/model.safetensors`;
-  validateTensors(ck.config, ck.tensors, file);
-  const model = modelFromTensors(ck.config, await convert(ck.tensors), backend, file);
-  return { model, dir: pathOrFile, generationConfig: ck.generationConfig };
+  return loadModelDir(pathOrFile, { backend, transformTensors: convert });
 }
