@@ -37,14 +37,30 @@ export function readConfig(dir: string): OpenELMConfig {
   return parseConfig(readJsonFile(file), file);
 }
 
+/**
+ * The weight_map of a model directory's model.safetensors.index.json (tensor name -> shard file) and its
+ * shards, each checked to be a file name in dir that exists; null when there is no index.
+ */
+function readWeightMap(dir: string): { index: string; weightMap: Record<string, string>; shards: string[] } | null {
+  const index = path.join(dir, "model.safetensors.index.json");
+  if (!fs.existsSync(index)) return null;
+  const j = readJsonFile(index, CheckpointError) as { weight_map?: Record<string, string> };
+  if (!j.weight_map || typeof j.weight_map !== "object")
+    throw new CheckpointError(`${index}: missing field "weight_map" (tensor name -> shard file)`);
+  const shards = [...new Set(Object.values(j.weight_map))];
+  for (const shard of shards) {
+    if (typeof shard !== "string" || shard.includes("/") || shard.includes("\\"))
+      throw new CheckpointError(`${index}: weight_map names shard ${JSON.stringify(shard)}, expected a file name in ${dir}`);
+    const shardPath = path.join(dir, shard);
+    if (!fs.existsSync(shardPath)) throw new CheckpointError(`${index}: shard "${shard}" is listed but ${shardPath} does not exist`);
+  }
+  return { index, weightMap: j.weight_map, shards };
+}
+
 /** The safetensors files of a model directory: model.safetensors, or the shards its index lists. */
 export function weightFiles(dir: string): string[] {
-  const index = path.join(dir, "model.safetensors.index.json");
-  if (fs.existsSync(index)) {
-    const j = readJsonFile(index, CheckpointError) as { weight_map?: Record<string, string> };
-    if (!j.weight_map || typeof j.weight_map !== "object") throw new CheckpointError(`${index}: missing field "weight_map" (tensor name -> shard file)`);
-    return [...new Set(Object.values(j.weight_map))].map((f) => path.join(dir, f));
-  }
+  const sharded = readWeightMap(dir);
+  if (sharded) return sharded.shards.map((f) => path.join(dir, f));
   const single = path.join(dir, "model.safetensors");
   if (!fs.existsSync(single)) throw new CheckpointError(`${dir}: no model.safetensors or model.safetensors.index.json`);
   return [single];
@@ -57,31 +73,22 @@ export function readCheckpoint(dir: string): Checkpoint {
   const config = readConfig(dir);
   const genFile = path.join(dir, "generation_config.json");
   const generationConfig = fs.existsSync(genFile) ? (readJsonFile(genFile) as GenerationConfig) : {};
-  const index = path.join(dir, "model.safetensors.index.json");
-  const single = path.join(dir, "model.safetensors");
+  const sharded = readWeightMap(dir);
   const tensors = new Map<string, StoredTensor>();
-  if (fs.existsSync(index)) {
-    const j = readJsonFile(index, CheckpointError) as { weight_map?: Record<string, string> };
-    if (!j.weight_map || typeof j.weight_map !== "object")
-      throw new CheckpointError(`${index}: missing field "weight_map" (tensor name -> shard file)`);
-    const shards = [...new Set(Object.values(j.weight_map))];
+  if (sharded) {
+    const { index, weightMap, shards } = sharded;
     for (const shard of shards) {
-      if (typeof shard !== "string" || shard.includes("/") || shard.includes("\\"))
-        throw new CheckpointError(`${index}: weight_map names shard ${JSON.stringify(shard)}, expected a file name in ${dir}`);
       const shardPath = path.join(dir, shard);
-      if (!fs.existsSync(shardPath)) throw new CheckpointError(`${index}: shard "${shard}" is listed but ${shardPath} does not exist`);
       for (const [name, t] of readSafetensors(shardPath).tensors) {
-        if (j.weight_map[name] !== shard)
-          throw new CheckpointError(`${shardPath}: holds tensor "${name}" but the index maps it to ${JSON.stringify(j.weight_map[name] ?? null)}`);
+        if (weightMap[name] !== shard)
+          throw new CheckpointError(`${shardPath}: holds tensor "${name}" but the index maps it to ${JSON.stringify(weightMap[name] ?? null)}`);
         tensors.set(name, t);
       }
     }
-    for (const name of Object.keys(j.weight_map))
-      if (!tensors.has(name)) throw new CheckpointError(`${index}: tensor "${name}" is mapped to "${j.weight_map[name]}" but that shard does not hold it`);
-  } else if (fs.existsSync(single)) {
-    for (const [name, t] of readSafetensors(single).tensors) tensors.set(name, t);
+    for (const name of Object.keys(weightMap))
+      if (!tensors.has(name)) throw new CheckpointError(`${index}: tensor "${name}" is mapped to "${weightMap[name]}" but that shard does not hold it`);
   } else {
-    throw new CheckpointError(`${dir}: no model.safetensors or model.safetensors.index.json`);
+    for (const [name, t] of readSafetensors(weightFiles(dir)[0]).tensors) tensors.set(name, t);
   }
   return { dir, config, generationConfig, tensors };
 }
