@@ -55,7 +55,7 @@ export interface ResultsMeta {
 }
 
 /**
- * The results in the schema of the lm-eval reference file (shared/fixtures/eval, format openelm-eval-reference/1),
+ * The results in the schema of the lm-eval reference file (test/fixtures/eval/expected-tiny-32k.json, format openelm-eval-reference/1),
  * so `eval_ref.py check expected.json ours.json` can compare them: one variant per task, docs with their requests.
  */
 export function referenceSchemaJson(r: EvalResults, meta: ResultsMeta): unknown {
