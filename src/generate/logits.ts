@@ -26,9 +26,13 @@ export function applyTemperature(logits: Float32Array, t: number): void {
 }
 
 /** TopKLogitsWarper: tokens scoring below the k-th best become -inf (ties with the k-th are kept). */
+let topKScratch = new Float32Array(0); // reused across tokens: one sort buffer, not a V-sized copy a step
+
 export function applyTopK(logits: Float32Array, k: number): void {
   if (k <= 0 || k >= logits.length) return;
-  const kth = Float32Array.from(logits).sort().reverse()[k - 1];
+  if (topKScratch.length !== logits.length) topKScratch = new Float32Array(logits.length);
+  topKScratch.set(logits);
+  const kth = topKScratch.sort()[logits.length - k]; // ascending: the k-th largest
   for (let i = 0; i < logits.length; i++) if (logits[i] < kth) logits[i] = -Infinity;
 }
 
