@@ -114,7 +114,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const metricsFile = path.join(o.outDir, "metrics.jsonl");
   let metrics: Array<MetricsRow & Record<string, unknown>> = [];
   if (fs.existsSync(metricsFile) && o.resume)
-    metrics = fs.readFileSync(metricsFile, "utf-8").split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l)).filter((m) => m.step <= state.step);
+    metrics = readMetrics(metricsFile).filter((m) => m.step <= state.step);
   writeFileAtomic(metricsFile, metrics.map((m) => JSON.stringify(m) + "\n").join(""));
   const logMetric = (row: MetricsRow & Record<string, unknown>) => { metrics.push(row); fs.appendFileSync(metricsFile, JSON.stringify(row) + "\n"); };
 
@@ -184,4 +184,21 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   if (stepsThisRun > 0 || !findCheckpoint(ckDir)) save();
   say(`${stopped ? "stopped" : "finished"} at step ${state.step}; checkpoint ${ckDir}`, "info");
   return { step: state.step, losses, lastValLoss: state.last_val_loss, checkpointDir: ckDir, stoppedEarly: stopped, params: model.params };
+}
+
+/**
+ * The rows of metrics.jsonl. A last line cut short (a run killed while appending) is dropped; any other
+ * line that is not JSON is an error naming the file and line.
+ */
+function readMetrics(file: string): Array<MetricsRow & Record<string, unknown>> {
+  const lines = fs.readFileSync(file, "utf-8").split("\n");
+  const rows: Array<MetricsRow & Record<string, unknown>> = [];
+  lines.forEach((line, i) => {
+    if (!line.trim()) return;
+    try { rows.push(JSON.parse(line)); } catch (e) {
+      if (i === lines.length - 1) return; // no trailing newline: the append was interrupted
+      throw new DataError(`${file}:${i + 1}: not JSON (${(e as Error).message})`);
+    }
+  });
+  return rows;
 }
