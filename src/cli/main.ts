@@ -58,4 +58,10 @@ export function reportError(e: unknown): number {
   return 70;
 }
 
+// `openelm logits ... | head`: the reader closed the pipe; stop quietly instead of an unhandled 'error' event.
+process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+  if (e.code === "EPIPE") process.exit(0);
+  throw e;
+});
+
 main(process.argv).then((code) => { process.exitCode = code; });
