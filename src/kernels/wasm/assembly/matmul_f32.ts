@@ -3,7 +3,7 @@
 // Prefill tiles 4 rows × 2 tokens (8 accumulators fit the 16 XMM registers V8 uses) and walks tokens in
 // blocks of TB so the 4 weight rows stay in L1 while a block of x stays in L2.
 
-import { fma, hsum } from "./simd";
+import { dotF32, fma, hsum } from "./simd";
 
 const TB = 16;
 
@@ -20,23 +20,9 @@ export function matmulF32(out: usize, x: usize, w: usize, T: i32, N: i32, K: i32
     }
     for (; n < n1; n++) {
       const wr = w + <usize>n * rowBytes;
-      for (let t = tb; t < te; t++) store<f32>(out + ((<usize>t * N + n) << 2), dot1(x + <usize>t * rowBytes, wr, K));
+      for (let t = tb; t < te; t++) store<f32>(out + ((<usize>t * N + n) << 2), dotF32(wr, x + <usize>t * rowBytes, K));
     }
   }
-}
-
-function dot1(x: usize, w: usize, K: i32): f32 {
-  let a = f32x4.splat(0), b = f32x4.splat(0);
-  let k = 0;
-  for (; k + 8 <= K; k += 8) {
-    const o = <usize>k << 2;
-    a = fma(v128.load(w + o), v128.load(x + o), a);
-    b = fma(v128.load(w + o, 16), v128.load(x + o, 16), b);
-  }
-  for (; k + 4 <= K; k += 4) a = fma(v128.load(w + (<usize>k << 2)), v128.load(x + (<usize>k << 2)), a);
-  let s = hsum(f32x4.add(a, b));
-  for (; k < K; k++) s += load<f32>(w + (<usize>k << 2)) * load<f32>(x + (<usize>k << 2));
-  return s;
 }
 
 /** 4 consecutive weight rows at w0 against one x row; writes out[0..4). */
