@@ -1,7 +1,7 @@
 // Token choice: greedy argmax, or a seeded draw from the processed distribution.
 // The generator is the seeded xoshiro128** of train/rng.ts (one draw of 32 bits per sampled token).
 
-import { Rng } from "../train/rng.js";
+import { Rng } from "../tensor/rng.js";
 
 export { Rng };
 

@@ -13,7 +13,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { DataError } from "../errors.js";
 import { writeFileAtomic } from "../io/atomic_write.js";
-import { Rng } from "./rng.js";
+import { Rng } from "../tensor/rng.js";
 
 export const DATA_FORMAT = "openelm-tokens/1";
 /** Tokens per shard file (32 MiB of uint16). */

@@ -7,7 +7,7 @@ import { CheckpointError } from "../errors.js";
 import type { OpenELMConfig } from "../models/config.js";
 import { expectedShapes } from "../models/load.js";
 import { numel, toFloat32, type StoredTensor } from "../tensor/tensor.js";
-import type { Rng } from "./rng.js";
+import type { Rng } from "../tensor/rng.js";
 
 export interface ParamInfo {
   name: string;

@@ -19,7 +19,7 @@ import { renderLossCurve, type MetricsRow } from "./loss_curve.js";
 import { TrainableOpenELM } from "./openelm_train.js";
 import { initParams, loadParams } from "./parameters.js";
 import { recipeSchedule, type LoadedRecipe } from "./recipe.js";
-import { Rng } from "./rng.js";
+import { Rng } from "../tensor/rng.js";
 import { corenetLr } from "./schedule.js";
 
 /** A run that cannot continue (non-finite loss or gradient); the last good checkpoint is left as it was. */
