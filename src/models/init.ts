@@ -4,7 +4,7 @@
 
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { Rng } from "../generate/sampler.js";
+import { Rng } from "../tensor/rng.js";
 import { f32ToBf16, type StoredTensor } from "../tensor/tensor.js";
 import { writeFileAtomic } from "../io/atomic_write.js";
 import { writeSafetensorsStreaming } from "../io/safetensors.js";
