@@ -9,5 +9,5 @@ interface WorkerInit { module: WebAssembly.Module; memory: WebAssembly.Memory; c
 
 const init = workerData as WorkerInit;
 const instance = new WebAssembly.Instance(init.module, { env: { memory: init.memory } });
-parentPort!.postMessage("ready");
-workerLoop(instance.exports as unknown as KernelExports, new Int32Array(init.memory.buffer), init.ctrl, init.spin, init.index);
+workerLoop(instance.exports as unknown as KernelExports, new Int32Array(init.memory.buffer), init.ctrl, init.spin, init.index,
+  () => parentPort!.postMessage("ready"));

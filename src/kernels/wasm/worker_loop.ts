@@ -4,10 +4,14 @@
 
 import { ACTIVE, GEN, SLEEPERS, STOP, type KernelExports } from "./jobs.js";
 
-/** index: this worker's thread number (1 … threads-1). */
-export function workerLoop(ex: KernelExports, i32: Int32Array, ctrl: number, spin: number, index: number): void {
+/**
+ * index: this worker's thread number (1 … threads-1). ready() is called once the current generation is
+ * read, so no job published after the pool hears "ready" can be missed.
+ */
+export function workerLoop(ex: KernelExports, i32: Int32Array, ctrl: number, spin: number, index: number, ready: () => void): void {
   const base = ctrl >> 2;
   let seen = Atomics.load(i32, base + GEN);
+  ready();
   for (;;) {
     let g = Atomics.load(i32, base + GEN);
     let n = 0;
