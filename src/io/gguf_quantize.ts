@@ -19,8 +19,8 @@ export const WEIGHT_TYPES: WeightType[] = ["f32", "f16", "bf16", "q8_0", "q4_0"]
 export function targetDtype(name: string, shape: number[], type: WeightType, tied: boolean): DType {
   if (shape.length !== 2) return "f32";
   const isOutput = name === "lm_head.weight" || (tied && name === "transformer.token_embeddings.weight");
-  if (type === "q4_0" && isOutput) return "q8_0";
   if ((type === "q8_0" || type === "q4_0") && shape[1] % 32 !== 0) return "f16"; // llama.cpp's fallback for odd rows
+  if (type === "q4_0" && isOutput) return "q8_0";
   return type;
 }
 
