@@ -14,6 +14,7 @@
 import { fma, hsum, halfToF32 } from "./simd";
 
 const TB = 16;
+const STREAMS = 4;
 
 /** Bytes of one 4-row group's block: 4 f32 scales + 4 rows of quants. */
 // @ts-ignore: decorator
@@ -152,6 +153,13 @@ export function matmulQuant<W>(out: usize, q16: usize, q8: usize, dx: usize, cor
   w: usize, T: i32, N: i32, K: i32, n0: i32, n1: i32): void {
   const nb = K >> 5;
   const groupBytes = <usize>nb * groupBlockBytes(isSigned<W>());
+  if (T == 1 && STREAMS > 1) { // decode: 8 rows at a time
+    let n = n0;
+    if (STREAMS == 4) for (; n + 16 <= n1; n += 16) tile16<W>(q16, q8, dx, corr, w + <usize>(n >> 2) * groupBytes, groupBytes, nb, out + (<usize>n << 2));
+    for (; n + 8 <= n1; n += 8) tile8<W>(q16, q8, dx, corr, w + <usize>(n >> 2) * groupBytes, w + <usize>((n >> 2) + 1) * groupBytes, nb, out + (<usize>n << 2));
+    n0 = n;
+    if (n0 >= n1) return;
+  }
   for (let tb = 0; tb < T; tb += TB) {
     const te = min(T, tb + TB);
     for (let n = n0; n < n1; n += 4) {
@@ -170,41 +178,76 @@ export function matmulQuant<W>(out: usize, q16: usize, q8: usize, dx: usize, cor
   }
 }
 
-/** Rows 4g … 4g+3 of one group against one activation row: [out0, out1, out2, out3]. */
-function tile4<W>(x16: usize, x8: usize, dx: usize, corr: usize, g: usize, nb: i32): v128 {
+/**
+ * One block of a 4-row group (at blk) against activation block bi: the 4 rows' contributions
+ * (integer dot − offset correction) · weight scale · activation scale, as f32x4.
+ */
+// @ts-ignore: decorator
+@inline function blockDot<W>(blk: usize, x16: usize, x8: usize, dx: usize, corr: usize, bi: usize): v128 {
   const isQ8 = isSigned<W>();
   const qb: usize = isQ8 ? 32 : 16;
-  const gbb = groupBlockBytes(isQ8);
-  let acc = f32x4.splat(0);
-  for (let b = 0; b < nb; b++) {
-    const bi = <usize>b;
-    const blk = g + bi * gbb, q = blk + 16;
-    let p0: v128, p1: v128, p2: v128, p3: v128;
-    if (!isQ8 && ASC_FEATURE_RELAXED_SIMD) {
-      // Only the int8 activations: wasm engines keep loads whose results go unused (they might trap).
-      const x8a = v128.load(x8 + (bi << 5)), x8b = v128.load(x8 + (bi << 5), 16);
-      p0 = dotQ4Relaxed(q, x8a, x8b); p1 = dotQ4Relaxed(q + qb, x8a, x8b);
-      p2 = dotQ4Relaxed(q + 2 * qb, x8a, x8b); p3 = dotQ4Relaxed(q + 3 * qb, x8a, x8b);
+  const q = blk + 16;
+  let p0: v128, p1: v128, p2: v128, p3: v128;
+  if (!isQ8 && ASC_FEATURE_RELAXED_SIMD) {
+    // Only the int8 activations: wasm engines keep loads whose results go unused (they might trap).
+    const x8a = v128.load(x8 + (bi << 5)), x8b = v128.load(x8 + (bi << 5), 16);
+    p0 = dotQ4Relaxed(q, x8a, x8b); p1 = dotQ4Relaxed(q + qb, x8a, x8b);
+    p2 = dotQ4Relaxed(q + 2 * qb, x8a, x8b); p3 = dotQ4Relaxed(q + 3 * qb, x8a, x8b);
+  } else {
+    const xo = x16 + (bi << 6);
+    const xa = v128.load(xo), xb = v128.load(xo, 16), xc = v128.load(xo, 32), xd = v128.load(xo, 48);
+    if (isQ8) {
+      const m = i16x8.splat(255);
+      p0 = dotQ8(q, xa, xb, xc, xd, m); p1 = dotQ8(q + qb, xa, xb, xc, xd, m);
+      p2 = dotQ8(q + 2 * qb, xa, xb, xc, xd, m); p3 = dotQ8(q + 3 * qb, xa, xb, xc, xd, m);
     } else {
-      const xo = x16 + (bi << 6);
-      const xa = v128.load(xo), xb = v128.load(xo, 16), xc = v128.load(xo, 32), xd = v128.load(xo, 48);
-      if (isQ8) {
-        const m = i16x8.splat(255);
-        p0 = dotQ8(q, xa, xb, xc, xd, m); p1 = dotQ8(q + qb, xa, xb, xc, xd, m);
-        p2 = dotQ8(q + 2 * qb, xa, xb, xc, xd, m); p3 = dotQ8(q + 3 * qb, xa, xb, xc, xd, m);
-      } else {
-        p0 = dotQ4(q, xa, xb, xc, xd); p1 = dotQ4(q + qb, xa, xb, xc, xd);
-        p2 = dotQ4(q + 2 * qb, xa, xb, xc, xd); p3 = dotQ4(q + 3 * qb, xa, xb, xc, xd);
-      }
+      p0 = dotQ4(q, xa, xb, xc, xd); p1 = dotQ4(q + qb, xa, xb, xc, xd);
+      p2 = dotQ4(q + 2 * qb, xa, xb, xc, xd); p3 = dotQ4(q + 3 * qb, xa, xb, xc, xd);
     }
-    // Horizontal sums of p0..p3 into one vector [Σp0, Σp1, Σp2, Σp3] (4 unpack shuffles, 3 adds).
-    const t0 = i32x4.add(v128.shuffle<i32>(p0, p1, 0, 4, 1, 5), v128.shuffle<i32>(p0, p1, 2, 6, 3, 7));
-    const t1 = i32x4.add(v128.shuffle<i32>(p2, p3, 0, 4, 1, 5), v128.shuffle<i32>(p2, p3, 2, 6, 3, 7));
-    let r = i32x4.add(v128.shuffle<i32>(t0, t1, 0, 1, 4, 5), v128.shuffle<i32>(t0, t1, 2, 3, 6, 7));
-    // The stored offsets times Σq, the same for the 4 rows: q4_0 nibbles are w + 8 (corr = 8·Σq), q8_0 bytes w + 128.
-    const c = load<i32>(corr + (bi << 4));
-    r = i32x4.sub(r, i32x4.splat(isQ8 ? c << 4 : c));
-    acc = fma(f32x4.convert_i32x4_s(r), f32x4.mul(v128.load(blk), f32x4.splat(load<f32>(dx + (bi << 2)))), acc);
   }
+  // Horizontal sums of p0..p3 into one vector [Σp0, Σp1, Σp2, Σp3] (4 unpack shuffles, 3 adds).
+  const t0 = i32x4.add(v128.shuffle<i32>(p0, p1, 0, 4, 1, 5), v128.shuffle<i32>(p0, p1, 2, 6, 3, 7));
+  const t1 = i32x4.add(v128.shuffle<i32>(p2, p3, 0, 4, 1, 5), v128.shuffle<i32>(p2, p3, 2, 6, 3, 7));
+  let r = i32x4.add(v128.shuffle<i32>(t0, t1, 0, 1, 4, 5), v128.shuffle<i32>(t0, t1, 2, 3, 6, 7));
+  // The stored offsets times Σq, the same for the 4 rows: q4_0 nibbles are w + 8 (corr = 8·Σq), q8_0 bytes w + 128.
+  const c = load<i32>(corr + (bi << 4));
+  r = i32x4.sub(r, i32x4.splat(isQ8 ? c << 4 : c));
+  return f32x4.mul(f32x4.convert_i32x4_s(r), f32x4.mul(v128.load(blk), f32x4.splat(load<f32>(dx + (bi << 2)))));
+}
+
+/** Rows 4g … 4g+3 of one group against one activation row: [out0, out1, out2, out3]. */
+function tile4<W>(x16: usize, x8: usize, dx: usize, corr: usize, g: usize, nb: i32): v128 {
+  const gbb = groupBlockBytes(isSigned<W>());
+  let acc = f32x4.splat(0);
+  for (let b = 0; b < nb; b++) acc = f32x4.add(acc, blockDot<W>(g + <usize>b * gbb, x16, x8, dx, corr, <usize>b));
   return acc;
+}
+
+/**
+ * Two groups (g0, g1: 8 rows) against one activation row, stored at out and out + 16. Decode reads
+ * weights from DRAM; two concurrent sequential streams keep more cache-line fetches in flight than one.
+ */
+function tile8<W>(x16: usize, x8: usize, dx: usize, corr: usize, g0: usize, g1: usize, nb: i32, out: usize): void {
+  const gbb = groupBlockBytes(isSigned<W>());
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
+  for (let b = 0; b < nb; b++) {
+    const o = <usize>b * gbb;
+    a0 = f32x4.add(a0, blockDot<W>(g0 + o, x16, x8, dx, corr, <usize>b));
+    a1 = f32x4.add(a1, blockDot<W>(g1 + o, x16, x8, dx, corr, <usize>b));
+  }
+  v128.store(out, a0); v128.store(out, a1, 16);
+}
+
+/** Four groups (16 rows) at g, g + gs, g + 2 gs, g + 3 gs: four concurrent streams. */
+function tile16<W>(x16: usize, x8: usize, dx: usize, corr: usize, g: usize, gs: usize, nb: i32, out: usize): void {
+  const gbb = groupBlockBytes(isSigned<W>());
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  for (let b = 0; b < nb; b++) {
+    const o = g + <usize>b * gbb;
+    a0 = f32x4.add(a0, blockDot<W>(o, x16, x8, dx, corr, <usize>b));
+    a1 = f32x4.add(a1, blockDot<W>(o + gs, x16, x8, dx, corr, <usize>b));
+    a2 = f32x4.add(a2, blockDot<W>(o + 2 * gs, x16, x8, dx, corr, <usize>b));
+    a3 = f32x4.add(a3, blockDot<W>(o + 3 * gs, x16, x8, dx, corr, <usize>b));
+  }
+  v128.store(out, a0); v128.store(out, a1, 16); v128.store(out, a2, 32); v128.store(out, a3, 48);
 }
