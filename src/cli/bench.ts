@@ -122,7 +122,7 @@ export async function bench(o: BenchOptions): Promise<void> {
   // engine (weights + KV cache + work buffers), not how lazily V8 frees large ArrayBuffers.
   v8.setFlagsFromString("--expose-gc");
   const gc = runInNewContext("gc") as (() => void) | undefined;
-  let config: OpenELMConfig, tensors: Map<string, StoredTensor>, label: string;
+  let config: OpenELMConfig, tensors: Map<string, StoredTensor>, label: string, closeFile = () => {};
   if (o.config !== undefined) {
     config = resolveConfig(o.config);
     tensors = randomTensors(config, o.dtype ?? "f32", o.seed, gc);
@@ -131,6 +131,7 @@ export async function bench(o: BenchOptions): Promise<void> {
     const path = o.model!;
     if (!fs.existsSync(path)) throw new InputError(`bench: --model ${path}: no such file or directory`);
     const ck = path.endsWith(".gguf") ? loadGgufCheckpoint(path) : readCheckpoint(path);
+    if ("close" in ck) closeFile = ck.close;
     config = ck.config;
     tensors = o.dtype ? quantizeTensors(ck.tensors, o.dtype) : ck.tensors;
     label = path.replace(/\/+$/, "").split("/").pop()!;
@@ -143,7 +144,8 @@ export async function bench(o: BenchOptions): Promise<void> {
   const backend = await createWasmBackend({ threads: Math.max(...threads), relaxed: o.relaxed ? "auto" : false });
   const loadMatrix = backend.loadMatrix.bind(backend);
   backend.loadMatrix = (t, rows, cols) => { const m = loadMatrix(t, rows, cols); gc?.(); return m; };
-  const model = modelFromTensors(config, tensors, backend, label);
+  let model: OpenELMModel;
+  try { model = modelFromTensors(config, tensors, backend, label); } finally { closeFile(); }
   tensors.clear();
   const maxLen = Math.max(...o.nPrompt, ...o.nGen, 18) + 1;
   const cache = model.newCache(maxLen);

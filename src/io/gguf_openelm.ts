@@ -193,15 +193,27 @@ export function vocabFromGguf(h: GgufHeader): GgufVocab | undefined {
 }
 
 /** A tensor's bytes as a StoredTensor under `hfName` (HF shape = reversed ne); Q6_K is widened to f32. */
+/** The dtype a GGUF tensor is handed out in (Q6_K is widened to f32). */
+function storedDtype(h: GgufHeader, t: GgufTensorInfo): DType {
+  const dtype = GGML_TO_DTYPE.get(t.type);
+  if (dtype) return dtype;
+  if (t.type === GgmlType.Q6_K) return "f32";
+  return fail(h.file, `tensor "${t.name}" has type ${t.typeName}; supported: F32, F16, BF16, Q8_0, Q4_0, Q6_K`);
+}
+
 function storedFrom(h: GgufHeader, t: GgufTensorInfo, bytes: Uint8Array, hfName: string): StoredTensor {
   const shape = t.ne.slice().reverse();
-  const dtype = GGML_TO_DTYPE.get(t.type);
-  if (dtype) return { name: hfName, dtype, shape, data: bytes };
+  const dtype = storedDtype(h, t);
   if (t.type === GgmlType.Q6_K) {
     const f = dequantizeQ6K(bytes, numel(t.ne));
-    return { name: hfName, dtype: "f32", shape, data: new Uint8Array(f.buffer) };
+    return { name: hfName, dtype, shape, data: new Uint8Array(f.buffer) };
   }
-  return fail(h.file, `tensor "${t.name}" has type ${t.typeName}; supported: F32, F16, BF16, Q8_0, Q4_0, Q6_K`);
+  return { name: hfName, dtype, shape, data: bytes };
+}
+
+/** A tensor whose bytes are read from the file at each access of .data (and then left to the collector). */
+function lazyTensor(name: string, dtype: DType, shape: number[], read: () => Uint8Array): StoredTensor {
+  return { name, dtype, shape, get data() { return read(); } };
 }
 
 /** Widen any stored tensor to float32 (dequantizing q8_0 / q4_0 rows). */
@@ -225,9 +237,10 @@ function f32Stored(name: string, shape: number[], f: Float32Array): StoredTensor
 /** Stack two [F, D] matrices into [2F, D]: row concatenation (the bytes of whole rows). */
 function stackRows(name: string, a: StoredTensor, b: StoredTensor): StoredTensor {
   if (a.dtype === b.dtype) {
-    const data = new Uint8Array(a.data.length + b.data.length);
-    data.set(a.data, 0);
-    data.set(b.data, a.data.length);
+    const ad = a.data, bd = b.data;
+    const data = new Uint8Array(ad.length + bd.length);
+    data.set(ad, 0);
+    data.set(bd, ad.length);
     return { name, dtype: a.dtype, shape: [a.shape[0] + b.shape[0], a.shape[1]], data };
   }
   // Mixed types (possible in hand-made files): widen both.
@@ -244,7 +257,18 @@ function stackRows(name: string, a: StoredTensor, b: StoredTensor): StoredTensor
  * @throws CheckpointError for malformed files, another architecture, missing/unexpected tensors or wrong shapes
  */
 export function readGguf(path: string): GgufCheckpoint {
+  const ck = openGgufCheckpoint(path, false);
+  ck.close();
+  return ck;
+}
+
+/**
+ * As readGguf, but with lazy = true the tensors' bytes are read from the file only when their .data is
+ * accessed (each access reads again), so a loader holds one tensor at a time; close() when done.
+ */
+export function openGgufCheckpoint(path: string, lazy = true): GgufCheckpoint & { close(): void } {
   const r = openGguf(path);
+  let ok = false;
   try {
     const h = r.header;
     const byName = new Map(h.tensors.map((t) => [t.name, t]));
@@ -265,7 +289,8 @@ export function readGguf(path: string): GgufCheckpoint {
       const t = byName.get(ggufName);
       if (!t) return required ? fail(path, `missing tensor "${ggufName}"`) : undefined;
       used.add(ggufName);
-      return storedFrom(h, t, r.tensorBytes(t), hfName);
+      return lazy ? lazyTensor(hfName, storedDtype(h, t), t.ne.slice().reverse(), () => storedFrom(h, t, r.tensorBytes(t), hfName).data)
+        : storedFrom(h, t, r.tensorBytes(t), hfName);
     };
     for (const [hf, gg] of GLOBAL_NAMES) {
       const t = take(gg, hf, hf !== "lm_head.weight");
@@ -283,24 +308,29 @@ export function readGguf(path: string): GgufCheckpoint {
       if (gate.shape[0] !== up.shape[0] || gate.shape[1] !== up.shape[1]) {
         fail(path, `blk.${i}.ffn_gate.weight ne [${gate.shape.slice().reverse()}] and ffn_up.weight ne [${up.shape.slice().reverse()}] differ`);
       }
-      tensors.set(p + "ffn.proj_1.weight", stackRows(p + "ffn.proj_1.weight", gate, up));
+      const name = p + "ffn.proj_1.weight";
+      tensors.set(name, lazy ? lazyTensor(name, gate.dtype === up.dtype ? gate.dtype : "f32", [gate.shape[0] + up.shape[0], gate.shape[1]],
+        () => stackRows(name, gate, up).data) : stackRows(name, gate, up));
     }
     const extra = h.tensors.filter((t) => !used.has(t.name)).map((t) => t.name);
     if (extra.length) fail(path, `unexpected tensor${extra.length > 1 ? "s" : ""} ${extra.slice(0, 5).map((n) => `"${n}"`).join(", ")} (not part of an OpenELM model)`);
     const ft = ggufGet(h, "general.file_type")?.value;
-    return { file: path, config, tensors, vocab, fileType: typeof ft === "number" ? ft : undefined, metadata: h.metadata };
+    ok = true;
+    return { file: path, config, tensors, vocab, fileType: typeof ft === "number" ? ft : undefined, metadata: h.metadata, close: () => r.close() };
   } finally {
-    r.close();
+    if (!ok || !lazy) r.close();
   }
 }
 
 /**
  * The GGUF branch of model loading: config, HF-named tensors and the tokenizer.model rebuilt from the
- * embedded vocabulary (undefined when the file has none), ready for modelFromTensors.
+ * embedded vocabulary (undefined when the file has none), ready for modelFromTensors. The tensors are read
+ * from the file one at a time as the backend takes them (so loading never holds the file and its copy);
+ * close() once the model is built.
  */
-export function loadGgufCheckpoint(path: string): { config: OpenELMConfig; tensors: Map<string, StoredTensor>; vocab?: GgufVocab } {
-  const ck = readGguf(path);
-  return { config: ck.config, tensors: ck.tensors, vocab: ck.vocab };
+export function loadGgufCheckpoint(path: string): { config: OpenELMConfig; tensors: Map<string, StoredTensor>; vocab?: GgufVocab; close(): void } {
+  const ck = openGgufCheckpoint(path);
+  return { config: ck.config, tensors: ck.tensors, vocab: ck.vocab, close: ck.close };
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -56,6 +56,9 @@ export function modelFromTensors(config: OpenELMConfig, tensors: Map<string, Sto
   const get = (n: string) => tensors.get(n)!;
   const mat = (n: string) => { const t = get(n); return backend.loadMatrix(t, t.shape[0], t.shape[1]); };
   const vec = (n: string) => backend.loadVector(get(n));
+  // The embedding first: it is the largest tensor, and its transient copy (read from the file, then taken
+  // by the backend) should not add to a memory that already holds every layer.
+  const token_embeddings = mat("transformer.token_embeddings.weight");
   const layers: LayerWeights[] = [];
   for (let i = 0; i < config.num_transformer_layers; i++) {
     const p = `transformer.layers.${i}.`;
@@ -68,7 +71,7 @@ export function modelFromTensors(config: OpenELMConfig, tensors: Map<string, Sto
     });
   }
   return new OpenELMModel(config, {
-    token_embeddings: mat("transformer.token_embeddings.weight"), layers, norm: vec("transformer.norm.weight"),
+    token_embeddings, layers, norm: vec("transformer.norm.weight"),
     lm_head: config.share_input_output_layers ? null : mat("lm_head.weight"),
   }, backend);
 }
@@ -125,7 +128,8 @@ export async function openCheckpoint(pathOrFile: string, opts: OpenOptions = {})
     const { loadGgufCheckpoint } = await import("../io/gguf_openelm.js");
     const { tokenizerModelFromVocab } = await import("../io/gguf_vocab.js");
     const ck = loadGgufCheckpoint(pathOrFile);
-    const model = modelFromTensors(ck.config, convert ? convert(ck.tensors) : ck.tensors, backend, pathOrFile);
+    let model: OpenELMModel;
+    try { model = modelFromTensors(ck.config, convert ? convert(ck.tensors) : ck.tensors, backend, pathOrFile); } finally { ck.close(); }
     return { model, dir: pathOrFile, generationConfig: { bos_token_id: ck.config.bos_token_id, eos_token_id: ck.config.eos_token_id },
       tokenizerModel: ck.vocab ? tokenizerModelFromVocab(ck.vocab) : undefined };
   }

@@ -32,13 +32,20 @@ export interface ForwardOptions {
   allLogits?: boolean;
 }
 
-/** Work buffers sized for up to `cap` tokens a call; grown (rarely) when a longer call comes. */
+/** Work buffers for up to `cap` tokens a micro-batch. */
 interface Work { cap: number; x: Float32Array; h: Float32Array; qkv: Float32Array; attn: Float32Array;
-  gu: Float32Array; ff: Float32Array; tmp: Float32Array; logits: Float32Array }
+  gu: Float32Array; ff: Float32Array; tmp: Float32Array }
+
+/**
+ * Tokens a micro-batch: longer calls run in slices of this many (llama.cpp's ubatch), so activation
+ * buffers stay ~25 MB for OpenELM-270M however long the prompt; the kernels' token tiles (16) fit many times.
+ */
+export const MICRO_BATCH = 128;
 
 export class OpenELMModel {
   readonly sizes: LayerSizes[];
   private work: Work | null = null;
+  private logits: Float32Array | null = null;
 
   constructor(readonly config: OpenELMConfig, readonly weights: OpenELMWeights, readonly backend: Backend) {
     this.sizes = config.num_query_heads.map((_, i) => layerSizes(config, i));
@@ -49,19 +56,23 @@ export class OpenELMModel {
     return new KVCache(this.backend, maxLen, this.sizes.map((s) => s.nKV * this.config.head_dim));
   }
 
-  private ensureWork(T: number, logitRows: number): Work {
+  private ensureWork(T: number): Work {
     const w = this.work;
-    if (w && w.cap >= T && w.logits.length >= logitRows * this.config.vocab_size) return w;
-    const cap = Math.max(T, w?.cap ?? 0);
-    const { model_dim: D, head_dim: hd, vocab_size: V } = this.config;
+    if (w && w.cap >= T) return w;
+    const { model_dim: D, head_dim: hd } = this.config;
     const maxQKV = Math.max(...this.sizes.map((s) => (s.nQ + 2 * s.nKV) * hd));
     const maxQ = Math.max(...this.sizes.map((s) => s.nQ * hd));
     const maxF = Math.max(...this.sizes.map((s) => s.ffnDim));
     const be = this.backend;
-    const rows = Math.max(logitRows, w ? w.logits.length / V : 1);
-    this.work = { cap, x: be.alloc(cap * D), h: be.alloc(cap * D), qkv: be.alloc(cap * maxQKV), attn: be.alloc(cap * maxQ),
-      gu: be.alloc(cap * 2 * maxF), ff: be.alloc(cap * maxF), tmp: be.alloc(cap * D), logits: be.alloc(rows * V) };
+    this.work = { cap: T, x: be.alloc(T * D), h: be.alloc(T * D), qkv: be.alloc(T * maxQKV), attn: be.alloc(T * maxQ),
+      gu: be.alloc(T * 2 * maxF), ff: be.alloc(T * maxF), tmp: be.alloc(T * D) };
     return this.work;
+  }
+
+  private ensureLogits(rows: number): Float32Array {
+    const n = rows * this.config.vocab_size;
+    if (!this.logits || this.logits.length < n) this.logits = this.backend.alloc(n);
+    return this.logits;
   }
 
   /**
@@ -71,8 +82,7 @@ export class OpenELMModel {
    * Throws InputError for ids outside the vocabulary or when the cache would pass its maxLen.
    */
   forward(ids: ArrayLike<number>, cache: KVCache, opts: ForwardOptions = {}): Float32Array {
-    const c = this.config, be = this.backend;
-    const T = ids.length, D = c.model_dim, hd = c.head_dim, V = c.vocab_size;
+    const T = ids.length, V = this.config.vocab_size;
     if (T === 0) throw new InputError("forward: no tokens given");
     for (let t = 0; t < T; t++)
       if (!Number.isInteger(ids[t]) || ids[t] < 0 || ids[t] >= V)
@@ -81,10 +91,27 @@ export class OpenELMModel {
     if (pos0 + T > cache.maxLen)
       throw new InputError(`${pos0 + T} tokens exceed the context of ${cache.maxLen} (max_context_length); shorten the prompt or lower max new tokens`);
     const logitRows = opts.allLogits ? T : 1;
-    const w = this.ensureWork(T, logitRows);
-    const { x, h, qkv, attn, gu, ff, tmp } = w;
+    const logits = this.ensureLogits(logitRows).subarray(0, logitRows * V);
+    const UB = Math.min(T, MICRO_BATCH);
+    this.ensureWork(UB);
+    for (let s = 0; s < T; s += UB) {
+      const e = Math.min(T, s + UB);
+      // logits for every row of the slice (allLogits) or for the call's last token only
+      const out = opts.allLogits ? logits.subarray(s * V, e * V) : e === T ? logits : null;
+      this.microBatch(ids, s, e, cache, out);
+    }
+    return logits;
+  }
 
-    be.embed(x, this.weights.token_embeddings, ids); // (T, D), no scaling
+  /** ids[s … e) at positions cache.length …; writes logits of all e − s rows, or of the last row, to out. */
+  private microBatch(ids: ArrayLike<number>, s: number, e: number, cache: KVCache, out: Float32Array | null): void {
+    const c = this.config, be = this.backend;
+    const T = e - s, D = c.model_dim, hd = c.head_dim, V = c.vocab_size;
+    const pos0 = cache.length;
+    const { x, h, qkv, attn, gu, ff, tmp } = this.work!;
+    const slice = s === 0 && e === ids.length ? ids : Array.from({ length: T }, (_, t) => ids[s + t]); // decode: no copy
+
+    be.embed(x, this.weights.token_embeddings, slice); // (T, D), no scaling
     for (let i = 0; i < this.sizes.length; i++) {
       const { nQ, nKV, ffnDim: F } = this.sizes[i];
       const L = this.weights.layers[i];
@@ -108,12 +135,11 @@ export class OpenELMModel {
       be.addInPlace(x, tmp, T * D);
     }
     cache.length = pos0 + T;
-    for (let t = 0; t < T; t++) cache.tokens[pos0 + t] = ids[t];
-    const first = T - logitRows;                                           // rows that need logits
+    for (let t = 0; t < T; t++) cache.tokens[pos0 + t] = slice[t];
+    if (!out) return;
+    const logitRows = out.length / V, first = T - logitRows;               // rows that need logits
     const xs = x.subarray(first * D, T * D), hs = h.subarray(0, logitRows * D);
     be.rmsnorm(hs, xs, this.weights.norm, logitRows, D, RMS_EPS);
-    const logits = w.logits.subarray(0, logitRows * V);
-    be.matmul(logits, hs, this.weights.lm_head ?? this.weights.token_embeddings, logitRows);
-    return logits;
+    be.matmul(out, hs, this.weights.lm_head ?? this.weights.token_embeddings, logitRows);
   }
 }
