@@ -274,8 +274,8 @@ export function parseGgufHeader(bytes: Uint8Array, file: string): GgufHeader {
 /** An open GGUF file: its validated header and a way to read one tensor's bytes. */
 export interface GgufReader {
   header: GgufHeader;
-  /** A fresh copy of the tensor's bytes, exactly `nBytes` long. */
-  tensorBytes(t: GgufTensorInfo): Uint8Array;
+  /** The tensor's bytes (exactly `nBytes`): read into `into` (at its start) when given, else a fresh array. */
+  tensorBytes(t: GgufTensorInfo, into?: Uint8Array): Uint8Array;
   close(): void;
 }
 
@@ -304,8 +304,8 @@ export function openGguf(path: string): GgufReader {
     let closed = false;
     return {
       header: h,
-      tensorBytes(t) {
-        const out = new Uint8Array(t.nBytes);
+      tensorBytes(t, into?: Uint8Array) {
+        const out = into ? into.subarray(0, t.nBytes) : new Uint8Array(t.nBytes);
         readFully(fd, out, h.dataOffset + t.offset);
         return out;
       },

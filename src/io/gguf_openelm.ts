@@ -14,7 +14,7 @@ import { dequantizeRow } from "../kernels/quant.js";
 import { layerSizes, parameterCount, parseConfig, RMS_EPS, type OpenELMConfig } from "../models/config.js";
 import {
   GgmlType, GgufType, ggufGet, openGguf, writeGgufFile,
-  type GgufArray, type GgufHeader, type GgufKV, type GgufTensorInfo, type GgufTensorOut, type GgufValue,
+  type GgufArray, type GgufHeader, type GgufKV, type GgufReader, type GgufTensorInfo, type GgufTensorOut, type GgufValue,
 } from "./gguf.js";
 import { dequantizeQ6K } from "./gguf_q6_k.js";
 import { type GgufVocab } from "./gguf_vocab.js";
@@ -211,9 +211,20 @@ function storedFrom(h: GgufHeader, t: GgufTensorInfo, bytes: Uint8Array, hfName:
   return { name: hfName, dtype, shape, data: bytes };
 }
 
-/** A tensor whose bytes are read from the file at each access of .data (and then left to the collector). */
+/**
+ * A tensor whose bytes are read from the file at each access of .data (and then left to the collector),
+ * so consumers read .data once (backends, toFloat32 do).
+ */
 function lazyTensor(name: string, dtype: DType, shape: number[], read: () => Uint8Array): StoredTensor {
   return { name, dtype, shape, get data() { return read(); } };
+}
+
+/** Two raw tensors' bytes read back to back into one array (no intermediate copies). */
+function readStacked(r: GgufReader, a: GgufTensorInfo, b: GgufTensorInfo): Uint8Array {
+  const out = new Uint8Array(a.nBytes + b.nBytes);
+  r.tensorBytes(a, out);
+  r.tensorBytes(b, out.subarray(a.nBytes));
+  return out;
 }
 
 /** Widen any stored tensor to float32 (dequantizing q8_0 / q4_0 rows). */
@@ -303,6 +314,7 @@ export function openGgufCheckpoint(path: string, lazy = true): GgufCheckpoint & 
         const t = take(b + gg, p + hf, !qkNorm || config.normalize_qk_projections);
         if (t) tensors.set(p + hf, t);
       }
+      const gateInfo = byName.get(b + "ffn_gate.weight"), upInfo = byName.get(b + "ffn_up.weight");
       const gate = take(b + "ffn_gate.weight", "", true)!;
       const up = take(b + "ffn_up.weight", "", true)!;
       if (gate.shape[0] !== up.shape[0] || gate.shape[1] !== up.shape[1]) {
@@ -310,7 +322,8 @@ export function openGgufCheckpoint(path: string, lazy = true): GgufCheckpoint & 
       }
       const name = p + "ffn.proj_1.weight";
       tensors.set(name, lazy ? lazyTensor(name, gate.dtype === up.dtype ? gate.dtype : "f32", [gate.shape[0] + up.shape[0], gate.shape[1]],
-        () => stackRows(name, gate, up).data) : stackRows(name, gate, up));
+        () => gate.dtype === up.dtype && GGML_TO_DTYPE.has(gateInfo!.type) && GGML_TO_DTYPE.has(upInfo!.type)
+          ? readStacked(r, gateInfo!, upInfo!) : stackRows(name, gate, up).data) : stackRows(name, gate, up));
     }
     const extra = h.tensors.filter((t) => !used.has(t.name)).map((t) => t.name);
     if (extra.length) fail(path, `unexpected tensor${extra.length > 1 ? "s" : ""} ${extra.slice(0, 5).map((n) => `"${n}"`).join(", ")} (not part of an OpenELM model)`);

@@ -93,9 +93,10 @@ export function f32ToF16(x: number): number {
 
 /** Widen a stored plain-dtype tensor to float32 (a copy for bf16/f16; a copy for f32 too, so callers own it). */
 export function toFloat32(t: { dtype: DType; data: Uint8Array }): Float32Array {
-  const n = t.dtype === "f32" ? t.data.byteLength / 4 : t.data.byteLength / 2;
+  const data = t.data; // once: a lazily read tensor (io/gguf_openelm.ts) reads its file at each access
+  const n = t.dtype === "f32" ? data.byteLength / 4 : data.byteLength / 2;
   const out = new Float32Array(n);
-  const dv = new DataView(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+  const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
   if (t.dtype === "f32") for (let i = 0; i < n; i++) out[i] = dv.getFloat32(i * 4, true);
   else if (t.dtype === "bf16") {
     const o32 = new Uint32Array(out.buffer);

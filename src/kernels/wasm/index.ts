@@ -115,8 +115,9 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
 
   function loadMatrix(t: StoredTensor, rows: number, cols: number): WasmMatrix {
     const expect = bytesFor(t.dtype, rows * cols);
-    if (t.data.byteLength !== expect)
-      throw new RangeError(`wasm backend: tensor "${t.name}" (${t.dtype}, ${rows}x${cols}) has ${t.data.byteLength} bytes, expected ${expect}`);
+    const data = t.data; // once: a lazily read tensor reads its file at each access
+    if (data.byteLength !== expect)
+      throw new RangeError(`wasm backend: tensor "${t.name}" (${t.dtype}, ${rows}x${cols}) has ${data.byteLength} bytes, expected ${expect}`);
     if (t.dtype === "q8_0" || t.dtype === "q4_0") {
       if (cols % 32 !== 0) throw new RangeError(`wasm backend: tensor "${t.name}": ${t.dtype} needs cols % 32 == 0, got ${cols}`);
       const isQ8 = t.dtype === "q8_0";
@@ -128,14 +129,14 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
       const st = stage.need(rowsPer * nb * blockBytes);
       for (let r0 = 0; r0 < rows; r0 += rowsPer) {
         const r1 = Math.min(rows, r0 + rowsPer);
-        arena.u8(st, (r1 - r0) * nb * blockBytes).set(t.data.subarray(r0 * nb * blockBytes, r1 * nb * blockBytes));
+        arena.u8(st, (r1 - r0) * nb * blockBytes).set(data.subarray(r0 * nb * blockBytes, r1 * nb * blockBytes));
         job(isQ8 ? Op.repackQ8 : Op.repackQ4, st, cols, w, r0);
         pool.run(r1 - r0, Math.max(4, Math.ceil((r1 - r0) / (pool.threads * 16) / 4) * 4));
       }
       return { dtype: t.dtype, rows, cols, ptr: w };
     }
     const p = arena.allocBytes(expect);
-    arena.u8(p, expect).set(t.data);
+    arena.u8(p, expect).set(data);
     return { dtype: t.dtype, rows, cols, ptr: p };
   }
 
