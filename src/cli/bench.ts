@@ -11,7 +11,7 @@ import { bytesFor, numel, type DType, type StoredTensor } from "../tensor/tensor
 import { parameterCount, type OpenELMConfig } from "../models/config.js";
 import { expectedShapes, modelFromTensors } from "../models/load.js";
 import { publishedConfigNames, resolveConfig } from "../models/registry.js";
-import { readCheckpoint } from "../io/model_dir.js";
+import { openCheckpointDir } from "../io/model_dir.js";
 import { loadGgufCheckpoint } from "../io/gguf_openelm.js";
 import { encodeAs, quantizeTensors, targetDtype, WEIGHT_TYPES, type WeightType } from "../io/gguf_quantize.js";
 import type { OpenELMModel } from "../models/openelm.js";
@@ -130,8 +130,9 @@ export async function bench(o: BenchOptions): Promise<void> {
   } else {
     const path = o.model!;
     if (!fs.existsSync(path)) throw new InputError(`bench: --model ${path}: no such file or directory`);
-    const ck = path.endsWith(".gguf") ? loadGgufCheckpoint(path) : readCheckpoint(path);
-    if ("close" in ck) closeFile = ck.close;
+    // tensors read one at a time as the backend takes them
+    const ck = path.endsWith(".gguf") ? loadGgufCheckpoint(path) : openCheckpointDir(path);
+    closeFile = ck.close;
     config = ck.config;
     tensors = o.dtype ? quantizeTensors(ck.tensors, o.dtype) : ck.tensors;
     label = path.replace(/\/+$/, "").split("/").pop()!;

@@ -234,8 +234,9 @@ export function storedToFloat32(t: StoredTensor): Float32Array {
   const rows = numel(t.shape) / K;
   const out = new Float32Array(rows * K);
   const row = new Float32Array(K);
+  const data = t.data; // once (lazily read tensors read at each access)
   for (let r = 0; r < rows; r++) {
-    dequantizeRow(t.dtype, t.data, r, K, row);
+    dequantizeRow(t.dtype, data, r, K, row);
     out.set(row, r * K);
   }
   return out;

@@ -6,7 +6,7 @@ import * as path from "node:path";
 import { CheckpointError, ConfigError } from "../errors.js";
 import type { StoredTensor } from "../tensor/tensor.js";
 import { parseConfig, type OpenELMConfig } from "../models/config.js";
-import { readSafetensors } from "./safetensors.js";
+import { openSafetensors } from "./safetensors.js";
 
 export interface GenerationConfig {
   bos_token_id?: number;
@@ -68,6 +68,16 @@ export function weightFiles(dir: string): string[] {
 
 /** Read config, generation config and every weight tensor of a model directory (tensors keep their dtype). */
 export function readCheckpoint(dir: string): Checkpoint {
+  const ck = openCheckpointDir(dir, false);
+  ck.close();
+  return ck;
+}
+
+/**
+ * As readCheckpoint; with lazy (the default) each tensor's bytes are read from its file when its .data is
+ * accessed (consumers read it once), so loading holds one tensor at a time. close() once done.
+ */
+export function openCheckpointDir(dir: string, lazy = true): Checkpoint & { close(): void } {
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory())
     throw new CheckpointError(`${dir}: not a model directory (expected config.json and model.safetensors)`);
   const config = readConfig(dir);
@@ -75,20 +85,34 @@ export function readCheckpoint(dir: string): Checkpoint {
   const generationConfig = fs.existsSync(genFile) ? (readJsonFile(genFile) as GenerationConfig) : {};
   const sharded = readWeightMap(dir);
   const tensors = new Map<string, StoredTensor>();
-  if (sharded) {
-    const { index, weightMap, shards } = sharded;
-    for (const shard of shards) {
-      const shardPath = path.join(dir, shard);
-      for (const [name, t] of readSafetensors(shardPath).tensors) {
-        if (weightMap[name] !== shard)
-          throw new CheckpointError(`${shardPath}: holds tensor "${name}" but the index maps it to ${JSON.stringify(weightMap[name] ?? null)}`);
-        tensors.set(name, t);
+  const closers: Array<() => void> = [];
+  const close = () => { for (const c of closers) c(); };
+  const open = (file: string) => {
+    const f = openSafetensors(file);
+    closers.push(f.close);
+    // eager: read every tensor now (the file closes right after)
+    if (!lazy) for (const [name, t] of f.tensors) f.tensors.set(name, { name, dtype: t.dtype, shape: t.shape, data: t.data });
+    return f.tensors;
+  };
+  try {
+    if (sharded) {
+      const { index, weightMap, shards } = sharded;
+      for (const shard of shards) {
+        const shardPath = path.join(dir, shard);
+        for (const [name, t] of open(shardPath)) {
+          if (weightMap[name] !== shard)
+            throw new CheckpointError(`${shardPath}: holds tensor "${name}" but the index maps it to ${JSON.stringify(weightMap[name] ?? null)}`);
+          tensors.set(name, t);
+        }
       }
+      for (const name of Object.keys(weightMap))
+        if (!tensors.has(name)) throw new CheckpointError(`${index}: tensor "${name}" is mapped to "${weightMap[name]}" but that shard does not hold it`);
+    } else {
+      for (const [name, t] of open(weightFiles(dir)[0])) tensors.set(name, t);
     }
-    for (const name of Object.keys(weightMap))
-      if (!tensors.has(name)) throw new CheckpointError(`${index}: tensor "${name}" is mapped to "${weightMap[name]}" but that shard does not hold it`);
-  } else {
-    for (const [name, t] of readSafetensors(weightFiles(dir)[0]).tensors) tensors.set(name, t);
+  } catch (e) {
+    close();
+    throw e;
   }
-  return { dir, config, generationConfig, tensors };
+  return { dir, config, generationConfig, tensors, close };
 }

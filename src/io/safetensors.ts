@@ -86,23 +86,44 @@ export function parseSafetensors(bytes: Uint8Array, file = "model.safetensors"):
  * Node's 4 GB Buffer limit load, and nothing but the tensors stays in memory).
  */
 export function readSafetensors(path: string): { tensors: Map<string, StoredTensor>; metadata: Record<string, string> } {
+  const f = openSafetensors(path);
+  try {
+    const tensors = new Map<string, StoredTensor>();
+    for (const [name, t] of f.tensors) tensors.set(name, { name, dtype: t.dtype, shape: t.shape, data: t.data });
+    return { tensors, metadata: f.metadata };
+  } finally {
+    f.close();
+  }
+}
+
+/**
+ * Open a .safetensors file and validate its header; each tensor's bytes are read from the file at each
+ * access of its .data (consumers read it once), so a loader holds one tensor at a time. close() when done.
+ */
+export function openSafetensors(path: string): { tensors: Map<string, StoredTensor>; metadata: Record<string, string>; close(): void } {
   const fd = fs.openSync(path, "r");
+  let ok = false;
   try {
     const { n, entries, metadata } = readHeader(fd, path);
     const tensors = new Map<string, StoredTensor>();
     for (const e of entries) {
-      const data = new Uint8Array(e.end - e.begin);
-      let got = 0;
-      while (got < data.byteLength) {
-        const r = fs.readSync(fd, data, got, data.byteLength - got, 8 + n + e.begin + got);
-        if (r === 0) throw new CheckpointError(`${path}: unexpected end of file reading tensor "${e.name}"`);
-        got += r;
-      }
-      tensors.set(e.name, { name: e.name, dtype: e.dtype, shape: e.shape, data });
+      const read = (): Uint8Array => {
+        const data = new Uint8Array(e.end - e.begin);
+        let got = 0;
+        while (got < data.byteLength) {
+          const r = fs.readSync(fd, data, got, data.byteLength - got, 8 + n + e.begin + got);
+          if (r === 0) throw new CheckpointError(`${path}: unexpected end of file reading tensor "${e.name}"`);
+          got += r;
+        }
+        return data;
+      };
+      tensors.set(e.name, { name: e.name, dtype: e.dtype, shape: e.shape, get data() { return read(); } });
     }
-    return { tensors, metadata };
+    ok = true;
+    let closed = false;
+    return { tensors, metadata, close: () => { if (!closed) fs.closeSync(fd); closed = true; } };
   } finally {
-    fs.closeSync(fd);
+    if (!ok) fs.closeSync(fd);
   }
 }
 

@@ -6,7 +6,7 @@ import type { Backend } from "../kernels/backend.js";
 import { createRefBackend } from "../kernels/ref/index.js";
 import { CheckpointError } from "../errors.js";
 import type { StoredTensor } from "../tensor/tensor.js";
-import { readCheckpoint, type GenerationConfig } from "../io/model_dir.js";
+import { openCheckpointDir, type GenerationConfig } from "../io/model_dir.js";
 import { layerSizes, type OpenELMConfig } from "./config.js";
 import { OpenELMModel, type LayerWeights } from "./openelm.js";
 
@@ -92,11 +92,16 @@ export interface LoadedModel {
 /** Load an HF model directory (config.json + model.safetensors or shards). */
 export function loadModelDir(dir: string, opts: LoadOptions = {}): LoadedModel {
   if (!fs.existsSync(dir)) throw new CheckpointError(`${dir}: no such model directory`);
-  const ck = readCheckpoint(dir);
-  const file = fs.existsSync(`${dir}/model.safetensors.index.json`) ? `${dir}/model.safetensors.index.json` : `${dir}/model.safetensors`;
-  validateTensors(ck.config, ck.tensors, file);
-  const tensors = opts.transformTensors ? opts.transformTensors(ck.tensors, ck.config) : ck.tensors;
-  const model = modelFromTensors(ck.config, tensors, opts.backend ?? createRefBackend(), file);
+  const ck = openCheckpointDir(dir); // tensors read one at a time as the backend takes them
+  let model: OpenELMModel;
+  try {
+    const file = fs.existsSync(`${dir}/model.safetensors.index.json`) ? `${dir}/model.safetensors.index.json` : `${dir}/model.safetensors`;
+    validateTensors(ck.config, ck.tensors, file);
+    const tensors = opts.transformTensors ? opts.transformTensors(ck.tensors, ck.config) : ck.tensors;
+    model = modelFromTensors(ck.config, tensors, opts.backend ?? createRefBackend(), file);
+  } finally {
+    ck.close();
+  }
   return { model, dir, generationConfig: ck.generationConfig };
 }
 
