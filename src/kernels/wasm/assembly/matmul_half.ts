@@ -44,6 +44,11 @@ export function permuteX(x: usize, xp: usize, K: i32, r0: i32, r1: i32): void {
 /** xp: x permuted by permuteX. */
 export function matmulHalf<H>(out: usize, xp: usize, w: usize, T: i32, N: i32, K: i32, n0: i32, n1: i32): void {
   const rowBytes = <usize>K << 1, xBytes = <usize>K << 2;
+  if (T == 1) { // decode: 8 rows (8 concurrent DRAM streams) at a time
+    let n = n0;
+    for (; n + 8 <= n1; n += 8) tile8x1<H>(out + (<usize>n << 2), xp, w + <usize>n * rowBytes, K);
+    n0 = n;
+  }
   for (let tb = 0; tb < T; tb += TB) {
     const te = min(T, tb + TB);
     let n = n0;
@@ -131,4 +136,31 @@ function tile4x2<H>(out: usize, N: i32, x0: usize, xStride: usize, w0: usize, K:
   const o1 = out + (<usize>N << 2);
   store<f32>(out, s0); store<f32>(out, s1, 4); store<f32>(out, s2, 8); store<f32>(out, s3, 12);
   store<f32>(o1, r0); store<f32>(o1, r1, 4); store<f32>(o1, r2, 8); store<f32>(o1, r3, 12);
+}
+
+/** 8 consecutive weight rows at w0 against one permuted x row; writes out[0..8). */
+function tile8x1<H>(out: usize, x: usize, w0: usize, K: i32): void {
+  const rb = <usize>K << 1;
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let a4 = f32x4.splat(0), a5 = f32x4.splat(0), a6 = f32x4.splat(0), a7 = f32x4.splat(0);
+  let k = 0;
+  for (; k + 8 <= K; k += 8) {
+    const p = w0 + (<usize>k << 1), xo = x + (<usize>k << 2);
+    const xe = v128.load(xo), xd = v128.load(xo, 16);
+    let v = v128.load(p); a0 = fma(odd<H>(v), xd, fma(even<H>(v), xe, a0));
+    v = v128.load(p + rb); a1 = fma(odd<H>(v), xd, fma(even<H>(v), xe, a1));
+    v = v128.load(p + 2 * rb); a2 = fma(odd<H>(v), xd, fma(even<H>(v), xe, a2));
+    v = v128.load(p + 3 * rb); a3 = fma(odd<H>(v), xd, fma(even<H>(v), xe, a3));
+    v = v128.load(p + 4 * rb); a4 = fma(odd<H>(v), xd, fma(even<H>(v), xe, a4));
+    v = v128.load(p + 5 * rb); a5 = fma(odd<H>(v), xd, fma(even<H>(v), xe, a5));
+    v = v128.load(p + 6 * rb); a6 = fma(odd<H>(v), xd, fma(even<H>(v), xe, a6));
+    v = v128.load(p + 7 * rb); a7 = fma(odd<H>(v), xd, fma(even<H>(v), xe, a7));
+  }
+  for (let r = 0; r < 8; r++) {
+    const acc = r == 0 ? a0 : r == 1 ? a1 : r == 2 ? a2 : r == 3 ? a3 : r == 4 ? a4 : r == 5 ? a5 : r == 6 ? a6 : a7;
+    let s = hsum(acc);
+    const wr = w0 + <usize>r * rb;
+    for (let j = k; j < K; j++) s += scalar<H>(load<u16>(wr + (<usize>j << 1))) * load<f32>(x + (<usize>j << 2));
+    store<f32>(out + (<usize>r << 2), s);
+  }
 }
