@@ -7,6 +7,8 @@ export const GEN = 0, COUNTER = 1, DONE = 2, SLEEPERS = 3, STOP = 4, OP = 5, NIT
 export const MAX_ARGS = 16;
 /** Threads taking part in jobs (the caller is thread 0; worker i takes part when i < ACTIVE). */
 export const ACTIVE = 30;
+/** Set (to the worker's index) by a worker whose kernel trapped: the caller stops waiting and throws. */
+export const FAULT = 29;
 
 export const Op = {
   matmulF32: 1, matmulBf16: 2, matmulF16: 3, matmulQ8: 4, matmulQ4: 5,

@@ -5,7 +5,7 @@
 // takes a core. Spawning is injected (spawn), so only the caller knows whether workers are Node
 // worker_threads or browser Workers.
 
-import { ACTIVE, COUNTER, DONE, GEN, NITEMS, CHUNK, SLEEPERS, STOP, type KernelExports } from "./jobs.js";
+import { ACTIVE, COUNTER, DONE, FAULT, GEN, NITEMS, CHUNK, SLEEPERS, STOP, OP, type KernelExports } from "./jobs.js";
 
 export interface PoolWorker {
   /** Resolves once the worker has instantiated the module and entered its loop. */
@@ -67,6 +67,11 @@ export class KernelPool {
     // Chunks another thread claimed are in flight: spin briefly, then yield the core in short sleeps.
     let n = 0;
     for (let d = Atomics.load(i32, b + DONE); d !== nChunks; d = Atomics.load(i32, b + DONE)) {
+      const fault = Atomics.load(i32, b + FAULT);
+      if (fault !== 0) {
+        Atomics.store(i32, b + FAULT, 0);
+        throw new Error(`wasm kernel pool: worker ${fault} trapped in job op ${i32[b + OP]} (${nItems} items); the job's output is incomplete`);
+      }
       if (++n > 20_000) Atomics.wait(i32, b + DONE, d, 0.05);
     }
   }

@@ -2,7 +2,7 @@
 // ~70 µs, a spin ~1 µs), then sleep on it; on a new generation, claim chunks until none are left.
 // No host APIs here, so a browser Worker can run it as well as a Node worker_thread.
 
-import { ACTIVE, GEN, SLEEPERS, STOP, type KernelExports } from "./jobs.js";
+import { ACTIVE, DONE, FAULT, GEN, SLEEPERS, STOP, type KernelExports } from "./jobs.js";
 
 /**
  * index: this worker's thread number (1 … threads-1). ready() is called once the current generation is
@@ -26,6 +26,15 @@ export function workerLoop(ex: KernelExports, i32: Int32Array, ctrl: number, spi
     }
     seen = g;
     if (Atomics.load(i32, base + STOP) !== 0) return;
-    if (index < Atomics.load(i32, base + ACTIVE)) ex.work(ctrl, g);
+    if (index < Atomics.load(i32, base + ACTIVE)) {
+      try {
+        ex.work(ctrl, g);
+      } catch {
+        // A trap (a kernel bug or a bad job) left a claimed chunk unfinished: tell the caller, which would
+        // otherwise wait for it forever, and stay available for the next job.
+        Atomics.store(i32, base + FAULT, index);
+        Atomics.notify(i32, base + DONE);
+      }
+    }
   }
 }

@@ -1,0 +1,40 @@
+// The kernel pool when a worker's kernel traps: the calling thread gets an error naming the worker and
+// the op instead of waiting forever for the chunk that worker claimed, and the pool stays usable.
+import { expect, test } from "vitest";
+import * as fs from "node:fs";
+import { Worker } from "node:worker_threads";
+import { Arena } from "../../src/kernels/wasm/arena.js";
+import { KernelPool, type PoolWorker } from "../../src/kernels/wasm/pool.js";
+import { ARGS, CTRL_BYTES, OP, Op, type KernelExports } from "../../src/kernels/wasm/jobs.js";
+
+const wasm = new URL("../../dist/kernels/wasm/kernels.wasm", import.meta.url);
+
+function spawnFaulty(module: WebAssembly.Module, memory: WebAssembly.Memory, ctrl: number, spin: number, index: number): PoolWorker {
+  const worker = new Worker(new URL("./fault_worker.mjs", import.meta.url), { workerData: { module, memory, ctrl, spin, index } });
+  worker.unref();
+  const ready = new Promise<void>((resolve, reject) => { worker.once("message", () => resolve()); worker.once("error", reject); });
+  return { ready, terminate: () => void worker.terminate() };
+}
+
+test("a worker that traps makes run() throw, and the pool still runs jobs afterwards", async () => {
+  const module = new WebAssembly.Module(fs.readFileSync(wasm));
+  const memory = new WebAssembly.Memory({ initial: 256, maximum: 65536, shared: true });
+  const ex = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as KernelExports;
+  const arena = new Arena(memory, 65536);
+  const ctrl = arena.allocBytes(CTRL_BYTES);
+  const pool = await KernelPool.create(ex, module, memory, ctrl, 2, spawnFaulty, 1e9);
+  const n = 1 << 20;
+  const x = arena.f32(n), y = arena.f32(n);
+  x.fill(1); y.fill(2);
+  const i32 = new Int32Array(memory.buffer, ctrl, CTRL_BYTES / 4);
+  const addJob = () => { i32[OP] = Op.add; i32[ARGS] = x.byteOffset; i32[ARGS + 1] = y.byteOffset; };
+  addJob();
+  expect(() => pool.run(n, 1024)).toThrow(`wasm kernel pool: worker 1 trapped in job op ${Op.add} (${n} items); the job's output is incomplete`);
+  // one thread only: the caller runs every chunk itself
+  pool.setActive(1);
+  x.fill(1);
+  addJob();
+  pool.run(n, 1024);
+  expect(x.every((v) => v === 3)).toBe(true);
+  pool.dispose();
+});
