@@ -29,7 +29,7 @@ interface LayerActs {
 
 /** Everything sized by (B, T), allocated once by plan(). */
 interface Plan {
-  B: number; T: number; N: number;
+  B: number; T: number; N: number; checkpointed: boolean;
   ids: Int32Array; targets: Int32Array;
   resid: Float32Array[];           // L + 1 residual streams (N, D): the input of each layer, then the output
   layers: LayerActs[];
@@ -53,6 +53,13 @@ export class TrainableOpenELM {
   /** Attention as matmuls when the runner has all three layouts (the SIMD kernels). */
   private readonly attMM: AttentionKernels | null;
   private last: { count: number; zLossCoef: number } | null = null;
+  /**
+   * Activation checkpointing: keep only each layer's input (the residual stream) through the forward, and
+   * recompute a layer's activations just before its backward. All layers then share one set of activation
+   * buffers (the attention probabilities, B·nQ·T² floats a layer, dominate at long T) for one extra
+   * forward of the transformer layers. Gradients are bit-identical either way. Set before forward().
+   */
+  checkpointActivations = false;
 
   /**
    * mm: the kernels (default: plain TS, float64 sums). frozen: names of tensors that get no gradient (their
@@ -123,40 +130,56 @@ export class TrainableOpenELM {
   /** Bytes of activation memory planned for a (B, T) batch. */
   activationBytes(): number {
     if (!this.plan) return 0;
-    const p = this.plan, seen = new Set<ArrayBufferLike>();
-    let n = 0;
-    const add = (a: ArrayLike<number> & { buffer: ArrayBufferLike; byteLength: number }) => {
-      if (!seen.has(a.buffer)) { seen.add(a.buffer); n += a.byteLength; }
+    // Arrays may share one memory (the wasm kernels) and, checkpointed, the layers' views alias: count each
+    // (buffer, offset) once, at its largest view.
+    const p = this.plan, seen = new Map<ArrayBufferLike, Map<number, number>>();
+    const add = (a: Float32Array) => {
+      let m = seen.get(a.buffer);
+      if (!m) seen.set(a.buffer, m = new Map());
+      m.set(a.byteOffset, Math.max(m.get(a.byteOffset) ?? 0, a.byteLength));
     };
     for (const a of [...p.resid, p.lnf, p.lnfRstd, p.logits, p.lse, p.tmp, p.dresid, p.dln, p.dattOut, p.dqkv, p.dq, p.dk, p.dv, p.dgu, p.dact]) add(a);
     for (const l of p.layers) for (const a of Object.values(l)) add(a);
+    let n = 0;
+    for (const m of seen.values()) for (const b of m.values()) n += b;
     return n;
   }
 
   /** Allocate activations for (B, T) once; later calls with the same shape reuse them. */
   planFor(B: number, T: number): void {
-    if (this.plan && this.plan.B === B && this.plan.T === T) return;
+    const ck = this.checkpointActivations;
+    if (this.plan && this.plan.B === B && this.plan.T === T && this.plan.checkpointed === ck) return;
     this.plan = null; // let the old buffers go before the new ones are allocated
     const c = this.config, N = B * T, D = c.model_dim, hd = c.head_dim, V = c.vocab_size, L = c.num_transformer_layers;
     const f = (n: number) => this.alloc(n);
     let maxS = 0, maxQ = 0, maxKV = 0, maxF = 0, maxWt = V * D, maxLayerWt = 0;
-    const layers: LayerActs[] = [];
     for (let i = 0; i < L; i++) {
       const { nQ, nKV, ffnDim: F } = layerSizes(c, i);
       const S = (nQ + 2 * nKV) * hd;
       maxS = Math.max(maxS, S); maxQ = Math.max(maxQ, nQ); maxKV = Math.max(maxKV, nKV); maxF = Math.max(maxF, F);
       maxWt = Math.max(maxWt, S * D, nQ * hd * D, 2 * F * D);
       maxLayerWt = Math.max(maxLayerWt, S * D, nQ * hd * D, 2 * F * D);
-      layers.push({
-        ln1: f(N * D), ln1Rstd: f(N), qkv: f(N * S), q: f(N * nQ * hd), k: f(N * nKV * hd), v: f(N * nKV * hd),
-        qRstd: f(N * nQ), kRstd: f(N * nKV), att: f(B * nQ * T * T), attOut: f(N * nQ * hd), resid2: f(N * D),
-        ln2: f(N * D), ln2Rstd: f(N), gu: f(N * 2 * F), act: f(N * F),
-      });
+    }
+    // Per layer, its own buffers; checkpointed, views of one shared set sized for the widest layer.
+    const sizes = (nQ: number, nKV: number, F: number): Record<keyof LayerActs, number> => ({
+      ln1: N * D, ln1Rstd: N, qkv: N * (nQ + 2 * nKV) * hd, q: N * nQ * hd, k: N * nKV * hd, v: N * nKV * hd,
+      qRstd: N * nQ, kRstd: N * nKV, att: B * nQ * T * T, attOut: N * nQ * hd, resid2: N * D,
+      ln2: N * D, ln2Rstd: N, gu: N * 2 * F, act: N * F,
+    });
+    const alloc = (z: Record<keyof LayerActs, number>) =>
+      Object.fromEntries(Object.entries(z).map(([k, n]) => [k, f(n)])) as unknown as LayerActs;
+    const shared = ck ? alloc(sizes(maxQ, maxKV, maxF)) : null;
+    const layers: LayerActs[] = [];
+    for (let i = 0; i < L; i++) {
+      const { nQ, nKV, ffnDim: F } = layerSizes(c, i);
+      const z = sizes(nQ, nKV, F);
+      layers.push(shared ? Object.fromEntries(Object.entries(z).map(([k, n]) =>
+        [k, shared[k as keyof LayerActs].subarray(0, n)])) as unknown as LayerActs : alloc(z));
     }
     const { cos, sin } = ropeTables(T, hd, c.rope_freq_constant);
     const maxC = Math.max(D, maxQ * hd, maxF);
     this.plan = {
-      B, T, N, ids: new Int32Array(N), targets: this.mm.allocI32 ? this.mm.allocI32(N) : new Int32Array(N),
+      B, T, N, checkpointed: ck, ids: new Int32Array(N), targets: this.mm.allocI32 ? this.mm.allocI32(N) : new Int32Array(N),
       resid: Array.from({ length: L + 1 }, () => f(N * D)), layers,
       lnf: f(N * D), lnfRstd: f(N), logits: f(N * V), lse: f(N), tl: f(N), cos, sin,
       tmp: f(N * D), dresid: f(N * D), dln: f(N * D), dattOut: f(N * maxQ * hd), dqkv: f(N * maxS),
@@ -183,23 +206,7 @@ export class TrainableOpenELM {
       p.targets[n] = targets ? targets[n] : -100;
     }
     embeddingForward(p.resid[0], this.view(this.params, "transformer.token_embeddings.weight"), p.ids, N, D);
-    for (let l = 0; l < c.num_transformer_layers; l++) {
-      const { nQ, nKV, ffnDim: F } = layerSizes(c, l);
-      const S = (nQ + 2 * nKV) * hd, w = this.w[l], a = p.layers[l];
-      const sh: QKVShape = { B, T, nQ, nKV, hd, eps: RMS_EPS };
-      rmsnormForward(a.ln1, a.ln1Rstd, p.resid[l], w.attnNorm, N, D, RMS_EPS);
-      linearForward(mm, a.qkv, a.ln1, w.qkv, N, D, S);
-      qkNormRopeForward(a.q, a.k, a.v, a.qRstd, a.kRstd, a.qkv, w.qNorm, w.kNorm, sh, p.cos, p.sin);
-      if (this.attMM) attentionForwardMM(this.attMM, a.attOut, a.att, a.q, a.k, a.v, sh, p.attScratch);
-      else attentionForward(a.attOut, a.att, a.q, a.k, a.v, sh);
-      linearForward(mm, p.tmp, a.attOut, w.outProj, N, nQ * hd, D);
-      residualForward(a.resid2, p.resid[l], p.tmp, N * D);
-      rmsnormForward(a.ln2, a.ln2Rstd, a.resid2, w.ffnNorm, N, D, RMS_EPS);
-      linearForward(mm, a.gu, a.ln2, w.proj1, N, D, 2 * F);
-      if (mm.swigluForward) mm.swigluForward(a.act, a.gu, N, F); else swigluForward(a.act, a.gu, N, F);
-      linearForward(mm, p.tmp, a.act, w.proj2, N, F, D);
-      residualForward(p.resid[l + 1], a.resid2, p.tmp, N * D);
-    }
+    for (let l = 0; l < c.num_transformer_layers; l++) this.layerForward(l);
     const L = c.num_transformer_layers;
     rmsnormForward(p.lnf, p.lnfRstd, p.resid[L], this.view(this.params, "transformer.norm.weight"), N, D, RMS_EPS);
     linearForward(mm, p.logits, p.lnf, this.head(this.params), N, D, V);
@@ -215,6 +222,26 @@ export class TrainableOpenELM {
     } else r = crossEntropyForward(p.lse, p.logits, p.targets, N, V, zLossCoef);
     this.last = { count: r.count, zLossCoef };
     return r;
+  }
+
+  /** Layer l: resid[l] -> its activations (p.layers[l]) and resid[l + 1]. */
+  private layerForward(l: number): void {
+    const c = this.config, p = this.plan!, mm = this.mm, { B, T, N } = p, D = c.model_dim, hd = c.head_dim;
+    const { nQ, nKV, ffnDim: F } = layerSizes(c, l);
+    const S = (nQ + 2 * nKV) * hd, w = this.w[l], a = p.layers[l];
+    const sh: QKVShape = { B, T, nQ, nKV, hd, eps: RMS_EPS };
+    rmsnormForward(a.ln1, a.ln1Rstd, p.resid[l], w.attnNorm, N, D, RMS_EPS);
+    linearForward(mm, a.qkv, a.ln1, w.qkv, N, D, S);
+    qkNormRopeForward(a.q, a.k, a.v, a.qRstd, a.kRstd, a.qkv, w.qNorm, w.kNorm, sh, p.cos, p.sin);
+    if (this.attMM) attentionForwardMM(this.attMM, a.attOut, a.att, a.q, a.k, a.v, sh, p.attScratch);
+    else attentionForward(a.attOut, a.att, a.q, a.k, a.v, sh);
+    linearForward(mm, p.tmp, a.attOut, w.outProj, N, nQ * hd, D);
+    residualForward(a.resid2, p.resid[l], p.tmp, N * D);
+    rmsnormForward(a.ln2, a.ln2Rstd, a.resid2, w.ffnNorm, N, D, RMS_EPS);
+    linearForward(mm, a.gu, a.ln2, w.proj1, N, D, 2 * F);
+    if (mm.swigluForward) mm.swigluForward(a.act, a.gu, N, F); else swigluForward(a.act, a.gu, N, F);
+    linearForward(mm, p.tmp, a.act, w.proj2, N, F, D);
+    residualForward(p.resid[l + 1], a.resid2, p.tmp, N * D);
   }
 
   /** The (B·T, V) logits of the last forward (valid until backward, which overwrites them). */
@@ -240,6 +267,9 @@ export class TrainableOpenELM {
     rmsnormBackward(p.dresid, this.gradOf("transformer.norm.weight"), p.dln, p.resid[L],
       this.view(this.params, "transformer.norm.weight"), p.lnfRstd, N, D);
     for (let l = L - 1; l >= 0; l--) {
+      // checkpointed: the shared activation buffers hold the last layer's; recompute this one's (resid[l + 1]
+      // is rewritten with the same values, and dresid does not read it)
+      if (p.checkpointed && l < L - 1) this.layerForward(l);
       const { nQ, nKV, ffnDim: F } = layerSizes(c, l);
       const S = (nQ + 2 * nKV) * hd, w = this.w[l], g = this.g[l], a = p.layers[l];
       const sh: QKVShape = { B, T, nQ, nKV, hd, eps: RMS_EPS };

@@ -39,6 +39,8 @@ export interface Recipe {
   save_every: number;
   /** Print a status line every N steps. */
   log_every: number;
+  /** Recompute each layer's activations in the backward instead of keeping them (less memory at long T). */
+  activation_checkpointing: boolean;
   /** Start from this checkpoint directory's weights instead of a fresh CoreNet initialisation. */
   init_from: string | null;
   /** Free text. */
@@ -49,7 +51,7 @@ const DEFAULTS: Omit<Recipe, "model"> = {
   context_length: 256, batch_size: 8, grad_accumulation: 1, max_iterations: 1000,
   max_lr: 5.3e-3, min_lr: 5.3e-4, warmup_iterations: 100, warmup_init_lr: 1e-6,
   weight_decay: 0.1, betas: [0.9, 0.95], eps: 1e-8, grad_clip: 1.0, z_loss_coef: 1e-4, seed: 0,
-  eval_every: 100, eval_batches: 8, save_every: 500, log_every: 1, init_from: null, description: "",
+  eval_every: 100, eval_batches: 8, save_every: 500, log_every: 1, activation_checkpointing: false, init_from: null, description: "",
 };
 
 const RECIPES_DIR = fileURLToPath(new URL("../../src/train/recipes/", import.meta.url));
@@ -99,6 +101,8 @@ export function parseRecipe(json: unknown, file: string): Recipe {
     if (typeof r[k] !== "number" || !Number.isFinite(r[k]) || r[k] < 0) throw new ConfigError(`${file}: field "${k}" is ${JSON.stringify(r[k])}, expected a number ≥ 0`);
   if (!Array.isArray(r.betas) || r.betas.length !== 2 || !r.betas.every((b) => typeof b === "number" && b >= 0 && b < 1))
     throw new ConfigError(`${file}: field "betas" is ${JSON.stringify(r.betas)}, expected [beta1, beta2] in [0, 1)`);
+  if (typeof r.activation_checkpointing !== "boolean")
+    throw new ConfigError(`${file}: field "activation_checkpointing" is ${JSON.stringify(r.activation_checkpointing)}, expected true or false`);
   if (r.init_from !== null && typeof r.init_from !== "string") throw new ConfigError(`${file}: field "init_from" is ${JSON.stringify(r.init_from)}, expected a checkpoint directory or null`);
   if (typeof r.description !== "string") throw new ConfigError(`${file}: field "description" is ${JSON.stringify(r.description)}, expected a string`);
   return r;

@@ -69,6 +69,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     throw new DataError(`${o.dataDir}: tokenized with a vocabulary of ${data.index.tokenizer.vocab_size}, the model's vocab_size is ${config.vocab_size}`);
 
   const model = new TrainableOpenELM(config, o.matmul);
+  model.checkpointActivations = r.activation_checkpointing;
   const opt = new AdamW(model.layout, { beta1: r.betas[0], beta2: r.betas[1], eps: r.eps, weightDecay: r.weight_decay });
   const sampler = new PackedSampler(data.train, T, r.seed);
   let rng = new Rng(r.seed);

@@ -7,6 +7,9 @@ import { describe, expect, test } from "vitest";
 import { clipGradNorm, globalGradNorm } from "../../src/train/grad_clip.js";
 import { readFixtureTensors } from "./fixture_tensors.js";
 import { loadTrainFixture, TRAIN_FX } from "./train_fixture.js";
+import { TrainableOpenELM } from "../../src/train/openelm_train.js";
+import { loadParams } from "../../src/train/parameters.js";
+import { createWasmTrainKernels } from "../../src/train/wasm/train_kernels.js";
 
 const Z_COEF = 1e-4;
 
@@ -139,5 +142,29 @@ test("frozen tensors (the LoRA design): no gradient, no update; the trainable gr
   for (const p of m.layout.infos) {
     const changed = m.view(m.params, p.name).some((x, i) => x !== before[p.offset + i]);
     expect(changed, p.name).toBe(!frozen(p.name));
+  }
+});
+
+describe.each(["tiny-small-vocab", "tiny-32k"])("activation checkpointing [%s]", (name) => {
+  const fx = loadTrainFixture(name);
+  for (const kernels of ["ts", "wasm"] as const) {
+    test(`${kernels} kernels: the same loss and bit-identical gradients as keeping every activation, in less memory`, async () => {
+      const k = kernels === "wasm" ? await createWasmTrainKernels(2) : undefined;
+      const run = (ckpt: boolean) => {
+        const m = new TrainableOpenELM(fx.ck.config, k);
+        loadParams(m.layout, m.params, fx.ck.tensors, name);
+        m.checkpointActivations = ckpt;
+        m.zeroGrad();
+        const r = m.forward(fx.ids, fx.targets, fx.B, fx.T, Z_COEF);
+        m.backward();
+        return { r, grads: m.grads.slice(), bytes: m.activationBytes() };
+      };
+      const full = run(false), ck = run(true);
+      expect(ck.r).toEqual(full.r);
+      expect(ck.grads).toEqual(full.grads);
+      expect(ck.bytes).toBeLessThan(full.bytes);
+      relClose(ck.r.ce + ck.r.zLoss, fx.exp.loss.ce_plus_z_loss, 1e-6);
+      k?.dispose?.();
+    });
   }
 });
