@@ -1,6 +1,9 @@
 // openelm train: run a training recipe on prepared data; checkpoints, metrics.jsonl and loss_curve.svg in --out.
 
+import * as fs from "node:fs";
+import * as path from "node:path";
 import * as v8 from "node:v8";
+import { InputError } from "../errors.js";
 import type { Command } from "commander";
 import { loadRecipe, recipeNames } from "../train/recipe.js";
 import { createWasmTrainKernels } from "../train/wasm/train_kernels.js";
@@ -17,8 +20,13 @@ export function register(program: Command): void {
     .option("--threads <n>", "threads for the SIMD kernels", intArg(1), 1)
     .option("--kernels <kind>", "wasm (SIMD, default) or js (plain TypeScript, float64 sums)", choiceArg(["wasm", "js"] as const), "wasm")
     .option("--stop-after <steps>", "save and stop after this many steps of this invocation", intArg(1))
-    .action(async (o: { config: string; data: string; out: string; resume?: boolean; threads: number; kernels: "wasm" | "js"; stopAfter?: number }) => {
+    .option("--init-from <dir>", "start from this checkpoint's weights (overrides the recipe's init_from)")
+    .action(async (o: { config: string; data: string; out: string; resume?: boolean; threads: number; kernels: "wasm" | "js"; stopAfter?: number; initFrom?: string }) => {
       const recipe = loadRecipe(o.config);
+      if (o.initFrom !== undefined) {
+        if (!fs.existsSync(o.initFrom)) throw new InputError(`--init-from ${o.initFrom}: no such checkpoint directory`);
+        recipe.recipe.init_from = path.resolve(o.initFrom);
+      }
       const control = { stop: false };
       const onSigint = () => {
         if (control.stop) process.exit(130);

@@ -32,6 +32,7 @@ beforeAll(() => {
   fs.writeFileSync(path.join(tmp, "recipe.json"), JSON.stringify(RECIPE));
   fs.writeFileSync(path.join(tmp, "typo.json"), JSON.stringify({ ...RECIPE, warmup: 3 }));
   fs.writeFileSync(path.join(tmp, "other.json"), JSON.stringify({ ...RECIPE, model: { ...RECIPE.model, model_dim: 24 } }));
+  fs.writeFileSync(path.join(tmp, "frozen-lr.json"), JSON.stringify({ ...RECIPE, max_lr: 0, min_lr: 0, warmup_init_lr: 0 }));
   const r = run(["data", "prepare", "--input", "*.txt", "--out", "data", "--val-fraction", "0.2"]);
   expect(r.stderr).toBe("");
   expect(r.stdout).toMatch(/^data: \d+ train tokens \(5 documents, 1 shards\), \d+ validation tokens \(1 documents\)\n$/);
@@ -92,3 +93,14 @@ test("Ctrl-C saves a checkpoint and exits", async () => {
   expect(state.step).toBeGreaterThanOrEqual(3);
   expect(err).toMatch(new RegExp(`stopped at step ${state.step}; checkpoint sigint/checkpoint`));
 }, 60_000);
+
+test("--init-from starts from a checkpoint's weights (learning rate 0: they come out unchanged)", () => {
+  expect(run(["train", "--config", "recipe.json", "--data", "data", "--out", "i1", "--stop-after", "1"]).code).toBe(0);
+  const r = run(["train", "--config", "frozen-lr.json", "--data", "data", "--out", "i2", "--stop-after", "1", "--init-from", "i1/checkpoint"]);
+  expect(r.code).toBe(0);
+  const weights = (dir: string) => fs.readFileSync(path.join(tmp, dir, "checkpoint/model.safetensors"));
+  expect(weights("i2").equals(weights("i1"))).toBe(true);
+  const missing = run(["train", "--config", "recipe.json", "--data", "data", "--out", "i3", "--init-from", "nope"]);
+  expect(missing.code).toBe(1);
+  expect(missing.stderr).toBe("openelm: InputError: --init-from nope: no such checkpoint directory\n");
+});

@@ -144,7 +144,7 @@ describe("trainer", () => {
 describe("bad input", () => {
   test("unknown recipe field", () => {
     const f = writeRecipe("typo", { lr_max: 1 });
-    expect(() => loadRecipe(f)).toThrow(`${f}: unknown field "lr_max" (recipe fields: model, context_length, batch_size, grad_accumulation, max_iterations, max_lr, min_lr, warmup_iterations, warmup_init_lr, weight_decay, betas, eps, grad_clip, z_loss_coef, seed, eval_every, eval_batches, save_every, log_every, init_from, description)`);
+    expect(() => loadRecipe(f)).toThrow(`${f}: unknown field "lr_max" (recipe fields: model, context_length, batch_size, grad_accumulation, max_iterations, max_lr, min_lr, warmup_iterations, warmup_init_lr, weight_decay, betas, eps, grad_clip, z_loss_coef, seed, eval_every, eval_batches, save_every, log_every, activation_checkpointing, init_from, description)`);
   });
 
   test("empty corpus", async () => {
