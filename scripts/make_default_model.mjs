@@ -1,15 +1,18 @@
-// Turns a finished `openelm train` run into the embedded default model: the float32 checkpoint rounded to
-// BF16 (round to nearest even, as the -Instruct checkpoints are stored), config.json with torch_dtype
-// bfloat16, and the run's recipe, metrics.jsonl and loss curve beside it.
-// Usage: node scripts/make_default_model.mjs RUN_DIR [OUT_DIR=assets/models/default]   (after npm run build)
+// Turns finished `openelm train` runs into the embedded default model: the last run's float32 checkpoint
+// rounded to BF16 (round to nearest even, as the -Instruct checkpoints are stored), config.json with
+// torch_dtype bfloat16, and every run's recipe and metrics beside it (one run: recipe.json, metrics.jsonl;
+// several stages, each continuing the previous one with --init-from: recipe-stageN.json,
+// metrics-stageN.jsonl), plus one loss curve over all stages.
+// Usage: node scripts/make_default_model.mjs OUT_DIR RUN_DIR [RUN_DIR ...]   (after npm run build)
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { readSafetensors, writeSafetensors } from "../dist/io/safetensors.js";
 import { f32ToBf16 } from "../dist/tensor/tensor.js";
+import { renderLossCurve } from "../dist/train/loss_curve.js";
 
-const [run, out = "assets/models/default"] = process.argv.slice(2);
-if (!run) { console.error("usage: node scripts/make_default_model.mjs RUN_DIR [OUT_DIR]"); process.exit(2); }
-const ck = path.join(run, "checkpoint");
+const [out, ...runs] = process.argv.slice(2);
+if (!out || runs.length === 0) { console.error("usage: node scripts/make_default_model.mjs OUT_DIR RUN_DIR [RUN_DIR ...]"); process.exit(2); }
+const ck = path.join(runs[runs.length - 1], "checkpoint");
 fs.mkdirSync(out, { recursive: true });
 const { tensors } = readSafetensors(path.join(ck, "model.safetensors"));
 const bf16 = [...tensors.values()].map((t) => {
@@ -21,7 +24,22 @@ const bf16 = [...tensors.values()].map((t) => {
 writeSafetensors(path.join(out, "model.safetensors"), bf16);
 const config = JSON.parse(fs.readFileSync(path.join(ck, "config.json"), "utf-8"));
 config.torch_dtype = "bfloat16";
+// the context it was trained at (the recipe's model block allows RoPE positions beyond it)
+config.max_context_length = JSON.parse(fs.readFileSync(path.join(runs[runs.length - 1], "recipe.json"), "utf-8")).context_length;
 fs.writeFileSync(path.join(out, "config.json"), JSON.stringify(Object.fromEntries(Object.keys(config).sort().map((k) => [k, config[k]])), null, 2) + "\n");
 fs.copyFileSync(path.join(ck, "generation_config.json"), path.join(out, "generation_config.json"));
-for (const f of ["recipe.json", "metrics.jsonl", "loss_curve.svg"]) fs.copyFileSync(path.join(run, f), path.join(out, f));
+
+// Recipes and metrics of every stage; the loss curve continues the step count across stages.
+const rows = [];
+let offset = 0;
+runs.forEach((run, i) => {
+  const suffix = runs.length > 1 ? `-stage${i + 1}` : "";
+  fs.copyFileSync(path.join(run, "recipe.json"), path.join(out, `recipe${suffix}.json`));
+  fs.copyFileSync(path.join(run, "metrics.jsonl"), path.join(out, `metrics${suffix}.jsonl`));
+  const stage = fs.readFileSync(path.join(run, "metrics.jsonl"), "utf-8").trim().split("\n").map((l) => JSON.parse(l));
+  for (const r of stage) rows.push({ ...r, step: r.step + offset });
+  offset += Math.max(...stage.map((r) => r.step));
+});
+fs.writeFileSync(path.join(out, "loss_curve.svg"), renderLossCurve(rows,
+  `${config.num_transformer_layers} layers, model_dim ${config.model_dim}: ${runs.length > 1 ? `${runs.length} stages, ` : ""}${offset} steps`));
 console.log(`wrote ${out}: ${bf16.length} tensors, ${(fs.statSync(path.join(out, "model.safetensors")).size / 1e6).toFixed(1)} MB`);
