@@ -14,6 +14,7 @@ import { createWasmBackend, type WasmBackend } from "../../src/kernels/wasm/inde
 import { readCheckpoint } from "../../src/io/model_dir.js";
 import { quantizeTensors } from "../../src/io/gguf_quantize.js";
 import { modelFromTensors } from "../../src/models/load.js";
+import { logSoftmax } from "../logit_stats.js";
 
 const dirOf = (f: string) => new URL(`../fixtures/openelm/${f}`, import.meta.url).pathname;
 interface Seq { name: string; input_ids: number[]; argmax: number[]; argmax_ambiguous_positions: number[] }
@@ -21,16 +22,6 @@ interface Seq { name: string; input_ids: number[]; argmax: number[]; argmax_ambi
 let backend: WasmBackend;
 beforeAll(async () => { backend = await createWasmBackend({ threads: 2, relaxed: false }); });
 afterAll(() => backend.dispose?.());
-
-function logSoftmax(row: Float32Array): Float64Array {
-  let m = -Infinity;
-  for (const v of row) m = Math.max(m, v);
-  let s = 0;
-  for (const v of row) s += Math.exp(v - m);
-  const lse = m + Math.log(s), out = new Float64Array(row.length);
-  for (let i = 0; i < row.length; i++) out[i] = row[i] - lse;
-  return out;
-}
 
 /** Floors a little under the measured values (see the header), per fixture and weight type. */
 const LIMITS: Record<string, Partial<Record<"q8_0" | "q4_0", { agree: number; kl: number }>>> = {

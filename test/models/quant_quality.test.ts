@@ -3,26 +3,15 @@
 // issue's acceptance: top-1 agrees with F32 on ≥ 97 % of positions for q8_0 and ≥ 90 % for q4_0, mean KL
 // reported. (On the random-weight fixtures these rates are out of reach even for llama.cpp's own
 // quantization, see wasm_quant_model.test.ts; a trained model has the peaked distributions they assume.)
-import { beforeAll, describe, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import * as fs from "node:fs";
 import { openCheckpoint, type WeightDType } from "../../src/models/load.js";
 import { defaultModelDir } from "../../src/models/registry.js";
 import { loadTokenizer } from "../../src/tokenizer/sentencepiece.js";
 import { createWasmBackend, type WasmBackend } from "../../src/kernels/wasm/index.js";
+import { argmax, logSoftmax } from "../logit_stats.js";
 
 const TEXT = new URL("../fixtures/text/validation-excerpts.txt", import.meta.url);
-
-function logSoftmax(r: Float32Array): Float64Array {
-  let m = -Infinity;
-  for (const v of r) m = Math.max(m, v);
-  let s = 0;
-  for (const v of r) s += Math.exp(v - m);
-  const lse = m + Math.log(s), out = new Float64Array(r.length);
-  for (let j = 0; j < r.length; j++) out[j] = r[j] - lse;
-  return out;
-}
-
-const argmax = (r: Float32Array) => { let a = 0; for (let j = 1; j < r.length; j++) if (r[j] > r[a]) a = j; return a; };
 
 describe("quantized default model vs float", () => {
   let be: WasmBackend;
@@ -38,6 +27,7 @@ describe("quantized default model vs float", () => {
     seqs = fs.readFileSync(TEXT, "utf-8").trim().split("\n\n").map((p) => tok.encode(p, { bos: true }));
     logits.set("f32", await run("f32"));
   });
+  afterAll(() => be.dispose());
 
   for (const [dtype, minAgree] of [["q8_0", 0.97], ["q4_0", 0.9]] as const) {
     test(`${dtype}: top-1 agrees with f32 on ≥ ${minAgree * 100} % of positions`, async () => {
