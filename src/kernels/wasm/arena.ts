@@ -25,7 +25,9 @@ export class Arena {
   allocBytes(bytes: number): number {
     const ptr = Math.ceil(this.top / ALIGN) * ALIGN;
     const end = ptr + Math.max(bytes, 0);
-    if (end > 0xffff_0000) throw new RangeError(`wasm backend: out of memory (needs ${end} bytes, the 32-bit address space holds 4 GiB)`);
+    if (end > 0xffff_0000)
+      throw new RangeError(`wasm backend: out of memory: needs ${(end / 2 ** 30).toFixed(2)} GiB, a 32-bit WebAssembly memory holds 4 GiB ` +
+        `(weights, KV cache and buffers together; quantize large models while loading, e.g. --dtype q8_0, or use --backend ref)`);
     const have = this.memory.buffer.byteLength;
     if (end > have) {
       this.memory.grow(Math.ceil((end - have) / PAGE));
