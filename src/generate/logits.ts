@@ -36,26 +36,44 @@ export function applyTopK(logits: Float32Array, k: number): void {
   for (let i = 0; i < logits.length; i++) if (logits[i] < kth) logits[i] = -Infinity;
 }
 
-/** Indices sorted by logit ascending, and their softmax probabilities in that order. */
-function sortedProbs(logits: Float32Array): { order: Uint32Array; probs: Float64Array } {
-  const order = Uint32Array.from({ length: logits.length }, (_, i) => i).sort((a, b) => logits[a] - logits[b]);
-  let max = -Infinity;
-  for (let i = 0; i < logits.length; i++) if (logits[i] > max) max = logits[i];
-  const probs = new Float64Array(logits.length);
-  let sum = 0;
-  for (let j = 0; j < order.length; j++) { probs[j] = Math.exp(logits[order[j]] - max); sum += probs[j]; }
-  for (let j = 0; j < order.length; j++) probs[j] /= sum;
-  return { order, probs };
-}
+// top-p scratch, reused across tokens (V floats, instead of sorting V indices with a comparator a step)
+let valScratch = new Float32Array(0);
 
-/** TopPLogitsWarper: with tokens sorted ascending, drop those whose cumulative probability is ≤ 1 - p (keep ≥ 1). */
+/**
+ * TopPLogitsWarper: with tokens sorted ascending (ties in index order), drop those whose cumulative
+ * probability is ≤ 1 - p (keep ≥ 1). Only the head is sorted: the logits within ln τ of the best, τ lowered
+ * until the mass outside them is surely dropped (≤ 1 - p); their cumulative sums run in ascending order on
+ * top of that mass, as HF's sort-and-cumsum does, and give the cut value; ties at the cut go in index order.
+ */
 export function applyTopP(logits: Float32Array, p: number): void {
   if (p >= 1) return;
-  const { order, probs } = sortedProbs(logits);
-  let cum = 0;
-  for (let j = 0; j < order.length - 1; j++) {
-    cum += probs[j];
-    if (cum <= 1 - p) logits[order[j]] = -Infinity;
+  const V = logits.length;
+  if (valScratch.length !== V) valScratch = new Float32Array(V);
+  let max = -Infinity;
+  for (let i = 0; i < V; i++) if (logits[i] > max) max = logits[i];
+  for (let lnTau = -10; ; lnTau = lnTau > -700 ? lnTau * 4 : -Infinity) {
+    const floor = max + lnTau;
+    let n = 0, low = 0;
+    for (let i = 0; i < V; i++) if (logits[i] >= floor) valScratch[n++] = logits[i]; else low += Math.exp(logits[i] - max);
+    const head = valScratch.subarray(0, n).sort(); // ascending
+    let sum = low;
+    for (let j = 0; j < n; j++) sum += Math.exp(head[j] - max);
+    let cum = low / sum;
+    if (cum > 1 - p - 1e-12 && lnTau > -Infinity) continue; // part of the tail might be kept: widen the head
+    // J: the first ascending position kept (the last one, the best token, always is)
+    let J = 0;
+    for (; J < n - 1; J++) {
+      cum += Math.exp(head[J] - max) / sum;
+      if (!(cum <= 1 - p)) break;
+    }
+    const cut = head[J];
+    let tiesDropped = 0; // head[f … J-1] equal the cut value: that many of its tokens (lowest ids) go
+    for (let j = J - 1; j >= 0 && head[j] === cut; j--) tiesDropped++;
+    for (let i = 0; i < V; i++) {
+      if (logits[i] < cut) logits[i] = -Infinity;
+      else if (logits[i] === cut && tiesDropped > 0) { logits[i] = -Infinity; tiesDropped--; }
+    }
+    return;
   }
 }
 
