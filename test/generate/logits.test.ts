@@ -72,3 +72,29 @@ describe("prompt lookup candidates", () => {
     expect(lookupCandidates([1, 2, 3], 4)).toEqual([]);
   });
 });
+
+/** HF's TopPLogitsWarper spelled out: sort every index ascending (stable), softmax, cumsum, drop ≤ 1 - p. */
+function topPReference(logits: Float32Array, p: number): void {
+  const order = Array.from({ length: logits.length }, (_, i) => i).sort((a, b) => logits[a] - logits[b]);
+  let max = -Infinity;
+  for (const v of logits) max = Math.max(max, v);
+  const e = order.map((i) => Math.exp(logits[i] - max));
+  const sum = e.reduce((a, b) => a + b, 0);
+  let cum = 0;
+  for (let j = 0; j < order.length - 1; j++) { cum += e[j] / sum; if (cum <= 1 - p) logits[order[j]] = -Infinity; }
+}
+
+test("top-p, which sorts only the head, keeps exactly the tokens the full sort keeps (ties, flat and peaked rows)", () => {
+  let s = 7;
+  const r = () => { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; return s / 2 ** 32; };
+  for (let k = 0; k < 120; k++) {
+    const V = k % 6 === 0 ? 32000 : 5 + (k % 50);
+    const scale = [0.5, 3, 8, 20][k % 4];
+    const x = new Float32Array(V).map(() => Math.round(r() * scale * 4) / 4); // quarter steps: many ties
+    const p = [0.1, 0.5, 0.9, 0.95, 0.999][k % 5];
+    const a = x.slice(), b = x.slice();
+    applyTopP(a, p);
+    topPReference(b, p);
+    expect(Array.from(a), `row ${k} (V ${V}, p ${p})`).toEqual(Array.from(b));
+  }
+});
