@@ -15,13 +15,17 @@ import { openCheckpointDir } from "../io/model_dir.js";
 import { loadGgufCheckpoint } from "../io/gguf_openelm.js";
 import { encodeAs, quantizeTensors, targetDtype, WEIGHT_TYPES, type WeightType } from "../io/gguf_quantize.js";
 import type { OpenELMModel } from "../models/openelm.js";
+import type { Backend, Matrix } from "../kernels/backend.js";
 import type { KVCache } from "../models/kv_cache.js";
 import { choiceArg, intArg, intListArg } from "./args.js";
 
 export interface BenchOptions {
   model?: string; config?: string; dtype?: WeightType; nPrompt: number[]; nGen: number[]; threads?: number[];
-  repetitions: number; json?: boolean; seed: number; relaxed: boolean;
+  repetitions: number; json?: boolean; seed: number; relaxed: boolean; profile?: boolean;
 }
+
+/** One row of a decode profile: a backend op (matmuls by weight shape), its time a token and its share. */
+export interface ProfileRow { op: string; calls_per_token: number; ms_per_token: number; share: number; weight_gb_per_s?: number }
 
 export interface BenchResult {
   model: string; dtype: string; size_bytes: number; params: number; backend: string; threads: number;
@@ -107,6 +111,7 @@ export function register(program: Command): void {
     .option("--seed <n>", "seed of the random weights and prompt", intArg(0), 0)
     .option("--no-relaxed", "use the plain SIMD kernels even where relaxed SIMD is available")
     .option("--json", "print the results as JSON")
+    .option("--profile", "after the tests, time every backend op of a decode (per thread count): where a token's time goes")
     .action(async (o: BenchOptions) => { await bench(o); });
 }
 
@@ -175,12 +180,63 @@ export async function bench(o: BenchOptions): Promise<void> {
     }
   }
   const peakRss = process.resourceUsage().maxRSS * 1024;
+  const profiles: Array<{ threads: number; rows: ProfileRow[] }> = [];
+  if (o.profile) {
+    for (const t of threads) {
+      backend.setThreads(t);
+      const rows = profileDecode(model, cache, backend, Math.max(16, Math.min(128, maxLen - 2)));
+      profiles.push({ threads: t, rows });
+      print(`\ndecode profile, ${t} thread${t > 1 ? "s" : ""} (per token):\n| op | calls | ms | share | weights GB/s |\n|---|---:|---:|---:|---:|\n`);
+      for (const r of rows) print(`| ${r.op} | ${r.calls_per_token} | ${r.ms_per_token.toFixed(3)} | ${(100 * r.share).toFixed(1)} % | ${r.weight_gb_per_s?.toFixed(1) ?? ""} |\n`);
+    }
+  }
   backend.dispose?.();
   if (o.json) {
-    process.stdout.write(JSON.stringify({ results, peak_rss_bytes: peakRss, model_bytes: sizeBytes, kv_cache_bytes: kvBytes,
+    process.stdout.write(JSON.stringify({ results, ...(o.profile ? { profiles } : {}), peak_rss_bytes: peakRss, model_bytes: sizeBytes, kv_cache_bytes: kvBytes,
       wasm_memory_bytes: backend.memoryBytes(), node: process.version }, null, 2) + "\n");
   } else {
     print(`\npeak RSS ${(peakRss / 2 ** 20).toFixed(1)} MiB (weights ${(sizeBytes / 2 ** 20).toFixed(1)} MiB, KV cache ${(kvBytes / 2 ** 20).toFixed(1)} MiB for ${maxLen} positions)\n`);
+  }
+}
+
+/**
+ * Decode `steps` tokens from one prompt token with every backend op timed (kernels run synchronously on the
+ * calling thread, so wall time per call is the op's time); matmuls are split by weight shape and type.
+ */
+function profileDecode(model: OpenELMModel, cache: KVCache, backend: Backend, steps: number): ProfileRow[] {
+  const ops = ["embed", "matmul", "rmsnorm", "qkNormRope", "attention", "swiglu", "addInPlace"] as const;
+  const time = new Map<string, { ms: number; calls: number; bytes: number }>();
+  const saved = ops.map((k) => [k, backend[k]] as const);
+  for (const k of ops) {
+    const f = backend[k] as (...a: unknown[]) => void;
+    (backend as unknown as Record<string, unknown>)[k] = (...a: unknown[]) => {
+      const t0 = performance.now();
+      f.apply(backend, a);
+      const ms = performance.now() - t0;
+      const m = k === "matmul" ? (a[2] as Matrix) : null;
+      const key = m ? `matmul ${m.dtype} ${m.rows}×${m.cols}` : k;
+      const e = time.get(key) ?? { ms: 0, calls: 0, bytes: m ? bytesFor(m.dtype, m.rows * m.cols) : 0 };
+      e.ms += ms; e.calls++;
+      time.set(key, e);
+    };
+  }
+  try {
+    cache.truncate(0);
+    model.forward([1], cache);
+    time.clear();
+    const next = randomIds(steps, model.config.vocab_size, 11);
+    const t0 = performance.now();
+    for (const id of next) model.forward([id], cache);
+    const total = performance.now() - t0;
+    const rows: ProfileRow[] = [...time].sort((a, b) => b[1].ms - a[1].ms).map(([op, e]) => ({
+      op, calls_per_token: e.calls / steps, ms_per_token: e.ms / steps, share: e.ms / total,
+      ...(e.bytes ? { weight_gb_per_s: (e.bytes * e.calls) / (e.ms * 1e6) } : {}),
+    }));
+    const accounted = rows.reduce((a, r) => a + r.ms_per_token, 0);
+    rows.push({ op: "other (JS between ops, KV copies)", calls_per_token: 0, ms_per_token: total / steps - accounted, share: 1 - (accounted * steps) / total });
+    return rows;
+  } finally {
+    for (const [k, f] of saved) (backend as unknown as Record<string, unknown>)[k] = f;
   }
 }
 
