@@ -10,8 +10,7 @@ import { swigluBackward, swigluForward } from "../../src/train/autograd/swiglu.j
 import { TrainableOpenELM } from "../../src/train/openelm_train.js";
 import { loadParams } from "../../src/train/parameters.js";
 import { createWasmTrainKernels } from "../../src/train/wasm/train_kernels.js";
-import { readFixtureTensors } from "./fixture_tensors.js";
-import { loadTrainFixture, TRAIN_FX } from "./train_fixture.js";
+import { expectFixtureGradients, loadTrainFixture } from "./train_fixture.js";
 
 const k = await createWasmTrainKernels(1);
 
@@ -87,19 +86,7 @@ describe("SIMD matmul kernels vs the TS kernel", () => {
 });
 
 test("fixture gradients through the SIMD kernels (tiny-small-vocab, ce + z-loss)", () => {
-  const fx = loadTrainFixture("tiny-small-vocab");
-  const m = new TrainableOpenELM(fx.ck.config, k);
-  loadParams(m.layout, m.params, fx.ck.tensors, "model.safetensors");
-  m.zeroGrad();
-  const r = m.forward(fx.ids, fx.targets, fx.B, fx.T, 1e-4);
-  expect(Math.abs(r.ce + r.zLoss - fx.exp.loss.ce_plus_z_loss)).toBeLessThan(1e-6 * fx.exp.loss.ce_plus_z_loss);
-  m.backward();
-  for (const [name, ref] of readFixtureTensors(path.join(TRAIN_FX, "tiny-small-vocab/grads_ce_plus_z_loss.safetensors"))) {
-    const g = m.view(m.grads, name);
-    let maxRef = 0, maxDiff = 0;
-    for (let i = 0; i < g.length; i++) { maxRef = Math.max(maxRef, Math.abs(ref.data[i])); maxDiff = Math.max(maxDiff, Math.abs(g[i] - ref.data[i])); }
-    expect(maxDiff, name).toBeLessThanOrEqual(Math.min(1e-5, 1e-4 * maxRef + 1e-7));
-  }
+  expectFixtureGradients(k);
 });
 
 const built = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../../dist/train/wasm/train_kernels.js");

@@ -4,7 +4,11 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { readCheckpoint } from "../../src/io/model_dir.js";
+import { expect } from "vitest";
+import type { MatmulRunner } from "../../src/train/autograd/matmul.js";
 import { hfTargets, TrainableOpenELM } from "../../src/train/openelm_train.js";
+import { loadParams } from "../../src/train/parameters.js";
+import { readFixtureTensors } from "./fixture_tensors.js";
 
 const HERE = path.dirname(new URL(import.meta.url).pathname);
 export const TRAIN_FX = path.join(HERE, "../fixtures/openelm-train");
@@ -22,3 +26,20 @@ export function loadTrainFixture(name: string) {
   return { exp, ck, B, T, ids, targets, make: () => TrainableOpenELM.fromTensors(ck.config, ck.tensors) };
 }
 
+
+/** tiny-small-vocab through the kernels mm: ce + z-loss within 1e-6 relative, every gradient within the rule. */
+export function expectFixtureGradients(mm: MatmulRunner): void {
+  const fx = loadTrainFixture("tiny-small-vocab");
+  const m = new TrainableOpenELM(fx.ck.config, mm);
+  loadParams(m.layout, m.params, fx.ck.tensors, "model.safetensors");
+  m.zeroGrad();
+  const r = m.forward(fx.ids, fx.targets, fx.B, fx.T, 1e-4);
+  expect(Math.abs(r.ce + r.zLoss - fx.exp.loss.ce_plus_z_loss)).toBeLessThan(1e-6 * fx.exp.loss.ce_plus_z_loss);
+  m.backward();
+  for (const [name, ref] of readFixtureTensors(path.join(TRAIN_FX, "tiny-small-vocab/grads_ce_plus_z_loss.safetensors"))) {
+    const g = m.view(m.grads, name);
+    let maxRef = 0, maxDiff = 0;
+    for (let i = 0; i < g.length; i++) { maxRef = Math.max(maxRef, Math.abs(ref.data[i])); maxDiff = Math.max(maxDiff, Math.abs(g[i] - ref.data[i])); }
+    expect(maxDiff, name).toBeLessThanOrEqual(Math.min(1e-5, 1e-4 * maxRef + 1e-7));
+  }
+}
