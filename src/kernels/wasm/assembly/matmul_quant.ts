@@ -11,10 +11,9 @@
 // the relaxed i8·i7 dot), a scale per block, and per block an i32x4 [8·Σq, 0, 0, 0]: weights are stored
 // with an offset (q4_0 nibbles +8, q8_0 bytes +128), so Σ x·w = Σ x·stored − offset·Σ x.
 
-import { fma, hsum, halfToF32 } from "./simd";
+import { halfToF32 } from "./simd";
 
 const TB = 16;
-const STREAMS = 4;
 
 /** Bytes of one 4-row group's block: 4 f32 scales + 4 rows of quants. */
 // @ts-ignore: decorator
@@ -153,10 +152,10 @@ export function matmulQuant<W>(out: usize, q16: usize, q8: usize, dx: usize, cor
   w: usize, T: i32, N: i32, K: i32, n0: i32, n1: i32): void {
   const nb = K >> 5;
   const groupBytes = <usize>nb * groupBlockBytes(isSigned<W>());
-  if (T == 1 && STREAMS > 1) { // decode: 8 rows at a time
+  if (T == 1) { // decode: 16 rows (four concurrent weight streams) at a time, then 8; the rest in 4-row tiles
     let n = n0;
-    if (STREAMS == 4) for (; n + 16 <= n1; n += 16) tile16<W>(q16, q8, dx, corr, w + <usize>(n >> 2) * groupBytes, groupBytes, nb, out + (<usize>n << 2));
-    for (; n + 8 <= n1; n += 8) tile8<W>(q16, q8, dx, corr, w + <usize>(n >> 2) * groupBytes, w + <usize>((n >> 2) + 1) * groupBytes, nb, out + (<usize>n << 2));
+    for (; n + 16 <= n1; n += 16) tile16<W>(q16, q8, dx, corr, w + <usize>(n >> 2) * groupBytes, groupBytes, nb, out + (<usize>n << 2));
+    for (; n + 8 <= n1; n += 8) tile8<W>(q16, q8, dx, corr, w + <usize>(n >> 2) * groupBytes, groupBytes, nb, out + (<usize>n << 2));
     n0 = n;
     if (n0 >= n1) return;
   }
@@ -224,16 +223,16 @@ function tile4<W>(x16: usize, x8: usize, dx: usize, corr: usize, g: usize, nb: i
 }
 
 /**
- * Two groups (g0, g1: 8 rows) against one activation row, stored at out and out + 16. Decode reads
- * weights from DRAM; two concurrent sequential streams keep more cache-line fetches in flight than one.
+ * Two groups (8 rows) at g and g + gs against one activation row, stored at out and out + 16. Decode reads
+ * weights from DRAM; concurrent sequential streams keep more cache-line fetches in flight than one.
  */
-function tile8<W>(x16: usize, x8: usize, dx: usize, corr: usize, g0: usize, g1: usize, nb: i32, out: usize): void {
+function tile8<W>(x16: usize, x8: usize, dx: usize, corr: usize, g: usize, gs: usize, nb: i32, out: usize): void {
   const gbb = groupBlockBytes(isSigned<W>());
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
   for (let b = 0; b < nb; b++) {
-    const o = <usize>b * gbb;
-    a0 = f32x4.add(a0, blockDot<W>(g0 + o, x16, x8, dx, corr, <usize>b));
-    a1 = f32x4.add(a1, blockDot<W>(g1 + o, x16, x8, dx, corr, <usize>b));
+    const o = g + <usize>b * gbb;
+    a0 = f32x4.add(a0, blockDot<W>(o, x16, x8, dx, corr, <usize>b));
+    a1 = f32x4.add(a1, blockDot<W>(o + gs, x16, x8, dx, corr, <usize>b));
   }
   v128.store(out, a0); v128.store(out, a1, 16);
 }
