@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import { Worker } from "node:worker_threads";
 import { Arena } from "../../src/kernels/wasm/arena.js";
 import { KernelPool, type PoolWorker } from "../../src/kernels/wasm/pool.js";
-import { ARGS, CTRL_BYTES, OP, Op, type KernelExports } from "../../src/kernels/wasm/jobs.js";
+import { ARGS, CTRL_BYTES, DONE, FAULT, OP, Op, type KernelExports } from "../../src/kernels/wasm/jobs.js";
 
 const wasm = new URL("../../dist/kernels/wasm/kernels.wasm", import.meta.url);
 
@@ -19,9 +19,16 @@ function spawnFaulty(module: WebAssembly.Module, memory: WebAssembly.Memory, ctr
 test("a worker that traps makes run() throw, and the pool still runs jobs afterwards", async () => {
   const module = new WebAssembly.Module(fs.readFileSync(wasm));
   const memory = new WebAssembly.Memory({ initial: 256, maximum: 65536, shared: true });
-  const ex = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as KernelExports;
+  const real = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as KernelExports;
   const arena = new Arena(memory, 65536);
   const ctrl = arena.allocBytes(CTRL_BYTES);
+  // The calling thread starts its share only once the worker has claimed (and trapped on) a chunk, so the
+  // test does not depend on which thread gets there first on a busy machine.
+  const i32all = new Int32Array(memory.buffer);
+  const ex: KernelExports = { ...real, work(c, gen) {
+    for (let n = 0; Atomics.load(i32all, (c >> 2) + FAULT) === 0 && n < 200; n++) Atomics.wait(i32all, (c >> 2) + DONE, 0, 50);
+    real.work(c, gen);
+  } };
   const pool = await KernelPool.create(ex, module, memory, ctrl, 2, spawnFaulty, 1e9);
   const n = 1 << 20;
   const x = arena.f32(n), y = arena.f32(n);
