@@ -8,6 +8,7 @@ import * as fs from "node:fs";
 import { openCheckpoint, type LoadedModel, type WeightDType } from "../models/load.js";
 import { defaultModelDir } from "../models/registry.js";
 import { checkpointTokenizer, type Tokenizer } from "../tokenizer/sentencepiece.js";
+import { WEIGHT_TYPES } from "../io/gguf_quantize.js";
 import { choiceArg, floatArg, intArg } from "./args.js";
 
 export interface ModelArgs { model?: string; backend?: "ref" | "wasm"; threads?: number; dtype?: WeightDType }
@@ -17,7 +18,7 @@ export function addModelOptions(cmd: Command, { required = false } = {}): Comman
     (required ? "" : " (default: the embedded model)"));
   cmd.option("--backend <name>", "kernels: wasm (fast, default when built) or ref (plain TypeScript); env OPENELM_BACKEND", choiceArg(["ref", "wasm"] as const));
   cmd.option("-t, --threads <n>", "worker threads for the wasm backend (default: all cores)", intArg(1));
-  cmd.option("--dtype <type>", "convert weights while loading: f32, f16, bf16, q8_0, q4_0", choiceArg(["f32", "f16", "bf16", "q8_0", "q4_0"] as const));
+  cmd.option("--dtype <type>", `convert weights while loading: ${WEIGHT_TYPES.join(", ")}`, choiceArg(WEIGHT_TYPES));
   return cmd;
 }
 

@@ -1,5 +1,6 @@
 // openelm quantize: convert a model directory or GGUF file to a GGUF file of another weight type, with
-// llama.cpp's rules (norms F32, matrices q8_0/q4_0, the tied output matrix Q8_0 under q4_0), so the file
+// llama.cpp's rules (norms F32; q8_0, q4_0 and the K-quant mixes q4_k_m, q4_k_s, q5_k_m, q6_k with
+// llama-quantize's per-tensor types, io/gguf_quantize.ts), so the file
 // loads in llama.cpp as well as here. Reference: llama.cpp llama-quantize / convert_hf_to_gguf.py --outtype.
 
 import type { Command } from "commander";
@@ -7,7 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { InputError } from "../errors.js";
 import { readGguf, writeGguf } from "../io/gguf_openelm.js";
-import { quantizeTensors, WEIGHT_TYPES, type WeightType } from "../io/gguf_quantize.js";
+import { FILE_TYPE, quantizeTensors, WEIGHT_TYPES, type WeightType } from "../io/gguf_quantize.js";
 import { readTokenizerModelVocab, type GgufVocab } from "../io/gguf_vocab.js";
 import { readCheckpoint } from "../io/model_dir.js";
 import { validateTensors } from "../models/load.js";
@@ -20,7 +21,7 @@ interface QuantizeOptions { model: string; out: string; type: WeightType }
 /** Where the GGUF goes: OUT itself when it ends in .gguf, else OUT/<model name>-<type>.gguf. */
 export function outputPath(out: string, model: string, type: WeightType): string {
   if (out.toLowerCase().endsWith(".gguf")) return out;
-  const name = path.basename(model.replace(/[/\\]+$/, "")).replace(/\.gguf$/i, "").replace(/-(f32|f16|bf16|q8_0|q4_0)$/i, "");
+  const name = path.basename(model.replace(/[/\\]+$/, "")).replace(/\.gguf$/i, "").replace(new RegExp(`-(${WEIGHT_TYPES.join("|")})$`, "i"), "");
   return path.join(out, `${name}-${type}.gguf`);
 }
 
@@ -49,7 +50,7 @@ export async function quantizeModel(o: QuantizeOptions): Promise<{ file: string;
   fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
   const out = quantizeTensors(tensors, o.type);
   const name = path.basename(where.replace(/[/\\]+$/, "")).replace(/\.gguf$/i, "");
-  writeGguf(file, config, out, vocab, { name });
+  writeGguf(file, config, out, vocab, { name, fileType: FILE_TYPE[o.type] });
   const counts: Record<string, number> = {};
   for (const t of out.values()) counts[t.dtype] = (counts[t.dtype] ?? 0) + 1;
   return { file, counts, bytes: fs.statSync(file).size };
@@ -57,7 +58,7 @@ export async function quantizeModel(o: QuantizeOptions): Promise<{ file: string;
 
 export function register(program: Command): void {
   program.command("quantize")
-    .description("write a GGUF file with q8_0 / q4_0 (or f16, bf16, f32) weights, as llama.cpp's llama-quantize does")
+    .description("write a GGUF file with q8_0 / q4_0 / K-quant (q4_k_m, q4_k_s, q5_k_m, q6_k) or f16, bf16, f32 weights, as llama.cpp's llama-quantize does")
     .requiredOption("-m, --model <dir|file.gguf>", "model directory (config.json + safetensors), GGUF file, or hub id")
     .requiredOption("-o, --out <file.gguf|dir>", "output GGUF file, or a directory to write <model>-<type>.gguf into")
     .requiredOption("--type <type>", `weight type: ${WEIGHT_TYPES.join(", ")}`, choiceArg(WEIGHT_TYPES))

@@ -9,14 +9,13 @@
 
 import { basename } from "node:path";
 import { CheckpointError } from "../errors.js";
-import { bytesFor, numel, toFloat32, type DType, type StoredTensor } from "../tensor/tensor.js";
+import { bytesFor, isQuantized, numel, toFloat32, type DType, type StoredTensor } from "../tensor/tensor.js";
 import { dequantizeRow } from "../kernels/quant.js";
 import { layerSizes, parameterCount, parseConfig, RMS_EPS, type OpenELMConfig } from "../models/config.js";
 import {
   GgmlType, GgufType, ggufGet, openGguf, writeGgufFile,
   type GgufArray, type GgufHeader, type GgufKV, type GgufReader, type GgufTensorInfo, type GgufTensorOut, type GgufValue,
 } from "./gguf.js";
-import { dequantizeQ6K } from "./gguf_q6_k.js";
 import { type GgufVocab } from "./gguf_vocab.js";
 
 const ARCH = "openelm";
@@ -25,7 +24,7 @@ const ARCH = "openelm";
 export interface GgufCheckpoint {
   file: string;
   config: OpenELMConfig;
-  /** HF names (transformer.layers.N.ffn.proj_1.weight ...); q8_0/q4_0 stay quantized, Q6_K is widened to f32. */
+  /** HF names (transformer.layers.N.ffn.proj_1.weight ...) in their stored type (block-quantized ones stay quantized). */
   tensors: Map<string, StoredTensor>;
   vocab?: GgufVocab;
   /** general.file_type (0 all F32, 1 mostly F16, 2 mostly Q4_0, 7 mostly Q8_0, 32 mostly BF16). */
@@ -34,9 +33,15 @@ export interface GgufCheckpoint {
 }
 
 /** general.file_type values (llama_ftype) for the files we write. */
-export const FileType = { ALL_F32: 0, MOSTLY_F16: 1, MOSTLY_Q4_0: 2, MOSTLY_Q8_0: 7, MOSTLY_BF16: 32 } as const;
+export const FileType = {
+  ALL_F32: 0, MOSTLY_F16: 1, MOSTLY_Q4_0: 2, MOSTLY_Q8_0: 7, MOSTLY_Q4_K_S: 14, MOSTLY_Q4_K_M: 15,
+  MOSTLY_Q5_K_M: 17, MOSTLY_Q6_K: 18, MOSTLY_BF16: 32,
+} as const;
 
-const DTYPE_TO_GGML: Record<DType, number> = { f32: GgmlType.F32, f16: GgmlType.F16, bf16: GgmlType.BF16, q8_0: GgmlType.Q8_0, q4_0: GgmlType.Q4_0 };
+const DTYPE_TO_GGML: Record<DType, number> = {
+  f32: GgmlType.F32, f16: GgmlType.F16, bf16: GgmlType.BF16, q8_0: GgmlType.Q8_0, q4_0: GgmlType.Q4_0,
+  q5_0: GgmlType.Q5_0, q5_1: GgmlType.Q5_1, q4_k: GgmlType.Q4_K, q5_k: GgmlType.Q5_K, q6_k: GgmlType.Q6_K,
+};
 const GGML_TO_DTYPE = new Map<number, DType>(Object.entries(DTYPE_TO_GGML).map(([d, t]) => [t, d as DType]));
 
 /** HF tensor name -> GGUF tensor name (proj_1 is handled separately: it becomes two tensors). */
@@ -192,23 +197,22 @@ export function vocabFromGguf(h: GgufHeader): GgufVocab | undefined {
   };
 }
 
-/** A tensor's bytes as a StoredTensor under `hfName` (HF shape = reversed ne); Q6_K is widened to f32. */
-/** The dtype a GGUF tensor is handed out in (Q6_K is widened to f32). */
-function storedDtype(h: GgufHeader, t: GgufTensorInfo): DType {
-  const dtype = GGML_TO_DTYPE.get(t.type);
-  if (dtype) return dtype;
-  if (t.type === GgmlType.Q6_K) return "f32";
-  return fail(h.file, `tensor "${t.name}" has type ${t.typeName}; supported: F32, F16, BF16, Q8_0, Q4_0, Q6_K`);
+const SUPPORTED = [...GGML_TO_DTYPE.keys()].map((id) => ggmlName(id)).join(", ");
+
+function ggmlName(id: number): string {
+  return Object.entries(GgmlType).find(([, v]) => v === id)![0];
 }
 
+/** The dtype a GGUF tensor is handed out in: its own (block-quantized types stay quantized). */
+function storedDtype(h: GgufHeader, t: GgufTensorInfo): DType {
+  const dtype = GGML_TO_DTYPE.get(t.type);
+  if (!dtype) return fail(h.file, `tensor "${t.name}" has type ${t.typeName}; supported: ${SUPPORTED}`);
+  return dtype; // the reader (gguf.ts) already checked ne[0] against the block size
+}
+
+/** A tensor's bytes as a StoredTensor under `hfName` (HF shape = reversed ne). */
 function storedFrom(h: GgufHeader, t: GgufTensorInfo, bytes: Uint8Array, hfName: string): StoredTensor {
-  const shape = t.ne.slice().reverse();
-  const dtype = storedDtype(h, t);
-  if (t.type === GgmlType.Q6_K) {
-    const f = dequantizeQ6K(bytes, numel(t.ne));
-    return { name: hfName, dtype, shape, data: new Uint8Array(f.buffer) };
-  }
-  return { name: hfName, dtype, shape, data: bytes };
+  return { name: hfName, dtype: storedDtype(h, t), shape: t.ne.slice().reverse(), data: bytes };
 }
 
 /**
@@ -227,9 +231,9 @@ function readStacked(r: GgufReader, a: GgufTensorInfo, b: GgufTensorInfo): Uint8
   return out;
 }
 
-/** Widen any stored tensor to float32 (dequantizing q8_0 / q4_0 rows). */
+/** Widen any stored tensor to float32 (dequantizing block-quantized rows). */
 export function storedToFloat32(t: StoredTensor): Float32Array {
-  if (t.dtype !== "q8_0" && t.dtype !== "q4_0") return toFloat32(t);
+  if (!isQuantized(t.dtype)) return toFloat32(t);
   const K = t.shape[t.shape.length - 1];
   const rows = numel(t.shape) / K;
   const out = new Float32Array(rows * K);
@@ -379,6 +383,8 @@ export interface WriteGgufOptions {
   name?: string;
   basename?: string;
   finetune?: string;
+  /** general.file_type (default: named for the dominant matrix dtype); K-quant mixes pass their llama_ftype. */
+  fileType?: number;
 }
 
 const u32 = (key: string, value: number): GgufKV => ({ key, type: GgufType.UINT32, value });
@@ -466,7 +472,7 @@ export function writeGguf(path: string, config: OpenELMConfig, tensors: Map<stri
     throw new CheckpointError(`${path}: the vocabulary has ${vocab.tokens.length} tokens, config.vocab_size is ${config.vocab_size}`);
   }
   const gg = ggufTensorsFromHF(config, tensors, path);
-  const fileType = fileTypeFor([...tensors.values()].filter((t) => t.shape.length === 2).map((t) => t.dtype));
+  const fileType = opts.fileType ?? fileTypeFor([...tensors.values()].filter((t) => t.shape.length === 2).map((t) => t.dtype));
   const name = opts.name ?? basename(path).replace(/\.gguf$/i, "");
   writeGgufFile(path, openelmMetadata(config, fileType, vocab, { ...opts, name }), gg);
 }

@@ -6,6 +6,7 @@ import type { Backend } from "../kernels/backend.js";
 import { createRefBackend } from "../kernels/ref/index.js";
 import { CheckpointError } from "../errors.js";
 import type { StoredTensor } from "../tensor/tensor.js";
+import type { WeightType } from "../io/gguf_quantize.js";
 import { openCheckpointDir, type GenerationConfig } from "../io/model_dir.js";
 import { layerSizes, type OpenELMConfig } from "./config.js";
 import { OpenELMModel, type LayerWeights } from "./openelm.js";
@@ -110,7 +111,7 @@ export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<Op
   return loadModelDir(dir, opts).model;
 }
 
-export type WeightDType = "f32" | "f16" | "bf16" | "q8_0" | "q4_0";
+export type WeightDType = WeightType;
 
 export interface OpenOptions {
   backend?: Backend;

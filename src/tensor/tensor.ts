@@ -1,8 +1,21 @@
 // Tensors as the checkpoint stores them: a dtype, a shape and little-endian bytes.
 // Weights stay in their stored dtype (BF16 stays 2 bytes a parameter); kernels widen on the fly.
 
-/** Storage types a weight can have. q8_0 / q4_0 use llama.cpp's 32-weight blocks with an f16 scale. */
-export type DType = "f32" | "bf16" | "f16" | "q8_0" | "q4_0";
+/**
+ * Storage types a weight can have. q8_0 / q4_0 / q5_0 / q5_1 use llama.cpp's 32-weight blocks with an f16
+ * scale; q4_k / q5_k / q6_k its 256-weight K-quant super-blocks (kernels/quant.ts, kernels/kquant.ts).
+ */
+export type DType = "f32" | "bf16" | "f16" | QuantDType;
+export type QuantDType = "q8_0" | "q4_0" | "q5_0" | "q5_1" | "q4_k" | "q5_k" | "q6_k";
+
+/** [weights a block, bytes a block] of each block-quantized dtype (ggml's blck_size / type_size). */
+export const QUANT_BLOCKS: Record<QuantDType, readonly [number, number]> = {
+  q8_0: [32, 34], q4_0: [32, 18], q5_0: [32, 22], q5_1: [32, 24], q4_k: [256, 144], q5_k: [256, 176], q6_k: [256, 210],
+};
+
+export function isQuantized(dtype: DType): dtype is QuantDType {
+  return dtype in QUANT_BLOCKS;
+}
 
 /** A tensor in its stored form. `data` is exactly the tensor's bytes (no padding). */
 export interface StoredTensor {
@@ -12,13 +25,12 @@ export interface StoredTensor {
   data: Uint8Array;
 }
 
-/** Bytes per element for plain dtypes; for block-quantized types the bytes per 32-weight block. */
+/** Bytes of count elements (block-quantized types: count / weights-a-block blocks). */
 export function bytesFor(dtype: DType, count: number): number {
   switch (dtype) {
     case "f32": return count * 4;
     case "bf16": case "f16": return count * 2;
-    case "q8_0": return (count / 32) * 34;
-    case "q4_0": return (count / 32) * 18;
+    default: { const [n, b] = QUANT_BLOCKS[dtype]; return (count / n) * b; }
   }
 }
 

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { Backend } from "../../src/kernels/backend.js";
 import { createRefBackend } from "../../src/kernels/ref/index.js";
 import { refMatrix, widenRow } from "../../src/kernels/ref/matrix.js";
-import type { DType } from "../../src/tensor/tensor.js";
+import { isQuantized, QUANT_BLOCKS, type DType } from "../../src/tensor/tensor.js";
 import { WASM_CONFIGS, createAll, put, randn, storeAs, worst } from "./wasm_cases.js";
 
 const ref = createRefBackend();
@@ -20,7 +20,7 @@ const TS = [1, 3, 17];
 
 function check(dtype: DType, N: number, K: number, T: number, xScale: number, seed: number, zeroX = false): void {
   const wv = randn(N * K, seed, 0.5);
-  if (dtype === "q8_0" || dtype === "q4_0") wv.fill(0, 0, Math.min(32, K)); // an all-zero block (scale 0)
+  if (isQuantized(dtype)) wv.fill(0, 0, Math.min(QUANT_BLOCKS[dtype][0], K)); // an all-zero block (scale 0)
   const st = storeAs(dtype, wv, N, K);
   const x = zeroX ? new Float32Array(T * K) : randn(T * K, seed + 1, xScale);
   const want = new Float32Array(T * N);
@@ -29,7 +29,7 @@ function check(dtype: DType, N: number, K: number, T: number, xScale: number, se
   // The bound needs the weights as stored (widened), |x·w| sums and the activation quantization step.
   const wm = refMatrix(dtype, N, K, st.data), row = new Float32Array(K);
   const absDot = new Float32Array(T * N), quantErr = new Float32Array(T * N);
-  const quant = dtype === "q8_0" || dtype === "q4_0";
+  const quant = isQuantized(dtype);
   for (let n = 0; n < N; n++) {
     widenRow(wm, n, row);
     for (let t = 0; t < T; t++) {
@@ -80,6 +80,21 @@ for (const dtype of ["q8_0", "q4_0"] as DType[]) {
     test("zero activations (scale 0 blocks) give exact zeros; large activations (1e4) stay within the bound", () => {
       check(dtype, 33, 1056, 3, 1, 5, true);
       check(dtype, 1279, 224, 17, 1e4, 6);
+    });
+  });
+}
+
+// K-quants (256-weight super-blocks) and the 5-bit 32-blocks llama-quantize uses in their place on other widths.
+for (const [dtype, Ks] of [["q4_k", [256, 768]], ["q5_k", [256, 768]], ["q6_k", [256, 768]], ["q5_0", [32, 224]], ["q5_1", [32, 224]]] as const) {
+  describe(`wasm matmul ${dtype}`, () => {
+    for (const N of [1, 7, 33]) for (const K of Ks) {
+      test(`N=${N} K=${K}, T = ${TS.join(", ")}`, () => {
+        for (const T of TS) check(dtype, N, K, T, 1, N * 7919 + K * 31 + T);
+      });
+    }
+    test("zero activations give exact zeros; large activations (1e4) stay within the bound", () => {
+      check(dtype, 33, Ks[1], 3, 1, 5, true);
+      check(dtype, 65, Ks[1], 17, 1e4, 6);
     });
   });
 }

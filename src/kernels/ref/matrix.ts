@@ -34,7 +34,7 @@ export function widenRow(w: RefMatrix, r: number, out: Float32Array): void {
       for (let k = 0; k < K; k++) out[k] = f16ToF32(d[o + 2 * k] | (d[o + 2 * k + 1] << 8));
       return;
     }
-    case "q8_0": case "q4_0":
+    default:
       dequantizeRow(w.dtype, d, r, K, out);
       return;
   }

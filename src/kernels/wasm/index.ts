@@ -10,7 +10,8 @@ import * as v8 from "node:v8";
 import { Worker } from "node:worker_threads";
 import type { Backend, Matrix } from "../backend.js";
 import type { StoredTensor } from "../../tensor/tensor.js";
-import { bytesFor, toFloat32 } from "../../tensor/tensor.js";
+import { bytesFor, toFloat32, type QuantDType } from "../../tensor/tensor.js";
+import { dequantizeRow } from "../quant.js";
 import { ropeInvFreq } from "../ref/qk_norm_rope.js";
 import { Arena } from "./arena.js";
 import { KernelPool, type PoolWorker } from "./pool.js";
@@ -25,7 +26,13 @@ export interface WasmBackendOptions {
   spin?: number;
 }
 
-/** A weight matrix in the wasm memory at ptr (quantized: in the 4-row interleaved layout of matmul_quant.ts). */
+/** Kernel ids of the types kept in ggml's own block layout (assembly/matmul_kquant.ts). */
+const KQUANT_KIND: Partial<Record<QuantDType, number>> = { q4_k: 0, q5_k: 1, q6_k: 2, q5_0: 3, q5_1: 4 };
+
+/**
+ * A weight matrix in the wasm memory at ptr (q8_0 / q4_0: in the 4-row interleaved layout of matmul_quant.ts;
+ * K-quants, q5_0 and q5_1: ggml's blocks as stored).
+ */
 export interface WasmMatrix extends Matrix {
   readonly ptr: number;
 }
@@ -135,6 +142,9 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
       }
       return { dtype: t.dtype, rows, cols, ptr: w };
     }
+    const kind = KQUANT_KIND[t.dtype as QuantDType];
+    if (kind !== undefined && cols % (kind <= 2 ? 256 : 32) !== 0)
+      throw new RangeError(`wasm backend: tensor "${t.name}": ${t.dtype} needs cols % ${kind <= 2 ? 256 : 32} == 0, got ${cols}`);
     const p = arena.allocBytes(expect);
     arena.u8(p, expect).set(data);
     return { dtype: t.dtype, rows, cols, ptr: p };
@@ -163,6 +173,15 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
         pool.run(T, itemChunk(T, T * K));
         job(m.dtype === "q8_0" ? Op.matmulQ8 : Op.matmulQ4, po, q16, q8, d, c, m.ptr, T, N, K);
         break;
+      }
+      default: { // K-quants, q5_0, q5_1
+        const nb = K / 32;
+        const q16 = actQ16.need(T * K * 2), q8 = actQ8.need(T * K), d = actD.need(T * nb * 4), c = actCorr.need(T * nb * 16);
+        job(Op.quantAct, px, K, q16, q8, d, c);
+        pool.run(T, itemChunk(T, T * K));
+        job(Op.matmulKQuant, po, q16, d, c, m.ptr, KQUANT_KIND[m.dtype]!, T, N, K);
+        pool.run(N, T * N * K < 131072 ? N : Math.max(1, Math.ceil(N / (pool.threads * 8))));
+        return;
       }
     }
     // Below ~128K multiply-adds a wake-up of the workers costs more than it saves.
@@ -193,7 +212,10 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
         if (!Number.isInteger(id) || id < 0 || id >= V) throw new RangeError(`embed: token id ${id} at position ${t} is outside 0 … ${V - 1}`);
         const o = po + t * D * 4;
         if (m.dtype === "q8_0" || m.dtype === "q4_0") ex.dequantRow(m.ptr, m.dtype === "q8_0" ? 1 : 0, D, id, o);
-        else ex.widenRow(m.ptr, m.dtype === "f32" ? 4 : 2, m.dtype === "bf16" ? 1 : 0, D, id, o);
+        else if (KQUANT_KIND[m.dtype as QuantDType] !== undefined) { // ggml's own dequantization, one row
+          const rb = bytesFor(m.dtype, D);
+          dequantizeRow(m.dtype as QuantDType, arena.u8(m.ptr + id * rb, rb), 0, D, out.subarray(t * D, (t + 1) * D));
+        } else ex.widenRow(m.ptr, m.dtype === "f32" ? 4 : 2, m.dtype === "bf16" ? 1 : 0, D, id, o);
       }
     },
     matmul,

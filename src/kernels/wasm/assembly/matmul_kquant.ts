@@ -1,0 +1,180 @@
+// K-quant weights (llama.cpp q4_K, q5_K, q6_K: super-blocks of 256 with 6-bit / int8 sub-block scales) and
+// the 5-bit 32-blocks that llama-quantize substitutes for them on rows that are not a multiple of 256 (q5_0,
+// q5_1), times activations from quantizeAct (matmul_quant.ts: int8 levels per 32 inputs with an f32 scale dx,
+// the int16 copy stored per 16 inputs as [even 8 | odd 8], and 8·Σq per block). Integer dots per sub-block,
+// then float: Σ_sub dx·(d·sc·Σ x·q − dmin·m·Σ x). ggml dots K-quants against q8_K (one scale per 256);
+// the per-32 activation scale here is finer, so results differ from ggml's by the activation rounding only.
+// Reference: ggml-cpu quants.c ggml_vec_dot_q{4,5,6}_K_q8_K, ggml_vec_dot_q5_{0,1}_q8_{0,1}.
+//
+// Weights stay in ggml's block layout, row after row (no repack): the nibble layout already matches the
+// even/odd activation split. A byte pair as an i16 lane holds weights (2k, 2k+1) in its low nibbles (and the
+// next sub-block's in its high nibbles), so shift + and unpack them into lanes that line up with x's halves.
+
+import { halfToF32 } from "./simd";
+
+export const KQ_Q4_K = 0, KQ_Q5_K = 1, KQ_Q6_K = 2, KQ_Q5_0 = 3, KQ_Q5_1 = 4;
+
+/** Bytes of one row of K weights in ggml's layout. */
+// @ts-ignore: decorator
+@inline export function kqRowBytes(kind: i32, K: i32): usize {
+  switch (kind) {
+    case KQ_Q4_K: return <usize>(K >> 8) * 144;
+    case KQ_Q5_K: return <usize>(K >> 8) * 176;
+    case KQ_Q6_K: return <usize>(K >> 8) * 210;
+    case KQ_Q5_0: return <usize>(K >> 5) * 22;
+    default: return <usize>(K >> 5) * 24;
+  }
+}
+
+// Σ lanes of the i16 dots of weight lanes (we, wo: even / odd elements) with x's halves.
+// @ts-ignore: decorator
+@inline function dot2(we: v128, wo: v128, xe: v128, xo: v128): v128 {
+  return i32x4.add(i32x4.dot_i16x8_s(we, xe), i32x4.dot_i16x8_s(wo, xo));
+}
+
+/** One row of q4_K / q5_K (five: the fifth bits in qh) against one activation row: Σ_k w_k · x_k. */
+// @ts-ignore: decorator
+@inline function rowQ45K(w: usize, x16: usize, dx: usize, corr: usize, nsb: i32, five: bool): f32 {
+  const bb: usize = five ? 176 : 144;
+  const m15 = i16x8.splat(15);
+  let acc = f32x4.splat(0);
+  let accMin: f32 = 0;
+  for (let s = 0; s < nsb; s++) {
+    const blk = w + <usize>s * bb;
+    const d = halfToF32(load<u16>(blk)), dmin = halfToF32(load<u16>(blk, 2));
+    const sc = blk + 4;
+    const qs = blk + (five ? 48 : 16);
+    const h0 = five ? v128.load(blk, 16) : i16x8.splat(0), h1 = five ? v128.load(blk, 32) : i16x8.splat(0);
+    // 6-bit scales and mins of the 8 sub-blocks (get_scale_min_k4), as two u32 words each of 4 bytes.
+    const a = load<u32>(sc), b = load<u32>(sc, 4), c = load<u32>(sc, 8);
+    const scLo = a & 0x3f3f3f3f, mLo = b & 0x3f3f3f3f;
+    const scHi = (c & 0x0f0f0f0f) | ((a >> 2) & 0x30303030), mHi = ((c >> 4) & 0x0f0f0f0f) | ((b >> 2) & 0x30303030);
+    for (let j = 0; j < 4; j++) {
+      const v0 = v128.load(qs + (<usize>j << 5)), v1 = v128.load(qs + (<usize>j << 5), 16);
+      let e0 = v128.and(v0, m15), o0 = v128.and(i16x8.shr_u(v0, 8), m15);
+      let e1 = v128.and(v1, m15), o1 = v128.and(i16x8.shr_u(v1, 8), m15);
+      let f0 = v128.and(i16x8.shr_u(v0, 4), m15), g0 = i16x8.shr_u(v0, 12);
+      let f1 = v128.and(i16x8.shr_u(v1, 4), m15), g1 = i16x8.shr_u(v1, 12);
+      if (five) { // sub-block 2j's fifth bit is qh bit 2j, 2j+1's bit 2j+1; moved to bit 4 of the lane
+        const sa = 2 * j, sb = 2 * j + 1, bit = i16x8.splat(16);
+        e0 = v128.or(e0, v128.and(i16x8.shl(i16x8.shr_u(h0, sa), 4), bit));
+        o0 = v128.or(o0, v128.and(i16x8.shr_u(h0, sa + 4), bit));
+        e1 = v128.or(e1, v128.and(i16x8.shl(i16x8.shr_u(h1, sa), 4), bit));
+        o1 = v128.or(o1, v128.and(i16x8.shr_u(h1, sa + 4), bit));
+        f0 = v128.or(f0, v128.and(i16x8.shl(i16x8.shr_u(h0, sb), 4), bit));
+        g0 = v128.or(g0, v128.and(i16x8.shr_u(h0, sb + 4), bit));
+        f1 = v128.or(f1, v128.and(i16x8.shl(i16x8.shr_u(h1, sb), 4), bit));
+        g1 = v128.or(g1, v128.and(i16x8.shr_u(h1, sb + 4), bit));
+      }
+      const bi = (<usize>s << 3) + (<usize>j << 1); // activation block of sub-block 2j
+      const xa = x16 + (bi << 6), xb = xa + 64;
+      const p = i32x4.add(dot2(e0, o0, v128.load(xa), v128.load(xa, 16)), dot2(e1, o1, v128.load(xa, 32), v128.load(xa, 48)));
+      const q = i32x4.add(dot2(f0, g0, v128.load(xb), v128.load(xb, 16)), dot2(f1, g1, v128.load(xb, 32), v128.load(xb, 48)));
+      const ia = 2 * j, ib = 2 * j + 1;
+      const sh = (ia & 3) << 3;
+      const sca = <f32>(((ia < 4 ? scLo : scHi) >> sh) & 0xff), scb = <f32>(((ib < 4 ? scLo : scHi) >> (sh + 8)) & 0xff);
+      const ma = <f32>(((ia < 4 ? mLo : mHi) >> sh) & 0xff), mb = <f32>(((ib < 4 ? mLo : mHi) >> (sh + 8)) & 0xff);
+      const dxa = load<f32>(dx + (bi << 2)), dxb = load<f32>(dx + (bi << 2), 4);
+      acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(p), f32x4.splat(d * sca * dxa)));
+      acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(q), f32x4.splat(d * scb * dxb)));
+      const suma = <f32>(load<i32>(corr + (bi << 4)) >> 3), sumb = <f32>(load<i32>(corr + (bi << 4), 16) >> 3);
+      accMin += dmin * (ma * dxa * suma + mb * dxb * sumb);
+    }
+  }
+  return f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3) - accMin;
+}
+
+/** One row of q6_K against one activation row. */
+// @ts-ignore: decorator
+@inline function rowQ6K(w: usize, x16: usize, dx: usize, nsb: i32): f32 {
+  const m15 = i16x8.splat(15), m3 = i16x8.splat(3), off = i16x8.splat(32);
+  let acc = f32x4.splat(0);
+  for (let s = 0; s < nsb; s++) {
+    const blk = w + <usize>s * 210;
+    const d = halfToF32(load<u16>(blk, 208));
+    for (let n = 0; n < 2; n++) {
+      const ql = blk + (<usize>n << 6), qh = blk + 128 + (<usize>n << 5), sc = blk + 192 + (<usize>n << 3);
+      const A0 = v128.load(ql), A1 = v128.load(ql, 16), B0 = v128.load(ql, 32), B1 = v128.load(ql, 48);
+      const H0 = v128.load(qh), H1 = v128.load(qh, 16);
+      for (let c = 0; c < 4; c++) { // weights 32c … 32c+31 of this half: q1, q2, q3, q4 of dequantize_row_q6_K
+        const S0 = (c & 1) ? B0 : A0, S1 = (c & 1) ? B1 : A1;
+        const ns = c >= 2 ? 4 : 0, hs = 2 * c;
+        const e0 = i16x8.sub(v128.or(v128.and(i16x8.shr_u(S0, ns), m15), i16x8.shl(v128.and(i16x8.shr_u(H0, hs), m3), 4)), off);
+        const o0 = i16x8.sub(v128.or(v128.and(i16x8.shr_u(S0, ns + 8), m15), i16x8.shl(v128.and(i16x8.shr_u(H0, hs + 8), m3), 4)), off);
+        const e1 = i16x8.sub(v128.or(v128.and(i16x8.shr_u(S1, ns), m15), i16x8.shl(v128.and(i16x8.shr_u(H1, hs), m3), 4)), off);
+        const o1 = i16x8.sub(v128.or(v128.and(i16x8.shr_u(S1, ns + 8), m15), i16x8.shl(v128.and(i16x8.shr_u(H1, hs + 8), m3), 4)), off);
+        const bi = (<usize>s << 3) + (<usize>n << 2) + <usize>c;
+        const xa = x16 + (bi << 6);
+        const p0 = dot2(e0, o0, v128.load(xa), v128.load(xa, 16)); // weights 0..15: scale sc[2c]
+        const p1 = dot2(e1, o1, v128.load(xa, 32), v128.load(xa, 48)); // 16..31: sc[2c+1]
+        const r = i32x4.add(i32x4.mul(p0, i32x4.splat(<i32>load<i8>(sc + 2 * c))), i32x4.mul(p1, i32x4.splat(<i32>load<i8>(sc + 2 * c + 1))));
+        acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(r), f32x4.splat(d * load<f32>(dx + (bi << 2)))));
+      }
+    }
+  }
+  return f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3);
+}
+
+/** One row of q5_0 / q5_1 (one: with the min m) against one activation row. */
+// @ts-ignore: decorator
+@inline function rowQ5(w: usize, x16: usize, dx: usize, corr: usize, nb: i32, one: bool): f32 {
+  const bb: usize = one ? 24 : 22;
+  const m15 = i16x8.splat(15), bit = i16x8.splat(16);
+  const mEven = i16x8(1, 4, 16, 64, 256, 1024, 4096, 16384); // lane k: bit 2k
+  const mOdd = i16x8.shl(mEven, 1);                                          // lane k: bit 2k+1
+  let acc = f32x4.splat(0);
+  let accM: f32 = 0;
+  for (let b = 0; b < nb; b++) {
+    const blk = w + <usize>b * bb;
+    const d = halfToF32(load<u16>(blk));
+    const qh = load<u32>(blk + (one ? 4 : 2));
+    const v = v128.load(blk + (one ? 8 : 6));
+    const lo = i16x8.splat(<i16>(qh & 0xffff)), hi = i16x8.splat(<i16>(qh >> 16));
+    // weights 2k, 2k+1 (low nibbles) and 16+2k, 17+2k (high nibbles), each with its fifth bit from qh.
+    const e0 = v128.or(v128.and(v, m15), v128.and(i16x8.ne(v128.and(lo, mEven), i16x8.splat(0)), bit));
+    const o0 = v128.or(v128.and(i16x8.shr_u(v, 8), m15), v128.and(i16x8.ne(v128.and(lo, mOdd), i16x8.splat(0)), bit));
+    const e1 = v128.or(v128.and(i16x8.shr_u(v, 4), m15), v128.and(i16x8.ne(v128.and(hi, mEven), i16x8.splat(0)), bit));
+    const o1 = v128.or(i16x8.shr_u(v, 12), v128.and(i16x8.ne(v128.and(hi, mOdd), i16x8.splat(0)), bit));
+    const xa = x16 + (<usize>b << 6);
+    let p = i32x4.add(dot2(e0, o0, v128.load(xa), v128.load(xa, 16)), dot2(e1, o1, v128.load(xa, 32), v128.load(xa, 48)));
+    const sum = load<i32>(corr + (<usize>b << 4)) >> 3;
+    const dxb = load<f32>(dx + (<usize>b << 2));
+    if (one) accM += halfToF32(load<u16>(blk, 2)) * dxb * <f32>sum; // q5_1: w = d·q + m
+    else p = i32x4.sub(p, i32x4.replace_lane(i32x4.splat(0), 0, sum << 4)); // q5_0: w = d·(q − 16)
+    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(p), f32x4.splat(d * dxb)));
+  }
+  return f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3) + accM;
+}
+
+// @ts-ignore: decorator
+@inline function rowDot(kind: i32, w: usize, x16: usize, dx: usize, corr: usize, K: i32): f32 {
+  switch (kind) {
+    case KQ_Q4_K: return rowQ45K(w, x16, dx, corr, K >> 8, false);
+    case KQ_Q5_K: return rowQ45K(w, x16, dx, corr, K >> 8, true);
+    case KQ_Q6_K: return rowQ6K(w, x16, dx, K >> 8);
+    case KQ_Q5_0: return rowQ5(w, x16, dx, corr, K >> 5, false);
+    default: return rowQ5(w, x16, dx, corr, K >> 5, true);
+  }
+}
+
+const TB = 16;
+
+/**
+ * out (T, N) rows [n0, n1) = act (T, K) · Wᵀ for W of `kind` in ggml's layout at w, act from quantizeAct.
+ * Prefill goes over token blocks of TB so that a weight row stays in L1 while the block's tokens pass.
+ */
+export function matmulKQuant(out: usize, q16: usize, dx: usize, corr: usize, w: usize, kind: i32,
+  T: i32, N: i32, K: i32, n0: i32, n1: i32): void {
+  const rb = kqRowBytes(kind, K);
+  const nb = K >> 5;
+  for (let tb = 0; tb < T; tb += TB) {
+    const te = min(T, tb + TB);
+    for (let n = n0; n < n1; n++) {
+      const wr = w + <usize>n * rb;
+      for (let t = tb; t < te; t++) {
+        const r = rowDot(kind, wr, q16 + ((<usize>t * K) << 1), dx + ((<usize>t * nb) << 2), corr + ((<usize>t * nb) << 4), K);
+        store<f32>(out + ((<usize>t * N + n) << 2), r);
+      }
+    }
+  }
+}
