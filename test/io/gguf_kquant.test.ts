@@ -1,0 +1,65 @@
+// K-quant GGUF files against llama.cpp (fixtures/gguf/tiny-kq*, made by make_tiny_kq.mjs, see FIXTURES.md):
+// - writing: quantizeTensors of the tiny-kq checkpoint (regenerated from its config and seed) gives every
+//   tensor the type llama-quantize gave it and the same bytes (SHA-256), for Q4_K_M, Q4_K_S, Q5_K_M, Q6_K, Q4_0;
+// - reading: llama-quantize's Q4_K_M file loads with its Q4_K / Q5_K / Q6_K / Q5_0 tensors kept quantized.
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { initCheckpoint } from "../../src/models/init.js";
+import { parseConfig, type OpenELMConfig } from "../../src/models/config.js";
+import { readCheckpoint } from "../../src/io/model_dir.js";
+import { FILE_TYPE, quantizeTensors, type WeightType } from "../../src/io/gguf_quantize.js";
+import { ggufTensorsFromHF, loadGgufCheckpoint } from "../../src/io/gguf_openelm.js";
+import type { StoredTensor } from "../../src/tensor/tensor.js";
+
+const FX = new URL("../fixtures/gguf/", import.meta.url).pathname;
+interface TensorRecord { type: string; ne: number[]; sha256: string }
+const expected = JSON.parse(fs.readFileSync(path.join(FX, "tiny-kq-tensors.json"), "utf-8")) as
+  { seed: number; files: Record<string, { file_type: number; tensors: Record<string, TensorRecord> }> };
+
+let config: OpenELMConfig;
+let tensors: Map<string, StoredTensor>;
+let tmp: string;
+beforeAll(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), "kq-"));
+  config = parseConfig(JSON.parse(fs.readFileSync(path.join(FX, "tiny-kq/config.json"), "utf-8")));
+  initCheckpoint(config, tmp, "f32", expected.seed);
+  tensors = readCheckpoint(tmp).tensors;
+});
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+describe("quantizing tiny-kq as llama-quantize does", () => {
+  for (const type of ["q4_k_m", "q4_k_s", "q5_k_m", "q6_k", "q4_0"] as WeightType[]) {
+    test(`${type}: every tensor's type and bytes equal llama-quantize's`, () => {
+      const want = expected.files[type];
+      expect(FILE_TYPE[type]).toBe(want.file_type);
+      const got = ggufTensorsFromHF(config, quantizeTensors(tensors, type));
+      expect(got.map((t) => t.name).sort()).toEqual(Object.keys(want.tensors).sort());
+      const typeName = (id: number) => ({ 0: "F32", 2: "Q4_0", 6: "Q5_0", 7: "Q5_1", 8: "Q8_0", 12: "Q4_K", 13: "Q5_K", 14: "Q6_K" } as Record<number, string>)[id];
+      for (const t of got) {
+        const w = want.tensors[t.name];
+        expect(`${t.name} ${typeName(t.type)} [${t.ne.join(", ")}]`).toBe(`${t.name} ${w.type} [${w.ne.join(", ")}]`);
+        expect(createHash("sha256").update(t.data).digest("hex"), `${t.name} (${w.type}) bytes`).toBe(w.sha256);
+      }
+    }, 30_000);
+  }
+});
+
+describe("reading llama-quantize's Q4_K_M file", () => {
+  test("tensors keep their K-quant / q5_0 / q6_k types and bytes", () => {
+    const ck = loadGgufCheckpoint(path.join(FX, "tiny-kq-q4_k_m.gguf"));
+    try {
+      const want = expected.files.q4_k_m.tensors;
+      const byType = (n: string) => ck.tensors.get(n)!.dtype;
+      expect(byType("transformer.token_embeddings.weight")).toBe("q6_k");
+      expect(byType("transformer.layers.0.attn.qkv_proj.weight")).toBe("q5_k");
+      expect(byType("transformer.layers.0.attn.out_proj.weight")).toBe("q5_0");
+      expect(byType("transformer.layers.6.attn.out_proj.weight")).toBe("q4_k");
+      expect(byType("transformer.layers.0.ffn.proj_1.weight")).toBe("q4_k");
+      const qkv = ck.tensors.get("transformer.layers.0.attn.qkv_proj.weight")!;
+      expect(createHash("sha256").update(qkv.data).digest("hex")).toBe(want["blk.0.attn_qkv.weight"].sha256);
+    } finally { ck.close(); }
+  });
+});
