@@ -95,7 +95,8 @@ function makeQkx2(n: number, nmax: number, x: Float32Array, xo: number, w: Float
   let scale = f(1 / iscale);
   let bestMad = 0;
   for (let i = 0; i < n; i++) {
-    const l = Math.max(0, Math.min(nmax, nearestInt(f(iscale * f(x[xo + i] - min)))));
+    const r = nearestInt(f(iscale * f(x[xo + i] - min))) | 0;
+    const l = r < 0 ? 0 : r > nmax ? nmax : r;
     L[lo + i] = l;
     const diff = f(f(f(scale * l) + min) - x[xo + i]);
     bestMad = f(bestMad + f(w[i] * f(diff * diff)));
@@ -104,7 +105,8 @@ function makeQkx2(n: number, nmax: number, x: Float32Array, xo: number, w: Float
     iscale = f(f(f(rmin + f(rdelta * is)) + nmax) / f(max - min));
     let sumL = 0, sumL2 = 0, sumXL = 0;
     for (let i = 0; i < n; i++) {
-      const l = Math.max(0, Math.min(nmax, nearestInt(f(iscale * f(x[xo + i] - min)))));
+      const r = nearestInt(f(iscale * f(x[xo + i] - min))) | 0;
+      const l = r < 0 ? 0 : r > nmax ? nmax : r;
       Laux[i] = l;
       const wl = f(w[i] * l);
       sumL = f(sumL + wl);
