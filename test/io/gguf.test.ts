@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { GgufType, encodeGgufHeader, ggufTypeName, openGguf, parseGgufHeader, writeGgufFile, type GgufArray, type GgufKV } from "../../src/io/gguf.js";
-import { dequantizeQ6K } from "../../src/io/gguf_q6_k.js";
+import { dequantizeRow } from "../../src/kernels/quant.js";
 import { CheckpointError } from "../../src/errors.js";
 
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), "gguf-"));
@@ -127,6 +127,10 @@ describe("GGUF reader on malformed files", () => {
     ["absurd shape", damaged((b) => dv(b).setBigUint64(tensorInfoAt + 13, 1n << 52n, true)), `f.gguf: tensor "w" has shape [4503599627370496, 2], too large for a file of ${good.length} bytes`],
     ["offset beyond the file", damaged((b) => dv(b).setBigUint64(tensorInfoAt + 33, 1024n, true)), `f.gguf: tensor "w" data [1024, 1056) of the data section lies beyond the end of the file (data section has 96 bytes)`],
     ["misaligned offset", damaged((b) => dv(b).setBigUint64(tensorInfoAt + 33, 4n, true)), `f.gguf: tensor "w" offset 4 is not a multiple of the alignment 32`],
+    // Tensor "q" (1-D, 32 weights) follows "w"'s 41-byte entry: its ne[0] at +13, its type at +21.
+    ["K-quant rows not a multiple of 256", damaged((b) => dv(b).setUint32(tensorInfoAt + 41 + 21, 12, true)), `f.gguf: tensor "q" of type Q4_K has ne[0] = 32, not a multiple of its block size 256`],
+    ["K-quant blocks beyond the data", damaged((b) => { dv(b).setBigUint64(tensorInfoAt + 41 + 13, 256n, true); dv(b).setUint32(tensorInfoAt + 41 + 21, 14, true); }),
+      `f.gguf: tensor "q" data [32, 242) of the data section lies beyond the end of the file (data section has 96 bytes)`],
   ];
   test("the undamaged file parses", () => {
     expect(parseGgufHeader(good, "f.gguf").tensors.map((t) => t.name)).toEqual(["w", "q"]);
@@ -152,7 +156,8 @@ describe("Q6_K", () => {
     const fx = JSON.parse(fs.readFileSync(FX + "q6_k-blocks.json", "utf-8"));
     const blocks = Uint8Array.from(Buffer.from(fx.blocks_hex, "hex"));
     const want = new Float32Array(Uint8Array.from(Buffer.from(fx.float32_bits_hex, "hex")).buffer);
-    const got = dequantizeQ6K(blocks, fx.n);
+    const got = new Float32Array(fx.n);
+    dequantizeRow("q6_k", blocks, 0, fx.n, got);
     expect(Array.from(got)).toEqual(Array.from(want));
   });
 });

@@ -1,6 +1,7 @@
 // K-quant GGUF files against llama.cpp (fixtures/gguf/tiny-kq*, made by make_tiny_kq.mjs, see FIXTURES.md):
 // - writing: quantizeTensors of the tiny-kq checkpoint (regenerated from its config and seed) gives every
-//   tensor the type llama-quantize gave it and the same bytes (SHA-256), for Q4_K_M, Q4_K_S, Q5_K_M, Q6_K, Q4_0;
+//   tensor the type llama-quantize gave it and the same bytes (SHA-256), for Q4_K_M, Q4_K_S, Q5_K_M, Q6_K, Q4_0,
+//   and dequantizeRow of those bytes equals ggml's dequantize_row_* bit for bit (SHA-256 of the float32s);
 // - reading: llama-quantize's Q4_K_M file loads with its Q4_K / Q5_K / Q6_K / Q5_0 tensors kept quantized.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createHash } from "node:crypto";
@@ -12,10 +13,12 @@ import { parseConfig, type OpenELMConfig } from "../../src/models/config.js";
 import { readCheckpoint } from "../../src/io/model_dir.js";
 import { FILE_TYPE, quantizeTensors, type WeightType } from "../../src/io/gguf_quantize.js";
 import { ggufTensorsFromHF, loadGgufCheckpoint } from "../../src/io/gguf_openelm.js";
-import type { StoredTensor } from "../../src/tensor/tensor.js";
+import type { QuantDType, StoredTensor } from "../../src/tensor/tensor.js";
+import { dequantizeRow } from "../../src/kernels/quant.js";
 
 const FX = new URL("../fixtures/gguf/", import.meta.url).pathname;
-interface TensorRecord { type: string; ne: number[]; sha256: string }
+interface TensorRecord { type: string; ne: number[]; sha256: string; dequant_sha256?: string }
+const DTYPE: Record<string, QuantDType> = { Q8_0: "q8_0", Q4_0: "q4_0", Q5_0: "q5_0", Q5_1: "q5_1", Q4_K: "q4_k", Q5_K: "q5_k", Q6_K: "q6_k" };
 const expected = JSON.parse(fs.readFileSync(path.join(FX, "tiny-kq-tensors.json"), "utf-8")) as
   { seed: number; files: Record<string, { file_type: number; tensors: Record<string, TensorRecord> }> };
 
@@ -42,6 +45,10 @@ describe("quantizing tiny-kq as llama-quantize does", () => {
         const w = want.tensors[t.name];
         expect(`${t.name} ${typeName(t.type)} [${t.ne.join(", ")}]`).toBe(`${t.name} ${w.type} [${w.ne.join(", ")}]`);
         expect(createHash("sha256").update(t.data).digest("hex"), `${t.name} (${w.type}) bytes`).toBe(w.sha256);
+        if (!w.dequant_sha256) continue;
+        const K = t.ne[0], rows = t.ne.slice(1).reduce((a, b) => a * b, 1), deq = new Float32Array(K * rows);
+        for (let r = 0; r < rows; r++) dequantizeRow(DTYPE[w.type], t.data, r, K, deq.subarray(r * K, (r + 1) * K));
+        expect(createHash("sha256").update(new Uint8Array(deq.buffer)).digest("hex"), `${t.name} (${w.type}) dequantized`).toBe(w.dequant_sha256);
       }
     }, 30_000);
   }
