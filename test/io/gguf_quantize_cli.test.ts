@@ -3,6 +3,7 @@
 // gets one pinned line.
 import { afterAll, describe, expect, test } from "vitest";
 import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -67,7 +68,28 @@ describe("openelm quantize", () => {
     });
     const r = cli(["quantize", "-m", "bad.gguf", "-o", "x.gguf", "--type", "q5_1"], dir);
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe(`error: option '--type <type>' argument 'q5_1' is invalid. expected one of f32, f16, bf16, q8_0, q4_0, got "q5_1"\n`);
+    expect(r.stderr).toBe(`error: option '--type <type>' argument 'q5_1' is invalid. expected one of f32, f16, bf16, q8_0, q4_0, q4_k_m, q4_k_s, q5_k_m, q6_k, got "q5_1"\n`);
     expect(fs.existsSync(path.join(dir, "x.gguf"))).toBe(false);
+    const d = cli(["logits", "-m", "bad.gguf", "--dtype", "q5_k", "--prompt", "x"], dir);
+    expect(d.code).toBe(2);
+    expect(d.stderr).toBe(`error: option '--dtype <type>' argument 'q5_k' is invalid. expected one of f32, f16, bf16, q8_0, q4_0, q4_k_m, q4_k_s, q5_k_m, q6_k, got "q5_k"\n`);
   });
+
+  test("K-quants: `--type q4_k_m` writes llama-quantize's tensors (tiny-kq, see gguf_kquant.test.ts) and general.file_type 15", async () => {
+    const { initCheckpoint } = await import("../../src/models/init.js");
+    const { parseConfig } = await import("../../src/models/config.js");
+    const want = JSON.parse(fs.readFileSync(FX + "tiny-kq-tensors.json", "utf-8"));
+    const dir = fs.mkdtempSync(path.join(TMP, "t-"));
+    initCheckpoint(parseConfig(JSON.parse(fs.readFileSync(FX + "tiny-kq/config.json", "utf-8"))), path.join(dir, "tiny-kq"), "f32", want.seed);
+    const r = cli(["quantize", "--model", "tiny-kq", "--out", "out", "--type", "q4_k_m"], dir);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toMatch(/^wrote out\/tiny-kq-q4_k_m\.gguf: .* tensors 17 f32, 8 q4_k, 10 q5_0, 8 q5_k, 5 q6_k \(/);
+    const mine = snapshot(path.join(dir, "out", "tiny-kq-q4_k_m.gguf"));
+    expect(mine.md.get("general.file_type")).toBe(15);
+    for (const [name, w] of Object.entries(want.files.q4_k_m.tensors) as [string, { type: string; sha256: string }][]) {
+      const m = mine.tensors.get(name)!;
+      expect(m.type, name).toBe(w.type);
+      expect(createHash("sha256").update(m.bytes).digest("hex"), name).toBe(w.sha256);
+    }
+  }, 60_000);
 });
