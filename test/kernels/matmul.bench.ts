@@ -15,7 +15,7 @@ const SHAPES = [
   { name: "proj_1", N: 2 * 3072, K: 1280 },
   { name: "proj_2", N: 1280, K: 3072 },
 ];
-const DTYPES: DType[] = ["f32", "bf16", "q8_0", "q4_0"];
+const DTYPES: DType[] = ["f32", "bf16", "q8_0", "q4_0", "q4_k", "q5_k", "q6_k"];
 
 let backends: WasmBackend[] = [];
 beforeAll(async () => { backends = [await createWasmBackend({ threads: 1 }), await createWasmBackend({ threads: 2 })]; });

@@ -1,7 +1,8 @@
 // wasm matmul (matvec for T = 1, tiled matmul for T > 1) against the reference backend, every weight dtype,
 // odd shapes, threads 1 and 2, plain and relaxed SIMD. Float weights: only the summation order differs, so
 // the bound is 1e-5 · Σ|x·w|. Quantized weights: the wasm kernels also quantize x to int8 blocks (scale
-// amax/127, round to nearest), which moves each x by at most amax/254: that term is added to the bound.
+// amax/127 per 32 inputs, per 256 for K-quants; round to nearest), which moves each x by at most amax/254:
+// that term is added to the bound.
 
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { Backend } from "../../src/kernels/backend.js";
@@ -34,9 +35,10 @@ function check(dtype: DType, N: number, K: number, T: number, xScale: number, se
     widenRow(wm, n, row);
     for (let t = 0; t < T; t++) {
       let s = 0, q = 0;
-      for (let b = 0; b < K; b += 32) {
+      const ab = dtype === "q4_k" || dtype === "q5_k" || dtype === "q6_k" ? 256 : 32; // activation block (one int8 scale)
+      for (let b = 0; b < K; b += ab) {
         let amax = 0, wsum = 0;
-        for (let k = b; k < Math.min(K, b + 32); k++) {
+        for (let k = b; k < Math.min(K, b + ab); k++) {
           s += Math.abs(x[t * K + k] * row[k]);
           amax = Math.max(amax, Math.abs(x[t * K + k]));
           wsum += Math.abs(row[k]);

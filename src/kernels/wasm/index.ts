@@ -174,12 +174,20 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
         job(m.dtype === "q8_0" ? Op.matmulQ8 : Op.matmulQ4, po, q16, q8, d, c, m.ptr, T, N, K);
         break;
       }
-      default: { // K-quants, q5_0, q5_1
-        const nb = K / 32;
-        const q16 = actQ16.need(T * K * 2), q8 = actQ8.need(T * K), d = actD.need(T * nb * 4), c = actCorr.need(T * nb * 16);
-        job(Op.quantAct, px, K, q16, q8, d, c);
+      default: { // K-quants (activations: a scale per 256, sums per 32), q5_0 / q5_1 (as q4_0's)
+        const nb = K / 32, kind = KQUANT_KIND[m.dtype]!;
+        const q16 = actQ16.need(T * K * 2);
+        let d: number, c: number;
+        if (kind <= 2) {
+          d = actD.need(T * (K / 256) * 4); c = actCorr.need(T * nb * 4);
+          job(Op.quantActK, px, K, q16, d, c);
+        } else {
+          const q8 = actQ8.need(T * K);
+          d = actD.need(T * nb * 4); c = actCorr.need(T * nb * 16);
+          job(Op.quantAct, px, K, q16, q8, d, c);
+        }
         pool.run(T, itemChunk(T, T * K));
-        job(Op.matmulKQuant, po, q16, d, c, m.ptr, KQUANT_KIND[m.dtype]!, T, N, K);
+        job(Op.matmulKQuant, po, q16, d, c, m.ptr, kind, T, N, K);
         pool.run(N, T * N * K < 131072 ? N : Math.max(1, Math.ceil(N / (pool.threads * 8))));
         return;
       }

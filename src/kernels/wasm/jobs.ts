@@ -13,7 +13,7 @@ export const FAULT = 29;
 export const Op = {
   matmulF32: 1, matmulBf16: 2, matmulF16: 3, matmulQ8: 4, matmulQ4: 5,
   quantAct: 6, permuteX: 7, attention: 8, rmsnorm: 9, qkNormRope: 10,
-  swiglu: 11, add: 12, repackQ8: 13, repackQ4: 14, matmulKQuant: 15,
+  swiglu: 11, add: 12, repackQ8: 13, repackQ4: 14, matmulKQuant: 15, quantActK: 16,
 } as const;
 
 /** The exports of kernels.wasm the glue and the workers call. */

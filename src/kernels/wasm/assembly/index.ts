@@ -8,7 +8,7 @@
 import { matmulF32 } from "./matmul_f32";
 import { matmulHalf, permuteX } from "./matmul_half";
 import { matmulQuant, quantizeAct, repackQuant, dequantRow } from "./matmul_quant";
-import { matmulKQuant } from "./matmul_kquant";
+import { matmulKQuant, quantizeActK } from "./matmul_kquant";
 import { rmsnorm, qkNormRope } from "./norm";
 import { attention } from "./attention";
 import { swiglu, addInPlace, widenRow } from "./elementwise";
@@ -19,7 +19,7 @@ const COUNTER = 4, DONE = 8, OP = 20, NITEMS = 24, CHUNK = 28, ARGS = 32;
 
 const OP_MATMUL_F32 = 1, OP_MATMUL_BF16 = 2, OP_MATMUL_F16 = 3, OP_MATMUL_Q8 = 4, OP_MATMUL_Q4 = 5,
   OP_QUANT_ACT = 6, OP_PERMUTE_X = 7, OP_ATTENTION = 8, OP_RMSNORM = 9, OP_QK_NORM_ROPE = 10,
-  OP_SWIGLU = 11, OP_ADD = 12, OP_REPACK_Q8 = 13, OP_REPACK_Q4 = 14, OP_MATMUL_KQ = 15;
+  OP_SWIGLU = 11, OP_ADD = 12, OP_REPACK_Q8 = 13, OP_REPACK_Q4 = 14, OP_MATMUL_KQ = 15, OP_QUANT_ACT_K = 16;
 
 // @ts-ignore: decorator
 @inline function ai(ctrl: usize, i: i32): i32 { return load<i32>(ctrl + ARGS + (<usize>i << 2)); }
@@ -58,6 +58,7 @@ export function runRange(ctrl: usize, r0: i32, r1: i32): void {
     case OP_REPACK_Q8: case OP_REPACK_Q4:
       repackQuant(ap(ctrl, 0), load<i32>(ctrl + OP) == OP_REPACK_Q8, ai(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), r0, r1);
       break;
+    case OP_QUANT_ACT_K: quantizeActK(ap(ctrl, 0), ai(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4), r0, r1); break;
     case OP_MATMUL_KQ:
       matmulKQuant(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4), ai(ctrl, 5),
         ai(ctrl, 6), ai(ctrl, 7), ai(ctrl, 8), r0, r1);

@@ -1,9 +1,10 @@
 // K-quant weights (llama.cpp q4_K, q5_K, q6_K: super-blocks of 256 with 6-bit / int8 sub-block scales) and
 // the 5-bit 32-blocks that llama-quantize substitutes for them on rows that are not a multiple of 256 (q5_0,
-// q5_1), times activations from quantizeAct (matmul_quant.ts: int8 levels per 32 inputs with an f32 scale dx,
-// the int16 copy stored per 16 inputs as [even 8 | odd 8], and 8·Σq per block). Integer dots per sub-block,
-// then float: Σ_sub dx·(d·sc·Σ x·q − dmin·m·Σ x). ggml dots K-quants against q8_K (one scale per 256);
-// the per-32 activation scale here is finer, so results differ from ggml's by the activation rounding only.
+// q5_1). Activations are quantized to int8 on the fly, like ggml's: for K-quants one scale per 256 inputs
+// (quantizeActK, ggml's q8_K), so a super-block's sub-block dots are summed in integers, scaled by the 6-bit /
+// int8 sub-block scales, and converted to float once per super-block: Σ_sb dx·(d·Σ_j sc_j·Σ x·q − dmin·Σ_j m_j·Σ x).
+// q5_0 / q5_1 use quantizeAct's per-32 scales (matmul_quant.ts, ggml's q8_0 / q8_1). Either way the int16
+// copy of the activations is stored per 16 inputs as [even 8 | odd 8], with the int sum of each 32 inputs.
 // Reference: ggml-cpu quants.c ggml_vec_dot_q{4,5,6}_K_q8_K, ggml_vec_dot_q5_{0,1}_q8_{0,1}.
 //
 // Weights stay in ggml's block layout, row after row (no repack): the nibble layout already matches the
@@ -34,21 +35,22 @@ export const KQ_Q4_K = 0, KQ_Q5_K = 1, KQ_Q6_K = 2, KQ_Q5_0 = 3, KQ_Q5_1 = 4;
 
 /** One row of q4_K / q5_K (five: the fifth bits in qh) against one activation row: Σ_k w_k · x_k. */
 // @ts-ignore: decorator
-@inline function rowQ45K(w: usize, x16: usize, dx: usize, corr: usize, nsb: i32, five: bool): f32 {
+@inline function rowQ45K(w: usize, x16: usize, dx: usize, sums: usize, nsb: i32, five: bool): f32 {
   const bb: usize = five ? 176 : 144;
-  const m15 = i16x8.splat(15);
+  const m15 = i16x8.splat(15), bit = i16x8.splat(16);
   let acc = f32x4.splat(0);
   let accMin: f32 = 0;
   for (let s = 0; s < nsb; s++) {
     const blk = w + <usize>s * bb;
-    const d = halfToF32(load<u16>(blk)), dmin = halfToF32(load<u16>(blk, 2));
-    const sc = blk + 4;
     const qs = blk + (five ? 48 : 16);
     const h0 = five ? v128.load(blk, 16) : i16x8.splat(0), h1 = five ? v128.load(blk, 32) : i16x8.splat(0);
-    // 6-bit scales and mins of the 8 sub-blocks (get_scale_min_k4), as two u32 words each of 4 bytes.
-    const a = load<u32>(sc), b = load<u32>(sc, 4), c = load<u32>(sc, 8);
+    // 6-bit scales and mins of the 8 sub-blocks (get_scale_min_k4): bytes of scLo/scHi and mLo/mHi.
+    const a = load<u32>(blk, 4), b = load<u32>(blk, 8), c = load<u32>(blk, 12);
     const scLo = a & 0x3f3f3f3f, mLo = b & 0x3f3f3f3f;
     const scHi = (c & 0x0f0f0f0f) | ((a >> 2) & 0x30303030), mHi = ((c >> 4) & 0x0f0f0f0f) | ((b >> 2) & 0x30303030);
+    const xs = x16 + (<usize>s << 9), ss = sums + (<usize>s << 5);
+    let accI = i32x4.splat(0);
+    let minI: i32 = 0;
     for (let j = 0; j < 4; j++) {
       const v0 = v128.load(qs + (<usize>j << 5)), v1 = v128.load(qs + (<usize>j << 5), 16);
       let e0 = v128.and(v0, m15), o0 = v128.and(i16x8.shr_u(v0, 8), m15);
@@ -56,7 +58,7 @@ export const KQ_Q4_K = 0, KQ_Q5_K = 1, KQ_Q6_K = 2, KQ_Q5_0 = 3, KQ_Q5_1 = 4;
       let f0 = v128.and(i16x8.shr_u(v0, 4), m15), g0 = i16x8.shr_u(v0, 12);
       let f1 = v128.and(i16x8.shr_u(v1, 4), m15), g1 = i16x8.shr_u(v1, 12);
       if (five) { // sub-block 2j's fifth bit is qh bit 2j, 2j+1's bit 2j+1; moved to bit 4 of the lane
-        const sa = 2 * j, sb = 2 * j + 1, bit = i16x8.splat(16);
+        const sa = 2 * j, sb = 2 * j + 1;
         e0 = v128.or(e0, v128.and(i16x8.shl(i16x8.shr_u(h0, sa), 4), bit));
         o0 = v128.or(o0, v128.and(i16x8.shr_u(h0, sa + 4), bit));
         e1 = v128.or(e1, v128.and(i16x8.shl(i16x8.shr_u(h1, sa), 4), bit));
@@ -66,20 +68,17 @@ export const KQ_Q4_K = 0, KQ_Q5_K = 1, KQ_Q6_K = 2, KQ_Q5_0 = 3, KQ_Q5_1 = 4;
         f1 = v128.or(f1, v128.and(i16x8.shl(i16x8.shr_u(h1, sb), 4), bit));
         g1 = v128.or(g1, v128.and(i16x8.shr_u(h1, sb + 4), bit));
       }
-      const bi = (<usize>s << 3) + (<usize>j << 1); // activation block of sub-block 2j
-      const xa = x16 + (bi << 6), xb = xa + 64;
+      const xa = xs + (<usize>j << 7), xb = xa + 64; // sub-blocks 2j and 2j+1
       const p = i32x4.add(dot2(e0, o0, v128.load(xa), v128.load(xa, 16)), dot2(e1, o1, v128.load(xa, 32), v128.load(xa, 48)));
       const q = i32x4.add(dot2(f0, g0, v128.load(xb), v128.load(xb, 16)), dot2(f1, g1, v128.load(xb, 32), v128.load(xb, 48)));
-      const ia = 2 * j, ib = 2 * j + 1;
-      const sh = (ia & 3) << 3;
-      const sca = <f32>(((ia < 4 ? scLo : scHi) >> sh) & 0xff), scb = <f32>(((ib < 4 ? scLo : scHi) >> (sh + 8)) & 0xff);
-      const ma = <f32>(((ia < 4 ? mLo : mHi) >> sh) & 0xff), mb = <f32>(((ib < 4 ? mLo : mHi) >> (sh + 8)) & 0xff);
-      const dxa = load<f32>(dx + (bi << 2)), dxb = load<f32>(dx + (bi << 2), 4);
-      acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(p), f32x4.splat(d * sca * dxa)));
-      acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(q), f32x4.splat(d * scb * dxb)));
-      const suma = <f32>(load<i32>(corr + (bi << 4)) >> 3), sumb = <f32>(load<i32>(corr + (bi << 4), 16) >> 3);
-      accMin += dmin * (ma * dxa * suma + mb * dxb * sumb);
+      const sh = <u32>(j & 1) << 4; // sub-blocks 2j, 2j+1 are bytes (2j & 3), (2j & 3) + 1 of the Lo / Hi words
+      const scw = j < 2 ? scLo : scHi, mw = j < 2 ? mLo : mHi;
+      accI = i32x4.add(accI, i32x4.add(i32x4.mul(p, i32x4.splat((scw >> sh) & 0xff)), i32x4.mul(q, i32x4.splat((scw >> (sh + 8)) & 0xff))));
+      minI += <i32>((mw >> sh) & 0xff) * load<i32>(ss + (<usize>j << 3)) + <i32>((mw >> (sh + 8)) & 0xff) * load<i32>(ss + (<usize>j << 3), 4);
     }
+    const dxs = load<f32>(dx + (<usize>s << 2));
+    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(accI), f32x4.splat(halfToF32(load<u16>(blk)) * dxs)));
+    accMin += halfToF32(load<u16>(blk, 2)) * dxs * <f32>minI;
   }
   return f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3) - accMin;
 }
@@ -91,7 +90,7 @@ export const KQ_Q4_K = 0, KQ_Q5_K = 1, KQ_Q6_K = 2, KQ_Q5_0 = 3, KQ_Q5_1 = 4;
   let acc = f32x4.splat(0);
   for (let s = 0; s < nsb; s++) {
     const blk = w + <usize>s * 210;
-    const d = halfToF32(load<u16>(blk, 208));
+    let accI = i32x4.splat(0);
     for (let n = 0; n < 2; n++) {
       const ql = blk + (<usize>n << 6), qh = blk + 128 + (<usize>n << 5), sc = blk + 192 + (<usize>n << 3);
       const A0 = v128.load(ql), A1 = v128.load(ql, 16), B0 = v128.load(ql, 32), B1 = v128.load(ql, 48);
@@ -103,14 +102,13 @@ export const KQ_Q4_K = 0, KQ_Q5_K = 1, KQ_Q6_K = 2, KQ_Q5_0 = 3, KQ_Q5_1 = 4;
         const o0 = i16x8.sub(v128.or(v128.and(i16x8.shr_u(S0, ns + 8), m15), i16x8.shl(v128.and(i16x8.shr_u(H0, hs + 8), m3), 4)), off);
         const e1 = i16x8.sub(v128.or(v128.and(i16x8.shr_u(S1, ns), m15), i16x8.shl(v128.and(i16x8.shr_u(H1, hs), m3), 4)), off);
         const o1 = i16x8.sub(v128.or(v128.and(i16x8.shr_u(S1, ns + 8), m15), i16x8.shl(v128.and(i16x8.shr_u(H1, hs + 8), m3), 4)), off);
-        const bi = (<usize>s << 3) + (<usize>n << 2) + <usize>c;
-        const xa = x16 + (bi << 6);
+        const xa = x16 + (((<usize>s << 3) + (<usize>n << 2) + <usize>c) << 6);
         const p0 = dot2(e0, o0, v128.load(xa), v128.load(xa, 16)); // weights 0..15: scale sc[2c]
         const p1 = dot2(e1, o1, v128.load(xa, 32), v128.load(xa, 48)); // 16..31: sc[2c+1]
-        const r = i32x4.add(i32x4.mul(p0, i32x4.splat(<i32>load<i8>(sc + 2 * c))), i32x4.mul(p1, i32x4.splat(<i32>load<i8>(sc + 2 * c + 1))));
-        acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(r), f32x4.splat(d * load<f32>(dx + (bi << 2)))));
+        accI = i32x4.add(accI, i32x4.add(i32x4.mul(p0, i32x4.splat(<i32>load<i8>(sc + 2 * c))), i32x4.mul(p1, i32x4.splat(<i32>load<i8>(sc + 2 * c + 1)))));
       }
     }
+    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(accI), f32x4.splat(halfToF32(load<u16>(blk, 208)) * load<f32>(dx + (<usize>s << 2)))));
   }
   return f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3);
 }
@@ -146,6 +144,7 @@ export const KQ_Q4_K = 0, KQ_Q5_K = 1, KQ_Q6_K = 2, KQ_Q5_0 = 3, KQ_Q5_1 = 4;
   return f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3) + accM;
 }
 
+// corr: for K-quants the i32 sum of each 32 activations (quantizeActK), else quantizeAct's i32x4 [8·Σq, 0, 0, 0].
 // @ts-ignore: decorator
 @inline function rowDot(kind: i32, w: usize, x16: usize, dx: usize, corr: usize, K: i32): f32 {
   switch (kind) {
@@ -160,19 +159,62 @@ export const KQ_Q4_K = 0, KQ_Q5_K = 1, KQ_Q6_K = 2, KQ_Q5_0 = 3, KQ_Q5_1 = 4;
 const TB = 16;
 
 /**
- * out (T, N) rows [n0, n1) = act (T, K) · Wᵀ for W of `kind` in ggml's layout at w, act from quantizeAct.
+ * Rows [r0, r1) of x (T, K), K % 256 == 0 -> q16 (T, K) i16 (per 16: [even 8 | odd 8]), dx (T, K/256) f32
+ * scales (amax/127 per 256, ggml's q8_K), sums (T, K/32) i32: the int sum of each 32 levels.
+ */
+export function quantizeActK(x: usize, K: i32, q16: usize, dx: usize, sums: usize, r0: i32, r1: i32): void {
+  const nsb = K >> 8;
+  for (let r = r0; r < r1; r++) {
+    for (let s = 0; s < nsb; s++) {
+      const e0 = (<usize>r * nsb + s) << 8; // element index
+      const xs = x + (e0 << 2);
+      let m = f32x4.splat(0);
+      for (let i: usize = 0; i < 1024; i += 16) m = f32x4.max(m, f32x4.abs(v128.load(xs + i)));
+      const amax = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
+      const d: f32 = amax / 127;
+      const idv = f32x4.splat(d != 0 ? <f32>1 / d : 0);
+      store<f32>(dx + (((<usize>r * nsb) + s) << 2), d);
+      for (let b: usize = 0; b < 8; b++) {
+        const xb = xs + (b << 7);
+        const q0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xb), idv)));
+        const q1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xb, 16), idv)));
+        const q2 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xb, 32), idv)));
+        const q3 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xb, 48), idv)));
+        const q4 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xb, 64), idv)));
+        const q5 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xb, 80), idv)));
+        const q6 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xb, 96), idv)));
+        const q7 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xb, 112), idv)));
+        const h0 = i16x8.narrow_i32x4_s(q0, q1), h1 = i16x8.narrow_i32x4_s(q2, q3);
+        const h2 = i16x8.narrow_i32x4_s(q4, q5), h3 = i16x8.narrow_i32x4_s(q6, q7);
+        const o16 = q16 + ((e0 + (b << 5)) << 1);
+        v128.store(o16, v128.shuffle<i16>(h0, h1, 0, 2, 4, 6, 8, 10, 12, 14));
+        v128.store(o16, v128.shuffle<i16>(h0, h1, 1, 3, 5, 7, 9, 11, 13, 15), 16);
+        v128.store(o16, v128.shuffle<i16>(h2, h3, 0, 2, 4, 6, 8, 10, 12, 14), 32);
+        v128.store(o16, v128.shuffle<i16>(h2, h3, 1, 3, 5, 7, 9, 11, 13, 15), 48);
+        const sv = i32x4.add(i32x4.add(i32x4.add(q0, q1), i32x4.add(q2, q3)), i32x4.add(i32x4.add(q4, q5), i32x4.add(q6, q7)));
+        store<i32>(sums + (((e0 >> 5) + b) << 2), i32x4.extract_lane(sv, 0) + i32x4.extract_lane(sv, 1) + i32x4.extract_lane(sv, 2) + i32x4.extract_lane(sv, 3));
+      }
+    }
+  }
+}
+
+/**
+ * out (T, N) rows [n0, n1) = act (T, K) · Wᵀ for W of `kind` in ggml's layout at w; act from quantizeActK for
+ * K-quants (dx per 256, corr = sums per 32), from quantizeAct for q5_0 / q5_1.
  * Prefill goes over token blocks of TB so that a weight row stays in L1 while the block's tokens pass.
  */
 export function matmulKQuant(out: usize, q16: usize, dx: usize, corr: usize, w: usize, kind: i32,
   T: i32, N: i32, K: i32, n0: i32, n1: i32): void {
   const rb = kqRowBytes(kind, K);
-  const nb = K >> 5;
+  const isK = kind <= KQ_Q6_K;
+  const nd = isK ? K >> 8 : K >> 5;                 // activation scales a row
+  const cb: usize = isK ? <usize>(K >> 5) << 2 : <usize>(K >> 5) << 4; // bytes of a row's sums / corr
   for (let tb = 0; tb < T; tb += TB) {
     const te = min(T, tb + TB);
     for (let n = n0; n < n1; n++) {
       const wr = w + <usize>n * rb;
       for (let t = tb; t < te; t++) {
-        const r = rowDot(kind, wr, q16 + ((<usize>t * K) << 1), dx + ((<usize>t * nb) << 2), corr + ((<usize>t * nb) << 4), K);
+        const r = rowDot(kind, wr, q16 + ((<usize>t * K) << 1), dx + ((<usize>t * nd) << 2), corr + <usize>t * cb, K);
         store<f32>(out + ((<usize>t * N + n) << 2), r);
       }
     }
