@@ -74,7 +74,7 @@ export function randomTensors(c: OpenELMConfig, type: WeightType, seed: number, 
   const m = new Map<string, StoredTensor>();
   const tied = c.share_input_output_layers;
   for (const [name, shape] of expectedShapes(c)) {
-    const dtype: DType = targetDtype(name, shape, type, tied);
+    const dtype: DType = targetDtype(name, shape, type, tied, c.num_transformer_layers);
     m.set(name, {
       name, dtype, shape,
       get data(): Uint8Array {

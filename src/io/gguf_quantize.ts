@@ -43,7 +43,7 @@ function useMoreBits(i: number, n: number): boolean {
  * The dtype llama.cpp gives the HF tensor `name` of this shape when the file type is `type`; nLayers is the
  * model's layer count (ffn_down's layer-dependent rules), tied whether token_embeddings is also the output.
  */
-export function targetDtype(name: string, shape: number[], type: WeightType, tied: boolean, nLayers = 0): DType {
+export function targetDtype(name: string, shape: number[], type: WeightType, tied: boolean, nLayers: number): DType {
   if (shape.length !== 2) return "f32";
   const base = BASE[type];
   if (!base) return type as DType;

@@ -11,7 +11,9 @@ import * as path from "node:path";
 import { initCheckpoint } from "../../src/models/init.js";
 import { parseConfig, type OpenELMConfig } from "../../src/models/config.js";
 import { readCheckpoint } from "../../src/io/model_dir.js";
-import { FILE_TYPE, quantizeTensors, type WeightType } from "../../src/io/gguf_quantize.js";
+import { FILE_TYPE, quantizeTensors, targetDtype, type WeightType } from "../../src/io/gguf_quantize.js";
+import { expectedShapes } from "../../src/models/load.js";
+import { resolveConfig } from "../../src/models/registry.js";
 import { ggufTensorsFromHF, loadGgufCheckpoint } from "../../src/io/gguf_openelm.js";
 import type { QuantDType, StoredTensor } from "../../src/tensor/tensor.js";
 import { dequantizeRow } from "../../src/kernels/quant.js";
@@ -69,4 +71,30 @@ describe("reading llama-quantize's Q4_K_M file", () => {
       expect(createHash("sha256").update(qkv.data).digest("hex")).toBe(want["blk.0.attn_qkv.weight"].sha256);
     } finally { ck.close(); }
   });
+});
+
+describe("llama-quantize's type mix on OpenELM-270M's shapes (16 layers, D = 1280)", () => {
+  // From llama-quantize's files of a 270M-shaped model (fixtures/gguf/openelm-270m-types.json, FIXTURES.md).
+  const want = JSON.parse(fs.readFileSync(path.join(FX, "openelm-270m-types.json"), "utf-8")).files as Record<string, Record<string, string>>;
+  const c = resolveConfig("OpenELM-270M");
+  const PARTS: Record<string, string[]> = {
+    "attn.qkv_proj.weight": ["attn_qkv.weight"], "attn.out_proj.weight": ["attn_output.weight"],
+    "ffn.proj_1.weight": ["ffn_gate.weight", "ffn_up.weight"], "ffn.proj_2.weight": ["ffn_down.weight"],
+  };
+  const ggufNames = (hf: string): string[] => {
+    if (hf === "transformer.token_embeddings.weight") return ["token_embd.weight"];
+    const m = /^transformer\.layers\.(\d+)\.(.+)$/.exec(hf)!;
+    return PARTS[m[2]].map((p) => `blk.${m[1]}.${p}`);
+  };
+  for (const type of ["q4_k_m", "q6_k", "q4_0"] as WeightType[]) {
+    test(type, () => {
+      const got: Record<string, string> = {};
+      for (const [name, shape] of expectedShapes(c)) {
+        if (shape.length !== 2) continue;
+        const dt = targetDtype(name, shape, type, true, c.num_transformer_layers).toUpperCase();
+        for (const g of ggufNames(name)) got[g] = dt;
+      }
+      expect(got).toEqual(want[type]);
+    });
+  }
 });
