@@ -1,7 +1,8 @@
 // K-quant models against llama.cpp's own logits (fixtures/gguf/tiny-kq-llama.json: llama.cpp's C API on the
 // files llama-quantize wrote, see FIXTURES.md). Q4_K_M runs from llama.cpp's file; the other types from
 // quantizeTensors, whose bytes equal llama-quantize's (test/io/gguf_kquant.test.ts). Both backends: the
-// reference (exact dequantized weights, float32 activations) and wasm (int8 activations per 32 inputs).
+// reference (exact dequantized weights, float32 activations) and wasm (int8 activations: one scale per 256
+// inputs against K-quants, as ggml's q8_K, per 32 against q5_0 / q5_1 / q8_0 / q4_0).
 // llama.cpp rounds activations to 8 bits per 256 (q8_K) or 32 (q8_0) inputs, which alone moves logits by
 // ~0.1-0.3 on such tiny random models (fixtures/gguf/README.md), hence the q8_0/q4_0 tolerances of
 // llama-expected.json: |Δlogit| ≤ 0.6, mean KL ≤ 2e-3. Top-1 agreement is over only 33 positions of near-flat

@@ -144,18 +144,6 @@ export const KQ_Q4_K = 0, KQ_Q5_K = 1, KQ_Q6_K = 2, KQ_Q5_0 = 3, KQ_Q5_1 = 4;
   return f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3) + accM;
 }
 
-// corr: for K-quants the i32 sum of each 32 activations (quantizeActK), else quantizeAct's i32x4 [8·Σq, 0, 0, 0].
-// @ts-ignore: decorator
-@inline function rowDot(kind: i32, w: usize, x16: usize, dx: usize, corr: usize, K: i32): f32 {
-  switch (kind) {
-    case KQ_Q4_K: return rowQ45K(w, x16, dx, corr, K >> 8, false);
-    case KQ_Q5_K: return rowQ45K(w, x16, dx, corr, K >> 8, true);
-    case KQ_Q6_K: return rowQ6K(w, x16, dx, K >> 8);
-    case KQ_Q5_0: return rowQ5(w, x16, dx, corr, K >> 5, false);
-    default: return rowQ5(w, x16, dx, corr, K >> 5, true);
-  }
-}
-
 const TB = 16;
 
 /**
@@ -198,6 +186,51 @@ export function quantizeActK(x: usize, K: i32, q16: usize, dx: usize, sums: usiz
   }
 }
 
+// One loop per weight type, each with its row kernel inlined: a single loop with all five inlined behind a
+// switch compiled to one huge function whose vector registers spilled.
+// corr: for K-quants the i32 sum of each 32 activations (quantizeActK), else quantizeAct's i32x4 [8·Σq, 0, 0, 0].
+function loopQ4K(out: usize, q16: usize, dx: usize, corr: usize, w: usize, T: i32, N: i32, K: i32, n0: i32, n1: i32): void {
+  const rb = kqRowBytes(KQ_Q4_K, K), nd = K >> 8, cb: usize = <usize>(K >> 5) << 2;
+  for (let tb = 0; tb < T; tb += TB) {
+    const te = min(T, tb + TB);
+    for (let n = n0; n < n1; n++)
+      for (let t = tb; t < te; t++)
+        store<f32>(out + ((<usize>t * N + n) << 2), rowQ45K(w + <usize>n * rb, q16 + ((<usize>t * K) << 1), dx + ((<usize>t * nd) << 2), corr + <usize>t * cb, K >> 8, false));
+  }
+}
+
+function loopQ5K(out: usize, q16: usize, dx: usize, corr: usize, w: usize, T: i32, N: i32, K: i32, n0: i32, n1: i32): void {
+  const rb = kqRowBytes(KQ_Q5_K, K), nd = K >> 8, cb: usize = <usize>(K >> 5) << 2;
+  for (let tb = 0; tb < T; tb += TB) {
+    const te = min(T, tb + TB);
+    for (let n = n0; n < n1; n++)
+      for (let t = tb; t < te; t++)
+        store<f32>(out + ((<usize>t * N + n) << 2), rowQ45K(w + <usize>n * rb, q16 + ((<usize>t * K) << 1), dx + ((<usize>t * nd) << 2), corr + <usize>t * cb, K >> 8, true));
+  }
+}
+
+function loopQ6K(out: usize, q16: usize, dx: usize, w: usize, T: i32, N: i32, K: i32, n0: i32, n1: i32): void {
+  const rb = kqRowBytes(KQ_Q6_K, K), nd = K >> 8;
+  for (let tb = 0; tb < T; tb += TB) {
+    const te = min(T, tb + TB);
+    for (let n = n0; n < n1; n++)
+      for (let t = tb; t < te; t++)
+        store<f32>(out + ((<usize>t * N + n) << 2), rowQ6K(w + <usize>n * rb, q16 + ((<usize>t * K) << 1), dx + ((<usize>t * nd) << 2), K >> 8));
+  }
+}
+
+function loopQ5(out: usize, q16: usize, dx: usize, corr: usize, w: usize, T: i32, N: i32, K: i32, n0: i32, n1: i32, one: bool): void {
+  const rb = kqRowBytes(one ? KQ_Q5_1 : KQ_Q5_0, K), nb = K >> 5;
+  for (let tb = 0; tb < T; tb += TB) {
+    const te = min(T, tb + TB);
+    for (let n = n0; n < n1; n++)
+      for (let t = tb; t < te; t++) {
+        const wr = w + <usize>n * rb, x = q16 + ((<usize>t * K) << 1), d = dx + ((<usize>t * nb) << 2), c = corr + ((<usize>t * nb) << 4);
+        store<f32>(out + ((<usize>t * N + n) << 2), one ? rowQ5(wr, x, d, c, nb, true) : rowQ5(wr, x, d, c, nb, false));
+      }
+  }
+}
+
 /**
  * out (T, N) rows [n0, n1) = act (T, K) · Wᵀ for W of `kind` in ggml's layout at w; act from quantizeActK for
  * K-quants (dx per 256, corr = sums per 32), from quantizeAct for q5_0 / q5_1.
@@ -205,18 +238,10 @@ export function quantizeActK(x: usize, K: i32, q16: usize, dx: usize, sums: usiz
  */
 export function matmulKQuant(out: usize, q16: usize, dx: usize, corr: usize, w: usize, kind: i32,
   T: i32, N: i32, K: i32, n0: i32, n1: i32): void {
-  const rb = kqRowBytes(kind, K);
-  const isK = kind <= KQ_Q6_K;
-  const nd = isK ? K >> 8 : K >> 5;                 // activation scales a row
-  const cb: usize = isK ? <usize>(K >> 5) << 2 : <usize>(K >> 5) << 4; // bytes of a row's sums / corr
-  for (let tb = 0; tb < T; tb += TB) {
-    const te = min(T, tb + TB);
-    for (let n = n0; n < n1; n++) {
-      const wr = w + <usize>n * rb;
-      for (let t = tb; t < te; t++) {
-        const r = rowDot(kind, wr, q16 + ((<usize>t * K) << 1), dx + ((<usize>t * nd) << 2), corr + <usize>t * cb, K);
-        store<f32>(out + ((<usize>t * N + n) << 2), r);
-      }
-    }
+  switch (kind) {
+    case KQ_Q4_K: loopQ4K(out, q16, dx, corr, w, T, N, K, n0, n1); break;
+    case KQ_Q5_K: loopQ5K(out, q16, dx, corr, w, T, N, K, n0, n1); break;
+    case KQ_Q6_K: loopQ6K(out, q16, dx, w, T, N, K, n0, n1); break;
+    default: loopQ5(out, q16, dx, corr, w, T, N, K, n0, n1, kind == KQ_Q5_1);
   }
 }
