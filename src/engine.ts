@@ -9,8 +9,10 @@
 import * as fs from "node:fs";
 import { InputError } from "./errors.js";
 import { generate, type FinishReason, type GenerateOptions, type GenerateResult, type GenerateStep } from "./generate/generate.js";
+import { validateGenerationOptions } from "./generate/options.js";
 import { isRepoId, resolveModelDir, hubSettingsFromEnv, type HubSettings, type ProgressEvent } from "./io/hub.js";
 import type { Backend } from "./kernels/backend.js";
+import { createBackend, type BackendName } from "./kernels/select.js";
 import type { OpenELMConfig } from "./models/config.js";
 import type { KVCache } from "./models/kv_cache.js";
 import { openCheckpoint, type WeightDType } from "./models/load.js";
@@ -23,8 +25,15 @@ export type { ChatMessage, ChatRole } from "./tokenizer/chat_template.js";
 export type { FinishReason } from "./generate/generate.js";
 
 export interface LoadModelOptions {
-  /** Compute backend (default: the reference backend). */
-  backend?: Backend;
+  /**
+   * Compute backend: "auto" (default: the WASM kernels, relaxed SIMD where the runtime has it; the
+   * reference backend with a warning if they cannot load), "wasm", "ref", "webgpu", or a Backend object.
+   */
+  backend?: BackendName | Backend;
+  /** Worker threads of the WASM backend (default: all cores). */
+  threads?: number;
+  /** Told when "auto" falls back to a slower backend (default: console.warn). */
+  onWarning?: (message: string) => void;
   /** Convert the weights while loading (e.g. "q8_0" to quantize). */
   dtype?: WeightDType;
   /** Hub revision (branch, tag, commit) when loading by repository id; default "main". */
@@ -108,7 +117,14 @@ export async function resolveModelSource(nameOrDir: string | undefined, options:
  */
 export async function loadModel(nameOrDir?: string, options: LoadModelOptions = {}): Promise<Model> {
   const { name, dir } = await resolveModelSource(nameOrDir, options);
-  const loaded = await openCheckpoint(dir, { backend: options.backend, dtype: options.dtype });
+  const backend = await createBackend(options.backend ?? "auto", { threads: options.threads, onWarning: options.onWarning });
+  let loaded;
+  try {
+    loaded = await openCheckpoint(dir, { backend, dtype: options.dtype });
+  } catch (e) {
+    if (backend !== options.backend) backend.dispose?.(); // ours: do not leave its threads running
+    throw e;
+  }
   const gguf = dir.endsWith(".gguf");
   const tokenizer = options.tokenizer ? await loadTokenizer(options.tokenizer) : await checkpointTokenizer(dir, loaded.tokenizerModel);
   const chatTemplate = options.chatTemplate ?? (gguf ? undefined : readChatTemplate(dir));
@@ -198,6 +214,7 @@ export class Model {
   /** @internal the piece generator and its result, before either is handed out. */
   start(ids: number[], options: GenerationOptions, cache?: KVCache): { pieces: AsyncGenerator<string, void, void>; result: Promise<Completion> } {
     if (this.disposed) throw new InputError(`model "${this.name}" was disposed`);
+    validateGenerationOptions(options); // at the call, not at the first token
     let settle!: { resolve: (c: Completion) => void; reject: (e: unknown) => void };
     const result = new Promise<Completion>((resolve, reject) => { settle = { resolve, reject }; });
     result.catch(() => {}); // the error also reaches the iterating caller; avoid an unhandled rejection

@@ -1,6 +1,8 @@
 // Argument parsers for commander: each rejects bad values with one line naming what was expected.
 
 import { InvalidArgumentError } from "commander";
+import type { GenerateOptions } from "../generate/generate.js";
+import { CLI_NAMES, validateGenerationOptions } from "../generate/options.js";
 
 export function intArg(min = 0) {
   return (v: string): number => {
@@ -56,4 +58,17 @@ export async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
   return Buffer.concat(chunks).toString("utf-8");
+}
+
+/** A generation option's flag, checked by the rule the library and the server use (generate/options.ts). */
+export function generationArg(key: keyof GenerateOptions) {
+  return (v: string): number => {
+    const n = v.trim() === "" ? NaN : Number(v);
+    try {
+      validateGenerationOptions({ [key]: n }, CLI_NAMES);
+    } catch (e) {
+      throw new InvalidArgumentError((e as Error).message.replace(/^[^:]*: /, "")); // commander names the option
+    }
+    return n;
+  };
 }

@@ -6,7 +6,7 @@
 import type { Command } from "commander";
 import * as readline from "node:readline";
 import { loadModel, type GenerationOptions } from "../engine.js";
-import { intArg } from "./args.js";
+import { generationArg } from "./args.js";
 import { addModelOptions, addSamplingOptions, createBackend, type ModelArgs } from "./model_args.js";
 
 interface Opts extends ModelArgs {
@@ -20,7 +20,7 @@ export function register(program: Command): void {
   addModelOptions(cmd)
     .option("--revision <rev>", "hub revision when --model is a hub id", "main")
     .option("-s, --system <text>", "system message at the start of the conversation")
-    .option("-n, --max-new-tokens <n>", "reply length limit in tokens", intArg(1), 256);
+    .option("-n, --max-new-tokens <n>", "reply length limit in tokens", generationArg("maxNewTokens"), 256);
   addSamplingOptions(cmd)
     .option("--no-stats", "do not print token counts after each reply")
     .action(async (o: Opts) => {

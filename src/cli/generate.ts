@@ -3,7 +3,7 @@
 import type { Command } from "commander";
 import { InputError } from "../errors.js";
 import { generate, type GenerateOptions, type GenerateResult } from "../generate/generate.js";
-import { collect, floatArg, idsArg, intArg } from "./args.js";
+import { collect, generationArg, idsArg } from "./args.js";
 import { addModelOptions, addSamplingOptions, openModel, type ModelArgs } from "./model_args.js";
 
 interface Opts extends ModelArgs {
@@ -17,15 +17,15 @@ export function register(program: Command): void {
     .description("generate text from a prompt (streams to stdout; greedy unless --temperature > 0)")
     .argument("[prompt]", "prompt text (BOS is prepended)");
   addModelOptions(cmd)
-    .option("-n, --max-new-tokens <n>", "tokens to generate at most", intArg(0), 64);
+    .option("-n, --max-new-tokens <n>", "tokens to generate at most", generationArg("maxNewTokens"), 64);
   addSamplingOptions(cmd)
-    .option("--min-p <p>", "drop tokens below p × the top probability (0 = off)", floatArg(0, 1), 0)
+    .option("--min-p <p>", "drop tokens below p × the top probability (0 = off)", generationArg("minP"), 0)
     .option("--stop <str>", "stop when this text appears (repeatable)", collect, [])
     .option("--ignore-eos", "keep generating after EOS")
     .option("--tokens <ids>", "prompt as token ids, e.g. 1,450,4996 (instead of text)", idsArg)
     .option("--json", "print one JSON object {tokens, text, ...} at the end instead of streaming")
-    .option("--prompt-lookup <n>", "greedy prompt-lookup speculative decoding: propose n tokens a step (0 = off)", intArg(0), 0)
-    .option("--context-length <n>", "context size; above max_context_length runs past the trained context (opt-in)", intArg(1))
+    .option("--prompt-lookup <n>", "greedy prompt-lookup speculative decoding: propose n tokens a step (0 = off)", generationArg("promptLookupNumTokens"), 0)
+    .option("--context-length <n>", "context size; above max_context_length runs past the trained context (opt-in)", generationArg("contextLength"))
     .option("--echo", "print the prompt before the continuation")
     .option("--stats", "print token counts and speed to stderr")
     .action(async (prompt: string | undefined, o: Opts) => {

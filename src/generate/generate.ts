@@ -10,6 +10,7 @@ import { StreamDecoder } from "../tokenizer/stream_decoder.js";
 import { applyMinP, applyPresenceFrequency, applyRepetitionPenalty, applyTemperature, applyTopK, applyTopP } from "./logits.js";
 import { argmax, Rng, sample } from "./sampler.js";
 import { StopMatcher } from "./stop.js";
+import { validateGenerationOptions } from "./options.js";
 import { lookupCandidates } from "./prompt_lookup.js";
 
 export interface GenerateOptions {
@@ -78,6 +79,7 @@ const yieldToEventLoop = () => new Promise<void>((r) => setImmediate(r));
  */
 export async function* generate(model: OpenELMModel, tokenizer: Tokenizer, promptIds: number[],
   opts: GenerateOptions = {}): AsyncGenerator<GenerateStep, GenerateResult, void> {
+  validateGenerationOptions(opts);
   const maxNew = opts.maxNewTokens ?? 128;
   const temperature = opts.temperature ?? 0;
   const ctx = opts.contextLength ?? model.config.max_context_length;
@@ -85,7 +87,6 @@ export async function* generate(model: OpenELMModel, tokenizer: Tokenizer, promp
   if (promptIds.length === 0) throw new InputError("prompt: no tokens (encode with BOS to start from nothing)");
   if (promptIds.length >= ctx)
     throw new InputError(`prompt of ${promptIds.length} tokens does not fit the context of ${ctx} tokens (max_context_length); shorten it`);
-  if (!Number.isInteger(maxNew) || maxNew < 0) throw new InputError(`max new tokens: expected a non-negative integer, got ${maxNew}`);
   const greedy = temperature === 0;
   const rng = new Rng(opts.seed ?? 0);
   const stops = new StopMatcher(opts.stop?.filter((s) => s.length > 0) ?? []);

@@ -1,0 +1,80 @@
+// The library as a user calls it: the fastest backend by default, backends by name, and one check of
+// generation options whose messages the CLI and the server share.
+
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { loadModel, type Model } from "../src/index.js";
+import { validateGenerationOptions, API_NAMES } from "../src/generate/options.js";
+import { parseRequest } from "../src/serve/request.js";
+
+const TINY = "test/fixtures/openelm/tiny-32k";
+const run = promisify(execFile);
+
+let wasm: Model, ref: Model;
+beforeAll(async () => {
+  wasm = await loadModel(TINY, { threads: 2 });
+  ref = await loadModel(TINY, { backend: "ref" });
+});
+afterAll(() => { wasm.dispose(); ref.dispose(); });
+
+describe("backends", () => {
+  test("the default is the WASM backend, and it agrees with the reference backend", async () => {
+    expect(wasm.network.backend.name).toMatch(/^wasm/);
+    expect(ref.network.backend.name).toBe("ref");
+    const a = await wasm.complete("Once upon a time", { maxNewTokens: 12, ignoreEos: true });
+    const b = await ref.complete("Once upon a time", { maxNewTokens: 12, ignoreEos: true });
+    expect(a.tokens).toEqual(b.tokens);
+  });
+
+  test('backend: "wasm" by name loads', async () => {
+    const m = await loadModel(TINY, { backend: "wasm", threads: 1 });
+    expect(m.network.backend.name).toMatch(/^wasm/);
+    m.dispose();
+  });
+
+  test("an unknown backend name or a bad thread count is a clear error", async () => {
+    await expect(loadModel(TINY, { backend: "gpu" as never })).rejects.toThrow(
+      'backend: unknown backend "gpu"; expected one of auto, wasm, ref, webgpu');
+    await expect(loadModel(TINY, { threads: 0 })).rejects.toThrow("threads: expected an integer ≥ 1, got 0");
+  });
+});
+
+describe("generation options", () => {
+  const cases: Array<[object, string]> = [
+    [{ temperature: -1 }, "temperature: -1 is out of range; expected a number in [0, 2] (0 = greedy)"],
+    [{ topP: 2 }, "topP: 2 is out of range; expected a number in [0, 1] (1 = off)"],
+    [{ topK: -1 }, "topK: -1 is out of range; expected an integer in [0, 2147483647] (0 = off)"],
+    [{ topK: 1.5 }, "topK: expected an integer in [0, 2147483647] (0 = off), got 1.5"],
+    [{ maxNewTokens: -3 }, "maxNewTokens: -3 is out of range; expected an integer in [0, 2147483647]"],
+    [{ repetitionPenalty: 0 }, "repetitionPenalty: 0 is out of range; expected a number in [0.01, 10] (1 = off)"],
+    [{ minP: "0.1" }, 'minP: expected a number in [0, 1] (0 = off), got "0.1"'],
+    [{ stop: "x" }, 'stop: expected a list of strings, got "x"'],
+  ];
+
+  test.each(cases)("the library rejects %j at the call", (opts, msg) => {
+    expect(() => wasm.generate("x", opts)).toThrow(msg);
+    expect(() => validateGenerationOptions(opts as never)).toThrow(msg);
+  });
+
+  test("the server rejects the same values with the same message, naming its field", () => {
+    const body = (extra: object) => ({ model: "m", prompt: "x", ...extra });
+    expect(() => parseRequest(body({ temperature: -1 }), "completions")).toThrow(
+      "temperature: -1 is out of range; expected a number in [0, 2] (0 = greedy)");
+    expect(() => parseRequest(body({ top_p: 2 }), "completions")).toThrow("top_p: 2 is out of range; expected a number in [0, 1] (1 = off)");
+    expect(() => parseRequest(body({ top_k: -1 }), "completions")).toThrow(
+      "top_k: -1 is out of range; expected an integer in [0, 2147483647] (0 = off)");
+    expect(API_NAMES.topK).toBe("top_k");
+  });
+
+  test("the CLI rejects the same values with the same message, as a usage error (exit 2)", async () => {
+    const cli = (args: string[]) => run("node", ["dist/cli/main.js", ...args]).then(() => ({ code: 0, stderr: "" }),
+      (e: { code: number; stderr: string }) => ({ code: e.code, stderr: e.stderr }));
+    const t = await cli(["generate", "x", "--model", TINY, "--temperature", "-1"]);
+    expect(t.code).toBe(2);
+    expect(t.stderr).toContain("-1 is out of range; expected a number in [0, 2] (0 = greedy)");
+    const p = await cli(["generate", "x", "--model", TINY, "--top-p", "2"]);
+    expect(p.code).toBe(2);
+    expect(p.stderr).toContain("2 is out of range; expected a number in [0, 1] (1 = off)");
+  });
+});
