@@ -154,6 +154,8 @@ export class Model {
   ) {}
 
   get config(): OpenELMConfig { return this.network.config; }
+  /** The backend running the model: "wasm-relaxed", "wasm", "ref", "webgpu". */
+  get backend(): string { return this.network.backend.name; }
   /** Prompt plus generated tokens must fit in this many positions (max_context_length). */
   get contextLength(): number { return this.network.config.max_context_length; }
 
