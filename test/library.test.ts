@@ -3,7 +3,7 @@
 
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
 import { loadModel, type Model } from "../src/index.js";
 import { validateGenerationOptions, API_NAMES } from "../src/generate/options.js";
 import { parseRequest } from "../src/serve/request.js";
@@ -76,5 +76,28 @@ describe("generation options", () => {
     const p = await cli(["generate", "x", "--model", TINY, "--top-p", "2"]);
     expect(p.code).toBe(2);
     expect(p.stderr).toContain("2 is out of range; expected a number in [0, 1] (1 = off)");
+  });
+});
+
+describe("backend fallback", () => {
+  test('"auto" warns and runs on the reference backend when the WASM kernels cannot load; "wasm" fails', async () => {
+    vi.resetModules();
+    vi.doMock("../src/kernels/wasm/index.js", () => ({
+      createWasmBackend: async () => { throw new Error("kernels.wasm not found"); },
+    }));
+    const { createBackend } = await import("../src/kernels/select.js");
+    const warnings: string[] = [];
+    const be = await createBackend("auto", { onWarning: (m) => warnings.push(m) });
+    expect(be.name).toBe("ref");
+    expect(warnings).toEqual(["openelm: the WASM kernels did not load (kernels.wasm not found); running on the reference backend, which is much slower"]);
+    await expect(createBackend("wasm")).rejects.toThrow("kernels.wasm not found");
+    vi.doUnmock("../src/kernels/wasm/index.js");
+  });
+
+  test("OPENELM_BACKEND with an unknown name is rejected, naming the variable", async () => {
+    const r = await run("node", ["dist/cli/main.js", "generate", "x", "--model", TINY, "-n", "1"], { env: { ...process.env, OPENELM_BACKEND: "gpu" } })
+      .then(() => ({ code: 0, stderr: "" }), (e: { code: number; stderr: string }) => e);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('OPENELM_BACKEND: unknown backend "gpu"; expected one of auto, wasm, ref, webgpu');
   });
 });
