@@ -65,7 +65,7 @@ export function generationArg(key: keyof GenerateOptions) {
   return (v: string): number => {
     const n = v.trim() === "" ? NaN : Number(v);
     try {
-      validateGenerationOptions({ [key]: n }, CLI_NAMES);
+      validateGenerationOptions({ [key]: Number.isNaN(n) ? v : n }, CLI_NAMES); // a non-number is named as given
     } catch (e) {
       throw new InvalidArgumentError((e as Error).message.replace(/^[^:]*: /, "")); // commander names the option
     }
