@@ -13,6 +13,7 @@ import { createReadStream, existsSync, readFileSync, statSync } from "node:fs";
 import { mkdir, open, rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { OpenELMError } from "../errors.js";
+import { processAlive } from "./atomic_write.js";
 import {
   blobPath, COMMIT_SHA, hasSnapshotFile, hubCacheDir, linkSnapshotFile, missingModelFiles,
   readRef, repoCacheDir, snapshotDir, writeRef,
@@ -190,15 +191,6 @@ async function withFileLock<T>(lock: string, signal: AbortSignal | undefined, fn
     return await fn();
   } finally {
     await rm(lock, { force: true });
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM"; // exists, owned by someone else
   }
 }
 
