@@ -48,7 +48,6 @@ describe("--model: a directory, a .gguf file, or the embedded model", () => {
 
 describe("exit codes: 2 for usage errors, 1 for bad input", () => {
   const usage: Array<[string[], string]> = [
-    [["info", "--model", "TINY", "--config", "OpenELM-270M"], "error: give --model or --config, not both\n"],
     [["generate", "Hello", "--tokens", "1,2"], "error: give a PROMPT or --tokens, not both\n"],
     [["eval", "--tasks", "arc_easy", "--log-samples"], "error: --log-samples needs --output FILE\n"],
     [["info", "stray"], "error: too many arguments for 'info'. Expected 0 arguments but got 1.\n"],
