@@ -4,6 +4,11 @@ import { InvalidArgumentError } from "commander";
 import type { GenerateOptions } from "../generate/generate.js";
 import { CLI_NAMES, validateGenerationOptions } from "../generate/options.js";
 
+/** A command line that cannot run as given (options that exclude or need each other): exit 2, as commander's own. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
 export function intArg(min = 0) {
   return (v: string): number => {
     const n = Number(v);

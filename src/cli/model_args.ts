@@ -6,7 +6,7 @@ import type { Backend } from "../kernels/backend.js";
 import { BACKEND_NAMES, createBackend as selectBackend, parseBackendName, type BackendName } from "../kernels/select.js";
 import * as fs from "node:fs";
 import { openCheckpoint, type LoadedModel, type WeightDType } from "../models/load.js";
-import { defaultModelDir } from "../models/registry.js";
+import { InputError } from "../errors.js";
 import { checkpointTokenizer, type Tokenizer } from "../tokenizer/sentencepiece.js";
 import { choiceArg, generationArg, intArg } from "./args.js";
 
@@ -39,13 +39,20 @@ export async function createBackend(args: ModelArgs): Promise<Backend> {
 
 export interface OpenedModel extends LoadedModel { tokenizer: Tokenizer; backend: Backend }
 
-/** --model as a directory, a .gguf file, or a hub id resolved through the HF cache (downloading if needed). */
+/**
+ * The local path of --model, as every subcommand takes it: a directory or .gguf file as given, a hub id
+ * resolved through the HF cache (downloading if needed), or the embedded default model when it is omitted.
+ */
+export async function modelPath(args: { model?: string; revision?: string }): Promise<string> {
+  if (args.model?.toLowerCase().endsWith(".gguf") && !fs.existsSync(args.model))
+    throw new InputError(`--model ${args.model}: no such GGUF file`);
+  const { resolveModelSource } = await import("../engine.js");
+  return (await resolveModelSource(args.model, { revision: args.revision })).dir;
+}
+
+/** Load --model (see modelPath) with its tokenizer on the chosen backend. */
 export async function openModel(args: ModelArgs): Promise<OpenedModel> {
-  let where = args.model ?? defaultModelDir();
-  if (!fs.existsSync(where) && !where.endsWith(".gguf")) {
-    const { resolveModelSource } = await import("../engine.js");
-    where = (await resolveModelSource(where)).dir;
-  }
+  const where = await modelPath(args);
   const backend = await createBackend(args);
   const loaded = await openCheckpoint(where, { backend, dtype: args.dtype });
   const tokenizer = await checkpointTokenizer(where, loaded.tokenizerModel);

@@ -31,7 +31,10 @@ export interface GenerateOptions {
   frequencyPenalty?: number;
   /** Seed of the sampler (default 0): the same seed gives the same tokens. */
   seed?: number;
-  /** Stop when the text contains one of these; the stop string is not emitted. */
+  /**
+   * Stop when the text contains one of these. The stop string is left out of the text and the tokens both
+   * (as OpenAI and vLLM report text): `tokens` ends before the token in which the stop string begins.
+   */
   stop?: string[];
   /** Keep going past EOS. */
   ignoreEos?: boolean;
@@ -107,6 +110,7 @@ export async function* generate(model: OpenELMModel, tokenizer: Tokenizer, promp
   const logits = new Float32Array(V);
   logits.set(model.forward(promptIds.slice(cached), cache));
   const tokens: number[] = [];
+  const decodedEnd: number[] = []; // decodedEnd[i]: length of the decoded text through tokens[i] (before stop strings)
   const decoder = new StreamDecoder(tokenizer, promptIds[promptIds.length - 1]);
   let text = "";
   let finishReason: FinishReason = "length";
@@ -133,10 +137,19 @@ export async function* generate(model: OpenELMModel, tokenizer: Tokenizer, promp
     const next = fromVerified ? verified.shift()! : choose(logits, ids);
     ids.push(next); tokens.push(next);
     if (next === tokenizer.eosId && !opts.ignoreEos) { finishReason = "eos"; break; }
-    const piece = stops.push(decoder.push(next));
+    const decoded = decoder.push(next);
+    decodedEnd.push((decodedEnd.at(-1) ?? 0) + decoded.length);
+    const piece = stops.push(decoded);
     text += piece.emit;
     yield { token: next, text: piece.emit };
-    if (piece.stopped) { finishReason = "stop"; break; }
+    if (piece.stopped) {
+      finishReason = "stop";
+      // text ends where the stop string begins: keep the tokens whose text lies wholly before it
+      let keep = 0;
+      while (keep < tokens.length && decodedEnd[keep] <= text.length) keep++;
+      tokens.length = keep;
+      break;
+    }
     if (tokens.length >= maxNew) break;
     if (fromVerified) continue; // already in the cache; logits already predict what follows
     if (cache.length + 1 > ctx) { finishReason = "length"; break; }

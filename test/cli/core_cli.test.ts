@@ -110,7 +110,7 @@ describe("bad arguments: one line, non-zero exit, no stack trace", () => {
     [["generate", "--tokens", "1,x"], 2, "expected comma-separated non-negative integer token ids"],
     [["generate", "--model", "/nonexistent/dir"], 1, 'InputError: model "/nonexistent/dir": no such directory, and not a hub id'],
     [["logits", "--tokens", "1,99999", "--model", "TINY"], 1, "InputError: token id 99999 at position 1 is out of range: the vocabulary has ids 0 … 31999"],
-    [["info"], 1, "give exactly one of --model DIR or --config NAME"],
+    [["info", "--model", "TINY", "--config", "OpenELM-270M"], 2, "give --model or --config, not both"],
     [["info", "--config", "OpenELM-9B"], 1, "--config OpenELM-9B: not a published config"],
     [["frobnicate"], 2, "unknown command 'frobnicate'"],
   ];
