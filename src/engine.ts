@@ -10,6 +10,7 @@ import * as fs from "node:fs";
 import { InputError } from "./errors.js";
 import { generate, type FinishReason, type GenerateOptions, type GenerateResult, type GenerateStep } from "./generate/generate.js";
 import { validateGenerationOptions } from "./generate/options.js";
+import { defaultReplyTokens, fitConversation } from "./generate/context_window.js";
 import { isRepoId, resolveModelDir, hubSettingsFromEnv, type HubSettings, type ProgressEvent } from "./io/hub.js";
 import type { Backend } from "./kernels/backend.js";
 import { createBackend, type BackendName } from "./kernels/select.js";
@@ -293,6 +294,8 @@ export class ChatSession {
   private cache: KVCache | null = null;
   /** Prompt tokens reused (not recomputed) over all turns so far. */
   savedPromptTokens = 0;
+  /** Earlier messages left out so far to keep the conversation inside the context. */
+  droppedMessages = 0;
 
   constructor(readonly model: Model, readonly system?: string) {
     this.reset();
@@ -305,12 +308,24 @@ export class ChatSession {
     this.cache = null;
   }
 
-  /** Add a user message and stream the reply; the reply joins the conversation when it ends. */
+  /**
+   * Add a user message and stream the reply; the reply joins the conversation when it ends. When the
+   * conversation, the message and room for the reply (`maxNewTokens`, default 256 but at most half the
+   * context) would pass the context, the oldest turns are left out (the system message stays; see
+   * `droppedMessages`), and the reply gets at most what is left.
+   */
   send(user: string, options: GenerationOptions = {}): Generation {
-    const turn = [...this.messages, { role: "user" as const, content: user }];
+    const reply = options.maxNewTokens ?? defaultReplyTokens(this.model.contextLength);
+    const fit = fitConversation([...this.messages, { role: "user" as const, content: user }],
+      (m) => this.model.encodeChat(m).length, this.model.contextLength, reply);
+    if (fit.dropped > 0) {
+      this.messages.splice(this.system ? 1 : 0, fit.dropped);
+      this.droppedMessages += fit.dropped;
+    }
+    const turn = fit.messages;
     const ids = this.model.encodeChat(turn);
     this.cache ??= this.model.network.newCache(this.model.contextLength);
-    const { pieces, result } = this.model.start(ids, options, this.cache);
+    const { pieces, result } = this.model.start(ids, { ...options, maxNewTokens: fit.replyTokens }, this.cache);
     const withTurn = result.then((c) => {
       this.messages.push(turn[turn.length - 1], { role: "assistant", content: c.text });
       this.savedPromptTokens += c.cachedPromptTokens;

@@ -101,3 +101,20 @@ describe("backend fallback", () => {
     expect(r.stderr).toContain('OPENELM_BACKEND: unknown backend "gpu"; expected one of auto, wasm, ref, webgpu');
   });
 });
+
+describe("chat sessions past the context", () => {
+  test("the oldest turns are left out, the system message stays, and every turn gets a reply", async () => {
+    const m = await loadModel(undefined, { threads: 2 }); // the embedded model: 256 positions
+    const s = m.chatSession("You are a storyteller.");
+    const long = "Tell me a long story about a ship, a storm, a captain and the sea that swallowed them all. ";
+    for (let turn = 0; turn < 4; turn++) {
+      const r = await s.send(long, { maxNewTokens: 80, ignoreEos: true }).result;
+      expect(r.completionTokens, `turn ${turn}`).toBeGreaterThan(0);
+      expect(r.promptTokens + r.completionTokens).toBeLessThanOrEqual(m.contextLength);
+    }
+    expect(s.droppedMessages).toBeGreaterThan(0);
+    expect(s.messages[0]).toEqual({ role: "system", content: "You are a storyteller." });
+    expect(s.messages.at(-1)!.role).toBe("assistant");
+    m.dispose();
+  });
+});

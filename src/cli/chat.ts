@@ -8,7 +8,6 @@ import type { Command } from "commander";
 import * as readline from "node:readline";
 import { loadModel, type GenerationOptions } from "../engine.js";
 import { InputError } from "../errors.js";
-import { defaultReplyTokens, fitConversation } from "../generate/context_window.js";
 import { generationArg } from "./args.js";
 import { addModelOptions, addSamplingOptions, createBackend, type ModelArgs } from "./model_args.js";
 
@@ -32,7 +31,6 @@ export function register(program: Command): void {
       const session = model.chatSession(o.system);
       const tty = process.stdin.isTTY === true;
       const rl = readline.createInterface({ input: process.stdin, output: tty ? process.stdout : undefined, terminal: tty });
-      const replyTokens = o.maxNewTokens ?? defaultReplyTokens(model.contextLength);
       let trimmed = false;
       const options: GenerationOptions = {
         temperature: o.temperature, topK: o.topK, topP: o.topP,
@@ -53,26 +51,24 @@ export function register(program: Command): void {
           continue;
         }
         if (text === "") { prompt(); continue; }
-        // Room for this turn: leave out the oldest turns when history + message + reply would pass the context.
-        let fit;
+        const droppedBefore = session.droppedMessages;
+        current = new AbortController();
+        const t0 = performance.now();
+        let g;
         try {
-          fit = fitConversation([...session.messages, { role: "user", content: text }], (m) => model.encodeChat(m).length,
-            model.contextLength, replyTokens);
+          g = session.send(text, { ...options, maxNewTokens: o.maxNewTokens, signal: current.signal });
         } catch (e) {
-          if (!(e instanceof InputError)) throw e;
+          if (!(e instanceof InputError)) throw e; // a message that does not fit even alone
           process.stderr.write(`openelm: ${e.message}\n`);
+          current = null;
           prompt();
           continue;
         }
-        if (fit.dropped > 0) {
-          session.messages.splice(session.system ? 1 : 0, fit.dropped);
-          if (!trimmed) process.stderr.write(`(the conversation outgrew the context of ${model.contextLength} tokens: leaving out the oldest turns` +
+        if (session.droppedMessages > droppedBefore && !trimmed) {
+          process.stderr.write(`(the conversation outgrew the context of ${model.contextLength} tokens: leaving out the oldest turns` +
             `${session.system ? ", keeping the system message" : ""})\n`);
           trimmed = true;
         }
-        current = new AbortController();
-        const t0 = performance.now();
-        const g = session.send(text, { ...options, maxNewTokens: fit.replyTokens, signal: current.signal });
         try {
           for await (const piece of g) process.stdout.write(piece);
         } catch (e) {
