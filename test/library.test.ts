@@ -118,3 +118,11 @@ describe("chat sessions past the context", () => {
     m.dispose();
   });
 });
+
+test("a script run with node -e --input-type=module gets the WASM kernels too (workers do not inherit -e)", async () => {
+  const code = `const { loadModel } = await import(${JSON.stringify(new URL("../dist/index.js", import.meta.url).pathname)});
+    const m = await loadModel(${JSON.stringify(TINY)}, { threads: 2 }); console.log(m.backend); m.dispose();`;
+  const r = await run("node", ["--input-type=module", "-e", code]);
+  expect(r.stdout.trim()).toMatch(/^wasm(-relaxed)?$/);
+  expect(r.stderr).toBe("");
+});
