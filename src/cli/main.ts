@@ -22,6 +22,7 @@ const SUBCOMMANDS: Array<() => Promise<{ register(p: Command): void }>> = [
   () => import("./bench.js"),
   () => import("./quantize.js"),
   () => import("./bigram.js"),
+  () => import("./merge.js"),
 ];
 
 export async function main(argv: string[]): Promise<number> {

@@ -10,9 +10,11 @@
 // forward, detached; the value is the same). Shapes: T tokens, r rank, out/in the wrapped Linear's features.
 
 import type { Backend, Matrix } from "../kernels/backend.js";
-import { LORA_TARGETS, type LoraModule, type LoraTarget, type PeftAdapter } from "../io/peft_adapter.js";
+import { LORA_TARGETS, readPeftAdapter, type LoraModule, type LoraTarget, type PeftAdapter } from "../io/peft_adapter.js";
 import { InputError } from "../errors.js";
 import type { OpenELMConfig } from "./config.js";
+import type { OpenELMModel } from "./openelm.js";
+import type { StoredTensor } from "../tensor/tensor.js";
 
 /** One adapted Linear, ready for a backend: A and s·B as backend matrices, DoRA's m / n per output row. */
 export interface AttachedModule {
@@ -163,4 +165,39 @@ export function applyAdapterModule(be: Backend, a: AttachedAdapter, m: AttachedM
     const row = y.subarray(t * out, (t + 1) * out);
     for (let o = 0; o < out; o++) row[o] *= g[o];
   }
+}
+
+/**
+ * Read a PEFT adapter directory (validated against the model's config) and return the model seen through it,
+ * applied unmerged; the base model is unchanged and keeps serving without it. Throws ConfigError /
+ * CheckpointError naming the adapter file and field.
+ */
+export function openAdapter(model: OpenELMModel, dir: string, name = dir): OpenELMModel {
+  return model.withAdapter(model.attach(name, readPeftAdapter(dir, model.config)));
+}
+
+/** The checkpoint name of the base weight an adapter target wraps in layer i. */
+export function baseWeightName(i: number, t: LoraTarget): string {
+  return `transformer.layers.${i}.${t === "qkv_proj" || t === "out_proj" ? "attn" : "ffn"}.${t}.weight`;
+}
+
+/**
+ * Checkpoint tensors with an adapter merged in (PEFT merge_and_unload): each adapted Linear becomes
+ * mergedWeight(...) as float32; every other tensor is passed through. `toFloat32` widens (or dequantizes) a
+ * stored base weight; `encode` turns a merged float32 weight back into a stored tensor (e.g. the base dtype).
+ */
+export function mergeAdapterTensors(tensors: Map<string, StoredTensor>, adapter: PeftAdapter,
+  toFloat32: (t: StoredTensor) => Float32Array, encode: (base: StoredTensor, merged: Float32Array) => StoredTensor): Map<string, StoredTensor> {
+  const out = new Map(tensors);
+  adapter.layers.forEach((layer, i) => {
+    for (const t of LORA_TARGETS) {
+      const m = layer[t];
+      if (!m) continue;
+      const name = baseWeightName(i, t), base = tensors.get(name);
+      if (!base) throw new InputError(`merge: the base has no tensor "${name}" for the adapter's layer ${i} ${t}`);
+      const w = toFloat32(base);
+      out.set(name, encode(base, mergedWeight(m, (r0, n, dst) => dst.set(w.subarray(r0 * m.in, (r0 + n) * m.in)))));
+    }
+  });
+  return out;
 }
