@@ -23,6 +23,7 @@ const SUBCOMMANDS: Array<() => Promise<{ register(p: Command): void }>> = [
   () => import("./quantize.js"),
   () => import("./bigram.js"),
   () => import("./merge.js"),
+  () => import("./score.js"),
 ];
 
 export async function main(argv: string[]): Promise<number> {
