@@ -30,7 +30,9 @@ const MMLU_CATEGORIES = ["mmlu_stem", "mmlu_other", "mmlu_social_sciences", "mml
 
 /** Names for the unknown-task message: single tasks, groups, and MMLU subjects folded into one entry. */
 export function knownTaskNames(): string[] {
-  return [...Object.keys(SINGLE), "mmlu", ...MMLU_CATEGORIES, "llmadapters_commonsense",
+  const adapters = Object.keys(LLM_ADAPTERS_TASKS);
+  return [...Object.keys(SINGLE).filter((n) => !adapters.includes(n)), "mmlu", ...MMLU_CATEGORIES, "llmadapters_commonsense",
+    `llmadapters_<task> (${adapters.map((n) => n.slice("llmadapters_".length)).join(", ")})`,
     `mmlu_<subject> (${Object.keys(MMLU_SUBJECTS).length} subjects, e.g. mmlu_abstract_algebra)`].sort();
 }
 
