@@ -24,6 +24,7 @@ const SUBCOMMANDS: Array<() => Promise<{ register(p: Command): void }>> = [
   () => import("./bigram.js"),
   () => import("./merge.js"),
   () => import("./score.js"),
+  () => import("./export_lora.js"),
 ];
 
 export async function main(argv: string[]): Promise<number> {
