@@ -10,7 +10,9 @@
 // forward, detached; the value is the same). Shapes: T tokens, r rank, out/in the wrapped Linear's features.
 
 import type { Backend, Matrix } from "../kernels/backend.js";
-import { LORA_TARGETS, readPeftAdapter, type LoraModule, type LoraTarget, type PeftAdapter } from "../io/peft_adapter.js";
+import { adapterSettings, LORA_TARGETS, newAdapterConfig, readPeftAdapter, targetShape, type AdapterOptions, type LoraModule,
+  type LoraTarget, type PeftAdapter } from "../io/peft_adapter.js";
+import type { Rng } from "../tensor/rng.js";
 import { InputError } from "../errors.js";
 import type { OpenELMConfig } from "./config.js";
 import type { OpenELMModel } from "./openelm.js";
@@ -200,4 +202,31 @@ export function mergeAdapterTensors(tensors: Map<string, StoredTensor>, adapter:
     }
   });
   return out;
+}
+
+/**
+ * A new adapter in PEFT's initial state (init_lora_weights=True): A ~ U(−1/√in, 1/√in) (kaiming_uniform_ with
+ * a = √5), B = 0, so the adapted model starts equal to the base; DoRA's magnitude m = ‖W‖ per output row.
+ * `rows(i, t)` reads the base weight of layer i's target t (DoRA only). Draws from `rng` in layer, target order.
+ */
+export function newPeftAdapter(config: OpenELMConfig, opts: AdapterOptions, rng: Rng, rows?: (i: number, t: LoraTarget) => RowReader): PeftAdapter {
+  const cfg = newAdapterConfig(opts);
+  const s = adapterSettings(cfg, config);
+  if (s.useDora && !rows) throw new InputError("newPeftAdapter: DoRA needs the base weights (rows) for its magnitude");
+  const layers = Array.from({ length: config.num_transformer_layers }, (_, i) => {
+    const layer: Partial<Record<LoraTarget, LoraModule>> = {};
+    for (const t of LORA_TARGETS) {
+      const mm = s.module(i, t);
+      if (!mm) continue;
+      const { out, in: inF } = targetShape(config, i, t);
+      const bound = 1 / Math.sqrt(inF);
+      const A = new Float32Array(mm.r * inF);
+      for (let k = 0; k < A.length; k++) A[k] = (2 * rng.uniform() - 1) * bound;
+      const m: LoraModule = { out, in: inF, r: mm.r, alpha: mm.alpha, scaling: mm.scaling, A, B: new Float32Array(out * mm.r), magnitude: null };
+      if (s.useDora) m.magnitude = doraWeightNorm(m, rows!(i, t)); // B = 0: ‖W‖
+      layer[t] = m;
+    }
+    return layer;
+  });
+  return { config: cfg, layers, useDora: s.useDora };
 }

@@ -59,3 +59,29 @@ for (const be of BACKENDS) {
     }
   });
 }
+
+describe("a new adapter (PEFT's initial state)", () => {
+  test("LoRA and DoRA start equal to the base; A within kaiming-uniform's bound", async () => {
+    const { newPeftAdapter, backendRows, baseWeightName } = await import("../../src/models/adapter.js");
+    const { Rng } = await import("../../src/tensor/rng.js");
+    const { model } = loadModelDir(modelDir("tiny-small-vocab"));
+    const ids = [1, 17, 42, 99, 5, 300, 2];
+    const base = model.forward(ids, model.newCache(16), { allLogits: true }).slice();
+    for (const useDora of [false, true]) {
+      const key = { qkv_proj: "qkv_proj", out_proj: "out_proj", proj_1: "proj_1", proj_2: "proj_2" } as const;
+      const a = newPeftAdapter(model.config, { r: 4, alpha: 8, useDora }, new Rng(7),
+        (i, t) => backendRows(model.backend, model.weights.layers[i][key[t]]));
+      const m = a.layers[3].proj_1!;
+      const bound = 1 / Math.sqrt(m.in);
+      expect(Math.max(...m.A.map(Math.abs))).toBeLessThanOrEqual(bound);
+      expect(Math.max(...m.A.map(Math.abs))).toBeGreaterThan(0.9 * bound);
+      expect(m.B.every((x) => x === 0)).toBe(true);
+      expect(baseWeightName(3, "proj_1")).toBe("transformer.layers.3.ffn.proj_1.weight");
+      const view = model.withAdapter(model.attach("new", a));
+      const got = view.forward(ids, view.newCache(16), { allLogits: true });
+      let d = 0;
+      for (let k = 0; k < got.length; k++) d = Math.max(d, Math.abs(got[k] - base[k]));
+      expect(d, useDora ? "dora" : "lora").toBeLessThan(1e-5);
+    }
+  });
+});
