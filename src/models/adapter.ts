@@ -148,6 +148,17 @@ export function attachAdapter(name: string, adapter: PeftAdapter, config: OpenEL
 }
 
 /**
+ * out (T, W.rows) = x · Wᵀ, plus the adapter's term when `adapter` adapts layer `layer`'s `target`: the one place
+ * where a forward pass applies an adapter (inference's microBatch; training's linear op).
+ */
+export function linearWithAdapter(be: Backend, out: Float32Array, x: Float32Array, W: Matrix, T: number,
+  adapter: AttachedAdapter | null, layer: number, target: LoraTarget): void {
+  be.matmul(out, x, W, T);
+  const m = adapter?.layers[layer][target];
+  if (m) applyAdapterModule(be, adapter!, m, out, x, T);
+}
+
+/**
  * y (T, out) = W x has been computed; add the adapter's term: y += s·B (A x), then for DoRA y *= m / n per
  * column of y (output feature). x (T, in) is the Linear's input.
  */

@@ -6,8 +6,8 @@ import type { Backend, Matrix } from "../kernels/backend.js";
 import { InputError } from "../errors.js";
 import { RMS_EPS, layerSizes, type LayerSizes, type OpenELMConfig } from "./config.js";
 import { KVCache } from "./kv_cache.js";
-import { applyAdapterModule, attachAdapter, type AttachedAdapter } from "./adapter.js";
-import type { LoraTarget, PeftAdapter } from "../io/peft_adapter.js";
+import { attachAdapter, linearWithAdapter, type AttachedAdapter } from "./adapter.js";
+import type { PeftAdapter } from "../io/peft_adapter.js";
 
 /** Field names follow the checkpoint: transformer.layers.{i}.attn.qkv_proj.weight -> qkv_proj. */
 export interface LayerWeights {
@@ -44,23 +44,24 @@ interface Work { cap: number; x: Float32Array; h: Float32Array; qkv: Float32Arra
  */
 export const MICRO_BATCH = 128;
 
-/** Work and logits buffers, shared by a model and its adapter views (forward is synchronous, so they never overlap). */
-interface Buffers { work: Work | null; logits: Float32Array | null }
-
 export class OpenELMModel {
   readonly sizes: LayerSizes[];
-  private buffers: Buffers = { work: null, logits: null };
-  /** The adapter this view applies (unmerged), or null for the base model. */
-  adapter: AttachedAdapter | null = null;
+  /** Work and logits buffers, shared with adapter views (forward is synchronous, so uses never overlap). */
+  private shared: { work: Work | null; logits: Float32Array | null } = { work: null, logits: null };
+  private get work(): Work | null { return this.shared.work; }
+  private set work(w: Work | null) { this.shared.work = w; }
+  private get logits(): Float32Array | null { return this.shared.logits; }
+  private set logits(l: Float32Array | null) { this.shared.logits = l; }
+  /** The LoRA / DoRA adapter this view applies unmerged (models/adapter.ts), or null for the base model. */
+  readonly adapter: AttachedAdapter | null = null;
 
   constructor(readonly config: OpenELMConfig, readonly weights: OpenELMWeights, readonly backend: Backend) {
     this.sizes = config.num_query_heads.map((_, i) => layerSizes(config, i));
   }
 
-  /** Put a PEFT adapter on this model's backend (DoRA norms computed once here); then use withAdapter. */
+  /** Put a PEFT adapter on this model's backend (DoRA's norms are computed here, once); then use withAdapter. */
   attach(name: string, adapter: PeftAdapter): AttachedAdapter {
-    const key: Record<LoraTarget, keyof LayerWeights> = { qkv_proj: "qkv_proj", out_proj: "out_proj", proj_1: "proj_1", proj_2: "proj_2" };
-    return attachAdapter(name, adapter, this.config, this.backend, (i, t) => this.weights.layers[i][key[t]] as Matrix);
+    return attachAdapter(name, adapter, this.config, this.backend, (i, t) => this.weights.layers[i][t]);
   }
 
   /**
@@ -69,8 +70,8 @@ export class OpenELMModel {
    */
   withAdapter(adapter: AttachedAdapter | null): OpenELMModel {
     const m = new OpenELMModel(this.config, this.weights, this.backend);
-    m.buffers = this.buffers;
-    m.adapter = adapter;
+    m.shared = this.shared;
+    (m as { adapter: AttachedAdapter | null }).adapter = adapter;
     return m;
   }
 
@@ -80,22 +81,22 @@ export class OpenELMModel {
   }
 
   private ensureWork(T: number): Work {
-    const w = this.buffers.work;
+    const w = this.work;
     if (w && w.cap >= T) return w;
     const { model_dim: D, head_dim: hd } = this.config;
     const maxQKV = Math.max(...this.sizes.map((s) => (s.nQ + 2 * s.nKV) * hd));
     const maxQ = Math.max(...this.sizes.map((s) => s.nQ * hd));
     const maxF = Math.max(...this.sizes.map((s) => s.ffnDim));
     const be = this.backend;
-    this.buffers.work = { cap: T, x: be.alloc(T * D), h: be.alloc(T * D), qkv: be.alloc(T * maxQKV), attn: be.alloc(T * maxQ),
+    this.work = { cap: T, x: be.alloc(T * D), h: be.alloc(T * D), qkv: be.alloc(T * maxQKV), attn: be.alloc(T * maxQ),
       gu: be.alloc(T * 2 * maxF), ff: be.alloc(T * maxF), tmp: be.alloc(T * D) };
-    return this.buffers.work;
+    return this.work;
   }
 
   private ensureLogits(rows: number): Float32Array {
     const n = rows * this.config.vocab_size;
-    if (!this.buffers.logits || this.buffers.logits.length < n) this.buffers.logits = this.backend.alloc(n);
-    return this.buffers.logits;
+    if (!this.logits || this.logits.length < n) this.logits = this.backend.alloc(n);
+    return this.logits;
   }
 
   /**
@@ -131,19 +132,16 @@ export class OpenELMModel {
     const c = this.config, be = this.backend;
     const T = e - s, D = c.model_dim, hd = c.head_dim, V = c.vocab_size;
     const pos0 = cache.length;
-    const { x, h, qkv, attn, gu, ff, tmp } = this.buffers.work!;
-    const ad = this.adapter;
+    const { x, h, qkv, attn, gu, ff, tmp } = this.work!;
     const slice = s === 0 && e === ids.length ? ids : Array.from({ length: T }, (_, t) => ids[s + t]); // decode: no copy
 
     be.embed(x, this.weights.token_embeddings, slice); // (T, D), no scaling
     for (let i = 0; i < this.sizes.length; i++) {
       const { nQ, nKV, ffnDim: F } = this.sizes[i];
       const L = this.weights.layers[i];
-      const A = ad?.layers[i];                                             // LoRA / DoRA terms (models/adapter.ts)
       const qkvW = (nQ + 2 * nKV) * hd;
       be.rmsnorm(h, x, L.attn_norm, T, D, RMS_EPS);
-      be.matmul(qkv, h, L.qkv_proj, T);                                   // (T, (nQ + 2 nKV) hd) = [q | k | v]
-      if (A?.qkv_proj) applyAdapterModule(be, ad!, A.qkv_proj, qkv, h, T);
+      linearWithAdapter(be, qkv, h, L.qkv_proj, T, this.adapter, i, "qkv_proj"); // (T, (nQ + 2 nKV) hd) = [q | k | v]
       be.qkNormRope(qkv, T, nQ, nKV, hd, L.q_norm, L.k_norm, RMS_EPS, pos0, c.rope_freq_constant);
       const kvW = nKV * hd, kc = cache.k[i], vc = cache.v[i];
       for (let t = 0; t < T; t++) {                                        // cache keys after RoPE
@@ -152,15 +150,12 @@ export class OpenELMModel {
         vc.set(qkv.subarray(o + kvW, o + 2 * kvW), (pos0 + t) * kvW);
       }
       be.attention(attn, qkv, qkvW, kc, vc, T, pos0, nQ, nKV, hd);         // (T, nQ hd)
-      be.matmul(tmp, attn, L.out_proj, T);
-      if (A?.out_proj) applyAdapterModule(be, ad!, A.out_proj, tmp, attn, T);
+      linearWithAdapter(be, tmp, attn, L.out_proj, T, this.adapter, i, "out_proj");
       be.addInPlace(x, tmp, T * D);
       be.rmsnorm(h, x, L.ffn_norm, T, D, RMS_EPS);
-      be.matmul(gu, h, L.proj_1, T);                                       // (T, 2F) = [gate | up]
-      if (A?.proj_1) applyAdapterModule(be, ad!, A.proj_1, gu, h, T);
+      linearWithAdapter(be, gu, h, L.proj_1, T, this.adapter, i, "proj_1"); // (T, 2F) = [gate | up]
       be.swiglu(ff, gu, T, F);
-      be.matmul(tmp, ff, L.proj_2, T);
-      if (A?.proj_2) applyAdapterModule(be, ad!, A.proj_2, tmp, ff, T);
+      linearWithAdapter(be, tmp, ff, L.proj_2, T, this.adapter, i, "proj_2");
       be.addInPlace(x, tmp, T * D);
     }
     cache.length = pos0 + T;
