@@ -165,8 +165,10 @@ export function preferencePair(value: unknown, where: string): PreferencePair {
     return m[m.length - 1].content;
   };
   const c = last(chosen, "chosen"), r = last(rejected, "rejected");
-  const prompt = chosen.slice(0, -1), rp = rejected.slice(0, -1);
-  if (prompt.length === 0) fail(where, `"chosen" holds only the reply; no prompt before it`);
+  let prompt = chosen.slice(0, -1), rp = rejected.slice(0, -1);
+  // Some exports keep only the reply in chosen / rejected, with the prompt beside them.
+  if (prompt.length === 0 && rp.length === 0 && typeof o.prompt === "string") prompt = rp = [{ role: "user", content: o.prompt }];
+  if (prompt.length === 0) fail(where, `"chosen" holds only the reply; no prompt before it (nor a "prompt" string)`);
   if (prompt.length !== rp.length || prompt.some((m, i) => m.role !== rp[i].role || m.content !== rp[i].content))
     fail(where, `"chosen" and "rejected" differ before their last assistant turn (expected the same prompt)`);
   return { prompt, chosen: c, rejected: r };

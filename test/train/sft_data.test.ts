@@ -116,8 +116,10 @@ describe("preference pairs", () => {
       JSON.stringify({ prompt: "Name a colour.", chosen: [{ role: "user", content: "Name a colour." }, { role: "assistant", content: "Blue." }],
         rejected: [{ role: "user", content: "Name a colour." }, { role: "assistant", content: "Seven." }], score_chosen: 8, score_rejected: 2 }),
       JSON.stringify({ prompt: "Say hi.", chosen: "Hi!", rejected: "No." }),
+      JSON.stringify({ prompt: "Count.", chosen: [{ role: "assistant", content: "1 2 3" }], rejected: [{ role: "assistant", content: "?" }] }),
     ].join("\n"));
-    const [a, b] = readPreferenceFile(file);
+    const [a, b, c] = readPreferenceFile(file);
+    expect(c).toMatchObject({ prompt: [{ role: "user", content: "Count." }], chosen: "1 2 3", rejected: "?" });
     expect(a).toMatchObject({ prompt: [{ role: "user", content: "Name a colour." }], chosen: "Blue.", rejected: "Seven." });
     expect(b).toMatchObject({ prompt: [{ role: "user", content: "Say hi." }], chosen: "Hi!", rejected: "No." });
     const bad = tmpFile("bad.jsonl", JSON.stringify({ chosen: [{ role: "user", content: "A" }, { role: "assistant", content: "x" }],
