@@ -17,6 +17,7 @@ import { writeSafetensorsStreaming } from "../io/safetensors.js";
 import { configToJson, type OpenELMConfig } from "../models/config.js";
 import { mergeAdapterTensors } from "../models/adapter.js";
 import { validateTensors } from "../models/load.js";
+import { modelPath } from "./model_args.js";
 import type { StoredTensor } from "../tensor/tensor.js";
 
 interface MergeOptions { model: string; adapter: string; out: string }
@@ -25,12 +26,7 @@ interface MergeOptions { model: string; adapter: string; out: string }
 const WEIGHT_FILE = /^model(-\d+-of-\d+)?\.safetensors$|^model\.safetensors\.index\.json$/;
 
 export async function mergeModel(o: MergeOptions): Promise<{ out: string; merged: number }> {
-  let where = o.model;
-  if (!fs.existsSync(where) && !where.toLowerCase().endsWith(".gguf")) {
-    const { resolveModelSource } = await import("../engine.js"); // a hub id
-    where = (await resolveModelSource(where)).dir;
-  }
-  if (!fs.existsSync(where)) throw new InputError(`--model: ${where} does not exist`);
+  const where = await modelPath(o);
   const gguf = where.toLowerCase().endsWith(".gguf");
   let config: OpenELMConfig, tensors: Map<string, StoredTensor>, vocab: GgufVocab | undefined;
   let close = () => {};
