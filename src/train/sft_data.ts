@@ -181,6 +181,8 @@ export interface EncodeOptions {
   score?: "all" | "last";
   /** Cut ids and labels to this many tokens (right truncation). */
   maxLength?: number;
+  /** Where the example came from (file:line), for errors. */
+  where?: string;
 }
 
 function commonPrefix(a: number[], b: number[]): number {
@@ -207,7 +209,7 @@ export function encodeConversation(tok: Tokenizer, messages: ChatMessage[], opts
     let end = f.indexOf(tok.eosId, start);
     end = end < 0 ? f.length : end + 1;
     if (commonPrefix(f, ids) < end)
-      throw new DataError(`chat template renders turn ${k} differently inside the whole conversation; cannot place its labels`);
+      throw new DataError(`${opts.where ?? "example"}: the chat template renders turn ${k} differently inside the whole conversation; cannot place its labels`);
     for (let i = start; i < end; i++) labels[i] = ids[i];
   }
   if (opts.maxLength !== undefined && ids.length > opts.maxLength) { ids.length = opts.maxLength; labels.length = opts.maxLength; }
