@@ -208,7 +208,8 @@ export function encodeConversation(tok: Tokenizer, messages: ChatMessage[], opts
     const start = commonPrefix(p, f);
     let end = f.indexOf(tok.eosId, start);
     end = end < 0 ? f.length : end + 1;
-    if (commonPrefix(f, ids) < end)
+    // The prompt must render as a prefix of the conversation (one token may re-merge across the boundary).
+    if (start < p.length - 1 || commonPrefix(f, ids) < end)
       throw new DataError(`${opts.where ?? "example"}: the chat template renders turn ${k} differently inside the whole conversation; cannot place its labels`);
     for (let i = start; i < end; i++) labels[i] = ids[i];
   }

@@ -81,6 +81,19 @@ describe("SFT data", () => {
     expect([t.ids.length, t.labels.length]).toEqual([9, 9]);
   });
 
+  test("a template that renders a turn differently in the whole conversation is refused, naming the example", () => {
+    const reversed = "{% for m in messages | reverse %}{{ m['role'] + ': ' + m['content'] + eos_token }}{% endfor %}{% if add_generation_prompt %}assistant: {% endif %}";
+    const msgs: ChatMessage[] = [{ role: "user", content: "Hi" }, { role: "assistant", content: "Hello" }];
+    expect(() => encodeConversation(tok, msgs, { template: reversed, where: "x.jsonl:7" }))
+      .toThrow(/^x\.jsonl:7: the chat template renders turn 1 differently inside the whole conversation/);
+    // A template of another shape works when it renders prefixes consistently: labels still cover exactly the reply.
+    const plain = "{% for m in messages %}{{ m['role'] + ': ' + m['content'] + eos_token }}{% endfor %}{% if add_generation_prompt %}assistant: {% endif %}";
+    const e = encodeConversation(tok, msgs, { template: plain });
+    const spans = scoredSpans(e.ids, e.labels);
+    expect(spans.length).toBe(1);
+    expect(tok.decode(spans[0].slice(0, -1)).trim()).toBe("Hello");
+  });
+
   test("bad records name file:line", () => {
     expect(() => readSftFile(tmpFile("a.jsonl", '{"messages": [{"role": "user", "content": "x"}]}\n{"nope": 1}\n')))
       .toThrow(/a\.jsonl:1: no assistant turn to train on$/);
