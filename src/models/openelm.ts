@@ -6,6 +6,8 @@ import type { Backend, Matrix } from "../kernels/backend.js";
 import { InputError } from "../errors.js";
 import { RMS_EPS, layerSizes, type LayerSizes, type OpenELMConfig } from "./config.js";
 import { KVCache } from "./kv_cache.js";
+import { attachAdapter, linearWithAdapter, type AttachedAdapter } from "./adapter.js";
+import type { PeftAdapter } from "../io/peft_adapter.js";
 
 /** Field names follow the checkpoint: transformer.layers.{i}.attn.qkv_proj.weight -> qkv_proj. */
 export interface LayerWeights {
@@ -44,11 +46,33 @@ export const MICRO_BATCH = 128;
 
 export class OpenELMModel {
   readonly sizes: LayerSizes[];
-  private work: Work | null = null;
-  private logits: Float32Array | null = null;
+  /** Work and logits buffers, shared with adapter views (forward is synchronous, so uses never overlap). */
+  private shared: { work: Work | null; logits: Float32Array | null } = { work: null, logits: null };
+  private get work(): Work | null { return this.shared.work; }
+  private set work(w: Work | null) { this.shared.work = w; }
+  private get logits(): Float32Array | null { return this.shared.logits; }
+  private set logits(l: Float32Array | null) { this.shared.logits = l; }
+  /** The LoRA / DoRA adapter this view applies unmerged (models/adapter.ts), or null for the base model. */
+  readonly adapter: AttachedAdapter | null = null;
 
   constructor(readonly config: OpenELMConfig, readonly weights: OpenELMWeights, readonly backend: Backend) {
     this.sizes = config.num_query_heads.map((_, i) => layerSizes(config, i));
+  }
+
+  /** Put a PEFT adapter on this model's backend (DoRA's norms are computed here, once); then use withAdapter. */
+  attach(name: string, adapter: PeftAdapter): AttachedAdapter {
+    return attachAdapter(name, adapter, this.config, this.backend, (i, t) => this.weights.layers[i][t]);
+  }
+
+  /**
+   * The same base weights with an adapter applied unmerged at run time (null: the base itself). Views share
+   * weights, backend and work buffers; each keeps its own KV caches (a cache holds one adapter's keys).
+   */
+  withAdapter(adapter: AttachedAdapter | null): OpenELMModel {
+    const m = new OpenELMModel(this.config, this.weights, this.backend);
+    m.shared = this.shared;
+    (m as { adapter: AttachedAdapter | null }).adapter = adapter;
+    return m;
   }
 
   /** A fresh KV cache holding up to maxLen positions (default: max_context_length). */
@@ -117,7 +141,7 @@ export class OpenELMModel {
       const L = this.weights.layers[i];
       const qkvW = (nQ + 2 * nKV) * hd;
       be.rmsnorm(h, x, L.attn_norm, T, D, RMS_EPS);
-      be.matmul(qkv, h, L.qkv_proj, T);                                   // (T, (nQ + 2 nKV) hd) = [q | k | v]
+      linearWithAdapter(be, qkv, h, L.qkv_proj, T, this.adapter, i, "qkv_proj"); // (T, (nQ + 2 nKV) hd) = [q | k | v]
       be.qkNormRope(qkv, T, nQ, nKV, hd, L.q_norm, L.k_norm, RMS_EPS, pos0, c.rope_freq_constant);
       const kvW = nKV * hd, kc = cache.k[i], vc = cache.v[i];
       for (let t = 0; t < T; t++) {                                        // cache keys after RoPE
@@ -126,12 +150,12 @@ export class OpenELMModel {
         vc.set(qkv.subarray(o + kvW, o + 2 * kvW), (pos0 + t) * kvW);
       }
       be.attention(attn, qkv, qkvW, kc, vc, T, pos0, nQ, nKV, hd);         // (T, nQ hd)
-      be.matmul(tmp, attn, L.out_proj, T);
+      linearWithAdapter(be, tmp, attn, L.out_proj, T, this.adapter, i, "out_proj");
       be.addInPlace(x, tmp, T * D);
       be.rmsnorm(h, x, L.ffn_norm, T, D, RMS_EPS);
-      be.matmul(gu, h, L.proj_1, T);                                       // (T, 2F) = [gate | up]
+      linearWithAdapter(be, gu, h, L.proj_1, T, this.adapter, i, "proj_1"); // (T, 2F) = [gate | up]
       be.swiglu(ff, gu, T, F);
-      be.matmul(tmp, ff, L.proj_2, T);
+      linearWithAdapter(be, tmp, ff, L.proj_2, T, this.adapter, i, "proj_2");
       be.addInPlace(x, tmp, T * D);
     }
     cache.length = pos0 + T;
