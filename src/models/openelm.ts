@@ -82,6 +82,19 @@ export class OpenELMModel {
    * Throws InputError for ids outside the vocabulary or when the cache would pass its maxLen.
    */
   forward(ids: ArrayLike<number>, cache: KVCache, opts: ForwardOptions = {}): Float32Array {
+    if (this.backend.read)
+      throw new Error(`forward: the ${this.backend.name} backend computes on a device; use forwardAsync, which reads the logits back`);
+    return this.run(ids, cache, opts);
+  }
+
+  /** forward() for every backend: on a device backend, queues the step and resolves once the logits are read back. */
+  async forwardAsync(ids: ArrayLike<number>, cache: KVCache, opts: ForwardOptions = {}): Promise<Float32Array> {
+    const logits = this.run(ids, cache, opts);
+    await this.backend.read?.(logits);
+    return logits;
+  }
+
+  private run(ids: ArrayLike<number>, cache: KVCache, opts: ForwardOptions): Float32Array {
     const T = ids.length, V = this.config.vocab_size;
     if (T === 0) throw new InputError("forward: no tokens given");
     for (let t = 0; t < T; t++)
@@ -120,11 +133,8 @@ export class OpenELMModel {
       be.matmul(qkv, h, L.qkv_proj, T);                                   // (T, (nQ + 2 nKV) hd) = [q | k | v]
       be.qkNormRope(qkv, T, nQ, nKV, hd, L.q_norm, L.k_norm, RMS_EPS, pos0, c.rope_freq_constant);
       const kvW = nKV * hd, kc = cache.k[i], vc = cache.v[i];
-      for (let t = 0; t < T; t++) {                                        // cache keys after RoPE
-        const o = t * qkvW + nQ * hd;
-        kc.set(qkv.subarray(o, o + kvW), (pos0 + t) * kvW);
-        vc.set(qkv.subarray(o + kvW, o + 2 * kvW), (pos0 + t) * kvW);
-      }
+      be.copyRows(kc.subarray(pos0 * kvW), kvW, qkv.subarray(nQ * hd), qkvW, T, kvW);       // keys after RoPE
+      be.copyRows(vc.subarray(pos0 * kvW), kvW, qkv.subarray(nQ * hd + kvW), qkvW, T, kvW);
       be.attention(attn, qkv, qkvW, kc, vc, T, pos0, nQ, nKV, hd);         // (T, nQ hd)
       be.matmul(tmp, attn, L.out_proj, T);
       be.addInPlace(x, tmp, T * D);
