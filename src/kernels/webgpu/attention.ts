@@ -1,4 +1,4 @@
-// Dispatch of attention.wgsl: one workgroup per (query head, token), scores in a scratch buffer grown on demand.
+// Dispatch of attention.wgsl: scores, then the weighted sum; the scores scratch grows on demand.
 
 import { WGSL } from "./wgsl.js";
 import type { GpuContext } from "./context.js";
@@ -16,8 +16,8 @@ export class Attention {
     const k = ctx.ref(kCache, S * nKV * hd, "attention kCache"), v = ctx.ref(vCache, S * nKV * hd, "attention vCache");
     if (!this.scratch || this.scratch.length < T * nQ * S) this.scratch = ctx.alloc(Math.max(T * nQ * S, 2 * (this.scratch?.length ?? 0)));
     const sc = ctx.ref(this.scratch, 0, "attention scratch");
-    ctx.dispatch(ctx.pipeline(WGSL.attention, "attention"),
-      { u32: [T, pos0, nQ, nKV, hd, qStride, qr.offset, k.offset, v.offset, o.offset, S], f32: [1 / Math.sqrt(hd)] },
-      [qr.buffer, k.buffer, v.buffer, o.buffer, sc.buffer], [nQ, T]);
+    const params = { u32: [T, pos0, nQ, nKV, hd, qStride, qr.offset, k.offset, v.offset, o.offset, S], f32: [1 / Math.sqrt(hd)] };
+    ctx.dispatch(ctx.pipeline(WGSL.attention, "scores"), params, [qr.buffer, k.buffer, sc.buffer, null], [Math.ceil(S / 64), nQ, T]);
+    ctx.dispatch(ctx.pipeline(WGSL.attention, "attend"), params, [null, v.buffer, sc.buffer, o.buffer], [Math.ceil(hd / 64), nQ, T]);
   }
 }

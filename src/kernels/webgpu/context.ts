@@ -82,15 +82,15 @@ export class GpuContext {
     return p;
   }
 
-  /** Queue one dispatch: params at binding 0, then the buffers at bindings 1, 2, … in order. */
-  dispatch(pipeline: GPUComputePipeline, params: Params, buffers: GPUBuffer[], groups: [number, number?, number?]): void {
+  /** Queue one dispatch: params at binding 0, then the buffers at bindings 1, 2, … (null: a binding this entry point leaves unused). */
+  dispatch(pipeline: GPUComputePipeline, params: Params, buffers: (GPUBuffer | null)[], groups: [number, number?, number?]): void {
     const slot = this.writeParams(params);
     if (!this.pass) {
       this.encoder ??= this.device.createCommandEncoder();
       this.pass = this.encoder.beginComputePass();
     }
     const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.ring, offset: slot.offset, size: slot.size } }];
-    buffers.forEach((buffer, i) => entries.push({ binding: i + 1, resource: { buffer } }));
+    buffers.forEach((buffer, i) => { if (buffer) entries.push({ binding: i + 1, resource: { buffer } }); });
     const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
     this.pass.setPipeline(pipeline);
     this.pass.setBindGroup(0, bindGroup);

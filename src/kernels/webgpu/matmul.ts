@@ -1,11 +1,11 @@
-// Dispatch of matmul.wgsl: the matvec kernel for T < 4 (decode), 16×16 tiles otherwise.
+// Dispatch of matmul.wgsl: the matvec kernel for T < 4 (decode), 4 × 4 register blocks otherwise.
 
 import { WGSL } from "./wgsl.js";
 import { grid, type GpuContext } from "./context.js";
 import type { GpuMatrix } from "./weights.js";
 
 const CODE = WGSL.weights + WGSL.matmul;
-/** Below this many tokens a 16-token tile would mostly idle. */
+/** Below this many tokens a 4-token block would mostly idle. */
 export const TILED_MIN_T = 4;
 
 export function matmul(ctx: GpuContext, out: Float32Array, x: Float32Array, w: GpuMatrix, T: number): void {
@@ -14,10 +14,10 @@ export function matmul(ctx: GpuContext, out: Float32Array, x: Float32Array, w: G
   if (o.buffer === xr.buffer) throw new RangeError("webgpu backend: matmul out and x are views of one buffer");
   const params = { u32: [T, N, K, w.soff, xr.offset, o.offset] };
   if (T < TILED_MIN_T) {
-    const [gx, gy] = grid(N, 1);
+    const [gx, gy] = grid(N, 64);
     ctx.dispatch(ctx.pipeline(CODE, "matvec", { WT: w.wt }), params, [w.buffer, xr.buffer, o.buffer], [gx, gy, T]);
   } else {
     ctx.dispatch(ctx.pipeline(CODE, "matmul", { WT: w.wt }), params, [w.buffer, xr.buffer, o.buffer],
-      [Math.ceil(N / 16), Math.ceil(T / 16)]);
+      [Math.ceil(N / 32), Math.ceil(T / 32)]);
   }
 }

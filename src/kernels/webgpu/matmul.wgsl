@@ -1,54 +1,50 @@
 // out (T, N) = x (T, K) · Wᵀ with W (N, K) in its stored dtype (weights.wgsl, prepended).
-// matvec: one workgroup per output (n, t); 64 threads stride over k, then a tree sum. For T < 4 (decode),
-//   where a tile would leave most of its threads idle.
-// matmul: 16×16 output tiles (tokens × rows), x and widened W staged through workgroup memory 16 k at a
-//   time (the classic shared-memory tiled GEMM); out-of-range elements load as 0, so any T, N, K works.
-// Offsets (XOFF, OOFF) are element offsets into the bound buffers; f32 accumulation throughout.
+// No workgroup memory and no barriers: SwiftShader (the CPU WebGPU that CI runs) pays ~0.5 ms a barrier
+// per workgroup, which made a shared-memory reduction 60× slower than these loops.
+// matvec: one thread per output (n, t), a sequential sum over k (T < 4: decode).
+// matmul: each thread a 4 × 4 block (4 tokens × 4 rows) in registers, so every x and widened weight
+//   loaded serves 4 multiply-adds; rows and tokens past the edge are clamped on load and not written.
+// XOFF/OOFF are element offsets into the bound buffers; f32 accumulation in k order, like the reference.
 
 struct Params { T: u32, N: u32, K: u32, soff: u32, xoff: u32, ooff: u32 }
 @group(0) @binding(0) var<storage, read> P: Params;
 @group(0) @binding(2) var<storage, read> X: array<f32>;
 @group(0) @binding(3) var<storage, read_write> O: array<f32>;
 
-var<workgroup> part: array<f32, 64>;
-
 @compute @workgroup_size(64)
 fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) lid: u32) {
-  let n = wid.y * nwg.x + wid.x;
+  let n = (wid.y * nwg.x + wid.x) * 64u + lid;
   let t = wid.z;
   if (n >= P.N) { return; }
   let xo = P.xoff + t * P.K;
   var acc = 0.0;
-  for (var k = lid; k < P.K; k += 64u) { acc += X[xo + k] * w_at(n, k, P.K, P.soff); }
-  part[lid] = acc;
-  workgroupBarrier();
-  for (var s = 32u; s > 0u; s >>= 1u) {
-    if (lid < s) { part[lid] += part[lid + s]; }
-    workgroupBarrier();
-  }
-  if (lid == 0u) { O[P.ooff + t * P.N + n] = part[0]; }
+  for (var k = 0u; k < P.K; k++) { acc += X[xo + k] * w_at(n, k, P.K, P.soff); }
+  O[P.ooff + t * P.N + n] = acc;
 }
 
-const TILE = 16u;
-var<workgroup> xs: array<array<f32, 16>, 16>; // [token][k]
-var<workgroup> ws: array<array<f32, 17>, 16>; // [row][k], padded against bank conflicts
-
-@compute @workgroup_size(16, 16)
-fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let n0 = wid.x * TILE;
-  let t0 = wid.y * TILE;
-  let n = n0 + lid.x;
-  let t = t0 + lid.y;
-  var acc = 0.0;
-  for (var k0 = 0u; k0 < P.K; k0 += TILE) {
-    let k = k0 + lid.x;
-    // thread (x, y) loads x[t0 + y, k0 + x] and W[n0 + y, k0 + x]
-    xs[lid.y][lid.x] = select(0.0, X[P.xoff + (t0 + lid.y) * P.K + k], t0 + lid.y < P.T && k < P.K);
-    ws[lid.y][lid.x] = select(0.0, w_at(n0 + lid.y, k, P.K, P.soff), n0 + lid.y < P.N && k < P.K);
-    workgroupBarrier();
-    for (var kk = 0u; kk < TILE; kk++) { acc += xs[lid.y][kk] * ws[lid.x][kk]; }
-    workgroupBarrier();
+// 8 × 8 threads, each 4 tokens × 4 rows: a workgroup covers 32 tokens × 32 rows.
+@compute @workgroup_size(8, 8)
+fn matmul(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let n0 = gid.x * 4u;
+  let t0 = gid.y * 4u;
+  if (n0 >= P.N || t0 >= P.T) { return; }
+  var n: array<u32, 4>;
+  var xo: array<u32, 4>;
+  for (var i = 0u; i < 4u; i++) {
+    n[i] = min(n0 + i, P.N - 1u);
+    xo[i] = P.xoff + min(t0 + i, P.T - 1u) * P.K;
   }
-  if (t < P.T && n < P.N) { O[P.ooff + t * P.N + n] = acc; }
+  var acc: array<vec4<f32>, 4>; // acc[token][row]
+  for (var k = 0u; k < P.K; k++) {
+    let w = vec4<f32>(w_at(n[0], k, P.K, P.soff), w_at(n[1], k, P.K, P.soff), w_at(n[2], k, P.K, P.soff), w_at(n[3], k, P.K, P.soff));
+    for (var i = 0u; i < 4u; i++) { acc[i] += X[xo[i] + k] * w; }
+  }
+  for (var i = 0u; i < 4u; i++) {
+    let t = t0 + i;
+    if (t >= P.T) { break; }
+    for (var j = 0u; j < 4u; j++) {
+      if (n0 + j < P.N) { O[P.ooff + t * P.N + n0 + j] = acc[i][j]; }
+    }
+  }
 }

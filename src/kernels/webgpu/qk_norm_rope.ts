@@ -20,6 +20,6 @@ export function qkNormRope(ctx: GpuContext, qkv: Float32Array, T: number, nQ: nu
       cs[t * hd + half + j] = Math.sin(ang);
     }
   ctx.dispatch(ctx.pipeline(WGSL.qk_norm_rope, "qk_norm_rope"),
-    { u32: [stride, nQ, hd, a.offset, qn ? 1 : 0, kn ? 1 : 0, qn?.offset ?? 0, kn?.offset ?? 0], f32: [eps], tail: cs },
-    [a.buffer, qn?.buffer ?? ctx.dummy, kn?.buffer ?? ctx.dummy], [nQ + nKV, T]);
+    { u32: [T, nQ + nKV, stride, nQ, hd, a.offset, qn ? 1 : 0, kn ? 1 : 0, qn?.offset ?? 0, kn?.offset ?? 0], f32: [eps], tail: cs },
+    [a.buffer, qn?.buffer ?? ctx.dummy, kn?.buffer ?? ctx.dummy], [Math.ceil((nQ + nKV) / 64), T]);
 }
