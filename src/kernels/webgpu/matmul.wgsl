@@ -4,7 +4,8 @@
 // matvec: one thread per output (n, t), a sequential sum over k (T < 4: decode).
 // matmul: each thread a 4 × 4 block (4 tokens × 4 rows) in registers, so every x and widened weight
 //   loaded serves 4 multiply-adds; rows and tokens past the edge are clamped on load and not written.
-// XOFF/OOFF are element offsets into the bound buffers; f32 accumulation in k order, like the reference.
+// When K % 4 == 0 both take 4 k a step (w4_at: one or two word loads), summing 4 products before adding
+// them to the f32 accumulator; otherwise one k a step. XOFF/OOFF are element offsets into the bound buffers.
 
 struct Params { T: u32, N: u32, K: u32, soff: u32, xoff: u32, ooff: u32 }
 @group(0) @binding(0) var<storage, read> P: Params;
@@ -19,7 +20,13 @@ fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
   if (n >= P.N) { return; }
   let xo = P.xoff + t * P.K;
   var acc = 0.0;
-  for (var k = 0u; k < P.K; k++) { acc += X[xo + k] * w_at(n, k, P.K, P.soff); }
+  if (P.K % 4u == 0u) {
+    for (var k = 0u; k < P.K; k += 4u) {
+      acc += dot(vec4<f32>(X[xo + k], X[xo + k + 1u], X[xo + k + 2u], X[xo + k + 3u]), w4_at(n, k, P.K, P.soff));
+    }
+  } else {
+    for (var k = 0u; k < P.K; k++) { acc += X[xo + k] * w_at(n, k, P.K, P.soff); }
+  }
   O[P.ooff + t * P.N + n] = acc;
 }
 
@@ -36,9 +43,19 @@ fn matmul(@builtin(global_invocation_id) gid: vec3<u32>) {
     xo[i] = P.xoff + min(t0 + i, P.T - 1u) * P.K;
   }
   var acc: array<vec4<f32>, 4>; // acc[token][row]
-  for (var k = 0u; k < P.K; k++) {
-    let w = vec4<f32>(w_at(n[0], k, P.K, P.soff), w_at(n[1], k, P.K, P.soff), w_at(n[2], k, P.K, P.soff), w_at(n[3], k, P.K, P.soff));
-    for (var i = 0u; i < 4u; i++) { acc[i] += X[xo[i] + k] * w; }
+  if (P.K % 4u == 0u) {
+    for (var k = 0u; k < P.K; k += 4u) {
+      let w = mat4x4<f32>(w4_at(n[0], k, P.K, P.soff), w4_at(n[1], k, P.K, P.soff), w4_at(n[2], k, P.K, P.soff), w4_at(n[3], k, P.K, P.soff));
+      for (var i = 0u; i < 4u; i++) {
+        let x = vec4<f32>(X[xo[i] + k], X[xo[i] + k + 1u], X[xo[i] + k + 2u], X[xo[i] + k + 3u]);
+        acc[i] += x * w; // row vector × matrix: component j = dot(x, weights k … k+3 of row n[j])
+      }
+    }
+  } else {
+    for (var k = 0u; k < P.K; k++) {
+      let w = vec4<f32>(w_at(n[0], k, P.K, P.soff), w_at(n[1], k, P.K, P.soff), w_at(n[2], k, P.K, P.soff), w_at(n[3], k, P.K, P.soff));
+      for (var i = 0u; i < 4u; i++) { acc[i] += X[xo[i] + k] * w; }
+    }
   }
   for (var i = 0u; i < 4u; i++) {
     let t = t0 + i;
