@@ -14,7 +14,7 @@ export function matmul(ctx: GpuContext, out: Float32Array, x: Float32Array, w: G
   if (o.buffer === xr.buffer) throw new RangeError("webgpu backend: matmul out and x are views of one buffer");
   const params = { u32: [T, N, K, w.soff, xr.offset, o.offset] };
   if (T < TILED_MIN_T) {
-    const [gx, gy] = grid(N, 64);
+    const [gx, gy] = grid(Math.ceil(N / 4), 64);
     ctx.dispatch(ctx.pipeline(CODE, "matvec", { WT: w.wt }), params, [w.buffer, xr.buffer, o.buffer], [gx, gy, T]);
   } else {
     ctx.dispatch(ctx.pipeline(CODE, "matmul", { WT: w.wt }), params, [w.buffer, xr.buffer, o.buffer],

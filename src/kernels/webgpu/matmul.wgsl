@@ -1,7 +1,7 @@
 // out (T, N) = x (T, K) · Wᵀ with W (N, K) in its stored dtype (weights.wgsl, prepended).
 // No workgroup memory and no barriers: SwiftShader (the CPU WebGPU that CI runs) pays ~0.5 ms a barrier
 // per workgroup, which made a shared-memory reduction 60× slower than these loops.
-// matvec: one thread per output (n, t), a sequential sum over k (T < 4: decode).
+// matvec: one thread per 4 outputs (n … n+3, t), so each x loaded serves 4 rows (T < 4: decode).
 // matmul: each thread a 4 × 4 block (4 tokens × 4 rows) in registers, so every x and widened weight
 //   loaded serves 4 multiply-adds; rows and tokens past the edge are clamped on load and not written.
 // When K % 4 == 0 both take 4 k a step (w4_at: one or two word loads), summing 4 products before adding
@@ -15,19 +15,26 @@ struct Params { T: u32, N: u32, K: u32, soff: u32, xoff: u32, ooff: u32 }
 @compute @workgroup_size(64)
 fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) lid: u32) {
-  let n = (wid.y * nwg.x + wid.x) * 64u + lid;
+  let n0 = ((wid.y * nwg.x + wid.x) * 64u + lid) * 4u;
   let t = wid.z;
-  if (n >= P.N) { return; }
+  if (n0 >= P.N) { return; }
+  var n: array<u32, 4>;
+  for (var j = 0u; j < 4u; j++) { n[j] = min(n0 + j, P.N - 1u); }
   let xo = P.xoff + t * P.K;
-  var acc = 0.0;
+  var acc = vec4<f32>();
   if (P.K % 4u == 0u) {
     for (var k = 0u; k < P.K; k += 4u) {
-      acc += dot(vec4<f32>(X[xo + k], X[xo + k + 1u], X[xo + k + 2u], X[xo + k + 3u]), w4_at(n, k, P.K, P.soff));
+      let x = vec4<f32>(X[xo + k], X[xo + k + 1u], X[xo + k + 2u], X[xo + k + 3u]);
+      acc += x * mat4x4<f32>(w4_at(n[0], k, P.K, P.soff), w4_at(n[1], k, P.K, P.soff), w4_at(n[2], k, P.K, P.soff), w4_at(n[3], k, P.K, P.soff));
     }
   } else {
-    for (var k = 0u; k < P.K; k++) { acc += X[xo + k] * w_at(n, k, P.K, P.soff); }
+    for (var k = 0u; k < P.K; k++) {
+      acc += X[xo + k] * vec4<f32>(w_at(n[0], k, P.K, P.soff), w_at(n[1], k, P.K, P.soff), w_at(n[2], k, P.K, P.soff), w_at(n[3], k, P.K, P.soff));
+    }
   }
-  O[P.ooff + t * P.N + n] = acc;
+  for (var j = 0u; j < 4u; j++) {
+    if (n0 + j < P.N) { O[P.ooff + t * P.N + n0 + j] = acc[j]; }
+  }
 }
 
 // 8 × 8 threads, each 4 tokens × 4 rows: a workgroup covers 32 tokens × 32 rows.
