@@ -76,7 +76,7 @@ for (const be of BACKENDS) {
           expect(got, `${s.name} greedy`).toEqual(s.greedy.tokens);
         }
         backend.dispose?.();
-      }, 120_000);
+      }, 300_000); // webgpu on SwiftShader (CPU) under load takes minutes
     }
   });
 }
