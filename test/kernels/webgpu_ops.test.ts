@@ -34,6 +34,13 @@ test("src/kernels/webgpu/wgsl.ts is up to date with the .wgsl files (npm run bui
   expect(fs.readFileSync(new URL("../../src/kernels/webgpu/wgsl.ts", import.meta.url), "utf-8")).toBe(renderWgslModule());
 });
 
+test("the backend imports nothing from Node or npm (it runs in browsers and workers too)", () => {
+  const dir = new URL("../../src/kernels/webgpu/", import.meta.url);
+  for (const f of fs.readdirSync(dir).filter((n) => n.endsWith(".ts")))
+    for (const m of fs.readFileSync(new URL(f, dir), "utf-8").matchAll(/from "([^"]+)"/g))
+      expect(m[1].startsWith("."), `${f} imports ${m[1]}`).toBe(true);
+});
+
 async function checkMatmul(dtype: DType, N: number, K: number, T: number, xScale: number, seed: number): Promise<void> {
   const wv = randn(N * K, seed, 0.5);
   if (dtype === "q8_0" || dtype === "q4_0") wv.fill(0, 0, Math.min(32, K)); // an all-zero block (scale 0)
