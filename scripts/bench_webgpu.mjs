@@ -2,7 +2,7 @@
 // embedded default model), same prompt ids, greedy decode. Uses the build (npm run build first):
 //   VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json node scripts/bench_webgpu.mjs [model dir] [prompt tokens] [decode tokens]
 // Without a GPU, Dawn runs on SwiftShader: CPU emulation of a GPU, not a GPU measurement.
-import { createNodeWebGPUBackend } from "../dist/cli/webgpu_node.js";
+import { createNodeWebGPUBackend } from "../dist/kernels/webgpu_node.js";
 import { createWasmBackend } from "../dist/kernels/wasm/index.js";
 import { loadModelDir } from "../dist/models/load.js";
 import { defaultModelDir } from "../dist/models/registry.js";

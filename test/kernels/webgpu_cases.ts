@@ -1,9 +1,9 @@
-// Shared set-up for the WebGPU tests: the backend on Node's Dawn (cli/webgpu_node.ts), which finds
+// Shared set-up for the WebGPU tests: the backend on Node's Dawn (kernels/webgpu_node.ts), which finds
 // SwiftShader (a CPU Vulkan) through VK_ICD_FILENAMES on machines without a GPU. No adapter is a failure,
 // never a skip: CI installs chromium (for its SwiftShader ICD) and libvulkan1 (.ci/run).
 
 import * as fs from "node:fs";
-import { createNodeWebGPUBackend } from "../../src/cli/webgpu_node.js";
+import { createNodeWebGPUBackend } from "../../src/kernels/webgpu_node.js";
 import type { WebGPUBackend } from "../../src/kernels/webgpu/index.js";
 import type { Backend } from "../../src/kernels/backend.js";
 

@@ -1,12 +1,13 @@
 // The WebGPU backend: WGSL kernels (one <op>.wgsl + <op>.ts dispatch per family), weights and the KV cache
 // resident on the device. Kernel calls only queue dispatches (context.ts); the model reads back the
 // logits once a step (Backend.read, OpenELMModel.forwardAsync). Browser-safe: it takes a GPU object
-// (navigator.gpu, or the Node `webgpu` package's, see cli/webgpu_node.ts) and imports nothing from Node.
+// (navigator.gpu, or the Node `webgpu` package's, see kernels/webgpu_node.ts) and imports nothing from Node.
 
 /// <reference types="@webgpu/types" />
 
 import type { Backend, Matrix } from "../backend.js";
 import { toFloat32 } from "../../tensor/tensor.js";
+import { InputError } from "../../errors.js";
 import { GpuContext } from "./context.js";
 import { loadMatrix, type GpuMatrix } from "./weights.js";
 import { matmul } from "./matmul.js";
@@ -29,15 +30,15 @@ export interface WebGPUBackend extends Backend {
 }
 
 /**
- * Create the WebGPU backend on the first adapter the GPU object offers. Throws when there is no WebGPU
- * (no navigator.gpu and no gpu option) or no adapter; buffer limits are raised to what the adapter allows.
+ * Create the WebGPU backend on the first adapter the GPU object offers. Throws InputError when there is no
+ * WebGPU (no navigator.gpu and no gpu option) or no adapter; buffer limits are raised to what the adapter allows.
  */
 export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): Promise<WebGPUBackend> {
   const gpu = options.gpu ?? (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
-  if (!gpu) throw new Error("webgpu backend: this runtime has no WebGPU (navigator.gpu is missing); in Node the `webgpu` package provides it");
+  if (!gpu) throw new InputError("webgpu backend: this runtime has no WebGPU (navigator.gpu is missing); in Node the `webgpu` package provides it");
   const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference });
   if (!adapter)
-    throw new Error("webgpu backend: no WebGPU adapter found (no GPU driver; on Linux without a GPU, SwiftShader's Vulkan ICD: " +
+    throw new InputError("webgpu backend: no WebGPU adapter found (no GPU driver; on Linux without a GPU, SwiftShader's Vulkan ICD: " +
       "install libvulkan1 and a SwiftShader build such as chromium's, and set VK_ICD_FILENAMES to its vk_swiftshader_icd.json)");
   const device = await adapter.requestDevice({ requiredLimits: {
     maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,

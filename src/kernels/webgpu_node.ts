@@ -5,7 +5,7 @@
 
 /// <reference types="@webgpu/types" />
 
-import { createWebGPUBackend, type WebGPUBackend } from "../kernels/webgpu/index.js";
+import { createWebGPUBackend, type WebGPUBackend } from "./webgpu/index.js";
 
 let gpu: GPU | null = null;
 
