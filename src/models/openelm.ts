@@ -79,11 +79,12 @@ export class OpenELMModel {
    * Run `ids` at positions cache.length … cache.length+T-1, append their keys/values to the cache and
    * return logits: (T, V) row-major with allLogits, else the last position's V values. The returned array
    * is a view of a work buffer, valid until the next forward call (copy it to keep it).
-   * Throws InputError for ids outside the vocabulary or when the cache would pass its maxLen.
+   * Throws InputError for ids outside the vocabulary or when the cache would pass its maxLen, and on a
+   * device backend (WebGPU), whose logits only forwardAsync can read back.
    */
   forward(ids: ArrayLike<number>, cache: KVCache, opts: ForwardOptions = {}): Float32Array {
     if (this.backend.read)
-      throw new Error(`forward: the ${this.backend.name} backend computes on a device; use forwardAsync, which reads the logits back`);
+      throw new InputError(`forward: the ${this.backend.name} backend computes on a device; use forwardAsync, which reads the logits back`);
     return this.run(ids, cache, opts);
   }
 
