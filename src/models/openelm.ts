@@ -103,9 +103,23 @@ export class OpenELMModel {
    * Run `ids` at positions cache.length … cache.length+T-1, append their keys/values to the cache and
    * return logits: (T, V) row-major with allLogits, else the last position's V values. The returned array
    * is a view of a work buffer, valid until the next forward call (copy it to keep it).
-   * Throws InputError for ids outside the vocabulary or when the cache would pass its maxLen.
+   * Throws InputError for ids outside the vocabulary or when the cache would pass its maxLen, and on a
+   * device backend (WebGPU), whose logits only forwardAsync can read back.
    */
   forward(ids: ArrayLike<number>, cache: KVCache, opts: ForwardOptions = {}): Float32Array {
+    if (this.backend.read)
+      throw new InputError(`forward: the ${this.backend.name} backend computes on a device; use forwardAsync, which reads the logits back`);
+    return this.run(ids, cache, opts);
+  }
+
+  /** forward() for every backend: on a device backend, queues the step and resolves once the logits are read back. */
+  async forwardAsync(ids: ArrayLike<number>, cache: KVCache, opts: ForwardOptions = {}): Promise<Float32Array> {
+    const logits = this.run(ids, cache, opts);
+    await this.backend.read?.(logits);
+    return logits;
+  }
+
+  private run(ids: ArrayLike<number>, cache: KVCache, opts: ForwardOptions): Float32Array {
     const T = ids.length, V = this.config.vocab_size;
     if (T === 0) throw new InputError("forward: no tokens given");
     for (let t = 0; t < T; t++)
@@ -144,11 +158,8 @@ export class OpenELMModel {
       linearWithAdapter(be, qkv, h, L.qkv_proj, T, this.adapter, i, "qkv_proj"); // (T, (nQ + 2 nKV) hd) = [q | k | v]
       be.qkNormRope(qkv, T, nQ, nKV, hd, L.q_norm, L.k_norm, RMS_EPS, pos0, c.rope_freq_constant);
       const kvW = nKV * hd, kc = cache.k[i], vc = cache.v[i];
-      for (let t = 0; t < T; t++) {                                        // cache keys after RoPE
-        const o = t * qkvW + nQ * hd;
-        kc.set(qkv.subarray(o, o + kvW), (pos0 + t) * kvW);
-        vc.set(qkv.subarray(o + kvW, o + 2 * kvW), (pos0 + t) * kvW);
-      }
+      be.copyRows(kc.subarray(pos0 * kvW), kvW, qkv.subarray(nQ * hd), qkvW, T, kvW);       // keys after RoPE
+      be.copyRows(vc.subarray(pos0 * kvW), kvW, qkv.subarray(nQ * hd + kvW), qkvW, T, kvW);
       be.attention(attn, qkv, qkvW, kc, vc, T, pos0, nQ, nKV, hd);         // (T, nQ hd)
       linearWithAdapter(be, tmp, attn, L.out_proj, T, this.adapter, i, "out_proj");
       be.addInPlace(x, tmp, T * D);
