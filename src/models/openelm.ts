@@ -61,6 +61,8 @@ export class OpenELMModel {
 
   /** Put a PEFT adapter on this model's backend (DoRA's norms are computed here, once); then use withAdapter. */
   attach(name: string, adapter: PeftAdapter): AttachedAdapter {
+    // The DoRA column scale and LoRA's scratch rows are applied on host memory, which a device backend does not share.
+    if (this.backend.read) throw new InputError(`adapter "${name}": not supported on the ${this.backend.name} backend yet; use the wasm or ref backend`);
     return attachAdapter(name, adapter, this.config, this.backend, (i, t) => this.weights.layers[i][t]);
   }
 
