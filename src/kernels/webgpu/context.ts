@@ -50,11 +50,11 @@ export class GpuContext {
     return mirror;
   }
 
-  /** A read-only device buffer holding bytes (weights), padded to whole words. */
+  /** A read-only device buffer holding bytes (weights), padded to 16 bytes. */
   upload(bytes: Uint8Array, what: string): GPUBuffer {
     if (bytes.byteLength > this.device.limits.maxStorageBufferBindingSize)
       throw new RangeError(`webgpu backend: ${what} has ${bytes.byteLength} bytes, past the device's binding limit of ${this.device.limits.maxStorageBufferBindingSize}`);
-    const size = Math.max(16, Math.ceil(bytes.byteLength / 4) * 4);
+    const size = Math.max(16, Math.ceil(bytes.byteLength / 16) * 16); // weights.wgsl reads 16-byte groups
     const buffer = this.device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, mappedAtCreation: true });
     new Uint8Array(buffer.getMappedRange()).set(bytes);
     buffer.unmap();
