@@ -114,11 +114,13 @@ export class OpenELMModel {
     return this.run(ids, cache, opts);
   }
 
-  /** forward() for every backend: on a device backend, queues the step and resolves once the logits are read back. */
+  /**
+   * forward() for every backend: on a device backend, queues the step and resolves to the logits read back
+   * (a new array, so concurrent generations on one model cannot overwrite each other's rows).
+   */
   async forwardAsync(ids: ArrayLike<number>, cache: KVCache, opts: ForwardOptions = {}): Promise<Float32Array> {
     const logits = this.run(ids, cache, opts);
-    await this.backend.read?.(logits);
-    return logits;
+    return this.backend.read ? this.backend.read(logits) : logits;
   }
 
   private run(ids: ArrayLike<number>, cache: KVCache, opts: ForwardOptions): Float32Array {
