@@ -58,6 +58,8 @@ export interface SchedulerStats {
   kvBytesCached: number;
   kvBudgetBytes: number;
   steps: number;
+  /** Sequences summed over steps (÷ steps = mean batch size). */
+  stepSequences: number;
   promptTokens: number;
   cachedPromptTokens: number;
   generatedTokens: number;
@@ -104,7 +106,7 @@ export class BatchScheduler {
   private scheduled = false;
   private broken: unknown = null;
   private clock = 0;
-  private counters = { steps: 0, batchSize: 0, promptTokens: 0, cachedPromptTokens: 0, generatedTokens: 0 };
+  private counters = { steps: 0, stepSequences: 0, batchSize: 0, promptTokens: 0, cachedPromptTokens: 0, generatedTokens: 0 };
 
   /** onFault: a forward threw (a kernel trap): every request in flight has failed and the scheduler is closed. */
   constructor(private readonly model: OpenELMModel, private readonly tokenizer: Tokenizer, opts: SchedulerOptions = {},
@@ -175,7 +177,7 @@ export class BatchScheduler {
     }
     const c = this.counters;
     return { running, waiting: this.waiting.length, batchSize: c.batchSize, kvBytesInUse: inUse, kvBytesCached: cached,
-      kvBudgetBytes: this.kvBudgetBytes, steps: c.steps, promptTokens: c.promptTokens, cachedPromptTokens: c.cachedPromptTokens,
+      kvBudgetBytes: this.kvBudgetBytes, steps: c.steps, stepSequences: c.stepSequences, promptTokens: c.promptTokens, cachedPromptTokens: c.cachedPromptTokens,
       generatedTokens: c.generatedTokens };
   }
 
@@ -245,6 +247,7 @@ export class BatchScheduler {
     }
     this.counters.steps++;
     this.counters.batchSize = entries.length;
+    this.counters.stepSequences += entries.length;
     for (let i = 0; i < entries.length; i++) {
       if (entries[i].logits === "none") continue;
       const r = owners[i], seq = r.seq;

@@ -91,6 +91,8 @@ export interface EngineStats {
   kvBudgetBytes: number;
   /** Totals since load. */
   steps: number;
+  /** Sequences summed over steps (÷ steps = mean batch size). */
+  stepSequences: number;
   promptTokens: number;
   cachedPromptTokens: number;
   generatedTokens: number;
