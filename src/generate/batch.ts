@@ -141,8 +141,9 @@ export class BatchScheduler {
       if (promptIds.length === 0) throw codedError(new InputError("prompt: no tokens (encode with BOS to start from nothing)"), "invalid_value", "prompt");
       if (promptIds.length >= this.slotContext)
         throw codedError(new InputError(`prompt of ${promptIds.length} tokens does not fit the context of ${this.slotContext} tokens; shorten it`), "context_length_exceeded", "prompt");
-      if (this.waiting.length >= this.maxQueue)
-        throw codedError(new Error(`the server is busy (${this.waiting.length} requests waiting); retry later`), "server_busy");
+      const inLine = Math.max(0, this.waiting.length - this.slots.filter((x) => !x.req).length); // not getting a slot at the next step
+      if (inLine >= this.maxQueue)
+        throw codedError(new Error(`the server is busy (${inLine} requests waiting); retry later`), "server_busy");
       const req: Request = { id, prompt: promptIds, seq: new Sequence(this.tokenizer, promptIds, opts, this.model.config.vocab_size), sink,
         slot: null, cached: 0, pending: -1, aborted: false };
       this.byId.set(id, req);
