@@ -39,7 +39,6 @@ export function register(program: Command): void {
       const modelId = o.modelId ?? (fs.existsSync(name) ? path.basename(path.resolve(name)) : name); // a directory's name, or the hub id
       const srv = createOpenAIServer(engine, { modelId, maxBodyBytes: o.maxBodyBytes, log: o.log ? (l) => process.stderr.write(l + "\n") : undefined });
       engine.onRestart = (e) => {
-        srv.metrics.restarts.inc();
         process.stderr.write(`openelm: engine failed (${e.message}); restarting it\n`);
       };
       const addr = await srv.listen(o.port, o.host);
