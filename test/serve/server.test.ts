@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { loadModel, type Model } from "../../src/engine.js";
 import { createOpenAIServer, type OpenAIServer } from "../../src/serve/server.js";
 import { NodeEngine } from "../../src/worker/node_engine.js";
+import { percentiles, runLoad } from "../../src/serve/load_generator.js";
 import { createWasmBackend } from "../../src/kernels/wasm/index.js";
 
 const TINY = "test/fixtures/openelm/tiny-32k";
@@ -325,6 +326,24 @@ describe("server faults, prefix cache and metrics", () => {
     expect(line.id).toMatch(/^cmpl-/);
     expect(line.ttft_ms).toBeGreaterThan(0);
     expect(line.duration_ms).toBeGreaterThanOrEqual(line.ttft_ms);
+  });
+});
+
+describe("bench-serve load generator", () => {
+  test("percentiles are nearest-rank", () => {
+    const xs = Array.from({ length: 100 }, (_, i) => 100 - i); // 1 … 100, unsorted
+    expect(percentiles(xs)).toEqual({ p50: 50, p90: 90, p99: 99, mean: 50.5 });
+    expect(percentiles([7])).toEqual({ p50: 7, p90: 7, p99: 7, mean: 7 });
+  });
+
+  test("a run against the server: every request streamed to the end, tokens counted from usage", async () => {
+    const r = await runLoad({ url: base, concurrency: 2, promptTokens: 20, maxTokens: 5, requests: 4, seed: 1 });
+    expect(r).toMatchObject({ model: ID, requests: 4, errors: 0, outputTokens: 20 });
+    expect(r.ttftMs.p50).toBeGreaterThan(0);
+    expect(r.itlMs.p50).toBeGreaterThan(0);
+    const bad = await runLoad({ url: base, model: "nope", concurrency: 1, promptTokens: 5, maxTokens: 2, requests: 1, seed: 1 });
+    expect(bad).toMatchObject({ requests: 0, errors: 1 });
+    expect(bad.errorSamples[0]).toMatch(/^HTTP 404: /);
   });
 });
 
