@@ -22,8 +22,8 @@ export interface LoadOptions {
   dtype?: "f32" | "f16" | "bf16" | "q8_0" | "q4_0";
   /** Hub revision when `model` is a hub id. */
   revision?: string;
-  /** Kernels: "wasm" (default where built) or "ref". */
-  backend?: "ref" | "wasm";
+  /** Kernels: "auto" (default: the fastest available), "wasm", "ref", "webgpu". */
+  backend?: "auto" | "wasm" | "ref" | "webgpu";
   /** Kernel threads including the engine's own. */
   threads?: number;
   /** Sequences decoded together in one batch (each holds a KV cache); default 4. */
@@ -168,8 +168,9 @@ export function endpointOf(port: {
 /** An Error to its wire form. */
 export function toWireError(e: unknown): WireError {
   if (e instanceof Error) {
-    const x = e as Error & { code?: unknown; param?: unknown };
-    return { name: e.name, message: e.message, code: typeof x.code === "string" ? x.code : null, param: typeof x.param === "string" ? x.param : null };
+    const x = e as Error & { code?: unknown; param?: unknown; option?: unknown };
+    const param = typeof x.param === "string" ? x.param : typeof x.option === "string" ? x.option : null; // OptionError names its option
+    return { name: e.name, message: e.message, code: typeof x.code === "string" ? x.code : null, param };
   }
   return { name: "Error", message: String(e), code: null, param: null };
 }
