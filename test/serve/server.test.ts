@@ -143,15 +143,15 @@ describe("server error paths (raw HTTP)", () => {
     const c = await raw("POST", "/v1/chat/completions", JSON.stringify({ model: ID, messages: [{ role: "user", content: "x", foo: 1 }], max_tokens: 2 }));
     expect(c.status).toBe(200);
     const t = await raw("POST", "/v1/completions", JSON.stringify({ model: ID, prompt: "x", top_p: "high" }));
-    expect(t).toEqual({ status: 400, json: { error: { message: 'top_p: expected a number, got "high"', type: "invalid_request_error", param: "top_p", code: null } } });
+    expect(t).toEqual({ status: 400, json: { error: { message: 'top_p: expected a number in [0, 1] (1 = off), got "high"', type: "invalid_request_error", param: "top_p", code: null } } });
     const m = await raw("POST", "/v1/chat/completions", JSON.stringify({ model: ID, messages: [{ role: "user", content: 5 }] }));
     expect(m.json.error).toMatchObject({ param: "messages[0].content" });
   });
 
   test("bad values are named", async () => {
     const cases: Array<[object, string, string]> = [
-      [{ model: ID, prompt: "x", temperature: 3 }, "temperature: 3 is out of range; expected 0 … 2", "temperature"],
-      [{ model: ID, prompt: "x", max_tokens: "5" }, 'max_tokens: expected an integer, got "5"', "max_tokens"],
+      [{ model: ID, prompt: "x", temperature: 3 }, "temperature: 3 is out of range; expected a number in [0, 2] (0 = greedy)", "temperature"],
+      [{ model: ID, prompt: "x", max_tokens: "5" }, 'max_tokens: expected an integer in [0, 2147483647], got "5"', "max_tokens"],
       [{ model: ID, prompt: "x", n: 2 }, "n: not supported by this server (only n = 1)", "n"],
       [{ model: ID, prompt: "x", stop: [1] }, "stop: expected a string or an array of up to 4 strings", "stop"],
       [{ model: ID }, "prompt: required (a string or an array of token ids)", "prompt"],
