@@ -41,10 +41,14 @@ export function addSamplingOptions(cmd: Command): Command {
     .option("--seed <s>", "sampling seed", generationArg("seed"), 0);
 }
 
-/** The backend the flags ask for: --backend, else $OPENELM_BACKEND, else the fastest available ("auto"). */
+/** The backend name the flags ask for: --backend, else $OPENELM_BACKEND, else the fastest available ("auto"). */
+export function backendName(args: ModelArgs): BackendName {
+  return args.backend ?? (process.env.OPENELM_BACKEND ? parseBackendName(process.env.OPENELM_BACKEND, "OPENELM_BACKEND") : "auto");
+}
+
+/** The backend the flags ask for (backendName). */
 export async function createBackend(args: ModelArgs): Promise<Backend> {
-  const name = args.backend ?? (process.env.OPENELM_BACKEND ? parseBackendName(process.env.OPENELM_BACKEND, "OPENELM_BACKEND") : "auto");
-  return selectBackend(name, { threads: args.threads, onWarning: (m) => process.stderr.write(m + "\n") });
+  return selectBackend(backendName(args), { threads: args.threads, onWarning: (m) => process.stderr.write(m + "\n") });
 }
 
 export interface OpenedModel extends LoadedModel { tokenizer: Tokenizer; backend: Backend }

@@ -1,11 +1,11 @@
 // One server, one base, several adapters: a request's model "MODEL_ID:NAME" picks the adapter, applied unmerged on
 // the shared base weights. Answers must equal the library's greedy output with that adapter, also when requests for
-// different adapters run at once (they share the base's work buffers).
+// different adapters run at once (the engine runs one batched forward per adapter in a step).
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import OpenAI from "openai";
-import { loadModel, Model } from "../../src/engine.js";
-import { openAdapter } from "../../src/models/adapter.js";
+import { loadModel } from "../../src/engine.js";
 import { createOpenAIServer, type OpenAIServer } from "../../src/serve/server.js";
+import { NodeEngine } from "../../src/worker/node_engine.js";
 
 const TINY = "test/fixtures/openelm/tiny-32k";
 const ADAPTERS = "test/fixtures/openelm-train/tiny-32k";
@@ -13,20 +13,18 @@ const ID = "tiny";
 const PROMPT = "Once upon a time";
 const N = 6;
 
-let base: Model;
+let engine: NodeEngine;
 let srv: OpenAIServer;
 let client: OpenAI;
-const views = new Map<string, Model>();
 
 beforeAll(async () => {
-  base = await loadModel(TINY);
-  for (const name of ["lora", "dora"])
-    views.set(name, new Model(`${ID}:${name}`, TINY, openAdapter(base.network, `${ADAPTERS}/${name}-adapter`, name), base.tokenizer, base.chatTemplate));
-  srv = createOpenAIServer(base, { modelId: ID, parallel: 3, adapters: views });
+  const adapters = ["lora", "dora"].map((name) => ({ name, dir: `${ADAPTERS}/${name}-adapter` }));
+  engine = await NodeEngine.start(TINY, { backend: "wasm", parallel: 3, adapters });
+  srv = createOpenAIServer(engine, { modelId: ID });
   const addr = await srv.listen(0, "127.0.0.1");
   client = new OpenAI({ baseURL: `http://127.0.0.1:${addr.port}/v1`, apiKey: "unused", maxRetries: 0 });
 });
-afterAll(async () => { await srv.drain(); });
+afterAll(async () => { await srv.drain(); await engine.dispose(); });
 
 describe("server with adapters", () => {
   test("lists base:adapter ids; each request runs on its adapter, also concurrently", async () => {
@@ -35,7 +33,7 @@ describe("server with adapters", () => {
     const want: Record<string, string> = {};
     for (const id of [ID, `${ID}:lora`, `${ID}:dora`]) {
       const adapter = id.includes(":") ? `${ADAPTERS}/${id.split(":")[1]}-adapter` : undefined;
-      const m = await loadModel(TINY, { adapter });
+      const m = await loadModel(TINY, { adapter, backend: "wasm" });
       want[id] = (await m.complete(PROMPT, { maxNewTokens: N, temperature: 0 })).text;
     }
     expect(new Set(Object.values(want)).size).toBe(3); // the adapters change the greedy text
