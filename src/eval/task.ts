@@ -45,6 +45,11 @@ export interface HubDataset<D = Doc> {
   drawExtra?: boolean;
   /** Rows to documents (default: the row itself). */
   fromRow?: (row: Doc) => D;
+  /**
+   * Where the parquet files are on the hub, for the `openelm download` command that fetches them: a revision
+   * and file globs. Default: the hub's parquet export (refs/convert/parquet), `<config or default>/**`.
+   */
+  files?: { revision?: string; include: string[] };
 }
 
 export interface MultipleChoiceTask<D = Doc> {
@@ -56,6 +61,8 @@ export interface MultipleChoiceTask<D = Doc> {
   description?: string;
   /** A YAML `num_fewshot` that wins over --num-fewshot (TruthfulQA: 0). */
   fixedNumFewshot?: number;
+  /** Between context and choice (lm-eval's target_delimiter); default " ". */
+  targetDelimiter?: string;
   /** The files this task reads under --data-dir (for messages and docs). */
   localFiles: readonly string[];
   /** Read the original local file formats under dataDir (throws DataError naming file and line). */
