@@ -10,6 +10,7 @@ import { SentencePieceProcessor } from "@sctg/sentencepiece-js";
 import { TokenizerError } from "../errors.js";
 import { BUNDLED_TOKENIZER_MODEL, protoFields } from "../io/gguf_vocab.js";
 import { tokenizerModelFromJson } from "./tokenizer_json.js";
+import { readText, type ModelFiles } from "../io/byte_source.js";
 
 /** The bundled Llama-2 tokenizer.model (assets/tokenizer/llama2). */
 export const BUNDLED_TOKENIZER = BUNDLED_TOKENIZER_MODEL;
@@ -39,7 +40,7 @@ export class Tokenizer {
   static async fromModelBytes(bytes: Uint8Array, file: string): Promise<Tokenizer> {
     const size = countPieces(bytes, file); // the processor reports no size; count the repeated pieces field
     const sp = new SentencePieceProcessor();
-    try { await sp.loadFromB64StringModel(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64")); } catch (e) {
+    try { await sp.loadFromB64StringModel(base64(bytes)); } catch (e) {
       throw new TokenizerError(`${file}: not a SentencePiece model (${(e as Error).message ?? e})`);
     }
     return new Tokenizer(sp, size, file);
@@ -68,6 +69,33 @@ export class Tokenizer {
     if (ids.length === 0) return "";
     return this.sp.decodeIds(Int32Array.from(ids as ArrayLike<number>)) as string;
   }
+}
+
+/** Standard base64 of bytes (the processor loads models only from base64 text; no Buffer in browsers). */
+function base64(b: Uint8Array): string {
+  let bin = "";
+  for (let i = 0; i < b.length; i += 0x8000) bin += String.fromCharCode(...b.subarray(i, i + 0x8000));
+  return btoa(bin);
+}
+
+/**
+ * The tokenizer of a model folder however it is held: its tokenizer.model, else its tokenizer.json, else
+ * `bundled` (the Llama-2 tokenizer.model bytes).
+ */
+export async function tokenizerFromFiles(files: ModelFiles, bundled: () => Uint8Array | Promise<Uint8Array>): Promise<Tokenizer> {
+  if (files.has("tokenizer.model")) {
+    const src = files.open("tokenizer.model");
+    try { return await Tokenizer.fromModelBytes(src.read(0, src.size), src.name); } finally { src.close(); }
+  }
+  if (files.has("tokenizer.json")) {
+    const file = files.path("tokenizer.json");
+    let json: unknown;
+    try { json = JSON.parse(readText(files, "tokenizer.json")); } catch (e) {
+      throw new TokenizerError(`${file}: cannot read tokenizer.json (${(e as Error).message})`);
+    }
+    return Tokenizer.fromModelBytes(tokenizerModelFromJson(json, file), file);
+  }
+  return Tokenizer.fromModelBytes(await bundled(), "bundled Llama-2 tokenizer.model");
 }
 
 /** Number of pieces in a SentencePiece ModelProto (repeated field 1, length-delimited). */
