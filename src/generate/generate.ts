@@ -3,7 +3,7 @@
 // max new tokens, the context limit, or an AbortSignal.
 
 import { InputError } from "../errors.js";
-import { MICRO_BATCH, type OpenELMModel } from "../models/openelm.js";
+import type { OpenELMModel } from "../models/openelm.js";
 import type { KVCache } from "../models/kv_cache.js";
 import type { Tokenizer } from "../tokenizer/sentencepiece.js";
 import { StreamDecoder } from "../tokenizer/stream_decoder.js";
@@ -45,8 +45,6 @@ export interface GenerateOptions {
   signal?: AbortSignal;
   /** Continue from an existing cache holding a prefix of promptIds (chat turns). */
   cache?: KVCache;
-  /** Called after each prefill micro-batch with the prompt tokens in the cache so far and the prompt's length. */
-  onPrefill?: (done: number, total: number) => void;
 }
 
 export interface GenerateStep {
@@ -106,22 +104,11 @@ export async function* generate(model: OpenELMModel, tokenizer: Tokenizer, promp
   // forward() returns a view of the model's work buffer: copy it, since other generations on the same
   // model may run forward before this one reads its row again (after the await below).
   const logits = new Float32Array(V);
-  let finishReason: FinishReason = "length";
-  // The prompt goes in micro-batch by micro-batch (as forward would split it), yielding in between so a
-  // host's event loop (a browser worker's messages: abort, progress) runs during a long prefill.
-  const rest = promptIds.slice(cached);
-  for (let s = 0; s < rest.length; s += MICRO_BATCH) {
-    if (s > 0) {
-      await yieldToEventLoop();
-      if (opts.signal?.aborted) { finishReason = "abort"; break; }
-    }
-    const e = Math.min(rest.length, s + MICRO_BATCH);
-    logits.set(model.forward(rest.slice(s, e), cache));
-    opts.onPrefill?.(cached + e, promptIds.length);
-  }
+  logits.set(model.forward(promptIds.slice(cached), cache));
   const tokens: number[] = [];
   const decoder = new StreamDecoder(tokenizer, promptIds[promptIds.length - 1]);
   let text = "";
+  let finishReason: FinishReason = "length";
   const row = new Float32Array(V);
 
   const presence = opts.presencePenalty ?? 0, frequency = opts.frequencyPenalty ?? 0;
@@ -139,7 +126,7 @@ export async function* generate(model: OpenELMModel, tokenizer: Tokenizer, promp
   };
 
   const verified: number[] = []; // prompt-lookup tokens already checked and already in the cache
-  while (tokens.length < maxNew && finishReason !== "abort") {
+  while (tokens.length < maxNew) {
     if (opts.signal?.aborted) { finishReason = "abort"; break; }
     const fromVerified = verified.length > 0;
     const next = fromVerified ? verified.shift()! : choose(logits, ids);
