@@ -149,8 +149,9 @@ export class Model {
     return renderChat(messages, { template: this.chatTemplate });
   }
 
-  /** Prompt ids for a conversation ("</s>" in the template becomes the EOS id). */
+  /** Prompt ids for a conversation ("</s>" in the template becomes the EOS id). Throws InputError for bad messages. */
   encodeChat(messages: ChatMessage[]): number[] {
+    validateMessages(messages);
     return encodeChatPrompt(this.tokenizer, this.chatPrompt(messages));
   }
 
@@ -167,7 +168,6 @@ export class Model {
 
   /** Stream the assistant's reply to a conversation. */
   streamChat(messages: ChatMessage[], options: GenerationOptions = {}): Generation {
-    validateMessages(messages);
     return this.run(this.encodeChat(messages), options);
   }
 

@@ -1,36 +1,51 @@
-// openelm serve: the OpenAI-compatible HTTP server (src/serve/server.ts) over one model.
-// SIGTERM / SIGINT: stop accepting, finish the requests in flight, then exit 0.
+// openelm serve: the OpenAI-compatible HTTP server (src/serve/server.ts) over one model, which runs in an
+// engine worker (src/worker) with continuous batching. SIGTERM / SIGINT: stop accepting, finish the
+// requests in flight, then exit 0.
 
 import type { Command } from "commander";
+import * as fs from "node:fs";
 import * as path from "node:path";
-import { loadModel } from "../engine.js";
 import { createOpenAIServer } from "../serve/server.js";
-import { intArg } from "./args.js";
-import { addModelOptions, createBackend, type ModelArgs } from "./model_args.js";
+import { NodeEngine } from "../worker/node_engine.js";
+import { floatArg, intArg } from "./args.js";
+import { addModelOptions, type ModelArgs } from "./model_args.js";
 
 interface Opts extends ModelArgs {
   host: string; port: number; parallel: number; maxQueue: number; maxBodyBytes: number; modelId?: string; revision?: string;
+  kvBudgetMb?: number; prefillChunk: number; log: boolean;
 }
 
 export function register(program: Command): void {
   const cmd = program.command("serve")
-    .description("serve the model over an OpenAI-compatible HTTP API (/v1/models, /v1/completions, /v1/chat/completions, /health)");
+    .description("serve the model over an OpenAI-compatible HTTP API (/v1/models, /v1/completions, /v1/chat/completions, /health, /metrics)");
   addModelOptions(cmd)
     .option("--revision <rev>", "hub revision when --model is a hub id", "main")
     .option("--host <host>", "address to listen on", "127.0.0.1")
     .option("--port <port>", "port to listen on (0 = any free port)", intArg(0), 8080)
-    .option("--parallel <n>", "generations running at once (each holds a KV cache)", intArg(1), 4)
+    .option("-np, --parallel <n>", "sequences decoded together in one batch (each holds a KV cache)", intArg(1), 4)
+    .option("--kv-budget-mb <mb>", "KV cache memory for all slots together, split evenly (default: a full context per slot)", floatArg(0.001))
+    .option("--prefill-chunk <n>", "tokens an engine step at most: long prompts are prefilled in chunks between decode steps", intArg(1), 128)
     .option("--max-queue <n>", "requests that may wait for a slot before 503", intArg(0), 64)
     .option("--max-body-bytes <n>", "largest request body (413 beyond)", intArg(1), 1 << 20)
     .option("--model-id <id>", "the model id clients send (default: the hub id or the directory name)")
+    .option("--no-log", "no per-request log lines on stderr")
     .action(async (o: Opts) => {
-      const backend = await createBackend(o);
-      const model = await loadModel(o.model, { backend, revision: o.revision, dtype: o.dtype });
-      const modelId = o.modelId ?? (model.name === model.dir ? path.basename(path.resolve(model.dir)) : model.name);
-      const srv = createOpenAIServer(model, { modelId, parallel: o.parallel, maxQueue: o.maxQueue, maxBodyBytes: o.maxBodyBytes });
+      const backend = o.backend ?? (process.env.OPENELM_BACKEND === "ref" ? "ref" : "wasm");
+      const engine = await NodeEngine.start(o.model, {
+        backend, threads: o.threads, dtype: o.dtype, revision: o.revision, parallel: o.parallel, maxQueue: o.maxQueue,
+        kvBudgetBytes: o.kvBudgetMb === undefined ? undefined : Math.floor(o.kvBudgetMb * 2 ** 20), prefillChunk: o.prefillChunk,
+      });
+      const name = engine.info.name;
+      const modelId = o.modelId ?? (fs.existsSync(name) ? path.basename(path.resolve(name)) : name); // a directory's name, or the hub id
+      const srv = createOpenAIServer(engine, { modelId, maxBodyBytes: o.maxBodyBytes, log: o.log ? (l) => process.stderr.write(l + "\n") : undefined });
+      engine.onRestart = (e) => {
+        srv.metrics.restarts.inc();
+        process.stderr.write(`openelm: engine failed (${e.message}); restarting it\n`);
+      };
       const addr = await srv.listen(o.port, o.host);
       const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
-      process.stderr.write(`openelm: serving ${modelId} at http://${host}:${addr.port}/v1 (parallel ${o.parallel}); SIGTERM drains and exits\n`);
+      process.stderr.write(`openelm: serving ${modelId} at http://${host}:${addr.port}/v1 (parallel ${engine.info.parallel}, ` +
+        `context ${engine.info.contextLength} a slot, ${engine.info.backend}); SIGTERM drains and exits\n`);
       await new Promise<void>((resolve) => {
         let stopping = false;
         const stop = (sig: string) => {
@@ -45,7 +60,7 @@ export function register(program: Command): void {
         process.on("SIGTERM", () => stop("SIGTERM"));
         process.on("SIGINT", () => stop("SIGINT"));
       });
-      model.dispose();
+      await engine.dispose();
       process.stderr.write("openelm: server stopped\n");
     });
 }

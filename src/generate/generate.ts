@@ -6,11 +6,8 @@ import { InputError } from "../errors.js";
 import type { OpenELMModel } from "../models/openelm.js";
 import type { KVCache } from "../models/kv_cache.js";
 import type { Tokenizer } from "../tokenizer/sentencepiece.js";
-import { StreamDecoder } from "../tokenizer/stream_decoder.js";
-import { applyMinP, applyPresenceFrequency, applyRepetitionPenalty, applyTemperature, applyTopK, applyTopP } from "./logits.js";
-import { argmax, Rng, sample } from "./sampler.js";
-import { StopMatcher } from "./stop.js";
 import { lookupCandidates } from "./prompt_lookup.js";
+import { Sequence } from "./sequence.js";
 
 export interface GenerateOptions {
   /** Tokens to generate at most (default 128). */
@@ -79,17 +76,14 @@ const yieldToEventLoop = () => new Promise<void>((r) => setImmediate(r));
 export async function* generate(model: OpenELMModel, tokenizer: Tokenizer, promptIds: number[],
   opts: GenerateOptions = {}): AsyncGenerator<GenerateStep, GenerateResult, void> {
   const maxNew = opts.maxNewTokens ?? 128;
-  const temperature = opts.temperature ?? 0;
   const ctx = opts.contextLength ?? model.config.max_context_length;
   const V = model.config.vocab_size;
   if (promptIds.length === 0) throw new InputError("prompt: no tokens (encode with BOS to start from nothing)");
   if (promptIds.length >= ctx)
     throw new InputError(`prompt of ${promptIds.length} tokens does not fit the context of ${ctx} tokens (max_context_length); shorten it`);
   if (!Number.isInteger(maxNew) || maxNew < 0) throw new InputError(`max new tokens: expected a non-negative integer, got ${maxNew}`);
-  const greedy = temperature === 0;
-  const rng = new Rng(opts.seed ?? 0);
-  const stops = new StopMatcher(opts.stop?.filter((s) => s.length > 0) ?? []);
-  const lookup = greedy ? (opts.promptLookupNumTokens ?? 0) : 0;
+  const seq = new Sequence(tokenizer, promptIds, opts, V);
+  const lookup = seq.greedy ? (opts.promptLookupNumTokens ?? 0) : 0;
 
   // Reuse the longest prefix of a given cache (a chat's earlier turns); compute the rest.
   let cache = opts.cache;
@@ -98,45 +92,24 @@ export async function* generate(model: OpenELMModel, tokenizer: Tokenizer, promp
     cached = Math.min(cache.commonPrefix(promptIds), promptIds.length - 1); // forward at least one token
     cache.truncate(cached);
   } else cache = model.newCache(ctx);
-  const ids = promptIds.slice();
+  const { ids, tokens } = seq;
 
   let forwardPasses = 1;
   // forward() returns a view of the model's work buffer: copy it, since other generations on the same
   // model may run forward before this one reads its row again (after the await below).
   const logits = new Float32Array(V);
   logits.set(model.forward(promptIds.slice(cached), cache));
-  const tokens: number[] = [];
-  const decoder = new StreamDecoder(tokenizer, promptIds[promptIds.length - 1]);
-  let text = "";
   let finishReason: FinishReason = "length";
-  const row = new Float32Array(V);
-
-  const presence = opts.presencePenalty ?? 0, frequency = opts.frequencyPenalty ?? 0;
-  /** Apply the processors to a logits row with `context` before it and choose a token. */
-  const choose = (src: Float32Array, context: number[]): number => {
-    row.set(src);
-    applyRepetitionPenalty(row, context, opts.repetitionPenalty ?? 1);
-    if (presence || frequency) applyPresenceFrequency(row, context.slice(promptIds.length), presence, frequency); // no per-token copy when off
-    if (greedy) return argmax(row);
-    applyTemperature(row, temperature);
-    applyTopK(row, opts.topK ?? 0);
-    applyTopP(row, opts.topP ?? 1);
-    applyMinP(row, opts.minP ?? 0);
-    return sample(row, rng);
-  };
 
   const verified: number[] = []; // prompt-lookup tokens already checked and already in the cache
   while (tokens.length < maxNew) {
     if (opts.signal?.aborted) { finishReason = "abort"; break; }
     const fromVerified = verified.length > 0;
-    const next = fromVerified ? verified.shift()! : choose(logits, ids);
-    ids.push(next); tokens.push(next);
-    if (next === tokenizer.eosId && !opts.ignoreEos) { finishReason = "eos"; break; }
-    const piece = stops.push(decoder.push(next));
-    text += piece.emit;
-    yield { token: next, text: piece.emit };
-    if (piece.stopped) { finishReason = "stop"; break; }
-    if (tokens.length >= maxNew) break;
+    const next = fromVerified ? verified.shift()! : seq.choose(logits);
+    const emit = seq.push(next);
+    if (emit === null) { finishReason = "eos"; break; }
+    yield { token: next, text: emit };
+    if (seq.finishReason) { finishReason = seq.finishReason; break; }
     if (fromVerified) continue; // already in the cache; logits already predict what follows
     if (cache.length + 1 > ctx) { finishReason = "length"; break; }
 
@@ -150,7 +123,7 @@ export async function* generate(model: OpenELMModel, tokenizer: Tokenizer, promp
       // Row j predicts the token after [next, cand_0 … cand_{j-1}]; accept candidates while greedy agrees.
       let accepted = 0;
       while (accepted < cand.length &&
-        choose(all.subarray(accepted * V, (accepted + 1) * V), [...ids, ...cand.slice(0, accepted)]) === cand[accepted]) accepted++;
+        seq.choose(all.subarray(accepted * V, (accepted + 1) * V), [...ids, ...cand.slice(0, accepted)]) === cand[accepted]) accepted++;
       cache.truncate(cache.length - (cand.length - accepted)); // drop rejected positions
       verified.push(...cand.slice(0, accepted));
       logits.set(all.subarray(accepted * V, (accepted + 1) * V));
@@ -158,8 +131,9 @@ export async function* generate(model: OpenELMModel, tokenizer: Tokenizer, promp
     await yieldToEventLoop();
   }
   cache.truncate(Math.min(cache.length, ids.length)); // a stop inside verified tokens leaves extra positions
-  const tail = finishReason === "stop" ? "" : stops.flush() + decoder.flush();
-  if (tail) { text += tail; yield { token: -1, text: tail }; }
+  const tail = seq.finish(finishReason);
+  if (tail) yield { token: -1, text: tail };
+  const text = seq.text;
   return { tokens, text, finishReason, promptTokens: promptIds.length, cache, cachedPromptTokens: cached,
     forwardPasses, forwardPassesSaved: Math.max(0, tokens.length - forwardPasses) };
 }

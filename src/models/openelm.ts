@@ -27,6 +27,17 @@ export interface OpenELMWeights {
   lm_head: Matrix | null;
 }
 
+/** One sequence of a batched forward: its new tokens, its cache, and which logits it needs. */
+export interface BatchEntry {
+  ids: ArrayLike<number>;
+  cache: KVCache;
+  /** "last": the last position's row (V); "all": every position (T, V); "none": no logits (a prefill chunk). */
+  logits: "last" | "all" | "none";
+}
+
+/** Rows [s, e) of an entry's tokens at rows row … of a micro-batch. */
+interface Segment { en: BatchEntry; s: number; e: number; row: number }
+
 export interface ForwardOptions {
   /** Logits for every position (T, V) instead of the last one only (V). */
   allLogits?: boolean;
@@ -82,50 +93,84 @@ export class OpenELMModel {
    * Throws InputError for ids outside the vocabulary or when the cache would pass its maxLen.
    */
   forward(ids: ArrayLike<number>, cache: KVCache, opts: ForwardOptions = {}): Float32Array {
-    const T = ids.length, V = this.config.vocab_size;
-    if (T === 0) throw new InputError("forward: no tokens given");
-    for (let t = 0; t < T; t++)
-      if (!Number.isInteger(ids[t]) || ids[t] < 0 || ids[t] >= V)
-        throw new InputError(`token id ${ids[t]} at position ${t} is out of range: the vocabulary has ids 0 … ${V - 1}`);
-    const pos0 = cache.length;
-    if (pos0 + T > cache.maxLen)
-      throw new InputError(`${pos0 + T} tokens exceed the context of ${cache.maxLen} (max_context_length); shorten the prompt or lower max new tokens`);
-    const logitRows = opts.allLogits ? T : 1;
-    const logits = this.ensureLogits(logitRows).subarray(0, logitRows * V);
-    const UB = Math.min(T, MICRO_BATCH);
-    this.ensureWork(UB);
-    for (let s = 0; s < T; s += UB) {
-      const e = Math.min(T, s + UB);
-      // logits for every row of the slice (allLogits) or for the call's last token only
-      const out = opts.allLogits ? logits.subarray(s * V, e * V) : e === T ? logits : null;
-      this.microBatch(ids, s, e, cache, out);
-    }
-    return logits;
+    return this.forwardBatch([{ ids, cache, logits: opts.allLogits ? "all" : "last" }])[0];
   }
 
-  /** ids[s … e) at positions cache.length …; writes logits of all e − s rows, or of the last row, to out. */
-  private microBatch(ids: ArrayLike<number>, s: number, e: number, cache: KVCache, out: Float32Array | null): void {
-    const c = this.config, be = this.backend;
-    const T = e - s, D = c.model_dim, hd = c.head_dim, V = c.vocab_size;
-    const pos0 = cache.length;
-    const { x, h, qkv, attn, gu, ff, tmp } = this.work!;
-    const slice = s === 0 && e === ids.length ? ids : Array.from({ length: T }, (_, t) => ids[s + t]); // decode: no copy
+  /**
+   * Several sequences in one pass, each with its own cache and position: their tokens are stacked into
+   * one (ΣT, D) activation, so every weight is read once for the whole batch, while RoPE, the cache
+   * writes and attention run per sequence. Returns per entry its logits ((T, V) for "all", V for "last",
+   * empty for "none"), views of one work buffer valid until the next forward call.
+   */
+  forwardBatch(entries: BatchEntry[]): Float32Array[] {
+    const V = this.config.vocab_size;
+    let total = 0, logitRows = 0;
+    entries.forEach((en, i) => {
+      const T = en.ids.length;
+      if (T === 0) throw new InputError(`forward: no tokens given${entries.length > 1 ? ` for sequence ${i}` : ""}`);
+      for (let t = 0; t < T; t++)
+        if (!Number.isInteger(en.ids[t]) || en.ids[t] < 0 || en.ids[t] >= V)
+          throw new InputError(`token id ${en.ids[t]} at position ${t} is out of range: the vocabulary has ids 0 … ${V - 1}`);
+      if (en.cache.length + T > en.cache.maxLen)
+        throw new InputError(`${en.cache.length + T} tokens exceed the context of ${en.cache.maxLen} (max_context_length); shorten the prompt or lower max new tokens`);
+      if (entries.indexOf(entries.find((o) => o.cache === en.cache)!) !== i) throw new InputError(`forwardBatch: sequence ${i} shares its cache with another`);
+      total += T;
+      logitRows += en.logits === "all" ? T : en.logits === "last" ? 1 : 0;
+    });
+    const logits = this.ensureLogits(Math.max(1, logitRows));
+    const out: Float32Array[] = [];
+    let row = 0;
+    for (const en of entries) {
+      const n = en.logits === "all" ? en.ids.length : en.logits === "last" ? 1 : 0;
+      out.push(logits.subarray(row * V, (row + n) * V));
+      row += n;
+    }
+    // Micro-batches of at most MICRO_BATCH rows, filled in entry order (a long entry spans several); their
+    // logit rows come out in that order too, so each micro-batch writes the next rows of `logits`.
+    const UB = Math.min(total, MICRO_BATCH);
+    this.ensureWork(UB);
+    let e = 0, s = 0, lrow = 0;
+    while (e < entries.length) {
+      const segs: Segment[] = [];
+      let rows = 0;
+      while (e < entries.length && rows < UB) {
+        const en = entries[e], T = en.ids.length;
+        const end = Math.min(T, s + (UB - rows));
+        segs.push({ en, s, e: end, row: rows });
+        rows += end - s;
+        if (end === T) { e++; s = 0; } else s = end;
+      }
+      lrow += this.microBatch(segs, rows, logits.subarray(lrow * V));
+    }
+    return out;
+  }
 
-    be.embed(x, this.weights.token_embeddings, slice); // (T, D), no scaling
+  /** One micro-batch of segments stacked into `rows` rows; writes the logit rows it owes to out; returns their count. */
+  private microBatch(segs: Segment[], rows: number, out: Float32Array): number {
+    const c = this.config, be = this.backend;
+    const T = rows, D = c.model_dim, hd = c.head_dim, V = c.vocab_size;
+    const { x, h, qkv, attn, gu, ff, tmp } = this.work!;
+    const one = segs.length === 1 && segs[0].s === 0 && segs[0].e === segs[0].en.ids.length;
+    const ids: ArrayLike<number> = one ? segs[0].en.ids : segs.flatMap((g) => Array.from({ length: g.e - g.s }, (_, t) => g.en.ids[g.s + t]));
+
+    be.embed(x, this.weights.token_embeddings, ids); // (T, D), no scaling
     for (let i = 0; i < this.sizes.length; i++) {
       const { nQ, nKV, ffnDim: F } = this.sizes[i];
       const L = this.weights.layers[i];
-      const qkvW = (nQ + 2 * nKV) * hd;
+      const qkvW = (nQ + 2 * nKV) * hd, kvW = nKV * hd;
       be.rmsnorm(h, x, L.attn_norm, T, D, RMS_EPS);
       be.matmul(qkv, h, L.qkv_proj, T);                                   // (T, (nQ + 2 nKV) hd) = [q | k | v]
-      be.qkNormRope(qkv, T, nQ, nKV, hd, L.q_norm, L.k_norm, RMS_EPS, pos0, c.rope_freq_constant);
-      const kvW = nKV * hd, kc = cache.k[i], vc = cache.v[i];
-      for (let t = 0; t < T; t++) {                                        // cache keys after RoPE
-        const o = t * qkvW + nQ * hd;
-        kc.set(qkv.subarray(o, o + kvW), (pos0 + t) * kvW);
-        vc.set(qkv.subarray(o + kvW, o + 2 * kvW), (pos0 + t) * kvW);
+      for (const g of segs) {                                             // per sequence: its positions and cache
+        const n = g.e - g.s, pos0 = g.en.cache.length, kc = g.en.cache.k[i], vc = g.en.cache.v[i];
+        const q = one ? qkv : qkv.subarray(g.row * qkvW);
+        be.qkNormRope(q, n, nQ, nKV, hd, L.q_norm, L.k_norm, RMS_EPS, pos0, c.rope_freq_constant);
+        for (let t = 0; t < n; t++) {                                      // cache keys after RoPE
+          const o = (g.row + t) * qkvW + nQ * hd;
+          kc.set(qkv.subarray(o, o + kvW), (pos0 + t) * kvW);
+          vc.set(qkv.subarray(o + kvW, o + 2 * kvW), (pos0 + t) * kvW);
+        }
+        be.attention(one ? attn : attn.subarray(g.row * nQ * hd), q, qkvW, kc, vc, n, pos0, nQ, nKV, hd); // (n, nQ hd)
       }
-      be.attention(attn, qkv, qkvW, kc, vc, T, pos0, nQ, nKV, hd);         // (T, nQ hd)
       be.matmul(tmp, attn, L.out_proj, T);
       be.addInPlace(x, tmp, T * D);
       be.rmsnorm(h, x, L.ffn_norm, T, D, RMS_EPS);
@@ -134,12 +179,21 @@ export class OpenELMModel {
       be.matmul(tmp, ff, L.proj_2, T);
       be.addInPlace(x, tmp, T * D);
     }
-    cache.length = pos0 + T;
-    for (let t = 0; t < T; t++) cache.tokens[pos0 + t] = slice[t];
-    if (!out) return;
-    const logitRows = out.length / V, first = T - logitRows;               // rows that need logits
-    const xs = x.subarray(first * D, T * D), hs = h.subarray(0, logitRows * D);
-    be.rmsnorm(hs, xs, this.weights.norm, logitRows, D, RMS_EPS);
-    be.matmul(out, hs, this.weights.lm_head ?? this.weights.token_embeddings, logitRows);
+    // Rows that need logits, gathered into h (free now): every row of an "all" segment, and the last row
+    // of a sequence's final segment for "last".
+    let n = 0;
+    for (const g of segs) {
+      const cache = g.en.cache, pos0 = cache.length, len = g.e - g.s;
+      for (let t = 0; t < len; t++) cache.tokens[pos0 + t] = g.en.ids[g.s + t];
+      cache.length = pos0 + len;
+      const r0 = g.en.logits === "all" ? g.row : g.en.logits === "last" && g.e === g.en.ids.length ? g.row + len - 1 : -1;
+      if (r0 < 0) continue;
+      h.set(x.subarray(r0 * D, (g.row + len) * D), n * D);
+      n += g.row + len - r0;
+    }
+    if (n === 0) return 0;
+    be.rmsnorm(h, h, this.weights.norm, n, D, RMS_EPS);
+    be.matmul(out, h, this.weights.lm_head ?? this.weights.token_embeddings, n);
+    return n;
   }
 }

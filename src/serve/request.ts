@@ -1,8 +1,9 @@
 // Validation of OpenAI /v1/completions and /v1/chat/completions request bodies into engine options.
 // Field names and defaults follow the OpenAI API reference (temperature 1, top_p 1, max_tokens 16 for
 // completions, up to the context for chat). Extensions, as llama.cpp / vLLM name them: repetition_penalty
-// (HF's, Apple's examples use 1.2), top_k, min_p, ignore_eos. Unknown fields are rejected by name, as
-// OpenAI does ("Unrecognized request argument supplied: x"); known ones we cannot honour are rejected too.
+// (HF's, Apple's examples use 1.2), top_k, min_p, ignore_eos. Unknown fields are ignored, so clients that
+// send newer or vendor-specific fields keep working; known fields with a wrong type or a value we cannot
+// honour are rejected with 400 naming the field.
 
 import type { ChatMessage } from "../engine.js";
 import type { GenerationOptions } from "../engine.js";
@@ -93,8 +94,7 @@ export function parseRequest(body: unknown, endpoint: Endpoint): ParsedRequest {
   const fields = FIELDS[endpoint];
   for (const [k, v] of Object.entries(b)) {
     const check = fields[k];
-    if (!check) throw new ApiError(400, `Unrecognized request argument supplied: ${k}`, k, "unknown_parameter");
-    if (v !== null && v !== undefined) check(v, k);
+    if (check && v !== null && v !== undefined) check(v, k);
   }
   if (typeof b.model !== "string") throw new ApiError(400, "model: required (a string; see GET /v1/models)", "model");
 
@@ -147,9 +147,7 @@ function parseMessages(m: unknown): ChatMessage[] {
   return m.map((x, i): ChatMessage => {
     const p = `messages[${i}]`;
     if (typeof x !== "object" || x === null) throw new ApiError(400, `${p}: expected an object {role, content}`, p);
-    const { role, content, name, ...rest } = x as Record<string, unknown>;
-    const extra = Object.keys(rest)[0];
-    if (extra) throw new ApiError(400, `Unrecognized request argument supplied: ${p}.${extra}`, `${p}.${extra}`, "unknown_parameter");
+    const { role, content, name } = x as Record<string, unknown>; // other fields are ignored
     if (name !== undefined && typeof name !== "string") throw new ApiError(400, `${p}.name: expected a string`, `${p}.name`);
     // "developer" is OpenAI's newer name for the system role.
     const r = role === "developer" ? "system" : role;

@@ -1,49 +1,61 @@
-// An OpenAI-compatible HTTP server over one loaded Model (Node's http module, no framework):
-//   GET /v1/models, GET /v1/models/{id}, POST /v1/completions, POST /v1/chat/completions, GET /health.
+// An OpenAI-compatible HTTP server over an engine running in a worker (src/worker: the protocol, the
+// engine host and its continuous-batching scheduler), on Node's http module, no framework:
+//   GET /v1/models, GET /v1/models/{id}, POST /v1/completions, POST /v1/chat/completions, GET /health,
+//   GET /metrics (Prometheus text).
 // Streaming answers are server-sent events (`data: {chunk}\n\n` … `data: [DONE]\n\n`) shaped like
-// OpenAI's text_completion / chat.completion.chunk objects. No model logic here: requests become
-// engine calls (engine.ts); admission is a SlotQueue; a closed connection aborts its generation.
+// OpenAI's text_completion / chat.completion.chunk objects. This thread only parses, queues and streams:
+// the model never runs on it, so /health and new connections are answered while a prompt is prefilled.
+// A closed connection aborts its generation (within one engine step). One log line (JSON) per request.
 
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Completion, Model } from "../engine.js";
-import { OpenELMError } from "../errors.js";
+import type { EngineHandle } from "../worker/node_engine.js";
+import type { Completion, Prompt } from "../worker/protocol.js";
 import { ApiError } from "./api_error.js";
+import { ServerMetrics } from "./metrics.js";
 import { parseRequest, type Endpoint, type ParsedRequest } from "./request.js";
-import { SlotQueue } from "./slot_queue.js";
 
 export interface ServerOptions {
   /** The id clients pass as `model` and GET /v1/models lists. */
   modelId: string;
-  /** Generations running at once (each holds a KV cache); default 4. */
-  parallel?: number;
-  /** Requests allowed to wait for a slot before 503; default 64. */
-  maxQueue?: number;
   /** Largest request body accepted, in bytes; default 1 MiB (413 beyond). */
   maxBodyBytes?: number;
+  /** A client must send its request headers within this many ms (408 after); default 10 s. */
+  headersTimeoutMs?: number;
+  /** … and its whole request (headers and body) within this many ms; default 30 s. */
+  requestTimeoutMs?: number;
+  /** Where the per-request log lines go (one JSON object a line); default nowhere. */
+  log?: (line: string) => void;
 }
 
 export interface OpenAIServer {
   readonly server: Server;
+  readonly metrics: ServerMetrics;
   /** Start listening; resolves to the bound address. */
   listen(port: number, host: string): Promise<AddressInfo>;
   /** Stop accepting, let in-flight requests finish, then close (SIGTERM). */
   drain(): Promise<void>;
-  /** Requests being answered / waiting for a slot. */
+  /** Connections being answered; generations holding a batch slot / waiting for one. */
   stats(): { active: number; queued: number; running: number };
 }
 
 type FinishReasonOut = "stop" | "length";
 
-export function createOpenAIServer(model: Model, opts: ServerOptions): OpenAIServer {
-  const slots = new SlotQueue(opts.parallel ?? 4, opts.maxQueue ?? 64);
+export function createOpenAIServer(engine: EngineHandle, opts: ServerOptions): OpenAIServer {
   const maxBody = opts.maxBodyBytes ?? 1 << 20;
   const created = Math.floor(Date.now() / 1000);
+  const metrics = new ServerMetrics();
+  const log = opts.log ?? (() => {});
   let draining = false;
-  let active = 0;
+  let active = 0, queued = 0, running = 0;
 
-  const server = createServer((req, res) => {
+  const server = createServer({
+    headersTimeout: opts.headersTimeoutMs ?? 10_000,
+    requestTimeout: opts.requestTimeoutMs ?? 30_000,
+    // how often those timeouts are checked (Node's default, 30 s, would let a trickling client stay that long)
+    connectionsCheckingInterval: Math.max(50, Math.min(opts.headersTimeoutMs ?? 10_000, opts.requestTimeoutMs ?? 30_000) / 4),
+  }, (req, res) => {
     active++;
     res.on("close", () => {
       active--;
@@ -58,7 +70,15 @@ export function createOpenAIServer(model: Model, opts: ServerOptions): OpenAISer
     const method = req.method ?? "GET";
     if (path === "/health") {
       requireMethod(method, "GET");
-      return sendJson(res, draining ? 503 : 200, { status: draining ? "draining" : "ok", model: opts.modelId, running: slots.running, queued: slots.queued });
+      return sendJson(res, draining ? 503 : 200, { status: draining ? "draining" : "ok", model: opts.modelId, running, queued });
+    }
+    if (path === "/metrics") {
+      requireMethod(method, "GET");
+      const stats = await engine.client().then((c) => c.stats()).catch(() => null);
+      const text = metrics.render(stats);
+      res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8", "content-length": Buffer.byteLength(text) });
+      res.end(text);
+      return;
     }
     if (path === "/v1/models") {
       requireMethod(method, "GET");
@@ -71,24 +91,30 @@ export function createOpenAIServer(model: Model, opts: ServerOptions): OpenAISer
       return sendJson(res, 200, modelCard());
     }
     const endpoint: Endpoint | undefined = path === "/v1/completions" ? "completions" : path === "/v1/chat/completions" ? "chat" : undefined;
-    if (!endpoint) throw new ApiError(404, `no route ${method} ${path} (see GET /v1/models, POST /v1/completions, POST /v1/chat/completions, GET /health)`, null, "not_found");
+    if (!endpoint) throw new ApiError(404, `no route ${method} ${path} (see GET /v1/models, POST /v1/completions, POST /v1/chat/completions, GET /health, GET /metrics)`, null, "not_found");
     requireMethod(method, "POST");
     if (draining) throw new ApiError(503, "the server is shutting down", null, "server_shutting_down");
+    const arrived = performance.now();
     const body = await readJson(req, maxBody);
-    await complete(parseRequest(body, endpoint), endpoint, res);
+    const p = parseRequest(body, endpoint);
+    await complete(p, endpoint, res, arrived).catch((e) => {
+      const err = toApiError(e);
+      metrics.requests.inc(1, { finish_reason: "error", code: err.code ?? String(err.status) });
+      log(JSON.stringify({ event: "request", endpoint, status: err.status, error: err.code ?? err.message }));
+      throw err;
+    });
   }
 
   function modelCard() {
-    return { id: opts.modelId, object: "model", created, owned_by: "openelm-ts", context_length: model.contextLength };
+    return { id: opts.modelId, object: "model", created, owned_by: "openelm-ts", context_length: engine.info.contextLength };
   }
 
-  async function complete(p: ParsedRequest, endpoint: Endpoint, res: ServerResponse): Promise<void> {
+  async function complete(p: ParsedRequest, endpoint: Endpoint, res: ServerResponse, arrived: number): Promise<void> {
     if (p.model !== opts.modelId) throw modelNotFound(p.model);
-    const ids = p.messages ? model.encodeChat(p.messages) : typeof p.prompt === "string" ? model.encode(p.prompt) : p.prompt!;
-    const V = model.config.vocab_size;
-    const bad = ids.findIndex((t) => t >= V);
-    if (bad >= 0) throw new ApiError(400, `prompt: token id ${ids[bad]} at index ${bad} is out of range (vocabulary 0 … ${V - 1})`, "prompt");
-    const ctx = model.contextLength;
+    const client = await engine.client();
+    const prompt: Prompt = p.messages ? { messages: p.messages } : typeof p.prompt === "string" ? { text: p.prompt } : { ids: p.prompt! };
+    const ids = await client.tokenize(prompt);
+    const ctx = engine.info.contextLength;
     const maxTokens = p.maxTokens ?? ctx - ids.length;
     if (ids.length + maxTokens > ctx || maxTokens < 0 || ids.length >= ctx) {
       const what = endpoint === "chat" ? "messages" : "prompt";
@@ -99,50 +125,78 @@ export function createOpenAIServer(model: Model, opts: ServerOptions): OpenAISer
     // A closed connection (client gone) aborts the generation, or its place in the line.
     const ac = new AbortController();
     res.on("close", () => { if (!res.writableFinished) ac.abort(); });
-    const slot = slots.acquire(ac.signal);
-    if (slot === "full") throw new ApiError(503, `the server is busy (${slots.queued} requests waiting); retry later`, null, "server_busy");
-    const release = await slot;
-    if (!release) return; // the client left while waiting
+    const id = `${endpoint === "chat" ? "chatcmpl" : "cmpl"}-${randomUUID().replace(/-/g, "")}`;
+    let started = false;
+    queued++;
+    const gen = client.generate({ ids }, { ...p.options, maxNewTokens: maxTokens }, {
+      signal: ac.signal,
+      onStart: () => { started = true; queued--; running++; },
+    });
+    let first = 0, last = 0;
+    const onToken = (n: number) => {
+      const now = performance.now();
+      if (n === 0) return;
+      if (first === 0) { first = now; metrics.ttft.observe((now - arrived) / 1000); } else metrics.itl.observe((now - last) / 1000);
+      last = now;
+    };
     try {
-      const gen = model.run(ids, { ...p.options, maxNewTokens: maxTokens, signal: ac.signal });
-      const id = `${endpoint === "chat" ? "chatcmpl" : "cmpl"}-${randomUUID().replace(/-/g, "")}`;
       const now = Math.floor(Date.now() / 1000);
       const object = endpoint === "chat" ? (p.stream ? "chat.completion.chunk" : "chat.completion") : "text_completion";
       const head = { id, object, created: now, model: opts.modelId };
+      let c: Completion;
       if (!p.stream) {
-        const c = await gen.result;
+        for await (const d of gen) onToken(d.tokens.length);
+        c = await gen.result;
         if (c.finishReason === "abort") return;
         const choice = endpoint === "chat"
           ? { index: 0, message: { role: "assistant", content: c.text }, logprobs: null, finish_reason: finishReason(c) }
           : { index: 0, text: c.text, logprobs: null, finish_reason: finishReason(c) };
-        return sendJson(res, 200, { ...head, choices: [choice], usage: usage(c) });
-      }
-      res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: draining ? "close" : "keep-alive" });
-      res.flushHeaders();
-      const extra = p.includeUsage ? { usage: null } : {};
-      const chunk = (delta: string | null, finish: FinishReasonOut | null, first = false) => endpoint === "chat"
-        ? { ...head, choices: [{ index: 0, delta: delta === null ? {} : first ? { role: "assistant", content: delta } : { content: delta }, logprobs: null, finish_reason: finish }], ...extra }
-        : { ...head, choices: [{ index: 0, text: delta ?? "", logprobs: null, finish_reason: finish }], ...extra };
-      if (endpoint === "chat") sse(res, chunk("", null, true));
-      try {
-        for await (const piece of gen) sse(res, chunk(piece, null));
-      } catch (e) {
-        sse(res, toApiError(e).toJSON());
+        sendJson(res, 200, { ...head, choices: [choice], usage: usage(c) });
+      } else {
+        // Errors before the first token (a full queue, a bad option) still get their HTTP status.
+        const it = gen[Symbol.asyncIterator]();
+        const firstStep = await it.next();
+        res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: draining ? "close" : "keep-alive" });
+        res.flushHeaders();
+        const extra = p.includeUsage ? { usage: null } : {};
+        const chunk = (delta: string | null, finish: FinishReasonOut | null, first = false) => endpoint === "chat"
+          ? { ...head, choices: [{ index: 0, delta: delta === null ? {} : first ? { role: "assistant", content: delta } : { content: delta }, logprobs: null, finish_reason: finish }], ...extra }
+          : { ...head, choices: [{ index: 0, text: delta ?? "", logprobs: null, finish_reason: finish }], ...extra };
+        if (endpoint === "chat") sse(res, chunk("", null, true));
+        try {
+          for (let step = firstStep; !step.done; step = await it.next()) {
+            onToken(step.value.tokens.length);
+            if (step.value.text) sse(res, chunk(step.value.text, null));
+          }
+        } catch (e) {
+          sse(res, toApiError(e).toJSON());
+          res.end("data: [DONE]\n\n");
+          throw e;
+        }
+        c = await gen.result;
+        if (c.finishReason === "abort" || res.destroyed) return;
+        sse(res, chunk(null, finishReason(c)));
+        if (p.includeUsage) sse(res, { ...head, choices: [], usage: usage(c) });
         res.end("data: [DONE]\n\n");
-        return;
       }
-      const c = await gen.result;
-      if (c.finishReason === "abort" || res.destroyed) return;
-      sse(res, chunk(null, finishReason(c)));
-      if (p.includeUsage) sse(res, { ...head, choices: [], usage: usage(c) });
-      res.end("data: [DONE]\n\n");
+      const end = performance.now();
+      metrics.requests.inc(1, { finish_reason: finishReason(c) });
+      metrics.promptTokens.inc(c.promptTokens);
+      metrics.cachedTokens.inc(c.cachedPromptTokens);
+      metrics.generationTokens.inc(c.completionTokens);
+      metrics.duration.observe((end - arrived) / 1000);
+      log(JSON.stringify({ event: "request", id, endpoint, status: 200, prompt_tokens: c.promptTokens, cached_tokens: c.cachedPromptTokens,
+        completion_tokens: c.completionTokens, ttft_ms: first ? round(first - arrived) : null, duration_ms: round(end - arrived),
+        finish_reason: c.finishReason }));
     } finally {
-      release();
+      if (started) running--; else queued--;
+      if (!res.writableFinished) gen.abort();
     }
   }
 
   return {
     server,
+    metrics,
     listen: (port, host) => new Promise((resolve, reject) => {
       server.once("error", reject);
       server.listen(port, host, () => { server.off("error", reject); resolve(server.address() as AddressInfo); });
@@ -152,9 +206,11 @@ export function createOpenAIServer(model: Model, opts: ServerOptions): OpenAISer
       server.close(() => resolve()); // stops accepting; resolves once every connection has ended
       server.closeIdleConnections();
     }),
-    stats: () => ({ active, queued: slots.queued, running: slots.running }),
+    stats: () => ({ active, queued, running }),
   };
 }
+
+const round = (ms: number) => Math.round(ms * 10) / 10;
 
 function finishReason(c: Completion): FinishReasonOut {
   return c.finishReason === "length" ? "length" : "stop"; // "eos" and "stop" are both OpenAI's "stop"
@@ -205,9 +261,14 @@ async function readJson(req: IncomingMessage, maxBytes: number): Promise<unknown
   }
 }
 
+/** Errors from the engine by their code (EngineError carries the host's name, code and param). */
 function toApiError(e: unknown): ApiError {
   if (e instanceof ApiError) return e;
-  if (e instanceof OpenELMError) return new ApiError(400, e.message); // bad input that reached the engine
+  const x = e as { name?: string; message?: string; code?: string | null; param?: string | null };
+  if (x?.code === "server_busy") return new ApiError(503, x.message!, null, "server_busy");
+  if (x?.code === "engine_fault") return new ApiError(500, x.message!, null, "engine_fault");
+  if (x?.code === "context_length_exceeded") return new ApiError(400, x.message!, x.param ?? null, "context_length_exceeded");
+  if (x?.name && /^(InputError|TokenizerError|OpenELMError)$/.test(x.name)) return new ApiError(400, x.message!, x.param ?? null); // bad input that reached the engine
   return new ApiError(500, `internal error: ${e instanceof Error ? e.message : String(e)}`, null, "internal_error");
 }
 

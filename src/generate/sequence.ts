@@ -1,0 +1,75 @@
+// One sequence's generation state, apart from the forward passes: the logits processors and the sampler
+// that choose each token, the streamed detokenization, stop strings, EOS and max-tokens. generate.ts drives
+// one sequence with its own forward calls; batch.ts drives many through batched forwards. Same choices.
+
+import type { Tokenizer } from "../tokenizer/sentencepiece.js";
+import { StreamDecoder } from "../tokenizer/stream_decoder.js";
+import type { FinishReason, GenerateOptions } from "./generate.js";
+import { applyMinP, applyPresenceFrequency, applyRepetitionPenalty, applyTemperature, applyTopK, applyTopP } from "./logits.js";
+import { argmax, Rng, sample } from "./sampler.js";
+import { StopMatcher } from "./stop.js";
+
+export class Sequence {
+  /** Prompt then generated ids. */
+  readonly ids: number[];
+  /** Generated ids (an EOS that ended generation included). */
+  readonly tokens: number[] = [];
+  text = "";
+  /** Set once generation has ended. */
+  finishReason: FinishReason | null = null;
+  readonly maxNew: number;
+  readonly greedy: boolean;
+  private readonly rng: Rng;
+  private readonly stops: StopMatcher;
+  private readonly decoder: StreamDecoder;
+  private readonly row: Float32Array;
+
+  constructor(private readonly tokenizer: Tokenizer, readonly promptIds: number[], private readonly opts: GenerateOptions, vocab: number) {
+    this.ids = promptIds.slice();
+    this.maxNew = opts.maxNewTokens ?? 128;
+    this.greedy = (opts.temperature ?? 0) === 0;
+    this.rng = new Rng(opts.seed ?? 0);
+    this.stops = new StopMatcher(opts.stop?.filter((s) => s.length > 0) ?? []);
+    this.decoder = new StreamDecoder(tokenizer, promptIds[promptIds.length - 1]);
+    this.row = new Float32Array(vocab);
+    if (this.maxNew === 0) this.finishReason = "length";
+  }
+
+  /** Apply the processors to a logits row with `context` before it (default: all ids so far) and choose a token. */
+  choose(src: Float32Array, context: number[] = this.ids): number {
+    const o = this.opts, row = this.row;
+    row.set(src);
+    applyRepetitionPenalty(row, context, o.repetitionPenalty ?? 1);
+    const presence = o.presencePenalty ?? 0, frequency = o.frequencyPenalty ?? 0;
+    if (presence || frequency) applyPresenceFrequency(row, context.slice(this.promptIds.length), presence, frequency); // no per-token copy when off
+    if (this.greedy) return argmax(row);
+    applyTemperature(row, o.temperature ?? 0);
+    applyTopK(row, o.topK ?? 0);
+    applyTopP(row, o.topP ?? 1);
+    applyMinP(row, o.minP ?? 0);
+    return sample(row, this.rng);
+  }
+
+  /**
+   * Take the chosen token: returns the text it makes printable, or null when it is an EOS that ends
+   * generation (nothing to emit). Sets finishReason when the sequence ends with it (eos, stop, max tokens).
+   */
+  push(next: number): string | null {
+    this.ids.push(next);
+    this.tokens.push(next);
+    if (next === this.tokenizer.eosId && !this.opts.ignoreEos) { this.finishReason = "eos"; return null; }
+    const piece = this.stops.push(this.decoder.push(next));
+    this.text += piece.emit;
+    if (piece.stopped) this.finishReason = "stop";
+    else if (this.tokens.length >= this.maxNew) this.finishReason = "length";
+    return piece.emit;
+  }
+
+  /** End generation (if not yet ended) and return held-back text (none after a stop string). */
+  finish(reason: FinishReason): string {
+    this.finishReason ??= reason;
+    const tail = this.finishReason === "stop" ? "" : this.stops.flush() + this.decoder.flush();
+    this.text += tail;
+    return tail;
+  }
+}

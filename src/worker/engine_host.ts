@@ -1,0 +1,107 @@
+// The engine host: runs inside a worker (Node worker_thread or browser Web Worker), owns the loaded model,
+// and answers the protocol of protocol.ts over an Endpoint. Environment-neutral: no Node or DOM imports;
+// the one environment-specific step, loading a model, is passed in (node_worker.ts for Node).
+// Messages are handled between engine steps, so an abort or a new request waits at most one step.
+
+import type { Model } from "../engine.js";
+import { InputError } from "../errors.js";
+import type { ClientMessage, Endpoint, HostMessage, LoadOptions, ModelInfo, ProgressInfo, Prompt } from "./protocol.js";
+import { PROTOCOL_VERSION, toWireError } from "./protocol.js";
+import { BatchScheduler, type SchedulerOptions } from "../generate/batch.js";
+
+export interface HostDeps {
+  /** Load a model by name (directory, .gguf, hub id, URL: the loader decides) with the kernels it picks. */
+  loadModel(model: string | undefined, options: LoadOptions, onProgress: (p: ProgressInfo) => void): Promise<Model>;
+}
+
+/** Serve the protocol on endpoint until a dispose message; returns a function that stops listening. */
+export function hostEngine(endpoint: Endpoint, deps: HostDeps): () => void {
+  let model: Model | null = null;
+  let scheduler: BatchScheduler | null = null;
+  const send = (m: HostMessage) => endpoint.postMessage(m);
+  const fail = (id: number, e: unknown) => send({ type: "error", id, error: toWireError(e) });
+
+  const stop = endpoint.listen((raw) => {
+    const msg = raw as ClientMessage;
+    try {
+      handle(msg);
+    } catch (e) {
+      fail(msg.id, e);
+    }
+  });
+
+  function loaded(): { model: Model; scheduler: BatchScheduler } {
+    if (!model || !scheduler) throw new InputError("no model loaded (send load first)");
+    return { model, scheduler };
+  }
+
+  function handle(msg: ClientMessage): void {
+    switch (msg.type) {
+      case "load": {
+        if (model) throw new InputError(`a model is already loaded (${model.name}); dispose it first`);
+        const options = msg.options ?? {};
+        deps.loadModel(msg.model, options, (progress) => send({ type: "progress", id: msg.id, progress })).then((m) => {
+          model = m;
+          const opts: SchedulerOptions = { parallel: options.parallel, kvBudgetBytes: options.kvBudgetBytes,
+            prefillChunk: options.prefillChunk, maxQueue: options.maxQueue };
+          scheduler = new BatchScheduler(m.network, m.tokenizer, opts, (e) => send({ type: "fatal", error: toWireError(e) }));
+          const info: ModelInfo = { name: m.name, contextLength: m.contextLength, vocabSize: m.config.vocab_size,
+            eosId: m.tokenizer.eosId, backend: m.network.backend.name, parallel: scheduler.parallel, kvBudgetBytes: scheduler.kvBudgetBytes };
+          send({ type: "loaded", id: msg.id, model: info });
+        }, (e) => fail(msg.id, e));
+        return;
+      }
+      case "tokenize": {
+        send({ type: "tokens", id: msg.id, ids: promptIds(loaded().model, msg.prompt) });
+        return;
+      }
+      case "generate": {
+        const { model: m, scheduler: s } = loaded();
+        const ids = promptIds(m, msg.prompt);
+        const id = msg.id;
+        s.submit(id, ids, msg.options ?? {}, {
+          started: (promptTokens, cachedPromptTokens) => send({ type: "started", id, promptTokens, cachedPromptTokens }),
+          delta: (text, tokens) => send({ type: "delta", id, text, tokens }),
+          done: (completion) => send({ type: "done", id, completion }),
+          error: (e) => fail(id, e),
+        });
+        return;
+      }
+      case "abort":
+        scheduler?.abort(msg.id);
+        return;
+      case "stats":
+        send({ type: "stats", id: msg.id, stats: loaded().scheduler.stats() });
+        return;
+      case "dispose":
+        scheduler?.close(new InputError("the engine was disposed"));
+        model?.dispose();
+        model = null;
+        scheduler = null;
+        send({ type: "disposed", id: msg.id });
+        stop();
+        return;
+      default:
+        throw new InputError(`unknown message type ${JSON.stringify((msg as { type?: unknown }).type)}`);
+    }
+  }
+
+  send({ type: "ready", version: PROTOCOL_VERSION });
+  return stop;
+}
+
+/** Prompt ids for a prompt, checked against the vocabulary. Throws InputError naming the bad id. */
+function promptIds(model: Model, p: Prompt): number[] {
+  let ids: number[];
+  if ("text" in p) ids = model.encode(p.text);
+  else if ("messages" in p) ids = model.encodeChat(p.messages);
+  else ids = p.ids;
+  const V = model.config.vocab_size;
+  const bad = ids.findIndex((t) => !Number.isInteger(t) || t < 0 || t >= V);
+  if (bad >= 0) {
+    const e = new InputError(`prompt: token id ${ids[bad]} at index ${bad} is out of range (vocabulary 0 … ${V - 1})`);
+    Object.assign(e, { param: "prompt" });
+    throw e;
+  }
+  return ids;
+}

@@ -1,0 +1,187 @@
+// The engine-worker protocol: the typed messages between a thin client (the HTTP server's thread, a web
+// page) and the engine host running the model in a worker (a Node worker_thread or a browser Web Worker).
+// One protocol for both hosts; messages are plain structured-cloneable objects. Every request carries an
+// id chosen by the client; every answer and event carries the id of the request it belongs to.
+//
+//   client -> host: load, tokenize, generate, abort, stats, dispose
+//   host -> client: ready (once, unsolicited), progress, loaded, tokens, started, delta, done, stats,
+//                   error (one request failed), fatal (the engine is unusable: every request in flight failed)
+//
+// A generation streams `started` (admitted to a batch slot; prompt and cached token counts), then `delta`
+// events (text and token ids, in order), then exactly one `done` (its Completion) or `error`. An `abort`
+// ends it with `done` and finishReason "abort" within one engine step.
+
+import type { ChatMessage } from "../tokenizer/chat_template.js";
+import type { FinishReason } from "../generate/generate.js";
+
+export const PROTOCOL_VERSION = 1;
+
+/** How the model is loaded: the host's loader interprets these (a browser host may read `model` as a URL). */
+export interface LoadOptions {
+  /** Convert weights while loading: "f32", "f16", "bf16", "q8_0", "q4_0". */
+  dtype?: "f32" | "f16" | "bf16" | "q8_0" | "q4_0";
+  /** Hub revision when `model` is a hub id. */
+  revision?: string;
+  /** Kernels: "wasm" (default where built) or "ref". */
+  backend?: "ref" | "wasm";
+  /** Kernel threads including the engine's own. */
+  threads?: number;
+  /** Sequences decoded together in one batch (each holds a KV cache); default 4. */
+  parallel?: number;
+  /** Bytes of KV cache all sequences may hold together; default: parallel full-context caches. */
+  kvBudgetBytes?: number;
+  /** Prompt tokens prefilled per engine step (chunked prefill, interleaved with decode steps); default 128. */
+  prefillChunk?: number;
+  /** Requests waiting for a slot before new ones fail with code "server_busy"; default unbounded. */
+  maxQueue?: number;
+}
+
+/** A prompt: text (BOS + SentencePiece ids), token ids as given, or a conversation (the chat template). */
+export type Prompt = { text: string } | { ids: number[] } | { messages: ChatMessage[] };
+
+/** Sampling and stopping, as GenerationOptions in engine.ts (no signal: send `abort`). */
+export interface GenerateOptions {
+  maxNewTokens?: number;
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  minP?: number;
+  repetitionPenalty?: number;
+  presencePenalty?: number;
+  frequencyPenalty?: number;
+  seed?: number;
+  stop?: string[];
+  ignoreEos?: boolean;
+}
+
+/** What a loaded model is, for the client. */
+export interface ModelInfo {
+  name: string;
+  contextLength: number;
+  vocabSize: number;
+  eosId: number;
+  /** Kernel backend name ("wasm", "wasm-relaxed", "ref"). */
+  backend: string;
+  /** Batch slots and KV budget in effect. */
+  parallel: number;
+  kvBudgetBytes: number;
+}
+
+/** The end of a generation (engine.ts Completion). */
+export interface Completion {
+  text: string;
+  tokens: number[];
+  finishReason: FinishReason;
+  promptTokens: number;
+  completionTokens: number;
+  /** Prompt tokens whose KV entries came from the prefix cache instead of being computed. */
+  cachedPromptTokens: number;
+}
+
+/** Engine counters for metrics: a snapshot at the time of the request. */
+export interface EngineStats {
+  /** Sequences holding a slot / waiting for one. */
+  running: number;
+  waiting: number;
+  /** Sequences in the last engine step. */
+  batchSize: number;
+  /** KV cache bytes held by running sequences and by the prefix cache, and the budget. */
+  kvBytesInUse: number;
+  kvBytesCached: number;
+  kvBudgetBytes: number;
+  /** Totals since load. */
+  steps: number;
+  /** Sequences summed over steps (÷ steps = mean batch size). */
+  stepSequences: number;
+  promptTokens: number;
+  cachedPromptTokens: number;
+  generatedTokens: number;
+}
+
+/** An error as it crosses the boundary: the Error class name (InputError …), its message, and API hints. */
+export interface WireError {
+  name: string;
+  message: string;
+  /** "context_length_exceeded", "server_busy", "engine_fault", …; null when none applies. */
+  code: string | null;
+  /** The request field at fault, when known. */
+  param: string | null;
+}
+
+export type ClientMessage =
+  | { type: "load"; id: number; model?: string; options?: LoadOptions }
+  | { type: "tokenize"; id: number; prompt: Prompt }
+  | { type: "generate"; id: number; prompt: Prompt; options: GenerateOptions }
+  | { type: "abort"; id: number }
+  | { type: "stats"; id: number }
+  | { type: "dispose"; id: number };
+
+/** Download / load progress (io/hub.ts ProgressEvent for hub downloads; hosts may send their own phases). */
+export interface ProgressInfo {
+  phase: string;
+  file: string;
+  bytes: number;
+  total: number;
+}
+
+export type HostMessage =
+  | { type: "ready"; version: number }
+  | { type: "progress"; id: number; progress: ProgressInfo }
+  | { type: "loaded"; id: number; model: ModelInfo }
+  | { type: "tokens"; id: number; ids: number[] }
+  | { type: "started"; id: number; promptTokens: number; cachedPromptTokens: number }
+  | { type: "delta"; id: number; text: string; tokens: number[] }
+  | { type: "done"; id: number; completion: Completion }
+  | { type: "stats"; id: number; stats: EngineStats }
+  | { type: "disposed"; id: number }
+  | { type: "error"; id: number; error: WireError }
+  | { type: "fatal"; error: WireError };
+
+/**
+ * One side of a message channel. Both hosts fit: wrap a Worker, a worker's global scope or a MessagePort
+ * with endpointOf; Node worker_threads ports with the adapter in node_worker.ts.
+ */
+export interface Endpoint {
+  postMessage(msg: ClientMessage | HostMessage): void;
+  /** Receive messages; returns a function that stops receiving. */
+  listen(onMessage: (msg: unknown) => void): () => void;
+}
+
+/** An Endpoint over anything with postMessage and addEventListener("message") (browser Worker, self, MessagePort). */
+export function endpointOf(port: {
+  postMessage(msg: unknown): void;
+  addEventListener(type: "message", fn: (e: { data: unknown }) => void): void;
+  removeEventListener(type: "message", fn: (e: { data: unknown }) => void): void;
+  start?(): void;
+}): Endpoint {
+  return {
+    postMessage: (msg) => port.postMessage(msg),
+    listen(onMessage) {
+      const fn = (e: { data: unknown }) => onMessage(e.data);
+      port.addEventListener("message", fn);
+      port.start?.(); // MessagePorts deliver only once started
+      return () => port.removeEventListener("message", fn);
+    },
+  };
+}
+
+/** An Error to its wire form. */
+export function toWireError(e: unknown): WireError {
+  if (e instanceof Error) {
+    const x = e as Error & { code?: unknown; param?: unknown };
+    return { name: e.name, message: e.message, code: typeof x.code === "string" ? x.code : null, param: typeof x.param === "string" ? x.param : null };
+  }
+  return { name: "Error", message: String(e), code: null, param: null };
+}
+
+/** A wire error back to an Error with the same name, code and param. */
+export class EngineError extends Error {
+  readonly code: string | null;
+  readonly param: string | null;
+  constructor(w: WireError) {
+    super(w.message);
+    this.name = w.name;
+    this.code = w.code;
+    this.param = w.param;
+  }
+}
