@@ -29,7 +29,8 @@ export interface GgufVocab {
 }
 
 /** The bundled Llama-2 tokenizer.model (OpenELM's tokenizer). */
-export const BUNDLED_TOKENIZER_MODEL = /* @__PURE__ */ fileURLToPath(new URL("../../assets/tokenizer/llama2/tokenizer.model", import.meta.url));
+// (pure: a browser bundle that never reads the file drops it)
+export const BUNDLED_TOKENIZER_MODEL = /* @__PURE__ */ (() => fileURLToPath(new URL("../../assets/tokenizer/llama2/tokenizer.model", import.meta.url)))();
 
 export interface ProtoField { field: number; wire: number; start: number; end: number; value: number }
 

@@ -9,6 +9,9 @@ import type { StoredTensor } from "../tensor/tensor.js";
 import { openCheckpointFiles, type GenerationConfig } from "../io/model_dir.js";
 import type { ByteSource, ModelFiles } from "../io/byte_source.js";
 import { directoryFiles, fileSource } from "../io/file_source.js";
+import { openGgufCheckpointSource } from "../io/gguf_openelm.js";
+import { quantizeTensors } from "../io/gguf_quantize.js";
+import { BUNDLED_TOKENIZER_MODEL, tokenizerModelFromVocabOn } from "../io/gguf_vocab.js";
 import { layerSizes, type OpenELMConfig } from "./config.js";
 import { OpenELMModel, type LayerWeights } from "./openelm.js";
 
@@ -133,36 +136,35 @@ export interface OpenedCheckpoint extends LoadedModel {
 
 /** Open a model directory or a .gguf file, optionally converting the weights to `dtype` on the way. */
 export async function openCheckpoint(pathOrFile: string, opts: OpenOptions = {}): Promise<OpenedCheckpoint> {
-  if (pathOrFile.endsWith(".gguf")) return openCheckpointSource({ gguf: fileSource(pathOrFile) }, opts);
-  return openCheckpointSource({ dir: pathOrFile }, opts);
+  if (pathOrFile.endsWith(".gguf"))
+    return openCheckpointSource({ gguf: fileSource(pathOrFile) }, { ...opts, bundledTokenizer: fs.readFileSync(BUNDLED_TOKENIZER_MODEL) });
+  return loadModelDir(pathOrFile, { backend: opts.backend, transformTensors: converter(opts.dtype) });
 }
 
-/** Where a checkpoint is: a local directory, a model folder's files (a browser's), or one GGUF file. */
-export type CheckpointSource = { dir: string } | { files: ModelFiles } | { gguf: ByteSource };
+/** Weight conversion while loading (llama.cpp's per-tensor rules: norms stay F32); none without a dtype. */
+function converter(dtype: WeightDType | undefined): LoadOptions["transformTensors"] {
+  return dtype ? (t) => quantizeTensors(t, dtype) : undefined;
+}
+
+/** A checkpoint held anywhere (a browser's File objects, a cache): a model folder's files, or one GGUF file. */
+export type CheckpointSource = { files: ModelFiles } | { gguf: ByteSource };
 
 /**
  * As openCheckpoint, for checkpoints held anywhere. bundledTokenizer: the bytes of the bundled Llama-2
- * tokenizer.model, the template a GGUF vocabulary is rebuilt on (default: read from assets/).
+ * tokenizer.model, the template a GGUF vocabulary is rebuilt on (needed for GGUF files with a vocabulary).
  */
 export async function openCheckpointSource(src: CheckpointSource, opts: OpenOptions & { bundledTokenizer?: Uint8Array } = {}): Promise<OpenedCheckpoint> {
   const backend = opts.backend ?? createRefBackend();
-  const dtype = opts.dtype;
-  const quantize = dtype ? (await import("../io/gguf_quantize.js")).quantizeTensors : undefined;
-  const convert = quantize && dtype ? (t: Map<string, StoredTensor>) => quantize(t, dtype) : undefined;
-  if ("gguf" in src) {
-    const { openGgufCheckpointSource } = await import("../io/gguf_openelm.js");
-    const ck = openGgufCheckpointSource(src.gguf);
-    const file = src.gguf.name;
-    let model: OpenELMModel;
-    try { model = modelFromTensors(ck.config, convert ? convert(ck.tensors) : ck.tensors, backend, file); } finally { ck.close(); }
-    let tokenizerModel: Uint8Array | undefined;
-    if (ck.vocab) {
-      const vocab = await import("../io/gguf_vocab.js");
-      tokenizerModel = opts.bundledTokenizer ? vocab.tokenizerModelFromVocabOn(ck.vocab, opts.bundledTokenizer, "bundled tokenizer.model")
-        : vocab.tokenizerModelFromVocab(ck.vocab);
-    }
-    return { model, dir: file, generationConfig: { bos_token_id: ck.config.bos_token_id, eos_token_id: ck.config.eos_token_id }, tokenizerModel };
+  const convert = converter(opts.dtype);
+  if ("files" in src) return loadModelFiles(src.files, { backend, transformTensors: convert });
+  const ck = openGgufCheckpointSource(src.gguf);
+  const file = src.gguf.name;
+  let model: OpenELMModel;
+  try { model = modelFromTensors(ck.config, convert ? convert(ck.tensors, ck.config) : ck.tensors, backend, file); } finally { ck.close(); }
+  let tokenizerModel: Uint8Array | undefined;
+  if (ck.vocab) {
+    if (!opts.bundledTokenizer) throw new Error("openCheckpointSource: a GGUF vocabulary needs bundledTokenizer (the template it is rebuilt on)");
+    tokenizerModel = tokenizerModelFromVocabOn(ck.vocab, opts.bundledTokenizer, "bundled tokenizer.model");
   }
-  const load = { backend, transformTensors: convert };
-  return "dir" in src ? loadModelDir(src.dir, load) : loadModelFiles(src.files, load);
+  return { model, dir: file, generationConfig: { bos_token_id: ck.config.bos_token_id, eos_token_id: ck.config.eos_token_id }, tokenizerModel };
 }

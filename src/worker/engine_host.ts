@@ -46,7 +46,8 @@ export function hostEngine(endpoint: Endpoint, deps: HostDeps): () => void {
             prefillChunk: options.prefillChunk, maxQueue: options.maxQueue };
           scheduler = new BatchScheduler(m.network, m.tokenizer, opts, (e) => send({ type: "fatal", error: toWireError(e) }));
           const info: ModelInfo = { name: m.name, contextLength: m.contextLength, vocabSize: m.config.vocab_size,
-            eosId: m.tokenizer.eosId, backend: m.network.backend.name, parallel: scheduler.parallel, kvBudgetBytes: scheduler.kvBudgetBytes };
+            eosId: m.tokenizer.eosId, backend: m.network.backend.name, parallel: scheduler.parallel, kvBudgetBytes: scheduler.kvBudgetBytes,
+            memoryBytes: (m.network.backend as { memoryBytes?: () => number }).memoryBytes?.() };
           send({ type: "loaded", id: msg.id, model: info });
         }, (e) => fail(msg.id, e));
         return;

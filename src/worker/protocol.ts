@@ -22,8 +22,13 @@ export interface LoadOptions {
   dtype?: "f32" | "f16" | "bf16" | "q8_0" | "q4_0";
   /** Hub revision when `model` is a hub id. */
   revision?: string;
-  /** Kernels: "wasm" (default where built) or "ref". */
-  backend?: "ref" | "wasm";
+  /** Kernels: "wasm" (default where built) or "ref"; "webgpu" in browsers that have it. */
+  backend?: "ref" | "wasm" | "webgpu";
+  /**
+   * Browser hosts: the model's files as the user picked them (File objects are structured-cloned, not
+   * copied): one .gguf file, or a model folder's files named "folder/config.json" … When given, `model` is unused.
+   */
+  files?: Array<{ name: string; data: Blob }>;
   /** Kernel threads including the engine's own. */
   threads?: number;
   /** Sequences decoded together in one batch (each holds a KV cache); default 4. */
@@ -65,6 +70,8 @@ export interface ModelInfo {
   /** Batch slots and KV budget in effect. */
   parallel: number;
   kvBudgetBytes: number;
+  /** Bytes of memory the backend holds (weights, buffers, KV caches), when it can tell. */
+  memoryBytes?: number;
 }
 
 /** The end of a generation (engine.ts Completion). */
