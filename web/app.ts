@@ -24,6 +24,11 @@ function setState(s: "idle" | "loading" | "ready" | "prefill" | "decoding" | "do
   document.body.dataset.state = s;
 }
 
+function clearError(): void {
+  errorBox.hidden = true;
+  errorBox.textContent = "";
+}
+
 function showError(e: unknown): void {
   const msg = e instanceof Error ? e.message : String(e);
   errorBox.textContent = msg;
@@ -37,7 +42,9 @@ function showEnv(): void {
   const env = $("env");
   const badge = (t: string) => { const s = document.createElement("span"); s.textContent = t; env.append(s); };
   badge(crossOriginIsolated ? `cross-origin isolated · ${navigator.hardwareConcurrency} cores` : "not isolated: no threads");
-  badge("gpu" in navigator ? "WebGPU available" : "no WebGPU");
+  const gpu = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
+  if (!gpu) badge("no WebGPU");
+  else gpu.requestAdapter().then((a) => badge(a ? "WebGPU adapter" : "WebGPU: no adapter"), () => badge("WebGPU: no adapter"));
 }
 
 function progress(phase: string, file: string, bytes: number, total: number): void {
@@ -62,7 +69,7 @@ async function freshClient(): Promise<EngineClient> {
 /** Load a model (name: URL, hub id or "default"; or picked files) in a fresh worker. */
 async function load(model: string | undefined, options: LoadOptions): Promise<ModelInfo> {
   setState("loading");
-  errorBox.hidden = true;
+  clearError();
   info = null;
   genBtn.disabled = true;
   loadBtn.disabled = true;
@@ -94,7 +101,7 @@ async function generate(prompt: Prompt, options: GenerateOptions): Promise<RunRe
   if (!client || !info) throw new Error("load a model first");
   output.textContent = "";
   stats.textContent = "";
-  errorBox.hidden = true;
+  clearError();
   genBtn.disabled = true;
   stopBtn.disabled = false;
   const tokens: number[] = [];
