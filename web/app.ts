@@ -193,7 +193,8 @@ function uiGenerate(): void {
   const isChat = (document.querySelector("input[name=mode]:checked") as HTMLInputElement).value === "chat";
   const text = promptBox.value;
   const prompt: Prompt = isChat ? { messages: [...chat, { role: "user", content: text }] } : { text };
-  generate(prompt, { maxNewTokens, temperature }).then((r) => {
+  const ignoreEos = $<HTMLInputElement>("ignore-eos").checked;
+  generate(prompt, { maxNewTokens, temperature, ignoreEos }).then((r) => {
     if (isChat) {
       chat.push({ role: "user", content: text }, { role: "assistant", content: r.text });
       drawChat();

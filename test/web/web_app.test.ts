@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { BrowserContext, Page } from "playwright-core";
 import { loadModel } from "../../src/engine.js";
 import { createWasmBackend } from "../../src/kernels/wasm/index.js";
-import { launchChromium, startWebServer } from "./chromium.js";
+import { launchChromium, startWebServer } from "./chromium.mjs";
 
 const PROMPT = "Once upon a time";
 const N = 16;

@@ -1,16 +1,16 @@
 // Real Chromium for the web app's tests: the Debian package (apt-get install -y chromium libvulkan1), driven
 // through playwright-core (no browser download), and `openelm web` serving the built app.
 
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { chromium, type BrowserContext } from "playwright-core";
+import { chromium } from "playwright-core";
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
-/** Chromium with an empty profile; close() removes it. */
-export async function launchChromium(): Promise<BrowserContext & { profile: string }> {
+/** Chromium with an empty profile (a playwright BrowserContext); closing it removes the profile. */
+export async function launchChromium() {
   if (!fs.existsSync(CHROMIUM))
     throw new Error(`${CHROMIUM}: no Chromium; the web tests need it (Debian: apt-get install -y chromium libvulkan1; or set CHROMIUM_PATH)`);
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), "openelm-chromium-"));
@@ -20,20 +20,20 @@ export async function launchChromium(): Promise<BrowserContext & { profile: stri
       "--disable-component-update", "--disable-sync"],
   });
   ctx.on("close", () => fs.rmSync(profile, { recursive: true, force: true }));
-  return Object.assign(ctx, { profile });
+  return ctx;
 }
 
-/** `openelm web --port 0` from dist (built by npm run build); resolves with its URL. */
-export async function startWebServer(): Promise<{ url: string; proc: ChildProcess; stop(): Promise<void> }> {
+/** `openelm web --port 0` from dist (built by npm run build); resolves with { url, proc, stop() }. */
+export async function startWebServer() {
   const main = path.resolve("dist/cli/main.js");
   const proc = spawn(process.execPath, [main, "web", "--port", "0"], { stdio: ["ignore", "pipe", "pipe"] });
   let err = "";
-  proc.stderr!.on("data", (d) => { err += d; });
-  const url = await new Promise<string>((resolve, reject) => {
-    proc.stdout!.on("data", (d) => { const m = /(http:\/\/\S+)/.exec(String(d)); if (m) resolve(m[1]); });
+  proc.stderr.on("data", (d) => { err += d; });
+  const url = await new Promise((resolve, reject) => {
+    proc.stdout.on("data", (d) => { const m = /(http:\/\/\S+)/.exec(String(d)); if (m) resolve(m[1]); });
     proc.once("exit", (code) => reject(new Error(`openelm web exited (${code}): ${err}`)));
   });
-  const stop = () => new Promise<void>((resolve) => {
+  const stop = () => new Promise((resolve) => {
     if (proc.exitCode !== null) return resolve();
     proc.once("exit", () => resolve());
     proc.kill("SIGTERM");
