@@ -108,6 +108,7 @@ async function generate(prompt: Prompt, options: GenerateOptions): Promise<RunRe
   let tStart = performance.now(), tFirst = 0, promptTokens = 0;
   const gen = client.generate(prompt, options, {
     onStart: (p) => { promptTokens = p; tStart = performance.now(); setState("prefill"); },
+    onPrefill: (done, total) => { if (done < total) stats.textContent = `prefill: ${done} of ${total} prompt tokens`; },
   });
   running = gen;
   try {

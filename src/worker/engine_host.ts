@@ -62,6 +62,7 @@ export function hostEngine(endpoint: Endpoint, deps: HostDeps): () => void {
         const id = msg.id;
         s.submit(id, ids, msg.options ?? {}, {
           started: (promptTokens, cachedPromptTokens) => send({ type: "started", id, promptTokens, cachedPromptTokens }),
+          prefilled: (done, total) => send({ type: "prefill", id, done, total }),
           delta: (text, tokens) => send({ type: "delta", id, text, tokens }),
           done: (completion) => send({ type: "done", id, completion }),
           error: (e) => fail(id, e),

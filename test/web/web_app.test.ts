@@ -104,15 +104,23 @@ describe("web app in Chromium", () => {
     await page.close();
   });
 
-  test("Stop during the prompt's prefill ends the generation before any token", async () => {
+  test("prefill reports progress, and Stop during the prompt's prefill ends the generation before any token", async () => {
     const page = await ctx.newPage();
-    // One token per engine step and one thread: the prefill of ~200 tokens takes many steps, and the click
-    // lands in the same task that announces the prefill, so the abort reaches the engine during it.
+    // One token per engine step and one thread: the prefill of ~200 tokens takes many steps. Stop is clicked
+    // in the task that shows the first progress line, so the abort reaches the engine during the prefill.
     await page.goto(server.url + q({ prompt: "It was a dark and stormy night. ".repeat(22), max_new_tokens: 8, prefill_chunk: 1, threads: 1, autorun: 1, sw: 0 }));
-    await page.evaluate(() => new Promise<void>((resolve) => {
-      const click = () => { if (document.body.dataset.state === "prefill") { (document.getElementById("stop") as HTMLButtonElement).click(); resolve(); return true; } return false; };
-      if (!click()) new MutationObserver((_, o) => { if (click()) o.disconnect(); }).observe(document.body, { attributes: true });
+    const progress = await page.evaluate(() => new Promise<string>((resolve) => {
+      const stats = document.getElementById("stats")!;
+      new MutationObserver((_, o) => {
+        if (!stats.textContent!.startsWith("prefill:")) return;
+        o.disconnect();
+        (document.getElementById("stop") as HTMLButtonElement).click();
+        resolve(stats.textContent!);
+      }).observe(stats, { childList: true, characterData: true, subtree: true });
     }));
+    const [, done, total] = /^prefill: (\d+) of (\d+) prompt tokens$/.exec(progress)!.map(Number);
+    expect(done).toBeGreaterThan(0);
+    expect(done).toBeLessThan(total);
     const out = await waitEnd(page);
     expect(out.error).toBe("");
     expect(out.finishReason).toBe("abort");
