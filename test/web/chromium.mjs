@@ -9,7 +9,7 @@ import { chromium } from "playwright-core";
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
-/** Chromium with an empty profile (a playwright BrowserContext); closing it removes the profile. */
+/** Chromium with an empty profile (a playwright BrowserContext); close() also removes the profile. */
 export async function launchChromium() {
   if (!fs.existsSync(CHROMIUM))
     throw new Error(`${CHROMIUM}: no Chromium; the web tests need it (Debian: apt-get install -y chromium libvulkan1; or set CHROMIUM_PATH)`);
@@ -19,7 +19,11 @@ export async function launchChromium() {
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
       "--disable-component-update", "--disable-sync"],
   });
-  ctx.on("close", () => fs.rmSync(profile, { recursive: true, force: true }));
+  const close = ctx.close.bind(ctx);
+  ctx.close = async (...a) => {
+    await close(...a);
+    fs.rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }); // Chromium's last writes race its exit
+  };
   return ctx;
 }
 

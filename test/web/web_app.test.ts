@@ -66,6 +66,20 @@ describe("web app in Chromium", () => {
     await page.close();
   });
 
+  test("quantizing while loading (q4_0): greedy tokens equal the library's with the same conversion", async () => {
+    const backend = await createWasmBackend({ threads: 1 });
+    const m = await loadModel(undefined, { backend, dtype: "q4_0" });
+    const want = (await m.complete(PROMPT, { maxNewTokens: N })).tokens;
+    m.dispose();
+    const page = await ctx.newPage();
+    await page.goto(server.url + q({ prompt: PROMPT, max_new_tokens: N, dtype: "q4_0", autorun: 1, sw: 0 }));
+    const out = await waitEnd(page);
+    expect(out.error).toBe("");
+    expect(out.tokens!.split(",").map(Number)).toEqual(want);
+    expect(want).not.toEqual(expectedDefault); // q4_0 changes this small model's continuation: the conversion did happen
+    await page.close();
+  });
+
   test("a hub id fetched over the network (a stand-in for huggingface.co): tiny-32k's float64 reference greedy tokens", async () => {
     const expected = JSON.parse(fs.readFileSync(path.join(TINY, "expected.json"), "utf8"));
     const seq = expected.sequences.find((s: { name: string }) => s.name === "text_openelm");
