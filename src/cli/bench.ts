@@ -3,10 +3,8 @@
 // peak RSS. With --config it builds random weights of the published shape, so nothing is downloaded.
 
 import type { Command } from "commander";
-import * as fs from "node:fs";
 import * as v8 from "node:v8";
 import { runInNewContext } from "node:vm";
-import { InputError } from "../errors.js";
 import { bytesFor, numel, type DType, type StoredTensor } from "../tensor/tensor.js";
 import { parameterCount, type OpenELMConfig } from "../models/config.js";
 import { expectedShapes, modelFromTensors } from "../models/load.js";
@@ -17,11 +15,14 @@ import { encodeAs, quantizeTensors, targetDtype, WEIGHT_TYPES, type WeightType }
 import type { OpenELMModel } from "../models/openelm.js";
 import type { Backend, Matrix } from "../kernels/backend.js";
 import type { KVCache } from "../models/kv_cache.js";
-import { choiceArg, intArg, intListArg } from "./args.js";
+import { choiceArg, intArg, intListArg, UsageError } from "./args.js";
+import { modelPath } from "./model_args.js";
 
 export interface BenchOptions {
   model?: string; config?: string; dtype?: WeightType; nPrompt: number[]; nGen: number[]; threads?: number[];
   repetitions: number; json?: boolean; seed: number; relaxed: boolean; profile?: boolean;
+  /** Sequences decoded together in the tg tests (batched forwards, as the server's continuous batching runs them). */
+  batch?: number[];
 }
 
 /** One row of a decode profile: a backend op (matmuls by weight shape), its time a token and its share. */
@@ -30,6 +31,8 @@ export interface ProfileRow { op: string; calls_per_token: number; ms_per_token:
 export interface BenchResult {
   model: string; dtype: string; size_bytes: number; params: number; backend: string; threads: number;
   test: string; n_prompt: number; n_gen: number; samples_ts: number[]; avg_ts: number; stddev_ts: number;
+  /** Sequences decoded together (tg); t/s counts the tokens of all of them. */
+  n_batch: number;
 }
 
 /**
@@ -101,12 +104,13 @@ function randomIds(n: number, V: number, seed: number): number[] {
 export function register(program: Command): void {
   program.command("bench")
     .description("prefill (pp) and decode (tg) tokens/s like llama-bench, plus peak RSS")
-    .option("-m, --model <dir|file.gguf>", "model directory or GGUF file")
-    .option("--config <name|file>", `random weights of a published config (${publishedConfigNames().join(", ")})`)
+    .option("-m, --model <dir|file.gguf|repo>", "model directory, GGUF file, or hub id (default: the embedded model)")
+    .option("--config <name|file>", `instead of --model: random weights of a published config (${publishedConfigNames().join(", ")})`)
     .option("--dtype <type>", `weight type: ${WEIGHT_TYPES.join(", ")} (default: f32 for --config, as stored otherwise)`, choiceArg(WEIGHT_TYPES))
     .option("-p, --n-prompt <list>", "prompt lengths to prefill", intListArg("prompt lengths"), [512])
     .option("-n, --n-gen <list>", "tokens to decode", intListArg("token counts"), [128])
     .option("-t, --threads <list>", "thread counts (default: all cores)", intListArg("thread counts"))
+    .option("-b, --batch <list>", "sequences decoded together in the tg tests (aggregate t/s, like llama-batched-bench)", intListArg("batch sizes"), [1])
     .option("-r, --repetitions <n>", "runs of each test", intArg(1), 5)
     .option("--seed <n>", "seed of the random weights and prompt", intArg(0), 0)
     .option("--no-relaxed", "use the plain SIMD kernels even where relaxed SIMD is available")
@@ -116,12 +120,12 @@ export function register(program: Command): void {
 }
 
 export async function bench(o: BenchOptions): Promise<void> {
-  if ((o.model === undefined) === (o.config === undefined)) throw new InputError("bench: give exactly one of --model and --config");
+  if (o.model !== undefined && o.config !== undefined) throw new UsageError("bench: give --model or --config, not both");
   // Node 20 has relaxed SIMD behind a V8 flag; it must be set before the kernels compile.
   if (o.relaxed) v8.setFlagsFromString("--experimental-wasm-relaxed-simd");
   const { createWasmBackend } = await import("../kernels/wasm/index.js");
   const threads = o.threads ?? [(await import("node:os")).availableParallelism()];
-  if (threads.some((t) => t < 1)) throw new InputError(`bench: --threads must be ≥ 1, got ${threads.join(",")}`);
+  if (threads.some((t) => t < 1)) throw new UsageError(`bench: --threads must be ≥ 1, got ${threads.join(",")}`);
 
   // Each tensor is garbage once the backend has copied it; collect it then, so peak RSS measures the
   // engine (weights + KV cache + work buffers), not how lazily V8 frees large ArrayBuffers.
@@ -133,8 +137,7 @@ export async function bench(o: BenchOptions): Promise<void> {
     tensors = randomTensors(config, o.dtype ?? "f32", o.seed, gc);
     label = `${o.config.replace(/^apple\//, "")} (random)`;
   } else {
-    const path = o.model!;
-    if (!fs.existsSync(path)) throw new InputError(`bench: --model ${path}: no such file or directory`);
+    const path = await modelPath(o);
     // tensors read one at a time as the backend takes them
     const ck = path.endsWith(".gguf") ? loadGgufCheckpoint(path) : openCheckpointDir(path);
     closeFile = ck.close;
@@ -155,6 +158,9 @@ export async function bench(o: BenchOptions): Promise<void> {
   tensors.clear();
   const maxLen = Math.max(...o.nPrompt, ...o.nGen, 18) + 1;
   const cache = model.newCache(maxLen);
+  const batches = o.batch ?? [1];
+  if (batches.some((b) => b < 1)) throw new UsageError(`bench: --batch must be ≥ 1, got ${batches.join(",")}`);
+  const more = Array.from({ length: Math.max(...batches) - 1 }, () => model.newCache(maxLen)); // the other sequences' caches
   const V = config.vocab_size, params = parameterCount(config);
   const kvBytes = cache.k.reduce((a, k) => a + k.byteLength * 2, 0);
 
@@ -163,19 +169,19 @@ export async function bench(o: BenchOptions): Promise<void> {
   print(`| model | size | params | backend | threads | test | t/s |\n|---|---|---|---|---|---|---|\n`);
   for (const t of threads) {
     backend.setThreads(t);
-    run(model, cache, randomIds(16, V, o.seed), 2); // warm-up: compile tiers, fault in scratch
-    const tests = [...o.nPrompt.filter((n) => n > 0).map((n) => ({ test: `pp${n}`, p: n, g: 0 })),
-      ...o.nGen.filter((n) => n > 0).map((n) => ({ test: `tg${n}`, p: 0, g: n }))];
-    for (const { test, p, g } of tests) {
+    run(model, [cache], randomIds(16, V, o.seed), 2); // warm-up: compile tiers, fault in scratch
+    const tests = [...o.nPrompt.filter((n) => n > 0).map((n) => ({ test: `pp${n}`, p: n, g: 0, b: 1 })),
+      ...o.nGen.filter((n) => n > 0).flatMap((n) => batches.map((b) => ({ test: b > 1 ? `tg${n} x${b}` : `tg${n}`, p: 0, g: n, b })))];
+    for (const { test, p, g, b } of tests) {
       const samples: number[] = [];
       for (let r = 0; r < o.repetitions; r++) {
         const ids = randomIds(Math.max(p, 1), V, o.seed + r + 1);
-        const ms = p > 0 ? run(model, cache, ids, 0) : run(model, cache, ids.slice(0, 1), g - 1);
-        samples.push(((p > 0 ? p : g) * 1000) / ms);
+        const ms = p > 0 ? run(model, [cache], ids, 0) : run(model, [cache, ...more.slice(0, b - 1)], ids.slice(0, 1), g - 1);
+        samples.push(((p > 0 ? p : g * b) * 1000) / ms);
       }
       const [avg, sd] = meanSd(samples);
       results.push({ model: label, dtype, size_bytes: sizeBytes, params, backend: backend.name, threads: t, test,
-        n_prompt: p, n_gen: g, samples_ts: samples, avg_ts: avg, stddev_ts: sd });
+        n_prompt: p, n_gen: g, n_batch: b, samples_ts: samples, avg_ts: avg, stddev_ts: sd });
       print(`| ${label} ${dtype} | ${(sizeBytes / 2 ** 20).toFixed(2)} MiB | ${(params / 1e6).toFixed(2)} M | ${backend.name} | ${t} | ${test} | ${avg.toFixed(2)} ± ${sd.toFixed(2)} |\n`);
     }
   }
@@ -240,12 +246,19 @@ function profileDecode(model: OpenELMModel, cache: KVCache, backend: Backend, st
   }
 }
 
-/** Prefill ids into an emptied cache, then decode `steps` more tokens one at a time (ids fixed in advance); ms. */
-function run(model: OpenELMModel, cache: KVCache, ids: number[], steps: number): number {
+/**
+ * Prefill ids into each emptied cache, then decode `steps` more tokens one at a time (ids fixed in advance),
+ * all caches together in one batched forward a step; ms.
+ */
+function run(model: OpenELMModel, caches: KVCache[], ids: number[], steps: number): number {
   const next = randomIds(steps, model.config.vocab_size, 7);
-  cache.truncate(0);
+  for (const c of caches) c.truncate(0);
   const t0 = performance.now();
-  model.forward(ids, cache);
-  for (let s = 0; s < steps; s++) model.forward([next[s]], cache);
+  if (caches.length === 1) model.forward(ids, caches[0]);
+  else model.forwardBatch(caches.map((cache) => ({ ids, cache, logits: "last" as const })));
+  for (let s = 0; s < steps; s++) {
+    if (caches.length === 1) model.forward([next[s]], caches[0]);
+    else model.forwardBatch(caches.map((cache) => ({ ids: [next[s]], cache, logits: "last" as const })));
+  }
   return performance.now() - t0;
 }

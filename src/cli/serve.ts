@@ -8,7 +8,7 @@ import * as path from "node:path";
 import { createOpenAIServer } from "../serve/server.js";
 import { NodeEngine } from "../worker/node_engine.js";
 import { floatArg, intArg } from "./args.js";
-import { addModelOptions, type ModelArgs } from "./model_args.js";
+import { addModelOptions, backendName, type ModelArgs } from "./model_args.js";
 
 interface Opts extends ModelArgs {
   host: string; port: number; parallel: number; maxQueue: number; maxBodyBytes: number; modelId?: string; revision?: string;
@@ -30,7 +30,7 @@ export function register(program: Command): void {
     .option("--model-id <id>", "the model id clients send (default: the hub id or the directory name)")
     .option("--no-log", "no per-request log lines on stderr")
     .action(async (o: Opts) => {
-      const backend = o.backend ?? (process.env.OPENELM_BACKEND === "ref" ? "ref" : "wasm");
+      const backend = backendName(o);
       const engine = await NodeEngine.start(o.model, {
         backend, threads: o.threads, dtype: o.dtype, revision: o.revision, parallel: o.parallel, maxQueue: o.maxQueue,
         kvBudgetBytes: o.kvBudgetMb === undefined ? undefined : Math.floor(o.kvBudgetMb * 2 ** 20), prefillChunk: o.prefillChunk,
@@ -39,7 +39,6 @@ export function register(program: Command): void {
       const modelId = o.modelId ?? (fs.existsSync(name) ? path.basename(path.resolve(name)) : name); // a directory's name, or the hub id
       const srv = createOpenAIServer(engine, { modelId, maxBodyBytes: o.maxBodyBytes, log: o.log ? (l) => process.stderr.write(l + "\n") : undefined });
       engine.onRestart = (e) => {
-        srv.metrics.restarts.inc();
         process.stderr.write(`openelm: engine failed (${e.message}); restarting it\n`);
       };
       const addr = await srv.listen(o.port, o.host);

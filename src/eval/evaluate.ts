@@ -7,7 +7,7 @@ import { DEFAULT_SUBSTITUTE_START, FewshotSampler, substitutePool } from "./fews
 import { LoglikScorer, type LoglikResult, type LogitsModel, type ScorerStats } from "./loglik.js";
 import { aggregateSubtaskMetrics, mean, meanStderr, multipleChoiceMetrics, pooledSampleStderr } from "./metrics.js";
 import { buildDocStrings, encodePair, type DocRequests, type EvalTokenizer } from "./requests.js";
-import { loadTaskData, type DataSourceOptions } from "./task_data.js";
+import { loadTaskData, missingTaskData, type DataSourceOptions } from "./task_data.js";
 import { isGroup, type MetricName, type MultipleChoiceTask, type TaskData, type TaskGroup } from "./task.js";
 import { resolveTask } from "./tasks/index.js";
 
@@ -154,6 +154,10 @@ export async function evaluate(model: LogitsModel, tok: EvalTokenizer, taskNames
   const resolved = taskNames.map(resolveTask);
   const prepared: PreparedTask<any>[] = [];
   const seen = new Set<string>();
+  if (opts.dataDir === undefined) { // name everything missing at once, before any work
+    const e = missingTaskData(resolved.flatMap(leaves), opts.env);
+    if (e) throw e;
+  }
   for (const task of resolved.flatMap(leaves)) {
     if (seen.has(task.name)) continue;
     seen.add(task.name);

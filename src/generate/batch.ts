@@ -16,6 +16,7 @@ import type { BatchEntry, OpenELMModel } from "../models/openelm.js";
 import type { KVCache } from "../models/kv_cache.js";
 import type { Tokenizer } from "../tokenizer/sentencepiece.js";
 import type { FinishReason, GenerateOptions } from "./generate.js";
+import { validateGenerationOptions } from "./options.js";
 import { Sequence } from "./sequence.js";
 
 export interface SchedulerOptions {
@@ -138,8 +139,7 @@ export class BatchScheduler {
     try {
       if (this.broken) throw codedError(new Error(`the engine failed and is restarting (${errorText(this.broken)})`), "engine_fault");
       if (this.byId.has(id)) throw new InputError(`request id ${id} is already in flight`);
-      const maxNew = opts.maxNewTokens ?? 128;
-      if (!Number.isInteger(maxNew) || maxNew < 0) throw codedError(new InputError(`max new tokens: expected a non-negative integer, got ${maxNew}`), "invalid_value", "max_tokens");
+      validateGenerationOptions(opts);
       if (promptIds.length === 0) throw codedError(new InputError("prompt: no tokens (encode with BOS to start from nothing)"), "invalid_value", "prompt");
       if (promptIds.length >= this.slotContext)
         throw codedError(new InputError(`prompt of ${promptIds.length} tokens does not fit the context of ${this.slotContext} tokens; shorten it`), "context_length_exceeded", "prompt");

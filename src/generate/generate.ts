@@ -6,6 +6,7 @@ import { InputError } from "../errors.js";
 import type { OpenELMModel } from "../models/openelm.js";
 import type { KVCache } from "../models/kv_cache.js";
 import type { Tokenizer } from "../tokenizer/sentencepiece.js";
+import { validateGenerationOptions } from "./options.js";
 import { lookupCandidates } from "./prompt_lookup.js";
 import { Sequence } from "./sequence.js";
 
@@ -27,7 +28,10 @@ export interface GenerateOptions {
   frequencyPenalty?: number;
   /** Seed of the sampler (default 0): the same seed gives the same tokens. */
   seed?: number;
-  /** Stop when the text contains one of these; the stop string is not emitted. */
+  /**
+   * Stop when the text contains one of these. The stop string is left out of the text and the tokens both
+   * (as OpenAI and vLLM report text): `tokens` ends before the token in which the stop string begins.
+   */
   stop?: string[];
   /** Keep going past EOS. */
   ignoreEos?: boolean;
@@ -75,13 +79,13 @@ const yieldToEventLoop = () => new Promise<void>((r) => setImmediate(r));
  */
 export async function* generate(model: OpenELMModel, tokenizer: Tokenizer, promptIds: number[],
   opts: GenerateOptions = {}): AsyncGenerator<GenerateStep, GenerateResult, void> {
+  validateGenerationOptions(opts);
   const maxNew = opts.maxNewTokens ?? 128;
   const ctx = opts.contextLength ?? model.config.max_context_length;
   const V = model.config.vocab_size;
   if (promptIds.length === 0) throw new InputError("prompt: no tokens (encode with BOS to start from nothing)");
   if (promptIds.length >= ctx)
     throw new InputError(`prompt of ${promptIds.length} tokens does not fit the context of ${ctx} tokens (max_context_length); shorten it`);
-  if (!Number.isInteger(maxNew) || maxNew < 0) throw new InputError(`max new tokens: expected a non-negative integer, got ${maxNew}`);
   const seq = new Sequence(tokenizer, promptIds, opts, V);
   const lookup = seq.greedy ? (opts.promptLookupNumTokens ?? 0) : 0;
 

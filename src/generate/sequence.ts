@@ -12,7 +12,7 @@ import { StopMatcher } from "./stop.js";
 export class Sequence {
   /** Prompt then generated ids. */
   readonly ids: number[];
-  /** Generated ids (an EOS that ended generation included). */
+  /** Generated ids (an EOS that ended generation included; after a stop string, those wholly before it). */
   readonly tokens: number[] = [];
   text = "";
   /** Set once generation has ended. */
@@ -23,6 +23,8 @@ export class Sequence {
   private readonly stops: StopMatcher;
   private readonly decoder: StreamDecoder;
   private readonly row: Float32Array;
+  /** decodedEnd[i]: length of the decoded text through tokens[i] (before stop strings). */
+  private readonly decodedEnd: number[] = [];
 
   constructor(private readonly tokenizer: Tokenizer, readonly promptIds: number[], private readonly opts: GenerateOptions, vocab: number) {
     this.ids = promptIds.slice();
@@ -58,10 +60,17 @@ export class Sequence {
     this.ids.push(next);
     this.tokens.push(next);
     if (next === this.tokenizer.eosId && !this.opts.ignoreEos) { this.finishReason = "eos"; return null; }
-    const piece = this.stops.push(this.decoder.push(next));
+    const decoded = this.decoder.push(next);
+    this.decodedEnd.push((this.decodedEnd.at(-1) ?? 0) + decoded.length);
+    const piece = this.stops.push(decoded);
     this.text += piece.emit;
-    if (piece.stopped) this.finishReason = "stop";
-    else if (this.tokens.length >= this.maxNew) this.finishReason = "length";
+    if (piece.stopped) {
+      this.finishReason = "stop";
+      // the text ends where the stop string begins: keep the tokens whose text lies wholly before it
+      let keep = 0;
+      while (keep < this.tokens.length && this.decodedEnd[keep] <= this.text.length) keep++;
+      this.tokens.length = keep;
+    } else if (this.tokens.length >= this.maxNew) this.finishReason = "length";
     return piece.emit;
   }
 

@@ -60,12 +60,13 @@ export class ServerMetrics {
   readonly promptTokens = new Counter("openelm_prompt_tokens_total", "Prompt tokens of answered requests.");
   readonly cachedTokens = new Counter("openelm_prompt_tokens_cached_total", "Prompt tokens taken from the prefix cache instead of computed.");
   readonly generationTokens = new Counter("openelm_generation_tokens_total", "Tokens generated.");
-  readonly restarts = new Counter("openelm_engine_restarts_total", "Engine restarts after a failure (a kernel trap, the worker dying).");
   readonly ttft = new Histogram("openelm_time_to_first_token_seconds", "From the request's arrival to its first generated token.", LATENCY_BUCKETS);
   readonly itl = new Histogram("openelm_inter_token_latency_seconds", "Between consecutive generated tokens of a request.", LATENCY_BUCKETS);
   readonly duration = new Histogram("openelm_request_duration_seconds", "From the request's arrival to its last token.", LATENCY_BUCKETS);
 
-  render(g: EngineGauges | null): string {
+  render(g: EngineGauges | null, restarts: number): string {
+    const restartCounter = new Counter("openelm_engine_restarts_total", "Engine restarts after a failure (a kernel trap, the worker dying).");
+    restartCounter.inc(restarts);
     const gauges = g ? [
       new Gauge("openelm_requests_running", "Requests holding a batch slot.", () => g.running),
       new Gauge("openelm_requests_waiting", "Requests waiting for a batch slot.", () => g.waiting),
@@ -77,7 +78,7 @@ export class ServerMetrics {
       new Gauge("openelm_engine_steps_total", "Engine steps (batched forwards) since the engine started.", () => g.steps),
       new Gauge("openelm_engine_step_sequences_total", "Sequences summed over engine steps since the engine started.", () => g.stepSequences),
     ] : [];
-    return [this.requests, this.promptTokens, this.cachedTokens, this.generationTokens, this.restarts, this.ttft, this.itl, this.duration, ...gauges]
+    return [this.requests, this.promptTokens, this.cachedTokens, this.generationTokens, restartCounter, this.ttft, this.itl, this.duration, ...gauges]
       .map((m) => m.render()).join("");
   }
 }

@@ -75,7 +75,7 @@ export function createOpenAIServer(engine: EngineHandle, opts: ServerOptions): O
     if (path === "/metrics") {
       requireMethod(method, "GET");
       const stats = await engine.client().then((c) => c.stats()).catch(() => null);
-      const text = metrics.render(stats);
+      const text = metrics.render(stats, engine.restarts ?? 0);
       res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8", "content-length": Buffer.byteLength(text) });
       res.end(text);
       return;

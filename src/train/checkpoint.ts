@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { CheckpointError } from "../errors.js";
-import { writeFileAtomic } from "../io/atomic_write.js";
+import { removeStaleTemps, writeFileAtomic } from "../io/atomic_write.js";
 import { readSafetensors, writeSafetensors } from "../io/safetensors.js";
 import { configToJson, parseConfig, type OpenELMConfig } from "../models/config.js";
 import type { StoredTensor } from "../tensor/tensor.js";
@@ -52,6 +52,7 @@ export function saveCheckpoint(dir: string, config: OpenELMConfig, layout: Param
   opt: AdamW, state: TrainerState): void {
   const parent = path.dirname(dir), base = path.basename(dir);
   const tmp = path.join(parent, `.${base}.tmp-${process.pid}`), old = path.join(parent, `.${base}.old`);
+  removeStaleTemps(dir); // a run killed while saving left its .checkpoint.tmp-PID
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(tmp, { recursive: true });
   fs.writeFileSync(path.join(tmp, "config.json"), configToJson(config));

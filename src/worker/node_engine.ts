@@ -8,11 +8,16 @@ import { EngineClient } from "./client.js";
 import { nodePortEndpoint } from "./node_port.js";
 import type { LoadOptions, ModelInfo, ProgressInfo } from "./protocol.js";
 
+/** Where the worker comes from: its script (default: node_worker.js) and its workerData (tests instrument the engine this way). */
+export interface WorkerSpec { url?: URL; workerData?: unknown }
+
 /** What the server needs of an engine: the model's description and a ready client. */
 export interface EngineHandle {
   readonly info: ModelInfo;
   /** The current client; during a restart, the next one once it has loaded. */
   client(): Promise<EngineClient>;
+  /** Restarts after failures so far. */
+  readonly restarts?: number;
 }
 
 /** The compiled worker next to this file (dist), or in dist/ when running from src (tests). */
@@ -34,15 +39,15 @@ export class NodeEngine implements EngineHandle {
   private closed = false;
 
   private constructor(readonly info: ModelInfo, first: { client: EngineClient; worker: Worker }, private readonly model: string | undefined,
-    private readonly options: LoadOptions) {
+    private readonly options: LoadOptions, private readonly spec: WorkerSpec) {
     this.current = Promise.resolve(first.client);
     this.watch(first.client, first.worker);
   }
 
   /** Start a worker and load the model in it; rejects with the load error. */
-  static async start(model: string | undefined, options: LoadOptions = {}, onProgress?: (p: ProgressInfo) => void): Promise<NodeEngine> {
-    const w = await spawn(model, options, onProgress);
-    return new NodeEngine(w.info, w, model, options);
+  static async start(model: string | undefined, options: LoadOptions = {}, onProgress?: (p: ProgressInfo) => void, spec: WorkerSpec = {}): Promise<NodeEngine> {
+    const w = await spawn(model, options, spec, onProgress);
+    return new NodeEngine(w.info, w, model, options, spec);
   }
 
   client(): Promise<EngineClient> {
@@ -67,7 +72,7 @@ export class NodeEngine implements EngineHandle {
       void worker.terminate();
       this.restarts++;
       this.onRestart(e);
-      this.current = spawn(this.model, this.options).then((w) => { this.watch(w.client, w.worker); return w.client; });
+      this.current = spawn(this.model, this.options, this.spec).then((w) => { this.watch(w.client, w.worker); return w.client; });
       this.current.catch(() => {});
     };
     client.onFatal = (e) => restart(e);
@@ -76,8 +81,8 @@ export class NodeEngine implements EngineHandle {
   }
 }
 
-async function spawn(model: string | undefined, options: LoadOptions, onProgress?: (p: ProgressInfo) => void): Promise<{ client: EngineClient; worker: Worker; info: ModelInfo }> {
-  const worker = new Worker(workerUrl());
+async function spawn(model: string | undefined, options: LoadOptions, spec: WorkerSpec, onProgress?: (p: ProgressInfo) => void): Promise<{ client: EngineClient; worker: Worker; info: ModelInfo }> {
+  const worker = new Worker(spec.url ?? workerUrl(), { workerData: spec.workerData });
   const client = new EngineClient(nodePortEndpoint(worker));
   const died = new Promise<never>((_, reject) => {
     worker.once("error", reject);

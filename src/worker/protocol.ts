@@ -23,8 +23,8 @@ export interface LoadOptions {
   dtype?: "f32" | "f16" | "bf16" | "q8_0" | "q4_0";
   /** Hub revision when `model` is a hub id. */
   revision?: string;
-  /** Kernels: "wasm" (default where built) or "ref"; "webgpu" in browsers that have it. */
-  backend?: "ref" | "wasm" | "webgpu";
+  /** Kernels: "auto" (default: the fastest available), "wasm", "ref"; "webgpu" in browsers that have it. */
+  backend?: "auto" | "wasm" | "ref" | "webgpu";
   /**
    * Browser hosts: the model's files as the user picked them (File objects are structured-cloned, not
    * copied): one .gguf file, or a model folder's files named "folder/config.json" … When given, `model` is unused.
@@ -177,8 +177,9 @@ export function endpointOf(port: {
 /** An Error to its wire form. */
 export function toWireError(e: unknown): WireError {
   if (e instanceof Error) {
-    const x = e as Error & { code?: unknown; param?: unknown };
-    return { name: e.name, message: e.message, code: typeof x.code === "string" ? x.code : null, param: typeof x.param === "string" ? x.param : null };
+    const x = e as Error & { code?: unknown; param?: unknown; option?: unknown };
+    const param = typeof x.param === "string" ? x.param : typeof x.option === "string" ? x.option : null; // OptionError names its option
+    return { name: e.name, message: e.message, code: typeof x.code === "string" ? x.code : null, param };
   }
   return { name: "Error", message: String(e), code: null, param: null };
 }

@@ -9,16 +9,17 @@ import { generate } from "../../src/generate/generate.js";
 import { BatchScheduler, type BatchCompletion } from "../../src/generate/batch.js";
 import { checkpointTokenizer } from "../../src/tokenizer/sentencepiece.js";
 import { BACKENDS } from "../backends.js";
+import { yieldToRunner } from "../yield.js";
 
 const TINY = new URL("../fixtures/openelm/tiny-32k", import.meta.url).pathname; // F32 weights
 const seqs: { name: string; input_ids: number[] }[] = JSON.parse(fs.readFileSync(`${TINY}/expected.json`, "utf-8")).sequences;
 const ids = (name: string) => seqs.find((s) => s.name === name)!.input_ids;
 
 /** Logits of `prompt` then each of `next`, one sequence alone: rows of V. */
-function single(model: OpenELMModel, prompt: number[], next: number[], allLogits = false): Float32Array[] {
+async function single(model: OpenELMModel, prompt: number[], next: number[], allLogits = false): Promise<Float32Array[]> {
   const cache = model.newCache();
   const rows = [model.forward(prompt, cache, { allLogits }).slice()];
-  for (const t of next) rows.push(model.forward([t], cache).slice());
+  for (const t of next) { await yieldToRunner(); rows.push(model.forward([t], cache).slice()); }
   return rows;
 }
 
@@ -36,17 +37,19 @@ for (const be of BACKENDS) {
       const a = ids("text_openelm"), b = ids("len33");
       const c = [...ids("len100_repeat"), ...ids("len33"), ...ids("len7")].slice(0, 140); // > MICRO_BATCH: two micro-batches
       const decodeA = [450, 4996, 29871], decodeB = [13, 2], decodeC = [1000];
-      const refA = single(model, a, decodeA, true), refB = single(model, b, decodeB), refC = single(model, c, decodeC);
+      const refA = await single(model, a, decodeA, true), refB = await single(model, b, decodeB), refC = await single(model, c, decodeC);
       const ca = model.newCache(), cb = model.newCache(), cc = model.newCache();
       const diffs: number[] = [];
       // step 1: A's whole prompt (every row) and B's first 20 prompt tokens (no logits)
       let out = model.forwardBatch([{ ids: a, cache: ca, logits: "all" }, { ids: b.slice(0, 20), cache: cb, logits: "none" }]);
       diffs.push(maxDiff(out[0], refA[0]));
       expect(out[1].length).toBe(0);
+      await yieldToRunner(); // the ref backend is slow: let the runner hear from us between steps
       // step 2: A decodes, B finishes its prompt, C joins with its whole 140-token prompt
       out = model.forwardBatch([{ ids: [decodeA[0]], cache: ca, logits: "last" }, { ids: b.slice(20), cache: cb, logits: "last" },
         { ids: c, cache: cc, logits: "last" }]);
       diffs.push(maxDiff(out[0], refA[1]), maxDiff(out[1], refB[0]), maxDiff(out[2], refC[0]));
+      await yieldToRunner();
       // steps 3-4: all three decode at different positions (C leaves after one)
       out = model.forwardBatch([{ ids: [decodeC[0]], cache: cc, logits: "last" }, { ids: [decodeA[1]], cache: ca, logits: "last" },
         { ids: [decodeB[0]], cache: cb, logits: "last" }]);

@@ -1,6 +1,7 @@
 // The forward pass against the float64 reference fixtures (test/fixtures/openelm, from ../shared).
 // tiny-small-vocab's 150-token sequence runs in two micro-batches (MICRO_BATCH 128), so the slicing is checked too.
 import { describe, expect, test } from "vitest";
+import { yieldToRunner } from "../yield.js";
 import * as fs from "node:fs";
 import { loadModelDir } from "../../src/models/load.js";
 import { BACKENDS } from "../backends.js";
@@ -33,6 +34,7 @@ for (const be of BACKENDS) {
         const tol = expected.tolerances;
         const V = model.config.vocab_size;
         for (const s of expected.sequences as Seq[]) {
+          await yieldToRunner();
           // Some sequences run past max_context_length: the reference computes them anyway (RoPE has no
           // limit), so the cache is sized explicitly, as a user opting into a longer context would.
           const cache = model.newCache(Math.max(model.config.max_context_length, s.input_ids.length + s.greedy.steps));

@@ -2,6 +2,7 @@
 // HTTP for the error paths; answers must equal the library's own greedy output for the same request.
 
 import { request } from "node:http";
+import { connect } from "node:net";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import OpenAI from "openai";
@@ -9,6 +10,8 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { loadModel, type Model } from "../../src/engine.js";
 import { createOpenAIServer, type OpenAIServer } from "../../src/serve/server.js";
 import { NodeEngine } from "../../src/worker/node_engine.js";
+import { percentiles, runLoad } from "../../src/serve/load_generator.js";
+import { createWasmBackend } from "../../src/kernels/wasm/index.js";
 
 const TINY = "test/fixtures/openelm/tiny-32k";
 const seq = JSON.parse(readFileSync(join(TINY, "expected.json"), "utf8")).sequences.find((s: { name: string }) => s.name === "text_openelm");
@@ -19,13 +22,14 @@ const ID = "tiny-32k";
 let model: Model;
 let engine: NodeEngine;
 let srv: OpenAIServer;
+const logLines: string[] = [];
 let base: string;
 let client: OpenAI;
 
 beforeAll(async () => {
-  model = await loadModel(TINY);
-  engine = await NodeEngine.start(TINY, { backend: "ref", parallel: 2 }); // the same kernels as `model`
-  srv = createOpenAIServer(engine, { modelId: ID, maxBodyBytes: 4096 });
+  model = await loadModel(TINY, { backend: await createWasmBackend({ threads: 1 }) });
+  engine = await NodeEngine.start(TINY, { backend: "wasm", threads: 1, parallel: 2 }); // the same kernels as `model`
+  srv = createOpenAIServer(engine, { modelId: ID, maxBodyBytes: 4096, log: (l) => logLines.push(l) });
   const addr = await srv.listen(0, "127.0.0.1");
   base = `http://127.0.0.1:${addr.port}`;
   client = new OpenAI({ baseURL: `${base}/v1`, apiKey: "unused", maxRetries: 0 });
@@ -139,15 +143,15 @@ describe("server error paths (raw HTTP)", () => {
     const c = await raw("POST", "/v1/chat/completions", JSON.stringify({ model: ID, messages: [{ role: "user", content: "x", foo: 1 }], max_tokens: 2 }));
     expect(c.status).toBe(200);
     const t = await raw("POST", "/v1/completions", JSON.stringify({ model: ID, prompt: "x", top_p: "high" }));
-    expect(t).toEqual({ status: 400, json: { error: { message: 'top_p: expected a number, got "high"', type: "invalid_request_error", param: "top_p", code: null } } });
+    expect(t).toEqual({ status: 400, json: { error: { message: 'top_p: expected a number in [0, 1] (1 = off), got "high"', type: "invalid_request_error", param: "top_p", code: null } } });
     const m = await raw("POST", "/v1/chat/completions", JSON.stringify({ model: ID, messages: [{ role: "user", content: 5 }] }));
     expect(m.json.error).toMatchObject({ param: "messages[0].content" });
   });
 
   test("bad values are named", async () => {
     const cases: Array<[object, string, string]> = [
-      [{ model: ID, prompt: "x", temperature: 3 }, "temperature: 3 is out of range; expected 0 … 2", "temperature"],
-      [{ model: ID, prompt: "x", max_tokens: "5" }, 'max_tokens: expected an integer, got "5"', "max_tokens"],
+      [{ model: ID, prompt: "x", temperature: 3 }, "temperature: 3 is out of range; expected a number in [0, 2] (0 = greedy)", "temperature"],
+      [{ model: ID, prompt: "x", max_tokens: "5" }, 'max_tokens: expected an integer in [0, 2147483647], got "5"', "max_tokens"],
       [{ model: ID, prompt: "x", n: 2 }, "n: not supported by this server (only n = 1)", "n"],
       [{ model: ID, prompt: "x", stop: [1] }, "stop: expected a string or an array of up to 4 strings", "stop"],
       [{ model: ID }, "prompt: required (a string or an array of token ids)", "prompt"],
@@ -231,7 +235,7 @@ describe("server concurrency", () => {
   });
 
   test("with one slot, requests are answered in arrival order and a full line answers 503", async () => {
-    const eng1 = await NodeEngine.start(TINY, { backend: "ref", parallel: 1, maxQueue: 2 });
+    const eng1 = await NodeEngine.start(TINY, { backend: "wasm", threads: 1, parallel: 1, maxQueue: 2 });
     const one = createOpenAIServer(eng1, { modelId: ID });
     const addr = await one.listen(0, "127.0.0.1");
     const post = (max: number) => fetch(`http://127.0.0.1:${addr.port}/v1/completions`, { method: "POST", headers: { "content-type": "application/json" },
@@ -265,3 +269,81 @@ describe("server concurrency", () => {
     expect(texts).toEqual(Array(5).fill(lib.text));
   });
 });
+
+describe("server faults, prefix cache and metrics", () => {
+  test("slow clients (headers or body trickled) time out without holding a slot", async () => {
+    const slow = createOpenAIServer(engine, { modelId: ID, headersTimeoutMs: 300, requestTimeoutMs: 600 });
+    const addr = await slow.listen(0, "127.0.0.1");
+    const trickle = (first: string) => new Promise<{ ms: number; answer: string }>((resolve) => {
+      const t0 = Date.now();
+      const sock = connect(addr.port, "127.0.0.1", () => sock.write(first));
+      let answer = "";
+      const drip = setInterval(() => { if (!sock.destroyed) sock.write("x"); }, 100); // a byte every 100 ms, never done
+      sock.on("data", (d) => { answer += d; });
+      sock.on("error", () => {});
+      sock.on("close", () => { clearInterval(drip); resolve({ ms: Date.now() - t0, answer }); });
+    });
+    const [headers, body] = await Promise.all([
+      trickle("POST /v1/completions HTTP/1.1\r\nHost: x\r\nX-Slow: "),
+      trickle(`POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"model": "${ID}", "prompt": "`),
+    ]);
+    for (const r of [headers, body]) {
+      expect(r.answer).toMatch(/^HTTP\/1\.1 408/);
+      expect(r.ms).toBeLessThan(3000);
+    }
+    expect(srv.stats().running + slow.stats().running).toBe(0);
+    await slow.drain();
+  });
+
+  test("a prompt sharing whole 16-token blocks with an earlier one reports them as cached_tokens, with the same output", async () => {
+    const ids = [1, ...Array.from({ length: 40 }, (_, i) => 300 + i * 11)];
+    const fresh = await raw("POST", "/v1/completions", JSON.stringify({ model: ID, prompt: ids, max_tokens: 5, temperature: 0 }));
+    const again = await raw("POST", "/v1/completions", JSON.stringify({ model: ID, prompt: ids, max_tokens: 5, temperature: 0 }));
+    expect(again.json.usage.prompt_tokens_details.cached_tokens).toBe(32); // 41 tokens: two whole blocks, the rest computed
+    expect(again.json.choices[0].text).toBe(fresh.json.choices[0].text);
+    const lib = await model.complete(ids, { maxNewTokens: 5 });
+    expect(fresh.json.choices[0].text).toBe(lib.text);
+  });
+
+  test("GET /metrics is Prometheus text; each request logs one JSON line", async () => {
+    const before = logLines.length;
+    const r = await raw("POST", "/v1/completions", JSON.stringify({ model: ID, prompt: PROMPT, max_tokens: 4, temperature: 0, ignore_eos: true }));
+    expect(r.status).toBe(200);
+    const res = await fetch(base + "/metrics");
+    expect(res.headers.get("content-type")).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = await res.text();
+    const value = (name: string) => Number(new RegExp(`^${name.replace(/[{}"+]/g, (c) => "\\" + c)} (\\S+)$`, "m").exec(text)?.[1]);
+    expect(value('openelm_requests_total{finish_reason="length"}')).toBeGreaterThan(0);
+    expect(value("openelm_generation_tokens_total")).toBeGreaterThanOrEqual(4);
+    expect(value("openelm_time_to_first_token_seconds_count")).toBeGreaterThan(0);
+    expect(value('openelm_time_to_first_token_seconds_bucket{le="+Inf"}')).toBe(value("openelm_time_to_first_token_seconds_count"));
+    expect(value("openelm_inter_token_latency_seconds_count")).toBeGreaterThanOrEqual(3);
+    expect(value("openelm_requests_running")).toBe(0);
+    expect(value("openelm_kv_cache_budget_bytes")).toBeGreaterThan(0);
+    expect(text).toContain("# TYPE openelm_time_to_first_token_seconds histogram\n");
+    const line = JSON.parse(logLines.slice(before).at(-1)!);
+    expect(line).toMatchObject({ event: "request", endpoint: "completions", status: 200, prompt_tokens: seq.input_ids.length, completion_tokens: 4, finish_reason: "length" });
+    expect(line.id).toMatch(/^cmpl-/);
+    expect(line.ttft_ms).toBeGreaterThan(0);
+    expect(line.duration_ms).toBeGreaterThanOrEqual(line.ttft_ms);
+  });
+});
+
+describe("bench-serve load generator", () => {
+  test("percentiles are nearest-rank", () => {
+    const xs = Array.from({ length: 100 }, (_, i) => 100 - i); // 1 … 100, unsorted
+    expect(percentiles(xs)).toEqual({ p50: 50, p90: 90, p99: 99, mean: 50.5 });
+    expect(percentiles([7])).toEqual({ p50: 7, p90: 7, p99: 7, mean: 7 });
+  });
+
+  test("a run against the server: every request streamed to the end, tokens counted from usage", async () => {
+    const r = await runLoad({ url: base, concurrency: 2, promptTokens: 20, maxTokens: 5, requests: 4, seed: 1 });
+    expect(r).toMatchObject({ model: ID, requests: 4, errors: 0, outputTokens: 20 });
+    expect(r.ttftMs.p50).toBeGreaterThan(0);
+    expect(r.itlMs.p50).toBeGreaterThan(0);
+    const bad = await runLoad({ url: base, model: "nope", concurrency: 1, promptTokens: 5, maxTokens: 2, requests: 1, seed: 1 });
+    expect(bad).toMatchObject({ requests: 0, errors: 1 });
+    expect(bad.errorSamples[0]).toMatch(/^HTTP 404: /);
+  });
+});
+

@@ -66,8 +66,20 @@ function compileKernels(relaxed: boolean | "auto"): { module: WebAssembly.Module
   return { module: new WebAssembly.Module(fs.readFileSync(locate("kernels.wasm"))), relaxed: false };
 }
 
+/** The parent's Node flags minus those that only apply to a main script (`node -e`, `--input-type`). */
+function workerExecArgv(): string[] {
+  const out: string[] = [];
+  const a = process.execArgv;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] === "-e" || a[i] === "--eval" || a[i] === "-p" || a[i] === "--print") { i++; continue; }
+    if (a[i].startsWith("--input-type") || a[i].startsWith("--eval=") || a[i].startsWith("--print=")) continue;
+    out.push(a[i]);
+  }
+  return out;
+}
+
 function spawnNodeWorker(module: WebAssembly.Module, memory: WebAssembly.Memory, ctrl: number, spin: number, index: number): PoolWorker {
-  const worker = new Worker(locate("worker.js"), { workerData: { module, memory, ctrl, spin, index } });
+  const worker = new Worker(locate("worker.js"), { workerData: { module, memory, ctrl, spin, index }, execArgv: workerExecArgv() });
   worker.unref(); // an idle pool never keeps the process alive
   const ready = new Promise<void>((resolve, reject) => {
     worker.once("message", () => resolve());

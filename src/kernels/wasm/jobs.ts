@@ -9,6 +9,8 @@ export const MAX_ARGS = 16;
 export const ACTIVE = 30;
 /** Set (to the worker's index) by a worker whose kernel trapped: the caller stops waiting and throws. */
 export const FAULT = 29;
+/** Chunks of the current job whose kernel trapped (they never count in DONE). */
+export const TRAPPED = 28;
 
 export const Op = {
   matmulF32: 1, matmulBf16: 2, matmulF16: 3, matmulQ8: 4, matmulQ4: 5,

@@ -5,7 +5,7 @@
 // takes a core. Spawning is injected (spawn), so only the caller knows whether workers are Node
 // worker_threads or browser Workers.
 
-import { ACTIVE, COUNTER, DONE, FAULT, GEN, NITEMS, CHUNK, SLEEPERS, STOP, OP, type KernelExports } from "./jobs.js";
+import { ACTIVE, COUNTER, DONE, FAULT, GEN, NITEMS, CHUNK, SLEEPERS, STOP, OP, TRAPPED, type KernelExports } from "./jobs.js";
 
 export interface PoolWorker {
   /** Resolves once the worker has instantiated the module and entered its loop. */
@@ -60,20 +60,37 @@ export class KernelPool {
     if (nChunks > 0xfffff) throw new RangeError(`KernelPool.run: ${nChunks} chunks, at most ${0xfffff}`);
     const gen = this.gen = (this.gen + 1) & 0x7fffffff;
     Atomics.store(i32, b + DONE, 0);
+    Atomics.store(i32, b + TRAPPED, 0);
     Atomics.store(i32, b + COUNTER, ((gen & 0xfff) << 20) | nChunks);
     Atomics.store(i32, b + GEN, gen);
     if (Atomics.load(i32, b + SLEEPERS) > 0) Atomics.notify(i32, b + GEN);
-    this.ex.work(this.ctrl, gen);
-    // Chunks another thread claimed are in flight: spin briefly, then yield the core in short sleeps.
-    let n = 0;
-    for (let d = Atomics.load(i32, b + DONE); d !== nChunks; d = Atomics.load(i32, b + DONE)) {
-      const fault = Atomics.load(i32, b + FAULT);
-      if (fault !== 0) {
-        Atomics.store(i32, b + FAULT, 0);
-        throw new Error(`wasm kernel pool: worker ${fault} trapped in job op ${i32[b + OP]} (${nItems} items); the job's output is incomplete`);
+    let own: unknown = null;
+    try {
+      this.ex.work(this.ctrl, gen);
+    } catch (e) {
+      own = e; // this thread's chunk trapped: like a worker's, it never counts in DONE
+      Atomics.add(i32, b + TRAPPED, 1);
+    }
+    // Chunks another thread claimed are in flight: spin briefly, then yield the core in short sleeps. After a
+    // trap, take the unclaimed chunks away (a thread reading the counter later claims nothing) and still wait
+    // for every claimed chunk to finish or trap, so no thread touches this job's buffers, or counts in DONE,
+    // once run() has returned and the next job's arguments are written.
+    let claimed = nChunks, closed = false;
+    for (let n = 0; ; ) {
+      const d = Atomics.load(i32, b + DONE);
+      if (!closed && (own !== null || Atomics.load(i32, b + FAULT) !== 0)) {
+        closed = true;
+        claimed = nChunks - (Atomics.exchange(i32, b + COUNTER, (gen & 0xfff) << 20) & 0xfffff);
       }
+      if (d + Atomics.load(i32, b + TRAPPED) === claimed) break;
       if (++n > 20_000) Atomics.wait(i32, b + DONE, d, 0.05);
     }
+    // A worker stores FAULT before it counts its trapped chunk, so every fault of this job is visible here.
+    if (own === null && Atomics.load(i32, b + TRAPPED) === 0) return;
+    const fault = Atomics.exchange(i32, b + FAULT, 0);
+    const what = `job op ${i32[b + OP]} (${nItems} items); the job's output is incomplete`;
+    if (fault !== 0) throw new Error(`wasm kernel pool: worker ${fault} trapped in ${what}`);
+    throw new Error(`wasm kernel pool: the calling thread trapped in ${what}: ${own instanceof Error ? own.message : String(own)}`);
   }
 
   dispose(): void {

@@ -2,7 +2,7 @@
 // ~70 µs, a spin ~1 µs), then sleep on it; on a new generation, claim chunks until none are left.
 // No host APIs here, so a browser Worker can run it as well as a Node worker_thread.
 
-import { ACTIVE, DONE, FAULT, GEN, SLEEPERS, STOP, type KernelExports } from "./jobs.js";
+import { ACTIVE, DONE, FAULT, GEN, SLEEPERS, STOP, TRAPPED, type KernelExports } from "./jobs.js";
 
 /**
  * index: this worker's thread number (1 … threads-1). ready() is called once the current generation is
@@ -31,8 +31,10 @@ export function workerLoop(ex: KernelExports, i32: Int32Array, ctrl: number, spi
         ex.work(ctrl, g);
       } catch {
         // A trap (a kernel bug or a bad job) left a claimed chunk unfinished: tell the caller, which would
-        // otherwise wait for it forever, and stay available for the next job.
+        // otherwise wait for it forever, and stay available for the next job. A trap ends work(), so this
+        // thread left exactly one claimed chunk unfinished; counting it in TRAPPED (after FAULT) settles it.
         Atomics.store(i32, base + FAULT, index);
+        Atomics.add(i32, base + TRAPPED, 1);
         Atomics.notify(i32, base + DONE);
       }
     }

@@ -1,0 +1,53 @@
+// openelm bench-serve: load an OpenAI-compatible server (openelm serve, llama.cpp's llama-server, vLLM …)
+// with N concurrent streaming clients and report output tokens/s, TTFT and inter-token latency
+// percentiles, and errors (src/serve/load_generator.ts). Several --concurrency values run one after another.
+
+import type { Command } from "commander";
+import * as fs from "node:fs";
+import { InputError } from "../errors.js";
+import { runLoad, type LoadReport } from "../serve/load_generator.js";
+import { intArg, intListArg, floatArg } from "./args.js";
+
+interface Opts {
+  url: string; model?: string; concurrency: number[]; promptTokens: number; promptFile?: string; maxTokens: number;
+  requests?: number; seconds?: number; seed: number; json: boolean; timeout: number;
+}
+
+export function register(program: Command): void {
+  program.command("bench-serve")
+    .description("load an OpenAI-compatible server: output tokens/s, TTFT and inter-token latency p50/p90/p99, errors")
+    .option("--url <url>", "server base URL", "http://127.0.0.1:8080")
+    .option("--model <id>", "model id to send (default: the first of GET /v1/models)")
+    .option("-c, --concurrency <list>", "concurrent clients; a list runs each in turn (1,4,8,16)", intListArg("client counts"), [1])
+    .option("--prompt-tokens <n>", "prompt length in token ids (seeded random ids after BOS)", intArg(1), 128)
+    .option("--prompt-file <file>", "text prompts, one a line, instead of random ids")
+    .option("--max-tokens <n>", "tokens generated a request (ignore_eos)", intArg(1), 128)
+    .option("--requests <n>", "requests a run (per concurrency value)", intArg(1))
+    .option("--seconds <s>", "run length in seconds (per concurrency value; default 30 without --requests)", floatArg(0.001))
+    .option("--seed <n>", "prompt seed", intArg(0), 0)
+    .option("--timeout <s>", "give up on a request after this many seconds", floatArg(0.001), 600)
+    .option("--json", "print the reports as JSON lines")
+    .action(async (o: Opts) => {
+      if (o.concurrency.some((c) => c < 1)) throw new InputError(`--concurrency: expected counts ≥ 1, got ${o.concurrency.join(",")}`);
+      let prompts: string[] | undefined;
+      if (o.promptFile) {
+        prompts = fs.readFileSync(o.promptFile, "utf8").split("\n").filter((l) => l.trim() !== "");
+        if (prompts.length === 0) throw new InputError(`--prompt-file ${o.promptFile}: no prompts (one a line expected)`);
+      }
+      const seconds = o.seconds ?? (o.requests === undefined ? 30 : undefined);
+      if (!o.json) process.stdout.write("| concurrency | requests | errors | output tok/s | req/s | TTFT p50 / p90 / p99 ms | ITL p50 / p90 / p99 ms | latency p50 ms |\n|---:|---:|---:|---:|---:|---|---|---:|\n");
+      for (const c of o.concurrency) {
+        const r = await runLoad({ url: o.url, model: o.model, concurrency: c, promptTokens: o.promptTokens, prompts, maxTokens: o.maxTokens,
+          requests: o.requests, seconds, seed: o.seed, timeoutMs: o.timeout * 1000 });
+        process.stdout.write(o.json ? JSON.stringify(r) + "\n" : row(r));
+        for (const e of r.errorSamples) process.stderr.write(`bench-serve: error (concurrency ${c}): ${e}\n`);
+      }
+    });
+}
+
+const f = (x: number, d = 1) => (Number.isNaN(x) ? "-" : x.toFixed(d));
+
+function row(r: LoadReport): string {
+  return `| ${r.concurrency} | ${r.requests} | ${r.errors} | ${f(r.outputTokensPerS)} | ${f(r.requestsPerS, 2)} | ` +
+    `${f(r.ttftMs.p50, 0)} / ${f(r.ttftMs.p90, 0)} / ${f(r.ttftMs.p99, 0)} | ${f(r.itlMs.p50)} / ${f(r.itlMs.p90)} / ${f(r.itlMs.p99)} | ${f(r.latencyMs.p50, 0)} |\n`;
+}
