@@ -36,7 +36,9 @@ async function createBackend(o: LoadOptions): Promise<Backend> {
     const threads = o.threads ?? Math.min(8, navigator.hardwareConcurrency || 1);
     return createWasmBackendOn(host, { threads });
   }
-  throw new InputError(`backend "${kind}": this page offers wasm${"gpu" in navigator ? "" : " (and this browser has no WebGPU)"}`);
+  // WebGPU computes asynchronously (forwardAsync); the engine's batch scheduler steps synchronously today.
+  throw new InputError(`backend "${kind}": not available in this page's engine yet; use wasm` +
+    ("gpu" in navigator ? "" : " (this browser has no WebGPU either)"));
 }
 
 async function loadModel(model: string | undefined, o: LoadOptions, onProgress: (p: ProgressInfo) => void): Promise<Model> {
