@@ -126,3 +126,10 @@ test("a script run with node -e --input-type=module gets the WASM kernels too (w
   expect(r.stdout.trim()).toMatch(/^wasm(-relaxed)?$/);
   expect(r.stderr).toBe("");
 });
+
+test("generate --stats says which backend ran", async () => {
+  const r = await run("node", ["dist/cli/main.js", "generate", "x", "--model", TINY, "-n", "2", "--stats", "-t", "1"]);
+  expect(r.stderr).toMatch(/, backend wasm(-relaxed)?\]\n$/);
+  const ref = await run("node", ["dist/cli/main.js", "generate", "x", "--model", TINY, "-n", "2", "--stats", "--backend", "ref"]);
+  expect(ref.stderr).toMatch(/, backend ref\]\n$/);
+});

@@ -4,7 +4,7 @@
 import { writeFileSync } from "node:fs";
 import cliProgress from "cli-progress";
 import type { Command } from "commander";
-import { evaluate } from "../eval/evaluate.js";
+import { evaluate, missingData } from "../eval/evaluate.js";
 import { referenceSchemaJson, resultsJson, resultsTable } from "../eval/report.js";
 import { intArg, intListArg, UsageError } from "./args.js";
 import { addModelOptions, openModel, type ModelArgs } from "./model_args.js";
@@ -43,6 +43,8 @@ export function register(program: Command): void {
     const tasks = o.tasks.split(",").map((s) => s.trim()).filter((s) => s !== "");
     if (tasks.length === 0) throw new UsageError("--tasks: no task names given");
     if (o.logSamples && !o.output) throw new UsageError("--log-samples needs --output FILE");
+    const missing = missingData(tasks, { dataDir: o.dataDir }); // before the model loads
+    if (missing) throw missing;
     const { model, backend, tokenizer, dir } = await openModel(o);
     const maxLength = o.maxLength ?? model.config.max_context_length;
     const bar = o.progress && process.stderr.isTTY !== undefined

@@ -54,7 +54,7 @@ export function register(program: Command): void {
       if (o.stats || o.promptLookup > 0)
         process.stderr.write(`[${res.promptTokens} prompt tokens, ${res.tokens.length} generated in ${secs.toFixed(2)} s ` +
           `(${(res.tokens.length / secs).toFixed(1)} tok/s), ${res.forwardPasses} forward passes` +
-          (o.promptLookup > 0 ? `, prompt lookup saved ${res.forwardPassesSaved}` : "") + `, finish: ${res.finishReason}]\n`);
+          (o.promptLookup > 0 ? `, prompt lookup saved ${res.forwardPassesSaved}` : "") + `, finish: ${res.finishReason}, backend ${model.backend.name}]\n`);
       model.backend.dispose?.();
     });
 }

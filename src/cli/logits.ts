@@ -24,7 +24,7 @@ export function register(program: Command): void {
       const positions = o.positions === "all" ? [...Array(T).keys()] : o.positions === "last" ? [T - 1] : o.positions;
       for (const p of positions) if (p >= T) throw new InputError(`--positions: position ${p} is out of range for ${T} tokens`);
       const cache = model.newCache(Math.max(model.config.max_context_length, o.contextLength ?? 0));
-      const logits = model.forward(o.tokens, cache, { allLogits: true });
+      const logits = await model.forwardAsync(o.tokens, cache, { allLogits: true });
       const rows = positions.map((p) => Array.from(logits.subarray(p * V, (p + 1) * V)));
       process.stdout.write(JSON.stringify({ positions, logits: rows }) + "\n");
       model.backend.dispose?.();

@@ -7,6 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { createOpenAIServer } from "../serve/server.js";
 import { NodeEngine } from "../worker/node_engine.js";
+import { InputError } from "../errors.js";
 import { floatArg, intArg } from "./args.js";
 import { addModelOptions, backendName, type ModelArgs } from "./model_args.js";
 
@@ -31,7 +32,15 @@ export function register(program: Command): void {
     .option("--no-log", "no per-request log lines on stderr")
     .action(async (o: Opts) => {
       const backend = backendName(o);
-      const engine = await NodeEngine.start(o.model, {
+      const adapters = (o.adapter ?? []).map((spec) => {
+        const eq = spec.indexOf("=");
+        const name = eq > 0 ? spec.slice(0, eq) : path.basename(path.resolve(spec));
+        if (!/^[\w.-]+$/.test(name)) throw new InputError(`--adapter ${spec}: NAME must be letters, digits, "_", "-" or "." (NAME=DIR)`);
+        return { name, dir: eq > 0 ? spec.slice(eq + 1) : spec };
+      });
+      const dup = adapters.find((a, i) => adapters.findIndex((b) => b.name === a.name) !== i);
+      if (dup) throw new InputError(`--adapter: the name "${dup.name}" is given twice`);
+      const engine = await NodeEngine.start(o.model, { adapters,
         backend, threads: o.threads, dtype: o.dtype, revision: o.revision, parallel: o.parallel, maxQueue: o.maxQueue,
         kvBudgetBytes: o.kvBudgetMb === undefined ? undefined : Math.floor(o.kvBudgetMb * 2 ** 20), prefillChunk: o.prefillChunk,
       });
@@ -43,7 +52,8 @@ export function register(program: Command): void {
       };
       const addr = await srv.listen(o.port, o.host);
       const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
-      process.stderr.write(`openelm: serving ${modelId} at http://${host}:${addr.port}/v1 (parallel ${engine.info.parallel}, ` +
+      const names = [modelId, ...adapters.map((a) => `${modelId}:${a.name}`)].join(", ");
+      process.stderr.write(`openelm: serving ${names} at http://${host}:${addr.port}/v1 (parallel ${engine.info.parallel}, ` +
         `context ${engine.info.contextLength} a slot, ${engine.info.backend}); SIGTERM drains and exits\n`);
       await new Promise<void>((resolve) => {
         let stopping = false;

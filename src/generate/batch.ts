@@ -12,6 +12,7 @@
 // place, another's by copying the rows), and prefills only the rest.
 
 import { InputError } from "../errors.js";
+import type { Backend } from "../kernels/backend.js";
 import type { BatchEntry, OpenELMModel } from "../models/openelm.js";
 import type { KVCache } from "../models/kv_cache.js";
 import type { Tokenizer } from "../tokenizer/sentencepiece.js";
@@ -73,10 +74,13 @@ export function codedError<E extends Error>(e: E, code: string, param: string | 
   return Object.assign(e, { code, param });
 }
 
-interface Slot { cache: KVCache | null; req: Request | null; lastUsed: number }
+/** net: the model (or adapter view) whose keys and values the cache holds. */
+interface Slot { cache: KVCache | null; req: Request | null; lastUsed: number; net: OpenELMModel | null }
 
 interface Request {
   id: number;
+  /** The base model or an adapter view of it (they share weights and buffers). */
+  net: OpenELMModel;
   prompt: number[];
   seq: Sequence;
   sink: SequenceSink;
@@ -107,6 +111,8 @@ export class BatchScheduler {
   private readonly waiting: Request[] = [];
   private readonly byId = new Map<number, Request>();
   private scheduled = false;
+  /** A step is between its start and its end (it awaits a device backend's logits). */
+  private stepping = false;
   private broken: unknown = null;
   private clock = 0;
   private counters = { steps: 0, stepSequences: 0, batchSize: 0, promptTokens: 0, cachedPromptTokens: 0, generatedTokens: 0 };
@@ -128,14 +134,14 @@ export class BatchScheduler {
     if (!Number.isInteger(this.chunk) || this.chunk < 1) throw new InputError(`prefill chunk: expected an integer ≥ 1, got ${this.chunk}`);
     this.maxQueue = opts.maxQueue ?? Infinity;
     this.block = opts.blockSize ?? 16;
-    for (let i = 0; i < this.parallel; i++) this.slots.push({ cache: null, req: null, lastUsed: 0 });
+    for (let i = 0; i < this.parallel; i++) this.slots.push({ cache: null, req: null, lastUsed: 0, net: null });
   }
 
   /**
    * Queue a generation of promptIds under id (unique among those in flight). Errors (a full queue, a prompt
    * longer than the slot context, bad options) arrive through sink.error, like everything else.
    */
-  submit(id: number, promptIds: number[], opts: GenerateOptions, sink: SequenceSink): void {
+  submit(id: number, promptIds: number[], opts: GenerateOptions, sink: SequenceSink, net: OpenELMModel = this.model): void {
     try {
       if (this.broken) throw codedError(new Error(`the engine failed and is restarting (${errorText(this.broken)})`), "engine_fault");
       if (this.byId.has(id)) throw new InputError(`request id ${id} is already in flight`);
@@ -146,7 +152,7 @@ export class BatchScheduler {
       const inLine = Math.max(0, this.waiting.length - this.slots.filter((x) => !x.req).length); // not getting a slot at the next step
       if (inLine >= this.maxQueue)
         throw codedError(new Error(`the server is busy (${inLine} requests waiting); retry later`), "server_busy");
-      const req: Request = { id, prompt: promptIds, seq: new Sequence(this.tokenizer, promptIds, opts, this.model.config.vocab_size), sink,
+      const req: Request = { id, net, prompt: promptIds, seq: new Sequence(this.tokenizer, promptIds, opts, this.model.config.vocab_size), sink,
         slot: null, cached: 0, pending: -1, aborted: false };
       this.byId.set(id, req);
       this.waiting.push(req);
@@ -185,9 +191,13 @@ export class BatchScheduler {
   }
 
   private wake(): void {
-    if (this.scheduled || this.broken) return;
+    if (this.scheduled || this.stepping || this.broken) return;
     this.scheduled = true;
-    nextTick(() => { this.scheduled = false; this.step(); });
+    nextTick(() => {
+      this.scheduled = false;
+      this.stepping = true;
+      void this.step().finally(() => { this.stepping = false; if (this.byId.size) this.wake(); });
+    });
   }
 
   /** Give free slots to waiting requests, in arrival order, reusing the longest cached prefix. */
@@ -197,7 +207,7 @@ export class BatchScheduler {
       if (free.length === 0 || this.waiting.length === 0) return;
       const r = this.waiting.shift()!;
       const limit = Math.floor((r.prompt.length - 1) / this.block) * this.block; // forward at least one prompt token
-      const usable = (s: Slot) => s.cache ? Math.min(limit, Math.floor(s.cache.commonPrefix(r.prompt) / this.block) * this.block) : 0;
+      const usable = (s: Slot) => s.cache && s.net === r.net ? Math.min(limit, Math.floor(s.cache.commonPrefix(r.prompt) / this.block) * this.block) : 0;
       // The free slot with the most of the prompt in place (then the least recently used: keeps other prefixes around).
       let slot = free[0];
       for (const s of free) if (usable(s) > usable(slot) || (usable(s) === usable(slot) && s.lastUsed < slot.lastUsed)) slot = s;
@@ -206,9 +216,10 @@ export class BatchScheduler {
       let donor: Slot | null = null;
       for (const s of this.slots) if (s !== slot && usable(s) > reuse) { donor = s; reuse = usable(s); }
       const cache = slot.cache;
-      if (donor) copyPrefix(donor.cache!, cache, reuse);
+      if (donor) copyPrefix(this.model.backend, donor.cache!, cache, reuse);
       else cache.truncate(reuse);
       slot.req = r;
+      slot.net = r.net;
       slot.lastUsed = ++this.clock;
       r.slot = slot;
       r.cached = reuse;
@@ -219,8 +230,8 @@ export class BatchScheduler {
     }
   }
 
-  /** One engine step: one forward over every running sequence. */
-  private step(): void {
+  /** One engine step: one forward over every running sequence (one per model view). */
+  private async step(): Promise<void> {
     if (this.broken) return;
     for (const s of this.slots) if (s.req?.aborted) this.finish(s.req, "abort");
     this.admit();
@@ -239,9 +250,16 @@ export class BatchScheduler {
       owners.push(r);
       budget -= to - from;
     }
-    let logits: Float32Array[];
+    // One batched forward per model view (an adapter's sequences apart from the base's; they share the weights).
+    const logits: Float32Array[] = new Array(entries.length);
     try {
-      logits = this.model.forwardBatch(entries);
+      const nets = new Set(owners.map((r) => r.net));
+      for (const net of nets) {
+        const idx = owners.flatMap((r, i) => (r.net === net ? [i] : []));
+        const out = await net.forwardBatchAsync(idx.map((i) => entries[i]));
+        // the next view's forward reuses the logits buffer: keep copies when there is one
+        idx.forEach((i, j) => { logits[i] = nets.size > 1 ? out[j].slice() : out[j]; });
+      }
     } catch (e) {
       const fault = codedError(new Error(`engine fault: ${errorText(e)}`), "engine_fault");
       this.close(fault);
@@ -253,6 +271,7 @@ export class BatchScheduler {
     this.counters.stepSequences += entries.length;
     for (let i = 0; i < entries.length; i++) {
       const r = owners[i], seq = r.seq;
+      if (!r.slot) continue; // failed while the step awaited (close)
       if (r.pending < 0) r.sink.prefilled?.(entries[i].cache.length, r.prompt.length);
       if (entries[i].logits === "none") continue;
       const next = seq.choose(logits[i]);
@@ -263,7 +282,6 @@ export class BatchScheduler {
       else if (r.slot!.cache!.length + 1 > this.slotContext) this.finish(r, "length");
       else r.pending = next;
     }
-    this.wake();
   }
 
   private release(r: Request): void {
@@ -288,12 +306,12 @@ export class BatchScheduler {
   }
 }
 
-/** Copy positions 0 … n-1 (keys, values, token ids) from one cache to another. */
-function copyPrefix(from: KVCache, to: KVCache, n: number): void {
+/** Copy positions 0 … n-1 (keys, values, token ids) from one cache to another, on the backend (caches may live on a device). */
+function copyPrefix(be: Backend, from: KVCache, to: KVCache, n: number): void {
   for (let i = 0; i < from.k.length; i++) {
     const w = from.k[i].length / from.maxLen;
-    to.k[i].set(from.k[i].subarray(0, n * w));
-    to.v[i].set(from.v[i].subarray(0, n * w));
+    be.copyRows(to.k[i], w, from.k[i], w, n, w);
+    be.copyRows(to.v[i], w, from.v[i], w, n, w);
   }
   to.length = n;
   to.tokens = from.tokens.slice(0, n);

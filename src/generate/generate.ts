@@ -102,7 +102,7 @@ export async function* generate(model: OpenELMModel, tokenizer: Tokenizer, promp
   // forward() returns a view of the model's work buffer: copy it, since other generations on the same
   // model may run forward before this one reads its row again (after the await below).
   const logits = new Float32Array(V);
-  logits.set(model.forward(promptIds.slice(cached), cache));
+  logits.set(await model.forwardAsync(promptIds.slice(cached), cache));
   let finishReason: FinishReason = "length";
 
   const verified: number[] = []; // prompt-lookup tokens already checked and already in the cache
@@ -121,9 +121,9 @@ export async function* generate(model: OpenELMModel, tokenizer: Tokenizer, promp
     const room = Math.min(lookup, ctx - cache.length - 1, maxNew - tokens.length - 1);
     const cand = room > 0 ? lookupCandidates(ids, room) : [];
     forwardPasses++;
-    if (cand.length === 0) logits.set(model.forward([next], cache));
+    if (cand.length === 0) logits.set(await model.forwardAsync([next], cache));
     else {
-      const all = model.forward([next, ...cand], cache, { allLogits: true });
+      const all = await model.forwardAsync([next, ...cand], cache, { allLogits: true });
       // Row j predicts the token after [next, cand_0 … cand_{j-1}]; accept candidates while greedy agrees.
       let accepted = 0;
       while (accepted < cand.length &&

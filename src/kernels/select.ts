@@ -2,6 +2,8 @@
 // backend this runtime has (the WASM kernels, relaxed SIMD where the runtime validates it) and says so
 // when it has to fall back to the reference loops; a named backend is that backend or an error.
 
+/// <reference types="@webgpu/types" />
+
 import { InputError } from "../errors.js";
 import type { Backend } from "./backend.js";
 import { createRefBackend } from "./ref/index.js";
@@ -29,12 +31,13 @@ export async function createBackend(spec: BackendName | Backend = "auto", opts: 
   const name = parseBackendName(spec, "backend");
   if (name === "ref") return createRefBackend();
   if (name === "webgpu") {
-    // Optional: present in builds that include the WebGPU kernels.
-    const spec = "./webgpu/index.js";
-    let mod: { createWebGPUBackend?: (o: { threads?: number }) => Promise<Backend> };
-    try { mod = await import(spec); } catch { mod = {}; }
-    if (!mod.createWebGPUBackend) throw new InputError('backend "webgpu": not available in this build');
-    return mod.createWebGPUBackend({});
+    // A browser's navigator.gpu, else Node's Dawn (the `webgpu` package, kept out of browser bundles).
+    const { createWebGPUBackend } = await import("./webgpu/index.js");
+    const gpu = (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
+    if (gpu) return createWebGPUBackend({ gpu });
+    const node = "./webgpu_node.js";
+    const { nodeGPU } = (await import(node)) as typeof import("./webgpu_node.js");
+    return createWebGPUBackend({ gpu: await nodeGPU() });
   }
   try {
     const { createWasmBackend } = await import("./wasm/index.js");

@@ -6,6 +6,8 @@ import type { Backend, Matrix } from "../kernels/backend.js";
 import { InputError } from "../errors.js";
 import { RMS_EPS, layerSizes, type LayerSizes, type OpenELMConfig } from "./config.js";
 import { KVCache } from "./kv_cache.js";
+import { attachAdapter, linearWithAdapter, type AttachedAdapter } from "./adapter.js";
+import type { PeftAdapter } from "../io/peft_adapter.js";
 
 /** Field names follow the checkpoint: transformer.layers.{i}.attn.qkv_proj.weight -> qkv_proj. */
 export interface LayerWeights {
@@ -55,11 +57,33 @@ export const MICRO_BATCH = 128;
 
 export class OpenELMModel {
   readonly sizes: LayerSizes[];
-  private work: Work | null = null;
-  private logits: Float32Array | null = null;
+  /** Work and logits buffers, shared with adapter views (forward is synchronous, so uses never overlap). */
+  private shared: { work: Work | null; logits: Float32Array | null } = { work: null, logits: null };
+  private get work(): Work | null { return this.shared.work; }
+  private set work(w: Work | null) { this.shared.work = w; }
+  private get logits(): Float32Array | null { return this.shared.logits; }
+  private set logits(l: Float32Array | null) { this.shared.logits = l; }
+  /** The LoRA / DoRA adapter this view applies unmerged (models/adapter.ts), or null for the base model. */
+  readonly adapter: AttachedAdapter | null = null;
 
   constructor(readonly config: OpenELMConfig, readonly weights: OpenELMWeights, readonly backend: Backend) {
     this.sizes = config.num_query_heads.map((_, i) => layerSizes(config, i));
+  }
+
+  /** Put a PEFT adapter on this model's backend (DoRA's norms are computed here, once); then use withAdapter. */
+  attach(name: string, adapter: PeftAdapter): AttachedAdapter {
+    return attachAdapter(name, adapter, this.config, this.backend, (i, t) => this.weights.layers[i][t]);
+  }
+
+  /**
+   * The same base weights with an adapter applied unmerged at run time (null: the base itself). Views share
+   * weights, backend and work buffers; each keeps its own KV caches (a cache holds one adapter's keys).
+   */
+  withAdapter(adapter: AttachedAdapter | null): OpenELMModel {
+    const m = new OpenELMModel(this.config, this.weights, this.backend);
+    m.shared = this.shared;
+    (m as { adapter: AttachedAdapter | null }).adapter = adapter;
+    return m;
   }
 
   /** A fresh KV cache holding up to maxLen positions (default: max_context_length). */
@@ -90,10 +114,23 @@ export class OpenELMModel {
    * Run `ids` at positions cache.length … cache.length+T-1, append their keys/values to the cache and
    * return logits: (T, V) row-major with allLogits, else the last position's V values. The returned array
    * is a view of a work buffer, valid until the next forward call (copy it to keep it).
-   * Throws InputError for ids outside the vocabulary or when the cache would pass its maxLen.
+   * Throws InputError for ids outside the vocabulary or when the cache would pass its maxLen, and on a
+   * device backend (WebGPU), whose logits only forwardAsync can read back.
    */
   forward(ids: ArrayLike<number>, cache: KVCache, opts: ForwardOptions = {}): Float32Array {
     return this.forwardBatch([{ ids, cache, logits: opts.allLogits ? "all" : "last" }])[0];
+  }
+
+  /** forward() for every backend: on a device backend, queues the step and resolves once the logits are read back. */
+  async forwardAsync(ids: ArrayLike<number>, cache: KVCache, opts: ForwardOptions = {}): Promise<Float32Array> {
+    return (await this.forwardBatchAsync([{ ids, cache, logits: opts.allLogits ? "all" : "last" }]))[0];
+  }
+
+  /** forwardBatch() for every backend: on a device backend, resolves once the logits are read back. */
+  async forwardBatchAsync(entries: BatchEntry[]): Promise<Float32Array[]> {
+    const out = this.run(entries);
+    if (this.backend.read && out.length) await this.backend.read(this.logits!.subarray(0, out.reduce((a, o) => a + o.length, 0)));
+    return out;
   }
 
   /**
@@ -103,6 +140,12 @@ export class OpenELMModel {
    * empty for "none"), views of one work buffer valid until the next forward call.
    */
   forwardBatch(entries: BatchEntry[]): Float32Array[] {
+    if (this.backend.read)
+      throw new InputError(`forward: the ${this.backend.name} backend computes on a device; use forwardAsync, which reads the logits back`);
+    return this.run(entries);
+  }
+
+  private run(entries: BatchEntry[]): Float32Array[] {
     const V = this.config.vocab_size;
     let total = 0, logitRows = 0;
     entries.forEach((en, i) => {
@@ -159,24 +202,22 @@ export class OpenELMModel {
       const L = this.weights.layers[i];
       const qkvW = (nQ + 2 * nKV) * hd, kvW = nKV * hd;
       be.rmsnorm(h, x, L.attn_norm, T, D, RMS_EPS);
-      be.matmul(qkv, h, L.qkv_proj, T);                                   // (T, (nQ + 2 nKV) hd) = [q | k | v]
+      linearWithAdapter(be, qkv, h, L.qkv_proj, T, this.adapter, i, "qkv_proj"); // (T, (nQ + 2 nKV) hd) = [q | k | v]
       for (const g of segs) {                                             // per sequence: its positions and cache
         const n = g.e - g.s, pos0 = g.en.cache.length, kc = g.en.cache.k[i], vc = g.en.cache.v[i];
         const q = one ? qkv : qkv.subarray(g.row * qkvW);
         be.qkNormRope(q, n, nQ, nKV, hd, L.q_norm, L.k_norm, RMS_EPS, pos0, c.rope_freq_constant);
-        for (let t = 0; t < n; t++) {                                      // cache keys after RoPE
-          const o = (g.row + t) * qkvW + nQ * hd;
-          kc.set(qkv.subarray(o, o + kvW), (pos0 + t) * kvW);
-          vc.set(qkv.subarray(o + kvW, o + 2 * kvW), (pos0 + t) * kvW);
-        }
+        const o = g.row * qkvW + nQ * hd;
+        be.copyRows(kc.subarray(pos0 * kvW), kvW, qkv.subarray(o), qkvW, n, kvW);         // keys after RoPE
+        be.copyRows(vc.subarray(pos0 * kvW), kvW, qkv.subarray(o + kvW), qkvW, n, kvW);
         be.attention(one ? attn : attn.subarray(g.row * nQ * hd), q, qkvW, kc, vc, n, pos0, nQ, nKV, hd); // (n, nQ hd)
       }
-      be.matmul(tmp, attn, L.out_proj, T);
+      linearWithAdapter(be, tmp, attn, L.out_proj, T, this.adapter, i, "out_proj");
       be.addInPlace(x, tmp, T * D);
       be.rmsnorm(h, x, L.ffn_norm, T, D, RMS_EPS);
-      be.matmul(gu, h, L.proj_1, T);                                       // (T, 2F) = [gate | up]
+      linearWithAdapter(be, gu, h, L.proj_1, T, this.adapter, i, "proj_1"); // (T, 2F) = [gate | up]
       be.swiglu(ff, gu, T, F);
-      be.matmul(tmp, ff, L.proj_2, T);
+      linearWithAdapter(be, tmp, ff, L.proj_2, T, this.adapter, i, "proj_2");
       be.addInPlace(x, tmp, T * D);
     }
     // Rows that need logits, gathered into h (free now): every row of an "all" segment, and the last row
@@ -188,7 +229,7 @@ export class OpenELMModel {
       cache.length = pos0 + len;
       const r0 = g.en.logits === "all" ? g.row : g.en.logits === "last" && g.e === g.en.ids.length ? g.row + len - 1 : -1;
       if (r0 < 0) continue;
-      h.set(x.subarray(r0 * D, (g.row + len) * D), n * D);
+      be.copyRows(h.subarray(n * D), D, x.subarray(r0 * D), D, g.row + len - r0, D);
       n += g.row + len - r0;
     }
     if (n === 0) return 0;

@@ -29,6 +29,11 @@ export interface ServerOptions {
   log?: (line: string) => void;
 }
 
+/** Model ids served: the base, and "MODEL_ID:NAME" for each adapter the engine loaded (null: the base). */
+function servedModels(modelId: string, adapters: string[] = []): Map<string, string | null> {
+  return new Map<string, string | null>([[modelId, null], ...adapters.map((a): [string, string] => [`${modelId}:${a}`, a])]);
+}
+
 export interface OpenAIServer {
   readonly server: Server;
   readonly metrics: ServerMetrics;
@@ -46,6 +51,7 @@ export function createOpenAIServer(engine: EngineHandle, opts: ServerOptions): O
   const maxBody = opts.maxBodyBytes ?? 1 << 20;
   const created = Math.floor(Date.now() / 1000);
   const metrics = new ServerMetrics();
+  const models = servedModels(opts.modelId, engine.info.adapters);
   const log = opts.log ?? (() => {});
   let draining = false;
   let active = 0, queued = 0, running = 0;
@@ -82,13 +88,13 @@ export function createOpenAIServer(engine: EngineHandle, opts: ServerOptions): O
     }
     if (path === "/v1/models") {
       requireMethod(method, "GET");
-      return sendJson(res, 200, { object: "list", data: [modelCard()] });
+      return sendJson(res, 200, { object: "list", data: [...models.keys()].map(modelCard) });
     }
     if (path.startsWith("/v1/models/")) {
       requireMethod(method, "GET");
       const id = decodeURIComponent(path.slice("/v1/models/".length));
-      if (id !== opts.modelId) throw modelNotFound(id);
-      return sendJson(res, 200, modelCard());
+      if (!models.has(id)) throw modelNotFound(id, models.size);
+      return sendJson(res, 200, modelCard(id));
     }
     const endpoint: Endpoint | undefined = path === "/v1/completions" ? "completions" : path === "/v1/chat/completions" ? "chat" : undefined;
     if (!endpoint) throw new ApiError(404, `no route ${method} ${path} (see GET /v1/models, POST /v1/completions, POST /v1/chat/completions, GET /health, GET /metrics)`, null, "not_found");
@@ -105,12 +111,13 @@ export function createOpenAIServer(engine: EngineHandle, opts: ServerOptions): O
     });
   }
 
-  function modelCard() {
-    return { id: opts.modelId, object: "model", created, owned_by: "openelm-ts", context_length: engine.info.contextLength };
+  function modelCard(id: string) {
+    return { id, object: "model", created, owned_by: "openelm-ts", context_length: engine.info.contextLength };
   }
 
   async function complete(p: ParsedRequest, endpoint: Endpoint, res: ServerResponse, arrived: number): Promise<void> {
-    if (p.model !== opts.modelId) throw modelNotFound(p.model);
+    const adapter = models.get(p.model);
+    if (adapter === undefined) throw modelNotFound(p.model, models.size);
     const client = await engine.client();
     const prompt: Prompt = p.messages ? { messages: p.messages } : typeof p.prompt === "string" ? { text: p.prompt } : { ids: p.prompt! };
     const ids = await client.tokenize(prompt);
@@ -130,6 +137,7 @@ export function createOpenAIServer(engine: EngineHandle, opts: ServerOptions): O
     queued++;
     const gen = client.generate({ ids }, { ...p.options, maxNewTokens: maxTokens }, {
       signal: ac.signal,
+      ...(adapter !== null ? { adapter } : {}),
       onStart: () => { started = true; queued--; running++; },
     });
     let first = 0, last = 0;
@@ -142,7 +150,7 @@ export function createOpenAIServer(engine: EngineHandle, opts: ServerOptions): O
     try {
       const now = Math.floor(Date.now() / 1000);
       const object = endpoint === "chat" ? (p.stream ? "chat.completion.chunk" : "chat.completion") : "text_completion";
-      const head = { id, object, created: now, model: opts.modelId };
+      const head = { id, object, created: now, model: p.model };
       let c: Completion;
       if (!p.stream) {
         for await (const d of gen) onToken(d.tokens.length);
@@ -230,8 +238,8 @@ function requireMethod(method: string, want: string): void {
   if (method !== want) throw new ApiError(405, `method ${method} not allowed here; use ${want}`, null, "method_not_allowed");
 }
 
-function modelNotFound(id: string): ApiError {
-  return new ApiError(404, `The model \`${id}\` does not exist (this server serves one model; see GET /v1/models)`, "model", "model_not_found");
+function modelNotFound(id: string, served: number): ApiError {
+  return new ApiError(404, `The model \`${id}\` does not exist (${served === 1 ? "this server serves one model; " : ""}see GET /v1/models)`, "model", "model_not_found");
 }
 
 /** Read the body as JSON: 413 past maxBytes (also from Content-Length up front), 400 for bad JSON. */

@@ -26,6 +26,8 @@ export interface GenerateHooks {
   signal?: AbortSignal;
   /** Called when the generation gets a batch slot (it may wait in line before). */
   onStart?: (promptTokens: number, cachedPromptTokens: number) => void;
+  /** Run on this adapter (LoadOptions.adapters) instead of the base model. */
+  adapter?: string;
   /** Called as the prompt is prefilled: tokens in the cache so far, of the prompt's total. */
   onPrefill?: (done: number, total: number) => void;
 }
@@ -109,7 +111,7 @@ export class EngineClient {
       else if (m.type === "done") finish({ completion: m.completion });
       else if (m.type === "error") finish({ error: new EngineError(m.error) });
     });
-    try { this.post({ type: "generate", id, prompt, options }); } catch (e) { finish({ error: e as Error }); }
+    try { this.post({ type: "generate", id, prompt, options, ...(hooks.adapter !== undefined ? { adapter: hooks.adapter } : {}) }); } catch (e) { finish({ error: e as Error }); }
     if (hooks.signal?.aborted) abort();
     else hooks.signal?.addEventListener("abort", abort, { once: true });
     return {

@@ -4,6 +4,7 @@
 // Messages are handled between engine steps, so an abort or a new request waits at most one step.
 
 import type { Model } from "../engine.js";
+import type { OpenELMModel } from "../models/openelm.js";
 import { InputError } from "../errors.js";
 import type { ClientMessage, Endpoint, HostMessage, LoadOptions, ModelInfo, ProgressInfo, Prompt } from "./protocol.js";
 import { PROTOCOL_VERSION, toWireError } from "./protocol.js";
@@ -12,12 +13,15 @@ import { BatchScheduler, type SchedulerOptions } from "../generate/batch.js";
 export interface HostDeps {
   /** Load a model by name (directory, .gguf, hub id, URL: the loader decides) with the kernels it picks. */
   loadModel(model: string | undefined, options: LoadOptions, onProgress: (p: ProgressInfo) => void): Promise<Model>;
+  /** Open an adapter (LoadOptions.adapters) as a view of the loaded model; hosts without adapters leave it out. */
+  loadAdapter?(model: Model, name: string, dir: string): OpenELMModel;
 }
 
 /** Serve the protocol on endpoint until a dispose message; returns a function that stops listening. */
 export function hostEngine(endpoint: Endpoint, deps: HostDeps): () => void {
   let model: Model | null = null;
   let scheduler: BatchScheduler | null = null;
+  const views = new Map<string, OpenELMModel>(); // adapter name -> view of the base
   const send = (m: HostMessage) => endpoint.postMessage(m);
   const fail = (id: number, e: unknown) => send({ type: "error", id, error: toWireError(e) });
 
@@ -41,13 +45,17 @@ export function hostEngine(endpoint: Endpoint, deps: HostDeps): () => void {
         if (model) throw new InputError(`a model is already loaded (${model.name}); dispose it first`);
         const options = msg.options ?? {};
         deps.loadModel(msg.model, options, (progress) => send({ type: "progress", id: msg.id, progress })).then((m) => {
+          for (const a of options.adapters ?? []) {
+            if (!deps.loadAdapter) throw new InputError(`adapter "${a.name}": this host cannot load adapters`);
+            views.set(a.name, deps.loadAdapter(m, a.name, a.dir));
+          }
           model = m;
           const opts: SchedulerOptions = { parallel: options.parallel, kvBudgetBytes: options.kvBudgetBytes,
             prefillChunk: options.prefillChunk, maxQueue: options.maxQueue };
           scheduler = new BatchScheduler(m.network, m.tokenizer, opts, (e) => send({ type: "fatal", error: toWireError(e) }));
           const info: ModelInfo = { name: m.name, contextLength: m.contextLength, vocabSize: m.config.vocab_size,
             eosId: m.tokenizer.eosId, backend: m.network.backend.name, parallel: scheduler.parallel, kvBudgetBytes: scheduler.kvBudgetBytes,
-            memoryBytes: (m.network.backend as { memoryBytes?: () => number }).memoryBytes?.() };
+            memoryBytes: (m.network.backend as { memoryBytes?: () => number }).memoryBytes?.(), adapters: [...views.keys()] };
           send({ type: "loaded", id: msg.id, model: info });
         }, (e) => fail(msg.id, e));
         return;
@@ -60,13 +68,15 @@ export function hostEngine(endpoint: Endpoint, deps: HostDeps): () => void {
         const { model: m, scheduler: s } = loaded();
         const ids = promptIds(m, msg.prompt);
         const id = msg.id;
+        const view = msg.adapter === undefined ? undefined : views.get(msg.adapter);
+        if (msg.adapter !== undefined && !view) throw Object.assign(new InputError(`adapter "${msg.adapter}" is not loaded (loaded: ${[...views.keys()].join(", ") || "none"})`), { code: "model_not_found", param: "model" });
         s.submit(id, ids, msg.options ?? {}, {
           started: (promptTokens, cachedPromptTokens) => send({ type: "started", id, promptTokens, cachedPromptTokens }),
           prefilled: (done, total) => send({ type: "prefill", id, done, total }),
           delta: (text, tokens) => send({ type: "delta", id, text, tokens }),
           done: (completion) => send({ type: "done", id, completion }),
           error: (e) => fail(id, e),
-        });
+        }, view);
         return;
       }
       case "abort":
@@ -80,6 +90,7 @@ export function hostEngine(endpoint: Endpoint, deps: HostDeps): () => void {
         model?.dispose();
         model = null;
         scheduler = null;
+        views.clear();
         send({ type: "disposed", id: msg.id });
         stop();
         return;

@@ -40,6 +40,8 @@ export interface LoadOptions {
   prefillChunk?: number;
   /** Requests waiting for a slot before new ones fail with code "server_busy"; default unbounded. */
   maxQueue?: number;
+  /** PEFT LoRA / DoRA adapters to serve beside the base model, applied unmerged (generate's `adapter` picks one). */
+  adapters?: Array<{ name: string; dir: string }>;
 }
 
 /** A prompt: text (BOS + SentencePiece ids), token ids as given, or a conversation (the chat template). */
@@ -73,6 +75,8 @@ export interface ModelInfo {
   kvBudgetBytes: number;
   /** Bytes of memory the backend holds (weights, buffers, KV caches), when it can tell. */
   memoryBytes?: number;
+  /** Names of the adapters loaded beside the base model. */
+  adapters?: string[];
 }
 
 /** The end of a generation (engine.ts Completion). */
@@ -119,7 +123,7 @@ export interface WireError {
 export type ClientMessage =
   | { type: "load"; id: number; model?: string; options?: LoadOptions }
   | { type: "tokenize"; id: number; prompt: Prompt }
-  | { type: "generate"; id: number; prompt: Prompt; options: GenerateOptions }
+  | { type: "generate"; id: number; prompt: Prompt; options: GenerateOptions; adapter?: string }
   | { type: "abort"; id: number }
   | { type: "stats"; id: number }
   | { type: "dispose"; id: number };

@@ -18,8 +18,8 @@ const ids = (name: string) => seqs.find((s) => s.name === name)!.input_ids;
 /** Logits of `prompt` then each of `next`, one sequence alone: rows of V. */
 async function single(model: OpenELMModel, prompt: number[], next: number[], allLogits = false): Promise<Float32Array[]> {
   const cache = model.newCache();
-  const rows = [model.forward(prompt, cache, { allLogits }).slice()];
-  for (const t of next) { await yieldToRunner(); rows.push(model.forward([t], cache).slice()); }
+  const rows = [(await model.forwardAsync(prompt, cache, { allLogits })).slice()];
+  for (const t of next) { await yieldToRunner(); rows.push((await model.forwardAsync([t], cache)).slice()); }
   return rows;
 }
 
@@ -41,20 +41,20 @@ for (const be of BACKENDS) {
       const ca = model.newCache(), cb = model.newCache(), cc = model.newCache();
       const diffs: number[] = [];
       // step 1: A's whole prompt (every row) and B's first 20 prompt tokens (no logits)
-      let out = model.forwardBatch([{ ids: a, cache: ca, logits: "all" }, { ids: b.slice(0, 20), cache: cb, logits: "none" }]);
+      let out = await model.forwardBatchAsync([{ ids: a, cache: ca, logits: "all" }, { ids: b.slice(0, 20), cache: cb, logits: "none" }]);
       diffs.push(maxDiff(out[0], refA[0]));
       expect(out[1].length).toBe(0);
       await yieldToRunner(); // the ref backend is slow: let the runner hear from us between steps
       // step 2: A decodes, B finishes its prompt, C joins with its whole 140-token prompt
-      out = model.forwardBatch([{ ids: [decodeA[0]], cache: ca, logits: "last" }, { ids: b.slice(20), cache: cb, logits: "last" },
+      out = await model.forwardBatchAsync([{ ids: [decodeA[0]], cache: ca, logits: "last" }, { ids: b.slice(20), cache: cb, logits: "last" },
         { ids: c, cache: cc, logits: "last" }]);
       diffs.push(maxDiff(out[0], refA[1]), maxDiff(out[1], refB[0]), maxDiff(out[2], refC[0]));
       await yieldToRunner();
       // steps 3-4: all three decode at different positions (C leaves after one)
-      out = model.forwardBatch([{ ids: [decodeC[0]], cache: cc, logits: "last" }, { ids: [decodeA[1]], cache: ca, logits: "last" },
+      out = await model.forwardBatchAsync([{ ids: [decodeC[0]], cache: cc, logits: "last" }, { ids: [decodeA[1]], cache: ca, logits: "last" },
         { ids: [decodeB[0]], cache: cb, logits: "last" }]);
       diffs.push(maxDiff(out[0], refC[1]), maxDiff(out[1], refA[2]), maxDiff(out[2], refB[1]));
-      out = model.forwardBatch([{ ids: [decodeA[2]], cache: ca, logits: "last" }, { ids: [decodeB[1]], cache: cb, logits: "last" }]);
+      out = await model.forwardBatchAsync([{ ids: [decodeA[2]], cache: ca, logits: "last" }, { ids: [decodeB[1]], cache: cb, logits: "last" }]);
       diffs.push(maxDiff(out[0], refA[3]), maxDiff(out[1], refB[2]));
       expect(Math.max(...diffs)).toBeLessThan(1e-5);
       expect([ca.length, cb.length, cc.length]).toEqual([a.length + 3, b.length + 2, c.length + 1]);

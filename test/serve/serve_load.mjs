@@ -17,7 +17,7 @@ const MODEL = arg("model", "test/fixtures/openelm/tiny-32k"), BACKEND = arg("bac
 const PARALLEL = arg("parallel", "4"), MAX_TOKENS = Number(arg("max-tokens", 32));
 const PROMPTS = ["Once upon a time", "The capital of France is", "OpenELM is a family of open efficient language models.", "def fib(n):"];
 
-const server = spawn(process.execPath, ["dist/cli/main.js", "serve", "--model", MODEL, "--port", "0", "--backend", BACKEND, "--parallel", PARALLEL, "--model-id", "m"], { stdio: ["ignore", "ignore", "pipe"] });
+const server = spawn(process.execPath, ["dist/cli/main.js", "serve", "--model", MODEL, "--port", "0", "--backend", BACKEND, "--parallel", PARALLEL, "--model-id", "m", "--no-log"], { stdio: ["ignore", "ignore", "pipe"] });
 let serverErr = "";
 const base = await new Promise((resolve, reject) => {
   server.stderr.on("data", (d) => { serverErr += d; const m = /at (http:\/\/[\d.]+:\d+)\/v1/.exec(serverErr); if (m) resolve(m[1]); });

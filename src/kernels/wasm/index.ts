@@ -14,6 +14,7 @@ import type { Backend, Matrix } from "../backend.js";
 import type { StoredTensor } from "../../tensor/tensor.js";
 import { bytesFor, toFloat32 } from "../../tensor/tensor.js";
 import { ropeInvFreq } from "../ref/qk_norm_rope.js";
+import { copyRows as copyRowsRef } from "../ref/copy_rows.js";
 import { Arena } from "./arena.js";
 import { KernelPool, type PoolWorker, type SpawnWorker } from "./pool.js";
 import { ARGS, CTRL_BYTES, MAX_ARGS, OP, Op, type KernelExports } from "./jobs.js";
@@ -260,6 +261,11 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
       need(out, T * F, "swiglu out"); need(gu, T * 2 * F, "swiglu gu");
       job(Op.swiglu, ptr(out, "swiglu out"), ptr(gu, "swiglu gu"), F);
       pool.run(T, itemChunk(T, T * F * 8));
+    },
+    copyRows(dst, dstStride, src, srcStride, rows, width) {
+      if (rows === 0) return;
+      need(dst, (rows - 1) * dstStride + width, "copyRows dst"); need(src, (rows - 1) * srcStride + width, "copyRows src");
+      copyRowsRef(dst, dstStride, src, srcStride, rows, width); // a memcpy a row: no kernel needed
     },
     addInPlace(x, y, n) {
       need(x, n, "addInPlace x"); need(y, n, "addInPlace y");
