@@ -6,8 +6,10 @@
 import { Model } from "../src/engine.js";
 import { InputError } from "../src/errors.js";
 import type { Backend } from "../src/kernels/backend.js";
+import { createRefBackend } from "../src/kernels/ref/index.js";
 import { createWasmBackendOn } from "../src/kernels/wasm/index.js";
 import { webKernelHost } from "../src/kernels/wasm/web_host.js";
+import { createWebGPUBackend } from "../src/kernels/webgpu/index.js";
 import { openCheckpointSource } from "../src/models/load.js";
 import { chatTemplateOf } from "../src/tokenizer/chat_template.js";
 import { Tokenizer, tokenizerFromFiles } from "../src/tokenizer/sentencepiece.js";
@@ -30,15 +32,15 @@ function bundled(): Promise<Uint8Array> {
 }
 
 async function createBackend(o: LoadOptions): Promise<Backend> {
-  const kind = o.backend ?? "wasm";
+  const kind = o.backend === undefined || o.backend === "auto" ? "wasm" : o.backend;
   if (kind === "wasm") {
     const host = await webKernelHost({ plain: here(ASSETS.kernels), relaxed: here(ASSETS.kernelsRelaxed), worker: here(ASSETS.kernelWorker) });
     const threads = o.threads ?? Math.min(8, navigator.hardwareConcurrency || 1);
     return createWasmBackendOn(host, { threads });
   }
-  // WebGPU computes asynchronously (forwardAsync); the engine's batch scheduler steps synchronously today.
-  throw new InputError(`backend "${kind}": not available in this page's engine yet; use wasm` +
-    ("gpu" in navigator ? "" : " (this browser has no WebGPU either)"));
+  if (kind === "webgpu") return createWebGPUBackend(); // navigator.gpu of this worker; InputError without an adapter
+  if (kind === "ref") return createRefBackend();
+  throw new InputError(`backend "${kind}": expected wasm, webgpu or ref`);
 }
 
 async function loadModel(model: string | undefined, o: LoadOptions, onProgress: (p: ProgressInfo) => void): Promise<Model> {

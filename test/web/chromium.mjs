@@ -9,14 +9,20 @@ import { chromium } from "playwright-core";
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
-/** Chromium with an empty profile (a playwright BrowserContext); close() also removes the profile. */
-export async function launchChromium() {
+/** Chromium's own CPU WebGPU (SwiftShader): machines without a GPU still get an adapter. */
+export const SWIFTSHADER_WEBGPU = ["--enable-unsafe-swiftshader", "--enable-unsafe-webgpu", "--use-angle=swiftshader", "--use-webgpu-adapter=swiftshader"];
+
+/**
+ * Chromium with an empty profile (a playwright BrowserContext); close() also removes the profile.
+ * gpuArgs: instead of --disable-gpu (e.g. SWIFTSHADER_WEBGPU).
+ */
+export async function launchChromium(gpuArgs = ["--disable-gpu"]) {
   if (!fs.existsSync(CHROMIUM))
     throw new Error(`${CHROMIUM}: no Chromium; the web tests need it (Debian: apt-get install -y chromium libvulkan1; or set CHROMIUM_PATH)`);
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), "openelm-chromium-"));
   const ctx = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM, headless: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    args: ["--headless", "--no-sandbox", ...gpuArgs, "--disable-quic", "--no-first-run", "--disable-background-networking",
       "--disable-component-update", "--disable-sync"],
   });
   const close = ctx.close.bind(ctx);

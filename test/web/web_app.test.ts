@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { BrowserContext, Page } from "playwright-core";
 import { loadModel } from "../../src/engine.js";
 import { createWasmBackend } from "../../src/kernels/wasm/index.js";
-import { launchChromium, startWebServer } from "./chromium.mjs";
+import { launchChromium, startWebServer, SWIFTSHADER_WEBGPU } from "./chromium.mjs";
 
 const PROMPT = "Once upon a time";
 const N = 16;
@@ -194,4 +194,20 @@ describe("web app in Chromium", () => {
       await own.stop();
     }
   });
+});
+
+describe("web app in Chromium with WebGPU (SwiftShader, Chromium's CPU implementation)", () => {
+  test("backend=webgpu: greedy tokens equal the library's (wasm) on the default model", async () => {
+    const gpu = await launchChromium(SWIFTSHADER_WEBGPU);
+    try {
+      const page = await gpu.newPage();
+      await page.goto(server.url + q({ prompt: PROMPT, max_new_tokens: N, backend: "webgpu", autorun: 1, sw: 0 }));
+      const out = await waitEnd(page, 60_000);
+      expect(out.error).toBe("");
+      expect(out.backend).toBe("webgpu");
+      expect(out.tokens!.split(",").map(Number)).toEqual(expectedDefault);
+    } finally {
+      await gpu.close();
+    }
+  }, 90_000);
 });
