@@ -3,7 +3,8 @@
 // Buffers are Float32Arrays the backend allocated (so a WASM backend can hand out views of its
 // own memory and find the pointer from byteOffset); callers pass subarrays for offsets.
 // A device backend (WebGPU) keeps each buffer on the device and only queues kernels: its Float32Array is
-// a CPU mirror that changes only through write()/read(); CPU backends have neither method.
+// a CPU handle whose values reach the device through write() and come back through read(); CPU backends
+// have neither method.
 // Shape letters: T tokens in this step, D model_dim, hd head_dim, nQ/nKV heads, F ffn width.
 
 import type { DType, StoredTensor } from "../tensor/tensor.js";
@@ -52,8 +53,11 @@ export interface Backend {
   addInPlace(x: Float32Array, y: Float32Array, n: number): void;
   /** Device backends: send what the caller wrote into buf (a view of an alloc'd buffer) to the device. */
   write?(buf: Float32Array): void;
-  /** Device backends: resolves once buf holds what the kernels queued so far wrote there. */
-  read?(buf: Float32Array): Promise<void>;
+  /**
+   * Device backends: resolves to a new array holding buf's values once the kernels queued so far are done
+   * (a fresh copy, so reads in flight for two callers of one buffer never see each other's values).
+   */
+  read?(buf: Float32Array): Promise<Float32Array>;
   /** Release threads / memory. */
   dispose?(): void;
 }

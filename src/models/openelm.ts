@@ -72,6 +72,8 @@ export class OpenELMModel {
 
   /** Put a PEFT adapter on this model's backend (DoRA's norms are computed here, once); then use withAdapter. */
   attach(name: string, adapter: PeftAdapter): AttachedAdapter {
+    // The DoRA column scale and LoRA's scratch rows are applied on host memory, which a device backend does not share.
+    if (this.backend.read) throw new InputError(`adapter "${name}": not supported on the ${this.backend.name} backend yet; use the wasm or ref backend`);
     return attachAdapter(name, adapter, this.config, this.backend, (i, t) => this.weights.layers[i][t]);
   }
 
@@ -121,16 +123,21 @@ export class OpenELMModel {
     return this.forwardBatch([{ ids, cache, logits: opts.allLogits ? "all" : "last" }])[0];
   }
 
-  /** forward() for every backend: on a device backend, queues the step and resolves once the logits are read back. */
+  /** forward() for every backend: on a device backend, queues the step and resolves to the logits read back. */
   async forwardAsync(ids: ArrayLike<number>, cache: KVCache, opts: ForwardOptions = {}): Promise<Float32Array> {
     return (await this.forwardBatchAsync([{ ids, cache, logits: opts.allLogits ? "all" : "last" }]))[0];
   }
 
-  /** forwardBatch() for every backend: on a device backend, resolves once the logits are read back. */
+  /**
+   * forwardBatch() for every backend: on a device backend, resolves to the logits read back, as views of
+   * one new array (so steps in flight on one model, e.g. two adapter views, never see each other's rows).
+   */
   async forwardBatchAsync(entries: BatchEntry[]): Promise<Float32Array[]> {
     const out = this.run(entries);
-    if (this.backend.read && out.length) await this.backend.read(this.logits!.subarray(0, out.reduce((a, o) => a + o.length, 0)));
-    return out;
+    if (!this.backend.read || out.length === 0) return out;
+    const all = await this.backend.read(this.logits!.subarray(0, out.reduce((a, o) => a + o.length, 0)));
+    let at = 0;
+    return out.map((o) => all.subarray(at, (at += o.length)));  // out's views are consecutive rows from 0
   }
 
   /**

@@ -49,6 +49,17 @@ describe("quantized fixture models on webgpu against the reference backend", () 
   }
 });
 
+describe("webgpu readback", () => {
+  test("two steps in flight on one model (two caches) each get their own logits", async () => {
+    const { model } = loadModelDir(dirOf("tiny-small-vocab"), { backend: be });
+    const alone = [await model.forwardAsync([1, 5, 9], model.newCache(8)), await model.forwardAsync([1, 7], model.newCache(8))];
+    const [a, b] = await Promise.all([model.forwardAsync([1, 5, 9], model.newCache(8)), model.forwardAsync([1, 7], model.newCache(8))]);
+    expect(Array.from(a)).toEqual(Array.from(alone[0]));
+    expect(Array.from(b)).toEqual(Array.from(alone[1]));
+    expect(Array.from(a)).not.toEqual(Array.from(b));
+  });
+});
+
 describe("webgpu backend errors", () => {
   test("forward() on a device backend names forwardAsync", () => {
     const { model } = loadModelDir(dirOf("tiny-small-vocab"), { backend: be });

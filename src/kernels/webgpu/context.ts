@@ -2,7 +2,8 @@
 // ArrayBuffer, the element offset from byteOffset), pipelines compiled once, and one open command encoder
 // that every kernel call appends a dispatch to. Nothing is submitted until a read (or a write, which must
 // land after the work queued before it), so a decode step is one submit and one readback of the logits.
-// Kernel parameters (sizes, element offsets, ids, cos/sin tables) go into a ring of 256-byte-aligned slots
+// Float32Arrays from alloc() are handles (their contents are what the caller last wrote, for write());
+// results come back as new arrays from read(). Kernel parameters (sizes, element offsets, ids, cos/sin tables) go into a ring of 256-byte-aligned slots
 // that is written to the device once per submit; each dispatch binds its own slot (binding 0).
 
 /// <reference types="@webgpu/types" />
@@ -50,11 +51,11 @@ export class GpuContext {
     return mirror;
   }
 
-  /** A read-only device buffer holding bytes (weights), padded to whole words. */
+  /** A read-only device buffer holding bytes (weights), padded to 16 bytes. */
   upload(bytes: Uint8Array, what: string): GPUBuffer {
     if (bytes.byteLength > this.device.limits.maxStorageBufferBindingSize)
       throw new RangeError(`webgpu backend: ${what} has ${bytes.byteLength} bytes, past the device's binding limit of ${this.device.limits.maxStorageBufferBindingSize}`);
-    const size = Math.max(16, Math.ceil(bytes.byteLength / 4) * 4);
+    const size = Math.max(16, Math.ceil(bytes.byteLength / 16) * 16); // weights.wgsl reads 16-byte groups
     const buffer = this.device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, mappedAtCreation: true });
     new Uint8Array(buffer.getMappedRange()).set(bytes);
     buffer.unmap();
@@ -128,11 +129,11 @@ export class GpuContext {
     this.device.queue.writeBuffer(r.buffer, r.offset * 4, a.buffer, a.byteOffset, a.byteLength);
   }
 
-  /** Fill the CPU mirror view a from the device once the queued work is done. */
-  async read(a: Float32Array): Promise<void> {
+  /** A new array with the device values of view a, once the queued work is done. */
+  async read(a: Float32Array): Promise<Float32Array> {
     const r = this.ref(a, 0, "read buffer");
     const bytes = a.byteLength;
-    if (bytes === 0) return;
+    if (bytes === 0) return new Float32Array(0);
     this.submit();
     // A staging buffer per read in flight (two generations may read at once); reused afterwards.
     const i = this.staging.findIndex((s) => s.size >= bytes);
@@ -141,14 +142,16 @@ export class GpuContext {
     const enc = this.device.createCommandEncoder();
     enc.copyBufferToBuffer(r.buffer, r.offset * 4, st, 0, bytes);
     this.device.queue.submit([enc.finish()]);
+    let out: Float32Array;
     try {
       await st.mapAsync(GPUMapMode.READ, 0, bytes);
-      a.set(new Float32Array(st.getMappedRange(0, bytes)));
+      out = new Float32Array(st.getMappedRange(0, bytes).slice(0));
       st.unmap();
     } finally {
       this.staging.push(st);
     }
     if (this.deviceError) throw new Error(`webgpu backend: the device reported: ${this.deviceError}`);
+    return out;
   }
 
   destroy(): void {
