@@ -12,6 +12,7 @@ const SUBCOMMANDS: Array<() => Promise<{ register(p: Command): void }>> = [
   () => import("./generate.js"),
   () => import("./chat.js"),
   () => import("./serve.js"),
+  () => import("./web.js"),
   () => import("./bench_serve.js"),
   () => import("./download.js"),
   () => import("./logits.js"),

@@ -37,6 +37,8 @@ export interface SchedulerOptions {
 export interface SequenceSink {
   /** Admitted to a slot; cachedPromptTokens came from the prefix cache. */
   started(promptTokens: number, cachedPromptTokens: number): void;
+  /** After each engine step that prefilled part of the prompt: prompt tokens in the cache so far, of total. */
+  prefilled?(done: number, total: number): void;
   /** One generated token and the text it made printable ("" mid-character; tokens empty for the final flush). */
   delta(text: string, tokens: number[]): void;
   done(c: BatchCompletion): void;
@@ -268,9 +270,10 @@ export class BatchScheduler {
     this.counters.batchSize = entries.length;
     this.counters.stepSequences += entries.length;
     for (let i = 0; i < entries.length; i++) {
-      if (entries[i].logits === "none") continue;
       const r = owners[i], seq = r.seq;
       if (!r.slot) continue; // failed while the step awaited (close)
+      if (r.pending < 0) r.sink.prefilled?.(entries[i].cache.length, r.prompt.length);
+      if (entries[i].logits === "none") continue;
       const next = seq.choose(logits[i]);
       const text = seq.push(next);
       this.counters.generatedTokens++;

@@ -6,9 +6,10 @@
 // allocated, so a malformed or hostile file gets a CheckpointError naming the file, never a crash or a
 // multi-gigabyte allocation.
 
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { CheckpointError } from "../errors.js";
 import { writeFileAtomic } from "./atomic_write.js";
+import type { ByteSource } from "./byte_source.js";
+import { fileSource } from "./file_source.js";
 
 export const GGUF_MAGIC = "GGUF";
 export const GGUF_VERSION = 3;
@@ -285,47 +286,33 @@ export interface GgufReader {
  * @throws CheckpointError for a malformed file; the fs error (ENOENT...) if it cannot be opened
  */
 export function openGguf(path: string): GgufReader {
-  const fd = openSync(path, "r");
+  return openGgufSource(fileSource(path));
+}
+
+/** As openGguf, over any ByteSource (a browser File, bytes in memory); close() closes the source. */
+export function openGgufSource(src: ByteSource): GgufReader {
   try {
-    const fileSize = fstatSync(fd).size;
+    const fileSize = src.size;
     let size = Math.min(fileSize, 1 << 20);
     let header: GgufHeader | undefined;
     while (!header) {
-      const buf = new Uint8Array(size);
-      readFully(fd, buf, 0);
+      const buf = src.read(0, size);
       try {
-        header = parseHeaderFrom(buf, fileSize, path);
+        header = parseHeaderFrom(buf, fileSize, src.name);
       } catch (e) {
         if (!(e instanceof NeedMoreBytes)) throw e;
         size = Math.min(fileSize, Math.max(e.upTo, size * 2));
       }
     }
     const h = header;
-    let closed = false;
     return {
       header: h,
-      tensorBytes(t, into?: Uint8Array) {
-        const out = into ? into.subarray(0, t.nBytes) : new Uint8Array(t.nBytes);
-        readFully(fd, out, h.dataOffset + t.offset);
-        return out;
-      },
-      close() {
-        if (!closed) closeSync(fd);
-        closed = true;
-      },
+      tensorBytes: (t, into?: Uint8Array) => src.read(h.dataOffset + t.offset, t.nBytes, into),
+      close: () => src.close(),
     };
   } catch (e) {
-    closeSync(fd);
+    src.close();
     throw e;
-  }
-}
-
-function readFully(fd: number, buf: Uint8Array, position: number): void {
-  let done = 0;
-  while (done < buf.length) {
-    const n = readSync(fd, buf, done, buf.length - done, position + done);
-    if (n === 0) throw new CheckpointError(`unexpected end of file while reading ${buf.length} bytes at ${position}`);
-    done += n;
   }
 }
 

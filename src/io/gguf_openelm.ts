@@ -13,10 +13,12 @@ import { bytesFor, isQuantized, numel, toFloat32, type DType, type StoredTensor 
 import { dequantizeRow } from "../kernels/quant.js";
 import { layerSizes, parameterCount, parseConfig, RMS_EPS, type OpenELMConfig } from "../models/config.js";
 import {
-  GgmlType, GgufType, ggufGet, openGguf, writeGgufFile,
+  GgmlType, GgufType, ggufGet, openGgufSource, writeGgufFile,
   type GgufArray, type GgufHeader, type GgufKV, type GgufReader, type GgufTensorInfo, type GgufTensorOut, type GgufValue,
 } from "./gguf.js";
 import { type GgufVocab } from "./gguf_vocab.js";
+import type { ByteSource } from "./byte_source.js";
+import { fileSource } from "./file_source.js";
 
 const ARCH = "openelm";
 
@@ -283,7 +285,13 @@ export function readGguf(path: string): GgufCheckpoint {
  * accessed (each access reads again), so a loader holds one tensor at a time; close() when done.
  */
 export function openGgufCheckpoint(path: string, lazy = true): GgufCheckpoint & { close(): void } {
-  const r = openGguf(path);
+  return openGgufCheckpointSource(fileSource(path), lazy);
+}
+
+/** As openGgufCheckpoint, over any ByteSource (a browser File, bytes in memory). */
+export function openGgufCheckpointSource(src: ByteSource, lazy = true): GgufCheckpoint & { close(): void } {
+  const path = src.name;
+  const r = openGgufSource(src);
   let ok = false;
   try {
     const h = r.header;

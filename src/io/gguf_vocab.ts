@@ -29,7 +29,8 @@ export interface GgufVocab {
 }
 
 /** The bundled Llama-2 tokenizer.model (OpenELM's tokenizer). */
-export const BUNDLED_TOKENIZER_MODEL = fileURLToPath(new URL("../../assets/tokenizer/llama2/tokenizer.model", import.meta.url));
+// (pure: a browser bundle that never reads the file drops it)
+export const BUNDLED_TOKENIZER_MODEL = /* @__PURE__ */ (() => fileURLToPath(new URL("../../assets/tokenizer/llama2/tokenizer.model", import.meta.url)))();
 
 export interface ProtoField { field: number; wire: number; start: number; end: number; value: number }
 
@@ -114,10 +115,19 @@ export function readTokenizerModelVocab(path = BUNDLED_TOKENIZER_MODEL): GgufVoc
  * @throws TokenizerError for another tokenizer model type
  */
 export function tokenizerModelFromVocab(v: GgufVocab, templatePath = BUNDLED_TOKENIZER_MODEL): Uint8Array {
+  checkSentencePiece(v);
+  return tokenizerModelFromVocabOn(v, readFileSync(templatePath), templatePath);
+}
+
+function checkSentencePiece(v: GgufVocab): void {
   if (v.model !== "llama") {
     throw new TokenizerError(`tokenizer.ggml.model is "${v.model}", only SentencePiece ("llama") vocabularies can be used`);
   }
-  const template = readFileSync(templatePath);
+}
+
+/** As tokenizerModelFromVocab, with the template's bytes (templatePath names them in errors). */
+export function tokenizerModelFromVocabOn(v: GgufVocab, template: Uint8Array, templatePath: string): Uint8Array {
+  checkSentencePiece(v);
   const enc = new TextEncoder();
   const parts: number[] = [];
   const varint = (n: number) => { while (n >= 0x80) { parts.push((n % 128) | 0x80); n = Math.floor(n / 128); } parts.push(n); };

@@ -2,11 +2,12 @@
 // {name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {...}}, then the raw data.
 // Reference: huggingface/safetensors (format spec). Every field is validated before anything is allocated.
 
-import * as fs from "node:fs";
 import { CheckpointError } from "../errors.js";
 import type { DType, StoredTensor } from "../tensor/tensor.js";
 import { bytesFor, numel } from "../tensor/tensor.js";
 import { writeFileAtomic, writeFileAtomicStreaming } from "./atomic_write.js";
+import type { ByteSource } from "./byte_source.js";
+import { fileSource } from "./file_source.js";
 
 const DTYPES: Record<string, { dtype: DType; size: number }> = {
   F32: { dtype: "f32", size: 4 }, BF16: { dtype: "bf16", size: 2 }, F16: { dtype: "f16", size: 2 },
@@ -60,15 +61,13 @@ function headerLength(first8: Uint8Array, fileSize: number, file: string): numbe
   return n;
 }
 
-/** Read and validate the header of an open file; n is its length (the data section starts at 8 + n). */
-function readHeader(fd: number, path: string): { n: number; entries: Entry[]; metadata: Record<string, string> } {
-  const size = fs.fstatSync(fd).size;
+/** Read and validate the header of a source; n is its length (the data section starts at 8 + n). */
+function readHeader(src: ByteSource): { n: number; entries: Entry[]; metadata: Record<string, string> } {
+  const size = src.size;
   const first8 = new Uint8Array(8);
-  fs.readSync(fd, first8, 0, Math.min(8, size), 0);
-  const n = headerLength(first8, size, path);
-  const header = new Uint8Array(n);
-  fs.readSync(fd, header, 0, n, 8);
-  return { n, ...parseHeader(header, size - 8 - n, path) };
+  src.read(0, Math.min(8, size), first8);
+  const n = headerLength(first8, size, src.name);
+  return { n, ...parseHeader(src.read(8, n), size - 8 - n, src.name) };
 }
 
 /** Parse safetensors bytes held in memory. Tensors are views into `bytes`. */
@@ -101,39 +100,33 @@ export function readSafetensors(path: string): { tensors: Map<string, StoredTens
  * access of its .data (consumers read it once), so a loader holds one tensor at a time. close() when done.
  */
 export function openSafetensors(path: string): { tensors: Map<string, StoredTensor>; metadata: Record<string, string>; close(): void } {
-  const fd = fs.openSync(path, "r");
+  return openSafetensorsSource(fileSource(path));
+}
+
+/** As openSafetensors, over any ByteSource (a browser File, bytes in memory); close() closes the source. */
+export function openSafetensorsSource(src: ByteSource): { tensors: Map<string, StoredTensor>; metadata: Record<string, string>; close(): void } {
   let ok = false;
   try {
-    const { n, entries, metadata } = readHeader(fd, path);
+    const { n, entries, metadata } = readHeader(src);
     const tensors = new Map<string, StoredTensor>();
     for (const e of entries) {
-      const read = (): Uint8Array => {
-        const data = new Uint8Array(e.end - e.begin);
-        let got = 0;
-        while (got < data.byteLength) {
-          const r = fs.readSync(fd, data, got, data.byteLength - got, 8 + n + e.begin + got);
-          if (r === 0) throw new CheckpointError(`${path}: unexpected end of file reading tensor "${e.name}"`);
-          got += r;
-        }
-        return data;
-      };
+      const read = (): Uint8Array => src.read(8 + n + e.begin, e.end - e.begin);
       tensors.set(e.name, { name: e.name, dtype: e.dtype, shape: e.shape, get data() { return read(); } });
     }
     ok = true;
-    let closed = false;
-    return { tensors, metadata, close: () => { if (!closed) fs.closeSync(fd); closed = true; } };
+    return { tensors, metadata, close: () => src.close() };
   } finally {
-    if (!ok) fs.closeSync(fd);
+    if (!ok) src.close();
   }
 }
 
 /** The tensor entries of a .safetensors file (name, dtype, shape, byte size) without reading their data. */
 export function readSafetensorsHeader(path: string): Array<{ name: string; dtype: DType; shape: number[]; bytes: number }> {
-  const fd = fs.openSync(path, "r");
+  const src = fileSource(path);
   try {
-    return readHeader(fd, path).entries.map((e) => ({ name: e.name, dtype: e.dtype, shape: e.shape, bytes: e.end - e.begin }));
+    return readHeader(src).entries.map((e) => ({ name: e.name, dtype: e.dtype, shape: e.shape, bytes: e.end - e.begin }));
   } finally {
-    fs.closeSync(fd);
+    src.close();
   }
 }
 

@@ -7,7 +7,12 @@ import { createRefBackend } from "../kernels/ref/index.js";
 import { CheckpointError } from "../errors.js";
 import type { StoredTensor } from "../tensor/tensor.js";
 import type { WeightType } from "../io/gguf_quantize.js";
-import { openCheckpointDir, type GenerationConfig } from "../io/model_dir.js";
+import { openCheckpointFiles, type GenerationConfig } from "../io/model_dir.js";
+import type { ByteSource, ModelFiles } from "../io/byte_source.js";
+import { directoryFiles, fileSource } from "../io/file_source.js";
+import { openGgufCheckpointSource } from "../io/gguf_openelm.js";
+import { quantizeTensors } from "../io/gguf_quantize.js";
+import { BUNDLED_TOKENIZER_MODEL, tokenizerModelFromVocabOn } from "../io/gguf_vocab.js";
 import { layerSizes, type OpenELMConfig } from "./config.js";
 import { OpenELMModel, type LayerWeights } from "./openelm.js";
 
@@ -93,17 +98,23 @@ export interface LoadedModel {
 /** Load an HF model directory (config.json + model.safetensors or shards). */
 export function loadModelDir(dir: string, opts: LoadOptions = {}): LoadedModel {
   if (!fs.existsSync(dir)) throw new CheckpointError(`${dir}: no such model directory`);
-  const ck = openCheckpointDir(dir); // tensors read one at a time as the backend takes them
+  if (!fs.statSync(dir).isDirectory()) throw new CheckpointError(`${dir}: not a model directory (expected config.json and model.safetensors)`);
+  return loadModelFiles(directoryFiles(dir), opts);
+}
+
+/** As loadModelDir, over a model folder's files however they are held (a browser's File objects). */
+export function loadModelFiles(files: ModelFiles, opts: LoadOptions = {}): LoadedModel {
+  const ck = openCheckpointFiles(files); // tensors read one at a time as the backend takes them
   let model: OpenELMModel;
   try {
-    const file = fs.existsSync(`${dir}/model.safetensors.index.json`) ? `${dir}/model.safetensors.index.json` : `${dir}/model.safetensors`;
+    const file = files.path(files.has("model.safetensors.index.json") ? "model.safetensors.index.json" : "model.safetensors");
     validateTensors(ck.config, ck.tensors, file);
     const tensors = opts.transformTensors ? opts.transformTensors(ck.tensors, ck.config) : ck.tensors;
     model = modelFromTensors(ck.config, tensors, opts.backend ?? createRefBackend(), file);
   } finally {
     ck.close();
   }
-  return { model, dir, generationConfig: ck.generationConfig };
+  return { model, dir: files.where, generationConfig: ck.generationConfig };
 }
 
 /** Load a model directory and return the model (see loadModelDir for the generation config too). */
@@ -126,18 +137,35 @@ export interface OpenedCheckpoint extends LoadedModel {
 
 /** Open a model directory or a .gguf file, optionally converting the weights to `dtype` on the way. */
 export async function openCheckpoint(pathOrFile: string, opts: OpenOptions = {}): Promise<OpenedCheckpoint> {
+  if (pathOrFile.endsWith(".gguf"))
+    return openCheckpointSource({ gguf: fileSource(pathOrFile) }, { ...opts, bundledTokenizer: fs.readFileSync(BUNDLED_TOKENIZER_MODEL) });
+  return loadModelDir(pathOrFile, { backend: opts.backend, transformTensors: converter(opts.dtype) });
+}
+
+/** Weight conversion while loading (llama.cpp's per-tensor rules: norms stay F32); none without a dtype. */
+function converter(dtype: WeightDType | undefined): LoadOptions["transformTensors"] {
+  return dtype ? (t) => quantizeTensors(t, dtype) : undefined;
+}
+
+/** A checkpoint held anywhere (a browser's File objects, a cache): a model folder's files, or one GGUF file. */
+export type CheckpointSource = { files: ModelFiles } | { gguf: ByteSource };
+
+/**
+ * As openCheckpoint, for checkpoints held anywhere. bundledTokenizer: the bytes of the bundled Llama-2
+ * tokenizer.model, the template a GGUF vocabulary is rebuilt on (needed for GGUF files with a vocabulary).
+ */
+export async function openCheckpointSource(src: CheckpointSource, opts: OpenOptions & { bundledTokenizer?: Uint8Array } = {}): Promise<OpenedCheckpoint> {
   const backend = opts.backend ?? createRefBackend();
-  const dtype = opts.dtype;
-  const quantize = dtype ? (await import("../io/gguf_quantize.js")).quantizeTensors : undefined;
-  const convert = quantize && dtype ? (t: Map<string, StoredTensor>) => quantize(t, dtype) : undefined;
-  if (pathOrFile.endsWith(".gguf")) {
-    const { loadGgufCheckpoint } = await import("../io/gguf_openelm.js");
-    const { tokenizerModelFromVocab } = await import("../io/gguf_vocab.js");
-    const ck = loadGgufCheckpoint(pathOrFile);
-    let model: OpenELMModel;
-    try { model = modelFromTensors(ck.config, convert ? convert(ck.tensors) : ck.tensors, backend, pathOrFile); } finally { ck.close(); }
-    return { model, dir: pathOrFile, generationConfig: { bos_token_id: ck.config.bos_token_id, eos_token_id: ck.config.eos_token_id },
-      tokenizerModel: ck.vocab ? tokenizerModelFromVocab(ck.vocab) : undefined };
+  const convert = converter(opts.dtype);
+  if ("files" in src) return loadModelFiles(src.files, { backend, transformTensors: convert });
+  const ck = openGgufCheckpointSource(src.gguf);
+  const file = src.gguf.name;
+  let model: OpenELMModel;
+  try { model = modelFromTensors(ck.config, convert ? convert(ck.tensors, ck.config) : ck.tensors, backend, file); } finally { ck.close(); }
+  let tokenizerModel: Uint8Array | undefined;
+  if (ck.vocab) {
+    if (!opts.bundledTokenizer) throw new Error("openCheckpointSource: a GGUF vocabulary needs bundledTokenizer (the template it is rebuilt on)");
+    tokenizerModel = tokenizerModelFromVocabOn(ck.vocab, opts.bundledTokenizer, "bundled tokenizer.model");
   }
-  return loadModelDir(pathOrFile, { backend, transformTensors: convert });
+  return { model, dir: file, generationConfig: { bos_token_id: ck.config.bos_token_id, eos_token_id: ck.config.eos_token_id }, tokenizerModel };
 }

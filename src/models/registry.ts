@@ -7,7 +7,8 @@ import { ConfigError } from "../errors.js";
 import { readJsonFile } from "../io/model_dir.js";
 import { parseConfig, type OpenELMConfig } from "./config.js";
 
-const ASSETS = fileURLToPath(new URL("../../assets/", import.meta.url));
+// (pure: a browser bundle that never asks for the directory drops it)
+const ASSETS = /* @__PURE__ */ (() => fileURLToPath(new URL("../../assets/", import.meta.url)))();
 
 /** The model `openelm generate` uses without --model (see assets/models/default/README.md). */
 export function defaultModelDir(): string {

@@ -78,8 +78,13 @@ export function renderChat(messages: ChatMessage[], opts: RenderOptions = {}): s
 export function readChatTemplate(dir: string): string | undefined {
   const file = path.join(dir, "tokenizer_config.json");
   if (!fs.existsSync(file)) return undefined;
+  return chatTemplateOf(fs.readFileSync(file, "utf8"), file);
+}
+
+/** The `chat_template` of a tokenizer_config.json's text (file names it in errors), if any. */
+export function chatTemplateOf(text: string, file: string): string | undefined {
   let cfg: { chat_template?: unknown };
-  try { cfg = JSON.parse(fs.readFileSync(file, "utf8")); } catch (e) {
+  try { cfg = JSON.parse(text); } catch (e) {
     throw new TokenizerError(`${file}: not valid JSON (${(e as Error).message})`);
   }
   const t = cfg.chat_template;

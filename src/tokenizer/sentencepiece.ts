@@ -8,8 +8,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { SentencePieceProcessor } from "@sctg/sentencepiece-js";
 import { TokenizerError } from "../errors.js";
-import { BUNDLED_TOKENIZER_MODEL, protoFields } from "../io/gguf_vocab.js";
-import { tokenizerModelFromJson } from "./tokenizer_json.js";
+import { BUNDLED_TOKENIZER_MODEL, protoFields, tokenizerModelFromVocabOn } from "../io/gguf_vocab.js";
+import { tokenizerModelFromJson, vocabFromTokenizerJson } from "./tokenizer_json.js";
+import { readText, type ModelFiles } from "../io/byte_source.js";
 
 /** The bundled Llama-2 tokenizer.model (assets/tokenizer/llama2). */
 export const BUNDLED_TOKENIZER = BUNDLED_TOKENIZER_MODEL;
@@ -26,32 +27,16 @@ export class Tokenizer {
 
   private constructor(private readonly sp: SentencePieceProcessor, readonly vocabSize: number, readonly source: string) {}
 
-  /** Load a SentencePiece .model file (default: the bundled Llama-2 tokenizer). */
-  static async fromModelFile(file = BUNDLED_TOKENIZER): Promise<Tokenizer> {
-    let bytes: Buffer;
-    try { bytes = fs.readFileSync(file); } catch (e) {
-      throw new TokenizerError(`${file}: cannot read tokenizer model (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-    }
-    return Tokenizer.fromModelBytes(bytes, file);
-  }
-
   /** A SentencePiece ModelProto held in memory (file names where it came from, for errors). */
   static async fromModelBytes(bytes: Uint8Array, file: string): Promise<Tokenizer> {
     const size = countPieces(bytes, file); // the processor reports no size; count the repeated pieces field
     const sp = new SentencePieceProcessor();
-    try { await sp.loadFromB64StringModel(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64")); } catch (e) {
+    // The public loaders take a path or base64 text and decode it with Node's Buffer, absent in browsers;
+    // the module's own loader behind them takes the bytes (pinned by package-lock.json).
+    try { await (sp as unknown as { _loadModel(b: Uint8Array): Promise<void> })._loadModel(bytes); } catch (e) {
       throw new TokenizerError(`${file}: not a SentencePiece model (${(e as Error).message ?? e})`);
     }
     return new Tokenizer(sp, size, file);
-  }
-
-  /** A Hugging Face tokenizer.json of a SentencePiece-style BPE vocabulary (see tokenizer_json.ts). */
-  static async fromTokenizerJson(file: string): Promise<Tokenizer> {
-    let json: unknown;
-    try { json = JSON.parse(fs.readFileSync(file, "utf-8")); } catch (e) {
-      throw new TokenizerError(`${file}: cannot read tokenizer.json (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-    }
-    return Tokenizer.fromModelBytes(tokenizerModelFromJson(json, file), file);
   }
 
   /** Token ids of text (SentencePiece defaults: dummy prefix space, byte fallback), BOS first unless bos: false. */
@@ -70,6 +55,26 @@ export class Tokenizer {
   }
 }
 
+/**
+ * The tokenizer of a model folder however it is held: its tokenizer.model, else its tokenizer.json, else
+ * `bundled` (the Llama-2 tokenizer.model bytes).
+ */
+export async function tokenizerFromFiles(files: ModelFiles, bundled: () => Uint8Array | Promise<Uint8Array>): Promise<Tokenizer> {
+  if (files.has("tokenizer.model")) {
+    const src = files.open("tokenizer.model");
+    try { return await Tokenizer.fromModelBytes(src.read(0, src.size), src.name); } finally { src.close(); }
+  }
+  if (files.has("tokenizer.json")) {
+    const file = files.path("tokenizer.json");
+    let json: unknown;
+    try { json = JSON.parse(readText(files, "tokenizer.json")); } catch (e) {
+      throw new TokenizerError(`${file}: cannot read tokenizer.json (${(e as Error).message})`);
+    }
+    return Tokenizer.fromModelBytes(tokenizerModelFromVocabOn(vocabFromTokenizerJson(json, file), await bundled(), "bundled tokenizer.model"), file);
+  }
+  return Tokenizer.fromModelBytes(await bundled(), "bundled Llama-2 tokenizer.model");
+}
+
 /** Number of pieces in a SentencePiece ModelProto (repeated field 1, length-delimited). */
 function countPieces(b: Uint8Array, file: string): number {
   const n = protoFields(b, file).filter((f) => f.field === 1 && f.wire === 2).length;
@@ -77,20 +82,38 @@ function countPieces(b: Uint8Array, file: string): number {
   return n;
 }
 
+/** Load a SentencePiece .model file (default: the bundled Llama-2 tokenizer). */
+async function readModelFile(file = BUNDLED_TOKENIZER): Promise<Tokenizer> {
+  let bytes: Buffer;
+  try { bytes = fs.readFileSync(file); } catch (e) {
+    throw new TokenizerError(`${file}: cannot read tokenizer model (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  return Tokenizer.fromModelBytes(bytes, file);
+}
+
+/** A Hugging Face tokenizer.json of a SentencePiece-style BPE vocabulary (see tokenizer_json.ts). */
+async function readTokenizerJson(file: string): Promise<Tokenizer> {
+  let json: unknown;
+  try { json = JSON.parse(fs.readFileSync(file, "utf-8")); } catch (e) {
+    throw new TokenizerError(`${file}: cannot read tokenizer.json (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  return Tokenizer.fromModelBytes(tokenizerModelFromJson(json, file), file);
+}
+
 /**
  * Load the tokenizer for a model: for a directory, its own tokenizer.model, else its tokenizer.json, else the
  * bundled Llama-2 tokenizer; for a file, that .model or tokenizer.json; with nothing, the bundled one.
  */
 export async function loadTokenizer(pathOrDir?: string): Promise<Tokenizer> {
-  if (!pathOrDir) return Tokenizer.fromModelFile();
+  if (!pathOrDir) return readModelFile();
   if (fs.existsSync(pathOrDir) && fs.statSync(pathOrDir).isDirectory()) {
     const own = path.join(pathOrDir, "tokenizer.model"), json = path.join(pathOrDir, "tokenizer.json");
-    if (fs.existsSync(own)) return Tokenizer.fromModelFile(own);
-    if (fs.existsSync(json)) return Tokenizer.fromTokenizerJson(json);
-    return Tokenizer.fromModelFile(BUNDLED_TOKENIZER);
+    if (fs.existsSync(own)) return readModelFile(own);
+    if (fs.existsSync(json)) return readTokenizerJson(json);
+    return readModelFile(BUNDLED_TOKENIZER);
   }
-  if (pathOrDir.endsWith(".json")) return Tokenizer.fromTokenizerJson(pathOrDir);
-  return Tokenizer.fromModelFile(pathOrDir);
+  if (pathOrDir.endsWith(".json")) return readTokenizerJson(pathOrDir);
+  return readModelFile(pathOrDir);
 }
 
 /**

@@ -13,6 +13,11 @@ interface TokenizerJson {
 
 /** The SentencePiece ModelProto bytes equivalent to a tokenizer.json. Throws TokenizerError naming what is unsupported. */
 export function tokenizerModelFromJson(json: unknown, file: string): Uint8Array {
+  return tokenizerModelFromVocab(vocabFromTokenizerJson(json, file));
+}
+
+/** The vocabulary of a tokenizer.json as GGUF holds one (pieces, scores from merge ranks, token types). */
+export function vocabFromTokenizerJson(json: unknown, file: string): GgufVocab {
   const j = json as TokenizerJson;
   const m = j?.model;
   if (!m || m.type !== "BPE" || !m.vocab || !Array.isArray(m.merges))
@@ -42,6 +47,5 @@ export function tokenizerModelFromJson(json: unknown, file: string): Uint8Array 
     return TokenType.NORMAL;
   });
   for (let id = 0; id < n; id++) if (tokenTypes[id] !== TokenType.NORMAL) scores[id] = 0;
-  const vocab: GgufVocab = { model: "llama", tokens, scores, tokenTypes, bosId: 1, eosId: 2 };
-  return tokenizerModelFromVocab(vocab);
+  return { model: "llama", tokens, scores, tokenTypes, bosId: 1, eosId: 2 };
 }

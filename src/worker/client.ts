@@ -28,6 +28,8 @@ export interface GenerateHooks {
   onStart?: (promptTokens: number, cachedPromptTokens: number) => void;
   /** Run on this adapter (LoadOptions.adapters) instead of the base model. */
   adapter?: string;
+  /** Called as the prompt is prefilled: tokens in the cache so far, of the prompt's total. */
+  onPrefill?: (done: number, total: number) => void;
 }
 
 type Pending = (m: HostMessage) => void;
@@ -104,6 +106,7 @@ export class EngineClient {
     const abort = () => { if (!end) { try { this.post({ type: "abort", id }); } catch { /* the host is gone: failAll ends it */ } } };
     this.pending.set(id, (m) => {
       if (m.type === "started") hooks.onStart?.(m.promptTokens, m.cachedPromptTokens);
+      else if (m.type === "prefill") hooks.onPrefill?.(m.done, m.total);
       else if (m.type === "delta") { queue.push({ text: m.text, tokens: m.tokens }); wake?.(); }
       else if (m.type === "done") finish({ completion: m.completion });
       else if (m.type === "error") finish({ error: new EngineError(m.error) });

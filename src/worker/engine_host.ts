@@ -72,6 +72,7 @@ export function hostEngine(endpoint: Endpoint, deps: HostDeps): () => void {
         if (msg.adapter !== undefined && !view) throw Object.assign(new InputError(`adapter "${msg.adapter}" is not loaded (loaded: ${[...views.keys()].join(", ") || "none"})`), { code: "model_not_found", param: "model" });
         s.submit(id, ids, msg.options ?? {}, {
           started: (promptTokens, cachedPromptTokens) => send({ type: "started", id, promptTokens, cachedPromptTokens }),
+          prefilled: (done, total) => send({ type: "prefill", id, done, total }),
           delta: (text, tokens) => send({ type: "delta", id, text, tokens }),
           done: (completion) => send({ type: "done", id, completion }),
           error: (e) => fail(id, e),

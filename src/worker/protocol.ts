@@ -7,7 +7,8 @@
 //   host -> client: ready (once, unsolicited), progress, loaded, tokens, started, delta, done, stats,
 //                   error (one request failed), fatal (the engine is unusable: every request in flight failed)
 //
-// A generation streams `started` (admitted to a batch slot; prompt and cached token counts), then `delta`
+// A generation streams `started` (admitted to a batch slot; prompt and cached token counts), `prefill` after
+// each engine step that advanced its prompt (tokens in the cache of the prompt's total), then `delta`
 // events (text and token ids, in order), then exactly one `done` (its Completion) or `error`. An `abort`
 // ends it with `done` and finishReason "abort" within one engine step.
 
@@ -142,6 +143,7 @@ export type HostMessage =
   | { type: "loaded"; id: number; model: ModelInfo }
   | { type: "tokens"; id: number; ids: number[] }
   | { type: "started"; id: number; promptTokens: number; cachedPromptTokens: number }
+  | { type: "prefill"; id: number; done: number; total: number }
   | { type: "delta"; id: number; text: string; tokens: number[] }
   | { type: "done"; id: number; completion: Completion }
   | { type: "stats"; id: number; stats: EngineStats }

@@ -3,7 +3,7 @@
 import { expect, test } from "vitest";
 import * as fs from "node:fs";
 import { encodeChatPrompt } from "../../src/tokenizer/chat_template.js";
-import { Tokenizer } from "../../src/tokenizer/sentencepiece.js";
+import { loadTokenizer } from "../../src/tokenizer/sentencepiece.js";
 import { FIXTURE, runCli } from "./run.js";
 
 const MODEL = FIXTURE("tiny-32k");
@@ -12,7 +12,7 @@ const seq = fx.sequences.find((s: { name: string }) => s.name === "text_openelm"
 const tol = fx.tolerances.logprob_abs as number;
 
 test("score: summed log-probs, token counts and greedy flags match the reference", async () => {
-  const tok = await Tokenizer.fromModelFile();
+  const tok = await loadTokenizer();
   const ids: number[] = seq.input_ids, T = ids.length, last = T - 1;
   expect(tok.encode(seq.text)).toEqual(ids);
   const prompt = "OpenELM is a family of", completion = seq.text.slice(prompt.length);

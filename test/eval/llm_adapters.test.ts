@@ -8,7 +8,7 @@ import { evaluate } from "../../src/eval/evaluate.js";
 import { answerOptions } from "../../src/eval/tasks/llm_adapters.js";
 import { loadModelDir } from "../../src/models/load.js";
 import { createWasmBackend } from "../../src/kernels/wasm/index.js";
-import { Tokenizer } from "../../src/tokenizer/sentencepiece.js";
+import { loadTokenizer } from "../../src/tokenizer/sentencepiece.js";
 
 const DIR = new URL("../fixtures/finetune/llm-adapters-commonsense", import.meta.url).pathname;
 const expected = JSON.parse(fs.readFileSync(`${DIR}/expected.json`, "utf8"));
@@ -25,7 +25,7 @@ describe("LLM-Adapters commonsense tasks (CoreNet's PEFT evaluation)", () => {
 
   test("prompts, token ids, log-likelihoods and accuracies match the reference", async () => {
     const model = loadModelDir(new URL("../../assets/models/default", import.meta.url).pathname, { backend: await createWasmBackend({ threads: 2 }) }).model;
-    const tok = await Tokenizer.fromModelFile();
+    const tok = await loadTokenizer();
     const r = await evaluate(model, tok, Object.values(NAMES), { dataDir: DIR, maxLength: 2048 });
     for (const [dir, name] of Object.entries(NAMES)) {
       const want = expected.tasks[dir], got = r.tasks.find((t) => t.name === name)!;

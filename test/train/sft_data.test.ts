@@ -6,7 +6,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { encodeConversation, encodePreference, IGNORE_INDEX, readPreferenceFile, readSftFile } from "../../src/train/sft_data.js";
 import { encodeChatPrompt, renderChat, type ChatMessage } from "../../src/tokenizer/chat_template.js";
-import { Tokenizer } from "../../src/tokenizer/sentencepiece.js";
+import { loadTokenizer } from "../../src/tokenizer/sentencepiece.js";
 
 const fx = (f: string) => new URL(`../fixtures/finetune/${f}`, import.meta.url).pathname;
 const tmpFile = (name: string, text: string) => {
@@ -14,7 +14,7 @@ const tmpFile = (name: string, text: string) => {
   fs.writeFileSync(f, text);
   return f;
 };
-const tok = await Tokenizer.fromModelFile();
+const tok = await loadTokenizer();
 
 /** The scored spans of an example, decoded: one string per run of labelled positions. */
 function scoredSpans(ids: number[], labels: number[]): number[][] {

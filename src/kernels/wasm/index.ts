@@ -1,7 +1,9 @@
 // The WebAssembly backend: AssemblyScript SIMD kernels (assembly/*.ts, built to dist/kernels/wasm/*.wasm)
-// over one shared WebAssembly.Memory, run by a pool of worker_threads. This file is the Node glue: it
-// finds and compiles the module (the relaxed-SIMD build when the runtime validates it), copies weights
-// into the memory, and turns each Backend call into a job (jobs.ts) with shapes and byte offsets.
+// over one shared WebAssembly.Memory, run by a pool of workers. createWasmBackend is the Node entry: it
+// finds and compiles the module (the relaxed-SIMD build when the runtime validates it) and starts
+// worker_threads; browsers pass their compiled module and Web Workers to createWasmBackendOn (web_host.ts).
+// The rest copies weights into the memory and turns each Backend call into a job (jobs.ts) with shapes
+// and byte offsets.
 // Buffers from alloc() are views of the memory; kernels read their pointers from byteOffset.
 
 import * as fs from "node:fs";
@@ -15,7 +17,7 @@ import { dequantizeRow } from "../quant.js";
 import { ropeInvFreq } from "../ref/qk_norm_rope.js";
 import { copyRows as copyRowsRef } from "../ref/copy_rows.js";
 import { Arena } from "./arena.js";
-import { KernelPool, type PoolWorker } from "./pool.js";
+import { KernelPool, type PoolWorker, type SpawnWorker } from "./pool.js";
 import { ARGS, CTRL_BYTES, MAX_ARGS, OP, Op, type KernelExports } from "./jobs.js";
 
 export interface WasmBackendOptions {
@@ -105,15 +107,30 @@ class Scratch {
   }
 }
 
-/** Create the WebAssembly backend; resolves when its worker threads are running. */
+/** Create the WebAssembly backend in Node (worker_threads); resolves when its worker threads are running. */
 export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<WasmBackend> {
-  const threads = Math.max(1, Math.floor(opts.threads ?? Math.min(8, os.availableParallelism())));
+  const threads = opts.threads ?? Math.min(8, os.availableParallelism());
   const { module, relaxed } = compileKernels(opts.relaxed ?? "auto");
+  return createWasmBackendOn({ module, relaxed, spawn: spawnNodeWorker }, { ...opts, threads });
+}
+
+/** What a host (Node, a browser) provides: the compiled kernels and a way to start pool workers. */
+export interface KernelHost {
+  module: WebAssembly.Module;
+  /** Whether module is the relaxed-SIMD build. */
+  relaxed: boolean;
+  spawn: SpawnWorker;
+}
+
+/** Create the backend over a host's compiled kernels and workers (threads defaults to 1). */
+export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBackendOptions, "threads" | "spin"> = {}): Promise<WasmBackend> {
+  const threads = Math.max(1, Math.floor(opts.threads ?? 1));
+  const { module, relaxed } = host;
   const memory = new WebAssembly.Memory({ initial: 256, maximum: 65536, shared: true });
   const arena = new Arena(memory, HEAP_BASE);
   const ex = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as KernelExports;
   const ctrl = arena.allocBytes(CTRL_BYTES);
-  const pool = await KernelPool.create(ex, module, memory, ctrl, threads, spawnNodeWorker, opts.spin);
+  const pool = await KernelPool.create(ex, module, memory, ctrl, threads, host.spawn, opts.spin);
   const argI32 = new Int32Array(memory.buffer, ctrl + ARGS * 4, MAX_ARGS);
   const argF32 = new Float32Array(memory.buffer, ctrl + ARGS * 4, MAX_ARGS);
   const opWord = new Int32Array(memory.buffer, ctrl + OP * 4, 1);

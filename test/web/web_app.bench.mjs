@@ -1,0 +1,72 @@
+// Benchmark command (not part of npm test): the web app in headless Chromium against `openelm bench` in Node
+// on the same model files, same thread count. In the page: load through the file input (or the embedded
+// default model), then r generations of a fixed prompt with EOS ignored; prefill tokens/s = prompt tokens /
+// time to the first token, decode tokens/s = (generated - 1) / time after the first token, from the page's
+// #output data attributes. Node: `openelm bench -m FILE -p P -n N -t T -r R --json`.
+//
+//   npm run build && node test/web/web_app.bench.mjs [--threads 2] [--runs 3] [--n-gen 64] [MODEL.gguf|DIR ...]
+//   (no files: the embedded default model)
+
+import { execFileSync } from "node:child_process";
+import * as path from "node:path";
+import { launchChromium, startWebServer } from "./chromium.mjs";
+
+const args = process.argv.slice(2);
+const opt = (name, dflt) => { const i = args.indexOf(name); if (i < 0) return dflt; const v = args[i + 1]; args.splice(i, 2); return Number(v); };
+const threads = opt("--threads", 2), runs = opt("--runs", 3), nGen = opt("--n-gen", 64);
+const models = args.length ? args : ["default"];
+const PROMPT = "The old house stood at the end of the lane, and every evening the lamps were lit in its windows. ".repeat(5);
+
+const WORDS = ["Morning", "Evening", "Winter", "Summer", "Autumn", "Spring", "Midnight", "Sunday", "Harbour", "Forest", "Market"];
+
+const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const sd = (xs) => { const m = mean(xs); return Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / Math.max(1, xs.length - 1)); };
+const fmt = (xs) => `${mean(xs).toFixed(2)} ± ${sd(xs).toFixed(2)}`;
+
+const server = await startWebServer();
+const ctx = await launchChromium();
+const rows = [];
+try {
+  for (const model of models) {
+    const page = await ctx.newPage();
+    await page.goto(`${server.url}?sw=0`);
+    if (model !== "default") await page.setInputFiles("#model-file", model);
+    await page.fill("#threads", String(threads));
+    await page.click("#load");
+    await page.waitForFunction(() => ["ready", "error"].includes(document.body.dataset.state), null, { timeout: 600_000 });
+    const info = await page.textContent("#model-info");
+    const err = await page.textContent("#error");
+    if (err) throw new Error(`${model}: ${err}`);
+    await page.fill("#max-new-tokens", String(nGen));
+    await page.check("#ignore-eos");
+    const pp = [], tg = [];
+    let promptTokens = 0, backend = "";
+    for (let r = 0; r < runs + 1; r++) { // the first run warms up
+      // A different first word each run: the engine's prefix cache would otherwise skip the whole prompt.
+      await page.fill("#prompt", `${WORDS[r % WORDS.length]}. ${PROMPT}`);
+      await page.click("#generate");
+      await page.waitForFunction(() => ["done", "error"].includes(document.body.dataset.state), null, { timeout: 600_000 });
+      const d = await page.evaluate(() => ({ ...document.getElementById("output").dataset, error: document.getElementById("error").textContent }));
+      if (d.error) throw new Error(`${model}: ${d.error}`);
+      promptTokens = Number(d.promptTokens); backend = d.backend;
+      if (r > 0) { pp.push(Number(d.prefillTps)); tg.push(Number(d.decodeTps)); }
+    }
+    await page.close();
+    const file = model === "default" ? "assets/models/default" : model;
+    const node = JSON.parse(execFileSync(process.execPath, ["dist/cli/main.js", "bench", "-m", file, "-p", String(promptTokens), "-n", String(nGen),
+      "-t", String(threads), "-r", String(runs), "--json"], { encoding: "utf8", maxBuffer: 1 << 26 })).results;
+    const nodePP = node.find((x) => x.n_prompt > 0), nodeTG = node.find((x) => x.n_gen > 0);
+    rows.push({ model: path.basename(file), backend, info, promptTokens, browserPP: pp, browserTG: tg, nodePP: nodePP.samples_ts, nodeTG: nodeTG.samples_ts });
+  }
+} finally {
+  await ctx.close();
+  await server.stop();
+}
+console.log(`threads ${threads}, ${runs} runs (after 1 warm-up), decode ${nGen} tokens\n`);
+console.log("| model | test | Chromium (tokens/s) | Node `openelm bench` (tokens/s) | Chromium / Node |");
+console.log("|---|---|---|---|---|");
+for (const r of rows) {
+  console.log(`| ${r.model} | pp${r.promptTokens} | ${fmt(r.browserPP)} | ${fmt(r.nodePP)} | ${(mean(r.browserPP) / mean(r.nodePP)).toFixed(2)} |`);
+  console.log(`| ${r.model} | tg${nGen} | ${fmt(r.browserTG)} | ${fmt(r.nodeTG)} | ${(mean(r.browserTG) / mean(r.nodeTG)).toFixed(2)} |`);
+}
+for (const r of rows) console.log(`\n${r.model}: ${r.info}`);

@@ -1,0 +1,213 @@
+// The web app in real Chromium (headless, Debian's package): the engine in a Web Worker with WebAssembly
+// kernel threads over shared memory, served by `openelm web` with COOP/COEP. Greedy tokens must equal the
+// library's on the same model (and the float64 reference for tiny-32k, fetched as a hub id); a GGUF picked
+// through the file input loads; Stop aborts during the prompt's prefill; a second visit works with the
+// server gone (service worker + Cache Storage); bad input shows one clear message and the page stays usable.
+
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import type { BrowserContext, Page } from "playwright-core";
+import { loadModel } from "../../src/engine.js";
+import { createWasmBackend } from "../../src/kernels/wasm/index.js";
+import { launchChromium, startWebServer, SWIFTSHADER_WEBGPU } from "./chromium.mjs";
+
+const PROMPT = "Once upon a time";
+const N = 16;
+const TINY = "test/fixtures/openelm/tiny-32k";
+const GGUF = "test/fixtures/gguf/tiny-32k-q8_0.gguf";
+
+/** Greedy tokens of the library (wasm kernels, as `openelm generate`) on a model. */
+async function libraryGreedy(model: string | undefined, prompt: string, n: number): Promise<number[]> {
+  const backend = await createWasmBackend({ threads: 1 });
+  const m = await loadModel(model, { backend });
+  try { return (await m.complete(prompt, { maxNewTokens: n })).tokens; } finally { m.dispose(); }
+}
+
+interface Out { state?: string; error: string; text: string; tokens?: string; decodeTps?: string; backend?: string; finishReason?: string }
+
+async function waitEnd(page: Page, timeout = 30_000): Promise<Out> {
+  await page.waitForFunction(() => ["done", "error"].includes(document.body.dataset.state ?? ""), null, { timeout });
+  return page.evaluate(() => {
+    const o = document.getElementById("output")!;
+    return { state: document.body.dataset.state, error: document.getElementById("error")!.textContent ?? "", text: o.textContent ?? "", ...o.dataset };
+  });
+}
+
+const q = (p: Record<string, string | number>) => "?" + new URLSearchParams(Object.entries(p).map(([k, v]) => [k, String(v)])).toString();
+
+let server: Awaited<ReturnType<typeof startWebServer>>;
+let ctx: BrowserContext;
+let expectedDefault: number[];
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "openelm-web-"));
+
+beforeAll(async () => {
+  [server, ctx, expectedDefault] = await Promise.all([startWebServer(), launchChromium(), libraryGreedy(undefined, PROMPT, N)]);
+}, 60_000);
+
+afterAll(async () => {
+  await ctx?.close();
+  await server?.stop();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+describe("web app in Chromium", () => {
+  test("the default model, by URL parameters: greedy tokens equal the library's; speed and backend reported", async () => {
+    const page = await ctx.newPage();
+    await page.goto(server.url + q({ prompt: PROMPT, max_new_tokens: N, temperature: 0, backend: "wasm", threads: 2, autorun: 1 }));
+    const out = await waitEnd(page);
+    expect(out.error).toBe("");
+    expect(out.state).toBe("done");
+    expect(out.tokens!.split(",").map(Number)).toEqual(expectedDefault);
+    expect(out.backend).toMatch(/^wasm/);
+    expect(Number(out.decodeTps)).toBeGreaterThan(0);
+    expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
+    await page.close();
+  });
+
+  test("quantizing while loading (q4_0): greedy tokens equal the library's with the same conversion", async () => {
+    const backend = await createWasmBackend({ threads: 1 });
+    const m = await loadModel(undefined, { backend, dtype: "q4_0" });
+    const want = (await m.complete(PROMPT, { maxNewTokens: N })).tokens;
+    m.dispose();
+    const page = await ctx.newPage();
+    await page.goto(server.url + q({ prompt: PROMPT, max_new_tokens: N, dtype: "q4_0", autorun: 1, sw: 0 }));
+    const out = await waitEnd(page);
+    expect(out.error).toBe("");
+    expect(out.tokens!.split(",").map(Number)).toEqual(want);
+    expect(want).not.toEqual(expectedDefault); // q4_0 changes this small model's continuation: the conversion did happen
+    await page.close();
+  });
+
+  test("a hub id fetched over the network (a stand-in for huggingface.co): tiny-32k's float64 reference greedy tokens", async () => {
+    const expected = JSON.parse(fs.readFileSync(path.join(TINY, "expected.json"), "utf8"));
+    const seq = expected.sequences.find((s: { name: string }) => s.name === "text_openelm");
+    const page = await ctx.newPage();
+    const asked: string[] = [];
+    await page.route("https://huggingface.co/**", (route) => {
+      const m = /^https:\/\/huggingface\.co\/test-org\/tiny-32k\/resolve\/main\/([\w.-]+)$/.exec(route.request().url());
+      asked.push(m?.[1] ?? route.request().url());
+      const file = m && path.join(TINY, m[1]);
+      const cors = { "Access-Control-Allow-Origin": "*" };
+      if (!file || m[1] === "expected.json" || !fs.existsSync(file)) return route.fulfill({ status: 404, headers: cors, body: "not found" });
+      return route.fulfill({ status: 200, headers: cors, body: fs.readFileSync(file) });
+    });
+    await page.goto(server.url + q({ prompt: seq.text, max_new_tokens: seq.greedy.tokens.length, ignore_eos: 1, model: "test-org/tiny-32k", autorun: 1 }));
+    const out = await waitEnd(page);
+    expect(out.error).toBe("");
+    expect(out.tokens!.split(",").map(Number)).toEqual(seq.greedy.tokens);
+    expect(asked).toEqual(expect.arrayContaining(["config.json", "model.safetensors"]));
+    await page.close();
+  });
+
+  test("a local .gguf picked through the file input, quantized q8_0 by llama.cpp: tokens equal the library's on the file", async () => {
+    const want = await libraryGreedy(GGUF, PROMPT, N);
+    const page = await ctx.newPage();
+    await page.goto(server.url + q({ sw: 0 }));
+    await page.setInputFiles("#model-file", GGUF);
+    await page.click("#load");
+    await page.waitForFunction(() => document.body.dataset.state === "ready" || document.body.dataset.state === "error");
+    await page.fill("#prompt", PROMPT);
+    await page.fill("#max-new-tokens", String(N));
+    await page.click("#generate");
+    const out = await waitEnd(page);
+    expect(out.error).toBe("");
+    expect(out.tokens!.split(",").map(Number)).toEqual(want);
+    expect(await page.textContent("#model-info")).toContain("tiny-32k-q8_0.gguf");
+    await page.close();
+  });
+
+  test("prefill reports progress, and Stop during the prompt's prefill ends the generation before any token", async () => {
+    const page = await ctx.newPage();
+    // One token per engine step and one thread: the prefill of ~200 tokens takes many steps. Stop is clicked
+    // in the task that shows the first progress line, so the abort reaches the engine during the prefill.
+    await page.goto(server.url + q({ prompt: "It was a dark and stormy night. ".repeat(22), max_new_tokens: 8, prefill_chunk: 1, threads: 1, autorun: 1, sw: 0 }));
+    const progress = await page.evaluate(() => new Promise<string>((resolve) => {
+      const stats = document.getElementById("stats")!;
+      new MutationObserver((_, o) => {
+        if (!stats.textContent!.startsWith("prefill:")) return;
+        o.disconnect();
+        (document.getElementById("stop") as HTMLButtonElement).click();
+        resolve(stats.textContent!);
+      }).observe(stats, { childList: true, characterData: true, subtree: true });
+    }));
+    const [, done, total] = /^prefill: (\d+) of (\d+) prompt tokens$/.exec(progress)!.map(Number);
+    expect(done).toBeGreaterThan(0);
+    expect(done).toBeLessThan(total);
+    const out = await waitEnd(page);
+    expect(out.error).toBe("");
+    expect(out.finishReason).toBe("abort");
+    expect(out.tokens).toBe("");
+    await page.close();
+  });
+
+  test("bad input: a folder without config.json and a corrupt .gguf show one clear message; the page then still works", async () => {
+    const folder = path.join(tmp, "no-config");
+    fs.mkdirSync(folder);
+    fs.copyFileSync("assets/models/default/model.safetensors", path.join(folder, "model.safetensors"));
+    const bad = path.join(tmp, "corrupt.gguf");
+    fs.writeFileSync(bad, Buffer.concat([Buffer.from("GGUF"), Buffer.alloc(60, 0xff)]));
+    const page = await ctx.newPage();
+    await page.goto(server.url + q({ sw: 0 }));
+    await page.setInputFiles("#model-folder", folder);
+    await page.click("#load");
+    let out = await waitEnd(page);
+    expect(out.state).toBe("error");
+    expect(out.error).toMatch(/^no-config: no config\.json; pick a model folder/);
+
+    await page.setInputFiles("#model-file", bad);
+    await page.click("#load");
+    await page.waitForFunction(() => document.body.dataset.state === "error" && document.getElementById("error")!.textContent!.includes("corrupt.gguf"));
+    out = await waitEnd(page);
+    expect(out.error).toMatch(/^corrupt\.gguf: /);
+    expect(out.error.split("\n")).toHaveLength(1);
+
+    await page.check("input[name=source][value=default]");
+    await page.click("#load");
+    await page.waitForFunction(() => document.body.dataset.state === "ready");
+    await page.fill("#prompt", PROMPT);
+    await page.fill("#max-new-tokens", String(N));
+    await page.click("#generate");
+    out = await waitEnd(page);
+    expect(out.error).toBe("");
+    expect(out.tokens!.split(",").map(Number)).toEqual(expectedDefault);
+    await page.close();
+  });
+
+  test("a second visit with the server gone: the page, the kernels and the stored model load offline", async () => {
+    const own = await startWebServer(); // its own origin (port), so the first visit starts with nothing stored
+    try {
+      const page = await ctx.newPage();
+      const url = own.url + q({ prompt: PROMPT, max_new_tokens: N, autorun: 1 });
+      await page.goto(url);
+      expect((await waitEnd(page)).state).toBe("done");
+      await page.evaluate(() => navigator.serviceWorker.ready.then(() => undefined));
+      await own.stop();
+      await page.goto(url);
+      const out = await waitEnd(page);
+      expect(out.error).toBe("");
+      expect(out.tokens!.split(",").map(Number)).toEqual(expectedDefault);
+      expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
+      await page.close();
+    } finally {
+      await own.stop();
+    }
+  });
+});
+
+describe("web app in Chromium with WebGPU (SwiftShader, Chromium's CPU implementation)", () => {
+  test("backend=webgpu: greedy tokens equal the library's (wasm) on the default model", async () => {
+    const gpu = await launchChromium(SWIFTSHADER_WEBGPU);
+    try {
+      const page = await gpu.newPage();
+      await page.goto(server.url + q({ prompt: PROMPT, max_new_tokens: N, backend: "webgpu", autorun: 1, sw: 0 }));
+      const out = await waitEnd(page, 60_000);
+      expect(out.error).toBe("");
+      expect(out.backend).toBe("webgpu");
+      expect(out.tokens!.split(",").map(Number)).toEqual(expectedDefault);
+    } finally {
+      await gpu.close();
+    }
+  }, 90_000);
+});

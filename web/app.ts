@@ -1,0 +1,236 @@
+// The page: model picking, loading with progress, streaming generation with speeds, and a URL interface
+// for scripts (?prompt=…&max_new_tokens=N&temperature=0&backend=wasm&autorun=1[&model=URL-or-hub-id]).
+// The engine runs in a Web Worker (engine_worker.ts) behind the protocol's thin client; this thread only
+// draws. Results of a run are also left on #output as data attributes for scripts and tests.
+
+import { EngineClient, type EngineGeneration } from "../src/worker/client.js";
+import { endpointOf, type GenerateOptions, type LoadOptions, type ModelInfo, type Prompt } from "../src/worker/protocol.js";
+import type { ChatMessage } from "../src/tokenizer/chat_template.js";
+import { ASSETS } from "./assets.js";
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+const output = $("output"), errorBox = $("error"), stats = $("stats"), modelInfo = $("model-info");
+const loadBtn = $<HTMLButtonElement>("load"), genBtn = $<HTMLButtonElement>("generate"), stopBtn = $<HTMLButtonElement>("stop");
+const resetBtn = $<HTMLButtonElement>("reset-chat"), chatLog = $("chat-log"), promptBox = $<HTMLTextAreaElement>("prompt");
+const params = new URLSearchParams(location.search);
+
+let worker: Worker | null = null;
+let client: EngineClient | null = null;
+let info: ModelInfo | null = null;
+let running: EngineGeneration | null = null;
+const chat: ChatMessage[] = [];
+
+function setState(s: "idle" | "loading" | "ready" | "prefill" | "decoding" | "done" | "error"): void {
+  document.body.dataset.state = s;
+}
+
+function clearError(): void {
+  errorBox.hidden = true;
+  errorBox.textContent = "";
+}
+
+function showError(e: unknown): void {
+  const msg = e instanceof Error ? e.message : String(e);
+  errorBox.textContent = msg;
+  errorBox.hidden = false;
+  setState("error");
+}
+
+const mb = (n: number) => `${(n / 2 ** 20).toFixed(1)} MB`;
+
+function showEnv(): void {
+  const env = $("env");
+  const badge = (t: string) => { const s = document.createElement("span"); s.textContent = t; env.append(s); };
+  badge(crossOriginIsolated ? `cross-origin isolated · ${navigator.hardwareConcurrency} cores` : "not isolated: no threads");
+  const gpu = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
+  if (!gpu) badge("no WebGPU");
+  else gpu.requestAdapter().then((a) => badge(a ? "WebGPU adapter" : "WebGPU: no adapter"), () => badge("WebGPU: no adapter"));
+}
+
+function progress(phase: string, file: string, bytes: number, total: number): void {
+  $("progress").hidden = false;
+  $<HTMLProgressElement>("progress-bar").value = total > 0 ? bytes / total : 0;
+  $("progress-text").textContent = `${phase === "download" ? "downloading" : "loading"} ${file}: ${mb(bytes)}${total ? ` of ${mb(total)}` : ""}`;
+}
+
+/** A fresh engine worker: one model per worker, so loading another model starts clean. */
+async function freshClient(): Promise<EngineClient> {
+  worker?.terminate();
+  client?.close(new Error("another model is being loaded"));
+  worker = new Worker(new URL(ASSETS.engineWorker, import.meta.url), { type: "module", name: "engine" });
+  const c = new EngineClient(endpointOf(worker));
+  worker.addEventListener("error", (e) => { c.close(new Error(`the engine worker failed: ${e.message || "no message"}`)); showError(e.message || "the engine worker failed"); });
+  c.onFatal = (e) => showError(e);
+  client = c;
+  await c.ready;
+  return c;
+}
+
+/** Load a model (name: URL, hub id or "default"; or picked files) in a fresh worker. */
+async function load(model: string | undefined, options: LoadOptions): Promise<ModelInfo> {
+  setState("loading");
+  clearError();
+  info = null;
+  genBtn.disabled = true;
+  loadBtn.disabled = true;
+  modelInfo.textContent = "Loading…";
+  const t0 = performance.now();
+  try {
+    const c = await freshClient();
+    info = await c.load(model, { parallel: 1, ...options }, (p) => progress(p.phase, p.file, p.bytes, p.total));
+    const secs = ((performance.now() - t0) / 1000).toFixed(1);
+    modelInfo.textContent = `${info.name} · backend ${info.backend} · context ${info.contextLength}` +
+      (info.memoryBytes ? ` · memory ${mb(info.memoryBytes)}` : "") + ` · loaded in ${secs} s`;
+    output.dataset.backend = info.backend;
+    genBtn.disabled = false;
+    setState("ready");
+    return info;
+  } catch (e) {
+    modelInfo.textContent = "No model loaded.";
+    throw e;
+  } finally {
+    loadBtn.disabled = false;
+    $("progress").hidden = true;
+  }
+}
+
+interface RunResult { text: string; tokens: number[]; finishReason: string; prefillTps: number; decodeTps: number }
+
+/** Stream one generation into #output; speeds from the client's clock (a message costs ~0.1 ms). */
+async function generate(prompt: Prompt, options: GenerateOptions): Promise<RunResult> {
+  if (!client || !info) throw new Error("load a model first");
+  output.textContent = "";
+  stats.textContent = "";
+  clearError();
+  genBtn.disabled = true;
+  stopBtn.disabled = false;
+  const tokens: number[] = [];
+  let tStart = performance.now(), tFirst = 0, promptTokens = 0;
+  const gen = client.generate(prompt, options, {
+    onStart: (p) => { promptTokens = p; tStart = performance.now(); setState("prefill"); },
+    onPrefill: (done, total) => { if (done < total) stats.textContent = `prefill: ${done} of ${total} prompt tokens`; },
+  });
+  running = gen;
+  try {
+    for await (const d of gen) {
+      if (tFirst === 0 && d.tokens.length) { tFirst = performance.now(); setState("decoding"); }
+      tokens.push(...d.tokens);
+      output.textContent += d.text;
+    }
+    const c = await gen.result;
+    const tEnd = performance.now();
+    const prefillTps = tFirst ? promptTokens / ((tFirst - tStart) / 1000) : 0;
+    const decodeTps = c.tokens.length > 1 && tFirst ? (c.tokens.length - 1) / ((tEnd - tFirst) / 1000) : 0;
+    output.dataset.tokens = c.tokens.join(",");
+    output.dataset.decodeTps = decodeTps.toFixed(2);
+    output.dataset.prefillTps = prefillTps.toFixed(2);
+    output.dataset.promptTokens = String(c.promptTokens);
+    output.dataset.finishReason = c.finishReason;
+    output.dataset.backend = info.backend;
+    stats.textContent = `prompt ${c.promptTokens} tokens, prefill ${prefillTps.toFixed(1)} tokens/s · ` +
+      `${c.tokens.length} generated, decode ${decodeTps.toFixed(1)} tokens/s · ${c.finishReason} · backend ${info.backend}` +
+      (info.memoryBytes ? ` · memory ${mb(info.memoryBytes)}` : "");
+    return { text: c.text, tokens: c.tokens, finishReason: c.finishReason, prefillTps, decodeTps };
+  } finally {
+    running = null;
+    genBtn.disabled = false;
+    stopBtn.disabled = true;
+  }
+}
+
+function num(name: string): number | undefined {
+  const v = params.get(name);
+  if (v === null || v === "") return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new Error(`URL parameter ${name}=${v}: expected a number`);
+  return n;
+}
+
+function backendParam(v: string | null): LoadOptions["backend"] {
+  if (v === null || v === "") return undefined;
+  if (v !== "wasm" && v !== "webgpu") throw new Error(`URL parameter backend=${v}: expected wasm or webgpu`);
+  return v;
+}
+
+function dtypeParam(v: string | null): LoadOptions["dtype"] {
+  if (v === null || v === "") return undefined;
+  if (!["f32", "f16", "bf16", "q8_0", "q4_0"].includes(v)) throw new Error(`dtype ${v}: expected f32, f16, bf16, q8_0 or q4_0`);
+  return v as LoadOptions["dtype"];
+}
+
+/** ?autorun=1: load (the default model unless &model=), generate once, leave the results on #output. */
+async function autorun(): Promise<void> {
+  const threads = num("threads");
+  await load(params.get("model") ?? undefined, { backend: backendParam(params.get("backend")), dtype: dtypeParam(params.get("dtype")),
+    threads, prefillChunk: num("prefill_chunk") });
+  await generate({ text: params.get("prompt") ?? "" }, {
+    maxNewTokens: num("max_new_tokens"), temperature: num("temperature") ?? 0, seed: num("seed"),
+    repetitionPenalty: num("repetition_penalty"), ignoreEos: params.get("ignore_eos") === "1",
+  });
+  setState("done");
+}
+
+function uiLoad(): void {
+  const source = (document.querySelector("input[name=source]:checked") as HTMLInputElement).value;
+  const options: LoadOptions = { dtype: dtypeParam($<HTMLSelectElement>("dtype").value), backend: backendParam($<HTMLSelectElement>("backend").value) };
+  const t = $<HTMLInputElement>("threads").value;
+  if (t) options.threads = Number(t);
+  let model: string | undefined;
+  if (source === "hub") {
+    model = $<HTMLInputElement>("model-id").value.trim();
+    if (!model) return showError("type a Hugging Face model id (apple/OpenELM-270M-Instruct) or a URL");
+  } else if (source === "folder" || source === "gguf") {
+    const input = $<HTMLInputElement>(source === "folder" ? "model-folder" : "model-file");
+    const picked = [...(input.files ?? [])];
+    if (picked.length === 0) return showError(source === "folder" ? "pick a model folder first" : "pick a .gguf file first");
+    options.files = picked.map((f) => ({ name: f.webkitRelativePath || f.name, data: f }));
+  }
+  load(model, options).catch(showError);
+}
+
+function uiGenerate(): void {
+  const maxNewTokens = Number($<HTMLInputElement>("max-new-tokens").value) || 64;
+  const temperature = Number($<HTMLInputElement>("temperature").value) || 0;
+  const isChat = (document.querySelector("input[name=mode]:checked") as HTMLInputElement).value === "chat";
+  const text = promptBox.value;
+  const prompt: Prompt = isChat ? { messages: [...chat, { role: "user", content: text }] } : { text };
+  const ignoreEos = $<HTMLInputElement>("ignore-eos").checked;
+  generate(prompt, { maxNewTokens, temperature, ignoreEos }).then((r) => {
+    if (isChat) {
+      chat.push({ role: "user", content: text }, { role: "assistant", content: r.text });
+      drawChat();
+      promptBox.value = "";
+    }
+    setState("done");
+  }).catch(showError);
+}
+
+function drawChat(): void {
+  chatLog.replaceChildren(...chat.map((m) => {
+    const d = document.createElement("div");
+    d.className = `msg ${m.role}`;
+    d.textContent = `${m.role === "user" ? "You" : "Model"}: ${m.content}`;
+    return d;
+  }));
+}
+
+for (const r of document.querySelectorAll<HTMLInputElement>("input[name=mode]")) r.addEventListener("change", () => {
+  const isChat = r.value === "chat" && r.checked;
+  chatLog.hidden = !isChat;
+  resetBtn.hidden = !isChat;
+});
+// Picking a file selects its source.
+$("model-folder").addEventListener("change", () => { (document.querySelector("input[name=source][value=folder]") as HTMLInputElement).checked = true; });
+$("model-file").addEventListener("change", () => { (document.querySelector("input[name=source][value=gguf]") as HTMLInputElement).checked = true; });
+$("model-id").addEventListener("input", () => { (document.querySelector("input[name=source][value=hub]") as HTMLInputElement).checked = true; });
+loadBtn.addEventListener("click", uiLoad);
+genBtn.addEventListener("click", uiGenerate);
+stopBtn.addEventListener("click", () => running?.abort());
+resetBtn.addEventListener("click", () => { chat.length = 0; drawChat(); });
+
+showEnv();
+if (params.get("backend")) $<HTMLSelectElement>("backend").value = params.get("backend")!;
+if (params.get("prompt") !== null) promptBox.value = params.get("prompt")!;
+if ("serviceWorker" in navigator && params.get("sw") !== "0") navigator.serviceWorker.register(new URL("./sw.js", import.meta.url)).catch(() => {});
+if (params.get("autorun") === "1") autorun().catch(showError);
+else setState("idle");

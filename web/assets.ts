@@ -1,0 +1,14 @@
+// Paths of the files the build (web/build.mjs) puts beside the page, relative to the page's scripts.
+// __DEFAULT_MODEL__ is the embedded model's folder, named by a hash of its weights so a new model is fetched
+// anew while an unchanged one stays in Cache Storage.
+
+declare const __DEFAULT_MODEL__: string;
+
+export const ASSETS = {
+  kernels: "./kernels.wasm",
+  kernelsRelaxed: "./kernels_relaxed.wasm",
+  kernelWorker: "./kernel_worker.js",
+  engineWorker: "./engine_worker.js",
+  tokenizer: "./tokenizer.model",
+  defaultModel: `./models/${__DEFAULT_MODEL__}/`,
+} as const;
