@@ -106,40 +106,109 @@ export class OpenELMModel {
   /** ids[s … e) at positions cache.length …; writes logits of all e − s rows, or of the last row, to out. */
   private microBatch(ids: ArrayLike<number>, s: number, e: number, cache: KVCache, out: Float32Array | null): void {
     const c = this.config, be = this.backend;
-    const T = e - s, D = c.model_dim, hd = c.head_dim, V = c.vocab_size;
+    const T = e - s, D = c.model_dim, V = c.vocab_size;
     const pos0 = cache.length;
-    const { x, h, qkv, attn, gu, ff, tmp } = this.work!;
+    const w = this.work!;
     const slice = s === 0 && e === ids.length ? ids : Array.from({ length: T }, (_, t) => ids[s + t]); // decode: no copy
 
-    be.embed(x, this.weights.token_embeddings, slice); // (T, D), no scaling
+    be.embed(w.x, this.weights.token_embeddings, slice); // (T, D), no scaling
+    const ops = new CachedOps(this, w, cache, T, pos0);
     for (let i = 0; i < this.sizes.length; i++) {
-      const { nQ, nKV, ffnDim: F } = this.sizes[i];
-      const L = this.weights.layers[i];
-      const qkvW = (nQ + 2 * nKV) * hd;
-      be.rmsnorm(h, x, L.attn_norm, T, D, RMS_EPS);
-      be.matmul(qkv, h, L.qkv_proj, T);                                   // (T, (nQ + 2 nKV) hd) = [q | k | v]
-      be.qkNormRope(qkv, T, nQ, nKV, hd, L.q_norm, L.k_norm, RMS_EPS, pos0, c.rope_freq_constant);
-      const kvW = nKV * hd, kc = cache.k[i], vc = cache.v[i];
-      for (let t = 0; t < T; t++) {                                        // cache keys after RoPE
-        const o = t * qkvW + nQ * hd;
-        kc.set(qkv.subarray(o, o + kvW), (pos0 + t) * kvW);
-        vc.set(qkv.subarray(o + kvW, o + 2 * kvW), (pos0 + t) * kvW);
-      }
-      be.attention(attn, qkv, qkvW, kc, vc, T, pos0, nQ, nKV, hd);         // (T, nQ hd)
-      be.matmul(tmp, attn, L.out_proj, T);
-      be.addInPlace(x, tmp, T * D);
-      be.rmsnorm(h, x, L.ffn_norm, T, D, RMS_EPS);
-      be.matmul(gu, h, L.proj_1, T);                                       // (T, 2F) = [gate | up]
-      be.swiglu(ff, gu, T, F);
-      be.matmul(tmp, ff, L.proj_2, T);
-      be.addInPlace(x, tmp, T * D);
+      ops.layer = i;
+      layer(ops, w.x, this.weights.layers[i]);
     }
     cache.length = pos0 + T;
     for (let t = 0; t < T; t++) cache.tokens[pos0 + t] = slice[t];
     if (!out) return;
     const logitRows = out.length / V, first = T - logitRows;               // rows that need logits
-    const xs = x.subarray(first * D, T * D), hs = h.subarray(0, logitRows * D);
-    be.rmsnorm(hs, xs, this.weights.norm, logitRows, D, RMS_EPS);
-    be.matmul(out, hs, this.weights.lm_head ?? this.weights.token_embeddings, logitRows);
+    ops.rows = logitRows;
+    ops.logits = out;
+    head(ops, w.x.subarray(first * D, T * D), this.weights);
+  }
+}
+
+/** The output projection of a model: lm_head, or the token embeddings when they are shared. */
+export function outputProjection(w: OpenELMWeights): Matrix {
+  return w.lm_head ?? w.token_embeddings;
+}
+
+/**
+ * The ops an OpenELM layer is made of, each returning its output (T rows). Inference runs them on work
+ * buffers and the KV cache; training (train/openelm_train.ts) runs them on saved activations and records
+ * each op's backward rule.
+ */
+export interface LayerOps {
+  /** rmsnorm(x) · w over D. */
+  rmsnorm(x: Float32Array, w: Float32Array): Float32Array;
+  /** x · Wᵀ, W in (out, in) layout; name: the checkpoint module (adapters attach by it). */
+  linear(x: Float32Array, W: Matrix, name: LinearName): Float32Array;
+  /** Per-head RMSNorm of queries and keys (weights null: none), then RoPE, on the fused (T, S) rows. */
+  qkNormRope(qkv: Float32Array, qNorm: Float32Array | null, kNorm: Float32Array | null): Float32Array;
+  /** Causal GQA attention of the roped qkv rows: (T, nQ hd). */
+  attention(qkv: Float32Array): Float32Array;
+  /** silu(gate) · up of gu (T, 2F) = [gate | up]: (T, F). */
+  swiglu(gu: Float32Array): Float32Array;
+  /** x + y (inference adds into x). */
+  residual(x: Float32Array, y: Float32Array): Float32Array;
+}
+
+/** The linear modules by their checkpoint names. */
+export type LinearName = "qkv_proj" | "out_proj" | "proj_1" | "proj_2" | "lm_head";
+
+/** One transformer layer (HF OpenELMDecoderLayer): pre-norm attention and SwiGLU FFN, each with a residual. */
+export function layer(ops: LayerOps, x: Float32Array, L: LayerWeights): Float32Array {
+  const qkv = ops.qkNormRope(ops.linear(ops.rmsnorm(x, L.attn_norm), L.qkv_proj, "qkv_proj"), L.q_norm, L.k_norm); // (T, S) = [q | k | v]
+  const h = ops.residual(x, ops.linear(ops.attention(qkv), L.out_proj, "out_proj"));                              // (T, D)
+  const ff = ops.swiglu(ops.linear(ops.rmsnorm(h, L.ffn_norm), L.proj_1, "proj_1"));                             // (T, F)
+  return ops.residual(h, ops.linear(ff, L.proj_2, "proj_2"));                                                    // (T, D)
+}
+
+/** Final norm and the output projection: logits (T, V). */
+export function head(ops: LayerOps, x: Float32Array, w: OpenELMWeights): Float32Array {
+  return ops.linear(ops.rmsnorm(x, w.norm), outputProjection(w), "lm_head");
+}
+
+/** LayerOps of inference: the work buffers, keys and values appended to the cache, residuals added in place. */
+class CachedOps implements LayerOps {
+  layer = 0;
+  /** Rows of the current call (the head may take only the last rows). */
+  rows: number;
+  logits: Float32Array | null = null;
+  constructor(private readonly m: OpenELMModel, private readonly w: Work, private readonly cache: KVCache,
+    private readonly T: number, private readonly pos0: number) { this.rows = T; }
+
+  rmsnorm(x: Float32Array, w: Float32Array): Float32Array {
+    this.m.backend.rmsnorm(this.w.h, x, w, this.rows, this.m.config.model_dim, RMS_EPS);
+    return this.w.h;
+  }
+  linear(x: Float32Array, W: Matrix, name: LinearName): Float32Array {
+    const w = this.w;
+    const out = name === "qkv_proj" ? w.qkv : name === "proj_1" ? w.gu : name === "lm_head" ? this.logits! : w.tmp;
+    this.m.backend.matmul(out, x, W, this.rows);
+    return out;
+  }
+  qkNormRope(qkv: Float32Array, qNorm: Float32Array | null, kNorm: Float32Array | null): Float32Array {
+    const { nQ, nKV } = this.m.sizes[this.layer], c = this.m.config;
+    this.m.backend.qkNormRope(qkv, this.T, nQ, nKV, c.head_dim, qNorm, kNorm, RMS_EPS, this.pos0, c.rope_freq_constant);
+    return qkv;
+  }
+  attention(qkv: Float32Array): Float32Array {
+    const { nQ, nKV } = this.m.sizes[this.layer], hd = this.m.config.head_dim, T = this.T, pos0 = this.pos0;
+    const qkvW = (nQ + 2 * nKV) * hd, kvW = nKV * hd, kc = this.cache.k[this.layer], vc = this.cache.v[this.layer];
+    for (let t = 0; t < T; t++) {                                          // cache keys after RoPE
+      const o = t * qkvW + nQ * hd;
+      kc.set(qkv.subarray(o, o + kvW), (pos0 + t) * kvW);
+      vc.set(qkv.subarray(o + kvW, o + 2 * kvW), (pos0 + t) * kvW);
+    }
+    this.m.backend.attention(this.w.attn, qkv, qkvW, kc, vc, T, pos0, nQ, nKV, hd); // (T, nQ hd)
+    return this.w.attn;
+  }
+  swiglu(gu: Float32Array): Float32Array {
+    this.m.backend.swiglu(this.w.ff, gu, this.T, this.m.sizes[this.layer].ffnDim);
+    return this.w.ff;
+  }
+  residual(x: Float32Array, y: Float32Array): Float32Array {
+    this.m.backend.addInPlace(x, y, this.T * this.m.config.model_dim);
+    return x;
   }
 }

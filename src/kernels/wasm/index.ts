@@ -15,6 +15,7 @@ import { ropeInvFreq } from "../ref/qk_norm_rope.js";
 import { Arena } from "./arena.js";
 import { KernelPool, type PoolWorker } from "./pool.js";
 import { ARGS, CTRL_BYTES, MAX_ARGS, OP, Op, type KernelExports } from "./jobs.js";
+import { createTrainingKernels } from "./training.js";
 
 export interface WasmBackendOptions {
   /** Threads including the calling one (default: available cores, at most 8). */
@@ -237,6 +238,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
       job(Op.add, ptr(x, "addInPlace x"), ptr(y, "addInPlace y"));
       pool.run(n, n < 65536 ? n : 16384);
     },
+    training: createTrainingKernels({ arena, pool, job, argF32 }, relaxed ? "wasm-relaxed" : "wasm"),
     dispose: () => pool.dispose(),
   };
   return backend;
