@@ -14,6 +14,7 @@ import type { Backend } from "./kernels/backend.js";
 import type { OpenELMConfig } from "./models/config.js";
 import type { KVCache } from "./models/kv_cache.js";
 import { openCheckpoint, type WeightDType } from "./models/load.js";
+import { openAdapter } from "./models/adapter.js";
 import { defaultModelDir } from "./models/registry.js";
 import type { OpenELMModel } from "./models/openelm.js";
 import { encodeChatPrompt, readChatTemplate, renderChat, validateMessages, type ChatMessage } from "./tokenizer/chat_template.js";
@@ -39,6 +40,8 @@ export interface LoadModelOptions {
   chatTemplate?: string;
   /** Cancels a download in progress. */
   signal?: AbortSignal;
+  /** A PEFT LoRA / DoRA adapter directory, applied unmerged on top of the weights (models/adapter.ts). */
+  adapter?: string;
 }
 
 /** Generation settings (see generate/generate.ts); `signal` cancels at once. */
@@ -112,7 +115,7 @@ export async function loadModel(nameOrDir?: string, options: LoadModelOptions = 
   const gguf = dir.endsWith(".gguf");
   const tokenizer = options.tokenizer ? await loadTokenizer(options.tokenizer) : await checkpointTokenizer(dir, loaded.tokenizerModel);
   const chatTemplate = options.chatTemplate ?? (gguf ? undefined : readChatTemplate(dir));
-  const model = loaded.model;
+  const model = options.adapter !== undefined ? openAdapter(loaded.model, options.adapter) : loaded.model;
   return new Model(name, dir, model, tokenizer, chatTemplate);
 }
 

@@ -7,7 +7,7 @@ import type { Command } from "commander";
 import * as readline from "node:readline";
 import { loadModel, type GenerationOptions } from "../engine.js";
 import { intArg } from "./args.js";
-import { addModelOptions, addSamplingOptions, createBackend, type ModelArgs } from "./model_args.js";
+import { addModelOptions, addSamplingOptions, createBackend, singleAdapter, type ModelArgs } from "./model_args.js";
 
 interface Opts extends ModelArgs {
   system?: string; maxNewTokens: number; temperature: number; topK: number; topP: number;
@@ -25,7 +25,7 @@ export function register(program: Command): void {
     .option("--no-stats", "do not print token counts after each reply")
     .action(async (o: Opts) => {
       const backend = await createBackend(o);
-      const model = await loadModel(o.model, { backend, revision: o.revision, dtype: o.dtype });
+      const model = await loadModel(o.model, { backend, revision: o.revision, dtype: o.dtype, adapter: singleAdapter(o) });
       const session = model.chatSession(o.system);
       const tty = process.stdin.isTTY === true;
       const rl = readline.createInterface({ input: process.stdin, output: tty ? process.stdout : undefined, terminal: tty });

@@ -22,6 +22,9 @@ const SUBCOMMANDS: Array<() => Promise<{ register(p: Command): void }>> = [
   () => import("./bench.js"),
   () => import("./quantize.js"),
   () => import("./bigram.js"),
+  () => import("./merge.js"),
+  () => import("./score.js"),
+  () => import("./export_lora.js"),
 ];
 
 export async function main(argv: string[]): Promise<number> {

@@ -8,9 +8,11 @@ import * as fs from "node:fs";
 import { openCheckpoint, type LoadedModel, type WeightDType } from "../models/load.js";
 import { defaultModelDir } from "../models/registry.js";
 import { checkpointTokenizer, type Tokenizer } from "../tokenizer/sentencepiece.js";
-import { choiceArg, floatArg, intArg } from "./args.js";
+import { openAdapter } from "../models/adapter.js";
+import { InputError } from "../errors.js";
+import { choiceArg, collect, floatArg, intArg } from "./args.js";
 
-export interface ModelArgs { model?: string; backend?: "ref" | "wasm"; threads?: number; dtype?: WeightDType }
+export interface ModelArgs { model?: string; backend?: "ref" | "wasm"; threads?: number; dtype?: WeightDType; adapter?: string[] }
 
 export function addModelOptions(cmd: Command, { required = false } = {}): Command {
   cmd.option("-m, --model <dir|file.gguf|repo>", "model directory, GGUF file, or hub id such as apple/OpenELM-270M" +
@@ -18,7 +20,16 @@ export function addModelOptions(cmd: Command, { required = false } = {}): Comman
   cmd.option("--backend <name>", "kernels: wasm (fast, default when built) or ref (plain TypeScript); env OPENELM_BACKEND", choiceArg(["ref", "wasm"] as const));
   cmd.option("-t, --threads <n>", "worker threads for the wasm backend (default: all cores)", intArg(1));
   cmd.option("--dtype <type>", "convert weights while loading: f32, f16, bf16, q8_0, q4_0", choiceArg(["f32", "f16", "bf16", "q8_0", "q4_0"] as const));
+  cmd.option("--adapter <dir>", "PEFT LoRA / DoRA adapter directory (adapter_config.json + adapter_model.safetensors), applied unmerged" +
+    (cmd.name() === "serve" ? "; NAME=DIR, repeatable: clients pick MODEL_ID:NAME" : ""), collect, []);
   return cmd;
+}
+
+/** The one --adapter of a command that takes one (serve takes several; see cli/serve.ts). */
+export function singleAdapter(args: ModelArgs): string | undefined {
+  const a = args.adapter ?? [];
+  if (a.length > 1) throw new InputError(`--adapter: give one adapter directory (got ${a.length}); only serve takes several as NAME=DIR`);
+  return a[0];
 }
 
 /** The sampling options generate and chat share (GenerateOptions: temperature, topK, topP, repetitionPenalty, seed). */
@@ -56,6 +67,8 @@ export async function openModel(args: ModelArgs): Promise<OpenedModel> {
   }
   const backend = await createBackend(args);
   const loaded = await openCheckpoint(where, { backend, dtype: args.dtype });
+  const adapter = singleAdapter(args);
+  if (adapter !== undefined) loaded.model = openAdapter(loaded.model, adapter);
   const tokenizer = await checkpointTokenizer(where, loaded.tokenizerModel);
   return { ...loaded, tokenizer, backend };
 }

@@ -3,7 +3,9 @@
 
 import type { Command } from "commander";
 import * as path from "node:path";
-import { loadModel } from "../engine.js";
+import { loadModel, Model } from "../engine.js";
+import { InputError } from "../errors.js";
+import { openAdapter } from "../models/adapter.js";
 import { createOpenAIServer } from "../serve/server.js";
 import { intArg } from "./args.js";
 import { addModelOptions, createBackend, type ModelArgs } from "./model_args.js";
@@ -27,10 +29,20 @@ export function register(program: Command): void {
       const backend = await createBackend(o);
       const model = await loadModel(o.model, { backend, revision: o.revision, dtype: o.dtype });
       const modelId = o.modelId ?? (model.name === model.dir ? path.basename(path.resolve(model.dir)) : model.name);
-      const srv = createOpenAIServer(model, { modelId, parallel: o.parallel, maxQueue: o.maxQueue, maxBodyBytes: o.maxBodyBytes });
+      const adapters = new Map<string, Model>();
+      for (const spec of o.adapter ?? []) {
+        const eq = spec.indexOf("=");
+        const name = eq > 0 ? spec.slice(0, eq) : path.basename(path.resolve(spec));
+        const dir = eq > 0 ? spec.slice(eq + 1) : spec;
+        if (!/^[\w.-]+$/.test(name)) throw new InputError(`--adapter ${spec}: NAME must be letters, digits, "_", "-" or "." (NAME=DIR)`);
+        if (adapters.has(name)) throw new InputError(`--adapter ${spec}: the name "${name}" is given twice`);
+        adapters.set(name, new Model(`${model.name}:${name}`, dir, openAdapter(model.network, dir, name), model.tokenizer, model.chatTemplate));
+      }
+      const srv = createOpenAIServer(model, { modelId, parallel: o.parallel, maxQueue: o.maxQueue, maxBodyBytes: o.maxBodyBytes, adapters });
       const addr = await srv.listen(o.port, o.host);
       const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
-      process.stderr.write(`openelm: serving ${modelId} at http://${host}:${addr.port}/v1 (parallel ${o.parallel}); SIGTERM drains and exits\n`);
+      const names = [modelId, ...[...adapters.keys()].map((n) => `${modelId}:${n}`)].join(", ");
+      process.stderr.write(`openelm: serving ${names} at http://${host}:${addr.port}/v1 (parallel ${o.parallel}); SIGTERM drains and exits\n`);
       await new Promise<void>((resolve) => {
         let stopping = false;
         const stop = (sig: string) => {

@@ -1,6 +1,7 @@
 // Requests as lm-evaluation-harness (dc90fec) builds and tokenises them.
 // Context (api/task.py fewshot_context, api/samplers.py get_context): description + shots + doc_to_text(doc), with
-// shots = "\n\n".join(text + " " + gold choice) + "\n\n"; one request per choice: (context, " " + choice), or for
+// shots = "\n\n".join(text + " " + gold choice) + "\n\n"; one request per choice: (context, " " + choice) (" " is the
+// task's target_delimiter), or for
 // WinoGrande-style tasks (doc_to_text is an index) (context + choice, " " + target).
 // Tokens (api/model.py TemplateLM._encode_pair, models/huggingface.py tok_encode with add_bos_token=True): the
 // context's trailing whitespace moves to the continuation; whole = encode(context + continuation) and
@@ -45,7 +46,7 @@ function shotText<D>(task: MultipleChoiceTask<D>, doc: D): string {
   const text = task.docToText(doc);
   const target = task.docToTarget(doc);
   const choices = task.docToChoice(doc);
-  return (typeof text === "number" ? choices[text] : text) + TARGET_DELIMITER +
+  return (typeof text === "number" ? choices[text] : text) + (task.targetDelimiter ?? TARGET_DELIMITER) +
     (typeof target === "string" ? target : String(choices[target]));
 }
 
@@ -63,13 +64,14 @@ export function buildDocStrings<D>(task: MultipleChoiceTask<D>, doc: D, shots: D
   const text = task.docToText(doc);
   const choices = task.docToChoice(doc);
   const target = task.docToTarget(doc);
+  const delim = task.targetDelimiter ?? TARGET_DELIMITER;
   if (typeof text === "number") {
     if (typeof target !== "string") throw new DataError(`${task.name}: partial scoring needs a text target`);
-    return { pairs: choices.map((c) => [prefix + c, TARGET_DELIMITER + target]), gold: text < choices.length ? text : -100, choices };
+    return { pairs: choices.map((c) => [prefix + c, delim + target]), gold: text < choices.length ? text : -100, choices };
   }
   const gold = typeof target === "string" ? choices.indexOf(target) : target;
   return {
-    pairs: choices.map((c) => [prefix + text, TARGET_DELIMITER + c]),
+    pairs: choices.map((c) => [prefix + text, delim + c]),
     gold: gold >= 0 && gold < choices.length ? gold : -100,
     choices,
   };

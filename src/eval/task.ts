@@ -56,6 +56,8 @@ export interface MultipleChoiceTask<D = Doc> {
   description?: string;
   /** A YAML `num_fewshot` that wins over --num-fewshot (TruthfulQA: 0). */
   fixedNumFewshot?: number;
+  /** Between context and choice (lm-eval's target_delimiter); default " ". */
+  targetDelimiter?: string;
   /** The files this task reads under --data-dir (for messages and docs). */
   localFiles: readonly string[];
   /** Read the original local file formats under dataDir (throws DataError naming file and line). */

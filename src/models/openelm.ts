@@ -6,6 +6,8 @@ import type { Backend, Matrix } from "../kernels/backend.js";
 import { InputError } from "../errors.js";
 import { RMS_EPS, layerSizes, type LayerSizes, type OpenELMConfig } from "./config.js";
 import { KVCache } from "./kv_cache.js";
+import { attachAdapter, linearWithAdapter, type AttachedAdapter } from "./adapter.js";
+import type { PeftAdapter } from "../io/peft_adapter.js";
 
 /** Field names follow the checkpoint: transformer.layers.{i}.attn.qkv_proj.weight -> qkv_proj. */
 export interface LayerWeights {
@@ -44,11 +46,33 @@ export const MICRO_BATCH = 128;
 
 export class OpenELMModel {
   readonly sizes: LayerSizes[];
-  private work: Work | null = null;
-  private logits: Float32Array | null = null;
+  /** Work and logits buffers, shared with adapter views (forward is synchronous, so uses never overlap). */
+  private shared: { work: Work | null; logits: Float32Array | null } = { work: null, logits: null };
+  private get work(): Work | null { return this.shared.work; }
+  private set work(w: Work | null) { this.shared.work = w; }
+  private get logits(): Float32Array | null { return this.shared.logits; }
+  private set logits(l: Float32Array | null) { this.shared.logits = l; }
+  /** The LoRA / DoRA adapter this view applies unmerged (models/adapter.ts), or null for the base model. */
+  readonly adapter: AttachedAdapter | null = null;
 
   constructor(readonly config: OpenELMConfig, readonly weights: OpenELMWeights, readonly backend: Backend) {
     this.sizes = config.num_query_heads.map((_, i) => layerSizes(config, i));
+  }
+
+  /** Put a PEFT adapter on this model's backend (DoRA's norms are computed here, once); then use withAdapter. */
+  attach(name: string, adapter: PeftAdapter): AttachedAdapter {
+    return attachAdapter(name, adapter, this.config, this.backend, (i, t) => this.weights.layers[i][t]);
+  }
+
+  /**
+   * The same base weights with an adapter applied unmerged at run time (null: the base itself). Views share
+   * weights, backend and work buffers; each keeps its own KV caches (a cache holds one adapter's keys).
+   */
+  withAdapter(adapter: AttachedAdapter | null): OpenELMModel {
+    const m = new OpenELMModel(this.config, this.weights, this.backend);
+    m.shared = this.shared;
+    (m as { adapter: AttachedAdapter | null }).adapter = adapter;
+    return m;
   }
 
   /** A fresh KV cache holding up to maxLen positions (default: max_context_length). */
@@ -184,7 +208,8 @@ class CachedOps implements LayerOps {
   linear(x: Float32Array, W: Matrix, name: LinearName): Float32Array {
     const w = this.w;
     const out = name === "qkv_proj" ? w.qkv : name === "proj_1" ? w.gu : name === "lm_head" ? this.logits! : w.tmp;
-    this.m.backend.matmul(out, x, W, this.rows);
+    if (name === "lm_head") this.m.backend.matmul(out, x, W, this.rows);
+    else linearWithAdapter(this.m.backend, out, x, W, this.rows, this.m.adapter, this.layer, name);
     return out;
   }
   qkNormRope(qkv: Float32Array, qNorm: Float32Array | null, kNorm: Float32Array | null): Float32Array {

@@ -22,6 +22,11 @@ export interface ServerOptions {
   maxQueue?: number;
   /** Largest request body accepted, in bytes; default 1 MiB (413 beyond). */
   maxBodyBytes?: number;
+  /**
+   * Adapter views of the same base (OpenELMModel.withAdapter), by name: a request for model "MODEL_ID:NAME" runs
+   * on that view. They share the base's weights and take the same slots.
+   */
+  adapters?: Map<string, Model>;
 }
 
 export interface OpenAIServer {
@@ -36,7 +41,9 @@ export interface OpenAIServer {
 
 type FinishReasonOut = "stop" | "length";
 
-export function createOpenAIServer(model: Model, opts: ServerOptions): OpenAIServer {
+export function createOpenAIServer(base: Model, opts: ServerOptions): OpenAIServer {
+  const models = new Map<string, Model>([[opts.modelId, base]]);
+  for (const [name, m] of opts.adapters ?? []) models.set(`${opts.modelId}:${name}`, m);
   const slots = new SlotQueue(opts.parallel ?? 4, opts.maxQueue ?? 64);
   const maxBody = opts.maxBodyBytes ?? 1 << 20;
   const created = Math.floor(Date.now() / 1000);
@@ -62,13 +69,13 @@ export function createOpenAIServer(model: Model, opts: ServerOptions): OpenAISer
     }
     if (path === "/v1/models") {
       requireMethod(method, "GET");
-      return sendJson(res, 200, { object: "list", data: [modelCard()] });
+      return sendJson(res, 200, { object: "list", data: [...models.keys()].map(modelCard) });
     }
     if (path.startsWith("/v1/models/")) {
       requireMethod(method, "GET");
       const id = decodeURIComponent(path.slice("/v1/models/".length));
-      if (id !== opts.modelId) throw modelNotFound(id);
-      return sendJson(res, 200, modelCard());
+      if (!models.has(id)) throw modelNotFound(id, models.size);
+      return sendJson(res, 200, modelCard(id));
     }
     const endpoint: Endpoint | undefined = path === "/v1/completions" ? "completions" : path === "/v1/chat/completions" ? "chat" : undefined;
     if (!endpoint) throw new ApiError(404, `no route ${method} ${path} (see GET /v1/models, POST /v1/completions, POST /v1/chat/completions, GET /health)`, null, "not_found");
@@ -78,12 +85,13 @@ export function createOpenAIServer(model: Model, opts: ServerOptions): OpenAISer
     await complete(parseRequest(body, endpoint), endpoint, res);
   }
 
-  function modelCard() {
-    return { id: opts.modelId, object: "model", created, owned_by: "openelm-ts", context_length: model.contextLength };
+  function modelCard(id: string) {
+    return { id, object: "model", created, owned_by: "openelm-ts", context_length: models.get(id)!.contextLength };
   }
 
   async function complete(p: ParsedRequest, endpoint: Endpoint, res: ServerResponse): Promise<void> {
-    if (p.model !== opts.modelId) throw modelNotFound(p.model);
+    const model = models.get(p.model);
+    if (!model) throw modelNotFound(p.model, models.size);
     const ids = p.messages ? model.encodeChat(p.messages) : typeof p.prompt === "string" ? model.encode(p.prompt) : p.prompt!;
     const V = model.config.vocab_size;
     const bad = ids.findIndex((t) => t >= V);
@@ -108,7 +116,7 @@ export function createOpenAIServer(model: Model, opts: ServerOptions): OpenAISer
       const id = `${endpoint === "chat" ? "chatcmpl" : "cmpl"}-${randomUUID().replace(/-/g, "")}`;
       const now = Math.floor(Date.now() / 1000);
       const object = endpoint === "chat" ? (p.stream ? "chat.completion.chunk" : "chat.completion") : "text_completion";
-      const head = { id, object, created: now, model: opts.modelId };
+      const head = { id, object, created: now, model: p.model };
       if (!p.stream) {
         const c = await gen.result;
         if (c.finishReason === "abort") return;
@@ -174,8 +182,8 @@ function requireMethod(method: string, want: string): void {
   if (method !== want) throw new ApiError(405, `method ${method} not allowed here; use ${want}`, null, "method_not_allowed");
 }
 
-function modelNotFound(id: string): ApiError {
-  return new ApiError(404, `The model \`${id}\` does not exist (this server serves one model; see GET /v1/models)`, "model", "model_not_found");
+function modelNotFound(id: string, served: number): ApiError {
+  return new ApiError(404, `The model \`${id}\` does not exist (${served === 1 ? "this server serves one model; " : ""}see GET /v1/models)`, "model", "model_not_found");
 }
 
 /** Read the body as JSON: 413 past maxBytes (also from Content-Length up front), 400 for bad JSON. */

@@ -54,7 +54,7 @@ describe("bad input", () => {
 
   test("unknown task lists the known ones", () => {
     expect(() => resolveTask("hellaswagg")).toThrow('unknown task "hellaswagg"; known tasks: arc_challenge, arc_easy, boolq, hellaswag, ' +
-      "mmlu, mmlu_<subject> (57 subjects, e.g. mmlu_abstract_algebra), mmlu_humanities, mmlu_other, mmlu_social_sciences, mmlu_stem, " +
+      "llmadapters_<task> (boolq, piqa, siqa, hellaswag, winogrande, arc_easy, arc_challenge, obqa), llmadapters_commonsense, mmlu, mmlu_<subject> (57 subjects, e.g. mmlu_abstract_algebra), mmlu_humanities, mmlu_other, mmlu_social_sciences, mmlu_stem, " +
       "piqa, sciq, truthfulqa_mc2, winogrande");
   });
 

@@ -7,6 +7,7 @@ import { arcChallenge } from "./arc_challenge.js";
 import { arcEasy } from "./arc_easy.js";
 import { boolq } from "./boolq.js";
 import { hellaswag } from "./hellaswag.js";
+import { LLM_ADAPTERS_TASKS, llmAdaptersGroup } from "./llm_adapters.js";
 import { MMLU_SUBJECTS, mmluGroup, mmluSubjectTask } from "./mmlu.js";
 import { piqa } from "./piqa.js";
 import { sciq } from "./sciq.js";
@@ -22,13 +23,16 @@ const SINGLE: Record<string, MultipleChoiceTask<any>> = {
   sciq,
   truthfulqa_mc2: truthfulqaMc2,
   winogrande,
+  ...LLM_ADAPTERS_TASKS,
 };
 
 const MMLU_CATEGORIES = ["mmlu_stem", "mmlu_other", "mmlu_social_sciences", "mmlu_humanities"];
 
 /** Names for the unknown-task message: single tasks, groups, and MMLU subjects folded into one entry. */
 export function knownTaskNames(): string[] {
-  return [...Object.keys(SINGLE), "mmlu", ...MMLU_CATEGORIES,
+  const adapters = Object.keys(LLM_ADAPTERS_TASKS);
+  return [...Object.keys(SINGLE).filter((n) => !adapters.includes(n)), "mmlu", ...MMLU_CATEGORIES, "llmadapters_commonsense",
+    `llmadapters_<task> (${adapters.map((n) => n.slice("llmadapters_".length)).join(", ")})`,
     `mmlu_<subject> (${Object.keys(MMLU_SUBJECTS).length} subjects, e.g. mmlu_abstract_algebra)`].sort();
 }
 
@@ -36,6 +40,7 @@ export function knownTaskNames(): string[] {
 export function resolveTask(name: string): MultipleChoiceTask<any> | TaskGroup {
   if (SINGLE[name]) return SINGLE[name];
   if (name === "mmlu") return mmluGroup();
+  if (name === "llmadapters_commonsense") return llmAdaptersGroup();
   const category = MMLU_CATEGORIES.indexOf(name);
   if (category >= 0) return mmluGroup().members[category];
   if (name.startsWith("mmlu_") && MMLU_SUBJECTS[name.slice(5)]) return mmluSubjectTask(name.slice(5));
