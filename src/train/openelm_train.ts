@@ -10,12 +10,16 @@ import type { Backend, Matrix, TrainingKernels } from "../kernels/backend.js";
 import { createRefBackend } from "../kernels/ref/index.js";
 import { RMS_EPS, layerSizes, type LayerSizes, type OpenELMConfig } from "../models/config.js";
 import { head, layer, type LayerOps, type LayerWeights, type LinearName, type OpenELMWeights } from "../models/openelm.js";
+import { adapterForward, doraWeightNorm, type AdapterOps, type AdapterTerm } from "../models/adapter.js";
+import { LORA_TARGETS, peftTensorName, type LoraModule, type LoraTarget, type PeftAdapter } from "../io/peft_adapter.js";
+import { InputError } from "../errors.js";
+import { Rng } from "../tensor/rng.js";
 import type { StoredTensor } from "../tensor/tensor.js";
 import { attentionBackward, attentionBackwardMM, attentionForward, attentionForwardMM, type AttentionShape } from "./autograd/attention.js";
 import { embeddingBackward, embeddingForward } from "./autograd/embedding.js";
 import { refTrainingKernels } from "./autograd/index.js";
 import { LinearScratch, linearBackward } from "./autograd/matmul.js";
-import { loadParams, paramLayout, paramsToTensors, type ParamLayout } from "./parameters.js";
+import { layoutOf, loadParams, paramLayout, paramsToTensors, type ParamLayout } from "./parameters.js";
 
 /** A weight as training holds it: a float32 view of the flat parameters and of its gradient (null: frozen). */
 export interface ParamMatrix extends Matrix {
@@ -30,6 +34,25 @@ export interface ForwardResult {
   zLoss: number;
   /** Counted targets. */
   count: number;
+}
+
+/** One adapted Linear being trained: the forward's AdapterTerm over views of the adapter's parameters. */
+interface TrainedModule extends AdapterTerm {
+  target: LoraTarget;
+  /** The same tensors as a LoraModule (views), for DoRA's weight norm. */
+  lora: LoraModule;
+  /** The base weight it wraps. */
+  W: ParamMatrix;
+}
+
+/** A LoRA / DoRA adapter under training: its tensors (PEFT's names) are the trainable parameters. */
+export interface TrainedAdapter {
+  readonly peft: PeftAdapter;
+  readonly layout: ParamLayout;
+  readonly params: Float32Array;
+  readonly grads: Float32Array;
+  readonly dropout: number;
+  readonly modules: Array<Partial<Record<LoraTarget, TrainedModule>>>;
 }
 
 /** One op's backward, run in reverse order of the forward. */
@@ -76,10 +99,13 @@ class ActivationPlan {
  * LayerOps of training over B sequences of T tokens: outputs in planned buffers, never in place (inputs stay
  * for the backward), each op pushing its backward rule onto `tape`. dry: only note buffer sizes.
  */
-class TapeOps implements LayerOps {
+class TapeOps implements LayerOps, AdapterOps {
   tape: BackwardRule[] = [];
   dry = false;
+  layer = 0;
   sizes: LayerSizes = { nQ: 0, nKV: 0, ffnDim: 0 };
+  /** The adapted module of the current linear (dropout masks are drawn per module). */
+  private module: TrainedModule | null = null;
   constructor(private readonly m: TrainableOpenELM, private readonly N: number, private readonly T: number) {}
 
   private out(n: number): Float32Array {
@@ -102,7 +128,69 @@ class TapeOps implements LayerOps {
     return y;
   }
 
-  linear(x: Float32Array, W: Matrix, _name: LinearName): Float32Array {
+  linear(x: Float32Array, W: Matrix, name: LinearName): Float32Array {
+    const y = this.matmul(x, W);
+    const t = name === "lm_head" ? undefined : this.m.adapter?.modules[this.layer][name];
+    if (!t) return y;
+    this.module = t;
+    return adapterForward(this, y, x, W, t);
+  }
+
+  dropout(x: Float32Array): Float32Array {
+    const m = this.m, a = m.adapter, t = this.module!;
+    if (!a || a.dropout === 0 || m.dropoutSeed === null) return x;
+    const n = this.N * t.A.cols, keep = 1 / (1 - a.dropout);
+    const y = this.out(n);
+    if (this.dry) return y;
+    // the mask from (seed, module): a checkpointed layer's recompute draws the same one
+    const rng = new Rng([m.dropoutSeed, this.layer, LORA_TARGETS.indexOf(t.target), 0x9e3779b9]);
+    const mask = new Uint8Array(n);
+    for (let i = 0; i < n; i++) { mask[i] = rng.next() >= a.dropout ? 1 : 0; y[i] = mask[i] ? x[i] * keep : 0; }
+    this.tape.push(() => {
+      const g = m.popGrad(y);
+      if (!g) return;
+      m.writeGrad(x, (d) => { for (let i = 0; i < n; i++) d[i] = mask[i] ? g[i] * keep : 0; });
+      m.release(g);
+    });
+    return y;
+  }
+
+  addScaled(y: Float32Array, z: Float32Array, s: number): Float32Array {
+    const m = this.m, n = this.N * this.module!.B.rows; // sizes from shapes: the dry run's arrays are empty
+    const out = this.out(n);
+    if (this.dry) return out;
+    for (let i = 0; i < n; i++) out[i] = y[i] + s * z[i];
+    this.tape.push(() => {
+      const g = m.popGrad(out);
+      if (!g) return;
+      m.writeGrad(z, (d) => { for (let i = 0; i < n; i++) d[i] = s * g[i]; });
+      m.addGrad(y, g);
+    });
+    return out;
+  }
+
+  magnitude(z: Float32Array, mag: Float32Array, norm: Float32Array | null): Float32Array {
+    const m = this.m, O = mag.length, rows = this.N, n = rows * O;
+    const out = this.out(n);
+    if (this.dry) return out;
+    const nrm = norm!; // training always passes the norm of this forward
+    for (let r = 0; r < rows; r++) for (let o = 0; o < O; o++) out[r * O + o] = z[r * O + o] * (mag[o] / nrm[o]);
+    this.tape.push(() => {
+      const g = m.popGrad(out);
+      if (!g) return;
+      const dm = m.vectorGrad(mag);
+      if (dm) { // dL/dm = Σ_rows dL/dy ⊙ z / n, with n a constant (detached, as PEFT)
+        const acc = new Float64Array(O);
+        for (let r = 0; r < rows; r++) for (let o = 0; o < O; o++) acc[o] += g[r * O + o] * z[r * O + o];
+        for (let o = 0; o < O; o++) dm[o] += acc[o] / nrm[o];
+      }
+      m.writeGrad(z, (d) => { for (let r = 0; r < rows; r++) for (let o = 0; o < O; o++) d[r * O + o] = g[r * O + o] * (mag[o] / nrm[o]); });
+      m.release(g);
+    });
+    return out;
+  }
+
+  matmul(x: Float32Array, W: Matrix): Float32Array {
     const { N } = this, m = this.m, P = W as ParamMatrix, C = P.cols, OC = P.rows;
     const y = this.out(N * OC);
     if (this.dry) return y;
@@ -217,6 +305,10 @@ export class TrainableOpenELM {
    * forward of the transformer layers. Gradients are bit-identical either way. Set before forward().
    */
   checkpointActivations = false;
+  /** The adapter being trained (attachAdapter), or null. */
+  adapter: TrainedAdapter | null = null;
+  /** Seed of the adapter's dropout masks for the next forward; null: no dropout (evaluation, reference models). */
+  dropoutSeed: number | null = null;
 
   /**
    * backend: where the forward ops and (its TrainingKernels, else the plain-TS set) the backward run; default
@@ -228,7 +320,8 @@ export class TrainableOpenELM {
     this.attentionMM = this.k !== refTrainingKernels;
     this.layout = paramLayout(config, frozen);
     this.params = backend.alloc(this.layout.total);
-    this.grads = backend.alloc(this.layout.total);
+    // a frozen base (LoRA) has no gradient memory at all
+    this.grads = backend.alloc(this.layout.infos.some((p) => p.trainable) ? this.layout.total : 0);
     this.scratch = new LinearScratch((n) => backend.alloc(n));
     this.weights = this.makeWeights();
   }
@@ -282,7 +375,82 @@ export class TrainableOpenELM {
     };
   }
 
-  zeroGrad(): void { this.grads.fill(0); }
+  /**
+   * Train a PEFT LoRA / DoRA adapter on this model: its A, B (and DoRA magnitude) tensors become trainable
+   * parameters in the backend's memory, applied by the model definition's linear op (models/adapter.ts
+   * adapterForward). Construct the model with every base tensor frozen for PEFT's fine-tuning.
+   */
+  attachAdapter(peft: PeftAdapter): TrainedAdapter {
+    const c = this.config;
+    if (peft.layers.length !== c.num_transformer_layers)
+      throw new InputError(`adapter: made for ${peft.layers.length} layers, the model has ${c.num_transformer_layers}`);
+    const dropout = Number(peft.config.lora_dropout ?? 0); // validated when the adapter was read
+    const entries: Array<[string, number[]]> = [];
+    peft.layers.forEach((l, i) => {
+      for (const t of LORA_TARGETS) {
+        const m = l[t];
+        if (!m) continue;
+        entries.push([peftTensorName(i, t, "lora_A"), [m.r, m.in]], [peftTensorName(i, t, "lora_B"), [m.out, m.r]]);
+        if (m.magnitude) entries.push([peftTensorName(i, t, "magnitude"), [m.out]]);
+      }
+    });
+    const layout = layoutOf(entries), params = this.backend.alloc(layout.total), grads = this.backend.alloc(layout.total);
+    const view = (flat: Float32Array, name: string) => { const p = layout.byName.get(name)!; return flat.subarray(p.offset, p.offset + p.size); };
+    const modules = peft.layers.map((l, i) => {
+      const out: Partial<Record<LoraTarget, TrainedModule>> = {};
+      for (const t of LORA_TARGETS) {
+        const lm = l[t];
+        if (!lm) continue;
+        const W = this.weights.layers[i][t] as ParamMatrix;
+        if (W.rows !== lm.out || W.cols !== lm.in)
+          throw new InputError(`adapter: layer ${i} ${t} is (${lm.out}, ${lm.in}), the model's weight is (${W.rows}, ${W.cols})`);
+        const a = peftTensorName(i, t, "lora_A"), b = peftTensorName(i, t, "lora_B"), g = peftTensorName(i, t, "magnitude");
+        view(params, a).set(lm.A); view(params, b).set(lm.B);
+        const A: ParamMatrix = { dtype: "f32", rows: lm.r, cols: lm.in, data: view(params, a), grad: view(grads, a) };
+        const B: ParamMatrix = { dtype: "f32", rows: lm.out, cols: lm.r, data: view(params, b), grad: view(grads, b) };
+        let magnitude: Float32Array | null = null;
+        if (lm.magnitude) {
+          magnitude = view(params, g);
+          magnitude.set(lm.magnitude);
+          this.vecGrads.set(magnitude, view(grads, g));
+        }
+        const lora: LoraModule = { ...lm, A: A.data, B: B.data, magnitude };
+        out[t] = { target: t, A, B, scaling: lm.scaling, magnitude, norm: magnitude ? new Float32Array(lm.out) : null, lora, W };
+      }
+      return out;
+    });
+    this.plan = null; // the forward gained ops
+    return this.adapter = { peft, layout, params, grads, dropout, modules };
+  }
+
+  /** The trained adapter with its current values (copies), ready for writePeftAdapter. */
+  adapterSnapshot(): PeftAdapter {
+    const a = this.adapter;
+    if (!a) throw new Error("adapterSnapshot(): no adapter attached");
+    return {
+      config: a.peft.config, useDora: a.peft.useDora,
+      layers: a.modules.map((l) => {
+        const out: Partial<Record<LoraTarget, LoraModule>> = {};
+        for (const t of LORA_TARGETS) {
+          const m = l[t];
+          if (m) out[t] = { ...m.lora, A: m.lora.A.slice(), B: m.lora.B.slice(), magnitude: m.lora.magnitude?.slice() ?? null };
+        }
+        return out;
+      }),
+    };
+  }
+
+  /** DoRA: ‖W + s·B·A‖ per output row from the current weights, once per forward (a constant in the backward). */
+  private updateDoraNorms(): void {
+    for (const l of this.adapter?.modules ?? []) for (const t of LORA_TARGETS) {
+      const m = l[t];
+      if (!m?.norm) continue;
+      const W = m.W.data, cols = m.W.cols;
+      m.norm.set(doraWeightNorm(m.lora, (r0, n, out) => out.set(W.subarray(r0 * cols, (r0 + n) * cols))));
+    }
+  }
+
+  zeroGrad(): void { this.grads.fill(0); this.adapter?.grads.fill(0); }
 
   /** Bytes of activation memory planned for the current (B, T) batch. */
   activationBytes(): number { return this.plan?.bytes() ?? 0; }
@@ -349,7 +517,8 @@ export class TrainableOpenELM {
 
   /** Size the activations of a (B, T) batch with a dry run of the forward; later calls of that shape reuse them. */
   private planFor(B: number, T: number): void {
-    const key = `${B}x${T}${this.checkpointActivations ? "/ckpt" : ""}`;
+    const drop = this.adapter && this.adapter.dropout > 0 && this.dropoutSeed !== null;
+    const key = `${B}x${T}${this.checkpointActivations ? "/ckpt" : ""}${drop ? "/dropout" : ""}`;
     if (this.plan?.key === key) return;
     this.plan = null; // let the old buffers go before the new ones are allocated
     this.fwd = null;
@@ -397,6 +566,7 @@ export class TrainableOpenELM {
   private layerForward(ops: TapeOps, l: number, x: Float32Array): Float32Array {
     this.plan!.start(this.checkpointActivations ? "layers" : `layer${l}`);
     ops.sizes = layerSizes(this.config, l);
+    ops.layer = l;
     ops.tape = [];
     return layer(ops, x, this.weights.layers[l]);
   }
@@ -422,6 +592,7 @@ export class TrainableOpenELM {
       f.targets[n] = targets ? targets[n] : -100;
     }
     this.actGrads.clear();
+    this.updateDoraNorms();
     const ops = new TapeOps(this, N, T);
     const logits = this.runForward(ops, f.ids, B, T);
     // per-row logsumexp and target logit from the kernels; the sums stay in float64 here

@@ -33,10 +33,15 @@ export function sharedFloat32(n: number): Float32Array {
 }
 
 export function paramLayout(c: OpenELMConfig, frozen: (name: string) => boolean = () => false): ParamLayout {
+  return layoutOf(expectedShapes(c), frozen);
+}
+
+/** The flat layout of named tensors, in the order given (an adapter's tensors, or a checkpoint's). */
+export function layoutOf(tensors: Iterable<[string, number[]]>, frozen: (name: string) => boolean = () => false): ParamLayout {
   const infos: ParamInfo[] = [];
   const byName = new Map<string, ParamInfo>();
   let offset = 0;
-  for (const [name, shape] of expectedShapes(c)) {
+  for (const [name, shape] of tensors) {
     const info = { name, shape, offset, size: numel(shape), decay: shape.length !== 1, trainable: !frozen(name) };
     infos.push(info);
     byName.set(name, info);
