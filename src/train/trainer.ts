@@ -51,7 +51,7 @@ export interface TrainResult {
   params: Float32Array;
 }
 
-function fmtDuration(s: number): string {
+export function fmtDuration(s: number): string {
   if (!Number.isFinite(s)) return "?";
   const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = Math.floor(s % 60);
   return h ? `${h}h${String(m).padStart(2, "0")}m` : m ? `${m}m${String(sec).padStart(2, "0")}s` : `${sec}s`;
@@ -191,7 +191,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
  * The rows of metrics.jsonl. A last line cut short (a run killed while appending) is dropped; any other
  * line that is not JSON is an error naming the file and line.
  */
-function readMetrics(file: string): Array<MetricsRow & Record<string, unknown>> {
+export function readMetrics(file: string): Array<MetricsRow & Record<string, unknown>> {
   const lines = fs.readFileSync(file, "utf-8").split("\n");
   const rows: Array<MetricsRow & Record<string, unknown>> = [];
   lines.forEach((line, i) => {

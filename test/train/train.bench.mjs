@@ -30,6 +30,9 @@ const arg = (name, dflt) => { const i = process.argv.indexOf(name); return i > 0
 const STEPS = Number(arg("--steps", 3)), WARMUP = Number(arg("--warmup", 1));
 const TORCH = arg("--torch", path.resolve(ROOT, "../shared/reference/python/bench_train_torch.py"));
 const ONLY = arg("--only", null);
+const NO_TORCH = process.argv.includes("--no-torch");
+// --B / --T override a setup's batch (a quick comparison on a loaded machine)
+const B_OVERRIDE = arg("--B", null), T_OVERRIDE = arg("--T", null);
 
 const SETUPS = {
   "tiny-32k": { B: 8, T: 256, load: (m) => loadParams(m.layout, m.params, readCheckpoint(path.join(ROOT, "test/fixtures/openelm/tiny-32k")).tensors, "tiny-32k"),
@@ -39,7 +42,9 @@ const SETUPS = {
 };
 
 async function ours(name, threads) {
-  const s = SETUPS[name], config = s.config();
+  const s = { ...SETUPS[name] }, config = s.config();
+  if (B_OVERRIDE) s.B = Number(B_OVERRIDE);
+  if (T_OVERRIDE) s.T = Number(T_OVERRIDE);
   const be = await createWasmBackend({ threads });
   const m = new TrainableOpenELM(config, be);
   s.load(m, config);
@@ -81,7 +86,7 @@ const results = [];
 for (const name of Object.keys(SETUPS)) {
   if (ONLY && ONLY !== name) continue;
   for (const threads of [1, 2]) {
-    for (const run of [() => ours(name, threads), () => torch(name, threads)]) {
+    for (const run of [() => ours(name, threads), () => (NO_TORCH ? { impl: "pytorch", error: "skipped (--no-torch)" } : torch(name, threads))]) {
       const r = await run();
       console.log(JSON.stringify(r));
       results.push(r);
