@@ -21,11 +21,14 @@ const num = (what: string) => (v: string) => {
 export function register(program: Command): void {
   const d = FINETUNE_DEFAULTS;
   program.command("finetune")
-    .description("fine-tune a model on SFT data (loss on assistant tokens only): full, or a LoRA / DoRA adapter (PEFT)")
+    .description("fine-tune a model: SFT (loss on assistant tokens only) or DPO, full or a LoRA / DoRA adapter (PEFT)")
     .option("-m, --model <dir>", "base model directory, or a hub id (default: the embedded model)")
     .requiredOption("--data <file>", "training examples (.jsonl, .jsonl.gz, .json): chat messages, Dolly, GSM8K, self-instruct, LLM-Adapters, ### Human/Assistant")
     .requiredOption("--out <dir>", "output: adapter/ (PEFT directory) or checkpoint/ (full), metrics.jsonl, loss_curve.svg")
-    .option("--method <m>", "full, lora or dora", choiceArg(["full", "lora", "dora"] as const), d.method)
+    .option("--method <m>", "full, lora, dora (SFT) or dpo (preference pairs: hh-rlhf, UltraFeedback-binarized, prompt/chosen/rejected)",
+      choiceArg(["full", "lora", "dora", "dpo"] as const), d.method)
+    .option("--dpo-params <p>", "what DPO trains: full, or a lora / dora adapter (reference: the base without it)", choiceArg(["full", "lora", "dora"] as const), d.dpo_params)
+    .option("--beta <x>", "DPO's β", num("--beta"), d.beta)
     .option("--val-data <file>", "validation examples (default: --val-fraction of --data, held out)")
     .option("--val-fraction <f>", "share of --data held out for validation", num("--val-fraction"), d.val_fraction)
     .option("--packing", "concatenate examples into full sequences (default: pad each example)")
@@ -52,7 +55,7 @@ export function register(program: Command): void {
     .option("--resume", "continue the run saved in --out (same losses as an uninterrupted run)")
     .option("--stop-after <steps>", "save and stop after this many steps of this invocation", intArg(1))
     .action(async (o: Record<string, unknown> & { model?: string; data: string; out: string; method: FinetuneSettings["method"]; valData?: string;
-      targets: string; template?: string; threads: number; kernels: "wasm" | "js"; resume?: boolean; stopAfter?: number }) => {
+      dpoParams: FinetuneSettings["dpo_params"]; targets: string; template?: string; threads: number; kernels: "wasm" | "js"; resume?: boolean; stopAfter?: number }) => {
       let modelDir = o.model ?? defaultModelDir();
       if (!fs.existsSync(modelDir)) {
         const { resolveModelSource } = await import("../engine.js");
@@ -64,7 +67,7 @@ export function register(program: Command): void {
       for (const t of targets) if (!(LORA_TARGETS as readonly string[]).includes(t)) throw new InputError(`--targets: unknown module "${t}" (expected ${LORA_TARGETS.join(", ")})`);
       if ((o.dropout as number) >= 1) throw new InputError(`--dropout: expected a probability below 1, got ${o.dropout}`);
       const settings: FinetuneSettings = {
-        ...FINETUNE_DEFAULTS, method: o.method, packing: !!o.packing, context_length: o.contextLength as number,
+        ...FINETUNE_DEFAULTS, method: o.method, dpo_params: o.dpoParams, beta: o.beta as number, packing: !!o.packing, context_length: o.contextLength as number,
         batch_size: o.batchSize as number, grad_accumulation: o.gradAccumulation as number, max_iterations: o.maxIterations as number,
         max_lr: o.lr as number, min_lr: o.minLr as number, warmup_iterations: o.warmup as number, weight_decay: o.weightDecay as number,
         grad_clip: o.gradClip as number, val_fraction: o.valFraction as number, eval_every: o.evalEvery as number,

@@ -130,7 +130,7 @@ class TapeOps implements LayerOps, AdapterOps {
 
   linear(x: Float32Array, W: Matrix, name: LinearName): Float32Array {
     const y = this.matmul(x, W);
-    const t = name === "lm_head" ? undefined : this.m.adapter?.modules[this.layer][name];
+    const t = name === "lm_head" || !this.m.adapterEnabled ? undefined : this.m.adapter?.modules[this.layer][name];
     if (!t) return y;
     this.module = t;
     return adapterForward(this, y, x, W, t);
@@ -309,6 +309,8 @@ export class TrainableOpenELM {
   adapter: TrainedAdapter | null = null;
   /** Seed of the adapter's dropout masks for the next forward; null: no dropout (evaluation, reference models). */
   dropoutSeed: number | null = null;
+  /** False: forward the base without the attached adapter (DPO's reference model under LoRA). */
+  adapterEnabled = true;
 
   /**
    * backend: where the forward ops and (its TrainingKernels, else the plain-TS set) the backward run; default
@@ -518,7 +520,7 @@ export class TrainableOpenELM {
   /** Size the activations of a (B, T) batch with a dry run of the forward; later calls of that shape reuse them. */
   private planFor(B: number, T: number): void {
     const drop = this.adapter && this.adapter.dropout > 0 && this.dropoutSeed !== null;
-    const key = `${B}x${T}${this.checkpointActivations ? "/ckpt" : ""}${drop ? "/dropout" : ""}`;
+    const key = `${B}x${T}${this.checkpointActivations ? "/ckpt" : ""}${drop ? "/dropout" : ""}${this.adapterEnabled ? "" : "/base"}`;
     if (this.plan?.key === key) return;
     this.plan = null; // let the old buffers go before the new ones are allocated
     this.fwd = null;
@@ -606,6 +608,29 @@ export class TrainableOpenELM {
     return count ? { ce: ce / count, zLoss: (zLossCoef * z) / count, count } : { ce: 0, zLoss: 0, count };
   }
 
+  /** Σ over each sequence's counted targets of log p(target) (B values, float64) of the last forward. */
+  sequenceLogProbs(): Float64Array {
+    const f = this.fwd;
+    if (!f || !f.logits.length) throw new Error("sequenceLogProbs(): no forward yet");
+    const out = new Float64Array(f.B);
+    for (let n = 0; n < f.B * f.T; n++) if (f.targets[n] !== -100) out[Math.floor(n / f.T)] += f.tl[n] - f.lse[n];
+    return out;
+  }
+
+  /**
+   * Backward of Σ_b w[b] · (Σ over sequence b's counted targets of log p(target)) of the last forward (sequence
+   * log-probs weighted per sequence, as DPO needs); gradients accumulate as in backward().
+   */
+  backwardSequences(w: ArrayLike<number>): void {
+    const f = this.fwd;
+    if (!f || !f.logits.length) throw new Error("backwardSequences(): no forward yet");
+    const T = f.T, V = this.config.vocab_size;
+    // per sequence: w · (onehot − softmax) = ceBackward with cs = −w, no z-loss
+    for (let b = 0; b < f.B; b++)
+      this.k.ceBackward(f.logits.subarray(b * T * V, (b + 1) * T * V), f.lse.subarray(b * T, (b + 1) * T), f.targets.subarray(b * T, (b + 1) * T), T, V, -w[b], 0);
+    this.backwardFromLogitGrads();
+  }
+
   /** The (B·T, V) logits of the last forward (valid until backward, which overwrites them). */
   logits(): Float32Array {
     if (!this.fwd || !this.fwd.logits.length) throw new Error("logits(): no forward yet");
@@ -619,10 +644,16 @@ export class TrainableOpenELM {
   backward(scale = 1): void {
     const f = this.fwd;
     if (!f || !f.logits.length) throw new Error("backward(): no forward yet");
-    const c = this.config, N = f.B * f.T, D = c.model_dim, V = c.vocab_size, ck = this.checkpointActivations;
+    const N = f.B * f.T, V = this.config.vocab_size;
     const { count, zLossCoef } = f;
     if (count === 0) { f.logits = new Float32Array(0); return; } // nothing counted: every gradient is 0
     this.k.ceBackward(f.logits, f.lse, f.targets, N, V, scale / count, (scale * zLossCoef * 2) / count);
+    this.backwardFromLogitGrads();
+  }
+
+  /** The rest of the backward once the logits hold their gradient (in place). */
+  private backwardFromLogitGrads(): void {
+    const f = this.fwd!, c = this.config, N = f.B * f.T, D = c.model_dim, ck = this.checkpointActivations;
     this.actGrads.set(f.logits, f.logits); // in place: the logits are now their gradient
     f.logits = new Float32Array(0); // gone
     for (let i = f.head.length - 1; i >= 0; i--) f.head[i]();
