@@ -85,7 +85,7 @@ function torch(name, threads) {
 const results = [];
 for (const name of Object.keys(SETUPS)) {
   if (ONLY && ONLY !== name) continue;
-  for (const threads of [1, 2]) {
+  for (const threads of arg("--threads", "1,2").split(",").map(Number)) {
     for (const run of [() => ours(name, threads), () => (NO_TORCH ? { impl: "pytorch", error: "skipped (--no-torch)" } : torch(name, threads))]) {
       const r = await run();
       console.log(JSON.stringify(r));

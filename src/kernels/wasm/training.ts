@@ -25,9 +25,14 @@ export function createTrainingKernels(c: JobContext, name: string): TrainingKern
   const need = (a: Float32Array | Int32Array, n: number, what: string) => {
     if (a.length < n) throw new RangeError(`wasm training kernels: ${what} has ${a.length} elements, needs ${n}`);
   };
-  /** Rows a chunk: a multiple of 4, about 8 chunks a thread; one chunk when the job is too small to share. */
+  /** Rows a chunk for row-wise ops: a multiple of 4, about 8 chunks a thread; one chunk when too small to share. */
   const rows = (M: number, work: number) =>
     work < 65536 ? M : Math.min(256, Math.max(4, Math.ceil(M / (pool.threads * 8) / 4) * 4));
+  /**
+   * Rows a chunk for the matmuls: one share a thread (a multiple of 4). Every chunk streams all of B through
+   * the cache once, so finer chunks would multiply that traffic (the vocabulary head's B is V·D floats).
+   */
+  const mmRows = (M: number, work: number) => (work < 65536 ? M : Math.max(4, Math.ceil(M / pool.threads / 4) * 4));
   // float64 scratch of the weight-gradient passes and the per-row rstd, grown on demand
   let f64Ptr = 0, f64Cap = 0, rsPtr = 0, rsCap = 0, ghPtr = 0, ghCap = 0;
   const f64 = (n: number) => { if (n > f64Cap) { f64Cap = Math.max(n, 2 * f64Cap); f64Ptr = arena.allocBytes(f64Cap * 8); } return f64Ptr; };
@@ -47,17 +52,17 @@ export function createTrainingKernels(c: JobContext, name: string): TrainingKern
     abt(out, A, B, M, N, K, acc) {
       need(out, M * N, "abt out"); need(A, M * K, "abt A"); need(B, N * K, "abt B");
       job(Op.matmulNT, ptr(out, "abt out"), ptr(A, "abt A"), ptr(B, "abt B"), N, K, acc ? 1 : 0);
-      pool.run(M, rows(M, M * N * K));
+      pool.run(M, mmRows(M, M * N * K));
     },
     nn(out, A, B, M, N, K, acc) {
       need(out, M * N, "nn out"); need(A, M * K, "nn A"); need(B, K * N, "nn B");
       job(Op.matmulNN, ptr(out, "nn out"), ptr(A, "nn A"), ptr(B, "nn B"), N, K, acc ? 1 : 0);
-      pool.run(M, rows(M, M * N * K));
+      pool.run(M, mmRows(M, M * N * K));
     },
     tn(out, A, B, M, N, K, acc) {
       need(out, M * N, "tn out"); need(A, K * M, "tn A"); need(B, K * N, "tn B");
       job(Op.matmulTN, ptr(out, "tn out"), ptr(A, "tn A"), ptr(B, "tn B"), M, N, K, acc ? 1 : 0);
-      pool.run(M, rows(M, M * N * K));
+      pool.run(M, mmRows(M, M * N * K));
     },
     transpose(out, x, r, cols, stride, c0) {
       need(out, r * cols, "transpose out"); need(x, (r - 1) * stride + c0 + cols, "transpose x");
