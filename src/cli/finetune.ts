@@ -6,7 +6,7 @@ import * as v8 from "node:v8";
 import type { Command } from "commander";
 import { InputError } from "../errors.js";
 import { LORA_TARGETS, type LoraTarget } from "../io/peft_adapter.js";
-import { createWasmBackend } from "../kernels/wasm/index.js";
+import { createWasmBackend, TRAINING_SPIN } from "../kernels/wasm/index.js";
 import { defaultModelDir } from "../models/registry.js";
 import { checkpointTokenizer } from "../tokenizer/sentencepiece.js";
 import { FINETUNE_DEFAULTS, finetune, type FinetuneSettings } from "../train/finetune.js";
@@ -85,7 +85,7 @@ export function register(program: Command): void {
       const tty = process.stderr.isTTY;
       let pending = false;
       if (o.kernels === "wasm") v8.setFlagsFromString("--experimental-wasm-relaxed-simd"); // before any module compiles
-      const be = o.kernels === "wasm" ? await createWasmBackend({ threads: o.threads }) : undefined;
+      const be = o.kernels === "wasm" ? await createWasmBackend({ threads: o.threads, spin: TRAINING_SPIN }) : undefined;
       try {
         await finetune({
           modelDir, dataFile: o.data, valFile: o.valData, outDir: o.out, tokenizer: await checkpointTokenizer(modelDir), settings,

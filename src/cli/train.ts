@@ -6,7 +6,7 @@ import * as v8 from "node:v8";
 import { InputError } from "../errors.js";
 import type { Command } from "commander";
 import { loadRecipe, recipeNames } from "../train/recipe.js";
-import { createWasmBackend } from "../kernels/wasm/index.js";
+import { createWasmBackend, TRAINING_SPIN } from "../kernels/wasm/index.js";
 import { choiceArg, intArg } from "./args.js";
 import { train } from "../train/trainer.js";
 
@@ -38,7 +38,7 @@ export function register(program: Command): void {
       let pending = false;
       // WebAssembly relaxed SIMD (fused multiply-add) is behind a flag in Node 20; it must be set before any module compiles
       if (o.kernels === "wasm") v8.setFlagsFromString("--experimental-wasm-relaxed-simd");
-      const be = o.kernels === "wasm" ? await createWasmBackend({ threads: o.threads }) : undefined;
+      const be = o.kernels === "wasm" ? await createWasmBackend({ threads: o.threads, spin: TRAINING_SPIN }) : undefined;
       try {
         await train({
           recipe, dataDir: o.data, outDir: o.out, resume: !!o.resume, stopAfter: o.stopAfter, control, backend: be,

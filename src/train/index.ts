@@ -40,7 +40,7 @@ export { train, TrainingError } from "./trainer.js";
 export type { TrainOptions, TrainResult } from "./trainer.js";
 export { loadRecipe } from "./recipe.js";
 export type { Recipe } from "./recipe.js";
-export { createWasmBackend } from "../kernels/wasm/index.js";
+export { createWasmBackend, TRAINING_SPIN } from "../kernels/wasm/index.js";
 export { createRefBackend } from "../kernels/ref/index.js";
 export type { PeftAdapter, AdapterOptions, LoraTarget } from "../io/peft_adapter.js";
 

@@ -18,7 +18,7 @@ const { AdamW } = await import(dist("train/adamw.js"));
 const { clipGradNorm } = await import(dist("train/grad_clip.js"));
 const { initParams } = await import(dist("train/parameters.js"));
 const { Rng } = await import(dist("tensor/rng.js"));
-const { createWasmBackend } = await import(dist("kernels/wasm/index.js"));
+const { createWasmBackend, TRAINING_SPIN } = await import(dist("kernels/wasm/index.js"));
 const { parseConfig } = await import(dist("models/config.js"));
 const { newPeftAdapter } = await import(dist("models/adapter.js"));
 
@@ -27,7 +27,7 @@ const METHOD = arg("--method", "lora"), B = Number(arg("--B", 2)), T = Number(ar
 const STEPS = Number(arg("--steps", 3)), WARMUP = Number(arg("--warmup", 1)), THREADS = Number(arg("--threads", 2));
 const config = parseConfig({ model_type: "openelm", ...JSON.parse(fs.readFileSync(path.join(ROOT, "test/fixtures/openelm-train/train-bench-35m.json"), "utf-8")) }, "train-bench-35m.json");
 
-const be = await createWasmBackend({ threads: THREADS });
+const be = await createWasmBackend({ threads: THREADS, spin: TRAINING_SPIN });
 const full = METHOD === "full";
 const m = new TrainableOpenELM(config, be, full ? undefined : () => true);
 initParams(m.layout, m.params, config, new Rng(35));

@@ -22,7 +22,7 @@ const { AdamW } = await import(dist("train/adamw.js"));
 const { clipGradNorm } = await import(dist("train/grad_clip.js"));
 const { initParams, loadParams } = await import(dist("train/parameters.js"));
 const { Rng } = await import(dist("tensor/rng.js"));
-const { createWasmBackend } = await import(dist("kernels/wasm/index.js"));
+const { createWasmBackend, TRAINING_SPIN } = await import(dist("kernels/wasm/index.js"));
 const { readCheckpoint } = await import(dist("io/model_dir.js"));
 const { parseConfig, parameterCount } = await import(dist("models/config.js"));
 
@@ -45,7 +45,7 @@ async function ours(name, threads) {
   const s = { ...SETUPS[name] }, config = s.config();
   if (B_OVERRIDE) s.B = Number(B_OVERRIDE);
   if (T_OVERRIDE) s.T = Number(T_OVERRIDE);
-  const be = await createWasmBackend({ threads });
+  const be = await createWasmBackend({ threads, spin: TRAINING_SPIN });
   const m = new TrainableOpenELM(config, be);
   s.load(m, config);
   const opt = new AdamW(m.layout);

@@ -26,6 +26,12 @@ export interface WasmBackendOptions {
   spin?: number;
 }
 
+/**
+ * Worker spin for training: between kernel calls the caller runs TypeScript (attention's softmax rows, gradient
+ * bookkeeping), and a worker spinning through that time takes the core the caller needs when the machine is busy.
+ */
+export const TRAINING_SPIN = 2000;
+
 /** A weight matrix in the wasm memory at ptr (quantized: in the 4-row interleaved layout of matmul_quant.ts). */
 export interface WasmMatrix extends Matrix {
   readonly ptr: number;
