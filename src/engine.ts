@@ -9,8 +9,11 @@
 import * as fs from "node:fs";
 import { InputError } from "./errors.js";
 import { generate, type FinishReason, type GenerateOptions, type GenerateResult, type GenerateStep } from "./generate/generate.js";
+import { validateGenerationOptions } from "./generate/options.js";
+import { defaultReplyTokens, fitConversation } from "./generate/context_window.js";
 import { isRepoId, resolveModelDir, hubSettingsFromEnv, type HubSettings, type ProgressEvent } from "./io/hub.js";
 import type { Backend } from "./kernels/backend.js";
+import { createBackend, type BackendName } from "./kernels/select.js";
 import type { OpenELMConfig } from "./models/config.js";
 import type { KVCache } from "./models/kv_cache.js";
 import { openCheckpoint, type WeightDType } from "./models/load.js";
@@ -24,8 +27,15 @@ export type { ChatMessage, ChatRole } from "./tokenizer/chat_template.js";
 export type { FinishReason } from "./generate/generate.js";
 
 export interface LoadModelOptions {
-  /** Compute backend (default: the reference backend). */
-  backend?: Backend;
+  /**
+   * Compute backend: "auto" (default: the WASM kernels, relaxed SIMD where the runtime has it; the
+   * reference backend with a warning if they cannot load), "wasm", "ref", "webgpu", or a Backend object.
+   */
+  backend?: BackendName | Backend;
+  /** Worker threads of the WASM backend (default: all cores). */
+  threads?: number;
+  /** Told when "auto" falls back to a slower backend (default: console.warn). */
+  onWarning?: (message: string) => void;
   /** Convert the weights while loading (e.g. "q8_0" to quantize). */
   dtype?: WeightDType;
   /** Hub revision (branch, tag, commit) when loading by repository id; default "main". */
@@ -111,7 +121,14 @@ export async function resolveModelSource(nameOrDir: string | undefined, options:
  */
 export async function loadModel(nameOrDir?: string, options: LoadModelOptions = {}): Promise<Model> {
   const { name, dir } = await resolveModelSource(nameOrDir, options);
-  const loaded = await openCheckpoint(dir, { backend: options.backend, dtype: options.dtype });
+  const backend = await createBackend(options.backend ?? "auto", { threads: options.threads, onWarning: options.onWarning });
+  let loaded;
+  try {
+    loaded = await openCheckpoint(dir, { backend, dtype: options.dtype });
+  } catch (e) {
+    if (backend !== options.backend) backend.dispose?.(); // ours: do not leave its threads running
+    throw e;
+  }
   const gguf = dir.endsWith(".gguf");
   const tokenizer = options.tokenizer ? await loadTokenizer(options.tokenizer) : await checkpointTokenizer(dir, loaded.tokenizerModel);
   const chatTemplate = options.chatTemplate ?? (gguf ? undefined : readChatTemplate(dir));
@@ -141,6 +158,8 @@ export class Model {
   ) {}
 
   get config(): OpenELMConfig { return this.network.config; }
+  /** The backend running the model: "wasm-relaxed", "wasm", "ref", "webgpu". */
+  get backend(): string { return this.network.backend.name; }
   /** Prompt plus generated tokens must fit in this many positions (max_context_length). */
   get contextLength(): number { return this.network.config.max_context_length; }
 
@@ -201,6 +220,7 @@ export class Model {
   /** @internal the piece generator and its result, before either is handed out. */
   start(ids: number[], options: GenerationOptions, cache?: KVCache): { pieces: AsyncGenerator<string, void, void>; result: Promise<Completion> } {
     if (this.disposed) throw new InputError(`model "${this.name}" was disposed`);
+    validateGenerationOptions(options); // at the call, not at the first token
     let settle!: { resolve: (c: Completion) => void; reject: (e: unknown) => void };
     const result = new Promise<Completion>((resolve, reject) => { settle = { resolve, reject }; });
     result.catch(() => {}); // the error also reaches the iterating caller; avoid an unhandled rejection
@@ -277,6 +297,8 @@ export class ChatSession {
   private cache: KVCache | null = null;
   /** Prompt tokens reused (not recomputed) over all turns so far. */
   savedPromptTokens = 0;
+  /** Earlier messages left out so far to keep the conversation inside the context. */
+  droppedMessages = 0;
 
   constructor(readonly model: Model, readonly system?: string) {
     this.reset();
@@ -289,12 +311,24 @@ export class ChatSession {
     this.cache = null;
   }
 
-  /** Add a user message and stream the reply; the reply joins the conversation when it ends. */
+  /**
+   * Add a user message and stream the reply; the reply joins the conversation when it ends. When the
+   * conversation, the message and room for the reply (`maxNewTokens`, default 256 but at most half the
+   * context) would pass the context, the oldest turns are left out (the system message stays; see
+   * `droppedMessages`), and the reply gets at most what is left.
+   */
   send(user: string, options: GenerationOptions = {}): Generation {
-    const turn = [...this.messages, { role: "user" as const, content: user }];
+    const reply = options.maxNewTokens ?? defaultReplyTokens(this.model.contextLength);
+    const fit = fitConversation([...this.messages, { role: "user" as const, content: user }],
+      (m) => this.model.encodeChat(m).length, this.model.contextLength, reply);
+    if (fit.dropped > 0) {
+      this.messages.splice(this.system ? 1 : 0, fit.dropped);
+      this.droppedMessages += fit.dropped;
+    }
+    const turn = fit.messages;
     const ids = this.model.encodeChat(turn);
     this.cache ??= this.model.network.newCache(this.model.contextLength);
-    const { pieces, result } = this.model.start(ids, options, this.cache);
+    const { pieces, result } = this.model.start(ids, { ...options, maxNewTokens: fit.replyTokens }, this.cache);
     const withTurn = result.then((c) => {
       this.messages.push(turn[turn.length - 1], { role: "assistant", content: c.text });
       this.savedPromptTokens += c.cachedPromptTokens;

@@ -7,3 +7,5 @@ export { downloadSnapshot, resolveModelDir, hubSettingsFromEnv, HubError } from 
 export type { HubSettings, DownloadOptions, ProgressEvent, Snapshot } from "./io/hub.js";
 export { renderChat, ZEPHYR_TEMPLATE } from "./tokenizer/chat_template.js";
 export { OpenELMError, ConfigError, CheckpointError, TokenizerError, InputError, DataError } from "./errors.js";
+export { validateGenerationOptions, OptionError } from "./generate/options.js";
+export type { BackendName } from "./kernels/select.js";

@@ -7,9 +7,9 @@ import { loadModel } from "../src/engine.js";
 
 const TINY = "test/fixtures/openelm/tiny-32k";
 
-function runChat(input: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runChat(input: string, args: string[], model = ["--model", TINY, "--backend", "ref"]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, ["dist/cli/main.js", "chat", "--model", TINY, "--backend", "ref", ...args]);
+    const p = spawn(process.execPath, ["dist/cli/main.js", "chat", ...model, ...args]);
     let stdout = "", stderr = "";
     p.stdout.on("data", (d) => { stdout += d; });
     p.stderr.on("data", (d) => { stderr += d; });
@@ -34,4 +34,17 @@ test("openelm chat: streamed multi-turn replies, /reset, /exit, KV cache reuse r
   expect(second.cachedPromptTokens).toBeGreaterThan(first.promptTokens - 1);
   expect(r.stderr).toContain("(conversation reset)");
   expect(r.stderr).toContain(`prompt tokens saved by reusing the KV cache: ${second.cachedPromptTokens}\n`);
+}, 60_000);
+
+test("openelm chat with the embedded model (256-token context) goes on past the context, leaving out the oldest turns", async () => {
+  const long = (topic: string) => `Tell me about ${topic}. ` + "The sea was grey and the wind was cold, and the ships came in one by one. ".repeat(5);
+  const r = await runChat([long("the harbour"), long("the captain"), long("the crew"), "/exit"].join("\n") + "\n", ["-n", "40", "--system", "Be brief."], []);
+  expect(r.stderr).not.toContain("does not fit");
+  expect(r.code).toBe(0);
+  const stats = r.stderr.split("\n").filter((l) => l.startsWith("[")).map((l) => Number(/^\[(\d+) prompt tokens/.exec(l)![1]));
+  expect(stats).toHaveLength(3);
+  // each turn's prompt (~100 tokens) + 40 reply tokens fits 256 only without the turn before it
+  expect(stats[0]).toBeGreaterThan(100);
+  expect(Math.max(...stats)).toBeLessThanOrEqual(256 - 40);
+  expect(r.stderr.split("(the conversation outgrew the context of 256 tokens: leaving out the oldest turns, keeping the system message)\n")).toHaveLength(2); // said once
 }, 60_000);

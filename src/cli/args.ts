@@ -1,6 +1,13 @@
 // Argument parsers for commander: each rejects bad values with one line naming what was expected.
 
 import { InvalidArgumentError } from "commander";
+import type { GenerateOptions } from "../generate/generate.js";
+import { CLI_NAMES, validateGenerationOptions } from "../generate/options.js";
+
+/** A command line that cannot run as given (options that exclude or need each other): exit 2, as commander's own. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
 
 export function intArg(min = 0) {
   return (v: string): number => {
@@ -56,4 +63,17 @@ export async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
   return Buffer.concat(chunks).toString("utf-8");
+}
+
+/** A generation option's flag, checked by the rule the library and the server use (generate/options.ts). */
+export function generationArg(key: keyof GenerateOptions) {
+  return (v: string): number => {
+    const n = v.trim() === "" ? NaN : Number(v);
+    try {
+      validateGenerationOptions({ [key]: Number.isNaN(n) ? v : n }, CLI_NAMES); // a non-number is named as given
+    } catch (e) {
+      throw new InvalidArgumentError((e as Error).message.replace(/^[^:]*: /, "")); // commander names the option
+    }
+    return n;
+  };
 }

@@ -3,10 +3,8 @@
 // peak RSS. With --config it builds random weights of the published shape, so nothing is downloaded.
 
 import type { Command } from "commander";
-import * as fs from "node:fs";
 import * as v8 from "node:v8";
 import { runInNewContext } from "node:vm";
-import { InputError } from "../errors.js";
 import { bytesFor, numel, type DType, type StoredTensor } from "../tensor/tensor.js";
 import { parameterCount, type OpenELMConfig } from "../models/config.js";
 import { expectedShapes, modelFromTensors } from "../models/load.js";
@@ -18,7 +16,8 @@ import { encodeAs, quantizeTensors, targetDtype, WEIGHT_TYPES, type WeightType }
 import type { OpenELMModel } from "../models/openelm.js";
 import type { Backend, Matrix } from "../kernels/backend.js";
 import type { KVCache } from "../models/kv_cache.js";
-import { choiceArg, intArg, intListArg } from "./args.js";
+import { choiceArg, intArg, intListArg, UsageError } from "./args.js";
+import { modelPath } from "./model_args.js";
 
 export interface BenchOptions {
   model?: string; config?: string; dtype?: WeightType; nPrompt: number[]; nGen: number[]; threads?: number[];
@@ -100,8 +99,8 @@ function randomIds(n: number, V: number, seed: number): number[] {
 export function register(program: Command): void {
   program.command("bench")
     .description("prefill (pp) and decode (tg) tokens/s like llama-bench, plus peak RSS")
-    .option("-m, --model <dir|file.gguf>", "model directory or GGUF file")
-    .option("--config <name|file>", `random weights of a published config (${publishedConfigNames().join(", ")})`)
+    .option("-m, --model <dir|file.gguf|repo>", "model directory, GGUF file, or hub id (default: the embedded model)")
+    .option("--config <name|file>", `instead of --model: random weights of a published config (${publishedConfigNames().join(", ")})`)
     .option("--dtype <type>", `weight type: ${WEIGHT_TYPES.join(", ")} (default: f32 for --config, as stored otherwise)`, choiceArg(WEIGHT_TYPES))
     .option("-p, --n-prompt <list>", "prompt lengths to prefill", intListArg("prompt lengths"), [512])
     .option("-n, --n-gen <list>", "tokens to decode", intListArg("token counts"), [128])
@@ -115,12 +114,12 @@ export function register(program: Command): void {
 }
 
 export async function bench(o: BenchOptions): Promise<void> {
-  if ((o.model === undefined) === (o.config === undefined)) throw new InputError("bench: give exactly one of --model and --config");
+  if (o.model !== undefined && o.config !== undefined) throw new UsageError("bench: give --model or --config, not both");
   // Node 20 has relaxed SIMD behind a V8 flag; it must be set before the kernels compile.
   if (o.relaxed) v8.setFlagsFromString("--experimental-wasm-relaxed-simd");
   const { createWasmBackend } = await import("../kernels/wasm/index.js");
   const threads = o.threads ?? [(await import("node:os")).availableParallelism()];
-  if (threads.some((t) => t < 1)) throw new InputError(`bench: --threads must be ≥ 1, got ${threads.join(",")}`);
+  if (threads.some((t) => t < 1)) throw new UsageError(`bench: --threads must be ≥ 1, got ${threads.join(",")}`);
 
   // Each tensor is garbage once the backend has copied it; collect it then, so peak RSS measures the
   // engine (weights + KV cache + work buffers), not how lazily V8 frees large ArrayBuffers.
@@ -132,8 +131,7 @@ export async function bench(o: BenchOptions): Promise<void> {
     tensors = randomTensors(config, o.dtype ?? "f32", o.seed, gc);
     label = `${o.config.replace(/^apple\//, "")} (random)`;
   } else {
-    const path = o.model!;
-    if (!fs.existsSync(path)) throw new InputError(`bench: --model ${path}: no such file or directory`);
+    const path = await modelPath(o);
     // tensors read one at a time as the backend takes them
     const ck = path.endsWith(".gguf") ? loadGgufCheckpoint(path) : openCheckpointDir(path);
     closeFile = ck.close;

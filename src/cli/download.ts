@@ -1,14 +1,15 @@
-// openelm download REPO: fetch a model into the Hugging Face cache (io/hub.ts), with a progress bar
-// (bytes, rate, ETA). Prints the snapshot directory, which any --model accepts.
+// openelm download REPO: fetch a model (or, with --repo-type dataset, a dataset) into the Hugging Face cache
+// (io/hub.ts), with a progress bar (bytes, rate, ETA). Prints the snapshot directory, which any --model
+// accepts (and where `openelm eval` finds a dataset's parquet files).
 // Honours HF_ENDPOINT, HF_TOKEN, HF_HUB_CACHE / HF_HOME, HF_HUB_OFFLINE.
 
 import type { Command } from "commander";
 import cliProgress from "cli-progress";
 import { downloadSnapshot, hubSettingsFromEnv, MODEL_FILE_PATTERNS, type ProgressEvent } from "../io/hub.js";
 import { missingModelFiles } from "../io/hf_cache.js";
-import { collect } from "./args.js";
+import { choiceArg, collect } from "./args.js";
 
-interface Opts { revision: string; include: string[]; all?: boolean; quiet?: boolean }
+interface Opts { revision: string; repoType: "model" | "dataset"; include: string[]; all?: boolean; quiet?: boolean }
 
 function formatBytes(n: number): string {
   const units = ["B", "kB", "MB", "GB", "TB"];
@@ -49,18 +50,19 @@ export function progressReporter(quiet: boolean, out: NodeJS.WriteStream = proce
 
 export function register(program: Command): void {
   program.command("download")
-    .description("download a model from the Hugging Face hub into its cache (resumable, verified); prints the snapshot directory")
-    .argument("<repo>", "hub repository id, e.g. apple/OpenELM-270M-Instruct")
-    .option("--revision <rev>", "branch, tag or commit", "main")
-    .option("--include <glob>", `files to fetch (repeatable; default ${MODEL_FILE_PATTERNS.join(" ")})`, collect, [])
+    .description("download a model or dataset from the Hugging Face hub into its cache (resumable, verified); prints the snapshot directory")
+    .argument("<repo>", "hub repository id, e.g. apple/OpenELM-270M-Instruct or (with --repo-type dataset) allenai/ai2_arc")
+    .option("--repo-type <type>", "model or dataset", choiceArg(["model", "dataset"] as const), "model")
+    .option("--revision <rev>", "branch, tag or commit (datasets: refs/convert/parquet is the hub's parquet export)", "main")
+    .option("--include <glob>", `files to fetch (repeatable; * within a folder, ** across; default for a model: ${MODEL_FILE_PATTERNS.join(" ")}; for a dataset: all)`, collect, [])
     .option("--all", "fetch every file of the repository")
     .option("-q, --quiet", "no progress output")
     .action(async (repo: string, o: Opts) => {
       const settings = hubSettingsFromEnv();
       const include = o.all ? ["**"] : o.include.length ? o.include : undefined;
-      const snap = await downloadSnapshot(repo, settings, { revision: o.revision, include, onProgress: progressReporter(!!o.quiet) });
+      const snap = await downloadSnapshot(repo, settings, { revision: o.revision, repoType: o.repoType, include, onProgress: progressReporter(!!o.quiet) });
       if (!o.quiet) {
-        const missing = missingModelFiles(snap.dir);
+        const missing = o.repoType === "model" ? missingModelFiles(snap.dir) : [];
         process.stderr.write(`${repo}@${snap.sha}: ${snap.downloaded.length} file(s) downloaded` +
           (missing.length ? `; note: no ${missing.join(", ")} (not a loadable model directory)` : "") + "\n");
       }

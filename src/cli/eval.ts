@@ -4,10 +4,9 @@
 import { writeFileSync } from "node:fs";
 import cliProgress from "cli-progress";
 import type { Command } from "commander";
-import { InputError } from "../errors.js";
-import { evaluate } from "../eval/evaluate.js";
+import { evaluate, missingData } from "../eval/evaluate.js";
 import { referenceSchemaJson, resultsJson, resultsTable } from "../eval/report.js";
-import { intArg, intListArg } from "./args.js";
+import { intArg, intListArg, UsageError } from "./args.js";
 import { addModelOptions, openModel, type ModelArgs } from "./model_args.js";
 
 interface EvalArgs extends ModelArgs {
@@ -40,10 +39,12 @@ export function register(program: Command): void {
     .option("--log-samples", "include every document's requests and log-likelihoods in the JSON")
     .option("--no-context-sharing", "run every request from position 0 (to measure what sharing saves)")
     .option("--no-progress", "no progress bar");
-  addModelOptions(cmd, { required: true }).action(async (o: EvalArgs) => {
+  addModelOptions(cmd).action(async (o: EvalArgs) => {
     const tasks = o.tasks.split(",").map((s) => s.trim()).filter((s) => s !== "");
-    if (tasks.length === 0) throw new InputError("--tasks: no task names given");
-    if (o.logSamples && !o.output) throw new InputError("--log-samples needs --output FILE");
+    if (tasks.length === 0) throw new UsageError("--tasks: no task names given");
+    if (o.logSamples && !o.output) throw new UsageError("--log-samples needs --output FILE");
+    const missing = missingData(tasks, { dataDir: o.dataDir }); // before the model loads
+    if (missing) throw missing;
     const { model, backend, tokenizer, dir } = await openModel(o);
     const maxLength = o.maxLength ?? model.config.max_context_length;
     const bar = o.progress && process.stderr.isTTY !== undefined

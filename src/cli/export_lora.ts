@@ -12,15 +12,13 @@ import { readConfig } from "../io/model_dir.js";
 import { readAdapterConfig, readPeftAdapter } from "../io/peft_adapter.js";
 import type { OpenELMConfig } from "../models/config.js";
 import { choiceArg } from "./args.js";
+import { modelPath } from "./model_args.js";
 
 interface ExportOptions { adapter: string; out: string; model?: string; outtype: LoraOutType }
 
 /** The config of a model directory, GGUF file or hub id. */
-async function baseConfig(where: string): Promise<OpenELMConfig> {
-  if (!fs.existsSync(where) && !where.toLowerCase().endsWith(".gguf")) {
-    const { resolveModelSource } = await import("../engine.js");
-    where = (await resolveModelSource(where)).dir;
-  }
+async function baseConfig(model: string): Promise<OpenELMConfig> {
+  const where = await modelPath({ model });
   if (where.toLowerCase().endsWith(".gguf")) {
     const ck = loadGgufCheckpoint(where);
     ck.close();

@@ -11,6 +11,7 @@ import { defaultModelDir } from "../models/registry.js";
 import { checkpointTokenizer } from "../tokenizer/sentencepiece.js";
 import { FINETUNE_DEFAULTS, finetune, type FinetuneSettings } from "../train/finetune.js";
 import { choiceArg, intArg } from "./args.js";
+import { note, whileStopping } from "./shutdown.js";
 
 const num = (what: string) => (v: string) => {
   const x = Number(v);
@@ -76,29 +77,28 @@ export function register(program: Command): void {
         template: o.template !== undefined ? fs.readFileSync(o.template, "utf-8") : undefined,
       };
       const control = { stop: false };
-      const onSigint = () => {
-        if (control.stop) process.exit(130);
-        control.stop = true;
-        process.stderr.write("\nCtrl-C: saving after this step (Ctrl-C again to quit without saving)\n");
-      };
-      process.on("SIGINT", onSigint);
       const tty = process.stderr.isTTY;
       let pending = false;
       if (o.kernels === "wasm") v8.setFlagsFromString("--experimental-wasm-relaxed-simd"); // before any module compiles
       const be = o.kernels === "wasm" ? await createWasmBackend({ threads: o.threads, spin: TRAINING_SPIN }) : undefined;
+      // A signal asks for a save after this step; the log lines are best effort (stderr may be a closed pipe).
+      const stop = (signal: NodeJS.Signals) => {
+        control.stop = true;
+        note(`\n${signal === "SIGINT" ? "Ctrl-C" : signal}: saving after this step (Ctrl-C again to quit without saving)\n`);
+      };
       try {
-        await finetune({
-          modelDir, dataFile: o.data, valFile: o.valData, outDir: o.out, tokenizer: await checkpointTokenizer(modelDir), settings,
+        const tokenizer = await checkpointTokenizer(modelDir);
+        await whileStopping(stop, () => finetune({
+          modelDir, dataFile: o.data, valFile: o.valData, outDir: o.out, tokenizer, settings,
           backend: be, resume: !!o.resume, stopAfter: o.stopAfter, control,
           onStatus: (line, kind) => {
-            if (tty && kind === "step") { process.stderr.write(`\r${line}\x1b[K`); pending = true; return; }
-            if (pending) { process.stderr.write("\n"); pending = false; }
-            process.stderr.write(line + "\n");
+            if (tty && kind === "step") { note(`\r${line}\x1b[K`); pending = true; return; }
+            if (pending) { note("\n"); pending = false; }
+            note(line + "\n");
           },
-        });
+        }));
       } finally {
-        if (pending) process.stderr.write("\n");
-        process.off("SIGINT", onSigint);
+        if (pending) note("\n");
         be?.dispose?.();
       }
     });

@@ -1,9 +1,8 @@
 // openelm generate [PROMPT]: stream a continuation of the prompt (or of --tokens) to stdout.
 
 import type { Command } from "commander";
-import { InputError } from "../errors.js";
 import { generate, type GenerateOptions, type GenerateResult } from "../generate/generate.js";
-import { collect, floatArg, idsArg, intArg } from "./args.js";
+import { collect, generationArg, idsArg, UsageError } from "./args.js";
 import { addModelOptions, addSamplingOptions, openModel, type ModelArgs } from "./model_args.js";
 
 interface Opts extends ModelArgs {
@@ -17,19 +16,19 @@ export function register(program: Command): void {
     .description("generate text from a prompt (streams to stdout; greedy unless --temperature > 0)")
     .argument("[prompt]", "prompt text (BOS is prepended)");
   addModelOptions(cmd)
-    .option("-n, --max-new-tokens <n>", "tokens to generate at most", intArg(0), 64);
+    .option("-n, --max-new-tokens <n>", "tokens to generate at most", generationArg("maxNewTokens"), 64);
   addSamplingOptions(cmd)
-    .option("--min-p <p>", "drop tokens below p × the top probability (0 = off)", floatArg(0, 1), 0)
-    .option("--stop <str>", "stop when this text appears (repeatable)", collect, [])
+    .option("--min-p <p>", "drop tokens below p × the top probability (0 = off)", generationArg("minP"), 0)
+    .option("--stop <str>", "stop when this text appears (repeatable); it is left out of the text and of --json's tokens", collect, [])
     .option("--ignore-eos", "keep generating after EOS")
     .option("--tokens <ids>", "prompt as token ids, e.g. 1,450,4996 (instead of text)", idsArg)
     .option("--json", "print one JSON object {tokens, text, ...} at the end instead of streaming")
-    .option("--prompt-lookup <n>", "greedy prompt-lookup speculative decoding: propose n tokens a step (0 = off)", intArg(0), 0)
-    .option("--context-length <n>", "context size; above max_context_length runs past the trained context (opt-in)", intArg(1))
+    .option("--prompt-lookup <n>", "greedy prompt-lookup speculative decoding: propose n tokens a step (0 = off)", generationArg("promptLookupNumTokens"), 0)
+    .option("--context-length <n>", "context size; above max_context_length runs past the trained context (opt-in)", generationArg("contextLength"))
     .option("--echo", "print the prompt before the continuation")
     .option("--stats", "print token counts and speed to stderr")
     .action(async (prompt: string | undefined, o: Opts) => {
-      if (prompt !== undefined && o.tokens) throw new InputError("give a PROMPT or --tokens, not both");
+      if (prompt !== undefined && o.tokens) throw new UsageError("give a PROMPT or --tokens, not both");
       const { model, tokenizer, generationConfig } = await openModel(o);
       const promptIds = o.tokens ?? tokenizer.encode(prompt ?? "");
       const eos = generationConfig.eos_token_id;
@@ -43,7 +42,8 @@ export function register(program: Command): void {
       const t0 = performance.now();
       const it = generate(model, tokenizer, promptIds, options);
       let r: IteratorResult<{ text: string }, GenerateResult>;
-      if (!o.json && o.echo && prompt !== undefined) process.stdout.write(prompt);
+      // --tokens: the prompt's text as the tokenizer decodes it (BOS and other control tokens print as nothing)
+      if (!o.json && o.echo) process.stdout.write(prompt ?? tokenizer.decode(promptIds));
       while (!(r = await it.next()).done) if (!o.json) process.stdout.write(r.value.text);
       const res = r.value;
       const secs = (performance.now() - t0) / 1000;
@@ -54,7 +54,7 @@ export function register(program: Command): void {
       if (o.stats || o.promptLookup > 0)
         process.stderr.write(`[${res.promptTokens} prompt tokens, ${res.tokens.length} generated in ${secs.toFixed(2)} s ` +
           `(${(res.tokens.length / secs).toFixed(1)} tok/s), ${res.forwardPasses} forward passes` +
-          (o.promptLookup > 0 ? `, prompt lookup saved ${res.forwardPassesSaved}` : "") + `, finish: ${res.finishReason}]\n`);
+          (o.promptLookup > 0 ? `, prompt lookup saved ${res.forwardPassesSaved}` : "") + `, finish: ${res.finishReason}, backend ${model.backend.name}]\n`);
       model.backend.dispose?.();
     });
 }

@@ -1,11 +1,14 @@
 // openelm info: per-layer sizes, parameter count, dtype and memory of a model or a published config.
 
 import type { Command } from "commander";
-import { InputError } from "../errors.js";
+import { openGgufCheckpoint } from "../io/gguf_openelm.js";
 import { readConfig, weightFiles } from "../io/model_dir.js";
 import { readSafetensorsHeader } from "../io/safetensors.js";
 import { layerSizes, parameterCount, type OpenELMConfig } from "../models/config.js";
 import { resolveConfig } from "../models/registry.js";
+import { bytesFor, numel } from "../tensor/tensor.js";
+import { UsageError } from "./args.js";
+import { modelPath } from "./model_args.js";
 
 export function modelInfo(c: OpenELMConfig, dtype: string, weightBytes: number) {
   const layers = c.num_query_heads.map((_, i) => {
@@ -25,15 +28,24 @@ const mb = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 export function register(program: Command): void {
   program.command("info")
     .description("show per-layer heads, KV heads and FFN widths, parameter count, dtype and memory")
-    .option("-m, --model <dir>", "model directory")
-    .option("--config <name|file>", "published config name or config.json")
+    .option("-m, --model <dir|file.gguf|repo>", "model directory, GGUF file, or hub id (default: the embedded model)")
+    .option("--config <name|file>", "published config name or config.json (instead of --model)")
     .option("--json", "print one JSON object")
-    .action((o: { model?: string; config?: string; json?: boolean }) => {
-      if (!o.model === !o.config) throw new InputError("give exactly one of --model DIR or --config NAME");
+    .action(async (o: { model?: string; config?: string; json?: boolean }) => {
+      if (o.model !== undefined && o.config !== undefined) throw new UsageError("give --model or --config, not both");
       let c: OpenELMConfig, dtype: string, bytes: number;
-      if (o.model) {
-        c = readConfig(o.model);
-        const entries = weightFiles(o.model).flatMap((f) => readSafetensorsHeader(f)); // headers only, no weights read
+      if (o.config === undefined) {
+        const where = await modelPath(o); // headers only below: no weights are read
+        let entries: Array<{ dtype: string; bytes: number }>;
+        if (where.endsWith(".gguf")) {
+          const ck = openGgufCheckpoint(where);
+          ck.close();
+          c = ck.config;
+          entries = [...ck.tensors.values()].map((t) => ({ dtype: t.dtype, bytes: bytesFor(t.dtype, numel(t.shape)) }));
+        } else {
+          c = readConfig(where);
+          entries = weightFiles(where).flatMap((f) => readSafetensorsHeader(f));
+        }
         dtype = [...new Set(entries.map((t) => t.dtype))].join("+");
         bytes = entries.reduce((a, t) => a + t.bytes, 0);
       } else {

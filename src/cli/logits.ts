@@ -3,7 +3,7 @@
 import type { Command } from "commander";
 import { InvalidArgumentError } from "commander";
 import { InputError } from "../errors.js";
-import { idsArg } from "./args.js";
+import { idsArg, intArg } from "./args.js";
 import { addModelOptions, openModel, type ModelArgs } from "./model_args.js";
 
 function positionsArg(v: string): "all" | "last" | number[] {
@@ -16,15 +16,15 @@ export function register(program: Command): void {
     .description("print {positions, logits} as JSON for the given token ids (one forward pass)")
     .requiredOption("--tokens <ids>", "token ids, e.g. 1,450,4996", idsArg)
     .option("--positions <which>", "all | last | comma-separated positions", positionsArg, "all" as const);
-  addModelOptions(cmd, { required: true })
-    .option("--context-length <n>", "allow sequences past max_context_length (opt-in)", (v) => Number(v))
+  addModelOptions(cmd)
+    .option("--context-length <n>", "allow sequences past max_context_length (opt-in)", intArg(1))
     .action(async (o: ModelArgs & { tokens: number[]; positions: "all" | "last" | number[]; contextLength?: number }) => {
       const { model } = await openModel(o);
       const T = o.tokens.length, V = model.config.vocab_size;
       const positions = o.positions === "all" ? [...Array(T).keys()] : o.positions === "last" ? [T - 1] : o.positions;
       for (const p of positions) if (p >= T) throw new InputError(`--positions: position ${p} is out of range for ${T} tokens`);
       const cache = model.newCache(Math.max(model.config.max_context_length, o.contextLength ?? 0));
-      const logits = model.forward(o.tokens, cache, { allLogits: true });
+      const logits = await model.forwardAsync(o.tokens, cache, { allLogits: true });
       const rows = positions.map((p) => Array.from(logits.subarray(p * V, (p + 1) * V)));
       process.stdout.write(JSON.stringify({ positions, logits: rows }) + "\n");
       model.backend.dispose?.();

@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 // openelm: the command-line entry. One file per subcommand; each exports register(program).
-// Typed errors (OpenELMError) print as one line and exit 1; usage errors exit 2; no stack traces.
+// Typed errors (OpenELMError: bad input) print as one line and exit 1; usage errors exit 2; no stack traces.
 
 import { Command, CommanderError } from "commander";
 import { OpenELMError } from "../errors.js";
+import { UsageError } from "./args.js";
+import { installOutputGuards } from "./shutdown.js";
 
 /** Subcommand modules, each `export function register(program: Command): void`. */
 const SUBCOMMANDS: Array<() => Promise<{ register(p: Command): void }>> = [
@@ -35,7 +37,8 @@ export async function main(argv: string[]): Promise<number> {
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   for (const load of SUBCOMMANDS) (await load()).register(program);
-  for (const c of program.commands) c.exitOverride();
+  const strict = (c: Command): void => { c.exitOverride().allowExcessArguments(false); c.commands.forEach(strict); };
+  program.commands.forEach(strict);
   try {
     await program.parseAsync(argv);
     return process.exitCode === undefined ? 0 : Number(process.exitCode);
@@ -48,6 +51,10 @@ export function reportError(e: unknown): number {
   if (e instanceof CommanderError) {
     // --help and --version exit through here with code 0; commander already printed the message.
     return e.exitCode === 0 ? 0 : 2;
+  }
+  if (e instanceof UsageError) {
+    process.stderr.write(`error: ${e.message}\n`); // commander's wording for its own usage errors
+    return 2;
   }
   if (e instanceof OpenELMError) {
     process.stderr.write(`openelm: ${e.name}: ${e.message}\n`);
@@ -62,10 +69,5 @@ export function reportError(e: unknown): number {
   return 70;
 }
 
-// `openelm logits ... | head`: the reader closed the pipe; stop quietly instead of an unhandled 'error' event.
-process.stdout.on("error", (e: NodeJS.ErrnoException) => {
-  if (e.code === "EPIPE") process.exit(0);
-  throw e;
-});
-
+installOutputGuards();
 main(process.argv).then((code) => { process.exitCode = code; });

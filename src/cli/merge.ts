@@ -11,12 +11,13 @@ import { writeFileAtomic } from "../io/atomic_write.js";
 import { readGguf, storedToFloat32, writeGguf } from "../io/gguf_openelm.js";
 import { encodeAs } from "../io/gguf_quantize.js";
 import { readTokenizerModelVocab, tokenizerModelFromVocab, type GgufVocab } from "../io/gguf_vocab.js";
-import { readCheckpoint } from "../io/model_dir.js";
+import { openCheckpointDir } from "../io/model_dir.js";
 import { readPeftAdapter } from "../io/peft_adapter.js";
 import { writeSafetensorsStreaming } from "../io/safetensors.js";
 import { configToJson, type OpenELMConfig } from "../models/config.js";
 import { mergeAdapterTensors } from "../models/adapter.js";
 import { validateTensors } from "../models/load.js";
+import { modelPath } from "./model_args.js";
 import type { StoredTensor } from "../tensor/tensor.js";
 
 interface MergeOptions { model: string; adapter: string; out: string }
@@ -25,24 +26,30 @@ interface MergeOptions { model: string; adapter: string; out: string }
 const WEIGHT_FILE = /^model(-\d+-of-\d+)?\.safetensors$|^model\.safetensors\.index\.json$/;
 
 export async function mergeModel(o: MergeOptions): Promise<{ out: string; merged: number }> {
-  let where = o.model;
-  if (!fs.existsSync(where) && !where.toLowerCase().endsWith(".gguf")) {
-    const { resolveModelSource } = await import("../engine.js"); // a hub id
-    where = (await resolveModelSource(where)).dir;
-  }
-  if (!fs.existsSync(where)) throw new InputError(`--model: ${where} does not exist`);
+  const where = await modelPath(o);
   const gguf = where.toLowerCase().endsWith(".gguf");
   let config: OpenELMConfig, tensors: Map<string, StoredTensor>, vocab: GgufVocab | undefined;
+  let close = () => {};
   if (gguf) ({ config, tensors, vocab } = readGguf(where));
   else {
-    const ck = readCheckpoint(where);
+    // Tensors are read from the files as the writer asks for them: one weight (and one merged matrix) at a time.
+    const ck = openCheckpointDir(where);
+    close = ck.close;
     validateTensors(ck.config, ck.tensors, where);
     ({ config, tensors } = ck);
   }
+  try {
+    return write(o, where, gguf, config, tensors, vocab);
+  } finally {
+    close();
+  }
+}
+
+function write(o: MergeOptions, where: string, gguf: boolean, config: OpenELMConfig, tensors: Map<string, StoredTensor>,
+  vocab: GgufVocab | undefined): { out: string; merged: number } {
   const adapter = readPeftAdapter(o.adapter, config);
   // A merged matrix keeps its base's dtype: W' = W + ΔW is what PEFT's merge writes into the weight in place.
-  const merged = mergeAdapterTensors(tensors, adapter, storedToFloat32,
-    (base, f) => ({ name: base.name, dtype: base.dtype, shape: base.shape.slice(), data: encodeAs(base.dtype, f) }));
+  const merged = mergeAdapterTensors(tensors, adapter, storedToFloat32, (base, f) => encodeAs(base.dtype, f));
   const count = adapter.layers.reduce((n, l) => n + Object.keys(l).length, 0);
 
   if (o.out.toLowerCase().endsWith(".gguf")) {
@@ -59,13 +66,15 @@ export async function mergeModel(o: MergeOptions): Promise<{ out: string; merged
   }
 
   // A Hugging Face directory: plain dtypes only (a quantized GGUF base is written widened to F32).
-  const plain = new Map<string, StoredTensor>();
-  for (const [name, t] of merged)
-    plain.set(name, t.dtype === "q8_0" || t.dtype === "q4_0" ? { name, dtype: "f32", shape: t.shape, data: encodeAs("f32", storedToFloat32(t)) } : t);
+  const quantized = (t: StoredTensor) => t.dtype === "q8_0" || t.dtype === "q4_0";
   if (path.resolve(o.out) === path.resolve(where)) throw new InputError(`--out: ${o.out} is the base model's directory; choose a new one`);
   fs.mkdirSync(o.out, { recursive: true });
-  const specs = [...plain.values()].map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape })).sort((a, b) => (a.name < b.name ? -1 : 1));
-  writeSafetensorsStreaming(path.join(o.out, "model.safetensors"), specs, (s) => plain.get(s.name)!.data);
+  const specs = [...merged.values()].map((t) => ({ name: t.name, dtype: quantized(t) ? "f32" as const : t.dtype, shape: t.shape }))
+    .sort((a, b) => (a.name < b.name ? -1 : 1));
+  writeSafetensorsStreaming(path.join(o.out, "model.safetensors"), specs, (s) => {
+    const t = merged.get(s.name)!;
+    return quantized(t) ? encodeAs("f32", storedToFloat32(t)) : t.data;
+  });
   if (gguf) {
     writeFileAtomic(path.join(o.out, "config.json"), configToJson(config));
     writeFileAtomic(path.join(o.out, "generation_config.json"),

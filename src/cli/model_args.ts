@@ -3,21 +3,20 @@
 
 import type { Command } from "commander";
 import type { Backend } from "../kernels/backend.js";
-import { createRefBackend } from "../kernels/ref/index.js";
+import { BACKEND_NAMES, createBackend as selectBackend, parseBackendName, type BackendName } from "../kernels/select.js";
 import * as fs from "node:fs";
 import { openCheckpoint, type LoadedModel, type WeightDType } from "../models/load.js";
-import { defaultModelDir } from "../models/registry.js";
+import { InputError } from "../errors.js";
 import { checkpointTokenizer, type Tokenizer } from "../tokenizer/sentencepiece.js";
 import { openAdapter } from "../models/adapter.js";
-import { InputError } from "../errors.js";
-import { choiceArg, collect, floatArg, intArg } from "./args.js";
+import { choiceArg, collect, generationArg, intArg } from "./args.js";
 
-export interface ModelArgs { model?: string; backend?: "ref" | "wasm"; threads?: number; dtype?: WeightDType; adapter?: string[] }
+export interface ModelArgs { model?: string; backend?: BackendName; threads?: number; dtype?: WeightDType; adapter?: string[] }
 
 export function addModelOptions(cmd: Command, { required = false } = {}): Command {
   cmd.option("-m, --model <dir|file.gguf|repo>", "model directory, GGUF file, or hub id such as apple/OpenELM-270M" +
     (required ? "" : " (default: the embedded model)"));
-  cmd.option("--backend <name>", "kernels: wasm (fast, default when built) or ref (plain TypeScript); env OPENELM_BACKEND", choiceArg(["ref", "wasm"] as const));
+  cmd.option("--backend <name>", "kernels: auto (default: the fastest available), wasm, ref (plain TypeScript), webgpu; env OPENELM_BACKEND", choiceArg(BACKEND_NAMES));
   cmd.option("-t, --threads <n>", "worker threads for the wasm backend (default: all cores)", intArg(1));
   cmd.option("--dtype <type>", "convert weights while loading: f32, f16, bf16, q8_0, q4_0", choiceArg(["f32", "f16", "bf16", "q8_0", "q4_0"] as const));
   cmd.option("--adapter <dir>", "PEFT LoRA / DoRA adapter directory (adapter_config.json + adapter_model.safetensors), applied unmerged" +
@@ -35,36 +34,35 @@ export function singleAdapter(args: ModelArgs): string | undefined {
 /** The sampling options generate and chat share (GenerateOptions: temperature, topK, topP, repetitionPenalty, seed). */
 export function addSamplingOptions(cmd: Command): Command {
   return cmd
-    .option("--temperature <t>", "sampling temperature; 0 = greedy", floatArg(0), 0)
-    .option("--top-k <k>", "keep the k most likely tokens (0 = off)", intArg(0), 0)
-    .option("--top-p <p>", "nucleus sampling mass (1 = off)", floatArg(0, 1), 1)
-    .option("--repetition-penalty <r>", "HF repetition penalty (1 = off; Apple's examples use 1.2)", floatArg(0.000001), 1)
-    .option("--seed <s>", "sampling seed", intArg(0), 0);
+    .option("--temperature <t>", "sampling temperature; 0 = greedy", generationArg("temperature"), 0)
+    .option("--top-k <k>", "keep the k most likely tokens (0 = off)", generationArg("topK"), 0)
+    .option("--top-p <p>", "nucleus sampling mass (1 = off)", generationArg("topP"), 1)
+    .option("--repetition-penalty <r>", "HF repetition penalty (1 = off; Apple's examples use 1.2)", generationArg("repetitionPenalty"), 1)
+    .option("--seed <s>", "sampling seed", generationArg("seed"), 0);
 }
 
-/** The fastest backend available: the WASM kernels when they are built, else the reference loops. */
+/** The backend the flags ask for: --backend, else $OPENELM_BACKEND, else the fastest available ("auto"). */
 export async function createBackend(args: ModelArgs): Promise<Backend> {
-  const choice = args.backend ?? process.env.OPENELM_BACKEND;
-  if (choice === "ref") return createRefBackend();
-  try {
-    const spec = "../kernels/wasm/index.js"; // optional: present once the kernels are built
-    const wasm = (await import(spec)) as { createWasmBackend?: (o: { threads?: number }) => Promise<Backend> };
-    if (wasm.createWasmBackend) return await wasm.createWasmBackend({ threads: args.threads });
-  } catch (e) {
-    if (choice === "wasm") throw e;
-  }
-  return createRefBackend();
+  const name = args.backend ?? (process.env.OPENELM_BACKEND ? parseBackendName(process.env.OPENELM_BACKEND, "OPENELM_BACKEND") : "auto");
+  return selectBackend(name, { threads: args.threads, onWarning: (m) => process.stderr.write(m + "\n") });
 }
 
 export interface OpenedModel extends LoadedModel { tokenizer: Tokenizer; backend: Backend }
 
-/** --model as a directory, a .gguf file, or a hub id resolved through the HF cache (downloading if needed). */
+/**
+ * The local path of --model, as every subcommand takes it: a directory or .gguf file as given, a hub id
+ * resolved through the HF cache (downloading if needed), or the embedded default model when it is omitted.
+ */
+export async function modelPath(args: { model?: string; revision?: string }): Promise<string> {
+  if (args.model?.toLowerCase().endsWith(".gguf") && !fs.existsSync(args.model))
+    throw new InputError(`--model ${args.model}: no such GGUF file`);
+  const { resolveModelSource } = await import("../engine.js");
+  return (await resolveModelSource(args.model, { revision: args.revision })).dir;
+}
+
+/** Load --model (see modelPath) with its tokenizer on the chosen backend. */
 export async function openModel(args: ModelArgs): Promise<OpenedModel> {
-  let where = args.model ?? defaultModelDir();
-  if (!fs.existsSync(where) && !where.endsWith(".gguf")) {
-    const { resolveModelSource } = await import("../engine.js");
-    where = (await resolveModelSource(where)).dir;
-  }
+  const where = await modelPath(args);
   const backend = await createBackend(args);
   const loaded = await openCheckpoint(where, { backend, dtype: args.dtype });
   const adapter = singleAdapter(args);

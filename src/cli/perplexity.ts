@@ -14,7 +14,7 @@ export function register(program: Command): void {
     .argument("<file>", "UTF-8 text file")
     .option("--max-length <n>", "window length (default: the model's max_context_length)", intArg(1))
     .option("--json", "print the result as JSON");
-  addModelOptions(cmd, { required: true }).action(async (file: string, o: ModelArgs & { maxLength?: number; json?: boolean }) => {
+  addModelOptions(cmd).action(async (file: string, o: ModelArgs & { maxLength?: number; json?: boolean }) => {
     if (!existsSync(file)) throw new DataError(`${file}: no such text file`);
     const text = readFileSync(file, "utf8");
     const { model, tokenizer, backend } = await openModel(o);
@@ -29,6 +29,6 @@ export function register(program: Command): void {
     if (o.json) { process.stdout.write(JSON.stringify(summary, null, 2) + "\n"); return; }
     process.stdout.write(`${file}: ${r.tokens} tokens (BOS included), ${r.windows.length} windows of ${maxLength}, ${r.words} words, ${r.bytes} bytes\n` +
       `word_perplexity ${r.word_perplexity.toPrecision(10)}\nbyte_perplexity ${r.byte_perplexity.toPrecision(10)}\n` +
-      `bits_per_byte ${r.bits_per_byte.toPrecision(10)}\nloglikelihood ${r.loglikelihood.toFixed(4)} (${(r.stats.forwardTokens / r.seconds).toFixed(0)} tokens/s)\n`);
+      `bits_per_byte ${r.bits_per_byte.toPrecision(10)}\ntoken_perplexity ${r.token_perplexity.toPrecision(10)}\nloglikelihood ${r.loglikelihood.toFixed(4)} (${(r.stats.forwardTokens / r.seconds).toFixed(0)} tokens/s)\n`);
   });
 }

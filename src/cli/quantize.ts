@@ -6,6 +6,7 @@ import type { Command } from "commander";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { InputError } from "../errors.js";
+import { ggmlTypeInfo, openGguf } from "../io/gguf.js";
 import { readGguf, writeGguf } from "../io/gguf_openelm.js";
 import { quantizeTensors, WEIGHT_TYPES, type WeightType } from "../io/gguf_quantize.js";
 import { readTokenizerModelVocab, type GgufVocab } from "../io/gguf_vocab.js";
@@ -14,8 +15,9 @@ import { validateTensors } from "../models/load.js";
 import type { OpenELMConfig } from "../models/config.js";
 import type { StoredTensor } from "../tensor/tensor.js";
 import { choiceArg } from "./args.js";
+import { modelPath } from "./model_args.js";
 
-interface QuantizeOptions { model: string; out: string; type: WeightType }
+interface QuantizeOptions { model?: string; out: string; type: WeightType; allowRequantize?: boolean }
 
 /** Where the GGUF goes: OUT itself when it ends in .gguf, else OUT/<model name>-<type>.gguf. */
 export function outputPath(out: string, model: string, type: WeightType): string {
@@ -25,14 +27,16 @@ export function outputPath(out: string, model: string, type: WeightType): string
 }
 
 export async function quantizeModel(o: QuantizeOptions): Promise<{ file: string; counts: Record<string, number>; bytes: number }> {
-  let where = o.model;
-  if (!fs.existsSync(where) && !where.toLowerCase().endsWith(".gguf")) {
-    const { resolveModelSource } = await import("../engine.js"); // a hub id such as apple/OpenELM-270M
-    where = (await resolveModelSource(where)).dir;
-  }
+  const where = await modelPath(o);
   let config: OpenELMConfig, tensors: Map<string, StoredTensor>, vocab: GgufVocab | undefined;
   if (where.toLowerCase().endsWith(".gguf")) {
-    if (!fs.existsSync(where)) throw new InputError(`--model: ${where} does not exist`);
+    const r = openGguf(where);
+    // Block-quantized weights are already lossy: quantizing them again compounds the error (llama-quantize refuses too).
+    const lossy = [...new Set(r.header.tensors.filter((t) => (ggmlTypeInfo(t.type)?.blockSize ?? 1) > 1).map((t) => t.typeName))];
+    r.close();
+    if (lossy.length > 0 && !o.allowRequantize)
+      throw new InputError(`${where}: already quantized (${lossy.join(", ")} weights); quantizing again compounds the error. ` +
+        `Quantize the original f32/f16/bf16 model instead, or pass --allow-requantize`);
     ({ config, tensors, vocab } = readGguf(where));
   } else {
     const ck = readCheckpoint(where);
@@ -58,9 +62,10 @@ export async function quantizeModel(o: QuantizeOptions): Promise<{ file: string;
 export function register(program: Command): void {
   program.command("quantize")
     .description("write a GGUF file with q8_0 / q4_0 (or f16, bf16, f32) weights, as llama.cpp's llama-quantize does")
-    .requiredOption("-m, --model <dir|file.gguf>", "model directory (config.json + safetensors), GGUF file, or hub id")
+    .option("-m, --model <dir|file.gguf|repo>", "model directory (config.json + safetensors), GGUF file, or hub id (default: the embedded model)")
     .requiredOption("-o, --out <file.gguf|dir>", "output GGUF file, or a directory to write <model>-<type>.gguf into")
     .requiredOption("--type <type>", `weight type: ${WEIGHT_TYPES.join(", ")}`, choiceArg(WEIGHT_TYPES))
+    .option("--allow-requantize", "allow a GGUF whose weights are already quantized as input (as llama-quantize)")
     .action(async (o: QuantizeOptions) => {
       const t0 = Date.now();
       const r = await quantizeModel(o);

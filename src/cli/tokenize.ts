@@ -10,6 +10,11 @@ function jsonLines(text: string): Array<{ line: string; n: number }> {
   return text.split("\n").map((line, i) => ({ line, n: i + 1 })).filter((l) => l.line.trim() !== "");
 }
 
+/** A line for an error message: at most 40 characters of it, JSON-quoted. */
+function shown(line: string): string {
+  return JSON.stringify(line.length > 40 ? line.slice(0, 40) + "…" : line);
+}
+
 export function register(program: Command): void {
   program.command("tokenize")
     .description("print the token ids of TEXT as a JSON array (no BOS unless --bos)")
@@ -23,8 +28,9 @@ export function register(program: Command): void {
         const out: string[] = [];
         jsonLines(await readStdin()).forEach(({ line, n }) => {
           let s: unknown;
-          try { s = JSON.parse(line); } catch { throw new InputError(`stdin line ${n}: not JSON`); }
-          if (typeof s !== "string") throw new InputError(`stdin line ${n}: expected a JSON string, got ${typeof s}`);
+          const want = `expected one JSON string per line (--jsonl), e.g. "Hello world" with the quotes`;
+          try { s = JSON.parse(line); } catch { throw new InputError(`<stdin>:${n}: ${want}; got ${shown(line)}, which is not JSON`); }
+          if (typeof s !== "string") throw new InputError(`<stdin>:${n}: ${want}; got a JSON ${Array.isArray(s) ? "array" : s === null ? "null" : typeof s}`);
           out.push(JSON.stringify(tok.encode(s, { bos: !!o.bos })));
         });
         process.stdout.write(out.map((l) => l + "\n").join(""));
@@ -45,8 +51,9 @@ export function register(program: Command): void {
         const out: string[] = [];
         jsonLines(await readStdin()).forEach(({ line, n }) => {
           let a: unknown;
-          try { a = JSON.parse(line); } catch { throw new InputError(`stdin line ${n}: not JSON`); }
-          if (!Array.isArray(a) || !a.every((x) => Number.isInteger(x))) throw new InputError(`stdin line ${n}: expected a JSON array of integer ids`);
+          const want = "expected one JSON array of integer token ids per line (--jsonl), e.g. [15043,3186]";
+          try { a = JSON.parse(line); } catch { throw new InputError(`<stdin>:${n}: ${want}; got ${shown(line)}, which is not JSON`); }
+          if (!Array.isArray(a) || !a.every((x) => Number.isInteger(x))) throw new InputError(`<stdin>:${n}: ${want}; got ${shown(line)}`);
           out.push(JSON.stringify(tok.decode(a)));
         });
         process.stdout.write(out.map((l) => l + "\n").join(""));

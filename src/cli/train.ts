@@ -8,6 +8,7 @@ import type { Command } from "commander";
 import { loadRecipe, recipeNames } from "../train/recipe.js";
 import { createWasmBackend, TRAINING_SPIN } from "../kernels/wasm/index.js";
 import { choiceArg, intArg } from "./args.js";
+import { note, whileStopping } from "./shutdown.js";
 import { train } from "../train/trainer.js";
 
 export function register(program: Command): void {
@@ -28,29 +29,27 @@ export function register(program: Command): void {
         recipe.recipe.init_from = path.resolve(o.initFrom);
       }
       const control = { stop: false };
-      const onSigint = () => {
-        if (control.stop) process.exit(130);
-        control.stop = true;
-        process.stderr.write("\nCtrl-C: saving a checkpoint after this step (Ctrl-C again to quit without saving)\n");
-      };
-      process.on("SIGINT", onSigint);
       const tty = process.stderr.isTTY;
       let pending = false;
       // WebAssembly relaxed SIMD (fused multiply-add) is behind a flag in Node 20; it must be set before any module compiles
       if (o.kernels === "wasm") v8.setFlagsFromString("--experimental-wasm-relaxed-simd");
       const be = o.kernels === "wasm" ? await createWasmBackend({ threads: o.threads, spin: TRAINING_SPIN }) : undefined;
+      // A signal asks for a checkpoint after this step; the log lines are best effort (stderr may be a closed pipe).
+      const stop = (signal: NodeJS.Signals) => {
+        control.stop = true;
+        note(`\n${signal === "SIGINT" ? "Ctrl-C" : signal}: saving a checkpoint after this step (Ctrl-C again to quit without saving)\n`);
+      };
       try {
-        await train({
+        await whileStopping(stop, () => train({
           recipe, dataDir: o.data, outDir: o.out, resume: !!o.resume, stopAfter: o.stopAfter, control, backend: be,
           onStatus: (line, kind) => {
-            if (tty && kind === "step") { process.stderr.write(`\r${line}\x1b[K`); pending = true; return; }
-            if (pending) { process.stderr.write("\n"); pending = false; }
-            process.stderr.write(line + "\n");
+            if (tty && kind === "step") { note(`\r${line}\x1b[K`); pending = true; return; }
+            if (pending) { note("\n"); pending = false; }
+            note(line + "\n");
           },
-        });
+        }));
       } finally {
-        if (pending) process.stderr.write("\n");
-        process.off("SIGINT", onSigint);
+        if (pending) note("\n");
         be?.dispose?.();
       }
     });

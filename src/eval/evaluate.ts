@@ -2,12 +2,12 @@
 // build every document's requests (few-shot context, choices, token ids), score them with one shared-prefix
 // log-likelihood scorer, turn log-likelihoods into per-document metrics, then aggregate tasks and groups.
 
-import { InputError } from "../errors.js";
+import { InputError, type DataError } from "../errors.js";
 import { DEFAULT_SUBSTITUTE_START, FewshotSampler, substitutePool } from "./fewshot.js";
 import { LoglikScorer, type LoglikResult, type LogitsModel, type ScorerStats } from "./loglik.js";
 import { aggregateSubtaskMetrics, mean, meanStderr, multipleChoiceMetrics, pooledSampleStderr } from "./metrics.js";
 import { buildDocStrings, encodePair, type DocRequests, type EvalTokenizer } from "./requests.js";
-import { loadTaskData, type DataSourceOptions } from "./task_data.js";
+import { loadTaskData, missingTaskData, type DataSourceOptions } from "./task_data.js";
 import { isGroup, type MetricName, type MultipleChoiceTask, type TaskData, type TaskGroup } from "./task.js";
 import { resolveTask } from "./tasks/index.js";
 
@@ -148,12 +148,22 @@ function leaves(x: MultipleChoiceTask<any> | TaskGroup): MultipleChoiceTask<any>
   return isGroup(x) ? x.members.flatMap(leaves) : [x];
 }
 
+/**
+ * Without a data directory: a DataError naming every task of `taskNames` whose data is not in the HF cache
+ * and the commands that fetch it, or null. Throws InputError for an unknown task name.
+ */
+export function missingData(taskNames: string[], opts: DataSourceOptions): DataError | null {
+  return opts.dataDir === undefined ? missingTaskData(taskNames.map(resolveTask).flatMap(leaves), opts.env) : null;
+}
+
 /** Run `taskNames` (tasks or groups) on a model: lm-eval's simple_evaluate for multiple-choice tasks. */
 export async function evaluate(model: LogitsModel, tok: EvalTokenizer, taskNames: string[], opts: EvalOptions): Promise<EvalResults> {
   const t0 = performance.now();
   const resolved = taskNames.map(resolveTask);
   const prepared: PreparedTask<any>[] = [];
   const seen = new Set<string>();
+  const missing = missingData(taskNames, opts); // everything missing at once, before any work
+  if (missing) throw missing;
   for (const task of resolved.flatMap(leaves)) {
     if (seen.has(task.name)) continue;
     seen.add(task.name);

@@ -6,13 +6,13 @@
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join, relative, sep } from "node:path";
 import { asyncBufferFromFile, parquetReadObjects } from "hyparquet";
-import { hubCacheDir } from "../io/hf_cache.js";
+import { hubCacheDir, repoCacheDir } from "../io/hf_cache.js";
 import type { Doc } from "./task.js";
 
 /** Parquet files of one split of a cached dataset, in name order; [] when not cached. */
 export function cachedSplitFiles(repo: string, config: string | undefined, split: string,
   env: Record<string, string | undefined> = process.env): string[] {
-  const root = join(hubCacheDir(env), "datasets--" + repo.split("/").join("--"), "snapshots");
+  const root = join(repoCacheDir(hubCacheDir(env), repo, "dataset"), "snapshots");
   if (!existsSync(root)) return [];
   for (const snap of readdirSync(root).sort()) {
     const dir = join(root, snap);

@@ -45,6 +45,11 @@ export interface HubDataset<D = Doc> {
   drawExtra?: boolean;
   /** Rows to documents (default: the row itself). */
   fromRow?: (row: Doc) => D;
+  /**
+   * Where the parquet files are on the hub, for the `openelm download` command that fetches them: a revision
+   * and file globs. Default: the hub's parquet export (refs/convert/parquet), `<config or default>/**`.
+   */
+  files?: { revision?: string; include: string[] };
 }
 
 export interface MultipleChoiceTask<D = Doc> {

@@ -10,6 +10,7 @@ import { StreamDecoder } from "../tokenizer/stream_decoder.js";
 import { applyMinP, applyPresenceFrequency, applyRepetitionPenalty, applyTemperature, applyTopK, applyTopP } from "./logits.js";
 import { argmax, Rng, sample } from "./sampler.js";
 import { StopMatcher } from "./stop.js";
+import { validateGenerationOptions } from "./options.js";
 import { lookupCandidates } from "./prompt_lookup.js";
 
 export interface GenerateOptions {
@@ -30,7 +31,10 @@ export interface GenerateOptions {
   frequencyPenalty?: number;
   /** Seed of the sampler (default 0): the same seed gives the same tokens. */
   seed?: number;
-  /** Stop when the text contains one of these; the stop string is not emitted. */
+  /**
+   * Stop when the text contains one of these. The stop string is left out of the text and the tokens both
+   * (as OpenAI and vLLM report text): `tokens` ends before the token in which the stop string begins.
+   */
   stop?: string[];
   /** Keep going past EOS. */
   ignoreEos?: boolean;
@@ -78,6 +82,7 @@ const yieldToEventLoop = () => new Promise<void>((r) => setImmediate(r));
  */
 export async function* generate(model: OpenELMModel, tokenizer: Tokenizer, promptIds: number[],
   opts: GenerateOptions = {}): AsyncGenerator<GenerateStep, GenerateResult, void> {
+  validateGenerationOptions(opts);
   const maxNew = opts.maxNewTokens ?? 128;
   const temperature = opts.temperature ?? 0;
   const ctx = opts.contextLength ?? model.config.max_context_length;
@@ -85,7 +90,6 @@ export async function* generate(model: OpenELMModel, tokenizer: Tokenizer, promp
   if (promptIds.length === 0) throw new InputError("prompt: no tokens (encode with BOS to start from nothing)");
   if (promptIds.length >= ctx)
     throw new InputError(`prompt of ${promptIds.length} tokens does not fit the context of ${ctx} tokens (max_context_length); shorten it`);
-  if (!Number.isInteger(maxNew) || maxNew < 0) throw new InputError(`max new tokens: expected a non-negative integer, got ${maxNew}`);
   const greedy = temperature === 0;
   const rng = new Rng(opts.seed ?? 0);
   const stops = new StopMatcher(opts.stop?.filter((s) => s.length > 0) ?? []);
@@ -104,8 +108,9 @@ export async function* generate(model: OpenELMModel, tokenizer: Tokenizer, promp
   // forward() returns a view of the model's work buffer: copy it, since other generations on the same
   // model may run forward before this one reads its row again (after the await below).
   const logits = new Float32Array(V);
-  logits.set(model.forward(promptIds.slice(cached), cache));
+  logits.set(await model.forwardAsync(promptIds.slice(cached), cache));
   const tokens: number[] = [];
+  const decodedEnd: number[] = []; // decodedEnd[i]: length of the decoded text through tokens[i] (before stop strings)
   const decoder = new StreamDecoder(tokenizer, promptIds[promptIds.length - 1]);
   let text = "";
   let finishReason: FinishReason = "length";
@@ -132,10 +137,19 @@ export async function* generate(model: OpenELMModel, tokenizer: Tokenizer, promp
     const next = fromVerified ? verified.shift()! : choose(logits, ids);
     ids.push(next); tokens.push(next);
     if (next === tokenizer.eosId && !opts.ignoreEos) { finishReason = "eos"; break; }
-    const piece = stops.push(decoder.push(next));
+    const decoded = decoder.push(next);
+    decodedEnd.push((decodedEnd.at(-1) ?? 0) + decoded.length);
+    const piece = stops.push(decoded);
     text += piece.emit;
     yield { token: next, text: piece.emit };
-    if (piece.stopped) { finishReason = "stop"; break; }
+    if (piece.stopped) {
+      finishReason = "stop";
+      // text ends where the stop string begins: keep the tokens whose text lies wholly before it
+      let keep = 0;
+      while (keep < tokens.length && decodedEnd[keep] <= text.length) keep++;
+      tokens.length = keep;
+      break;
+    }
     if (tokens.length >= maxNew) break;
     if (fromVerified) continue; // already in the cache; logits already predict what follows
     if (cache.length + 1 > ctx) { finishReason = "length"; break; }
@@ -144,9 +158,9 @@ export async function* generate(model: OpenELMModel, tokenizer: Tokenizer, promp
     const room = Math.min(lookup, ctx - cache.length - 1, maxNew - tokens.length - 1);
     const cand = room > 0 ? lookupCandidates(ids, room) : [];
     forwardPasses++;
-    if (cand.length === 0) logits.set(model.forward([next], cache));
+    if (cand.length === 0) logits.set(await model.forwardAsync([next], cache));
     else {
-      const all = model.forward([next, ...cand], cache, { allLogits: true });
+      const all = await model.forwardAsync([next, ...cand], cache, { allLogits: true });
       // Row j predicts the token after [next, cand_0 … cand_{j-1}]; accept candidates while greedy agrees.
       let accepted = 0;
       while (accepted < cand.length &&

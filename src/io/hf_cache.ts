@@ -1,6 +1,7 @@
 // The Hugging Face hub cache layout, read and written exactly as Python's huggingface_hub does
 // (huggingface_hub/file_download.py, constants.py; also @huggingface/hub cache-management.ts):
 //   <cache>/models--<owner>--<name>/refs/<revision>          text file holding a commit sha
+//   (dataset repositories: datasets--<owner>--<name>/…, the same inside)
 //   <cache>/models--<owner>--<name>/blobs/<etag>             file contents, named by ETag
 //   <cache>/models--<owner>--<name>/blobs/<etag>.incomplete  a download in progress (resumable)
 //   <cache>/models--<owner>--<name>/snapshots/<sha>/<file>   relative symlink to ../../blobs/<etag>
@@ -26,9 +27,12 @@ export function hubCacheDir(env: Record<string, string | undefined>): string {
   return join(home, "hub");
 }
 
-/** `<cache>/models--owner--name` for repo "owner/name". */
-export function repoCacheDir(cacheDir: string, repo: string): string {
-  return join(cacheDir, "models--" + repo.split("/").join("--"));
+/** What a hub repository holds: a model (the default) or a dataset. */
+export type RepoType = "model" | "dataset";
+
+/** `<cache>/models--owner--name` for model "owner/name"; `datasets--owner--name` for a dataset. */
+export function repoCacheDir(cacheDir: string, repo: string, type: RepoType = "model"): string {
+  return join(cacheDir, `${type}s--` + repo.split("/").join("--"));
 }
 
 /** The commit sha a revision points at in the cache, or undefined (revision never resolved here). */

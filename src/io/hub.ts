@@ -4,6 +4,7 @@
 //   HEAD {endpoint}/{repo}/resolve/{sha}/{file}       -> ETag (git sha1) or, for LFS files, a 302 to
 //        the CDN with X-Linked-Etag (the sha256 of the content) and X-Linked-Size
 //   GET  <that url> with Range: bytes=N-               -> resume of blobs/<etag>.incomplete
+// Dataset repositories are the same under /api/datasets/{repo} and /datasets/{repo}/resolve/.
 // @huggingface/hub (2.17) has the cache path and a downloadFileToCacheDir, but that one neither
 // resumes, verifies checksums, reports progress, writes refs/, nor knows offline mode; so the
 // protocol is spoken here directly (it is small) and the cache stays byte-compatible with Python's.
@@ -13,10 +14,13 @@ import { createReadStream, existsSync, readFileSync, statSync } from "node:fs";
 import { mkdir, open, rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { OpenELMError } from "../errors.js";
+import { processAlive } from "./atomic_write.js";
 import {
   blobPath, COMMIT_SHA, hasSnapshotFile, hubCacheDir, linkSnapshotFile, missingModelFiles,
-  readRef, repoCacheDir, snapshotDir, writeRef,
+  readRef, repoCacheDir, snapshotDir, writeRef, type RepoType,
 } from "./hf_cache.js";
+
+export type { RepoType } from "./hf_cache.js";
 
 /** Network, authorisation, offline and checksum failures talking to the hub. */
 export class HubError extends OpenELMError { override name = "HubError"; }
@@ -60,7 +64,10 @@ export interface ProgressEvent {
 export interface DownloadOptions {
   /** Branch, tag or commit sha; default "main". */
   revision?: string;
-  /** Glob patterns (`*` within a path segment) of files to fetch; default MODEL_FILE_PATTERNS. */
+  /** A model repository (default) or a dataset repository. */
+  repoType?: RepoType;
+  /** Glob patterns (`*` within a path segment, `**` across) of files to fetch; default MODEL_FILE_PATTERNS for
+   * a model, every file for a dataset. */
   include?: string[];
   onProgress?: (e: ProgressEvent) => void;
   signal?: AbortSignal;
@@ -78,14 +85,25 @@ export interface Snapshot {
 }
 
 const REPO_ID = /^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*$/;
+const CANONICAL_ID = /^[A-Za-z0-9][\w.-]*$/;
 
-/** True for "owner/name" hub ids (as opposed to paths). */
-export function isRepoId(s: string): boolean {
-  return REPO_ID.test(s) && !s.includes("..");
+/**
+ * True for "owner/name" hub ids (as opposed to paths); for datasets also the owner-less ids of the hub's
+ * first datasets ("super_glue"), which it still answers to.
+ */
+export function isRepoId(s: string, type: RepoType = "model"): boolean {
+  return (REPO_ID.test(s) || (type === "dataset" && CANONICAL_ID.test(s))) && !s.includes("..");
 }
 
-function checkRepoId(repo: string): void {
-  if (!isRepoId(repo)) throw new HubError(`repository id "${repo}": expected "owner/name" (e.g. apple/OpenELM-270M-Instruct)`);
+function checkRepoId(repo: string, type: RepoType): void {
+  if (!isRepoId(repo, type)) throw new HubError(`repository id "${repo}": expected "owner/name" (e.g. ${type === "dataset" ? "allenai/ai2_arc" : "apple/OpenELM-270M-Instruct"})`);
+}
+
+/** The command that fetches what is missing, for messages. */
+export function downloadCommand(repo: string, opts: { repoType?: RepoType; revision?: string; include?: string[] } = {}): string {
+  return [`openelm download ${repo}`, opts.repoType === "dataset" ? "--repo-type dataset" : "",
+    opts.revision && opts.revision !== "main" ? `--revision ${opts.revision}` : "",
+    ...(opts.include ?? []).map((g) => `--include "${g}"`)].filter((x) => x !== "").join(" ");
 }
 
 /**
@@ -94,7 +112,7 @@ function checkRepoId(repo: string): void {
  * Throws HubError in offline mode naming what the cache lacks.
  */
 export async function resolveModelDir(repo: string, settings: HubSettings, opts: DownloadOptions = {}): Promise<string> {
-  checkRepoId(repo);
+  checkRepoId(repo, "model");
   const cached = cachedModelDir(repo, settings, opts.revision ?? "main");
   if (cached.dir) return cached.dir;
   if (settings.offline) throw new HubError(cached.why);
@@ -111,7 +129,7 @@ export function cachedModelDir(repo: string, settings: HubSettings, revision: st
   const repoDir = repoCacheDir(settings.cacheDir, repo);
   const sha = readRef(repoDir, revision);
   const offline = `HF_HUB_OFFLINE=1: ${repo} (revision ${revision})`;
-  const fix = `download it while online first (openelm download ${repo}${revision === "main" ? "" : ` --revision ${revision}`})`;
+  const fix = `download it while online first (${downloadCommand(repo, { revision })})`;
   if (sha === undefined) {
     return { why: `${offline} is not in the cache: ${join(repoDir, "refs", revision)} is missing; ${fix}` };
   }
@@ -121,6 +139,16 @@ export function cachedModelDir(repo: string, settings: HubSettings, revision: st
   return { why: `${offline}: the cached snapshot ${dir} lacks ${missing.join(", ")}; ${fix}` };
 }
 
+/** The cached snapshot dir of dataset repo@revision (offline: whatever files it holds), or why there is none. */
+function cachedDatasetDir(repo: string, settings: HubSettings, revision: string): { dir?: string; why: string } {
+  const repoDir = repoCacheDir(settings.cacheDir, repo, "dataset");
+  const sha = readRef(repoDir, revision);
+  const dir = sha === undefined ? undefined : snapshotDir(repoDir, sha);
+  if (dir !== undefined && existsSync(dir)) return { dir, why: "" };
+  return { why: `HF_HUB_OFFLINE=1: dataset ${repo} (revision ${revision}) is not in the cache (${repoDir}); ` +
+    `download it while online first (${downloadCommand(repo, { repoType: "dataset", revision })})` };
+}
+
 /**
  * Download the files of repo@revision matching opts.include into the cache (skipping those already
  * there) and return the snapshot. Each blob is written to `<blob>.incomplete`, resumed with a Range
@@ -128,21 +156,26 @@ export function cachedModelDir(repo: string, settings: HubSettings, revision: st
  * renamed into place only when complete; a corrupt download is discarded and fetched once more.
  */
 export async function downloadSnapshot(repo: string, settings: HubSettings, opts: DownloadOptions = {}): Promise<Snapshot> {
-  checkRepoId(repo);
+  const type = opts.repoType ?? "model";
+  checkRepoId(repo, type);
   const revision = opts.revision ?? "main";
   if (settings.offline) {
-    const cached = cachedModelDir(repo, settings, revision);
+    const cached = type === "model" ? cachedModelDir(repo, settings, revision) : cachedDatasetDir(repo, settings, revision);
     if (cached.dir) return { repo, sha: dirBaseName(cached.dir), dir: cached.dir, downloaded: [] };
     throw new HubError(cached.why);
   }
-  const client = new HubClient(repo, settings, opts.signal);
+  const client = new HubClient(repo, type, settings, opts.signal);
   const info = await client.revisionInfo(revision);
-  const repoDir = repoCacheDir(settings.cacheDir, repo);
+  const repoDir = repoCacheDir(settings.cacheDir, repo, type);
   await writeRef(repoDir, revision, info.sha);
   const dir = snapshotDir(repoDir, info.sha);
   await mkdir(dir, { recursive: true });
-  const patterns = (opts.include ?? MODEL_FILE_PATTERNS).map(globToRegExp);
+  const patterns = (opts.include ?? (type === "model" ? MODEL_FILE_PATTERNS : ["**"])).map(globToRegExp);
   const files = info.files.filter((f) => patterns.some((p) => p.test(f)));
+  if (files.length === 0 && opts.include !== undefined && info.files.length > 0) {
+    const some = info.files.slice(0, 8).join(", ") + (info.files.length > 8 ? ", …" : "");
+    throw new HubError(`${repo}@${info.sha}: no file matches --include ${opts.include.map((g) => `"${g}"`).join(" ")}; it has ${info.files.length} files: ${some}`);
+  }
   const downloaded: string[] = [];
   for (const file of files) {
     if (hasSnapshotFile(dir, file)) continue;
@@ -193,15 +226,6 @@ async function withFileLock<T>(lock: string, signal: AbortSignal | undefined, fn
   }
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM"; // exists, owned by someone else
-  }
-}
-
 function dirBaseName(p: string): string {
   return p.split(/[\\/]/).pop() ?? p;
 }
@@ -222,7 +246,7 @@ interface FileMeta {
 }
 
 class HubClient {
-  constructor(private repo: string, private s: HubSettings, private signal?: AbortSignal) {}
+  constructor(private repo: string, private type: RepoType, private s: HubSettings, private signal?: AbortSignal) {}
 
   private headers(extra: Record<string, string> = {}): Record<string, string> {
     const h: Record<string, string> = { "user-agent": "openelm-ts", ...extra };
@@ -251,7 +275,7 @@ class HubClient {
   }
 
   async revisionInfo(revision: string): Promise<{ sha: string; files: string[] }> {
-    const url = `${this.s.endpoint}/api/models/${this.repo}/revision/${encodeURIComponent(revision)}`;
+    const url = `${this.s.endpoint}/api/${this.type}s/${this.repo}/revision/${encodeURIComponent(revision)}`;
     const res = await this.request(url, { headers: this.headers() }, this.repo);
     if (res.status === 404) {
       await res.body?.cancel();
@@ -270,7 +294,8 @@ class HubClient {
 
   /** HEAD the resolve URL without following the CDN redirect, to learn ETag, size and location. */
   async fileMeta(sha: string, file: string): Promise<FileMeta> {
-    let url = `${this.s.endpoint}/${this.repo}/resolve/${sha}/${file.split("/").map(encodeURIComponent).join("/")}`;
+    const prefix = this.type === "dataset" ? "datasets/" : "";
+    let url = `${this.s.endpoint}/${prefix}${this.repo}/resolve/${sha}/${file.split("/").map(encodeURIComponent).join("/")}`;
     for (let hops = 0; hops < 5; hops++) {
       const res = await this.request(url, { method: "HEAD", redirect: "manual", headers: this.headers({ "accept-encoding": "identity" }) }, `${this.repo}/${file}`);
       const location = res.headers.get("location");

@@ -2,6 +2,8 @@
 // kernels/ref is the readable oracle; faster backends (kernels/wasm) are tested against it.
 // Buffers are Float32Arrays the backend allocated (so a WASM backend can hand out views of its
 // own memory and find the pointer from byteOffset); callers pass subarrays for offsets.
+// A device backend (WebGPU) keeps each buffer on the device and only queues kernels: its Float32Array is
+// a CPU mirror that changes only through write()/read(); CPU backends have neither method.
 // Shape letters: T tokens in this step, D model_dim, hd head_dim, nQ/nKV heads, F ffn width.
 
 import type { DType, StoredTensor } from "../tensor/tensor.js";
@@ -44,10 +46,16 @@ export interface Backend {
     T: number, pos0: number, nQ: number, nKV: number, hd: number): void;
   /** out (T, F) = silu(gu[:, :F]) * gu[:, F:], gu (T, 2F). */
   swiglu(out: Float32Array, gu: Float32Array, T: number, F: number): void;
+  /** dst[r dstStride + c] = src[r srcStride + c] for r < rows, c < width (keys/values into the cache). */
+  copyRows(dst: Float32Array, dstStride: number, src: Float32Array, srcStride: number, rows: number, width: number): void;
   /** x[i] += y[i] for i < n. */
   addInPlace(x: Float32Array, y: Float32Array, n: number): void;
   /** The kernels training adds (absent: training uses the plain-TS set in train/autograd). */
   readonly training?: TrainingKernels;
+  /** Device backends: send what the caller wrote into buf (a view of an alloc'd buffer) to the device. */
+  write?(buf: Float32Array): void;
+  /** Device backends: resolves once buf holds what the kernels queued so far wrote there. */
+  read?(buf: Float32Array): Promise<void>;
   /** Release threads / memory. */
   dispose?(): void;
 }

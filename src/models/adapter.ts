@@ -258,12 +258,14 @@ export function baseWeightName(i: number, t: LoraTarget): string {
 }
 
 /**
- * Checkpoint tensors with an adapter merged in (PEFT merge_and_unload): each adapted Linear becomes
- * mergedWeight(...) as float32; every other tensor is passed through. `toFloat32` widens (or dequantizes) a
- * stored base weight; `encode` turns a merged float32 weight back into a stored tensor (e.g. the base dtype).
+ * Checkpoint tensors with an adapter merged in (PEFT merge_and_unload): each adapted Linear's .data is
+ * encode(base, mergedWeight(...)), computed when .data is read (consumers read it once, as with a lazily read
+ * checkpoint, so a streaming writer holds one merged matrix at a time); every other tensor is passed through.
+ * `toFloat32` widens (or dequantizes) a stored base weight; `encode` turns a merged float32 weight into bytes of the
+ * base's dtype (the merged tensor keeps the base's name, dtype and shape, as PEFT merges in place).
  */
 export function mergeAdapterTensors(tensors: Map<string, StoredTensor>, adapter: PeftAdapter,
-  toFloat32: (t: StoredTensor) => Float32Array, encode: (base: StoredTensor, merged: Float32Array) => StoredTensor): Map<string, StoredTensor> {
+  toFloat32: (t: StoredTensor) => Float32Array, encode: (base: StoredTensor, merged: Float32Array) => Uint8Array): Map<string, StoredTensor> {
   const out = new Map(tensors);
   adapter.layers.forEach((layer, i) => {
     for (const t of LORA_TARGETS) {
@@ -271,8 +273,11 @@ export function mergeAdapterTensors(tensors: Map<string, StoredTensor>, adapter:
       if (!m) continue;
       const name = baseWeightName(i, t), base = tensors.get(name);
       if (!base) throw new InputError(`merge: the base has no tensor "${name}" for the adapter's layer ${i} ${t}`);
-      const w = toFloat32(base);
-      out.set(name, encode(base, mergedWeight(m, (r0, n, dst) => dst.set(w.subarray(r0 * m.in, (r0 + n) * m.in)))));
+      const merge = (): Uint8Array => {
+        const w = toFloat32(base);
+        return encode(base, mergedWeight(m, (r0, n, dst) => dst.set(w.subarray(r0 * m.in, (r0 + n) * m.in))));
+      };
+      out.set(name, { name, dtype: base.dtype, shape: base.shape.slice(), get data() { return merge(); } });
     }
   });
   return out;

@@ -61,6 +61,8 @@ export class OpenELMModel {
 
   /** Put a PEFT adapter on this model's backend (DoRA's norms are computed here, once); then use withAdapter. */
   attach(name: string, adapter: PeftAdapter): AttachedAdapter {
+    // The DoRA column scale and LoRA's scratch rows are applied on host memory, which a device backend does not share.
+    if (this.backend.read) throw new InputError(`adapter "${name}": not supported on the ${this.backend.name} backend yet; use the wasm or ref backend`);
     return attachAdapter(name, adapter, this.config, this.backend, (i, t) => this.weights.layers[i][t]);
   }
 
@@ -103,9 +105,23 @@ export class OpenELMModel {
    * Run `ids` at positions cache.length … cache.length+T-1, append their keys/values to the cache and
    * return logits: (T, V) row-major with allLogits, else the last position's V values. The returned array
    * is a view of a work buffer, valid until the next forward call (copy it to keep it).
-   * Throws InputError for ids outside the vocabulary or when the cache would pass its maxLen.
+   * Throws InputError for ids outside the vocabulary or when the cache would pass its maxLen, and on a
+   * device backend (WebGPU), whose logits only forwardAsync can read back.
    */
   forward(ids: ArrayLike<number>, cache: KVCache, opts: ForwardOptions = {}): Float32Array {
+    if (this.backend.read)
+      throw new InputError(`forward: the ${this.backend.name} backend computes on a device; use forwardAsync, which reads the logits back`);
+    return this.run(ids, cache, opts);
+  }
+
+  /** forward() for every backend: on a device backend, queues the step and resolves once the logits are read back. */
+  async forwardAsync(ids: ArrayLike<number>, cache: KVCache, opts: ForwardOptions = {}): Promise<Float32Array> {
+    const logits = this.run(ids, cache, opts);
+    await this.backend.read?.(logits);
+    return logits;
+  }
+
+  private run(ids: ArrayLike<number>, cache: KVCache, opts: ForwardOptions): Float32Array {
     const T = ids.length, V = this.config.vocab_size;
     if (T === 0) throw new InputError("forward: no tokens given");
     for (let t = 0; t < T; t++)
@@ -220,11 +236,9 @@ class CachedOps implements LayerOps {
   attention(qkv: Float32Array): Float32Array {
     const { nQ, nKV } = this.m.sizes[this.layer], hd = this.m.config.head_dim, T = this.T, pos0 = this.pos0;
     const qkvW = (nQ + 2 * nKV) * hd, kvW = nKV * hd, kc = this.cache.k[this.layer], vc = this.cache.v[this.layer];
-    for (let t = 0; t < T; t++) {                                          // cache keys after RoPE
-      const o = t * qkvW + nQ * hd;
-      kc.set(qkv.subarray(o, o + kvW), (pos0 + t) * kvW);
-      vc.set(qkv.subarray(o + kvW, o + 2 * kvW), (pos0 + t) * kvW);
-    }
+    const be = this.m.backend;
+    be.copyRows(kc.subarray(pos0 * kvW), kvW, qkv.subarray(nQ * hd), qkvW, T, kvW);       // keys after RoPE
+    be.copyRows(vc.subarray(pos0 * kvW), kvW, qkv.subarray(nQ * hd + kvW), qkvW, T, kvW);
     this.m.backend.attention(this.w.attn, qkv, qkvW, kc, vc, T, pos0, nQ, nKV, hd); // (T, nQ hd)
     return this.w.attn;
   }

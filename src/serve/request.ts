@@ -6,6 +6,7 @@
 
 import type { ChatMessage } from "../engine.js";
 import type { GenerationOptions } from "../engine.js";
+import { API_NAMES, OptionError, validateGenerationOptions } from "../generate/options.js";
 import { ApiError } from "./api_error.js";
 
 export type Endpoint = "completions" | "chat";
@@ -24,11 +25,6 @@ export interface ParsedRequest {
 
 type Check = (v: unknown, name: string) => void;
 
-const num = (lo: number, hi: number, integer = false): Check => (v, name) => {
-  if (typeof v !== "number" || !Number.isFinite(v) || (integer && !Number.isInteger(v)))
-    throw new ApiError(400, `${name}: expected ${integer ? "an integer" : "a number"}, got ${JSON.stringify(v)}`, name);
-  if (v < lo || v > hi) throw new ApiError(400, `${name}: ${v} is out of range; expected ${lo} … ${hi}`, name);
-};
 const bool: Check = (v, name) => {
   if (typeof v !== "boolean") throw new ApiError(400, `${name}: expected true or false, got ${JSON.stringify(v)}`, name);
 };
@@ -45,22 +41,23 @@ const COMMON: Record<string, Check> = {
   model: str,
   stream: bool,
   stream_options: any,
-  max_tokens: num(0, 1e9, true),
-  temperature: num(0, 2),
-  top_p: num(0, 1),
+  // The sampling fields are checked by the shared rule (generate/options.ts) once they are read below.
+  max_tokens: any,
+  temperature: any,
+  top_p: any,
   n: only((v) => v === 1 || v === null, "only n = 1"),
   stop: any,
-  seed: num(-(2 ** 53), 2 ** 53, true),
-  presence_penalty: num(-2, 2),
-  frequency_penalty: num(-2, 2),
+  seed: any,
+  presence_penalty: any,
+  frequency_penalty: any,
   logit_bias: only((v) => v === null || (typeof v === "object" && Object.keys(v as object).length === 0), "logit_bias must be empty"),
   logprobs: only((v) => v === null || v === false || v === undefined, "no logprobs"),
   user: str,
   // extensions (llama.cpp / vLLM spelling)
-  repetition_penalty: num(0.01, 10),
-  top_k: num(0, 1e6, true),
-  min_p: num(0, 1),
-  ignore_eos: bool,
+  repetition_penalty: any,
+  top_k: any,
+  min_p: any,
+  ignore_eos: any,
 };
 
 const FIELDS: Record<Endpoint, Record<string, Check>> = {
@@ -74,7 +71,7 @@ const FIELDS: Record<Endpoint, Record<string, Check>> = {
   chat: {
     ...COMMON,
     messages: any,
-    max_completion_tokens: num(0, 1e9, true),
+    max_completion_tokens: any,
     top_logprobs: only((v) => v === null || v === 0, "no logprobs"),
     response_format: only((v) => v === null || (typeof v === "object" && (v as { type?: unknown }).type === "text"), 'only {"type": "text"}'),
     tools: only((v) => v === null || (Array.isArray(v) && v.length === 0), "no tools"),
@@ -125,9 +122,17 @@ export function parseRequest(body: unknown, endpoint: Endpoint): ParsedRequest {
       presencePenalty: (b.presence_penalty ?? 0) as number,
       frequencyPenalty: (b.frequency_penalty ?? 0) as number,
       repetitionPenalty: (b.repetition_penalty ?? 1) as number,
-      ignoreEos: b.ignore_eos === true,
+      ignoreEos: (b.ignore_eos ?? false) as boolean,
     },
   };
+
+  try {
+    validateGenerationOptions({ ...out.options, maxNewTokens: out.maxTokens },
+      { ...API_NAMES, maxNewTokens: b.max_completion_tokens !== undefined ? "max_completion_tokens" : "max_tokens" });
+  } catch (e) {
+    if (e instanceof OptionError) throw new ApiError(400, e.message, e.option);
+    throw e;
+  }
 
   if (endpoint === "completions") {
     const p = b.prompt;

@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { CheckpointError } from "../errors.js";
-import { writeFileAtomic } from "../io/atomic_write.js";
+import { removeStaleTemps, writeFileAtomic } from "../io/atomic_write.js";
 import { readSafetensors, writeSafetensors } from "../io/safetensors.js";
 import { configToJson, parseConfig, type OpenELMConfig } from "../models/config.js";
 import type { StoredTensor } from "../tensor/tensor.js";
@@ -54,6 +54,7 @@ function f32Tensor(name: string, shape: number[], v: Float32Array): StoredTensor
 export function writeDirAtomic(dir: string, write: (tmp: string) => void): void {
   const parent = path.dirname(dir), base = path.basename(dir);
   const tmp = path.join(parent, `.${base}.tmp-${process.pid}`), old = path.join(parent, `.${base}.old`);
+  removeStaleTemps(dir); // a run killed while saving left its .checkpoint.tmp-PID
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(tmp, { recursive: true });
   write(tmp);

@@ -1,7 +1,8 @@
 // openelm-ts/train: the training API. Load a checkpoint as a trainable model, attach a LoRA / DoRA adapter from
 // a PEFT config, compute loss and gradients for a batch of ids and labels (Hugging Face semantics: labels are
 // the inputs, shifted inside, −100 ignored), clip, AdamW, CoreNet's learning-rate schedule, save; plus the
-// pre-training (train) and fine-tuning (finetune, DPO) loops the CLI runs.
+// pre-training (train, with its recipes, token data and HF-layout checkpoints) and fine-tuning (finetune, DPO)
+// loops the CLI runs.
 //
 //   const model = loadTrainable("model-dir", { backend: await createWasmBackend(), frozen: true });
 //   const adapter = attachPeft(model, { r: 8, alpha: 16 });
@@ -30,6 +31,7 @@ export type { ForwardResult, ParamMatrix, TrainedAdapter } from "./openelm_train
 export { AdamW, OPENELM_ADAMW } from "./adamw.js";
 export type { AdamWOptions } from "./adamw.js";
 export { clipGradNorm, globalGradNorm } from "./grad_clip.js";
+export { saveCheckpoint, readTrainerState, restoreCheckpoint, findCheckpoint } from "./checkpoint.js";
 export { corenetLr } from "./schedule.js";
 export type { CosineSchedule } from "./schedule.js";
 export { dpoStep } from "./dpo.js";
@@ -38,8 +40,9 @@ export { finetune, FINETUNE_DEFAULTS } from "./finetune.js";
 export type { FinetuneOptions, FinetuneSettings, FinetuneResult, FinetuneMethod } from "./finetune.js";
 export { train, TrainingError } from "./trainer.js";
 export type { TrainOptions, TrainResult } from "./trainer.js";
-export { loadRecipe } from "./recipe.js";
+export { loadRecipe, parseRecipe, recipeNames, recipeSchedule } from "./recipe.js";
 export type { Recipe } from "./recipe.js";
+export { prepareData, openTokenData, PackedSampler } from "./data.js";
 export { createWasmBackend, TRAINING_SPIN } from "../kernels/wasm/index.js";
 export { createRefBackend } from "../kernels/ref/index.js";
 export type { PeftAdapter, AdapterOptions, LoraTarget } from "../io/peft_adapter.js";

@@ -165,8 +165,10 @@ export function preferencePair(value: unknown, where: string): PreferencePair {
     return m[m.length - 1].content;
   };
   const c = last(chosen, "chosen"), r = last(rejected, "rejected");
-  const prompt = chosen.slice(0, -1), rp = rejected.slice(0, -1);
-  if (prompt.length === 0) fail(where, `"chosen" holds only the reply; no prompt before it`);
+  let prompt = chosen.slice(0, -1), rp = rejected.slice(0, -1);
+  // Some exports keep only the reply in chosen / rejected, with the prompt beside them.
+  if (prompt.length === 0 && rp.length === 0 && typeof o.prompt === "string") prompt = rp = [{ role: "user", content: o.prompt }];
+  if (prompt.length === 0) fail(where, `"chosen" holds only the reply; no prompt before it (nor a "prompt" string)`);
   if (prompt.length !== rp.length || prompt.some((m, i) => m.role !== rp[i].role || m.content !== rp[i].content))
     fail(where, `"chosen" and "rejected" differ before their last assistant turn (expected the same prompt)`);
   return { prompt, chosen: c, rejected: r };
@@ -179,6 +181,8 @@ export interface EncodeOptions {
   score?: "all" | "last";
   /** Cut ids and labels to this many tokens (right truncation). */
   maxLength?: number;
+  /** Where the example came from (file:line), for errors. */
+  where?: string;
 }
 
 function commonPrefix(a: number[], b: number[]): number {
@@ -204,8 +208,9 @@ export function encodeConversation(tok: Tokenizer, messages: ChatMessage[], opts
     const start = commonPrefix(p, f);
     let end = f.indexOf(tok.eosId, start);
     end = end < 0 ? f.length : end + 1;
-    if (commonPrefix(f, ids) < end)
-      throw new DataError(`chat template renders turn ${k} differently inside the whole conversation; cannot place its labels`);
+    // The prompt must render as a prefix of the conversation (one token may re-merge across the boundary).
+    if (start < p.length - 1 || commonPrefix(f, ids) < end)
+      throw new DataError(`${opts.where ?? "example"}: the chat template renders turn ${k} differently inside the whole conversation; cannot place its labels`);
     for (let i = start; i < end; i++) labels[i] = ids[i];
   }
   if (opts.maxLength !== undefined && ids.length > opts.maxLength) { ids.length = opts.maxLength; labels.length = opts.maxLength; }

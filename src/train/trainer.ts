@@ -109,7 +109,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     };
   }
   fs.mkdirSync(o.outDir, { recursive: true });
-  fs.writeFileSync(path.join(o.outDir, "recipe.json"), JSON.stringify({ ...r, model: r.model }, null, 2) + "\n");
+  writeFileAtomic(path.join(o.outDir, "recipe.json"), JSON.stringify({ ...r, model: r.model }, null, 2) + "\n");
 
   // metrics.jsonl: on resume, forget rows past the checkpoint (a crashed run may have logged further)
   const metricsFile = path.join(o.outDir, "metrics.jsonl");
@@ -133,7 +133,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const save = () => {
     state.data_position = sampler.position; state.adam_step = opt.step; state.rng = rng.state();
     saveCheckpoint(ckDir, config, model.layout, model.params, opt, state);
-    fs.writeFileSync(path.join(o.outDir, "loss_curve.svg"), renderLossCurve(metrics, `${path.basename(recipeFile)}: ${(parameterCount(config) / 1e6).toFixed(1)}M parameters`));
+    writeFileAtomic(path.join(o.outDir, "loss_curve.svg"), renderLossCurve(metrics, `${path.basename(recipeFile)}: ${(parameterCount(config) / 1e6).toFixed(1)}M parameters`));
   };
 
   say(`model ${(parameterCount(config) / 1e6).toFixed(2)}M parameters, ${(model.layout.total * 16 / 2 ** 20).toFixed(0)} MiB weights+grads+moments; ` +

@@ -105,12 +105,12 @@ describe("openelm init", () => {
 
 describe("bad arguments: one line, non-zero exit, no stack trace", () => {
   const cases: Array<[string[], number, string]> = [
-    [["generate", "-n", "abc"], 2, "argument 'abc' is invalid. expected an integer ≥ 0"],
-    [["generate", "--temperature", "-1"], 2, "expected a number in [0, Infinity]"],
+    [["generate", "-n", "abc"], 2, "argument 'abc' is invalid. expected an integer in [0, 2147483647], got \"abc\""],
+    [["generate", "--temperature", "-1"], 2, "argument '-1' is invalid. -1 is out of range; expected a number in [0, 2] (0 = greedy)"],
     [["generate", "--tokens", "1,x"], 2, "expected comma-separated non-negative integer token ids"],
     [["generate", "--model", "/nonexistent/dir"], 1, 'InputError: model "/nonexistent/dir": no such directory, and not a hub id'],
     [["logits", "--tokens", "1,99999", "--model", "TINY"], 1, "InputError: token id 99999 at position 1 is out of range: the vocabulary has ids 0 … 31999"],
-    [["info"], 1, "give exactly one of --model DIR or --config NAME"],
+    [["info", "--model", "TINY", "--config", "OpenELM-270M"], 2, "give --model or --config, not both"],
     [["info", "--config", "OpenELM-9B"], 1, "--config OpenELM-9B: not a published config"],
     [["frobnicate"], 2, "unknown command 'frobnicate'"],
   ];

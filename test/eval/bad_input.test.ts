@@ -26,7 +26,8 @@ describe("bad input", () => {
 
   test("no --data-dir and nothing in the HF cache", async () => {
     await expect(loadTaskData(task("piqa"), { env: { HF_HUB_CACHE: "/nonexistent-cache" } })).rejects.toThrow(
-      "piqa: no data: pass --data-dir DIR holding piqa/valid.jsonl, piqa/valid-labels.lst or the parquet files of ybisk/piqa in /nonexistent-cache");
+      "piqa: no task data in the HF cache (/nonexistent-cache); fetch it with: openelm download ybisk/piqa --repo-type dataset " +
+      '--revision refs/convert/parquet --include "plain_text/**" (or pass --data-dir DIR holding piqa/valid.jsonl, piqa/valid-labels.lst)');
   });
 
   test("malformed JSON row, named with its line number", () => {

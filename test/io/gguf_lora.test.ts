@@ -34,7 +34,7 @@ function check(adapter: PeftAdapter, label: string) {
   const r = openGguf(file);
   const md = (k: string) => ggufGet(r.header, k)?.value;
   expect([md("general.architecture"), md("general.type"), md("adapter.type"), md("adapter.lora.alpha")]).toEqual(["openelm", "adapter", "lora", 8]);
-  const merged = mergeAdapterTensors(ck.tensors, adapter, toFloat32, (b, f) => ({ ...b, data: encodeAs("f32", f) }));
+  const merged = mergeAdapterTensors(ck.tensors, adapter, toFloat32, (_b, f) => encodeAs("f32", f));
   const base = new Map(ggufTensorsFromHF(ck.config, ck.tensors).map((t) => [t.name, t]));
   const want = new Map(ggufTensorsFromHF(ck.config, merged).map((t) => [t.name, t]));
   const loraNames = r.header.tensors.map((t) => t.name);

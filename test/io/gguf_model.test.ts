@@ -3,6 +3,7 @@
 // (llama.cpp's own logits: loose, it rounds activations), quantized-vs-F32 agreement, and write -> read
 // giving identical logits.
 import { afterAll, describe, expect, test } from "vitest";
+import { yieldToRunner } from "../yield.js";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -46,8 +47,10 @@ function argmax(r: Float32Array): number {
  * `greedyFor` (the reference backend dequantizes every weight row at each decode step, so greedy runs are
  * kept to one sequence to hold the file to seconds).
  */
-function run(model: OpenELMModel, seqs: Seq[], greedyFor: string[] = [], maxSteps = Infinity): Run[] {
-  return seqs.map((s) => {
+async function run(model: OpenELMModel, seqs: Seq[], greedyFor: string[] = [], maxSteps = Infinity): Promise<Run[]> {
+  const runs: Run[] = [];
+  for (const s of seqs) {
+    await yieldToRunner();
     const greedy = greedyFor.includes(s.name);
     const cache = model.newCache(Math.max(model.config.max_context_length, s.input_ids.length + s.greedy.steps));
     const logits = model.forward(s.input_ids, cache, { allLogits: true }).slice();
@@ -61,8 +64,9 @@ function run(model: OpenELMModel, seqs: Seq[], greedyFor: string[] = [], maxStep
         if (step < steps - 1) last = model.forward([out[step]], cache);
       }
     }
-    return { logits, greedy: out };
-  });
+    runs.push({ logits, greedy: out });
+  }
+  return runs;
 }
 
 interface Tol { logits_abs: number; logprob_abs: number; logsumexp_abs: number; perplexity_rel: number }
@@ -106,9 +110,9 @@ const loadGgufModel = (file: string) => {
 
 const dequantExpected = readJson(FX + "dequant-expected.json");
 const llamaExpected = readJson(FX + "llama-expected.json");
-const runs = new Map<string, Run[]>();
+const runs = new Map<string, Promise<Run[]>>();
 const GREEDY_SEQ = "text_openelm";
-function runsFor(file: string): Run[] {
+function runsFor(file: string): Promise<Run[]> {
   if (!runs.has(file)) {
     const seqs = dequantExpected.models[file]?.sequences ?? llamaExpected.models[file].sequences;
     runs.set(file, run(loadGgufModel(FX + file), seqs, [GREEDY_SEQ]));
@@ -118,18 +122,18 @@ function runsFor(file: string): Run[] {
 
 describe("llama.cpp GGUF files through our model", () => {
   for (const file of ["tiny-32k-q8_0.gguf", "tiny-32k-q4_0.gguf"]) {
-    test(`${file}: logits, log-probs, perplexity, argmax and greedy equal the float64 reference on its dequantized weights`, () => {
+    test(`${file}: logits, log-probs, perplexity, argmax and greedy equal the float64 reference on its dequantized weights`, async () => {
       const m = dequantExpected.models[file];
-      const rs = runsFor(file);
+      const rs = await runsFor(file);
       m.sequences.forEach((s: Seq, i: number) => {
         compare(s, rs[i], 32000, m.tolerances, true);
         if (s.name === GREEDY_SEQ) expect(rs[i].greedy, `${s.name} greedy`).toEqual(s.greedy.tokens);
       });
     }, 120_000);
 
-    test(`${file}: within llama-expected.json's tolerances of llama.cpp's own logits`, () => {
+    test(`${file}: within llama-expected.json's tolerances of llama.cpp's own logits`, async () => {
       const m = llamaExpected.models[file];
-      const rs = runsFor(file);
+      const rs = await runsFor(file);
       let agree = 0, n = 0;
       m.sequences.forEach((s: Seq, i: number) => {
         const [a, t] = compare(s, rs[i], 32000, m.tolerances, false);
@@ -140,13 +144,13 @@ describe("llama.cpp GGUF files through our model", () => {
     }, 120_000);
   }
 
-  test("our f16 GGUF (tensor bytes equal to llama.cpp's f16 file) is within llama-expected.json's f16 tolerances", () => {
+  test("our f16 GGUF (tensor bytes equal to llama.cpp's f16 file) is within llama-expected.json's f16 tolerances", async () => {
     const ck = readCheckpoint(TINY);
     const file = path.join(fs.mkdtempSync(path.join(TMP, "t-")), "tiny-32k-f16.gguf");
     writeGguf(file, ck.config, quantizeTensors(ck.tensors, "f16"), readTokenizerModelVocab());
     const m = llamaExpected.models["tiny-32k-f16.gguf"];
     // f16 rows are widened with a per-element conversion in the reference backend: 4 greedy steps keep it short.
-    const rs = run(loadGgufModel(file), m.sequences, [GREEDY_SEQ], 4);
+    const rs = await run(loadGgufModel(file), m.sequences, [GREEDY_SEQ], 4);
     let agree = 0, n = 0;
     m.sequences.forEach((s: Seq, i: number) => {
       const [a, t] = compare(s, rs[i], 32000, m.tolerances, false);
@@ -168,13 +172,13 @@ describe("llama.cpp GGUF files through our model", () => {
 describe("quantized vs F32 (tiny-32k, every position of the fixture sequences)", () => {
   const ck = readCheckpoint(TINY);
   const seqs: Seq[] = readJson(`${TINY}/expected.json`).sequences;
-  let f32Runs: Run[] | undefined;
+  let f32Runs: Promise<Run[]> | undefined;
   for (const [type, file] of [["q8_0", "tiny-32k-q8_0.gguf"], ["q4_0", "tiny-32k-q4_0.gguf"]] as const) {
-    test(`${type}: top-1 agreement and mean KL equal the fixture's measurement of llama.cpp's ${type} weights`, () => {
+    test(`${type}: top-1 agreement and mean KL equal the fixture's measurement of llama.cpp's ${type} weights`, async () => {
       // quantizeTensors(F32, type) is byte-identical to the llama.cpp file (gguf_openelm.test.ts), so the
       // file's runs stand for our quantizer's.
-      const q = runsFor(file);
-      const f32 = (f32Runs ??= run(modelFromTensors(ck.config, ck.tensors, createRefBackend()), seqs));
+      const q = await runsFor(file);
+      const f32 = await (f32Runs ??= run(modelFromTensors(ck.config, ck.tensors, createRefBackend()), seqs));
       const V = ck.config.vocab_size;
       let agree = 0, n = 0, kl = 0;
       q.forEach((r, i) => {

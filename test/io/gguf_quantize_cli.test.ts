@@ -63,7 +63,7 @@ describe("openelm quantize", () => {
       code: 1, stdout: "", stderr: "openelm: CheckpointError: bad.gguf: truncated: 8 bytes, a GGUF header needs at least 24\n",
     });
     expect(cli(["quantize", "-m", "missing.gguf", "-o", "x.gguf", "--type", "q8_0"], dir)).toEqual({
-      code: 1, stdout: "", stderr: "openelm: InputError: --model: missing.gguf does not exist\n",
+      code: 1, stdout: "", stderr: "openelm: InputError: --model missing.gguf: no such GGUF file\n",
     });
     const r = cli(["quantize", "-m", "bad.gguf", "-o", "x.gguf", "--type", "q5_1"], dir);
     expect(r.code).toBe(2);

@@ -1,7 +1,8 @@
 // A local stand-in for huggingface.co on 127.0.0.1, speaking the parts of the hub protocol that
 // huggingface_hub's downloads use: the revision API, /resolve/ with ETag / X-Repo-Commit, LFS files
 // redirected (302) to a "CDN" path with X-Linked-Etag = sha256, Range requests (206), and 401 for a
-// gated repo without a token. Faults can be injected: cut the connection after N bytes, corrupt bytes.
+// gated repo without a token; dataset repositories under /api/datasets/ and /datasets/…/resolve/. Faults can be
+// injected: cut the connection after N bytes, stall after N bytes, corrupt bytes.
 
 import { createHash } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -14,6 +15,10 @@ export interface FakeRepo {
   lfs: string[];
   /** Token required (401 without, 403 with another one). */
   gatedToken?: string;
+  /** A dataset repository (default: a model). */
+  type?: "model" | "dataset";
+  /** Revision names besides "main" that resolve to sha (e.g. "refs/convert/parquet"). */
+  revisions?: string[];
 }
 
 export interface LoggedRequest { method: string; url: string; range?: string; auth?: string }
@@ -23,6 +28,8 @@ export interface Faults {
   cut?: { file: string; bytes: number; times: number };
   /** Next `times` GETs of `file` have one byte flipped. */
   corrupt?: { file: string; times: number };
+  /** GETs of `file` send `bytes` body bytes, then hang (until the client goes away or the server closes). */
+  stall?: { file: string; bytes: number };
 }
 
 export interface FakeHub {
@@ -55,23 +62,24 @@ export async function startFakeHub(repos: Record<string, FakeRepo>): Promise<Fak
       return serveBytes(req, res, hit.file, hit.data, { etag: `"${cdn[1]}"` });
     }
 
-    const api = /^\/api\/models\/([^/]+\/[^/]+)\/revision\/(.+)$/.exec(path);
-    const resolve = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(path);
-    const repoId = api?.[1] ?? resolve?.[1];
+    const api = /^\/api\/(models|datasets)\/((?:[^/]+\/)?[^/]+)\/revision\/(.+)$/.exec(path);
+    const resolve = /^\/(datasets\/)?((?:[^/]+\/)?[^/]+)\/resolve\/(.+?)\/([^/]+(?:\/[^/]+)*)$/.exec(path);
+    const repoId = api?.[2] ?? resolve?.[2];
+    const type = api ? (api[1] === "datasets" ? "dataset" : "model") : resolve?.[1] ? "dataset" : "model";
     const repo = repoId ? repos[repoId] : undefined;
-    if (!repo) return send(res, 401, JSON.stringify({ error: "Repository not found" })); // the hub hides existence
+    if (!repo || (repo.type ?? "model") !== type) return send(res, 401, JSON.stringify({ error: "Repository not found" })); // the hub hides existence
     if (repo.gatedToken !== undefined) {
       const auth = req.headers.authorization;
       if (!auth) return send(res, 401, JSON.stringify({ error: `Access to model ${repoId} is restricted. You must have access to it and be authenticated to access it. Please log in.` }));
       if (auth !== `Bearer ${repo.gatedToken}`) return send(res, 403, JSON.stringify({ error: "Access denied" }));
     }
-    const rev = api?.[2] ?? resolve![2];
-    if (rev !== "main" && rev !== repo.sha) return send(res, 404, JSON.stringify({ error: "Revision Not Found" }));
+    const rev = api?.[3] ?? resolve![3];
+    if (rev !== "main" && rev !== repo.sha && !repo.revisions?.includes(rev)) return send(res, 404, JSON.stringify({ error: "Revision Not Found" }));
 
     if (api) {
       return send(res, 200, JSON.stringify({ id: repoId, sha: repo.sha, siblings: Object.keys(repo.files).map((rfilename) => ({ rfilename })) }), "application/json");
     }
-    const file = resolve![3];
+    const file = resolve![4];
     const data = repo.files[file];
     if (!data) return send(res, 404, "Entry not found");
     const common = { "x-repo-commit": repo.sha };
@@ -103,6 +111,10 @@ export async function startFakeHub(repos: Record<string, FakeRepo>): Promise<Fak
       faults.corrupt.times--;
       body = Buffer.from(body);
       body[body.length >> 1] ^= 0xff;
+    }
+    if (faults.stall && faults.stall.file === file) {
+      res.write(body.subarray(0, faults.stall.bytes));
+      return;
     }
     if (faults.cut && faults.cut.file === file && faults.cut.times > 0) {
       faults.cut.times--;

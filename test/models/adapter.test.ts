@@ -13,11 +13,11 @@ const modelDir = (f: string) => new URL(`../fixtures/openelm/${f}`, import.meta.
 interface Batch { input_ids: number[][]; labels: number[][]; n_targets: number }
 
 /** Mean cross-entropy over the counted targets of the batch (HF semantics: labels shifted inside). */
-export function batchLoss(model: OpenELMModel, batch: Batch): number {
+export async function batchLoss(model: OpenELMModel, batch: Batch): Promise<number> {
   const V = model.config.vocab_size;
   let sum = 0, n = 0;
-  batch.input_ids.forEach((ids, b) => {
-    const logits = model.forward(ids, model.newCache(ids.length), { allLogits: true });
+  for (const [b, ids] of batch.input_ids.entries()) {
+    const logits = await model.forwardAsync(ids, model.newCache(ids.length), { allLogits: true }); // every backend, devices too
     for (let t = 0; t + 1 < ids.length; t++) {
       const y = batch.labels[b][t + 1];
       if (y === -100) continue;
@@ -29,12 +29,20 @@ export function batchLoss(model: OpenELMModel, batch: Batch): number {
       sum += m + Math.log(s) - row[y];
       n++;
     }
-  });
+  }
   expect(n).toBe(batch.n_targets);
   return sum / n;
 }
 
-for (const be of BACKENDS) {
+test("a device backend (webgpu) refuses adapters with a clear error instead of computing them wrong", async () => {
+  const webgpu = BACKENDS.find((b) => b.name === "webgpu")!;
+  const { model } = loadModelDir(modelDir("tiny-small-vocab"), { backend: await webgpu.create() });
+  expect(() => model.attach("lora", readPeftAdapter(`${trainDir("tiny-small-vocab")}/lora-adapter`, model.config)))
+    .toThrow('adapter "lora": not supported on the webgpu backend yet; use the wasm or ref backend');
+  model.backend.dispose?.();
+});
+
+for (const be of BACKENDS.filter((b) => b.name !== "webgpu")) {
   describe(`adapters in the forward pass [${be.name}]`, () => {
     for (const fx of ["tiny-small-vocab", "tiny-32k"]) {
       // The reference backend takes ~4 s a pass over tiny-32k's 32k vocabulary: DoRA only there (it runs LoRA's path too).
@@ -45,15 +53,15 @@ for (const be of BACKENDS) {
         const tol = 2e-5; // fixtures README: lora.loss / dora.loss abs 2e-5 for float32
         const dora = model.withAdapter(model.attach("dora", readPeftAdapter(`${trainDir(fx)}/dora-adapter`, model.config)));
         if (big) {
-          expect(Math.abs(batchLoss(dora, expected.batch) - expected.dora.loss)).toBeLessThan(tol);
+          expect(Math.abs(await batchLoss(dora, expected.batch) - expected.dora.loss)).toBeLessThan(tol);
           return;
         }
         const lora = model.withAdapter(model.attach("lora", readPeftAdapter(`${trainDir(fx)}/lora-adapter`, model.config)));
         // Interleaved on purpose: the views share work buffers, and the base must stay untouched.
-        expect(Math.abs(batchLoss(lora, expected.batch) - expected.lora.loss)).toBeLessThan(tol);
-        expect(Math.abs(batchLoss(model, expected.batch) - expected.loss.ce)).toBeLessThan(tol);
-        expect(Math.abs(batchLoss(dora, expected.batch) - expected.dora.loss)).toBeLessThan(tol);
-        expect(Math.abs(batchLoss(lora, expected.batch) - expected.lora.loss)).toBeLessThan(tol);
+        expect(Math.abs(await batchLoss(lora, expected.batch) - expected.lora.loss)).toBeLessThan(tol);
+        expect(Math.abs(await batchLoss(model, expected.batch) - expected.loss.ce)).toBeLessThan(tol);
+        expect(Math.abs(await batchLoss(dora, expected.batch) - expected.dora.loss)).toBeLessThan(tol);
+        expect(Math.abs(await batchLoss(lora, expected.batch) - expected.lora.loss)).toBeLessThan(tol);
         model.backend.dispose?.();
       });
     }

@@ -52,3 +52,12 @@ test("SIGTERM drains: the stream in flight completes with [DONE], then the proce
   expect(s.stderr()).toContain("openelm: server stopped");
   await expect(fetch(`${s.base}/health`)).rejects.toThrow();
 }, 60_000);
+
+test("--adapter NAME=DIR (repeatable; a bare DIR is named after its folder): models listed as MODEL_ID:NAME", async () => {
+  const s = await startServeCli(["--model-id", "tiny", "--adapter", "l=test/fixtures/openelm-train/tiny-32k/lora-adapter",
+    "--adapter", "test/fixtures/openelm-train/tiny-32k/dora-adapter"]);
+  child = s.proc;
+  const models = await (await fetch(`${s.base}/v1/models`)).json();
+  expect(models.data.map((m: { id: string }) => m.id)).toEqual(["tiny", "tiny:l", "tiny:dora-adapter"]);
+  expect(s.stderr()).toMatch(/serving tiny, tiny:l, tiny:dora-adapter at/);
+});

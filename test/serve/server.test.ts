@@ -138,8 +138,8 @@ describe("server error paths (raw HTTP)", () => {
 
   test("bad values are named", async () => {
     const cases: Array<[object, string, string]> = [
-      [{ model: ID, prompt: "x", temperature: 3 }, "temperature: 3 is out of range; expected 0 … 2", "temperature"],
-      [{ model: ID, prompt: "x", max_tokens: "5" }, 'max_tokens: expected an integer, got "5"', "max_tokens"],
+      [{ model: ID, prompt: "x", temperature: 3 }, "temperature: 3 is out of range; expected a number in [0, 2] (0 = greedy)", "temperature"],
+      [{ model: ID, prompt: "x", max_tokens: "5" }, 'max_tokens: expected an integer in [0, 2147483647], got "5"', "max_tokens"],
       [{ model: ID, prompt: "x", n: 2 }, "n: not supported by this server (only n = 1)", "n"],
       [{ model: ID, prompt: "x", stop: [1] }, "stop: expected a string or an array of up to 4 strings", "stop"],
       [{ model: ID }, "prompt: required (a string or an array of token ids)", "prompt"],

@@ -4,13 +4,14 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, test } from "vitest";
+import { yieldToRunner } from "../yield.js";
 import { AdamW } from "../../src/train/adamw.js";
 import { clipGradNorm } from "../../src/train/grad_clip.js";
 import { corenetLr, type CosineSchedule } from "../../src/train/schedule.js";
 import { readFixtureTensors } from "./fixture_tensors.js";
 import { loadTrainFixture, TRAIN_FX } from "./train_fixture.js";
 
-function run3(name: string, zCoef: number) {
+async function run3(name: string, zCoef: number) {
   const fx = loadTrainFixture(name);
   const m = fx.make();
   const start = m.params.slice();
@@ -18,6 +19,7 @@ function run3(name: string, zCoef: number) {
   const sched = fx.exp.adamw.lr_schedule as CosineSchedule;
   const steps = [];
   for (let it = 0; it < 3; it++) {
+    await yieldToRunner();
     const lr = corenetLr(it, sched);
     m.zeroGrad();
     const r = m.forward(fx.ids, fx.targets, fx.B, fx.T, zCoef);
@@ -32,8 +34,8 @@ function run3(name: string, zCoef: number) {
 
 describe.each(["tiny-small-vocab", "tiny-32k"])("AdamW steps vs reference [%s]", (name) => {
   for (const [run, z] of [["ce", 0], ["ce_plus_z_loss", 1e-4]] as const) {
-    test(`3 steps, loss = ${run}`, () => {
-      const { fx, m, start, steps, after } = run3(name, z);
+    test(`3 steps, loss = ${run}`, async () => {
+      const { fx, m, start, steps, after } = await run3(name, z);
       const exp = fx.exp.adamw[run];
       expect(fx.exp.adamw.lr_per_step).toEqual(steps.map((s) => s.lr));
       for (let k = 0; k < 3; k++) {

@@ -81,6 +81,19 @@ describe("SFT data", () => {
     expect([t.ids.length, t.labels.length]).toEqual([9, 9]);
   });
 
+  test("a template that renders a turn differently in the whole conversation is refused, naming the example", () => {
+    const reversed = "{% for m in messages | reverse %}{{ m['role'] + ': ' + m['content'] + eos_token }}{% endfor %}{% if add_generation_prompt %}assistant: {% endif %}";
+    const msgs: ChatMessage[] = [{ role: "user", content: "Hi" }, { role: "assistant", content: "Hello" }];
+    expect(() => encodeConversation(tok, msgs, { template: reversed, where: "x.jsonl:7" }))
+      .toThrow(/^x\.jsonl:7: the chat template renders turn 1 differently inside the whole conversation/);
+    // A template of another shape works when it renders prefixes consistently: labels still cover exactly the reply.
+    const plain = "{% for m in messages %}{{ m['role'] + ': ' + m['content'] + eos_token }}{% endfor %}{% if add_generation_prompt %}assistant: {% endif %}";
+    const e = encodeConversation(tok, msgs, { template: plain });
+    const spans = scoredSpans(e.ids, e.labels);
+    expect(spans.length).toBe(1);
+    expect(tok.decode(spans[0].slice(0, -1)).trim()).toBe("Hello");
+  });
+
   test("bad records name file:line", () => {
     expect(() => readSftFile(tmpFile("a.jsonl", '{"messages": [{"role": "user", "content": "x"}]}\n{"nope": 1}\n')))
       .toThrow(/a\.jsonl:1: no assistant turn to train on$/);
@@ -116,8 +129,10 @@ describe("preference pairs", () => {
       JSON.stringify({ prompt: "Name a colour.", chosen: [{ role: "user", content: "Name a colour." }, { role: "assistant", content: "Blue." }],
         rejected: [{ role: "user", content: "Name a colour." }, { role: "assistant", content: "Seven." }], score_chosen: 8, score_rejected: 2 }),
       JSON.stringify({ prompt: "Say hi.", chosen: "Hi!", rejected: "No." }),
+      JSON.stringify({ prompt: "Count.", chosen: [{ role: "assistant", content: "1 2 3" }], rejected: [{ role: "assistant", content: "?" }] }),
     ].join("\n"));
-    const [a, b] = readPreferenceFile(file);
+    const [a, b, c] = readPreferenceFile(file);
+    expect(c).toMatchObject({ prompt: [{ role: "user", content: "Count." }], chosen: "1 2 3", rejected: "?" });
     expect(a).toMatchObject({ prompt: [{ role: "user", content: "Name a colour." }], chosen: "Blue.", rejected: "Seven." });
     expect(b).toMatchObject({ prompt: [{ role: "user", content: "Say hi." }], chosen: "Hi!", rejected: "No." });
     const bad = tmpFile("bad.jsonl", JSON.stringify({ chosen: [{ role: "user", content: "A" }, { role: "assistant", content: "x" }],

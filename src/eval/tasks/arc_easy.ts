@@ -32,7 +32,7 @@ export function arcTask(name: string, config: string, file: string): MultipleCho
       });
       return { eval: { docs, source: path } };
     },
-    hub: { repo: "allenai/ai2_arc", config, evalSplit: "test", fewshotSplit: "train", sampler: "default", drawExtra: false },
+    hub: { repo: "allenai/ai2_arc", config, evalSplit: "test", fewshotSplit: "train", sampler: "default", drawExtra: false, files: { include: [`${config}/*`] } },
     docToText: (doc) => `Question: ${doc.question}\nAnswer:`,
     docToChoice: (doc) => doc.choices.text,
     docToTarget: (doc) => doc.gold ?? (doc.choices.label ?? []).indexOf(doc.answerKey ?? ""),

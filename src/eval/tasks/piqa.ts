@@ -37,7 +37,8 @@ export const piqa: MultipleChoiceTask<PiqaDoc> = {
     });
     return { eval: { docs, source: path } };
   },
-  hub: { repo: "ybisk/piqa", evalSplit: "validation", fewshotSplit: "train", sampler: "default", drawExtra: true },
+  hub: { repo: "ybisk/piqa", evalSplit: "validation", fewshotSplit: "train", sampler: "default", drawExtra: true,
+    files: { revision: "refs/convert/parquet", include: ["plain_text/**"] } },
   docToText: (doc) => `Question: ${doc.goal}\nAnswer:`,
   docToChoice: (doc) => [doc.sol1, doc.sol2],
   docToTarget: (doc) => doc.label,

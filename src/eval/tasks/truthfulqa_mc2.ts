@@ -72,7 +72,7 @@ export const truthfulqaMc2: MultipleChoiceTask<TruthfulqaDoc> = {
     });
     return { eval: { docs, source: path } };
   },
-  hub: { repo: "truthfulqa/truthful_qa", config: "multiple_choice", evalSplit: "validation" },
+  hub: { repo: "truthfulqa/truthful_qa", config: "multiple_choice", evalSplit: "validation", files: { include: ["multiple_choice/*"] } },
   docToText: (doc) => `${TRUTHFULQA_PRIMER}\n\nQ: ${doc.question}\nA:`,
   docToChoice: (doc) => doc.mc2_targets.choices,
   docToTarget: () => 0,

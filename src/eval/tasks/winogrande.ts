@@ -35,7 +35,8 @@ export const winogrande: MultipleChoiceTask<WinograndeDoc> = {
     });
     return { eval: { docs, source: path } };
   },
-  hub: { repo: "allenai/winogrande", config: "winogrande_xl", evalSplit: "validation", fewshotSplit: "train", sampler: "default", drawExtra: true },
+  hub: { repo: "allenai/winogrande", config: "winogrande_xl", evalSplit: "validation", fewshotSplit: "train", sampler: "default", drawExtra: true,
+    files: { include: ["winogrande_xl/*"] } },
   docToText: (doc) => (doc.answer === "1" ? 0 : 1),
   docToChoice: (doc) => {
     const prefix = doc.sentence.slice(0, doc.sentence.indexOf("_"));

@@ -10,6 +10,7 @@ import { rmsnorm } from "./rmsnorm.js";
 import { qkNormRope } from "./qk_norm_rope.js";
 import { attention } from "./attention.js";
 import { swiglu } from "./swiglu.js";
+import { copyRows } from "./copy_rows.js";
 
 export function createRefBackend(): Backend {
   return {
@@ -23,6 +24,7 @@ export function createRefBackend(): Backend {
     qkNormRope,
     attention,
     swiglu,
+    copyRows,
     addInPlace(x, y, n) { for (let i = 0; i < n; i++) x[i] += y[i]; },
   };
 }

@@ -12,6 +12,7 @@ import type { Backend, Matrix } from "../backend.js";
 import type { StoredTensor } from "../../tensor/tensor.js";
 import { bytesFor, toFloat32 } from "../../tensor/tensor.js";
 import { ropeInvFreq } from "../ref/qk_norm_rope.js";
+import { copyRows as copyRowsRef } from "../ref/copy_rows.js";
 import { Arena } from "./arena.js";
 import { KernelPool, type PoolWorker } from "./pool.js";
 import { ARGS, CTRL_BYTES, MAX_ARGS, OP, Op, type KernelExports } from "./jobs.js";
@@ -71,8 +72,20 @@ function compileKernels(relaxed: boolean | "auto"): { module: WebAssembly.Module
   return { module: new WebAssembly.Module(fs.readFileSync(locate("kernels.wasm"))), relaxed: false };
 }
 
+/** The parent's Node flags minus those that only apply to a main script (`node -e`, `--input-type`). */
+function workerExecArgv(): string[] {
+  const out: string[] = [];
+  const a = process.execArgv;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] === "-e" || a[i] === "--eval" || a[i] === "-p" || a[i] === "--print") { i++; continue; }
+    if (a[i].startsWith("--input-type") || a[i].startsWith("--eval=") || a[i].startsWith("--print=")) continue;
+    out.push(a[i]);
+  }
+  return out;
+}
+
 function spawnNodeWorker(module: WebAssembly.Module, memory: WebAssembly.Memory, ctrl: number, spin: number, index: number): PoolWorker {
-  const worker = new Worker(locate("worker.js"), { workerData: { module, memory, ctrl, spin, index } });
+  const worker = new Worker(locate("worker.js"), { workerData: { module, memory, ctrl, spin, index }, execArgv: workerExecArgv() });
   worker.unref(); // an idle pool never keeps the process alive
   const ready = new Promise<void>((resolve, reject) => {
     worker.once("message", () => resolve());
@@ -238,6 +251,11 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
       need(out, T * F, "swiglu out"); need(gu, T * 2 * F, "swiglu gu");
       job(Op.swiglu, ptr(out, "swiglu out"), ptr(gu, "swiglu gu"), F);
       pool.run(T, itemChunk(T, T * F * 8));
+    },
+    copyRows(dst, dstStride, src, srcStride, rows, width) {
+      if (rows === 0) return;
+      need(dst, (rows - 1) * dstStride + width, "copyRows dst"); need(src, (rows - 1) * srcStride + width, "copyRows src");
+      copyRowsRef(dst, dstStride, src, srcStride, rows, width); // a memcpy a row: no kernel needed
     },
     addInPlace(x, y, n) {
       need(x, n, "addInPlace x"); need(y, n, "addInPlace y");

@@ -1,0 +1,49 @@
+// Causal GQA attention with a safe softmax, in two dispatches and no barriers (see matmul.wgsl).
+// Query t sees keys s ≤ pos0 + t; query head h uses kv head h / (nQ / nKV). SC is scratch (T, nQ, S).
+// scores: one thread per (s, h, t): SC = q·k / sqrt(hd).
+// attend: one thread per (i, h, t), i < hd: the row's max, Σ exp(score − max), then
+//   out_i = Σ_s (exp(score_s − max) / Σ) v_s,i; each of a head's hd threads recomputes max and Σ, which
+//   costs as much as the weighted sum itself and keeps every thread independent. Same order of
+//   operations as kernels/ref/attention.ts.
+
+struct Params { T: u32, pos0: u32, nQ: u32, nKV: u32, hd: u32, qStride: u32, qoff: u32, koff: u32,
+  voff: u32, ooff: u32, S: u32, scale: f32 }
+@group(0) @binding(0) var<storage, read> P: Params;
+@group(0) @binding(1) var<storage, read> Q: array<f32>;
+@group(0) @binding(2) var<storage, read> KV: array<f32>;     // keys (scores) or values (attend)
+@group(0) @binding(3) var<storage, read_write> SC: array<f32>;
+@group(0) @binding(4) var<storage, read_write> O: array<f32>;
+
+@compute @workgroup_size(64)
+fn scores(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let s = gid.x;
+  let h = gid.y;
+  let t = gid.z;
+  if (s > P.pos0 + t || h >= P.nQ) { return; }
+  let g = h / (P.nQ / P.nKV);
+  let qo = P.qoff + t * P.qStride + h * P.hd;
+  let ko = P.koff + s * P.nKV * P.hd + g * P.hd;
+  var dot = 0.0;
+  for (var i = 0u; i < P.hd; i++) { dot += Q[qo + i] * KV[ko + i]; }
+  SC[(t * P.nQ + h) * P.S + s] = dot * P.scale;
+}
+
+@compute @workgroup_size(64)
+fn attend(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.x;
+  let h = gid.y;
+  let t = gid.z;
+  if (i >= P.hd || h >= P.nQ) { return; }
+  let g = h / (P.nQ / P.nKV);
+  let nk = P.pos0 + t + 1u;
+  let so = (t * P.nQ + h) * P.S;
+  var m = SC[so];
+  for (var s = 1u; s < nk; s++) { m = max(m, SC[so + s]); }
+  var sum = 0.0;
+  for (var s = 0u; s < nk; s++) { sum += exp(SC[so + s] - m); }
+  let vo = P.voff + g * P.hd + i;
+  let vStride = P.nKV * P.hd;
+  var acc = 0.0;
+  for (var s = 0u; s < nk; s++) { acc += (exp(SC[so + s] - m) / sum) * KV[vo + s * vStride]; }
+  O[P.ooff + t * P.nQ * P.hd + h * P.hd + i] = acc;
+}

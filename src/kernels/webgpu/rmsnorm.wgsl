@@ -1,0 +1,34 @@
+// RMSNorm per row: out = x / sqrt(mean(x²) + eps) * w; one thread a row (no barriers: see matmul.wgsl).
+// rmsnorm_inplace binds one buffer for x and out (WebGPU forbids binding one buffer twice where one
+// binding is writable).
+
+struct Params { rows: u32, dim: u32, xoff: u32, ooff: u32, woff: u32, eps: f32 }
+@group(0) @binding(0) var<storage, read> P: Params;
+@group(0) @binding(1) var<storage, read> Wn: array<f32>;
+@group(0) @binding(2) var<storage, read_write> A: array<f32>; // x (and out, in place)
+@group(0) @binding(3) var<storage, read_write> O: array<f32>;
+
+fn inv_rms(xo: u32) -> f32 {
+  var ss = 0.0;
+  for (var i = 0u; i < P.dim; i++) { let v = A[xo + i]; ss += v * v; }
+  return 1.0 / sqrt(ss / f32(P.dim) + P.eps);
+}
+
+@compute @workgroup_size(64)
+fn rmsnorm(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let r = gid.x;
+  if (r >= P.rows) { return; }
+  let xo = P.xoff + r * P.dim;
+  let oo = P.ooff + r * P.dim;
+  let inv = inv_rms(xo);
+  for (var i = 0u; i < P.dim; i++) { O[oo + i] = (A[xo + i] * inv) * Wn[P.woff + i]; }
+}
+
+@compute @workgroup_size(64)
+fn rmsnorm_inplace(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let r = gid.x;
+  if (r >= P.rows) { return; }
+  let xo = P.xoff + r * P.dim;
+  let inv = inv_rms(xo);
+  for (var i = 0u; i < P.dim; i++) { A[xo + i] = (A[xo + i] * inv) * Wn[P.woff + i]; }
+}
