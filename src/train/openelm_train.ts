@@ -284,6 +284,7 @@ export class TrainableOpenELM {
   readonly attentionMM: boolean;
   /** @internal the activation plan of the current (B, T) shape */
   plan: ActivationPlan | null = null;
+  private readonly plans = new Map<string, ActivationPlan>();
   /** @internal */
   readonly scratch: LinearScratch;
   private readonly vecGrads = new Map<Float32Array, Float32Array | null>();
@@ -421,7 +422,8 @@ export class TrainableOpenELM {
       }
       return out;
     });
-    this.plan = null; // the forward gained ops
+    this.plan = null; // the forward gained ops: plans made without them are stale
+    this.plans.clear();
     return this.adapter = { peft, layout, params, grads, dropout, modules };
   }
 
@@ -454,7 +456,7 @@ export class TrainableOpenELM {
 
   zeroGrad(): void { this.grads.fill(0); this.adapter?.grads.fill(0); }
 
-  /** Bytes of activation memory planned for the current (B, T) batch. */
+  /** Bytes of activation memory planned for the current (B, T) batch (this plan only). */
   activationBytes(): number { return this.plan?.bytes() ?? 0; }
 
   // ---- gradients of activations: buffers of the backend's memory, recycled by size
@@ -522,15 +524,18 @@ export class TrainableOpenELM {
     const drop = this.adapter && this.adapter.dropout > 0 && this.dropoutSeed !== null;
     const key = `${B}x${T}${this.checkpointActivations ? "/ckpt" : ""}${drop ? "/dropout" : ""}${this.adapterEnabled ? "" : "/base"}`;
     if (this.plan?.key === key) return;
-    this.plan = null; // let the old buffers go before the new ones are allocated
-    this.fwd = null;
     this.actGrads.clear();
+    // Plans are kept by key: a backend's memory is never freed one buffer at a time, and DPO alternates between
+    // the adapter's plan and the base's (its reference) every step, evaluation between dropout and none.
+    const known = this.plans.get(key);
+    if (known) { this.plan = known; return; }
     const plan = new ActivationPlan(key, (n) => this.backend.alloc(n));
     this.plan = plan;
     const ops = new TapeOps(this, B * T, T);
     ops.dry = true;
     this.runForward(ops, new Int32Array(B * T), B, T);
     plan.allocate();
+    this.plans.set(key, plan);
   }
 
   /** The model definition over the planned buffers: embedding, layers, head; returns the logits (N, V). */
