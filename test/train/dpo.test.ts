@@ -163,3 +163,17 @@ describe("DPO gradient vs central finite differences of a float64 evaluation", (
     expect(await check(grad, names, w, loss64)).toBeLessThan(1e-5);
   });
 });
+
+test("DPO steps on the wasm backend allocate nothing after the first (the base and adapter plans are kept)", async () => {
+  const { createWasmBackend } = await import("../../src/kernels/wasm/index.js");
+  const fx = loadTrainFixture("tiny-small-vocab"), c = fx.ck.config;
+  const be = await createWasmBackend({ threads: 1 });
+  const m = new TrainableOpenELM(c, be, () => true);
+  loadParams(m.layout, m.params, fx.ck.tensors, "tiny-small-vocab");
+  m.attachAdapter(readPeftAdapter(path.join(TRAIN_FX, "tiny-small-vocab/lora-adapter"), c));
+  const { P, T, ids, targets } = pairs(c.vocab_size);
+  const used: number[] = [];
+  for (let s = 0; s < 3; s++) { m.zeroGrad(); dpoStep(m, null, ids, targets, P, T, 0.5); used.push(be.memoryBytes()); }
+  expect(used[2]).toBe(used[1]);
+  be.dispose();
+});
