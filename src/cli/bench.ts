@@ -8,6 +8,7 @@ import { runInNewContext } from "node:vm";
 import { bytesFor, numel, type DType, type StoredTensor } from "../tensor/tensor.js";
 import { parameterCount, type OpenELMConfig } from "../models/config.js";
 import { expectedShapes, modelFromTensors } from "../models/load.js";
+import { initStd } from "../models/init.js";
 import { publishedConfigNames, resolveConfig } from "../models/registry.js";
 import { openCheckpointDir } from "../io/model_dir.js";
 import { loadGgufCheckpoint } from "../io/gguf_openelm.js";
@@ -36,15 +37,13 @@ export interface BenchResult {
 }
 
 /**
- * Fast random values with the init scheme's standard deviations (models/init.ts: linear N(0, 1/in),
- * out_proj/proj_2 scaled by 1/sqrt(2L), embeddings N(0, 1/D), norms 1), drawn uniform rather than normal:
- * speed depends only on shapes, and this is ~20× quicker than Box-Muller over 270M+ values.
+ * Fast random values with the init rule's standard deviations (models/init.ts initStd), drawn uniform rather
+ * than normal: speed depends only on shapes, and this is ~20× quicker than Box-Muller over 270M+ values.
  */
 function fastRandom(c: OpenELMConfig, name: string, shape: number[], seed: number, dtype: DType, collect?: () => void): Uint8Array {
   const n = shape.reduce((a, b) => a * b, 1);
-  if (shape.length !== 2) return encodeAs(dtype, new Float32Array(n).fill(1));
-  let std = name.includes("token_embeddings") || name === "lm_head.weight" ? 1 / Math.sqrt(c.model_dim) : 1 / Math.sqrt(shape[1]);
-  if (name.endsWith("out_proj.weight") || name.endsWith("proj_2.weight")) std /= Math.sqrt(2 * c.num_transformer_layers);
+  const std = initStd(c, name, shape);
+  if (std === 0) return encodeAs(dtype, new Float32Array(n).fill(1));
   const a = (2 * std * Math.sqrt(3)) / 4294967296, lo = std * Math.sqrt(3);
   let x = seed ^ 0x9e3779b9;
   for (let i = 0; i < name.length; i++) x = Math.imul(x ^ name.charCodeAt(i), 0x01000193);

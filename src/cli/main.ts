@@ -22,6 +22,7 @@ const SUBCOMMANDS: Array<() => Promise<{ register(p: Command): void }>> = [
   () => import("./eval.js"),
   () => import("./perplexity.js"),
   () => import("./train.js"),
+  () => import("./finetune.js"),
   () => import("./data.js"),
   () => import("./bench.js"),
   () => import("./quantize.js"),

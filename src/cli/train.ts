@@ -6,7 +6,7 @@ import * as v8 from "node:v8";
 import { InputError } from "../errors.js";
 import type { Command } from "commander";
 import { loadRecipe, recipeNames } from "../train/recipe.js";
-import { createWasmTrainKernels } from "../train/wasm/train_kernels.js";
+import { createWasmBackend, TRAINING_SPIN } from "../kernels/wasm/index.js";
 import { choiceArg, intArg } from "./args.js";
 import { note, whileStopping } from "./shutdown.js";
 import { train } from "../train/trainer.js";
@@ -19,7 +19,7 @@ export function register(program: Command): void {
     .requiredOption("--out <dir>", "output directory: checkpoint/ (HF layout + trainer state), metrics.jsonl, loss_curve.svg")
     .option("--resume", "continue the checkpoint in --out (same losses as an uninterrupted run)")
     .option("--threads <n>", "threads for the SIMD kernels", intArg(1), 1)
-    .option("--kernels <kind>", "wasm (SIMD, default) or js (plain TypeScript, float64 sums)", choiceArg(["wasm", "js"] as const), "wasm")
+    .option("--kernels <kind>", "wasm (SIMD, default) or js (the reference backend and plain-TypeScript training kernels, float64 sums)", choiceArg(["wasm", "js"] as const), "wasm")
     .option("--stop-after <steps>", "save and stop after this many steps of this invocation", intArg(1))
     .option("--init-from <dir>", "start from this checkpoint's weights (overrides the recipe's init_from)")
     .action(async (o: { config: string; data: string; out: string; resume?: boolean; threads: number; kernels: "wasm" | "js"; stopAfter?: number; initFrom?: string }) => {
@@ -33,7 +33,7 @@ export function register(program: Command): void {
       let pending = false;
       // WebAssembly relaxed SIMD (fused multiply-add) is behind a flag in Node 20; it must be set before any module compiles
       if (o.kernels === "wasm") v8.setFlagsFromString("--experimental-wasm-relaxed-simd");
-      const mm = o.kernels === "wasm" ? await createWasmTrainKernels(o.threads) : undefined;
+      const be = o.kernels === "wasm" ? await createWasmBackend({ threads: o.threads, spin: TRAINING_SPIN }) : undefined;
       // A signal asks for a checkpoint after this step; the log lines are best effort (stderr may be a closed pipe).
       const stop = (signal: NodeJS.Signals) => {
         control.stop = true;
@@ -41,7 +41,7 @@ export function register(program: Command): void {
       };
       try {
         await whileStopping(stop, () => train({
-          recipe, dataDir: o.data, outDir: o.out, resume: !!o.resume, stopAfter: o.stopAfter, control, matmul: mm,
+          recipe, dataDir: o.data, outDir: o.out, resume: !!o.resume, stopAfter: o.stopAfter, control, backend: be,
           onStatus: (line, kind) => {
             if (tty && kind === "step") { note(`\r${line}\x1b[K`); pending = true; return; }
             if (pending) { note("\n"); pending = false; }
@@ -50,7 +50,7 @@ export function register(program: Command): void {
         }));
       } finally {
         if (pending) note("\n");
-        mm?.dispose();
+        be?.dispose?.();
       }
     });
 }

@@ -51,6 +51,8 @@ export interface Backend {
   copyRows(dst: Float32Array, dstStride: number, src: Float32Array, srcStride: number, rows: number, width: number): void;
   /** x[i] += y[i] for i < n. */
   addInPlace(x: Float32Array, y: Float32Array, n: number): void;
+  /** The kernels training adds (absent: training uses the plain-TS set in train/autograd). */
+  readonly training?: TrainingKernels;
   /** Device backends: send what the caller wrote into buf (a view of an alloc'd buffer) to the device. */
   write?(buf: Float32Array): void;
   /**
@@ -60,4 +62,42 @@ export interface Backend {
   read?(buf: Float32Array): Promise<Float32Array>;
   /** Release threads / memory. */
   dispose?(): void;
+}
+
+/**
+ * What training needs beyond the forward ops: the other matmul layouts, fused cross-entropy rows and the
+ * backward rules (train/autograd holds the plain-TS versions, the oracle). Row-major float32 buffers from the
+ * backend's alloc (targets from allocI32); "acc" means add into out instead of overwriting it. Shapes:
+ * N rows (tokens, B sequences of T), D width, V vocab, F ffn width, S = (nQ + 2 nKV) hd.
+ */
+export interface TrainingKernels {
+  readonly name: string;
+  allocI32(n: number): Int32Array;
+  /** out (M, N) (+)= A (M, K) · B (N, K)ᵀ. */
+  abt(out: Float32Array, A: Float32Array, B: Float32Array, M: number, N: number, K: number, acc: boolean): void;
+  /** out (M, N) (+)= A (M, K) · B (K, N). */
+  nn(out: Float32Array, A: Float32Array, B: Float32Array, M: number, N: number, K: number, acc: boolean): void;
+  /** out (M, N) (+)= A (K, M)ᵀ · B (K, N). */
+  tn(out: Float32Array, A: Float32Array, B: Float32Array, M: number, N: number, K: number, acc: boolean): void;
+  /** out (cols, rows) = columns [c0, c0 + cols) of x (rows, stride), transposed. */
+  transpose(out: Float32Array, x: Float32Array, rows: number, cols: number, stride: number, c0: number): void;
+  /** Per row of logits (N, V): lse = logsumexp, tl = the target's logit (both 0 where the target is −100). */
+  ceForward(lse: Float32Array, tl: Float32Array, logits: Float32Array, targets: Int32Array, N: number, V: number): void;
+  /** In place: logits become (cs + zs · lse) · softmax − cs · onehot(target); rows with target −100 become 0. */
+  ceBackward(logits: Float32Array, lse: Float32Array, targets: Int32Array, N: number, V: number, cs: number, zs: number): void;
+  /** dgu (N, 2F) (overwritten) of swiglu given dout (N, F). */
+  swigluBackward(dgu: Float32Array, dout: Float32Array, gu: Float32Array, N: number, F: number): void;
+  /** RMSNorm backward: dx (N, D) (+)= …, dw (D) += … (null: a frozen weight). */
+  rmsnormBackward(dx: Float32Array, dw: Float32Array | null, dy: Float32Array, x: Float32Array, w: Float32Array,
+    N: number, D: number, eps: number, acc: boolean): void;
+  /**
+   * qkNormRope backward over B = N / T sequences at positions 0 … T−1: dqkv (N, S) (overwritten) from dy (N, S)
+   * and the pre-norm qkv; dqNorm / dkNorm (hd) += (null: frozen or absent).
+   */
+  qkNormRopeBackward(dqkv: Float32Array, dqNorm: Float32Array | null, dkNorm: Float32Array | null, dy: Float32Array,
+    qkv: Float32Array, qNorm: Float32Array | null, kNorm: Float32Array | null, N: number, T: number, nQ: number,
+    nKV: number, hd: number, eps: number, theta: number): void;
+  /** qkv (N, S) token-major -> q (B, nQ, T, hd), k, v (B, nKV, T, hd) head-major; merge: the reverse. */
+  splitHeads(qkv: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, N: number, T: number, nQ: number,
+    nKV: number, hd: number, merge: boolean): void;
 }

@@ -155,29 +155,92 @@ export function linearWithAdapter(be: Backend, out: Float32Array, x: Float32Arra
   adapter: AttachedAdapter | null, layer: number, target: LoraTarget): void {
   be.matmul(out, x, W, T);
   const m = adapter?.layers[layer][target];
-  if (m) applyAdapterModule(be, adapter!, m, out, x, T);
+  if (m) applyAdapterModule(be, adapter!, m, out, x, T, W);
 }
 
 /**
- * y (T, out) = W x has been computed; add the adapter's term: y += s·B (A x), then for DoRA y *= m / n per
- * column of y (output feature). x (T, in) is the Linear's input.
+ * The ops the adapter term is made of, each returning its output (T rows). Inference runs them on the backend
+ * and scratch (in place where it can); training (train/openelm_train.ts) keeps their inputs and records each
+ * op's backward rule.
  */
-export function applyAdapterModule(be: Backend, a: AttachedAdapter, m: AttachedModule, y: Float32Array, x: Float32Array, T: number): void {
+export interface AdapterOps {
+  /** PEFT's lora_dropout on the adapter's input (the identity at inference or p = 0). */
+  dropout(x: Float32Array): Float32Array;
+  /** x (T, M.cols) · Mᵀ. */
+  matmul(x: Float32Array, M: Matrix): Float32Array;
+  /** y + s · z, both (T, out). */
+  addScaled(y: Float32Array, z: Float32Array, s: number): Float32Array;
+  /** z ⊙ m / norm on each row: DoRA's magnitude over the (detached) weight norm; norm null: m is already m / norm. */
+  magnitude(z: Float32Array, m: Float32Array, norm: Float32Array | null): Float32Array;
+}
+
+/** One adapted Linear as the forward takes it: A (r, in), B (out, r), scaling s, DoRA's m and ‖W + s·B·A‖_row. */
+export interface AdapterTerm {
+  A: Matrix;
+  B: Matrix;
+  scaling: number;
+  /** (out) DoRA's magnitude (or m / norm when norm is null); null for LoRA. */
+  magnitude: Float32Array | null;
+  /** (out) ‖W + s·B·A‖₂ per output row, a constant (PEFT recomputes it every forward, detached). */
+  norm: Float32Array | null;
+}
+
+/**
+ * The LoRA / DoRA forward (PEFT tuners/lora/layer.py Linear.forward, dora.py DoraLinearLayer.forward): the one
+ * place it is written, for inference and training. y = x Wᵀ is already computed from the undropped x.
+ *   LoRA  y + s · B A drop(x)
+ *   DoRA  y + (g − 1) ⊙ W drop(x) + g ⊙ s · B A drop(x),  g = m / ‖W + s·B·A‖_row
+ * (without dropout, DoRA is g ⊙ (y + s · B A x)). W is needed only when dropout is active under DoRA.
+ */
+export function adapterForward(ops: AdapterOps, y: Float32Array, x: Float32Array, W: Matrix, t: AdapterTerm): Float32Array {
+  const xd = ops.dropout(x);
+  const lora = ops.matmul(ops.matmul(xd, t.A), t.B); // (T, out)
+  if (!t.magnitude) return ops.addScaled(y, lora, t.scaling);
+  if (xd === x) return ops.magnitude(ops.addScaled(y, lora, t.scaling), t.magnitude, t.norm);
+  const base = ops.matmul(xd, W);
+  return ops.addScaled(ops.addScaled(y, base, -1), ops.magnitude(ops.addScaled(base, lora, t.scaling), t.magnitude, t.norm), 1);
+}
+
+/** AdapterOps of inference: the backend's matmul into the adapter's scratch, additions and scaling in place on y. */
+class InferenceAdapterOps implements AdapterOps {
+  private next = 0;
+  constructor(private readonly be: Backend, private readonly bufs: Float32Array[], private readonly T: number) {}
+  dropout(x: Float32Array): Float32Array { return x; }
+  matmul(x: Float32Array, M: Matrix): Float32Array {
+    const out = this.bufs[this.next++ % 2];
+    this.be.matmul(out, x, M, this.T);
+    return out;
+  }
+  addScaled(y: Float32Array, z: Float32Array, s: number): Float32Array {
+    const n = y.length; // exactly (T, out): applyAdapterModule passes that view
+    if (s !== 1) for (let i = 0; i < n; i++) z[i] *= s;
+    this.be.addInPlace(y, z, n);
+    return y;
+  }
+  magnitude(z: Float32Array, m: Float32Array, norm: Float32Array | null): Float32Array {
+    const out = m.length;
+    for (let t = 0; t < this.T; t++) {
+      const row = z.subarray(t * out, (t + 1) * out);
+      for (let o = 0; o < out; o++) row[o] *= norm ? m[o] / norm[o] : m[o];
+    }
+    return z;
+  }
+}
+
+/**
+ * y (T, out) = W x has been computed; add the adapter's term (adapterForward with s·B folded at attach time
+ * and DoRA's m / n precomputed). x (T, in) is the Linear's input.
+ */
+export function applyAdapterModule(be: Backend, a: AttachedAdapter, m: AttachedModule, y: Float32Array, x: Float32Array, T: number,
+  W: Matrix): void {
   const out = m.sB.rows, r = m.A.rows;
   if (!a.scratch || a.scratch.cap < T || a.scratch.ax.length < T * r || a.scratch.bax.length < T * out) {
     let maxR = 0, maxOut = 0;
     for (const l of a.layers) for (const t of LORA_TARGETS) { const mm = l[t]; if (mm) { maxR = Math.max(maxR, mm.A.rows); maxOut = Math.max(maxOut, mm.sB.rows); } }
     a.scratch = { cap: T, ax: be.alloc(T * maxR), bax: be.alloc(T * maxOut) };
   }
-  const { ax, bax } = a.scratch;
-  be.matmul(ax, x, m.A, T);      // (T, r)
-  be.matmul(bax, ax, m.sB, T);   // (T, out)
-  be.addInPlace(y, bax, T * out);
-  const g = m.rowScale;
-  if (g) for (let t = 0; t < T; t++) {
-    const row = y.subarray(t * out, (t + 1) * out);
-    for (let o = 0; o < out; o++) row[o] *= g[o];
-  }
+  adapterForward(new InferenceAdapterOps(be, [a.scratch.ax, a.scratch.bax], T), y.subarray(0, T * out), x, W,
+    { A: m.A, B: m.sB, scaling: 1, magnitude: m.rowScale, norm: null });
 }
 
 /**

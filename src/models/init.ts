@@ -1,6 +1,7 @@
-// Random-weight checkpoints in the exact published layout, for benchmarks and tests without downloads.
-// Initialisation follows HF OpenELMPreTrainedModel._init_weights in spirit: linear ~ N(0, 1/in_features)
-// (out_proj and proj_2 scaled by 1/sqrt(2L)), embeddings ~ N(0, 1/D), RMSNorm weights 1.
+// The one weight-initialisation rule (initStd), and random-weight checkpoints in the exact published layout
+// for benchmarks and tests without downloads. The rule is CoreNet's (general_gpt.py reset_parameters), the
+// code OpenELM was pre-trained with: Linear weights N(0, in_features^-½), the embedding (and an untied
+// lm_head) N(0, D^-½), RMSNorm weights 1, and the residual branches' out_proj / proj_2 N(0, D^-½ · (2L)^-½).
 
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -13,32 +14,32 @@ import { expectedShapes } from "./load.js";
 
 export type InitDType = "f32" | "bf16";
 
-/** Standard normal draws (Box-Muller) from the seeded generator. */
-function gaussian(rng: Rng): () => number {
-  let spare: number | null = null;
-  return () => {
-    if (spare !== null) { const s = spare; spare = null; return s; }
-    const u = 1 - rng.next(), v = rng.next();
-    const r = Math.sqrt(-2 * Math.log(u));
-    spare = r * Math.sin(2 * Math.PI * v);
-    return r * Math.cos(2 * Math.PI * v);
-  };
+/**
+ * The standard deviation a checkpoint tensor starts with (shape in HF layout, (out, in) for a Linear);
+ * 0 for the 1-D RMSNorm weights, which start at 1.
+ */
+export function initStd(c: OpenELMConfig, name: string, shape: readonly number[]): number {
+  if (shape.length !== 2) return 0;
+  const D = c.model_dim;
+  if (name.endsWith("out_proj.weight") || name.endsWith("proj_2.weight")) return Math.pow(D, -0.5) * Math.pow(2 * c.num_transformer_layers, -0.5);
+  if (name === "transformer.token_embeddings.weight" || name === "lm_head.weight") return Math.pow(D, -0.5);
+  return Math.pow(shape[1], -0.5);
+}
+
+/** Fill v with the initial values of tensor `name`: normal draws from rng times initStd, or 1 for norms. */
+export function initTensor(v: Float32Array, c: OpenELMConfig, name: string, shape: readonly number[], rng: Rng): void {
+  const std = initStd(c, name, shape);
+  if (std === 0) { v.fill(1); return; }
+  for (let i = 0; i < v.length; i++) v[i] = rng.normal() * std;
 }
 
 /** One tensor's random values for a given config (deterministic from the seed and the tensor name). */
 export function randomTensor(c: OpenELMConfig, name: string, shape: number[], dtype: InitDType, seed: number): StoredTensor {
   let h = seed >>> 0;
   for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193) >>> 0;
-  const g = gaussian(new Rng(h));
   const n = shape.reduce((a, b) => a * b, 1);
-  let std = 0;
-  if (shape.length === 2) {
-    std = name.includes("token_embeddings") || name === "lm_head.weight" ? 1 / Math.sqrt(c.model_dim) : 1 / Math.sqrt(shape[1]);
-    if (name.endsWith("out_proj.weight") || name.endsWith("proj_2.weight")) std /= Math.sqrt(2 * c.num_transformer_layers);
-  }
   const f = new Float32Array(n);
-  if (std === 0) f.fill(1);
-  else for (let i = 0; i < n; i++) f[i] = g() * std;
+  initTensor(f, c, name, shape, new Rng(h));
   if (dtype === "f32") return { name, dtype, shape, data: new Uint8Array(f.buffer) };
   const b = new Uint16Array(n);
   for (let i = 0; i < n; i++) b[i] = f32ToBf16(f[i]);

@@ -198,34 +198,16 @@ export class OpenELMModel {
   /** One micro-batch of segments stacked into `rows` rows; writes the logit rows it owes to out; returns their count. */
   private microBatch(segs: Segment[], rows: number, out: Float32Array): number {
     const c = this.config, be = this.backend;
-    const T = rows, D = c.model_dim, hd = c.head_dim, V = c.vocab_size;
-    const { x, h, qkv, attn, gu, ff, tmp } = this.work!;
+    const T = rows, D = c.model_dim;
+    const w = this.work!;
     const one = segs.length === 1 && segs[0].s === 0 && segs[0].e === segs[0].en.ids.length;
     const ids: ArrayLike<number> = one ? segs[0].en.ids : segs.flatMap((g) => Array.from({ length: g.e - g.s }, (_, t) => g.en.ids[g.s + t]));
 
-    be.embed(x, this.weights.token_embeddings, ids); // (T, D), no scaling
+    be.embed(w.x, this.weights.token_embeddings, ids); // (T, D), no scaling
+    const ops = new CachedOps(this, w, segs, T, one);
     for (let i = 0; i < this.sizes.length; i++) {
-      const { nQ, nKV, ffnDim: F } = this.sizes[i];
-      const L = this.weights.layers[i];
-      const qkvW = (nQ + 2 * nKV) * hd, kvW = nKV * hd;
-      be.rmsnorm(h, x, L.attn_norm, T, D, RMS_EPS);
-      linearWithAdapter(be, qkv, h, L.qkv_proj, T, this.adapter, i, "qkv_proj"); // (T, (nQ + 2 nKV) hd) = [q | k | v]
-      for (const g of segs) {                                             // per sequence: its positions and cache
-        const n = g.e - g.s, pos0 = g.en.cache.length, kc = g.en.cache.k[i], vc = g.en.cache.v[i];
-        const q = one ? qkv : qkv.subarray(g.row * qkvW);
-        be.qkNormRope(q, n, nQ, nKV, hd, L.q_norm, L.k_norm, RMS_EPS, pos0, c.rope_freq_constant);
-        const o = g.row * qkvW + nQ * hd;
-        be.copyRows(kc.subarray(pos0 * kvW), kvW, qkv.subarray(o), qkvW, n, kvW);         // keys after RoPE
-        be.copyRows(vc.subarray(pos0 * kvW), kvW, qkv.subarray(o + kvW), qkvW, n, kvW);
-        be.attention(one ? attn : attn.subarray(g.row * nQ * hd), q, qkvW, kc, vc, n, pos0, nQ, nKV, hd); // (n, nQ hd)
-      }
-      linearWithAdapter(be, tmp, attn, L.out_proj, T, this.adapter, i, "out_proj");
-      be.addInPlace(x, tmp, T * D);
-      be.rmsnorm(h, x, L.ffn_norm, T, D, RMS_EPS);
-      linearWithAdapter(be, gu, h, L.proj_1, T, this.adapter, i, "proj_1"); // (T, 2F) = [gate | up]
-      be.swiglu(ff, gu, T, F);
-      linearWithAdapter(be, tmp, ff, L.proj_2, T, this.adapter, i, "proj_2");
-      be.addInPlace(x, tmp, T * D);
+      ops.layer = i;
+      layer(ops, w.x, this.weights.layers[i]);
     }
     // Rows that need logits, gathered into h (free now): every row of an "all" segment, and the last row
     // of a sequence's final segment for "last".
@@ -236,12 +218,109 @@ export class OpenELMModel {
       cache.length = pos0 + len;
       const r0 = g.en.logits === "all" ? g.row : g.en.logits === "last" && g.e === g.en.ids.length ? g.row + len - 1 : -1;
       if (r0 < 0) continue;
-      be.copyRows(h.subarray(n * D), D, x.subarray(r0 * D), D, g.row + len - r0, D);
+      be.copyRows(w.h.subarray(n * D), D, w.x.subarray(r0 * D), D, g.row + len - r0, D);
       n += g.row + len - r0;
     }
     if (n === 0) return 0;
-    be.rmsnorm(h, h, this.weights.norm, n, D, RMS_EPS);
-    be.matmul(out, h, this.weights.lm_head ?? this.weights.token_embeddings, n);
+    ops.rows = n;
+    ops.logits = out;
+    head(ops, w.h.subarray(0, n * D), this.weights);
     return n;
+  }
+}
+
+/** The output projection of a model: lm_head, or the token embeddings when they are shared. */
+export function outputProjection(w: OpenELMWeights): Matrix {
+  return w.lm_head ?? w.token_embeddings;
+}
+
+/**
+ * The ops an OpenELM layer is made of, each returning its output (T rows). Inference runs them on work
+ * buffers and the KV cache; training (train/openelm_train.ts) runs them on saved activations and records
+ * each op's backward rule.
+ */
+export interface LayerOps {
+  /** rmsnorm(x) · w over D. */
+  rmsnorm(x: Float32Array, w: Float32Array): Float32Array;
+  /** x · Wᵀ, W in (out, in) layout; name: the checkpoint module (adapters attach by it). */
+  linear(x: Float32Array, W: Matrix, name: LinearName): Float32Array;
+  /** Per-head RMSNorm of queries and keys (weights null: none), then RoPE, on the fused (T, S) rows. */
+  qkNormRope(qkv: Float32Array, qNorm: Float32Array | null, kNorm: Float32Array | null): Float32Array;
+  /** Causal GQA attention of the roped qkv rows: (T, nQ hd). */
+  attention(qkv: Float32Array): Float32Array;
+  /** silu(gate) · up of gu (T, 2F) = [gate | up]: (T, F). */
+  swiglu(gu: Float32Array): Float32Array;
+  /** x + y (inference adds into x). */
+  residual(x: Float32Array, y: Float32Array): Float32Array;
+}
+
+/** The linear modules by their checkpoint names. */
+export type LinearName = "qkv_proj" | "out_proj" | "proj_1" | "proj_2" | "lm_head";
+
+/** One transformer layer (HF OpenELMDecoderLayer): pre-norm attention and SwiGLU FFN, each with a residual. */
+export function layer(ops: LayerOps, x: Float32Array, L: LayerWeights): Float32Array {
+  const qkv = ops.qkNormRope(ops.linear(ops.rmsnorm(x, L.attn_norm), L.qkv_proj, "qkv_proj"), L.q_norm, L.k_norm); // (T, S) = [q | k | v]
+  const h = ops.residual(x, ops.linear(ops.attention(qkv), L.out_proj, "out_proj"));                              // (T, D)
+  const ff = ops.swiglu(ops.linear(ops.rmsnorm(h, L.ffn_norm), L.proj_1, "proj_1"));                             // (T, F)
+  return ops.residual(h, ops.linear(ff, L.proj_2, "proj_2"));                                                    // (T, D)
+}
+
+/** Final norm and the output projection: logits (T, V). */
+export function head(ops: LayerOps, x: Float32Array, w: OpenELMWeights): Float32Array {
+  return ops.linear(ops.rmsnorm(x, w.norm), outputProjection(w), "lm_head");
+}
+
+/**
+ * LayerOps of inference over a micro-batch of sequence segments stacked into T rows: the matmuls, norms and
+ * residuals run on all rows at once (each weight read once); RoPE, the cache writes and attention run per
+ * segment, at its sequence's positions and into its own cache.
+ */
+class CachedOps implements LayerOps {
+  layer = 0;
+  /** Rows of the current call (the head takes only the rows that need logits). */
+  rows: number;
+  logits: Float32Array | null = null;
+  constructor(private readonly m: OpenELMModel, private readonly w: Work, private readonly segs: Segment[],
+    private readonly T: number, private readonly one: boolean) { this.rows = T; }
+
+  rmsnorm(x: Float32Array, w: Float32Array): Float32Array {
+    this.m.backend.rmsnorm(this.w.h, x, w, this.rows, this.m.config.model_dim, RMS_EPS);
+    return this.w.h;
+  }
+  linear(x: Float32Array, W: Matrix, name: LinearName): Float32Array {
+    const w = this.w;
+    const out = name === "qkv_proj" ? w.qkv : name === "proj_1" ? w.gu : name === "lm_head" ? this.logits! : w.tmp;
+    if (name === "lm_head") this.m.backend.matmul(out, x, W, this.rows);
+    else linearWithAdapter(this.m.backend, out, x, W, this.rows, this.m.adapter, this.layer, name);
+    return out;
+  }
+  qkNormRope(qkv: Float32Array, qNorm: Float32Array | null, kNorm: Float32Array | null): Float32Array {
+    const { nQ, nKV } = this.m.sizes[this.layer], c = this.m.config, hd = c.head_dim, qkvW = (nQ + 2 * nKV) * hd;
+    for (const g of this.segs) {
+      const q = this.one ? qkv : qkv.subarray(g.row * qkvW);
+      this.m.backend.qkNormRope(q, g.e - g.s, nQ, nKV, hd, qNorm, kNorm, RMS_EPS, g.en.cache.length, c.rope_freq_constant);
+    }
+    return qkv;
+  }
+  attention(qkv: Float32Array): Float32Array {
+    const { nQ, nKV } = this.m.sizes[this.layer], hd = this.m.config.head_dim, be = this.m.backend;
+    const qkvW = (nQ + 2 * nKV) * hd, kvW = nKV * hd, attn = this.w.attn;
+    for (const g of this.segs) {                                       // per sequence: its positions and cache
+      const n = g.e - g.s, pos0 = g.en.cache.length, kc = g.en.cache.k[this.layer], vc = g.en.cache.v[this.layer];
+      const q = this.one ? qkv : qkv.subarray(g.row * qkvW);
+      const o = g.row * qkvW + nQ * hd;
+      be.copyRows(kc.subarray(pos0 * kvW), kvW, qkv.subarray(o), qkvW, n, kvW);         // keys after RoPE
+      be.copyRows(vc.subarray(pos0 * kvW), kvW, qkv.subarray(o + kvW), qkvW, n, kvW);
+      be.attention(this.one ? attn : attn.subarray(g.row * nQ * hd), q, qkvW, kc, vc, n, pos0, nQ, nKV, hd); // (n, nQ hd)
+    }
+    return attn;
+  }
+  swiglu(gu: Float32Array): Float32Array {
+    this.m.backend.swiglu(this.w.ff, gu, this.T, this.m.sizes[this.layer].ffnDim);
+    return this.w.ff;
+  }
+  residual(x: Float32Array, y: Float32Array): Float32Array {
+    this.m.backend.addInPlace(x, y, this.T * this.m.config.model_dim);
+    return x;
   }
 }

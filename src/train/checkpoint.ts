@@ -47,29 +47,58 @@ function f32Tensor(name: string, shape: number[], v: Float32Array): StoredTensor
   return { name, dtype: "f32", shape, data };
 }
 
-/** Write dir (e.g. OUT/checkpoint) atomically: build DIR.tmp-PID, then swap it in by renames. */
-export function saveCheckpoint(dir: string, config: OpenELMConfig, layout: ParamLayout, params: Float32Array,
-  opt: AdamW, state: TrainerState): void {
+/**
+ * Write directory dir atomically: write(tmp) fills DIR.tmp-PID, which is then swapped in by renames (a crash
+ * mid-swap leaves DIR.old, which findCheckpoint picks up).
+ */
+export function writeDirAtomic(dir: string, write: (tmp: string) => void): void {
   const parent = path.dirname(dir), base = path.basename(dir);
   const tmp = path.join(parent, `.${base}.tmp-${process.pid}`), old = path.join(parent, `.${base}.old`);
   removeStaleTemps(dir); // a run killed while saving left its .checkpoint.tmp-PID
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(tmp, { recursive: true });
-  fs.writeFileSync(path.join(tmp, "config.json"), configToJson(config));
-  fs.writeFileSync(path.join(tmp, "generation_config.json"), JSON.stringify({ _from_model_config: true, bos_token_id: config.bos_token_id, eos_token_id: config.eos_token_id, transformers_version: "4.39.3" }, null, 2) + "\n");
-  const weights: StoredTensor[] = [], moments: StoredTensor[] = [];
-  for (const p of layout.infos) {
-    weights.push(f32Tensor(p.name, p.shape, params.subarray(p.offset, p.offset + p.size)));
-    moments.push(f32Tensor(`${p.name}.exp_avg`, p.shape, opt.m.subarray(p.offset, p.offset + p.size)));
-    moments.push(f32Tensor(`${p.name}.exp_avg_sq`, p.shape, opt.v.subarray(p.offset, p.offset + p.size)));
-  }
-  writeSafetensors(path.join(tmp, "model.safetensors"), weights, { format: "pt" });
-  writeSafetensors(path.join(tmp, "optimizer.safetensors"), moments, { format: "pt", optimizer: "adamw" });
-  writeFileAtomic(path.join(tmp, "trainer_state.json"), JSON.stringify(state, null, 2) + "\n");
+  write(tmp);
   fs.rmSync(old, { recursive: true, force: true });
   if (fs.existsSync(dir)) fs.renameSync(dir, old);
   fs.renameSync(tmp, dir);
   fs.rmSync(old, { recursive: true, force: true });
+}
+
+/** AdamW's moments of the tensors of layout, as optimizer.safetensors holds them. */
+export function writeMoments(file: string, layout: ParamLayout, opt: AdamW): void {
+  const moments: StoredTensor[] = [];
+  for (const p of layout.infos) {
+    moments.push(f32Tensor(`${p.name}.exp_avg`, p.shape, opt.m.subarray(p.offset, p.offset + p.size)));
+    moments.push(f32Tensor(`${p.name}.exp_avg_sq`, p.shape, opt.v.subarray(p.offset, p.offset + p.size)));
+  }
+  writeSafetensors(file, moments, { format: "pt", optimizer: "adamw" });
+}
+
+/** Load AdamW's moments (writeMoments) and step counter. */
+export function readMoments(file: string, layout: ParamLayout, opt: AdamW, adamStep: number): void {
+  const mom = readSafetensors(file).tensors;
+  const m = new Map<string, StoredTensor>(), v = new Map<string, StoredTensor>();
+  for (const [n, t] of mom) {
+    if (n.endsWith(".exp_avg")) m.set(n.slice(0, -8), t);
+    else if (n.endsWith(".exp_avg_sq")) v.set(n.slice(0, -11), t);
+  }
+  loadParams(layout, opt.m, m, `${file} (exp_avg)`);
+  loadParams(layout, opt.v, v, `${file} (exp_avg_sq)`);
+  opt.step = adamStep;
+}
+
+/** Write dir (e.g. OUT/checkpoint) atomically: HF layout (config, weights) plus optimizer moments and state. */
+export function saveCheckpoint(dir: string, config: OpenELMConfig, layout: ParamLayout, params: Float32Array,
+  opt: AdamW, state: { format: string }): void {
+  writeDirAtomic(dir, (tmp) => {
+  fs.writeFileSync(path.join(tmp, "config.json"), configToJson(config));
+  fs.writeFileSync(path.join(tmp, "generation_config.json"), JSON.stringify({ _from_model_config: true, bos_token_id: config.bos_token_id, eos_token_id: config.eos_token_id, transformers_version: "4.39.3" }, null, 2) + "\n");
+  const weights: StoredTensor[] = [];
+  for (const p of layout.infos) weights.push(f32Tensor(p.name, p.shape, params.subarray(p.offset, p.offset + p.size)));
+  writeSafetensors(path.join(tmp, "model.safetensors"), weights, { format: "pt" });
+  writeMoments(path.join(tmp, "optimizer.safetensors"), layout, opt);
+  writeFileAtomic(path.join(tmp, "trainer_state.json"), JSON.stringify(state, null, 2) + "\n");
+  });
 }
 
 /** The checkpoint directory to resume from: dir, or the previous one a crash mid-swap left behind. */
@@ -95,14 +124,5 @@ export function readTrainerState(dir: string): LoadedTrainCheckpoint {
 /** Load weights and AdamW moments of a checkpoint into the flat arrays. */
 export function restoreCheckpoint(dir: string, layout: ParamLayout, params: Float32Array, opt: AdamW, adamStep: number): void {
   loadParams(layout, params, readSafetensors(path.join(dir, "model.safetensors")).tensors, path.join(dir, "model.safetensors"));
-  const file = path.join(dir, "optimizer.safetensors");
-  const mom = readSafetensors(file).tensors;
-  const m = new Map<string, StoredTensor>(), v = new Map<string, StoredTensor>();
-  for (const [n, t] of mom) {
-    if (n.endsWith(".exp_avg")) m.set(n.slice(0, -8), t);
-    else if (n.endsWith(".exp_avg_sq")) v.set(n.slice(0, -11), t);
-  }
-  loadParams(layout, opt.m, m, `${file} (exp_avg)`);
-  loadParams(layout, opt.v, v, `${file} (exp_avg_sq)`);
-  opt.step = adamStep;
+  readMoments(path.join(dir, "optimizer.safetensors"), layout, opt, adamStep);
 }

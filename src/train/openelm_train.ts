@@ -1,58 +1,304 @@
-// OpenELM for training: forward with saved activations, then the backward of every op in reverse, into
-// gradients named like the checkpoint (llm.c train_gpt2.c gpt2_forward / gpt2_backward, OpenELM's ops).
+// OpenELM for training: the model definition of models/openelm.ts (layer, head) run by TapeOps, which keep
+// each op's activations and record its backward rule (the backend's TrainingKernels, or the plain-TS set in
+// train/autograd); backward() replays the records in reverse into gradients named like the checkpoint
+// (llm.c gpt2_forward / gpt2_backward, with the order taken from the forward instead of written twice).
 // Activation memory is planned once per (B, T) shape (llm.c ActivationTensors), never per step.
 // Shapes: B batch, T positions, N = B·T, D model_dim, hd head_dim, V vocab; per layer nQ, nKV, F, and
 // S = (nQ + 2 nKV)·hd. Weights keep the torch Linear layout (out, in).
 
-import { RMS_EPS, layerSizes, type OpenELMConfig } from "../models/config.js";
+import type { Backend, Matrix, TrainingKernels } from "../kernels/backend.js";
+import { createRefBackend } from "../kernels/ref/index.js";
+import { RMS_EPS, layerSizes, type LayerSizes, type OpenELMConfig } from "../models/config.js";
+import { head, layer, type LayerOps, type LayerWeights, type LinearName, type OpenELMWeights } from "../models/openelm.js";
+import { adapterForward, doraWeightNorm, type AdapterOps, type AdapterTerm } from "../models/adapter.js";
+import { LORA_TARGETS, peftTensorName, type LoraModule, type LoraTarget, type PeftAdapter } from "../io/peft_adapter.js";
+import { InputError } from "../errors.js";
+import { Rng } from "../tensor/rng.js";
 import type { StoredTensor } from "../tensor/tensor.js";
-import { attentionBackward, attentionBackwardMM, attentionForward, attentionForwardMM, type AttentionKernels, type AttentionScratch } from "./autograd/attention.js";
-import { crossEntropyBackward, crossEntropyForward, type LossValues } from "./autograd/cross_entropy.js";
+import { attentionBackward, attentionBackwardMM, attentionForward, attentionForwardMM, type AttentionShape } from "./autograd/attention.js";
 import { embeddingBackward, embeddingForward } from "./autograd/embedding.js";
-import { linearBackward, linearForward, NT_MAX_K, OC_CHUNK, serialMatmul, type LinearScratch, type MatmulRunner } from "./autograd/matmul.js";
-import { qkNormRopeBackward, qkNormRopeForward, ropeTables, type QKVShape } from "./autograd/qk_norm_rope.js";
-import { residualForward } from "./autograd/residual.js";
-import { rmsnormBackward, rmsnormForward } from "./autograd/rmsnorm.js";
-import { swigluBackward, swigluForward } from "./autograd/swiglu.js";
-import { loadParams, paramLayout, paramsToTensors, sharedFloat32, type ParamLayout } from "./parameters.js";
+import { refTrainingKernels } from "./autograd/index.js";
+import { LinearScratch, linearBackward } from "./autograd/matmul.js";
+import { layoutOf, loadParams, paramLayout, paramsToTensors, type ParamLayout } from "./parameters.js";
 
-interface LayerTensors {
-  attnNorm: Float32Array; qkv: Float32Array; qNorm: Float32Array | null; kNorm: Float32Array | null;
-  outProj: Float32Array; ffnNorm: Float32Array; proj1: Float32Array; proj2: Float32Array;
+/** A weight as training holds it: a float32 view of the flat parameters and of its gradient (null: frozen). */
+export interface ParamMatrix extends Matrix {
+  readonly data: Float32Array;
+  readonly grad: Float32Array | null;
 }
 
-interface LayerActs {
-  ln1: Float32Array; ln1Rstd: Float32Array; qkv: Float32Array; q: Float32Array; k: Float32Array; v: Float32Array;
-  qRstd: Float32Array; kRstd: Float32Array; att: Float32Array; attOut: Float32Array; resid2: Float32Array;
-  ln2: Float32Array; ln2Rstd: Float32Array; gu: Float32Array; act: Float32Array;
+export interface ForwardResult {
+  /** Mean cross-entropy over the counted targets (0 when none). */
+  ce: number;
+  /** coef · mean logsumexp² over the counted targets. */
+  zLoss: number;
+  /** Counted targets. */
+  count: number;
 }
 
-/** Everything sized by (B, T), allocated once by plan(). */
-interface Plan {
-  B: number; T: number; N: number; checkpointed: boolean;
-  ids: Int32Array; targets: Int32Array;
-  resid: Float32Array[];           // L + 1 residual streams (N, D): the input of each layer, then the output
-  layers: LayerActs[];
-  lnf: Float32Array; lnfRstd: Float32Array; logits: Float32Array; lse: Float32Array; tl: Float32Array;
-  cos: Float32Array; sin: Float32Array;
-  tmp: Float32Array; dresid: Float32Array; dln: Float32Array; dattOut: Float32Array; dqkv: Float32Array;
-  dq: Float32Array; dk: Float32Array; dv: Float32Array; dgu: Float32Array; dact: Float32Array;
-  scratch: LinearScratch;
-  attScratch: AttentionScratch;
+/** One adapted Linear being trained: the forward's AdapterTerm over views of the adapter's parameters. */
+interface TrainedModule extends AdapterTerm {
+  target: LoraTarget;
+  /** The same tensors as a LoraModule (views), for DoRA's weight norm. */
+  lora: LoraModule;
+  /** The base weight it wraps. */
+  W: ParamMatrix;
 }
 
-export interface ForwardResult extends LossValues {}
+/** A LoRA / DoRA adapter under training: its tensors (PEFT's names) are the trainable parameters. */
+export interface TrainedAdapter {
+  readonly peft: PeftAdapter;
+  readonly layout: ParamLayout;
+  readonly params: Float32Array;
+  readonly grads: Float32Array;
+  readonly dropout: number;
+  readonly modules: Array<Partial<Record<LoraTarget, TrainedModule>>>;
+}
+
+/** One op's backward, run in reverse order of the forward. */
+type BackwardRule = () => void;
+
+/**
+ * Activation buffers in call order, per segment (a layer, the embedding, the head), reused by every forward of
+ * the planned shape. Sizes come from a dry run of the forward (TapeOps.dry), so segments that share buffers
+ * (activation checkpointing: all layers) get each slot at its widest.
+ */
+class ActivationPlan {
+  private readonly segs = new Map<string, { sizes: number[]; bufs: Float32Array[] }>();
+  private cur: { sizes: number[]; bufs: Float32Array[] } | null = null;
+  private i = 0;
+  constructor(readonly key: string, private readonly alloc: (n: number) => Float32Array) {}
+
+  start(seg: string): void {
+    let s = this.segs.get(seg);
+    if (!s) this.segs.set(seg, s = { sizes: [], bufs: [] });
+    this.cur = s; this.i = 0;
+  }
+  /** Dry run: note the size of the next slot. */
+  note(n: number): void {
+    const s = this.cur!;
+    s.sizes[this.i] = Math.max(s.sizes[this.i] ?? 0, n);
+    this.i++;
+  }
+  allocate(): void {
+    for (const s of this.segs.values()) s.bufs = s.sizes.map((n) => this.alloc(n));
+  }
+  take(n: number): Float32Array {
+    const b = this.cur!.bufs[this.i++];
+    if (!b) throw new Error("activation plan: more buffers taken than planned (the forward changed between runs)");
+    return b.length === n ? b : b.subarray(0, n);
+  }
+  bytes(): number {
+    let n = 0;
+    for (const s of this.segs.values()) for (const b of s.bufs) n += b.byteLength;
+    return n;
+  }
+}
+
+/**
+ * LayerOps of training over B sequences of T tokens: outputs in planned buffers, never in place (inputs stay
+ * for the backward), each op pushing its backward rule onto `tape`. dry: only note buffer sizes.
+ */
+class TapeOps implements LayerOps, AdapterOps {
+  tape: BackwardRule[] = [];
+  dry = false;
+  layer = 0;
+  sizes: LayerSizes = { nQ: 0, nKV: 0, ffnDim: 0 };
+  /** The adapted module of the current linear (dropout masks are drawn per module). */
+  private module: TrainedModule | null = null;
+  constructor(private readonly m: TrainableOpenELM, private readonly N: number, private readonly T: number) {}
+
+  private out(n: number): Float32Array {
+    if (this.dry) { this.m.plan!.note(n); return new Float32Array(0); }
+    return this.m.plan!.take(n);
+  }
+
+  rmsnorm(x: Float32Array, w: Float32Array): Float32Array {
+    const { N } = this, D = this.m.config.model_dim, m = this.m;
+    const y = this.out(N * D);
+    if (this.dry) return y;
+    m.backend.rmsnorm(y, x, w, N, D, RMS_EPS);
+    this.tape.push(() => {
+      const g = m.popGrad(y);
+      if (!g) return;
+      const { g: dx, fresh } = m.gradFor(x);
+      m.k.rmsnormBackward(dx, m.vectorGrad(w), g, x, w, N, D, RMS_EPS, !fresh);
+      m.release(g);
+    });
+    return y;
+  }
+
+  linear(x: Float32Array, W: Matrix, name: LinearName): Float32Array {
+    const y = this.matmul(x, W);
+    const t = name === "lm_head" || !this.m.adapterEnabled ? undefined : this.m.adapter?.modules[this.layer][name];
+    if (!t) return y;
+    this.module = t;
+    return adapterForward(this, y, x, W, t);
+  }
+
+  dropout(x: Float32Array): Float32Array {
+    const m = this.m, a = m.adapter, t = this.module!;
+    if (!a || a.dropout === 0 || m.dropoutSeed === null) return x;
+    const n = this.N * t.A.cols, keep = 1 / (1 - a.dropout);
+    const y = this.out(n);
+    if (this.dry) return y;
+    // the mask from (seed, module): a checkpointed layer's recompute draws the same one
+    const rng = new Rng([m.dropoutSeed, this.layer, LORA_TARGETS.indexOf(t.target), 0x9e3779b9]);
+    const mask = new Uint8Array(n);
+    for (let i = 0; i < n; i++) { mask[i] = rng.next() >= a.dropout ? 1 : 0; y[i] = mask[i] ? x[i] * keep : 0; }
+    this.tape.push(() => {
+      const g = m.popGrad(y);
+      if (!g) return;
+      m.writeGrad(x, (d) => { for (let i = 0; i < n; i++) d[i] = mask[i] ? g[i] * keep : 0; });
+      m.release(g);
+    });
+    return y;
+  }
+
+  addScaled(y: Float32Array, z: Float32Array, s: number): Float32Array {
+    const m = this.m, n = this.N * this.module!.B.rows; // sizes from shapes: the dry run's arrays are empty
+    const out = this.out(n);
+    if (this.dry) return out;
+    for (let i = 0; i < n; i++) out[i] = y[i] + s * z[i];
+    this.tape.push(() => {
+      const g = m.popGrad(out);
+      if (!g) return;
+      m.writeGrad(z, (d) => { for (let i = 0; i < n; i++) d[i] = s * g[i]; });
+      m.addGrad(y, g);
+    });
+    return out;
+  }
+
+  magnitude(z: Float32Array, mag: Float32Array, norm: Float32Array | null): Float32Array {
+    const m = this.m, O = mag.length, rows = this.N, n = rows * O;
+    const out = this.out(n);
+    if (this.dry) return out;
+    const nrm = norm!; // training always passes the norm of this forward
+    for (let r = 0; r < rows; r++) for (let o = 0; o < O; o++) out[r * O + o] = z[r * O + o] * (mag[o] / nrm[o]);
+    this.tape.push(() => {
+      const g = m.popGrad(out);
+      if (!g) return;
+      const dm = m.vectorGrad(mag);
+      if (dm) { // dL/dm = Σ_rows dL/dy ⊙ z / n, with n a constant (detached, as PEFT)
+        const acc = new Float64Array(O);
+        for (let r = 0; r < rows; r++) for (let o = 0; o < O; o++) acc[o] += g[r * O + o] * z[r * O + o];
+        for (let o = 0; o < O; o++) dm[o] += acc[o] / nrm[o];
+      }
+      m.writeGrad(z, (d) => { for (let r = 0; r < rows; r++) for (let o = 0; o < O; o++) d[r * O + o] = g[r * O + o] * (mag[o] / nrm[o]); });
+      m.release(g);
+    });
+    return out;
+  }
+
+  matmul(x: Float32Array, W: Matrix): Float32Array {
+    const { N } = this, m = this.m, P = W as ParamMatrix, C = P.cols, OC = P.rows;
+    const y = this.out(N * OC);
+    if (this.dry) return y;
+    m.k.abt(y, x, P.data, N, OC, C, false);
+    this.tape.push(() => {
+      const g = m.popGrad(y);
+      if (!g) return;
+      const { g: dx, fresh } = m.gradFor(x);
+      linearBackward(m.k, dx, !fresh, P.grad, g, x, P.data, N, C, OC, m.scratch);
+      m.release(g);
+    });
+    return y;
+  }
+
+  qkNormRope(qkv: Float32Array, qNorm: Float32Array | null, kNorm: Float32Array | null): Float32Array {
+    const { N, T } = this, m = this.m, c = m.config, hd = c.head_dim, { nQ, nKV } = this.sizes, S = (nQ + 2 * nKV) * hd;
+    const y = this.out(N * S);
+    if (this.dry) return y;
+    y.set(qkv);
+    for (let b = 0; b < N / T; b++) // every sequence starts at position 0
+      m.backend.qkNormRope(y.subarray(b * T * S, (b + 1) * T * S), T, nQ, nKV, hd, qNorm, kNorm, RMS_EPS, 0, c.rope_freq_constant);
+    this.tape.push(() => {
+      const g = m.popGrad(y);
+      if (!g) return;
+      m.writeGrad(qkv, (d) => m.k.qkNormRopeBackward(d, m.vectorGrad(qNorm), m.vectorGrad(kNorm), g, qkv, qNorm, kNorm,
+        N, T, nQ, nKV, hd, RMS_EPS, c.rope_freq_constant));
+      m.release(g);
+    });
+    return y;
+  }
+
+  attention(qkv: Float32Array): Float32Array {
+    const { N, T } = this, m = this.m, hd = m.config.head_dim, { nQ, nKV } = this.sizes, B = N / T;
+    const q = this.out(N * nQ * hd), k = this.out(N * nKV * hd), v = this.out(N * nKV * hd);
+    const att = this.out(B * nQ * T * T), y = this.out(N * nQ * hd);
+    if (this.dry) return y;
+    const sh: AttentionShape = { B, T, nQ, nKV, hd };
+    m.k.splitHeads(qkv, q, k, v, N, T, nQ, nKV, hd, false);
+    if (m.attentionMM) attentionForwardMM(m.k, y, att, q, k, v, sh, m.attentionScratch(T, hd));
+    else attentionForward(y, att, q, k, v, sh);
+    this.tape.push(() => {
+      const g = m.popGrad(y);
+      if (!g) return;
+      const dq = m.gradBuffer(N * nQ * hd), dk = m.gradBuffer(N * nKV * hd), dv = m.gradBuffer(N * nKV * hd);
+      if (m.attentionMM) attentionBackwardMM(m.k, dq, dk, dv, g, att, q, k, v, sh, m.attentionScratch(T, hd));
+      else attentionBackward(dq, dk, dv, g, att, q, k, v, sh);
+      m.writeGrad(qkv, (d) => m.k.splitHeads(d, dq, dk, dv, N, T, nQ, nKV, hd, true));
+      for (const b of [g, dq, dk, dv]) m.release(b);
+    });
+    return y;
+  }
+
+  swiglu(gu: Float32Array): Float32Array {
+    const { N } = this, m = this.m, F = this.sizes.ffnDim;
+    const y = this.out(N * F);
+    if (this.dry) return y;
+    m.backend.swiglu(y, gu, N, F);
+    this.tape.push(() => {
+      const g = m.popGrad(y);
+      if (!g) return;
+      m.writeGrad(gu, (d) => m.k.swigluBackward(d, g, gu, N, F));
+      m.release(g);
+    });
+    return y;
+  }
+
+  residual(x: Float32Array, y: Float32Array): Float32Array {
+    const m = this.m, n = this.N * m.config.model_dim;
+    const out = this.out(n);
+    if (this.dry) return out;
+    out.set(x);
+    m.backend.addInPlace(out, y, n);
+    this.tape.push(() => {
+      const g = m.popGrad(out);
+      if (!g) return;
+      m.writeGrad(y, (d) => d.set(g)); // the branch's gradient, then x takes g itself
+      m.addGrad(x, g);
+    });
+    return out;
+  }
+}
 
 export class TrainableOpenELM {
   readonly layout: ParamLayout;
   readonly params: Float32Array;
   readonly grads: Float32Array;
-  private readonly w: LayerTensors[];
-  private readonly g: Array<{ [K in keyof LayerTensors]: Float32Array | null }>;
-  private plan: Plan | null = null;
-  /** Attention as matmuls when the runner has all three layouts (the SIMD kernels). */
-  private readonly attMM: AttentionKernels | null;
-  private last: { count: number; zLossCoef: number } | null = null;
+  /** The weights as the model definition takes them: views of params (and grads). */
+  readonly weights: OpenELMWeights;
+  readonly k: TrainingKernels;
+  /** Attention as per-head matmuls on the backend's kernels; the plain-TS set uses the float64 loops. */
+  readonly attentionMM: boolean;
+  /** @internal the activation plan of the current (B, T) shape */
+  plan: ActivationPlan | null = null;
+  private readonly plans = new Map<string, ActivationPlan>();
+  /** @internal */
+  readonly scratch: LinearScratch;
+  private readonly vecGrads = new Map<Float32Array, Float32Array | null>();
+  private readonly actGrads = new Map<Float32Array, Float32Array>();
+  private readonly freeGrads = new Map<number, Float32Array[]>();
+  private readonly pooled = new WeakSet<Float32Array>();
+  private attScratch: { tt: Float32Array; th1: Float32Array } | null = null;
+  private fwd: {
+    B: number; T: number; ids: Int32Array; targets: Int32Array; x0: Float32Array; headInput: Float32Array; logits: Float32Array;
+    lse: Float32Array; tl: Float32Array; count: number; zLossCoef: number;
+    /** Per layer: its input, its output and its backward rules (checkpointed: only the last layer's). */
+    layers: Array<{ x: Float32Array; out: Float32Array; tape: BackwardRule[] | null }>;
+    head: BackwardRule[];
+  } | null = null;
   /**
    * Activation checkpointing: keep only each layer's input (the residual stream) through the forward, and
    * recompute a layer's activations just before its backward. All layers then share one set of activation
@@ -60,32 +306,33 @@ export class TrainableOpenELM {
    * forward of the transformer layers. Gradients are bit-identical either way. Set before forward().
    */
   checkpointActivations = false;
+  /** The adapter being trained (attachAdapter), or null. */
+  adapter: TrainedAdapter | null = null;
+  /** Seed of the adapter's dropout masks for the next forward; null: no dropout (evaluation, reference models). */
+  dropoutSeed: number | null = null;
+  /** False: forward the base without the attached adapter (DPO's reference model under LoRA). */
+  adapterEnabled = true;
 
   /**
-   * mm: the kernels (default: plain TS, float64 sums). frozen: names of tensors that get no gradient (their
-   * weight gradients are not computed at all; the design the LoRA fine-tuning builds on).
+   * backend: where the forward ops and (its TrainingKernels, else the plain-TS set) the backward run; default
+   * the reference backend. frozen: names of tensors that get no gradient (their weight gradients are not
+   * computed at all).
    */
-  constructor(readonly config: OpenELMConfig, readonly mm: MatmulRunner = serialMatmul, frozen?: (name: string) => boolean) {
+  constructor(readonly config: OpenELMConfig, readonly backend: Backend = createRefBackend(), frozen?: (name: string) => boolean) {
+    this.k = backend.training ?? refTrainingKernels;
+    this.attentionMM = this.k !== refTrainingKernels;
     this.layout = paramLayout(config, frozen);
-    this.params = this.alloc(this.layout.total);
-    this.grads = this.alloc(this.layout.total);
-    this.attMM = mm.nn && mm.tn ? { abt: mm.abt.bind(mm), nn: mm.nn.bind(mm), tn: mm.tn.bind(mm) } : null;
-    this.w = this.layerViews(this.params);
-    this.g = this.layerViews(this.grads).map((l, i) => {
-      const p = `transformer.layers.${i}.`;
-      const t = (n: string, v: Float32Array | null) => (v && this.layout.byName.get(p + n)!.trainable ? v : null);
-      return { attnNorm: t("attn_norm.weight", l.attnNorm), qkv: t("attn.qkv_proj.weight", l.qkv), qNorm: t("attn.q_norm.weight", l.qNorm),
-        kNorm: t("attn.k_norm.weight", l.kNorm), outProj: t("attn.out_proj.weight", l.outProj), ffnNorm: t("ffn_norm.weight", l.ffnNorm),
-        proj1: t("ffn.proj_1.weight", l.proj1), proj2: t("ffn.proj_2.weight", l.proj2) };
-    });
+    this.params = backend.alloc(this.layout.total);
+    // a frozen base (LoRA) has no gradient memory at all
+    this.grads = backend.alloc(this.layout.infos.some((p) => p.trainable) ? this.layout.total : 0);
+    this.scratch = new LinearScratch((n) => backend.alloc(n));
+    this.weights = this.makeWeights();
   }
-
-  private alloc(n: number): Float32Array { return this.mm.alloc ? this.mm.alloc(n) : sharedFloat32(n); }
 
   /** A model holding the given checkpoint tensors (widened to float32). */
   static fromTensors(config: OpenELMConfig, tensors: Map<string, StoredTensor>, file = "model.safetensors",
-    mm?: MatmulRunner): TrainableOpenELM {
-    const m = new TrainableOpenELM(config, mm);
+    backend?: Backend): TrainableOpenELM {
+    const m = new TrainableOpenELM(config, backend);
     loadParams(m.layout, m.params, tensors, file);
     return m;
   }
@@ -103,90 +350,232 @@ export class TrainableOpenELM {
     return this.layout.byName.get(name)!.trainable ? this.view(this.grads, name) : null;
   }
 
-  private layerViews(flat: Float32Array): LayerTensors[] {
-    const out: LayerTensors[] = [];
-    const qk = this.config.normalize_qk_projections;
-    for (let i = 0; i < this.config.num_transformer_layers; i++) {
+  private makeWeights(): OpenELMWeights {
+    const c = this.config;
+    const mat = (name: string): ParamMatrix => {
+      const p = this.layout.byName.get(name)!;
+      return { dtype: "f32", rows: p.shape[0], cols: p.shape[1], data: this.view(this.params, name), grad: this.gradOf(name) };
+    };
+    const vec = (name: string): Float32Array => {
+      const v = this.view(this.params, name);
+      this.vecGrads.set(v, this.gradOf(name));
+      return v;
+    };
+    const layers: LayerWeights[] = [];
+    for (let i = 0; i < c.num_transformer_layers; i++) {
       const p = `transformer.layers.${i}.`;
-      out.push({
-        attnNorm: this.view(flat, p + "attn_norm.weight"), qkv: this.view(flat, p + "attn.qkv_proj.weight"),
-        qNorm: qk ? this.view(flat, p + "attn.q_norm.weight") : null,
-        kNorm: qk ? this.view(flat, p + "attn.k_norm.weight") : null,
-        outProj: this.view(flat, p + "attn.out_proj.weight"), ffnNorm: this.view(flat, p + "ffn_norm.weight"),
-        proj1: this.view(flat, p + "ffn.proj_1.weight"), proj2: this.view(flat, p + "ffn.proj_2.weight"),
+      layers.push({
+        attn_norm: vec(p + "attn_norm.weight"), qkv_proj: mat(p + "attn.qkv_proj.weight"),
+        q_norm: c.normalize_qk_projections ? vec(p + "attn.q_norm.weight") : null,
+        k_norm: c.normalize_qk_projections ? vec(p + "attn.k_norm.weight") : null,
+        out_proj: mat(p + "attn.out_proj.weight"), ffn_norm: vec(p + "ffn_norm.weight"),
+        proj_1: mat(p + "ffn.proj_1.weight"), proj_2: mat(p + "ffn.proj_2.weight"),
       });
     }
-    return out;
-  }
-
-  private headName(): string {
-    return this.config.share_input_output_layers ? "transformer.token_embeddings.weight" : "lm_head.weight";
-  }
-
-  private head(flat: Float32Array): Float32Array { return this.view(flat, this.headName()); }
-
-  zeroGrad(): void { this.grads.fill(0); }
-
-  /** Bytes of activation memory planned for a (B, T) batch. */
-  activationBytes(): number {
-    if (!this.plan) return 0;
-    // Arrays may share one memory (the wasm kernels) and, checkpointed, the layers' views alias: count each
-    // (buffer, offset) once, at its largest view.
-    const p = this.plan, seen = new Map<ArrayBufferLike, Map<number, number>>();
-    const add = (a: Float32Array) => {
-      let m = seen.get(a.buffer);
-      if (!m) seen.set(a.buffer, m = new Map());
-      m.set(a.byteOffset, Math.max(m.get(a.byteOffset) ?? 0, a.byteLength));
+    return {
+      token_embeddings: mat("transformer.token_embeddings.weight"), layers, norm: vec("transformer.norm.weight"),
+      lm_head: c.share_input_output_layers ? null : mat("lm_head.weight"),
     };
-    for (const a of [...p.resid, p.lnf, p.lnfRstd, p.logits, p.lse, p.tmp, p.dresid, p.dln, p.dattOut, p.dqkv, p.dq, p.dk, p.dv, p.dgu, p.dact]) add(a);
-    for (const l of p.layers) for (const a of Object.values(l)) add(a);
-    let n = 0;
-    for (const m of seen.values()) for (const b of m.values()) n += b;
-    return n;
   }
 
-  /** Allocate activations for (B, T) once; later calls with the same shape reuse them. */
-  planFor(B: number, T: number): void {
-    const ck = this.checkpointActivations;
-    if (this.plan && this.plan.B === B && this.plan.T === T && this.plan.checkpointed === ck) return;
-    this.plan = null; // let the old buffers go before the new ones are allocated
-    const c = this.config, N = B * T, D = c.model_dim, hd = c.head_dim, V = c.vocab_size, L = c.num_transformer_layers;
-    const f = (n: number) => this.alloc(n);
-    let maxS = 0, maxQ = 0, maxKV = 0, maxF = 0, maxWt = V * D, maxLayerWt = 0;
-    for (let i = 0; i < L; i++) {
-      const { nQ, nKV, ffnDim: F } = layerSizes(c, i);
-      const S = (nQ + 2 * nKV) * hd;
-      maxS = Math.max(maxS, S); maxQ = Math.max(maxQ, nQ); maxKV = Math.max(maxKV, nKV); maxF = Math.max(maxF, F);
-      maxWt = Math.max(maxWt, S * D, nQ * hd * D, 2 * F * D);
-      maxLayerWt = Math.max(maxLayerWt, S * D, nQ * hd * D, 2 * F * D);
-    }
-    // Per layer, its own buffers; checkpointed, views of one shared set sized for the widest layer.
-    const sizes = (nQ: number, nKV: number, F: number): Record<keyof LayerActs, number> => ({
-      ln1: N * D, ln1Rstd: N, qkv: N * (nQ + 2 * nKV) * hd, q: N * nQ * hd, k: N * nKV * hd, v: N * nKV * hd,
-      qRstd: N * nQ, kRstd: N * nKV, att: B * nQ * T * T, attOut: N * nQ * hd, resid2: N * D,
-      ln2: N * D, ln2Rstd: N, gu: N * 2 * F, act: N * F,
+  /**
+   * Train a PEFT LoRA / DoRA adapter on this model: its A, B (and DoRA magnitude) tensors become trainable
+   * parameters in the backend's memory, applied by the model definition's linear op (models/adapter.ts
+   * adapterForward). Construct the model with every base tensor frozen for PEFT's fine-tuning.
+   */
+  attachAdapter(peft: PeftAdapter): TrainedAdapter {
+    const c = this.config;
+    if (peft.layers.length !== c.num_transformer_layers)
+      throw new InputError(`adapter: made for ${peft.layers.length} layers, the model has ${c.num_transformer_layers}`);
+    const dropout = Number(peft.config.lora_dropout ?? 0); // validated when the adapter was read
+    const entries: Array<[string, number[]]> = [];
+    peft.layers.forEach((l, i) => {
+      for (const t of LORA_TARGETS) {
+        const m = l[t];
+        if (!m) continue;
+        entries.push([peftTensorName(i, t, "lora_A"), [m.r, m.in]], [peftTensorName(i, t, "lora_B"), [m.out, m.r]]);
+        if (m.magnitude) entries.push([peftTensorName(i, t, "magnitude"), [m.out]]);
+      }
     });
-    const alloc = (z: Record<keyof LayerActs, number>) =>
-      Object.fromEntries(Object.entries(z).map(([k, n]) => [k, f(n)])) as unknown as LayerActs;
-    const shared = ck ? alloc(sizes(maxQ, maxKV, maxF)) : null;
-    const layers: LayerActs[] = [];
-    for (let i = 0; i < L; i++) {
-      const { nQ, nKV, ffnDim: F } = layerSizes(c, i);
-      const z = sizes(nQ, nKV, F);
-      layers.push(shared ? Object.fromEntries(Object.entries(z).map(([k, n]) =>
-        [k, shared[k as keyof LayerActs].subarray(0, n)])) as unknown as LayerActs : alloc(z));
-    }
-    const { cos, sin } = ropeTables(T, hd, c.rope_freq_constant);
-    const maxC = Math.max(D, maxQ * hd, maxF);
-    this.plan = {
-      B, T, N, checkpointed: ck, ids: new Int32Array(N), targets: this.mm.allocI32 ? this.mm.allocI32(N) : new Int32Array(N),
-      resid: Array.from({ length: L + 1 }, () => f(N * D)), layers,
-      lnf: f(N * D), lnfRstd: f(N), logits: f(N * V), lse: f(N), tl: f(N), cos, sin,
-      tmp: f(N * D), dresid: f(N * D), dln: f(N * D), dattOut: f(N * maxQ * hd), dqkv: f(N * maxS),
-      dq: f(N * maxQ * hd), dk: f(N * maxKV * hd), dv: f(N * maxKV * hd), dgu: f(N * 2 * maxF), dact: f(N * maxF),
-      scratch: { wT: f(this.mm.nn && V > NT_MAX_K ? maxLayerWt : maxWt), xT: f(maxC * N), doutT: f(OC_CHUNK * N) },
-      attScratch: { tt: f(this.mm.nn ? T * T : 0), th1: f(this.mm.nn ? T * hd : 0), th2: f(0) },
+    const layout = layoutOf(entries), params = this.backend.alloc(layout.total), grads = this.backend.alloc(layout.total);
+    const view = (flat: Float32Array, name: string) => { const p = layout.byName.get(name)!; return flat.subarray(p.offset, p.offset + p.size); };
+    const modules = peft.layers.map((l, i) => {
+      const out: Partial<Record<LoraTarget, TrainedModule>> = {};
+      for (const t of LORA_TARGETS) {
+        const lm = l[t];
+        if (!lm) continue;
+        const W = this.weights.layers[i][t] as ParamMatrix;
+        if (W.rows !== lm.out || W.cols !== lm.in)
+          throw new InputError(`adapter: layer ${i} ${t} is (${lm.out}, ${lm.in}), the model's weight is (${W.rows}, ${W.cols})`);
+        const a = peftTensorName(i, t, "lora_A"), b = peftTensorName(i, t, "lora_B"), g = peftTensorName(i, t, "magnitude");
+        view(params, a).set(lm.A); view(params, b).set(lm.B);
+        const A: ParamMatrix = { dtype: "f32", rows: lm.r, cols: lm.in, data: view(params, a), grad: view(grads, a) };
+        const B: ParamMatrix = { dtype: "f32", rows: lm.out, cols: lm.r, data: view(params, b), grad: view(grads, b) };
+        let magnitude: Float32Array | null = null;
+        if (lm.magnitude) {
+          magnitude = view(params, g);
+          magnitude.set(lm.magnitude);
+          this.vecGrads.set(magnitude, view(grads, g));
+        }
+        const lora: LoraModule = { ...lm, A: A.data, B: B.data, magnitude };
+        out[t] = { target: t, A, B, scaling: lm.scaling, magnitude, norm: magnitude ? new Float32Array(lm.out) : null, lora, W };
+      }
+      return out;
+    });
+    this.plan = null; // the forward gained ops: plans made without them are stale
+    this.plans.clear();
+    return this.adapter = { peft, layout, params, grads, dropout, modules };
+  }
+
+  /** The trained adapter with its current values (copies), ready for writePeftAdapter. */
+  adapterSnapshot(): PeftAdapter {
+    const a = this.adapter;
+    if (!a) throw new Error("adapterSnapshot(): no adapter attached");
+    return {
+      config: a.peft.config, useDora: a.peft.useDora,
+      layers: a.modules.map((l) => {
+        const out: Partial<Record<LoraTarget, LoraModule>> = {};
+        for (const t of LORA_TARGETS) {
+          const m = l[t];
+          if (m) out[t] = { ...m.lora, A: m.lora.A.slice(), B: m.lora.B.slice(), magnitude: m.lora.magnitude?.slice() ?? null };
+        }
+        return out;
+      }),
     };
+  }
+
+  /** DoRA: ‖W + s·B·A‖ per output row from the current weights, once per forward (a constant in the backward). */
+  private updateDoraNorms(): void {
+    for (const l of this.adapter?.modules ?? []) for (const t of LORA_TARGETS) {
+      const m = l[t];
+      if (!m?.norm) continue;
+      const W = m.W.data, cols = m.W.cols;
+      m.norm.set(doraWeightNorm(m.lora, (r0, n, out) => out.set(W.subarray(r0 * cols, (r0 + n) * cols))));
+    }
+  }
+
+  zeroGrad(): void { this.grads.fill(0); this.adapter?.grads.fill(0); }
+
+  /** Bytes of activation memory planned for the current (B, T) batch (this plan only). */
+  activationBytes(): number { return this.plan?.bytes() ?? 0; }
+
+  // ---- gradients of activations: buffers of the backend's memory, recycled by size
+
+  /** @internal A gradient-sized buffer (contents undefined) from the pool. */
+  gradBuffer(n: number): Float32Array {
+    const b = this.freeGrads.get(n)?.pop();
+    if (b) return b;
+    const a = this.backend.alloc(n);
+    this.pooled.add(a);
+    return a;
+  }
+  /** @internal Return a buffer from gradBuffer (others, e.g. the logits, are left alone). */
+  release(b: Float32Array): void {
+    if (!this.pooled.has(b)) return;
+    let l = this.freeGrads.get(b.length);
+    if (!l) this.freeGrads.set(b.length, l = []);
+    l.push(b);
+  }
+  /** @internal Take the gradient of an op's output (null: the output did not reach the loss). */
+  popGrad(a: Float32Array): Float32Array | null {
+    const g = this.actGrads.get(a) ?? null;
+    this.actGrads.delete(a);
+    return g;
+  }
+  /** @internal The gradient buffer of activation a; fresh: just taken, so a writer overwrites instead of adding. */
+  gradFor(a: Float32Array): { g: Float32Array; fresh: boolean } {
+    const g = this.actGrads.get(a);
+    if (g) return { g, fresh: false };
+    const n = this.gradBuffer(a.length);
+    this.actGrads.set(a, n);
+    return { g: n, fresh: true };
+  }
+  /** @internal Let a kernel that can only overwrite produce a's gradient (added when a already has one). */
+  writeGrad(a: Float32Array, write: (d: Float32Array) => void): void {
+    const { g, fresh } = this.gradFor(a);
+    if (fresh) { write(g); return; }
+    const t = this.gradBuffer(a.length);
+    write(t);
+    this.backend.addInPlace(g, t, a.length);
+    this.release(t);
+  }
+  /** @internal a's gradient += g, taking g itself when a has none yet. */
+  addGrad(a: Float32Array, g: Float32Array): void {
+    const have = this.actGrads.get(a);
+    if (!have) { this.actGrads.set(a, g); return; }
+    this.backend.addInPlace(have, g, a.length);
+    this.release(g);
+  }
+  /** @internal The gradient of a norm weight (null: frozen or absent). */
+  vectorGrad(w: Float32Array | null): Float32Array | null {
+    return w ? this.vecGrads.get(w) ?? null : null;
+  }
+  /** @internal (T, T) and (T, hd) scratch of the attention matmuls. */
+  attentionScratch(T: number, hd: number): { tt: Float32Array; th1: Float32Array } {
+    const s = this.attScratch;
+    if (s && s.tt.length >= T * T && s.th1.length >= T * hd) return s;
+    return this.attScratch = { tt: this.backend.alloc(T * T), th1: this.backend.alloc(T * hd) };
+  }
+
+  // ---- forward and backward
+
+  /** Size the activations of a (B, T) batch with a dry run of the forward; later calls of that shape reuse them. */
+  private planFor(B: number, T: number): void {
+    const drop = this.adapter && this.adapter.dropout > 0 && this.dropoutSeed !== null;
+    const key = `${B}x${T}${this.checkpointActivations ? "/ckpt" : ""}${drop ? "/dropout" : ""}${this.adapterEnabled ? "" : "/base"}`;
+    if (this.plan?.key === key) return;
+    this.actGrads.clear();
+    // Plans are kept by key: a backend's memory is never freed one buffer at a time, and DPO alternates between
+    // the adapter's plan and the base's (its reference) every step, evaluation between dropout and none.
+    const known = this.plans.get(key);
+    if (known) { this.plan = known; return; }
+    const plan = new ActivationPlan(key, (n) => this.backend.alloc(n));
+    this.plan = plan;
+    const ops = new TapeOps(this, B * T, T);
+    ops.dry = true;
+    this.runForward(ops, new Int32Array(B * T), B, T);
+    plan.allocate();
+    this.plans.set(key, plan);
+  }
+
+  /** The model definition over the planned buffers: embedding, layers, head; returns the logits (N, V). */
+  private runForward(ops: TapeOps, ids: Int32Array, B: number, T: number): Float32Array {
+    const c = this.config, N = B * T, D = c.model_dim, plan = this.plan!, ck = this.checkpointActivations;
+    plan.start("embed");
+    const x0 = ops.dry ? (plan.note(N * D), new Float32Array(0)) : plan.take(N * D);
+    if (!ops.dry) embeddingForward(x0, (this.weights.token_embeddings as ParamMatrix).data, ids, N, D);
+    const layers: NonNullable<TrainableOpenELM["fwd"]>["layers"] = [];
+    let x = x0;
+    for (let l = 0; l < c.num_transformer_layers; l++) {
+      const out = this.layerForward(ops, l, x);
+      if (ck) { // keep the layer's output apart from the buffers the next layer reuses
+        plan.start(`resid${l}`);
+        const keep = ops.dry ? (plan.note(N * D), new Float32Array(0)) : plan.take(N * D);
+        if (!ops.dry) keep.set(out);
+        layers.push({ x, out, tape: l === c.num_transformer_layers - 1 ? ops.tape : null });
+        x = keep;
+      } else {
+        layers.push({ x, out, tape: ops.tape });
+        x = out;
+      }
+    }
+    plan.start("head");
+    ops.tape = [];
+    const logits = head(ops, x, this.weights);
+    if (!ops.dry) {
+      const f = this.fwd!;
+      f.x0 = x0; f.layers = layers; f.head = ops.tape; f.headInput = x; f.logits = logits;
+    }
+    return logits;
+  }
+
+  /** Layer l on input x, recording its backward rules into a fresh ops.tape. */
+  private layerForward(ops: TapeOps, l: number, x: Float32Array): Float32Array {
+    this.plan!.start(this.checkpointActivations ? "layers" : `layer${l}`);
+    ops.sizes = layerSizes(this.config, l);
+    ops.layer = l;
+    ops.tape = [];
+    return layer(ops, x, this.weights.layers[l]);
   }
 
   /**
@@ -195,59 +584,62 @@ export class TrainableOpenELM {
    * Returns the mean CE over counted targets and the z-loss (coefficient zLossCoef).
    */
   forward(ids: ArrayLike<number>, targets: ArrayLike<number> | null, B: number, T: number, zLossCoef = 0): ForwardResult {
-    const c = this.config;
+    const c = this.config, N = B * T, V = c.vocab_size;
     if (T > c.max_context_length) throw new RangeError(`sequence length ${T} exceeds max_context_length ${c.max_context_length}`);
     this.planFor(B, T);
-    const p = this.plan!, N = p.N, D = c.model_dim, hd = c.head_dim, V = c.vocab_size, mm = this.mm;
+    if (!this.fwd || this.fwd.B !== B || this.fwd.T !== T) {
+      this.fwd = { B, T, ids: new Int32Array(N), targets: this.k.allocI32(N), x0: new Float32Array(0), headInput: new Float32Array(0), logits: new Float32Array(0),
+        lse: this.backend.alloc(N), tl: this.backend.alloc(N), count: 0, zLossCoef: 0, layers: [], head: [] };
+    }
+    const f = this.fwd;
     for (let n = 0; n < N; n++) {
       const id = ids[n];
       if (!(id >= 0 && id < V)) throw new RangeError(`token id ${id} at position ${n} is outside the vocabulary [0, ${V})`);
-      p.ids[n] = id;
-      p.targets[n] = targets ? targets[n] : -100;
+      f.ids[n] = id;
+      f.targets[n] = targets ? targets[n] : -100;
     }
-    embeddingForward(p.resid[0], this.view(this.params, "transformer.token_embeddings.weight"), p.ids, N, D);
-    for (let l = 0; l < c.num_transformer_layers; l++) this.layerForward(l);
-    const L = c.num_transformer_layers;
-    rmsnormForward(p.lnf, p.lnfRstd, p.resid[L], this.view(this.params, "transformer.norm.weight"), N, D, RMS_EPS);
-    linearForward(mm, p.logits, p.lnf, this.head(this.params), N, D, V);
-    let r: LossValues;
-    if (mm.ceForward) { // fused kernel: per-row logsumexp and target logit; the sums stay in float64 here
-      mm.ceForward(p.lse, p.tl, p.logits, p.targets, N, V);
-      let ce = 0, z = 0, count = 0;
-      for (let n = 0; n < N; n++) {
-        if (p.targets[n] === -100) continue;
-        ce += p.lse[n] - p.tl[n]; z += p.lse[n] * p.lse[n]; count++;
-      }
-      r = count ? { ce: ce / count, zLoss: (zLossCoef * z) / count, count } : { ce: 0, zLoss: 0, count };
-    } else r = crossEntropyForward(p.lse, p.logits, p.targets, N, V, zLossCoef);
-    this.last = { count: r.count, zLossCoef };
-    return r;
+    this.actGrads.clear();
+    this.updateDoraNorms();
+    const ops = new TapeOps(this, N, T);
+    const logits = this.runForward(ops, f.ids, B, T);
+    // per-row logsumexp and target logit from the kernels; the sums stay in float64 here
+    this.k.ceForward(f.lse, f.tl, logits, f.targets, N, V);
+    let ce = 0, z = 0, count = 0;
+    for (let n = 0; n < N; n++) {
+      if (f.targets[n] === -100) continue;
+      ce += f.lse[n] - f.tl[n]; z += f.lse[n] * f.lse[n]; count++;
+    }
+    f.count = count; f.zLossCoef = zLossCoef;
+    return count ? { ce: ce / count, zLoss: (zLossCoef * z) / count, count } : { ce: 0, zLoss: 0, count };
   }
 
-  /** Layer l: resid[l] -> its activations (p.layers[l]) and resid[l + 1]. */
-  private layerForward(l: number): void {
-    const c = this.config, p = this.plan!, mm = this.mm, { B, T, N } = p, D = c.model_dim, hd = c.head_dim;
-    const { nQ, nKV, ffnDim: F } = layerSizes(c, l);
-    const S = (nQ + 2 * nKV) * hd, w = this.w[l], a = p.layers[l];
-    const sh: QKVShape = { B, T, nQ, nKV, hd, eps: RMS_EPS };
-    rmsnormForward(a.ln1, a.ln1Rstd, p.resid[l], w.attnNorm, N, D, RMS_EPS);
-    linearForward(mm, a.qkv, a.ln1, w.qkv, N, D, S);
-    qkNormRopeForward(a.q, a.k, a.v, a.qRstd, a.kRstd, a.qkv, w.qNorm, w.kNorm, sh, p.cos, p.sin);
-    if (this.attMM) attentionForwardMM(this.attMM, a.attOut, a.att, a.q, a.k, a.v, sh, p.attScratch);
-    else attentionForward(a.attOut, a.att, a.q, a.k, a.v, sh);
-    linearForward(mm, p.tmp, a.attOut, w.outProj, N, nQ * hd, D);
-    residualForward(a.resid2, p.resid[l], p.tmp, N * D);
-    rmsnormForward(a.ln2, a.ln2Rstd, a.resid2, w.ffnNorm, N, D, RMS_EPS);
-    linearForward(mm, a.gu, a.ln2, w.proj1, N, D, 2 * F);
-    if (mm.swigluForward) mm.swigluForward(a.act, a.gu, N, F); else swigluForward(a.act, a.gu, N, F);
-    linearForward(mm, p.tmp, a.act, w.proj2, N, F, D);
-    residualForward(p.resid[l + 1], a.resid2, p.tmp, N * D);
+  /** Σ over each sequence's counted targets of log p(target) (B values, float64) of the last forward. */
+  sequenceLogProbs(): Float64Array {
+    const f = this.fwd;
+    if (!f || !f.logits.length) throw new Error("sequenceLogProbs(): no forward yet");
+    const out = new Float64Array(f.B);
+    for (let n = 0; n < f.B * f.T; n++) if (f.targets[n] !== -100) out[Math.floor(n / f.T)] += f.tl[n] - f.lse[n];
+    return out;
+  }
+
+  /**
+   * Backward of Σ_b w[b] · (Σ over sequence b's counted targets of log p(target)) of the last forward (sequence
+   * log-probs weighted per sequence, as DPO needs); gradients accumulate as in backward().
+   */
+  backwardSequences(w: ArrayLike<number>): void {
+    const f = this.fwd;
+    if (!f || !f.logits.length) throw new Error("backwardSequences(): no forward yet");
+    const T = f.T, V = this.config.vocab_size;
+    // per sequence: w · (onehot − softmax) = ceBackward with cs = −w, no z-loss
+    for (let b = 0; b < f.B; b++)
+      this.k.ceBackward(f.logits.subarray(b * T * V, (b + 1) * T * V), f.lse.subarray(b * T, (b + 1) * T), f.targets.subarray(b * T, (b + 1) * T), T, V, -w[b], 0);
+    this.backwardFromLogitGrads();
   }
 
   /** The (B·T, V) logits of the last forward (valid until backward, which overwrites them). */
   logits(): Float32Array {
-    if (!this.plan) throw new Error("logits(): no forward yet");
-    return this.plan.logits;
+    if (!this.fwd || !this.fwd.logits.length) throw new Error("logits(): no forward yet");
+    return this.fwd.logits;
   }
 
   /**
@@ -255,39 +647,40 @@ export class TrainableOpenELM {
    * zeroGrad first; scale = 1 / micro-batches for gradient accumulation).
    */
   backward(scale = 1): void {
-    if (!this.plan || !this.last) throw new Error("backward(): no forward yet");
-    const c = this.config, p = this.plan, N = p.N, D = c.model_dim, hd = c.head_dim, V = c.vocab_size, mm = this.mm;
-    const { B, T } = p, L = c.num_transformer_layers;
-    const { count, zLossCoef } = this.last;
-    if (mm.ceBackward && count > 0) mm.ceBackward(p.logits, p.lse, p.targets, N, V, scale / count, (scale * zLossCoef * 2) / count);
-    else crossEntropyBackward(p.logits, p.lse, p.targets, N, V, count, zLossCoef, scale);
-    this.last = null; // the logits are gone
-    linearBackward(mm, p.dln, this.gradOf(this.headName()), p.logits, p.lnf, this.head(this.params), N, D, V, p.scratch);
-    p.dresid.fill(0);
-    rmsnormBackward(p.dresid, this.gradOf("transformer.norm.weight"), p.dln, p.resid[L],
-      this.view(this.params, "transformer.norm.weight"), p.lnfRstd, N, D);
-    for (let l = L - 1; l >= 0; l--) {
-      // checkpointed: the shared activation buffers hold the last layer's; recompute this one's (resid[l + 1]
-      // is rewritten with the same values, and dresid does not read it)
-      if (p.checkpointed && l < L - 1) this.layerForward(l);
-      const { nQ, nKV, ffnDim: F } = layerSizes(c, l);
-      const S = (nQ + 2 * nKV) * hd, w = this.w[l], g = this.g[l], a = p.layers[l];
-      const sh: QKVShape = { B, T, nQ, nKV, hd, eps: RMS_EPS };
-      // feed-forward branch: resid[l+1] = resid2 + proj_2(swiglu(proj_1(rmsnorm(resid2))))
-      linearBackward(mm, p.dact, g.proj2, p.dresid, a.act, w.proj2, N, F, D, p.scratch);
-      if (mm.swigluBackward) mm.swigluBackward(p.dgu, p.dact, a.gu, N, F); else swigluBackward(p.dgu, p.dact, a.gu, N, F);
-      linearBackward(mm, p.dln, g.proj1, p.dgu, a.ln2, w.proj1, N, D, 2 * F, p.scratch);
-      rmsnormBackward(p.dresid, g.ffnNorm, p.dln, a.resid2, w.ffnNorm, a.ln2Rstd, N, D);
-      // attention branch: resid2 = resid[l] + out_proj(attention(rope(qknorm(qkv_proj(rmsnorm(resid[l]))))))
-      linearBackward(mm, p.dattOut, g.outProj, p.dresid, a.attOut, w.outProj, N, nQ * hd, D, p.scratch);
-      if (this.attMM) attentionBackwardMM(this.attMM, p.dq, p.dk, p.dv, p.dattOut, a.att, a.q, a.k, a.v, sh, p.attScratch);
-      else attentionBackward(p.dq, p.dk, p.dv, p.dattOut, a.att, a.q, a.k, a.v, sh);
-      qkNormRopeBackward(p.dqkv, g.qNorm, g.kNorm, p.dq, p.dk, p.dv, a.qkv, w.qNorm, w.kNorm, a.qRstd, a.kRstd, sh, p.cos, p.sin);
-      linearBackward(mm, p.dln, g.qkv, p.dqkv, a.ln1, w.qkv, N, D, S, p.scratch);
-      rmsnormBackward(p.dresid, g.attnNorm, p.dln, p.resid[l], w.attnNorm, a.ln1Rstd, N, D);
+    const f = this.fwd;
+    if (!f || !f.logits.length) throw new Error("backward(): no forward yet");
+    const N = f.B * f.T, V = this.config.vocab_size;
+    const { count, zLossCoef } = f;
+    if (count === 0) { f.logits = new Float32Array(0); return; } // nothing counted: every gradient is 0
+    this.k.ceBackward(f.logits, f.lse, f.targets, N, V, scale / count, (scale * zLossCoef * 2) / count);
+    this.backwardFromLogitGrads();
+  }
+
+  /** The rest of the backward once the logits hold their gradient (in place). */
+  private backwardFromLogitGrads(): void {
+    const f = this.fwd!, c = this.config, N = f.B * f.T, D = c.model_dim, ck = this.checkpointActivations;
+    this.actGrads.set(f.logits, f.logits); // in place: the logits are now their gradient
+    f.logits = new Float32Array(0); // gone
+    for (let i = f.head.length - 1; i >= 0; i--) f.head[i]();
+    const ops = new TapeOps(this, N, f.T);
+    for (let l = c.num_transformer_layers - 1; l >= 0; l--) {
+      const L = f.layers[l];
+      if (ck) {
+        // the output's gradient arrived on the kept copy; recompute the layer (the last one's activations
+        // are still in the shared buffers) and hand the gradient to the recomputed output
+        const kept = l + 1 < f.layers.length ? f.layers[l + 1].x : f.headInput;
+        let tape = L.tape, out = L.out;
+        if (!tape) { out = this.layerForward(ops, l, L.x); tape = ops.tape; }
+        const g = this.popGrad(kept);
+        if (g) this.actGrads.set(out, g);
+        for (let i = tape.length - 1; i >= 0; i--) tape[i]();
+        L.tape = null;
+      } else for (let i = L.tape!.length - 1; i >= 0; i--) L.tape![i]();
     }
-    const dE = this.gradOf("transformer.token_embeddings.weight");
-    if (dE) embeddingBackward(dE, p.dresid, p.ids, N, D);
+    const g = this.popGrad(f.x0);
+    const E = this.weights.token_embeddings as ParamMatrix;
+    if (g && E.grad) embeddingBackward(E.grad, g, f.ids, N, D);
+    if (g) this.release(g);
   }
 }
 

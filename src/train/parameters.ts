@@ -5,6 +5,7 @@
 
 import { CheckpointError } from "../errors.js";
 import type { OpenELMConfig } from "../models/config.js";
+import { initTensor } from "../models/init.js";
 import { expectedShapes } from "../models/load.js";
 import { numel, toFloat32, type StoredTensor } from "../tensor/tensor.js";
 import type { Rng } from "../tensor/rng.js";
@@ -32,10 +33,15 @@ export function sharedFloat32(n: number): Float32Array {
 }
 
 export function paramLayout(c: OpenELMConfig, frozen: (name: string) => boolean = () => false): ParamLayout {
+  return layoutOf(expectedShapes(c), frozen);
+}
+
+/** The flat layout of named tensors, in the order given (an adapter's tensors, or a checkpoint's). */
+export function layoutOf(tensors: Iterable<[string, number[]]>, frozen: (name: string) => boolean = () => false): ParamLayout {
   const infos: ParamInfo[] = [];
   const byName = new Map<string, ParamInfo>();
   let offset = 0;
-  for (const [name, shape] of expectedShapes(c)) {
+  for (const [name, shape] of tensors) {
     const info = { name, shape, offset, size: numel(shape), decay: shape.length !== 1, trainable: !frozen(name) };
     infos.push(info);
     byName.set(name, info);
@@ -71,19 +77,7 @@ export function paramsToTensors(layout: ParamLayout, flat: Float32Array): Stored
   });
 }
 
-/**
- * CoreNet's OpenELM initialisation (general_gpt.py reset_parameters): Linear weights N(0, in_features^-½),
- * the embedding N(0, D^-½), norms 1, and out_proj / proj_2 N(0, D^-½ · (2L)^-½) (scaled residual branches).
- */
+/** The initial weights (models/init.ts initStd, CoreNet's rule), drawn from rng in layout order. */
 export function initParams(layout: ParamLayout, flat: Float32Array, c: OpenELMConfig, rng: Rng): void {
-  const D = c.model_dim, L = c.num_transformer_layers;
-  for (const p of layout.infos) {
-    const v = flat.subarray(p.offset, p.offset + p.size);
-    if (p.shape.length === 1) { v.fill(1); continue; }
-    let std = Math.pow(p.shape[1], -0.5);
-    if (p.name === "transformer.token_embeddings.weight" || p.name === "lm_head.weight") std = Math.pow(D, -0.5);
-    if (p.name.endsWith("attn.out_proj.weight") || p.name.endsWith("ffn.proj_2.weight"))
-      std = Math.pow(D, -0.5) * Math.pow(2 * L, -0.5);
-    for (let i = 0; i < v.length; i++) v[i] = rng.normal() * std;
-  }
+  for (const p of layout.infos) initTensor(flat.subarray(p.offset, p.offset + p.size), c, p.name, p.shape, rng);
 }

@@ -11,7 +11,7 @@ import { writeFileAtomic } from "../io/atomic_write.js";
 import { readCheckpoint } from "../io/model_dir.js";
 import { parameterCount } from "../models/config.js";
 import { AdamW } from "./adamw.js";
-import type { MatmulRunner } from "./autograd/matmul.js";
+import type { Backend } from "../kernels/backend.js";
 import { configHash, findCheckpoint, readTrainerState, restoreCheckpoint, saveCheckpoint, TRAINER_STATE_FORMAT, type TrainerState } from "./checkpoint.js";
 import { openTokenData, PackedSampler, validationBatches } from "./data.js";
 import { clipGradNorm } from "./grad_clip.js";
@@ -32,8 +32,8 @@ export interface TrainOptions {
   resume?: boolean;
   /** Stop (and save) after this many optimizer steps in this invocation. */
   stopAfter?: number;
-  /** Matmul runner (threads); default serial. */
-  matmul?: MatmulRunner;
+  /** Where the model runs (its training kernels); default the reference backend. */
+  backend?: Backend;
   /** Status lines (one per log_every steps, validation results, saves). */
   onStatus?: (line: string, kind: "step" | "info") => void;
   /** Set .stop = true (e.g. from a SIGINT handler) to save and exit after the current step. */
@@ -51,7 +51,7 @@ export interface TrainResult {
   params: Float32Array;
 }
 
-function fmtDuration(s: number): string {
+export function fmtDuration(s: number): string {
   if (!Number.isFinite(s)) return "?";
   const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = Math.floor(s % 60);
   return h ? `${h}h${String(m).padStart(2, "0")}m` : m ? `${m}m${String(sec).padStart(2, "0")}s` : `${sec}s`;
@@ -68,7 +68,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   if (data.index.tokenizer.vocab_size > config.vocab_size)
     throw new DataError(`${o.dataDir}: tokenized with a vocabulary of ${data.index.tokenizer.vocab_size}, the model's vocab_size is ${config.vocab_size}`);
 
-  const model = new TrainableOpenELM(config, o.matmul);
+  const model = new TrainableOpenELM(config, o.backend);
   model.checkpointActivations = r.activation_checkpointing;
   const opt = new AdamW(model.layout, { beta1: r.betas[0], beta2: r.betas[1], eps: r.eps, weightDecay: r.weight_decay });
   const sampler = new PackedSampler(data.train, T, r.seed);
@@ -191,7 +191,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
  * The rows of metrics.jsonl. A last line cut short (a run killed while appending) is dropped; any other
  * line that is not JSON is an error naming the file and line.
  */
-function readMetrics(file: string): Array<MetricsRow & Record<string, unknown>> {
+export function readMetrics(file: string): Array<MetricsRow & Record<string, unknown>> {
   const lines = fs.readFileSync(file, "utf-8").split("\n");
   const rows: Array<MetricsRow & Record<string, unknown>> = [];
   lines.forEach((line, i) => {

@@ -10,7 +10,7 @@ import { yieldToRunner } from "../yield.js";
 import { loadTrainFixture, TRAIN_FX } from "./train_fixture.js";
 import { TrainableOpenELM } from "../../src/train/openelm_train.js";
 import { loadParams } from "../../src/train/parameters.js";
-import { createWasmTrainKernels } from "../../src/train/wasm/train_kernels.js";
+import { createWasmBackend } from "../../src/kernels/wasm/index.js";
 
 const Z_COEF = 1e-4;
 
@@ -161,7 +161,7 @@ describe.each(["tiny-small-vocab", "tiny-32k"])("activation checkpointing [%s]",
   const fx = loadTrainFixture(name);
   for (const kernels of ["ts", "wasm"] as const) {
     test(`${kernels} kernels: the same loss and bit-identical gradients as keeping every activation, in less memory`, async () => {
-      const k = kernels === "wasm" ? await createWasmTrainKernels(2) : undefined;
+      const k = kernels === "wasm" ? await createWasmBackend({ threads: 2 }) : undefined;
       const run = (ckpt: boolean) => {
         const m = new TrainableOpenELM(fx.ck.config, k);
         loadParams(m.layout, m.params, fx.ck.tensors, name);

@@ -22,7 +22,7 @@ const { AdamW } = await import(dist("train/adamw.js"));
 const { clipGradNorm } = await import(dist("train/grad_clip.js"));
 const { initParams, loadParams } = await import(dist("train/parameters.js"));
 const { Rng } = await import(dist("tensor/rng.js"));
-const { createWasmTrainKernels } = await import(dist("train/wasm/train_kernels.js"));
+const { createWasmBackend, TRAINING_SPIN } = await import(dist("kernels/wasm/index.js"));
 const { readCheckpoint } = await import(dist("io/model_dir.js"));
 const { parseConfig, parameterCount } = await import(dist("models/config.js"));
 
@@ -30,6 +30,9 @@ const arg = (name, dflt) => { const i = process.argv.indexOf(name); return i > 0
 const STEPS = Number(arg("--steps", 3)), WARMUP = Number(arg("--warmup", 1));
 const TORCH = arg("--torch", path.resolve(ROOT, "../shared/reference/python/bench_train_torch.py"));
 const ONLY = arg("--only", null);
+const NO_TORCH = process.argv.includes("--no-torch");
+// --B / --T override a setup's batch (a quick comparison on a loaded machine)
+const B_OVERRIDE = arg("--B", null), T_OVERRIDE = arg("--T", null);
 
 const SETUPS = {
   "tiny-32k": { B: 8, T: 256, load: (m) => loadParams(m.layout, m.params, readCheckpoint(path.join(ROOT, "test/fixtures/openelm/tiny-32k")).tensors, "tiny-32k"),
@@ -39,9 +42,11 @@ const SETUPS = {
 };
 
 async function ours(name, threads) {
-  const s = SETUPS[name], config = s.config();
-  const k = await createWasmTrainKernels(threads);
-  const m = new TrainableOpenELM(config, k);
+  const s = { ...SETUPS[name] }, config = s.config();
+  if (B_OVERRIDE) s.B = Number(B_OVERRIDE);
+  if (T_OVERRIDE) s.T = Number(T_OVERRIDE);
+  const be = await createWasmBackend({ threads, spin: TRAINING_SPIN });
+  const m = new TrainableOpenELM(config, be);
   s.load(m, config);
   const opt = new AdamW(m.layout);
   const rng = new Rng(0), N = s.B * s.T;
@@ -62,9 +67,9 @@ async function ours(name, threads) {
     const t3 = performance.now();
     if (step >= WARMUP) rows.push([t3 - t0, t1 - t0, t2 - t1, t3 - t2].map((x) => x / 1000));
   }
-  k.dispose();
+  be.dispose();
   const med = (i) => { const a = rows.map((r) => r[i]).sort((x, y) => x - y); return a[Math.floor(a.length / 2)]; };
-  return { impl: `openelm-ts ${k.name}`, model: name, parameters: parameterCount(config), B: s.B, T: s.T, threads,
+  return { impl: `openelm-ts ${be.training.name}`, model: name, parameters: parameterCount(config), B: s.B, T: s.T, threads,
     steps_measured: rows.length, step_s_median: +med(0).toFixed(3), tokens_per_s: +(N / med(0)).toFixed(1),
     forward_s_median: +med(1).toFixed(3), backward_s_median: +med(2).toFixed(3), optimizer_s_median: +med(3).toFixed(3),
     final_loss: +loss.toFixed(4), load_average_after: os.loadavg().map((x) => +x.toFixed(2)) };
@@ -80,8 +85,8 @@ function torch(name, threads) {
 const results = [];
 for (const name of Object.keys(SETUPS)) {
   if (ONLY && ONLY !== name) continue;
-  for (const threads of [1, 2]) {
-    for (const run of [() => ours(name, threads), () => torch(name, threads)]) {
+  for (const threads of arg("--threads", "1,2").split(",").map(Number)) {
+    for (const run of [() => ours(name, threads), () => (NO_TORCH ? { impl: "pytorch", error: "skipped (--no-torch)" } : torch(name, threads))]) {
       const r = await run();
       console.log(JSON.stringify(r));
       results.push(r);

@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { readCheckpoint } from "../../src/io/model_dir.js";
 import { expect } from "vitest";
-import type { MatmulRunner } from "../../src/train/autograd/matmul.js";
+import type { Backend } from "../../src/kernels/backend.js";
 import { hfTargets, TrainableOpenELM } from "../../src/train/openelm_train.js";
 import { loadParams } from "../../src/train/parameters.js";
 import { readFixtureTensors } from "./fixture_tensors.js";
@@ -23,14 +23,14 @@ export function loadTrainFixture(name: string) {
   const { B, T } = exp.batch as { B: number; T: number };
   const ids = (exp.batch.input_ids as number[][]).flat();
   const targets = hfTargets((exp.batch.labels as number[][]).flat(), B, T);
-  return { exp, ck, B, T, ids, targets, make: () => TrainableOpenELM.fromTensors(ck.config, ck.tensors) };
+  return { exp, ck, B, T, ids, targets, make: (be?: Backend) => TrainableOpenELM.fromTensors(ck.config, ck.tensors, "model.safetensors", be) };
 }
 
 
-/** tiny-small-vocab through the kernels mm: ce + z-loss within 1e-6 relative, every gradient within the rule. */
-export function expectFixtureGradients(mm: MatmulRunner): void {
+/** tiny-small-vocab on backend be: ce + z-loss within 1e-6 relative, every gradient within the fixture's rule. */
+export function expectFixtureGradients(be: Backend): void {
   const fx = loadTrainFixture("tiny-small-vocab");
-  const m = new TrainableOpenELM(fx.ck.config, mm);
+  const m = new TrainableOpenELM(fx.ck.config, be);
   loadParams(m.layout, m.params, fx.ck.tensors, "model.safetensors");
   m.zeroGrad();
   const r = m.forward(fx.ids, fx.targets, fx.B, fx.T, 1e-4);

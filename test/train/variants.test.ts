@@ -5,17 +5,17 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { expect, test } from "vitest";
 import { readCheckpoint } from "../../src/io/model_dir.js";
-import type { MatmulRunner } from "../../src/train/autograd/matmul.js";
+import type { Backend } from "../../src/kernels/backend.js";
 import { hfTargets, TrainableOpenELM } from "../../src/train/openelm_train.js";
 import { loadParams } from "../../src/train/parameters.js";
-import { createWasmTrainKernels } from "../../src/train/wasm/train_kernels.js";
+import { createWasmBackend } from "../../src/kernels/wasm/index.js";
 import { readFixtureTensors } from "./fixture_tensors.js";
 import { TRAIN_FX } from "./train_fixture.js";
 
-const wasm = await createWasmTrainKernels(1);
+const wasm = await createWasmBackend({ threads: 1 });
 
 for (const variant of ["untied", "no-qknorm"]) {
-  for (const [kname, mm] of [["js", undefined], ["wasm", wasm]] as Array<[string, MatmulRunner | undefined]>) {
+  for (const [kname, mm] of [["js", undefined], ["wasm", wasm]] as Array<[string, Backend | undefined]>) {
     test(`${variant}: loss and every gradient [${kname}]`, () => {
       const dir = path.join(TRAIN_FX, "variants", variant);
       const exp = JSON.parse(fs.readFileSync(path.join(dir, "expected.json"), "utf-8"));

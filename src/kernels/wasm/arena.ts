@@ -41,6 +41,11 @@ export class Arena {
     return new Float32Array(this.memory.buffer, ptr, n);
   }
 
+  i32(n: number): Int32Array {
+    const ptr = this.allocBytes(n * 4);
+    return new Int32Array(this.memory.buffer, ptr, n);
+  }
+
   u8(ptr: number, bytes: number): Uint8Array {
     return new Uint8Array(this.memory.buffer, ptr, bytes);
   }
@@ -49,7 +54,7 @@ export class Arena {
   get used(): number { return this.top; }
 
   /** The byte offset of a view into this memory; throws when the array lives elsewhere. */
-  ptr(a: Float32Array, what: string): number {
+  ptr(a: Float32Array | Int32Array, what: string): number {
     let ok = this.checked.get(a.buffer);
     if (ok === undefined) {
       const b = a.buffer;

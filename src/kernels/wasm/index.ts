@@ -19,6 +19,7 @@ import { copyRows as copyRowsRef } from "../ref/copy_rows.js";
 import { Arena } from "./arena.js";
 import { KernelPool, type PoolWorker, type SpawnWorker } from "./pool.js";
 import { ARGS, CTRL_BYTES, MAX_ARGS, OP, Op, type KernelExports } from "./jobs.js";
+import { createTrainingKernels } from "./training.js";
 
 export interface WasmBackendOptions {
   /** Threads including the calling one (default: available cores, at most 8). */
@@ -28,6 +29,12 @@ export interface WasmBackendOptions {
   /** Worker spin iterations before sleeping (default 200000, ~0.5 ms). */
   spin?: number;
 }
+
+/**
+ * Worker spin for training: between kernel calls the caller runs TypeScript (attention's softmax rows, gradient
+ * bookkeeping), and a worker spinning through that time takes the core the caller needs when the machine is busy.
+ */
+export const TRAINING_SPIN = 2000;
 
 /** Kernel ids of the types kept in ggml's own block layout (assembly/matmul_kquant.ts). */
 const KQUANT_KIND: Partial<Record<QuantDType, number>> = { q4_k: 0, q5_k: 1, q6_k: 2, q5_0: 3, q5_1: 4 };
@@ -302,6 +309,7 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
       job(Op.add, ptr(x, "addInPlace x"), ptr(y, "addInPlace y"));
       pool.run(n, n < 65536 ? n : 16384);
     },
+    training: createTrainingKernels({ arena, pool, job, argF32 }, relaxed ? "wasm-relaxed" : "wasm"),
     dispose: () => pool.dispose(),
   };
   return backend;

@@ -3,6 +3,8 @@
 // Shapes: q (B, nQ, T, hd), k and v (B, nKV, T, hd) head-major; out (N, nQ·hd) token-major (the
 // out_proj input, heads concatenated); att (B, nQ, T, T) keeps the probabilities (row t: s ≤ t).
 
+import type { TrainingKernels } from "../../kernels/backend.js";
+
 export interface AttentionShape { B: number; T: number; nQ: number; nKV: number; hd: number }
 
 export function attentionForward(out: Float32Array, att: Float32Array, q: Float32Array, k: Float32Array,
@@ -79,14 +81,10 @@ export function attentionBackward(dq: Float32Array, dk: Float32Array, dv: Float3
   }
 }
 
-/** The SIMD path: each (b, h) as matmuls on a kernel runner; scratch is (T, T) + 2 (T, hd) in its memory. */
-export interface AttentionKernels {
-  abt(out: Float32Array, A: Float32Array, B: Float32Array, M: number, N: number, K: number, accumulate: boolean): void;
-  nn(out: Float32Array, A: Float32Array, B: Float32Array, M: number, N: number, K: number, accumulate: boolean): void;
-  tn(out: Float32Array, A: Float32Array, B: Float32Array, M: number, N: number, K: number, accumulate: boolean): void;
-}
+/** The SIMD path: each (b, h) as matmuls; scratch is (T, T) + (T, hd) in the kernels' memory. */
+export type AttentionKernels = Pick<TrainingKernels, "abt" | "nn" | "tn">;
 
-export interface AttentionScratch { tt: Float32Array; th1: Float32Array; th2: Float32Array }
+export interface AttentionScratch { tt: Float32Array; th1: Float32Array }
 
 /** attentionForward with S = Q Kᵀ and O = P V as matmuls (the masked half is computed and zeroed). */
 export function attentionForwardMM(mm: AttentionKernels, out: Float32Array, att: Float32Array, q: Float32Array,

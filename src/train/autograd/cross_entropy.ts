@@ -37,20 +37,17 @@ export function crossEntropyForward(lse: Float32Array, logits: Float32Array, tar
 }
 
 /**
- * In place: logits (N, V) become d(scale · (ce + zLoss)) / d logits, with the count of the forward;
- * ignored rows get 0. d ce = (softmax − onehot) / count; d z = coef · 2 · lse · softmax / count.
+ * In place: logits (N, V) become (cs + zs · lse) · softmax − cs · onehot; ignored rows get 0. For the
+ * gradient of scale · (ce + zLoss): cs = scale / count (d ce = (softmax − onehot) / count) and
+ * zs = 2 · scale · coef / count (d z = coef · 2 · lse · softmax / count).
  */
 export function crossEntropyBackward(logits: Float32Array, lse: Float32Array, targets: Int32Array, N: number,
-  V: number, count: number, zLossCoef: number, scale: number): void {
+  V: number, cs: number, zs: number): void {
   for (let n = 0; n < N; n++) {
     const y = targets[n], o = n * V;
-    if (y === IGNORE_INDEX || count === 0) { logits.fill(0, o, o + V); continue; }
-    const l = lse[n];
-    const cs = scale / count, zs = (scale * zLossCoef * 2 * l) / count;
-    for (let i = 0; i < V; i++) {
-      const p = Math.exp(logits[o + i] - l);
-      logits[o + i] = p * (cs + zs);
-    }
+    if (y === IGNORE_INDEX) { logits.fill(0, o, o + V); continue; }
+    const l = lse[n], f = cs + zs * l;
+    for (let i = 0; i < V; i++) logits[o + i] = Math.exp(logits[o + i] - l) * f;
     logits[o + y] -= cs;
   }
 }

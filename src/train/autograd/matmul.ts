@@ -1,8 +1,10 @@
-// Linear layer forward/backward (llm.c matmul_forward / matmul_backward), float32 storage, float64 sums.
-// Every product is one kernel, out (M, N) (+)= A (M, K) · Bᵀ (N, K), both operands contiguous along K:
-// forward x·Wᵀ is already that shape; the backward transposes W, dout and x into scratch first so
-// dx and dW use the same register-blocked dot-product loop (4 × 4 outputs per pass over K).
+// Linear layer backward (llm.c matmul_backward) and the plain-TS matmul layouts, float32 storage, float64
+// sums: the oracle of the TrainingKernels matmuls (kernels/wasm/assembly/matmul_grad.ts).
+// The backward transposes W, dout and x into scratch so dx and dW are both the dot-product form
+// out (M, N) (+)= A (M, K) · Bᵀ (N, K), the fastest kernel.
 // Shapes: N rows (tokens), C in_features, OC out_features; W (OC, C) in torch Linear layout.
+
+import type { TrainingKernels } from "../../kernels/backend.js";
 
 /** Rows of A handled per cache tile: A[i0 … i0+TILE) stays in L2 while every row of B streams past. */
 const TILE_ROWS = 64;
@@ -69,37 +71,20 @@ export function matmulABtRows(out: Float32Array, A: Float32Array, B: Float32Arra
   }
 }
 
-/**
- * The kernels the training model runs on: abt (out = A · Bᵀ) is required; the SIMD set (train/wasm) adds the
- * other matmul layouts, the transpose, fused cross-entropy and SwiGLU rows, and its own memory (alloc). The
- * default, serialMatmul, is the plain TypeScript loop on this thread.
- */
-export interface MatmulRunner {
-  readonly name?: string;
-  /** Zeroed float32 buffers this runner can work on (default: SharedArrayBuffer-backed arrays). */
-  alloc?(n: number): Float32Array;
-  abt(out: Float32Array, A: Float32Array, B: Float32Array, M: number, N: number, K: number, accumulate: boolean): void;
-  /** out (M, N) (+)= A (M, K) · B (K, N); with tn, the backward needs no transposes. */
-  nn?(out: Float32Array, A: Float32Array, B: Float32Array, M: number, N: number, K: number, accumulate: boolean): void;
-  /** out (cols, rows) = columns [c0, c0 + cols) of x (rows, stride), transposed. */
-  transpose?(out: Float32Array, x: Float32Array, rows: number, cols: number, stride: number, c0: number): void;
-  /** SwiGLU rows (see swiglu.ts), float32 with a polynomial exp. */
-  swigluForward?(out: Float32Array, gu: Float32Array, N: number, F: number): void;
-  swigluBackward?(dgu: Float32Array, dout: Float32Array, gu: Float32Array, N: number, F: number): void;
-  /** Int32 buffers in the runner's memory (targets for the fused cross-entropy). */
-  allocI32?(n: number): Int32Array;
-  /** Fused cross-entropy rows (see cross_entropy.ts): lse and target logits per row. */
-  ceForward?(lse: Float32Array, tl: Float32Array, logits: Float32Array, targets: Int32Array, N: number, V: number): void;
-  /** In place: logits become (cs + zs · lse) · softmax − cs · onehot; ignored rows 0. */
-  ceBackward?(logits: Float32Array, lse: Float32Array, targets: Int32Array, N: number, V: number, cs: number, zs: number): void;
-  /** out (M, N) (+)= A (K, M)ᵀ · B (K, N). */
-  tn?(out: Float32Array, A: Float32Array, B: Float32Array, M: number, N: number, K: number, accumulate: boolean): void;
+/** out (M, N) (+)= A (M, K) · B (K, N): B transposed, then the dot-product loop (the oracle of TrainingKernels.nn). */
+export function matmulNN(out: Float32Array, A: Float32Array, B: Float32Array, M: number, N: number, K: number, acc: boolean): void {
+  const bT = new Float32Array(N * K);
+  transposeInto(bT, B, K, N);
+  matmulABtRows(out, A, bT, 0, M, N, K, acc);
 }
 
-export const serialMatmul: MatmulRunner = {
-  name: "js",
-  abt(out, A, B, M, N, K, accumulate) { matmulABtRows(out, A, B, 0, M, N, K, accumulate); },
-};
+/** out (M, N) (+)= A (K, M)ᵀ · B (K, N): both transposed, then the dot-product loop (the oracle of TrainingKernels.tn). */
+export function matmulTN(out: Float32Array, A: Float32Array, B: Float32Array, M: number, N: number, K: number, acc: boolean): void {
+  const aT = new Float32Array(M * K), bT = new Float32Array(N * K);
+  transposeInto(aT, A, K, M);
+  transposeInto(bT, B, K, N);
+  matmulABtRows(out, aT, bT, 0, M, N, K, acc);
+}
 
 /** out (cols, rows) = inᵀ for in (rows, cols) starting at column c0 of a row-major (rows, stride) array. */
 export function transposeInto(out: Float32Array, x: Float32Array, rows: number, cols: number,
@@ -117,59 +102,43 @@ export function transposeInto(out: Float32Array, x: Float32Array, rows: number, 
   }
 }
 
-/** Scratch for linearBackward, sized once for the largest layer of a model. */
-export interface LinearScratch {
-  wT: Float32Array;    // (C, OC) largest
-  xT: Float32Array;    // (C, N) largest
-  doutT: Float32Array; // (OC_CHUNK, N)
+/** Scratch for linearBackward: buffers of the kernels' memory, grown on demand (the first step sizes them). */
+export class LinearScratch {
+  private bufs = new Map<string, Float32Array>();
+  constructor(private readonly alloc: (n: number) => Float32Array) {}
+  get(key: "wT" | "xT" | "doutT", n: number): Float32Array {
+    let b = this.bufs.get(key);
+    if (!b || b.length < n) { b = this.alloc(Math.max(n, 2 * (b?.length ?? 0))); this.bufs.set(key, b); }
+    return b;
+  }
 }
 
 /** Output rows of dW handled per transposed chunk of dout (bounds the scratch for the (V, D) head). */
 export const OC_CHUNK = 256;
-/** Widest reduction (K) the SIMD backward hands to the NT kernel; the vocabulary head is above it. */
+/** Widest reduction (K) handed to the NT kernel for dx; the vocabulary head is above it and uses NN. */
 export const NT_MAX_K = 8192;
 
-/** out (N, OC) = x (N, C) · Wᵀ. */
-export function linearForward(mm: MatmulRunner, out: Float32Array, x: Float32Array, W: Float32Array,
-  N: number, C: number, OC: number): void {
-  mm.abt(out, x, W, N, OC, C, false);
-}
-
 /**
- * Backward of out = x · Wᵀ: dx (N, C) = dout · W (overwritten, skipped when dx is null);
- * dW (OC, C) += doutᵀ · x (accumulated, so micro-batches add up; skipped when dW is null: a frozen weight).
+ * Backward of out = x · Wᵀ (x (N, C), W (OC, C)): dx (N, C) (+= when dxAcc) dout · W (null: not needed);
+ * dW (OC, C) += doutᵀ · x (accumulated, so micro-batches add up; null: a frozen weight). The dot-product
+ * form (NT) is the fastest kernel, so W, x and slices of dout are transposed into scratch first
+ * (O(N·(C + OC)) copies against O(N·C·OC) work).
  */
-export function linearBackward(mm: MatmulRunner, dx: Float32Array | null, dW: Float32Array | null,
-  dout: Float32Array, x: Float32Array, W: Float32Array, N: number, C: number, OC: number,
-  s: LinearScratch): void {
-  if (mm.nn && mm.transpose) {
-    // SIMD kernels: the dot-product form (NT) is the fastest, so transpose W, x and slices of dout into
-    // scratch (O(N·(C + OC)) copies against O(N·C·OC) work). The vocabulary head's W is too wide for NT's
-    // blocking (K = V), so its dx uses the NN form instead.
-    if (dx) {
-      if (OC <= NT_MAX_K) {
-        mm.transpose(s.wT, W, OC, C, C, 0); // (C, OC)
-        mm.abt(dx, dout, s.wT, N, C, OC, false);
-      } else mm.nn(dx, dout, W, N, C, OC, false);
-    }
-    if (!dW) return;
-    mm.transpose(s.xT, x, N, C, C, 0); // (C, N)
-    for (let o0 = 0; o0 < OC; o0 += OC_CHUNK) {
-      const oc = Math.min(OC_CHUNK, OC - o0);
-      mm.transpose(s.doutT, dout, N, oc, OC, o0); // (oc, N)
-      mm.abt(dW.subarray(o0 * C, (o0 + oc) * C), s.doutT, s.xT, oc, C, N, true);
-    }
-    return;
-  }
+export function linearBackward(k: TrainingKernels, dx: Float32Array | null, dxAcc: boolean, dW: Float32Array | null,
+  dout: Float32Array, x: Float32Array, W: Float32Array, N: number, C: number, OC: number, s: LinearScratch): void {
   if (dx) {
-    transposeInto(s.wT, W, OC, C); // (C, OC)
-    mm.abt(dx, dout, s.wT, N, C, OC, false);
+    if (OC <= NT_MAX_K) {
+      const wT = s.get("wT", C * OC);
+      k.transpose(wT, W, OC, C, C, 0); // (C, OC)
+      k.abt(dx, dout, wT, N, C, OC, dxAcc);
+    } else k.nn(dx, dout, W, N, C, OC, dxAcc);
   }
   if (!dW) return;
-  transposeInto(s.xT, x, N, C); // (C, N)
+  const xT = s.get("xT", C * N), doutT = s.get("doutT", Math.min(OC_CHUNK, OC) * N);
+  k.transpose(xT, x, N, C, C, 0); // (C, N)
   for (let o0 = 0; o0 < OC; o0 += OC_CHUNK) {
     const oc = Math.min(OC_CHUNK, OC - o0);
-    transposeInto(s.doutT, dout, N, oc, OC, o0); // (oc, N)
-    mm.abt(dW.subarray(o0 * C, (o0 + oc) * C), s.doutT, s.xT, oc, C, N, true);
+    k.transpose(doutT, dout, N, oc, OC, o0); // (oc, N)
+    k.abt(dW.subarray(o0 * C, (o0 + oc) * C), doutT, xT, oc, C, N, true);
   }
 }

@@ -1,6 +1,7 @@
-// SwiGLU, residual add, and the embedding row copy (kernels/ref/swiglu.ts, ref/embed.ts).
+// SwiGLU and its backward, residual add, and the embedding row copy (kernels/ref/swiglu.ts, ref/embed.ts,
+// train/autograd/swiglu.ts).
 
-import { halfToF32 } from "./simd";
+import { expv, halfToF32 } from "./simd";
 
 /** Rows [r0, r1): out (T, F) = silu(gu[:, :F]) · gu[:, F:]. silu(g) = g / (1 + e^-g): e^-g = inf gives -0, not NaN. */
 export function swiglu(out: usize, gu: usize, F: i32, r0: i32, r1: i32): void {
@@ -9,6 +10,30 @@ export function swiglu(out: usize, gu: usize, F: i32, r0: i32, r1: i32): void {
     for (let i = 0; i < F; i++) {
       const gi = load<f32>(g + (<usize>i << 2));
       store<f32>(o + (<usize>i << 2), gi / (1 + Mathf.exp(-gi)) * load<f32>(u + (<usize>i << 2)));
+    }
+  }
+}
+
+/** Rows [r0, r1): dgu (T, 2F) from dout (T, F): d gate = d · up · σ(g)(1 + g(1 − σ(g))), d up = d · silu(g). */
+export function swigluBackward(dgu: usize, dout: usize, gu: usize, F: i32, r0: i32, r1: i32): void {
+  const one = f32x4.splat(1);
+  for (let r = r0; r < r1; r++) {
+    const g0 = gu + ((<usize>r * 2 * F) << 2), u0 = g0 + (<usize>F << 2);
+    const dg0 = dgu + ((<usize>r * 2 * F) << 2), du0 = dg0 + (<usize>F << 2), d0 = dout + ((<usize>r * F) << 2);
+    let f = 0;
+    for (; f + 4 <= F; f += 4) {
+      const o = <usize>f << 2;
+      const g = v128.load(g0 + o), u = v128.load(u0 + o), d = v128.load(d0 + o);
+      const sig = f32x4.div(one, f32x4.add(one, expv(f32x4.neg(g))));
+      v128.store(dg0 + o, f32x4.mul(f32x4.mul(d, u), f32x4.mul(sig, f32x4.add(one, f32x4.mul(g, f32x4.sub(one, sig))))));
+      v128.store(du0 + o, f32x4.mul(d, f32x4.mul(g, sig)));
+    }
+    for (; f < F; f++) {
+      const o = <usize>f << 2;
+      const g = load<f32>(g0 + o), u = load<f32>(u0 + o), d = load<f32>(d0 + o);
+      const sig = <f32>(1 / (1 + Math.exp(-<f64>g)));
+      store<f32>(dg0 + o, d * u * sig * (1 + g * (1 - sig)));
+      store<f32>(du0 + o, d * g * sig);
     }
   }
 }

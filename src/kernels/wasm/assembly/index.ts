@@ -9,9 +9,11 @@ import { matmulF32 } from "./matmul_f32";
 import { matmulHalf, permuteX } from "./matmul_half";
 import { matmulQuant, quantizeAct, repackQuant, dequantRow } from "./matmul_quant";
 import { matmulKQuant, quantizeActK } from "./matmul_kquant";
-import { rmsnorm, qkNormRope } from "./norm";
+import { rmsnorm, qkNormRope, rmsnormBackward, rmsnormGradW, qkNormRopeBackward, qkNormGradW, splitHeads } from "./norm";
 import { attention } from "./attention";
-import { swiglu, addInPlace, widenRow } from "./elementwise";
+import { swiglu, swigluBackward, addInPlace, widenRow } from "./elementwise";
+import { matmulNT, matmulNN, matmulTN, transpose } from "./matmul_grad";
+import { ceForward, ceBackward } from "./cross_entropy";
 
 export { repackQuant, dequantRow, widenRow };
 
@@ -19,7 +21,12 @@ const COUNTER = 4, DONE = 8, OP = 20, NITEMS = 24, CHUNK = 28, ARGS = 32;
 
 const OP_MATMUL_F32 = 1, OP_MATMUL_BF16 = 2, OP_MATMUL_F16 = 3, OP_MATMUL_Q8 = 4, OP_MATMUL_Q4 = 5,
   OP_QUANT_ACT = 6, OP_PERMUTE_X = 7, OP_ATTENTION = 8, OP_RMSNORM = 9, OP_QK_NORM_ROPE = 10,
-  OP_SWIGLU = 11, OP_ADD = 12, OP_REPACK_Q8 = 13, OP_REPACK_Q4 = 14, OP_MATMUL_KQ = 15, OP_QUANT_ACT_K = 16;
+  OP_SWIGLU = 11, OP_ADD = 12, OP_REPACK_Q8 = 13, OP_REPACK_Q4 = 14,
+  // training: the other matmul layouts, fused cross-entropy, backward rules
+  OP_MATMUL_NT = 15, OP_MATMUL_NN = 16, OP_MATMUL_TN = 17, OP_TRANSPOSE = 18, OP_CE_FORWARD = 19, OP_CE_BACKWARD = 20,
+  OP_SWIGLU_BACKWARD = 21, OP_RMSNORM_BACKWARD = 22, OP_RMSNORM_GRAD_W = 23, OP_QK_NORM_ROPE_BACKWARD = 24,
+  OP_QK_NORM_GRAD_W = 25, OP_SPLIT_HEADS = 26,
+  OP_MATMUL_KQ = 27, OP_QUANT_ACT_K = 28;
 
 // @ts-ignore: decorator
 @inline function ai(ctrl: usize, i: i32): i32 { return load<i32>(ctrl + ARGS + (<usize>i << 2)); }
@@ -62,6 +69,28 @@ export function runRange(ctrl: usize, r0: i32, r1: i32): void {
     case OP_MATMUL_KQ:
       matmulKQuant(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4), ai(ctrl, 5),
         ai(ctrl, 6), ai(ctrl, 7), ai(ctrl, 8), r0, r1);
+        break;
+    case OP_MATMUL_NT: matmulNT(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5), r0, r1); break;
+    case OP_MATMUL_NN: matmulNN(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5), r0, r1); break;
+    case OP_MATMUL_TN: matmulTN(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5), ai(ctrl, 6), r0, r1); break;
+    case OP_TRANSPOSE: transpose(ap(ctrl, 0), ap(ctrl, 1), ai(ctrl, 2), ai(ctrl, 3), ai(ctrl, 4), r0, r1); break;
+    case OP_CE_FORWARD: ceForward(ap(ctrl, 0), ai(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4), r0, r1); break;
+    case OP_CE_BACKWARD: ceBackward(ap(ctrl, 0), ai(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), af(ctrl, 4), af(ctrl, 5), r0, r1); break;
+    case OP_SWIGLU_BACKWARD: swigluBackward(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), r0, r1); break;
+    case OP_RMSNORM_BACKWARD:
+      rmsnormBackward(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ai(ctrl, 4), af(ctrl, 5), ai(ctrl, 6), ap(ctrl, 7), r0, r1);
+      break;
+    case OP_RMSNORM_GRAD_W: rmsnormGradW(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5), ap(ctrl, 6), r0, r1); break;
+    case OP_QK_NORM_ROPE_BACKWARD:
+      qkNormRopeBackward(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5), ap(ctrl, 6), ap(ctrl, 7),
+        af(ctrl, 8), ai(ctrl, 9), ap(ctrl, 10), ap(ctrl, 11), ap(ctrl, 12), r0, r1);
+      break;
+    case OP_QK_NORM_GRAD_W:
+      qkNormGradW(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4), ai(ctrl, 5), ai(ctrl, 6), ai(ctrl, 7), ai(ctrl, 8),
+        ap(ctrl, 9), r0, r1);
+      break;
+    case OP_SPLIT_HEADS:
+      splitHeads(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5), ai(ctrl, 6), ai(ctrl, 7), ai(ctrl, 8), r0, r1);
       break;
     default: unreachable();
   }
