@@ -8,7 +8,7 @@
 
 import * as fs from "node:fs";
 import { InputError } from "./errors.js";
-import { generate, type FinishReason, type GenerateOptions, type GenerateResult, type GenerateStep } from "./generate/generate.js";
+import { generate, type Completion, type FinishReason, type GenerateOptions, type GenerateResult, type GenerateStep } from "./generate/generate.js";
 import { validateGenerationOptions } from "./generate/options.js";
 import { defaultReplyTokens, fitConversation } from "./generate/context_window.js";
 import { isRepoId, resolveModelDir, hubSettingsFromEnv, type HubSettings, type ProgressEvent } from "./io/hub.js";
@@ -57,16 +57,7 @@ export interface LoadModelOptions {
 /** Generation settings (see generate/generate.ts); `signal` cancels at once. */
 export type GenerationOptions = Omit<GenerateOptions, "cache">;
 
-export interface Completion {
-  text: string;
-  tokens: number[];
-  /** "eos": the model ended its reply; "stop": a stop string; "length": max tokens or context; "abort": cancelled. */
-  finishReason: FinishReason;
-  promptTokens: number;
-  completionTokens: number;
-  /** Prompt tokens reused from an earlier turn's KV cache instead of being recomputed. */
-  cachedPromptTokens: number;
-}
+export type { Completion } from "./generate/generate.js";
 
 /**
  * A running generation: iterate it for text pieces; `result` resolves when it ends. Reading `result`

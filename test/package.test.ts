@@ -1,8 +1,8 @@
 // What users install is what is tested: `npm pack`, install the tarball in an empty project (offline,
 // see below), run the README's library example from it, and check the public subpaths.
 
-import { execFile } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { execFile, spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -55,4 +55,24 @@ test("the packed tarball installs, runs the README's library example, and expose
   const [json, deep] = sub.stdout.trim().split("\n");
   expect(JSON.parse(json)).toEqual({ ids: [1, 15043], tasks: true, train: "function", kernels: ["auto", "wasm", "ref", "webgpu"] });
   expect(deep).toBe("ERR_PACKAGE_PATH_NOT_EXPORTED");
+
+  // `openelm web` from the package: the app, and the model and tokenizer it ships once, under assets/.
+  const model = readdirSync("dist/web/models")[0];
+  const web = spawn("node", [join(nm, "openelm-ts/dist/cli/main.js"), "web", "--port", "0"], { cwd: app });
+  try {
+    const url = await new Promise<string>((ok, fail) => {
+      let out = "";
+      web.stdout.on("data", (d) => { out += d; const m = /at (http:\S+)/.exec(out); if (m) ok(m[1]); });
+      web.on("exit", (c) => fail(new Error(`openelm web exited ${c}`)));
+    });
+    for (const [p, size] of [["", 0], ["tokenizer.model", 499723], [`models/${model}/config.json`, 0], [`models/${model}/model.safetensors`, 15727448]] as const) {
+      const r = await fetch(url + p);
+      expect(r.status, p).toBe(200);
+      expect(r.headers.get("cross-origin-embedder-policy")).toBe("require-corp");
+      const body = await r.arrayBuffer();
+      if (size) expect(body.byteLength, p).toBe(size);
+    }
+  } finally {
+    web.kill();
+  }
 }, 240_000);

@@ -8,6 +8,8 @@ import * as http from "node:http";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { InputError } from "../errors.js";
+import { BUNDLED_TOKENIZER_MODEL } from "../io/gguf_vocab.js";
+import { defaultModelDir } from "../models/registry.js";
 import { intArg } from "./args.js";
 
 /** The headers every response of the app carries. */
@@ -28,6 +30,17 @@ export function webAppDir(): string {
   return fs.existsSync(here) ? here : fileURLToPath(new URL("../../dist/web/", import.meta.url));
 }
 
+/**
+ * Files the build copies into dist/web that the npm package ships only once, under assets/: the embedded
+ * default model (`models/default-<hash>/…`) and the tokenizer. Served from there when dist/web lacks them.
+ */
+export function packagedAsset(rel: string): string | undefined {
+  const m = /^\/models\/default-[0-9a-f]+\/([\w.-]+)$/.exec(rel);
+  if (m && m[1] !== "..") return path.join(defaultModelDir(), m[1]);
+  if (rel === "/tokenizer.model") return BUNDLED_TOKENIZER_MODEL;
+  return undefined;
+}
+
 /** A static server for dir with the isolation headers; "/" is index.html; revalidation through ETags. */
 export function createWebServer(dir: string): http.Server {
   const root = path.resolve(dir);
@@ -39,10 +52,14 @@ export function createWebServer(dir: string): http.Server {
     if (req.method !== "GET" && req.method !== "HEAD") return send(405, "only GET and HEAD");
     let rel: string;
     try { rel = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname); } catch { return send(400, "bad URL"); }
-    const file = path.join(root, rel.endsWith("/") ? rel + "index.html" : rel);
-    if (!file.startsWith(root + path.sep)) return send(404, "not found");
+    const inApp = path.join(root, rel.endsWith("/") ? rel + "index.html" : rel);
+    if (!inApp.startsWith(root + path.sep)) return send(404, "not found");
     let st: fs.Stats;
-    try { st = fs.statSync(file); } catch { return send(404, "not found"); }
+    let file = inApp;
+    try { st = fs.statSync(file); } catch {
+      const asset = packagedAsset(rel);
+      try { if (!asset) throw new Error(); file = asset; st = fs.statSync(file); } catch { return send(404, "not found"); }
+    }
     if (!st.isFile()) return send(404, "not found");
     const etag = `"${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`;
     const headers = { ...ISOLATION_HEADERS, "Content-Type": TYPES[path.extname(file)] ?? "application/octet-stream",

@@ -16,7 +16,7 @@ import type { Backend } from "../kernels/backend.js";
 import type { BatchEntry, OpenELMModel } from "../models/openelm.js";
 import type { KVCache } from "../models/kv_cache.js";
 import type { Tokenizer } from "../tokenizer/sentencepiece.js";
-import type { FinishReason, GenerateOptions } from "./generate.js";
+import type { Completion, FinishReason, GenerateOptions } from "./generate.js";
 import { validateGenerationOptions } from "./options.js";
 import { Sequence } from "./sequence.js";
 
@@ -41,18 +41,10 @@ export interface SequenceSink {
   prefilled?(done: number, total: number): void;
   /** One generated token and the text it made printable ("" mid-character; tokens empty for the final flush). */
   delta(text: string, tokens: number[]): void;
-  done(c: BatchCompletion): void;
+  done(c: Completion): void;
   error(e: unknown): void;
 }
 
-export interface BatchCompletion {
-  text: string;
-  tokens: number[];
-  finishReason: FinishReason;
-  promptTokens: number;
-  completionTokens: number;
-  cachedPromptTokens: number;
-}
 
 export interface SchedulerStats {
   running: number;

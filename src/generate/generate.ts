@@ -57,6 +57,18 @@ export interface GenerateStep {
 
 export type FinishReason = "stop" | "eos" | "length" | "abort";
 
+/** The end of a generation, as the library, the engine worker and the server report it. */
+export interface Completion {
+  text: string;
+  tokens: number[];
+  /** "eos": the model ended its reply; "stop": a stop string; "length": max tokens or context; "abort": cancelled. */
+  finishReason: FinishReason;
+  promptTokens: number;
+  completionTokens: number;
+  /** Prompt tokens whose KV entries were reused (an earlier turn, the prefix cache) instead of being computed. */
+  cachedPromptTokens: number;
+}
+
 export interface GenerateResult {
   tokens: number[];
   text: string;

@@ -14,7 +14,8 @@
 
 import type { WeightType } from "../io/gguf_quantize.js";
 import type { ChatMessage } from "../tokenizer/chat_template.js";
-import type { FinishReason } from "../generate/generate.js";
+import type { Completion, GenerateOptions as GenerationSettings } from "../generate/generate.js";
+import type { SchedulerStats } from "../generate/batch.js";
 
 export const PROTOCOL_VERSION = 1;
 
@@ -48,20 +49,9 @@ export interface LoadOptions {
 /** A prompt: text (BOS + SentencePiece ids), token ids as given, or a conversation (the chat template). */
 export type Prompt = { text: string } | { ids: number[] } | { messages: ChatMessage[] };
 
-/** Sampling and stopping, as GenerationOptions in engine.ts (no signal: send `abort`). */
-export interface GenerateOptions {
-  maxNewTokens?: number;
-  temperature?: number;
-  topK?: number;
-  topP?: number;
-  minP?: number;
-  repetitionPenalty?: number;
-  presencePenalty?: number;
-  frequencyPenalty?: number;
-  seed?: number;
-  stop?: string[];
-  ignoreEos?: boolean;
-}
+/** Sampling and stopping, as generate() takes them (no signal: send `abort`; no cache: the engine owns them). */
+export type GenerateOptions = Pick<GenerationSettings, "maxNewTokens" | "temperature" | "topK" | "topP" | "minP" |
+  "repetitionPenalty" | "presencePenalty" | "frequencyPenalty" | "seed" | "stop" | "ignoreEos">;
 
 /** What a loaded model is, for the client. */
 export interface ModelInfo {
@@ -80,36 +70,10 @@ export interface ModelInfo {
   adapters?: string[];
 }
 
-/** The end of a generation (engine.ts Completion). */
-export interface Completion {
-  text: string;
-  tokens: number[];
-  finishReason: FinishReason;
-  promptTokens: number;
-  completionTokens: number;
-  /** Prompt tokens whose KV entries came from the prefix cache instead of being computed. */
-  cachedPromptTokens: number;
-}
+export type { Completion };
 
 /** Engine counters for metrics: a snapshot at the time of the request. */
-export interface EngineStats {
-  /** Sequences holding a slot / waiting for one. */
-  running: number;
-  waiting: number;
-  /** Sequences in the last engine step. */
-  batchSize: number;
-  /** KV cache bytes held by running sequences and by the prefix cache, and the budget. */
-  kvBytesInUse: number;
-  kvBytesCached: number;
-  kvBudgetBytes: number;
-  /** Totals since load. */
-  steps: number;
-  /** Sequences summed over steps (÷ steps = mean batch size). */
-  stepSequences: number;
-  promptTokens: number;
-  cachedPromptTokens: number;
-  generatedTokens: number;
-}
+export type EngineStats = SchedulerStats;
 
 /** An error as it crosses the boundary: the Error class name (InputError …), its message, and API hints. */
 export interface WireError {
