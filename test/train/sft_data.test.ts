@@ -140,3 +140,30 @@ describe("preference pairs", () => {
     expect(() => readPreferenceFile(bad)).toThrow(/bad\.jsonl:1: "chosen" and "rejected" differ before their last assistant turn/);
   });
 });
+
+describe("CoreNet's commonsense prompt as a chat template", () => {
+  // assets/templates/corenet-commonsense.jinja trains on exactly the context the llmadapters_* tasks score
+  // against, so a fine-tuned adapter is evaluated on its own prompt format.
+  const template = fs.readFileSync(new URL("../../assets/templates/corenet-commonsense.jinja", import.meta.url), "utf-8");
+  test("renders corenetPrompt(instruction), then the reply and EOS; only the reply (with the indent before it) and EOS are scored", async () => {
+    const { corenetPrompt } = await import("../../src/eval/tasks/llm_adapters.js");
+    const dir = fx("llm-adapters-commonsense");
+    let checked = 0;
+    for (const task of fs.readdirSync(dir).filter((t) => fs.statSync(path.join(dir, t)).isDirectory())) {
+      const file = path.join(dir, task, fs.readdirSync(path.join(dir, task)).find((f) => f.endsWith(".json"))!);
+      for (const { messages } of readSftFile(file).slice(0, 3)) {
+        const [user, reply] = messages;
+        expect(renderChat([user], { template, addGenerationPrompt: true })).toBe(corenetPrompt(user.content));
+        expect(renderChat(messages, { template })).toBe(corenetPrompt(user.content) + reply.content + "</s>");
+        const e = encodeConversation(tok, messages, { template });
+        const spans = scoredSpans(e.ids, e.labels);
+        expect(spans.length).toBe(1);
+        // the prompt's trailing indent joins the reply's first token, as lm-eval moves it into the continuation
+        expect(spans[0][spans[0].length - 1]).toBe(tok.eosId);
+        expect(tok.decode(spans[0].slice(0, -1))).toBe(" ".repeat(15) + reply.content);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThanOrEqual(6);
+  });
+});
