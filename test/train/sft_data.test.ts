@@ -167,3 +167,18 @@ describe("CoreNet's commonsense prompt as a chat template", () => {
     expect(checked).toBeGreaterThanOrEqual(6);
   });
 });
+
+test("hh-rlhf pairs that part before the last turn (a Human turn glued into a reply) take the shared turns as the prompt, as TRL does", () => {
+  const shared = "\n\nHuman: Are drag queens men?\n\nAssistant: No.\n\nHuman: Isn't that drag kings?";
+  const f = tmpFile("glued.jsonl", JSON.stringify({
+    chosen: `${shared}\n\nAssistant: No, kings.  Human: Why?\n\nAssistant: Because.`,
+    rejected: `${shared}\n\nAssistant: Yes.`,
+  }) + "\n");
+  const [p] = readPreferenceFile(f);
+  expect(p.prompt).toEqual([{ role: "user", content: "Are drag queens men?" }, { role: "assistant", content: "No." }, { role: "user", content: "Isn't that drag kings?" }]);
+  expect(p.chosen).toBe("No, kings.  Human: Why?\n\nAssistant: Because.");
+  expect(p.rejected).toBe("Yes.");
+  // a pair with no shared opening is still an error naming the line
+  const bad = tmpFile("bad.jsonl", JSON.stringify({ chosen: "\n\nHuman: a\n\nAssistant: b", rejected: "\n\nHuman: c\n\nAssistant: d" }) + "\n");
+  expect(() => readPreferenceFile(bad)).toThrow(/bad\.jsonl:1: "chosen" and "rejected" differ before their last assistant turn/);
+});
