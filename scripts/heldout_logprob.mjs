@@ -7,6 +7,7 @@
 //   node scripts/heldout_logprob.mjs --data held.jsonl [--data more.jsonl] \
 //     --model base=default --model lora=default,/tmp/lora/adapter --model full=/tmp/full/checkpoint [--json]
 //
+// Examples longer than --max-tokens (default 256, the default model's context) are left out.
 // A model is NAME=MODEL[,ADAPTER_DIR] (MODEL as --model takes it: a directory, a .gguf, default, default-instruct).
 //
 // With --pairs FILE (preference pairs, any format `--method dpo` reads) instead of --data, each pair's chosen and
@@ -17,11 +18,13 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { readPreferenceFile, readSftFile } from "../dist/train/sft_data.js";
+import { encodeChatPrompt, renderChat } from "../dist/tokenizer/chat_template.js";
+import { loadTokenizer } from "../dist/tokenizer/sentencepiece.js";
 
 const cli = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url));
 const args = process.argv.slice(2);
 const data = [], pairs = [], models = [];
-let json = false, reference, beta = 0.1;
+let json = false, reference, beta = 0.1, maxTokens = 256;
 for (let i = 0; i < args.length; i++) {
   if (args[i] === "--data") data.push(args[++i]);
   else if (args[i] === "--model") {
@@ -32,17 +35,23 @@ for (let i = 0; i < args.length; i++) {
   } else if (args[i] === "--pairs") pairs.push(args[++i]);
   else if (args[i] === "--reference") reference = args[++i];
   else if (args[i] === "--beta") beta = Number(args[++i]);
+  else if (args[i] === "--max-tokens") maxTokens = Number(args[++i]);
   else if (args[i] === "--json") json = true;
   else throw new Error(`unknown argument ${args[i]}`);
 }
 if (!data.length === !pairs.length || !models.length) throw new Error("give --data FILE or --pairs FILE, and --model NAME=MODEL[,ADAPTER] (each at least once)");
 if (reference !== undefined && !models.some((m) => m.name === reference)) throw new Error(`--reference ${reference}: not one of the --model names`);
 
+// Examples longer than --max-tokens (the model's context; 256 for the default model) are left out and counted.
+const tok = await loadTokenizer();
+const fits = (messages) => encodeChatPrompt(tok, renderChat(messages, {})).length <= maxTokens;
 const lines = [];
+let tooLong = 0;
 for (const f of data)
   for (const { messages } of readSftFile(f)) {
     const last = messages.length - 1;
     if (messages[last].role !== "assistant") continue;
+    if (!fits(messages)) { tooLong++; continue; }
     lines.push(JSON.stringify({ messages: messages.slice(0, last), completion: messages[last].content }));
   }
 
@@ -60,8 +69,10 @@ function score(m) {
 if (pairs.length) {
   // one line a reply: chosen then rejected for each pair
   for (const f of pairs)
-    for (const p of readPreferenceFile(f))
+    for (const p of readPreferenceFile(f)) {
+      if (![p.chosen, p.rejected].every((c) => fits([...p.prompt, { role: "assistant", content: c }]))) { tooLong++; continue; }
       for (const completion of [p.chosen, p.rejected]) lines.push(JSON.stringify({ messages: p.prompt, completion }));
+    }
   const scores = new Map();
   for (const m of models) scores.set(m.name, (await score(m)).map((x) => x.logprob));
   const ref = reference !== undefined ? scores.get(reference) : undefined, n = lines.length / 2;
@@ -82,7 +93,7 @@ if (pairs.length) {
   });
   if (json) process.stdout.write(JSON.stringify(rows, null, 1) + "\n");
   else {
-    process.stdout.write(`${n} held-out preference pairs (${pairs.join(", ")})${ref ? `; rewards against ${reference}, β ${beta}` : ""}\n\n| model | log π(chosen) > log π(rejected) |${ref ? " reward accuracy | mean reward margin |" : ""}\n|---|---:|${ref ? "---:|---:|" : ""}\n`);
+    process.stdout.write(`${n} held-out preference pairs (${pairs.join(", ")}; ${tooLong} longer than ${maxTokens} tokens left out)${ref ? `; rewards against ${reference}, β ${beta}` : ""}\n\n| model | log π(chosen) > log π(rejected) |${ref ? " reward accuracy | mean reward margin |" : ""}\n|---|---:|${ref ? "---:|---:|" : ""}\n`);
     for (const r of rows)
       process.stdout.write(`| ${r.name} | ${(100 * r.preference_accuracy).toFixed(1)} % |${ref ? ` ${(100 * r.reward_accuracy).toFixed(1)} % | ${r.reward_margin.toFixed(4)} |` : ""}\n`);
   }
@@ -98,7 +109,7 @@ for (const m of models) {
 }
 if (json) process.stdout.write(JSON.stringify(rows, null, 1) + "\n");
 else {
-  process.stdout.write(`${lines.length} held-out replies (${data.join(", ")})\n\n| model | mean log-prob a reply | log-prob a token | token perplexity | greedy-exact replies |\n|---|---:|---:|---:|---:|\n`);
+  process.stdout.write(`${lines.length} held-out replies (${data.join(", ")}; ${tooLong} longer than ${maxTokens} tokens left out)\n\n| model | mean log-prob a reply | log-prob a token | token perplexity | greedy-exact replies |\n|---|---:|---:|---:|---:|\n`);
   for (const r of rows)
     process.stdout.write(`| ${r.name} | ${r.mean_logprob.toFixed(2)} | ${r.logprob_per_token.toFixed(3)} | ${Math.exp(-r.logprob_per_token).toFixed(1)} | ${(100 * r.greedy_exact).toFixed(1)} % |\n`);
 }

@@ -11,18 +11,19 @@ const TRAIN = new URL("../fixtures/openelm-train/tiny-small-vocab", import.meta.
 const expected = JSON.parse(fs.readFileSync(`${TRAIN}/expected.json`, "utf8"));
 const V = 509;
 
-function logits(model: string, ids: number[], extra: string[] = []): number[][] {
-  const r = runCli(["logits", "-m", model, "--tokens", ids.join(","), "--positions", "all", "--backend", "wasm", "-t", "1", ...extra]);
+async function logits(model: string, ids: number[], extra: string[] = []): Promise<number[][]> {
+  const r = await runCli(["logits", "-m", model, "--tokens", ids.join(","), "--positions", "all", "--backend", "wasm", "-t", "1", ...extra]);
   expect(r.stderr).toBe("");
   expect(r.code).toBe(0);
   return JSON.parse(r.stdout).logits;
 }
 
 /** The batch's mean CE from the CLI's logits of each row, and the rows' logits. */
-function batchLoss(model: string, extra: string[]): { loss: number; rows: number[][][] } {
+async function batchLoss(model: string, extra: string[]): Promise<{ loss: number; rows: number[][][] }> {
   let sum = 0, n = 0;
-  const all = (expected.batch.input_ids as number[][]).map((ids, b) => {
-    const rows = logits(model, ids, extra);
+  const all: number[][][] = [];
+  for (const [b, ids] of (expected.batch.input_ids as number[][]).entries()) {
+    const rows = await logits(model, ids, extra);
     for (let t = 0; t + 1 < ids.length; t++) {
       const y = expected.batch.labels[b][t + 1];
       if (y === -100) continue;
@@ -30,8 +31,8 @@ function batchLoss(model: string, extra: string[]): { loss: number; rows: number
       sum += m + Math.log(rows[t].reduce((s, v) => s + Math.exp(v - m), 0)) - rows[t][y];
       n++;
     }
-    return rows;
-  });
+    all.push(rows);
+  }
   return { loss: sum / n, rows: all };
 }
 
@@ -43,37 +44,37 @@ function maxDiff(a: number[][], b: number[][]): number {
 
 describe("adapters on the command line", () => {
   // CLI runs cost ~1.5 s each on a busy machine: the loss check runs for DoRA (which includes LoRA's path), GGUF once.
-  test("dora: --adapter gives the reference loss; merge into a directory and a GGUF gives the same logits within 1e-4", () => {
+  test("dora: --adapter gives the reference loss; merge into a directory and a GGUF gives the same logits within 1e-4", async () => {
     const adapter = `${TRAIN}/dora-adapter`;
-    const { loss, rows } = batchLoss(MODEL, ["--adapter", adapter]);
+    const { loss, rows } = await batchLoss(MODEL, ["--adapter", adapter]);
     expect(Math.abs(loss - expected.dora.loss)).toBeLessThan(2e-5);
     const ids = expected.batch.input_ids[0] as number[];
-    expect(maxDiff(rows[0], logits(MODEL, ids))).toBeGreaterThan(0.01); // the adapter changes the output
+    expect(maxDiff(rows[0], await logits(MODEL, ids))).toBeGreaterThan(0.01); // the adapter changes the output
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "merge-"));
     for (const out of [path.join(tmp, "merged"), path.join(tmp, "merged.gguf")]) {
-      const r = runCli(["merge", "-m", MODEL, "--adapter", adapter, "-o", out]);
+      const r = await runCli(["merge", "-m", MODEL, "--adapter", adapter, "-o", out]);
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toMatch(/20 adapted matrices merged/);
-      expect(maxDiff(logits(out, ids), rows[0])).toBeLessThan(1e-4);
+      expect(maxDiff(await logits(out, ids), rows[0])).toBeLessThan(1e-4);
     }
     expect(rows[0][0].length).toBe(V);
   });
 
-  test("lora: merged directory gives the unmerged logits within 1e-4", () => {
+  test("lora: merged directory gives the unmerged logits within 1e-4", async () => {
     const adapter = `${TRAIN}/lora-adapter`, out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "merge-")), "m");
     const ids = expected.batch.input_ids[1] as number[];
-    expect(runCli(["merge", "-m", MODEL, "--adapter", adapter, "-o", out]).code).toBe(0);
-    expect(maxDiff(logits(out, ids), logits(MODEL, ids, ["--adapter", adapter]))).toBeLessThan(1e-4);
+    expect((await runCli(["merge", "-m", MODEL, "--adapter", adapter, "-o", out])).code).toBe(0);
+    expect(maxDiff(await logits(out, ids), await logits(MODEL, ids, ["--adapter", adapter]))).toBeLessThan(1e-4);
   });
 
-  test("a malformed adapter is one line naming the file and field, exit 1", () => {
+  test("a malformed adapter is one line naming the file and field, exit 1", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bad-adapter-"));
     const cfg = JSON.parse(fs.readFileSync(`${TRAIN}/lora-adapter/adapter_config.json`, "utf8"));
     cfg.target_modules = ["qkv_proj", "lm_head"];
     fs.writeFileSync(`${dir}/adapter_config.json`, JSON.stringify(cfg));
     fs.copyFileSync(`${TRAIN}/lora-adapter/adapter_model.safetensors`, `${dir}/adapter_model.safetensors`);
     for (const args of [["logits", "-m", MODEL, "--tokens", "1,2", "--adapter", dir], ["merge", "-m", MODEL, "--adapter", dir, "-o", `${dir}/out`]]) {
-      const r = runCli(args);
+      const r = await runCli(args);
       expect(r.code).toBe(1);
       expect(r.stderr).toBe(`openelm: ConfigError: ${dir}/adapter_config.json: target_modules: unknown module "lm_head" (OpenELM's adaptable layers are qkv_proj, out_proj, proj_1, proj_2)\n`);
     }

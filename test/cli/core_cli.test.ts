@@ -8,10 +8,10 @@ import { FIXTURE, runCli } from "./run.js";
 
 describe("openelm logits / generate on the fixtures", () => {
   for (const fx of ["tiny-32k", "tiny-32k-bf16", "tiny-small-vocab"]) {
-    test(`${fx}: logits rows and greedy continuation`, () => {
+    test(`${fx}: logits rows and greedy continuation`, async () => {
       const exp = JSON.parse(fs.readFileSync(`${FIXTURE(fx)}/expected.json`, "utf-8"));
       const s = exp.sequences.find((q: { name: string }) => q.name === "len7") ?? exp.sequences[1];
-      const r = runCli(["logits", "--model", FIXTURE(fx), "--tokens", s.input_ids.join(","), "--positions", s.logits_rows.positions.join(",")]);
+      const r = await runCli(["logits", "--model", FIXTURE(fx), "--tokens", s.input_ids.join(","), "--positions", s.logits_rows.positions.join(",")]);
       expect(r.stderr).toBe("");
       expect(r.code).toBe(0);
       const out = JSON.parse(r.stdout);
@@ -21,43 +21,45 @@ describe("openelm logits / generate on the fixtures", () => {
         expect(row.length).toBe(e.length);
         expect(Math.max(...row.map((v, j) => Math.abs(v - e[j])))).toBeLessThan(exp.tolerances.logits_abs);
       });
-      const g = runCli(["generate", "--model", FIXTURE(fx), "--tokens", s.input_ids.join(","), "-n", String(s.greedy.steps), "--ignore-eos", "--json"]);
+      const g = await runCli(["generate", "--model", FIXTURE(fx), "--tokens", s.input_ids.join(","), "-n", String(s.greedy.steps), "--ignore-eos", "--json"]);
       expect(g.code).toBe(0);
       expect(JSON.parse(g.stdout).tokens).toEqual(s.greedy.tokens);
     });
   }
-  test("--positions last and all", () => {
-    const r = JSON.parse(runCli(["logits", "--model", FIXTURE("tiny-small-vocab"), "--tokens", "1,5,7", "--positions", "last"]).stdout);
+  test("--positions last and all", async () => {
+    const r = JSON.parse((await runCli(["logits", "--model", FIXTURE("tiny-small-vocab"), "--tokens", "1,5,7", "--positions", "last"])).stdout);
     expect(r.positions).toEqual([2]);
     expect(r.logits[0].length).toBe(509);
-    const a = JSON.parse(runCli(["logits", "--model", FIXTURE("tiny-small-vocab"), "--tokens", "1,5,7"]).stdout);
+    const a = JSON.parse((await runCli(["logits", "--model", FIXTURE("tiny-small-vocab"), "--tokens", "1,5,7"])).stdout);
     expect(a.positions).toEqual([0, 1, 2]);
   });
-  test("prompt lookup gives the identical greedy output with fewer forward passes", () => {
+  test("prompt lookup gives the identical greedy output with fewer forward passes", async () => {
     const prompt = "the cat sat on the mat and the cat sat on the mat and the cat sat on the";
-    const base = JSON.parse(runCli(["generate", prompt, "--model", FIXTURE("tiny-32k"), "-n", "24", "--ignore-eos", "--json"]).stdout);
-    const fast = JSON.parse(runCli(["generate", prompt, "--model", FIXTURE("tiny-32k"), "-n", "24", "--ignore-eos", "--json", "--prompt-lookup", "8"]).stdout);
+    const base = JSON.parse((await runCli(["generate", prompt, "--model", FIXTURE("tiny-32k"), "-n", "24", "--ignore-eos", "--json"])).stdout);
+    const fast = JSON.parse((await runCli(["generate", prompt, "--model", FIXTURE("tiny-32k"), "-n", "24", "--ignore-eos", "--json", "--prompt-lookup", "8"])).stdout);
     expect(fast.tokens).toEqual(base.tokens);
     expect(fast.forward_passes + fast.forward_passes_saved).toBe(base.forward_passes);
   });
-  test("generate with the embedded default model streams text", () => {
-    const r = runCli(["generate", "Once upon a time", "-n", "8"]);
+  test("generate with the embedded default model streams text", async () => {
+    const r = await runCli(["generate", "Once upon a time", "-n", "8"]);
     expect(r.code).toBe(0);
     expect(r.stdout.length).toBeGreaterThan(1);
   });
-  test("seeded sampling is reproducible and differs across seeds", () => {
-    const run = (seed: number) => JSON.parse(runCli(["generate", "Hello", "--model", FIXTURE("tiny-32k"), "-n", "12", "--temperature", "1",
-      "--top-k", "50", "--top-p", "0.95", "--seed", String(seed), "--ignore-eos", "--json"]).stdout).tokens;
-    expect(run(7)).toEqual(run(7));
-    expect(run(7)).not.toEqual(run(8));
+  test("seeded sampling is reproducible and differs across seeds", async () => {
+    const run = async (seed: number) => JSON.parse((await runCli(["generate", "Hello", "--model", FIXTURE("tiny-32k"), "-n", "12", "--temperature", "1",
+      "--top-k", "50", "--top-p", "0.95", "--seed", String(seed), "--ignore-eos", "--json"])).stdout).tokens;
+    const a = await run(7);
+    expect(a.length).toBe(12);
+    expect(await run(7)).toEqual(a);
+    expect(await run(8)).not.toEqual(a);
   });
 });
 
 describe("openelm info", () => {
   const published = JSON.parse(fs.readFileSync(new URL("../fixtures/configs/published-derived.json", import.meta.url), "utf-8"));
   for (const name of Object.keys(published)) {
-    test(`${name}: parameter count and per-layer sizes`, () => {
-      const r = runCli(["info", "--config", name, "--json"]);
+    test(`${name}: parameter count and per-layer sizes`, async () => {
+      const r = await runCli(["info", "--config", name, "--json"]);
       expect(r.code).toBe(0);
       const info = JSON.parse(r.stdout);
       expect(info.parameter_count).toBe(published[name].parameter_count);
@@ -66,38 +68,38 @@ describe("openelm info", () => {
       expect(info.layers.map((l: { ffn_dim: number }) => l.ffn_dim)).toEqual(published[name].ffn_dims);
     });
   }
-  test("OpenELM-270M human-readable output names the count", () => {
-    expect(runCli(["info", "--config", "OpenELM-270M"]).stdout).toContain("271,527,168");
+  test("OpenELM-270M human-readable output names the count", async () => {
+    expect((await runCli(["info", "--config", "OpenELM-270M"])).stdout).toContain("271,527,168");
   });
-  test("info --model reads a checkpoint", () => {
-    const info = JSON.parse(runCli(["info", "--model", FIXTURE("tiny-32k-bf16"), "--json"]).stdout);
+  test("info --model reads a checkpoint", async () => {
+    const info = JSON.parse((await runCli(["info", "--model", FIXTURE("tiny-32k-bf16"), "--json"])).stdout);
     expect(info.parameter_count).toBe(4994880);
     expect(info.dtype).toBe("bf16");
   });
 });
 
 describe("openelm tokenize / detokenize", () => {
-  test("text, --bos, --jsonl", () => {
-    expect(runCli(["tokenize", "Hello world"]).stdout).toBe("[15043,3186]\n");
-    expect(runCli(["tokenize", "Hello world", "--bos"]).stdout).toBe("[1,15043,3186]\n");
-    expect(runCli(["tokenize", "--jsonl"], '"Hello world"\n"<s>"\n').stdout).toBe("[15043,3186]\n[529,29879,29958]\n");
-    expect(runCli(["detokenize", "1,15043,3186"]).stdout).toBe("Hello world\n");
-    expect(runCli(["detokenize", "--jsonl"], "[15043,3186]\n[1,2]\n").stdout).toBe('"Hello world"\n""\n');
+  test("text, --bos, --jsonl", async () => {
+    expect((await runCli(["tokenize", "Hello world"])).stdout).toBe("[15043,3186]\n");
+    expect((await runCli(["tokenize", "Hello world", "--bos"])).stdout).toBe("[1,15043,3186]\n");
+    expect((await runCli(["tokenize", "--jsonl"], '"Hello world"\n"<s>"\n')).stdout).toBe("[15043,3186]\n[529,29879,29958]\n");
+    expect((await runCli(["detokenize", "1,15043,3186"])).stdout).toBe("Hello world\n");
+    expect((await runCli(["detokenize", "--jsonl"], "[15043,3186]\n[1,2]\n")).stdout).toBe('"Hello world"\n""\n');
   });
 });
 
 describe("openelm init", () => {
-  test("writes a loadable checkpoint in the published layout (bf16)", () => {
+  test("writes a loadable checkpoint in the published layout (bf16)", async () => {
     const cfg = path.join(os.tmpdir(), `oe-cfg-${process.pid}.json`);
     const src = JSON.parse(fs.readFileSync(`${FIXTURE("tiny-small-vocab")}/config.json`, "utf-8"));
     fs.writeFileSync(cfg, JSON.stringify(src));
     const out = fs.mkdtempSync(path.join(os.tmpdir(), "oe-init-"));
-    const r = runCli(["init", "--config", cfg, "--out", out, "--dtype", "bf16", "--seed", "3"]);
+    const r = await runCli(["init", "--config", cfg, "--out", out, "--dtype", "bf16", "--seed", "3"]);
     expect(r.stderr).toBe("");
     expect(r.stdout).toContain("313,160 parameters");
-    const info = JSON.parse(runCli(["info", "--model", out, "--json"]).stdout);
+    const info = JSON.parse((await runCli(["info", "--model", out, "--json"])).stdout);
     expect(info.dtype).toBe("bf16");
-    const g = runCli(["generate", "--model", out, "--tokens", "1,2,3", "-n", "3", "--json", "--ignore-eos"]);
+    const g = await runCli(["generate", "--model", out, "--tokens", "1,2,3", "-n", "3", "--json", "--ignore-eos"]);
     expect(JSON.parse(g.stdout).tokens.length).toBe(3);
     fs.rmSync(out, { recursive: true });
   });
@@ -115,23 +117,23 @@ describe("bad arguments: one line, non-zero exit, no stack trace", () => {
     [["frobnicate"], 2, "unknown command 'frobnicate'"],
   ];
   for (const [args, code, msg] of cases) {
-    test(args.join(" "), () => {
-      const r = runCli(args.map((a) => (a === "TINY" ? FIXTURE("tiny-32k") : a)));
+    test(args.join(" "), async () => {
+      const r = await runCli(args.map((a) => (a === "TINY" ? FIXTURE("tiny-32k") : a)));
       expect(r.code).toBe(code);
       expect(r.stderr).toContain(msg);
       expect(r.stderr).not.toMatch(/\n\s+at /);
       expect(r.stderr.trim().split("\n").length).toBeLessThanOrEqual(2);
     });
   }
-  test("a prompt longer than the context", () => {
+  test("a prompt longer than the context", async () => {
     const ids = [1, ...Array(300).fill(450)].join(",");
-    const r = runCli(["generate", "--model", FIXTURE("tiny-32k"), "--tokens", ids]);
+    const r = await runCli(["generate", "--model", FIXTURE("tiny-32k"), "--tokens", ids]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("InputError: prompt of 301 tokens does not fit the context of 256 tokens (max_context_length)");
   });
-  test("--help for every subcommand", () => {
+  test("--help for every subcommand", async () => {
     for (const c of ["generate", "logits", "tokenize", "detokenize", "init", "info"]) {
-      const r = runCli([c, "--help"]);
+      const r = await runCli([c, "--help"]);
       expect(r.code, c).toBe(0);
       expect(r.stdout).toContain("Usage: openelm " + c);
     }

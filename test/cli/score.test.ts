@@ -31,7 +31,7 @@ test("score: summed log-probs, token counts and greedy flags match the reference
     { messages: [{ role: "user", content: "What is OpenELM?" }], completion: "A model." },
     { prompt_ids: chatCtx, completion_ids: chatAll.slice(chatCtx.length) },
   ];
-  const r = runCli(["score", "-m", MODEL, "--jsonl", "--backend", "wasm", "-t", "1"], lines.map((l) => JSON.stringify(l)).join("\n") + "\n");
+  const r = await runCli(["score", "-m", MODEL, "--jsonl", "--backend", "wasm", "-t", "1"], lines.map((l) => JSON.stringify(l)).join("\n") + "\n");
   expect(r.stderr).toBe("");
   const out = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
   expect(out.length).toBe(lines.length);
@@ -47,8 +47,8 @@ test("score: summed log-probs, token counts and greedy flags match the reference
   expect(out[4].logprob).toBeCloseTo(out[5].logprob, 5); // the chat prompt is the Zephyr rendering
 });
 
-test("score: a bad line names stdin:line and the field, exit 1", () => {
-  const r = runCli(["score", "-m", MODEL, "--jsonl", "--backend", "ref"], '{"prompt": "a", "completion": " b"}\n{"prompt": "a"}\n');
+test("score: a bad line names stdin:line and the field, exit 1", async () => {
+  const r = await runCli(["score", "-m", MODEL, "--jsonl", "--backend", "ref"], '{"prompt": "a", "completion": " b"}\n{"prompt": "a"}\n');
   expect(r.code).toBe(1);
   expect(r.stdout.trim().split("\n").length).toBe(1);
   expect(r.stderr).toBe('openelm: InputError: stdin:2: "completion" must be a non-empty string\n');

@@ -9,9 +9,9 @@ import { DATA_DIR, expected, MODEL_DIR } from "./fixture.js";
 const TASKS = "arc_easy,arc_challenge,boolq,hellaswag,piqa,winogrande,truthfulqa_mc2";
 
 describe("openelm eval", () => {
-  test(`--tasks ${TASKS} --limit 2: table, JSON, samples with lm-eval's log-likelihoods`, () => {
+  test(`--tasks ${TASKS} --limit 2: table, JSON, samples with lm-eval's log-likelihoods`, async () => {
     const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "openelm-eval-")), "results.json");
-    const r = runCli(["eval", "--model", MODEL_DIR, "--tasks", TASKS, "--limit", "2", "--data-dir", DATA_DIR,
+    const r = await runCli(["eval", "--model", MODEL_DIR, "--tasks", TASKS, "--limit", "2", "--data-dir", DATA_DIR,
       "--output", out, "--log-samples", "--no-progress"]);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
@@ -37,9 +37,9 @@ describe("openelm eval", () => {
     }
   }, 120_000);
 
-  test("--docs 25 --reference-output: the fixture's schema (TruthfulQA-MC2 edge document)", () => {
+  test("--docs 25 --reference-output: the fixture's schema (TruthfulQA-MC2 edge document)", async () => {
     const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "openelm-eval-")), "ours.json");
-    const r = runCli(["eval", "--model", MODEL_DIR, "--tasks", "truthfulqa_mc2", "--docs", "25", "--data-dir", DATA_DIR,
+    const r = await runCli(["eval", "--model", MODEL_DIR, "--tasks", "truthfulqa_mc2", "--docs", "25", "--data-dir", DATA_DIR,
       "--reference-output", out, "--no-progress"]);
     expect(r.code).toBe(0);
     const ours = JSON.parse(fs.readFileSync(out, "utf8"));
@@ -54,24 +54,24 @@ describe("openelm eval", () => {
     });
   }, 60_000);
 
-  test("unknown task: one line, exit 1", () => {
-    const r = runCli(["eval", "--model", MODEL_DIR, "--tasks", "arc_easy,nope", "--data-dir", DATA_DIR]);
+  test("unknown task: one line, exit 1", async () => {
+    const r = await runCli(["eval", "--model", MODEL_DIR, "--tasks", "arc_easy,nope", "--data-dir", DATA_DIR]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^openelm: InputError: unknown task "nope"; known tasks: arc_challenge, arc_easy, .*winogrande\n$/);
   });
 
-  test("missing data file: one line, exit 1", () => {
-    const r = runCli(["eval", "--model", MODEL_DIR, "--tasks", "piqa", "--data-dir", "/nonexistent"]);
+  test("missing data file: one line, exit 1", async () => {
+    const r = await runCli(["eval", "--model", MODEL_DIR, "--tasks", "piqa", "--data-dir", "/nonexistent"]);
     expect(r.code).toBe(1);
     expect(r.stderr).toBe("openelm: DataError: piqa: data file not found: /nonexistent/piqa/valid.jsonl\n");
   });
 });
 
 describe("openelm perplexity", () => {
-  test("FILE --max-length 256 --json matches lm-eval's rolling windows", () => {
+  test("FILE --max-length 256 --json matches lm-eval's rolling windows", async () => {
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "openelm-ppl-")), "text.txt");
     fs.writeFileSync(file, expected.perplexity.text);
-    const r = runCli(["perplexity", "--model", MODEL_DIR, file, "--max-length", "256", "--json"]);
+    const r = await runCli(["perplexity", "--model", MODEL_DIR, file, "--max-length", "256", "--json"]);
     expect(r.code).toBe(0);
     const got = JSON.parse(r.stdout), e = expected.perplexity.lm_eval_dc90fec;
     expect(got.tokens).toBe(e.token_list_len);

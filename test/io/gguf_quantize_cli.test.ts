@@ -2,7 +2,6 @@
 // same tensors, bytes and metadata as llama-quantize's (test/fixtures/gguf, from ../shared), and bad input
 // gets one pinned line.
 import { afterAll, describe, expect, test } from "vitest";
-import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -11,13 +10,12 @@ import { openGguf, type GgufArray } from "../../src/io/gguf.js";
 
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), "quantize-cli-"));
 afterAll(() => fs.rmSync(TMP, { recursive: true, force: true }));
-const CLI = new URL("../../dist/cli/main.js", import.meta.url).pathname;
+import { CLI, runProcess } from "../cli/run.js";
 const FX = new URL("../fixtures/gguf/", import.meta.url).pathname;
 const TINY = new URL("../fixtures/openelm/tiny-32k", import.meta.url).pathname;
 
 function cli(args: string[], cwd: string) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: "utf-8", timeout: 60_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  return runProcess([CLI, ...args], { cwd, timeout: 60_000 });
 }
 
 function snapshot(file: string) {
@@ -33,9 +31,9 @@ function snapshot(file: string) {
 
 describe("openelm quantize", () => {
   for (const type of ["q8_0", "q4_0"] as const) {
-    test(`tiny-32k directory -> ${type}: tensors and metadata equal llama-quantize's file`, () => {
+    test(`tiny-32k directory -> ${type}: tensors and metadata equal llama-quantize's file`, async () => {
       const dir = fs.mkdtempSync(path.join(TMP, "t-"));
-      const r = cli(["quantize", "--model", TINY, "--out", "out", "--type", type], dir);
+      const r = await cli(["quantize", "--model", TINY, "--out", "out", "--type", type], dir);
       expect(r.stderr).toBe("");
       expect(r.code).toBe(0);
       const file = path.join(dir, "out", `tiny-32k-${type}.gguf`);
@@ -57,20 +55,20 @@ describe("openelm quantize", () => {
     }, 60_000);
   }
 
-  test("bad input: one line, exit 1 (or 2 for a usage error)", () => {
+  test("bad input: one line, exit 1 (or 2 for a usage error)", async () => {
     const dir = fs.mkdtempSync(path.join(TMP, "t-"));
     fs.writeFileSync(path.join(dir, "bad.gguf"), Buffer.from("GGUF\x03\x00\x00\x00"));
-    expect(cli(["quantize", "-m", "bad.gguf", "-o", "x.gguf", "--type", "q8_0"], dir)).toEqual({
+    expect(await cli(["quantize", "-m", "bad.gguf", "-o", "x.gguf", "--type", "q8_0"], dir)).toEqual({
       code: 1, stdout: "", stderr: "openelm: CheckpointError: bad.gguf: truncated: 8 bytes, a GGUF header needs at least 24\n",
     });
-    expect(cli(["quantize", "-m", "missing.gguf", "-o", "x.gguf", "--type", "q8_0"], dir)).toEqual({
+    expect(await cli(["quantize", "-m", "missing.gguf", "-o", "x.gguf", "--type", "q8_0"], dir)).toEqual({
       code: 1, stdout: "", stderr: "openelm: InputError: --model missing.gguf: no such GGUF file\n",
     });
-    const r = cli(["quantize", "-m", "bad.gguf", "-o", "x.gguf", "--type", "q5_1"], dir);
+    const r = await cli(["quantize", "-m", "bad.gguf", "-o", "x.gguf", "--type", "q5_1"], dir);
     expect(r.code).toBe(2);
     expect(r.stderr).toBe(`error: option '--type <type>' argument 'q5_1' is invalid. expected one of f32, f16, bf16, q8_0, q4_0, q4_k_m, q4_k_s, q5_k_m, q6_k, got "q5_1"\n`);
     expect(fs.existsSync(path.join(dir, "x.gguf"))).toBe(false);
-    const d = cli(["logits", "-m", "bad.gguf", "--dtype", "q5_k", "--prompt", "x"], dir);
+    const d = await cli(["logits", "-m", "bad.gguf", "--dtype", "q5_k", "--prompt", "x"], dir);
     expect(d.code).toBe(2);
     expect(d.stderr).toBe(`error: option '--dtype <type>' argument 'q5_k' is invalid. expected one of f32, f16, bf16, q8_0, q4_0, q4_k_m, q4_k_s, q5_k_m, q6_k, got "q5_k"\n`);
   });
@@ -81,7 +79,7 @@ describe("openelm quantize", () => {
     const want = JSON.parse(fs.readFileSync(FX + "tiny-kq-tensors.json", "utf-8"));
     const dir = fs.mkdtempSync(path.join(TMP, "t-"));
     initCheckpoint(parseConfig(JSON.parse(fs.readFileSync(FX + "tiny-kq/config.json", "utf-8"))), path.join(dir, "tiny-kq"), "f32", want.seed);
-    const r = cli(["quantize", "--model", "tiny-kq", "--out", "out", "--type", "q4_k_m"], dir);
+    const r = await cli(["quantize", "--model", "tiny-kq", "--out", "out", "--type", "q4_k_m"], dir);
     expect(r.stderr).toBe("");
     expect(r.stdout).toMatch(/^wrote out\/tiny-kq-q4_k_m\.gguf: .* tensors 33 f32, 10 q5_0, 8 q5_k, 10 q4_k, 5 q6_k \(/);
     const mine = snapshot(path.join(dir, "out", "tiny-kq-q4_k_m.gguf"));

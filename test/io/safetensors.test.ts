@@ -105,10 +105,10 @@ describe("checkpoint validation (model directory)", () => {
       'config.json: field "head_dim" is "20", expected a positive integer'],
   ];
   for (const [what, edit, msg] of cases) {
-    test(what, () => {
+    test(what, async () => {
       const dir = mutated(edit);
       expect(() => loadModelDir(dir)).toThrow(msg);
-      const r = runCli(["generate", "--model", dir, "--tokens", "1", "-n", "1"]);
+      const r = await runCli(["generate", "--model", dir, "--tokens", "1", "-n", "1"]);
       expect(r.code).toBe(1);
       expect(r.stderr).toContain(msg);
       expect(r.stderr).toContain(dir); // the file is named with its path

@@ -1,19 +1,18 @@
 // `openelm data prepare` and `openelm train` through the built CLI (dist/): the one-line errors of bad
 // input, and Ctrl-C saving a checkpoint before exiting.
 
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../..");
-const CLI = path.join(ROOT, "dist/cli/main.js");
+import { CLI, runProcess } from "../cli/run.js";
 let tmp = "";
 
 function run(args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: tmp, encoding: "utf-8", timeout: 60_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  return runProcess([CLI, ...args], { cwd: tmp, timeout: 60_000 });
 }
 
 const RECIPE = {
@@ -24,7 +23,7 @@ const RECIPE = {
   context_length: 16, batch_size: 2, max_iterations: 1000, warmup_iterations: 2, eval_every: 0, save_every: 0,
 };
 
-beforeAll(() => {
+beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), "openelm-train-cli-"));
   const text = Array.from({ length: 6 }, (_, d) => `Chapter ${d}. It was a dark and stormy night; the rain fell in torrents.`.repeat(8)).join("\n\n");
   fs.writeFileSync(path.join(tmp, "a.txt"), text);
@@ -33,47 +32,47 @@ beforeAll(() => {
   fs.writeFileSync(path.join(tmp, "typo.json"), JSON.stringify({ ...RECIPE, warmup: 3 }));
   fs.writeFileSync(path.join(tmp, "other.json"), JSON.stringify({ ...RECIPE, model: { ...RECIPE.model, model_dim: 24 } }));
   fs.writeFileSync(path.join(tmp, "frozen-lr.json"), JSON.stringify({ ...RECIPE, max_lr: 0, min_lr: 0, warmup_init_lr: 0 }));
-  const r = run(["data", "prepare", "--input", "*.txt", "--out", "data", "--val-fraction", "0.2"]);
+  const r = await run(["data", "prepare", "--input", "*.txt", "--out", "data", "--val-fraction", "0.2"]);
   expect(r.stderr).toBe("");
   expect(r.stdout).toMatch(/^data: \d+ train tokens \(5 documents, 1 shards\), \d+ validation tokens \(1 documents\)\n$/);
 });
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-test("data prepare: empty corpus", () => {
-  const r = run(["data", "prepare", "--input", "empty.txt", "--out", "e"]);
+test("data prepare: empty corpus", async () => {
+  const r = await run(["data", "prepare", "--input", "empty.txt", "--out", "e"]);
   expect(r.code).toBe(1);
   expect(r.stderr).toBe("openelm: DataError: --input empty.txt: no text found (1 file, 0 documents)\n");
 });
 
-test("train: unknown recipe field", () => {
-  const r = run(["train", "--config", "typo.json", "--data", "data", "--out", "x"]);
+test("train: unknown recipe field", async () => {
+  const r = await run(["train", "--config", "typo.json", "--data", "data", "--out", "x"]);
   expect(r.code).toBe(1);
   expect(r.stderr).toMatch(/^openelm: ConfigError: typo\.json: unknown field "warmup" \(recipe fields: model, context_length, .*\)\n$/);
 });
 
-test("train, then --resume with another config; then a corrupt shard", () => {
-  const ok = run(["train", "--config", "recipe.json", "--data", "data", "--out", "run", "--stop-after", "2"]);
+test("train, then --resume with another config; then a corrupt shard", async () => {
+  const ok = await run(["train", "--config", "recipe.json", "--data", "data", "--out", "run", "--stop-after", "2"]);
   expect(ok.code).toBe(0);
   expect(ok.stderr).toMatch(/step 2\/1000 \| loss \d+\.\d{4} \| lr 2\.65e-3 \| grad \d+\.\d{3} \| \d+ tok\/s \| ETA /);
   expect(fs.existsSync(path.join(tmp, "run/checkpoint/model.safetensors"))).toBe(true);
-  const other = run(["train", "--config", "other.json", "--data", "data", "--out", "run", "--resume"]);
+  const other = await run(["train", "--config", "other.json", "--data", "data", "--out", "run", "--resume"]);
   expect(other.code).toBe(1);
   expect(other.stderr).toBe("openelm: ConfigError: --resume run/checkpoint: the checkpoint is of another model config than other.json (model_dim 16 vs 24)\n");
   fs.cpSync(path.join(tmp, "data"), path.join(tmp, "bad"), { recursive: true });
   fs.appendFileSync(path.join(tmp, "bad/train-00000.bin"), Buffer.from([1, 0]));
-  const bad = run(["train", "--config", "recipe.json", "--data", "bad", "--out", "run", "--resume"]);
+  const bad = await run(["train", "--config", "recipe.json", "--data", "bad", "--out", "run", "--resume"]);
   expect(bad.code).toBe(1);
   expect(bad.stderr).toMatch(/^openelm: DataError: bad\/train-00000\.bin: corrupt shard: \d+ bytes, index\.json says \d+ tokens \(\d+ bytes\)\n$/);
   const state = JSON.parse(fs.readFileSync(path.join(tmp, "run/checkpoint/trainer_state.json"), "utf-8"));
   expect(state.step).toBe(2);
 });
 
-test("the default (SIMD) kernels resume bit-identically: 4 steps = 2 + --resume 2, at 1 and 2 threads", () => {
+test("the default (SIMD) kernels resume bit-identically: 4 steps = 2 + --resume 2, at 1 and 2 threads", async () => {
   const losses = (dir: string) => fs.readFileSync(path.join(tmp, dir, "metrics.jsonl"), "utf-8").trim().split("\n")
     .map((l) => JSON.parse(l)).filter((r) => r.loss !== undefined).map((r) => r.loss);
-  expect(run(["train", "--config", "recipe.json", "--data", "data", "--out", "s4", "--stop-after", "4"]).code).toBe(0);
-  expect(run(["train", "--config", "recipe.json", "--data", "data", "--out", "h2", "--stop-after", "2", "--threads", "2"]).code).toBe(0);
-  expect(run(["train", "--config", "recipe.json", "--data", "data", "--out", "h2", "--stop-after", "2", "--resume"]).code).toBe(0);
+  expect((await run(["train", "--config", "recipe.json", "--data", "data", "--out", "s4", "--stop-after", "4"])).code).toBe(0);
+  expect((await run(["train", "--config", "recipe.json", "--data", "data", "--out", "h2", "--stop-after", "2", "--threads", "2"])).code).toBe(0);
+  expect((await run(["train", "--config", "recipe.json", "--data", "data", "--out", "h2", "--stop-after", "2", "--resume"])).code).toBe(0);
   expect(losses("h2")).toEqual(losses("s4"));
   expect(losses("s4")).toHaveLength(4);
   expect(fs.readFileSync(path.join(tmp, "h2/checkpoint/model.safetensors")).equals(fs.readFileSync(path.join(tmp, "s4/checkpoint/model.safetensors")))).toBe(true);
@@ -94,13 +93,13 @@ test("Ctrl-C saves a checkpoint and exits", async () => {
   expect(err).toMatch(new RegExp(`stopped at step ${state.step}; checkpoint sigint/checkpoint`));
 }, 60_000);
 
-test("--init-from starts from a checkpoint's weights (learning rate 0: they come out unchanged)", () => {
-  expect(run(["train", "--config", "recipe.json", "--data", "data", "--out", "i1", "--stop-after", "1"]).code).toBe(0);
-  const r = run(["train", "--config", "frozen-lr.json", "--data", "data", "--out", "i2", "--stop-after", "1", "--init-from", "i1/checkpoint"]);
+test("--init-from starts from a checkpoint's weights (learning rate 0: they come out unchanged)", async () => {
+  expect((await run(["train", "--config", "recipe.json", "--data", "data", "--out", "i1", "--stop-after", "1"])).code).toBe(0);
+  const r = await run(["train", "--config", "frozen-lr.json", "--data", "data", "--out", "i2", "--stop-after", "1", "--init-from", "i1/checkpoint"]);
   expect(r.code).toBe(0);
   const weights = (dir: string) => fs.readFileSync(path.join(tmp, dir, "checkpoint/model.safetensors"));
   expect(weights("i2").equals(weights("i1"))).toBe(true);
-  const missing = run(["train", "--config", "recipe.json", "--data", "data", "--out", "i3", "--init-from", "nope"]);
+  const missing = await run(["train", "--config", "recipe.json", "--data", "data", "--out", "i3", "--init-from", "nope"]);
   expect(missing.code).toBe(1);
   expect(missing.stderr).toBe("openelm: InputError: --init-from nope: no such checkpoint directory\n");
 });

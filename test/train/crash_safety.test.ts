@@ -3,7 +3,8 @@
 // the last complete one; and Ctrl-C after the log pipe closed (`openelm train ... 2>&1 | tee log`, tee gone)
 // still saves the checkpoint, because saving never depends on stdout or stderr being writable.
 
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
+import { runProcess } from "../cli/run.js";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -21,14 +22,14 @@ const MODEL = {
 };
 const RECIPE = { model: MODEL, context_length: 16, batch_size: 2, max_iterations: 100000, warmup_iterations: 2, eval_every: 0, save_every: 0 };
 
-beforeAll(() => {
+beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), "openelm-crash-"));
   const text = Array.from({ length: 6 }, (_, d) => `Chapter ${d}. It was a dark and stormy night; the rain fell in torrents.`.repeat(8)).join("\n\n");
   fs.writeFileSync(path.join(tmp, "a.txt"), text);
   fs.writeFileSync(path.join(tmp, "recipe.json"), JSON.stringify(RECIPE));
   // wider embeddings and a save every step, so a checkpoint takes long enough to be caught mid-write
   fs.writeFileSync(path.join(tmp, "save-every-step.json"), JSON.stringify({ ...RECIPE, model: { ...MODEL, model_dim: 64, head_dim: 16, num_query_heads: [4] }, save_every: 1 }));
-  const r = spawnSync(process.execPath, [CLI, "data", "prepare", "--input", "a.txt", "--out", "data", "--threads", "1"], { cwd: tmp, encoding: "utf-8" });
+  const r = await runProcess([CLI, "data", "prepare", "--input", "a.txt", "--out", "data", "--threads", "1"], { cwd: tmp });
   expect(r.stderr).toBe("");
 }, 30_000);
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
