@@ -103,8 +103,12 @@ export class LoraSession {
   private readonly seed: number;
   private readonly packing: boolean;
 
-  /** net: the loaded model (its weights are borrowed, never written); eosId pads SFT examples. */
-  constructor(net: OpenELMModel, eosId: number, private readonly data: TrainingData, readonly options: LoraSessionOptions) {
+  /**
+   * net: the loaded model (its weights are borrowed, never written); eosId pads SFT examples. over: the
+   * trainable view of net from an earlier session, to reuse its buffers (a host running one run after another).
+   */
+  constructor(net: OpenELMModel, eosId: number, private readonly data: TrainingData, readonly options: LoraSessionOptions,
+    over?: TrainableOpenELM) {
     const c = net.config, o = options;
     if (net.backend.read) throw new InputError(`fine-tuning runs on the wasm or ref backend, not ${net.backend.name}; load the model with the wasm backend`);
     if (!Number.isInteger(o.steps) || o.steps < 1) throw new InputError(`steps ${o.steps}: expected a whole number ≥ 1`);
@@ -123,7 +127,8 @@ export class LoraSession {
     this.sequences = this.epochSeqs.length;
     this.B = Math.max(1, Math.min(o.batchSize ?? 4, this.sequences));
     this.rng = new Rng(this.seed);
-    this.model = TrainableOpenELM.overWeights(c, net.weights, net.backend);
+    if (over && over.weights !== net.weights) throw new InputError("LoraSession: `over` is a view of another model");
+    this.model = over ?? TrainableOpenELM.overWeights(c, net.weights, net.backend);
     const peft = newPeftAdapter(c, { r: o.r, alpha: o.alpha ?? 2 * o.r, dropout: o.dropout ?? 0.05, targets: LORA_TARGETS, baseModel: o.baseModel ?? null },
       this.rng, (i, t) => weightRows(net.backend, net.weights.layers[i][t]));
     const adapter = this.model.attachAdapter(peft);

@@ -317,6 +317,8 @@ export class TrainableOpenELM {
    * forward of the transformer layers. Gradients are bit-identical either way. Set before forward().
    */
   checkpointActivations = false;
+  /** The attached adapter's shape (ranks, DoRA) as a key of activation plans. */
+  private adapterShape = "";
   /** The adapter being trained (attachAdapter), or null. */
   adapter: TrainedAdapter | null = null;
   /** Seed of the adapter's dropout masks for the next forward; null: no dropout (evaluation, reference models). */
@@ -444,8 +446,10 @@ export class TrainableOpenELM {
       }
       return out;
     });
-    this.plan = null; // the forward gained ops: plans made without them are stale
-    this.plans.clear();
+    // the forward's ops depend on the adapter's shape: plans are kept per shape (a backend's memory is never
+    // freed one buffer at a time), so attaching another adapter of the same shape reuses them
+    this.adapterShape = peft.layers.map((l) => LORA_TARGETS.map((t) => `${l[t]?.r ?? 0}${l[t]?.magnitude ? "m" : ""}`).join(".")).join("|");
+    this.plan = null;
     return this.adapter = { peft, layout, params, grads, dropout, modules };
   }
 
@@ -543,7 +547,7 @@ export class TrainableOpenELM {
   /** Size the activations of a (B, T) batch with a dry run of the forward; later calls of that shape reuse them. */
   private planFor(B: number, T: number): void {
     const drop = this.adapter && this.adapter.dropout > 0 && this.dropoutSeed !== null;
-    const key = `${B}x${T}${this.checkpointActivations ? "/ckpt" : ""}${drop ? "/dropout" : ""}${this.adapterEnabled ? "" : "/base"}`;
+    const key = `${B}x${T}${this.checkpointActivations ? "/ckpt" : ""}${drop ? "/dropout" : ""}${this.adapterEnabled ? `/${this.adapterShape}` : "/base"}`;
     if (this.plan?.key === key) return;
     this.actGrads.clear();
     // Plans are kept by key: a backend's memory is never freed one buffer at a time, and DPO alternates between

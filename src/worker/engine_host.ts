@@ -11,6 +11,7 @@ import { PROTOCOL_VERSION, toWireError } from "./protocol.js";
 import { BatchScheduler, type SchedulerOptions } from "../generate/batch.js";
 import { CONFIG_FILE, peftAdapterFiles, WEIGHTS_FILE } from "../io/peft_adapter.js";
 import { LoraSession, trainingData } from "../train/lora_session.js";
+import type { TrainableOpenELM } from "../train/openelm_train.js";
 
 export interface HostDeps {
   /** Load a model by name (directory, .gguf, hub id, URL: the loader decides) with the kernels it picks. */
@@ -25,6 +26,7 @@ export function hostEngine(endpoint: Endpoint, deps: HostDeps): () => void {
   let scheduler: BatchScheduler | null = null;
   const views = new Map<string, OpenELMModel>(); // adapter name -> view of the base
   let training: { id: number; stop: boolean } | null = null; // the fine-tuning run, one at a time
+  let trainable: TrainableOpenELM | null = null; // the loaded model's weights as training sees them, reused run after run
   const send = (m: HostMessage) => endpoint.postMessage(m);
   const fail = (id: number, e: unknown) => send({ type: "error", id, error: toWireError(e) });
 
@@ -102,6 +104,7 @@ export function hostEngine(endpoint: Endpoint, deps: HostDeps): () => void {
         model = null;
         scheduler = null;
         views.clear();
+        trainable = null;
         send({ type: "disposed", id: msg.id });
         stop();
         return;
@@ -115,7 +118,8 @@ export function hostEngine(endpoint: Endpoint, deps: HostDeps): () => void {
     const name = o.name ?? "fine-tuned";
     const data = trainingData(m.tokenizer, text);
     const s = new LoraSession(m.network, m.tokenizer.eosId, data, { steps: o.steps, r: o.r, alpha: o.alpha, lr: o.lr, batchSize: o.batchSize,
-      contextLength: o.contextLength, seed: o.seed, baseModel: m.name });
+      contextLength: o.contextLength, seed: o.seed, baseModel: m.name }, trainable ?? undefined);
+    trainable = s.model;
     send({ type: "trainStart", id, start: { format: data.format, examples: data.examples.length, tokens: data.tokens, sequences: s.sequences,
       seqLen: s.T, batch: s.B, trainableParams: s.trainableParams } });
     while (!s.done && !run.stop) {
