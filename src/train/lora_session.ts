@@ -114,6 +114,7 @@ export class LoraSession {
     if (!Number.isInteger(o.steps) || o.steps < 1) throw new InputError(`steps ${o.steps}: expected a whole number ≥ 1`);
     if (!Number.isInteger(o.r) || o.r < 1) throw new InputError(`rank ${o.r}: expected a whole number ≥ 1`);
     if (!(o.lr > 0 && o.lr < 1)) throw new InputError(`learning rate ${o.lr}: expected a number between 0 and 1`);
+    if (o.batchSize !== undefined && (!Number.isInteger(o.batchSize) || o.batchSize < 1)) throw new InputError(`batch size ${o.batchSize}: expected a whole number ≥ 1`);
     const maxT = Math.min(o.contextLength ?? 128, c.max_context_length);
     if (!Number.isInteger(maxT) || maxT < 2) throw new InputError(`context length ${o.contextLength}: expected a whole number ≥ 2`);
     const packing = data.format === "text";

@@ -1,7 +1,8 @@
 // In-tab fine-tuning in real Chromium (headless, Debian's package): the page trains a LoRA adapter on the
 // default model in its engine worker from pasted text; the loss goes down; the adapter's PEFT files come
 // out of the Download links, load in Node, and Node's greedy tokens with them equal the page's with the
-// adapter (which differ from the base model's). Stop ends a run early and keeps the adapter so far.
+// adapter (which differ from the base model's). A dropped file fills the box; Stop ends a run early and keeps
+// the adapter so far; bad JSON lines show one message naming the line.
 
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -81,7 +82,12 @@ describe("fine-tuning in the page", () => {
     await page.waitForFunction(() => document.body.dataset.state === "error");
     expect(await page.textContent("#error")).toBe('training data:2: field "question" must be a string, got 7');
 
-    await page.fill("#train-data", TEXT);
+    await page.evaluate((t) => { // a text file dropped on the box
+      const dt = new DataTransfer();
+      dt.items.add(new File([t], "notes.txt", { type: "text/plain" }));
+      document.getElementById("train-data")!.dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }, TEXT);
+    await page.waitForFunction((t) => (document.getElementById("train-data") as HTMLTextAreaElement).value === t, TEXT);
     await page.fill("#train-steps", "500");
     await page.fill("#train-ctx", "32");
     await page.click("#train");
