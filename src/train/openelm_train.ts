@@ -362,7 +362,10 @@ export class TrainableOpenELM {
   }
 
   /** The parameters as F32 checkpoint tensors. */
-  toTensors(): StoredTensor[] { return paramsToTensors(this.layout, this.params); }
+  toTensors(): StoredTensor[] {
+    if (this.params.length < this.layout.total) throw new InputError("toTensors(): the base weights are borrowed from an inference model (overWeights); save the adapter instead");
+    return paramsToTensors(this.layout, this.params);
+  }
 
   view(flat: Float32Array, name: string): Float32Array {
     const p = this.layout.byName.get(name)!;
