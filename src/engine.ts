@@ -18,7 +18,7 @@ import type { OpenELMConfig } from "./models/config.js";
 import type { KVCache } from "./models/kv_cache.js";
 import { openCheckpoint, type WeightDType } from "./models/load.js";
 import { openAdapter } from "./models/adapter.js";
-import { defaultModelDir } from "./models/registry.js";
+import { defaultModelDir, embeddedModel } from "./models/registry.js";
 import type { OpenELMModel } from "./models/openelm.js";
 import { encodeChatPrompt, readChatTemplate, renderChat, validateMessages, type ChatMessage } from "./tokenizer/chat_template.js";
 import { checkpointTokenizer, loadTokenizer, Tokenizer } from "./tokenizer/sentencepiece.js";
@@ -92,13 +92,15 @@ function resolveName(name: string): string {
  * The local directory for a model name: the name itself when it is a directory; a hub id's snapshot
  * in the HF cache (downloaded when missing, unless offline); the embedded default model for no name.
  */
-export async function resolveModelSource(nameOrDir: string | undefined, options: Pick<LoadModelOptions, "revision" | "hub" | "onProgress" | "signal"> = {}): Promise<{ name: string; dir: string }> {
+export async function resolveModelSource(nameOrDir: string | undefined, options: Pick<LoadModelOptions, "revision" | "hub" | "onProgress" | "signal"> = {}): Promise<{ name: string; dir: string; adapter?: string }> {
   if (nameOrDir === undefined || nameOrDir === "") return { name: "default", dir: defaultModelDir() };
   if (fs.existsSync(nameOrDir)) {
     if (!fs.statSync(nameOrDir).isDirectory() && !nameOrDir.endsWith(".gguf"))
       throw new InputError(`model "${nameOrDir}": expected a model directory (config.json + model.safetensors) or a .gguf file, got another file`);
     return { name: nameOrDir, dir: nameOrDir };
   }
+  const embedded = embeddedModel(nameOrDir);
+  if (embedded) return { name: nameOrDir, ...embedded };
   const repo = resolveName(nameOrDir);
   if (!isRepoId(repo)) throw new InputError(`model "${nameOrDir}": no such directory, and not a hub id "owner/name" (e.g. apple/OpenELM-270M-Instruct)`);
   const hub = { ...hubSettingsFromEnv(), ...options.hub };
@@ -111,7 +113,10 @@ export async function resolveModelSource(nameOrDir: string | undefined, options:
  * Throws InputError for a name that is neither; HubError, ConfigError, CheckpointError from below.
  */
 export async function loadModel(nameOrDir?: string, options: LoadModelOptions = {}): Promise<Model> {
-  const { name, dir } = await resolveModelSource(nameOrDir, options);
+  const { name, dir, adapter: ownAdapter } = await resolveModelSource(nameOrDir, options);
+  if (ownAdapter !== undefined && options.adapter !== undefined)
+    throw new InputError(`adapter ${options.adapter}: model "${name}" already applies its own adapter (give its base model with this adapter instead)`);
+  const adapter = options.adapter ?? ownAdapter;
   const backend = await createBackend(options.backend ?? "auto", { threads: options.threads, onWarning: options.onWarning });
   let loaded;
   try {
@@ -123,7 +128,7 @@ export async function loadModel(nameOrDir?: string, options: LoadModelOptions = 
   const gguf = dir.endsWith(".gguf");
   const tokenizer = options.tokenizer ? await loadTokenizer(options.tokenizer) : await checkpointTokenizer(dir, loaded.tokenizerModel);
   const chatTemplate = options.chatTemplate ?? (gguf ? undefined : readChatTemplate(dir));
-  const model = options.adapter !== undefined ? openAdapter(loaded.model, options.adapter) : loaded.model;
+  const model = adapter !== undefined ? openAdapter(loaded.model, adapter) : loaded.model;
   return new Model(name, dir, model, tokenizer, chatTemplate);
 }
 

@@ -7,7 +7,7 @@ import type { Command } from "commander";
 import { InputError } from "../errors.js";
 import { LORA_TARGETS, type LoraTarget } from "../io/peft_adapter.js";
 import { createWasmBackend, TRAINING_SPIN } from "../kernels/wasm/index.js";
-import { defaultModelDir } from "../models/registry.js";
+import { modelPath } from "./model_args.js";
 import { checkpointTokenizer } from "../tokenizer/sentencepiece.js";
 import { FINETUNE_DEFAULTS, finetune, type FinetuneSettings } from "../train/finetune.js";
 import { choiceArg, intArg } from "./args.js";
@@ -24,7 +24,7 @@ export function register(program: Command): void {
   program.command("finetune")
     .description("fine-tune a model: SFT (loss on assistant tokens only) or DPO, full or a LoRA / DoRA adapter (PEFT)")
     .option("-m, --model <dir>", "base model directory, or a hub id (default: the embedded model)")
-    .requiredOption("--data <file>", "training examples (.jsonl, .jsonl.gz, .json): chat messages, Dolly, GSM8K, self-instruct, LLM-Adapters, ### Human/Assistant")
+    .requiredOption("--data <files...>", "training examples, one or more files (.jsonl, .jsonl.gz, .json): chat messages, Dolly, GSM8K, self-instruct, LLM-Adapters, ### Human/Assistant")
     .requiredOption("--out <dir>", "output: adapter/ (PEFT directory) or checkpoint/ (full), metrics.jsonl, loss_curve.svg")
     .option("--method <m>", "full, lora, dora (SFT) or dpo (preference pairs: hh-rlhf, UltraFeedback-binarized, prompt/chosen/rejected)",
       choiceArg(["full", "lora", "dora", "dpo"] as const), d.method)
@@ -55,14 +55,10 @@ export function register(program: Command): void {
     .option("--kernels <kind>", "wasm (SIMD, default) or js (reference, float64 sums)", choiceArg(["wasm", "js"] as const), "wasm")
     .option("--resume", "continue the run saved in --out (same losses as an uninterrupted run)")
     .option("--stop-after <steps>", "save and stop after this many steps of this invocation", intArg(1))
-    .action(async (o: Record<string, unknown> & { model?: string; data: string; out: string; method: FinetuneSettings["method"]; valData?: string;
+    .action(async (o: Record<string, unknown> & { model?: string; data: string[]; out: string; method: FinetuneSettings["method"]; valData?: string;
       dpoParams: FinetuneSettings["dpo_params"]; targets: string; template?: string; threads: number; kernels: "wasm" | "js"; resume?: boolean; stopAfter?: number }) => {
-      let modelDir = o.model ?? defaultModelDir();
-      if (!fs.existsSync(modelDir)) {
-        const { resolveModelSource } = await import("../engine.js");
-        modelDir = (await resolveModelSource(modelDir)).dir;
-      }
-      for (const [flag, f] of [["--data", o.data], ["--val-data", o.valData], ["--template", o.template]] as const)
+      const modelDir = await modelPath({ model: o.model });
+      for (const [flag, f] of [...o.data.map((d) => ["--data", d] as const), ["--val-data", o.valData], ["--template", o.template]] as const)
         if (f !== undefined && !fs.existsSync(f)) throw new InputError(`${flag} ${f}: no such file`);
       const targets = o.targets.split(",").map((t) => t.trim()).filter(Boolean);
       for (const t of targets) if (!(LORA_TARGETS as readonly string[]).includes(t)) throw new InputError(`--targets: unknown module "${t}" (expected ${LORA_TARGETS.join(", ")})`);

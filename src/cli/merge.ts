@@ -17,16 +17,18 @@ import { writeSafetensorsStreaming } from "../io/safetensors.js";
 import { configToJson, type OpenELMConfig } from "../models/config.js";
 import { mergeAdapterTensors } from "../models/adapter.js";
 import { validateTensors } from "../models/load.js";
-import { modelPath } from "./model_args.js";
+import { modelSource } from "./model_args.js";
 import type { StoredTensor } from "../tensor/tensor.js";
 
-interface MergeOptions { model: string; adapter: string; out: string }
+interface MergeOptions { model: string; adapter?: string; out: string }
 
 /** Files of a model directory that are not weights (copied next to the merged weights). */
 const WEIGHT_FILE = /^model(-\d+-of-\d+)?\.safetensors$|^model\.safetensors\.index\.json$/;
 
 export async function mergeModel(o: MergeOptions): Promise<{ out: string; merged: number }> {
-  const where = await modelPath(o);
+  const src = await modelSource({ model: o.model, adapter: o.adapter !== undefined ? [o.adapter] : [] });
+  if (src.adapter === undefined) throw new InputError(`merge: give --adapter DIR (the PEFT adapter to merge into --model ${o.model})`);
+  const where = src.dir, adapterDir = src.adapter;
   const gguf = where.toLowerCase().endsWith(".gguf");
   let config: OpenELMConfig, tensors: Map<string, StoredTensor>, vocab: GgufVocab | undefined;
   let close = () => {};
@@ -39,13 +41,13 @@ export async function mergeModel(o: MergeOptions): Promise<{ out: string; merged
     ({ config, tensors } = ck);
   }
   try {
-    return write(o, where, gguf, config, tensors, vocab);
+    return write({ ...o, adapter: adapterDir }, where, gguf, config, tensors, vocab);
   } finally {
     close();
   }
 }
 
-function write(o: MergeOptions, where: string, gguf: boolean, config: OpenELMConfig, tensors: Map<string, StoredTensor>,
+function write(o: Required<MergeOptions>, where: string, gguf: boolean, config: OpenELMConfig, tensors: Map<string, StoredTensor>,
   vocab: GgufVocab | undefined): { out: string; merged: number } {
   const adapter = readPeftAdapter(o.adapter, config);
   // A merged matrix keeps its base's dtype: W' = W + ΔW is what PEFT's merge writes into the weight in place.
@@ -95,8 +97,8 @@ function write(o: MergeOptions, where: string, gguf: boolean, config: OpenELMCon
 export function register(program: Command): void {
   program.command("merge")
     .description("merge a PEFT LoRA / DoRA adapter into the weights: a model directory, or a GGUF file when --out ends in .gguf")
-    .requiredOption("-m, --model <dir|file.gguf|repo>", "base model directory, GGUF file, or hub id")
-    .requiredOption("--adapter <dir>", "PEFT adapter directory (adapter_config.json + adapter_model.safetensors)")
+    .requiredOption("-m, --model <dir|file.gguf|repo>", "base model directory, GGUF file, hub id, or default-instruct (which brings its adapter)")
+    .option("--adapter <dir>", "PEFT adapter directory (adapter_config.json + adapter_model.safetensors)")
     .requiredOption("-o, --out <dir|file.gguf>", "output model directory, or GGUF file")
     .action(async (o: MergeOptions) => {
       const t0 = Date.now();

@@ -59,18 +59,28 @@ export interface OpenedModel extends LoadedModel { tokenizer: Tokenizer; backend
  * resolved through the HF cache (downloading if needed), or the embedded default model when it is omitted.
  */
 export async function modelPath(args: { model?: string; revision?: string }): Promise<string> {
+  const { dir, adapter } = await modelSource(args);
+  if (adapter !== undefined)
+    throw new InputError(`--model ${args.model}: this command takes a plain model, and "${args.model}" is a base model with an adapter (write one with: openelm merge --model ${args.model} --out DIR)`);
+  return dir;
+}
+
+/** The local path of --model and, for a shipped model that carries one (default-instruct), its adapter directory. */
+export async function modelSource(args: { model?: string; revision?: string; adapter?: string[] }): Promise<{ dir: string; adapter?: string }> {
   if (args.model?.toLowerCase().endsWith(".gguf") && !fs.existsSync(args.model))
     throw new InputError(`--model ${args.model}: no such GGUF file`);
   const { resolveModelSource } = await import("../engine.js");
-  return (await resolveModelSource(args.model, { revision: args.revision })).dir;
+  const { dir, adapter } = await resolveModelSource(args.model, { revision: args.revision });
+  if (adapter !== undefined && (args.adapter ?? []).length > 0)
+    throw new InputError(`--adapter: --model ${args.model} already applies its own adapter (use --model default with --adapter)`);
+  return { dir, adapter: adapter ?? singleAdapter(args) };
 }
 
-/** Load --model (see modelPath) with its tokenizer on the chosen backend. */
+/** Load --model (see modelSource) with its tokenizer and adapter on the chosen backend. */
 export async function openModel(args: ModelArgs): Promise<OpenedModel> {
-  const where = await modelPath(args);
+  const { dir: where, adapter } = await modelSource(args);
   const backend = await createBackend(args);
   const loaded = await openCheckpoint(where, { backend, dtype: args.dtype });
-  const adapter = singleAdapter(args);
   if (adapter !== undefined) loaded.model = openAdapter(loaded.model, adapter);
   const tokenizer = await checkpointTokenizer(where, loaded.tokenizerModel);
   return { ...loaded, tokenizer, backend };

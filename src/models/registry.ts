@@ -15,6 +15,21 @@ export function defaultModelDir(): string {
   return path.join(ASSETS, "models", "default");
 }
 
+/** The instruction-tuned default: a PEFT LoRA adapter over defaultModelDir() (see its README.md). */
+export function defaultInstructAdapterDir(): string {
+  return path.join(ASSETS, "models", "default-instruct");
+}
+
+/**
+ * Models shipped in assets/ by name: "default" (the base) and "default-instruct" (the base with its chat
+ * adapter, applied unmerged). Undefined for any other name.
+ */
+export function embeddedModel(name: string): { dir: string; adapter?: string } | undefined {
+  if (name === "default") return { dir: defaultModelDir() };
+  if (name === "default-instruct") return { dir: defaultModelDir(), adapter: defaultInstructAdapterDir() };
+  return undefined;
+}
+
 /** Names of the published configs shipped in assets/configs (OpenELM-270M … OpenELM-3B-Instruct). */
 export function publishedConfigNames(): string[] {
   return fs.readdirSync(path.join(ASSETS, "configs")).filter((f) => f.endsWith(".json")).map((f) => f.slice(0, -5)).sort();

@@ -96,7 +96,8 @@ interface FinetuneState {
 export interface FinetuneOptions {
   /** Base model directory (config.json + weights). */
   modelDir: string;
-  dataFile: string;
+  /** Training examples: one file or several (their examples pooled, then shuffled together). */
+  dataFile: string | string[];
   /** Validation examples (default: val_fraction of dataFile). */
   valFile?: string;
   outDir: string;
@@ -111,8 +112,14 @@ export interface FinetuneOptions {
 
 export interface FinetuneResult { step: number; losses: number[]; lastValLoss: number | null; saved: string; stoppedEarly: boolean }
 
+/** Tokenised examples of one or more data files, pooled in the order given. */
+function readExamples(tok: Tokenizer, files: string | string[], s: FinetuneSettings): { examples: TokenizedExample[]; dropped: number } {
+  const parts = (typeof files === "string" ? [files] : files).map((f) => readFileExamples(tok, f, s));
+  return { examples: parts.flatMap((p) => p.examples), dropped: parts.reduce((n, p) => n + p.dropped, 0) };
+}
+
 /** Tokenised examples of an SFT file; those left with no scored token (after truncation) are dropped. */
-function readExamples(tok: Tokenizer, file: string, s: FinetuneSettings): { examples: TokenizedExample[]; dropped: number } {
+function readFileExamples(tok: Tokenizer, file: string, s: FinetuneSettings): { examples: TokenizedExample[]; dropped: number } {
   if (s.method === "dpo") return readPairs(tok, file, s);
   const convs = readSftFile(file);
   const examples: TokenizedExample[] = [];
@@ -212,7 +219,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   }
   const packing = dpo ? false : s.packing;
   let epochSeqs = epochSequences(train, SEQ, packing, tok.eosId, s.seed, state.epoch);
-  if (epochSeqs.length < B) throw new DataError(`${o.dataFile}: ${epochSeqs.length} training ${dpo ? "pairs" : `sequences of ${T} tokens`}, fewer than a batch of ${B}`);
+  if (epochSeqs.length < B) throw new DataError(`${[o.dataFile].flat().join(", ")}: ${epochSeqs.length} training ${dpo ? "pairs" : `sequences of ${T} tokens`}, fewer than a batch of ${B}`);
 
   fs.mkdirSync(o.outDir, { recursive: true });
   const metricsFile = path.join(o.outDir, "metrics.jsonl");

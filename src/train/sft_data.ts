@@ -150,6 +150,21 @@ export function sftConversations(value: unknown, where: string): ChatMessage[][]
   return convs;
 }
 
+/**
+ * An hh-rlhf pair whose transcripts part before the last turn (some have a Human turn glued into an assistant
+ * reply, so one side has more turns): as TRL's extract_prompt takes the common prefix as the prompt, the prompt is
+ * the turns both share up to an assistant turn, and each reply is the rest of its transcript as text. Undefined
+ * when the transcripts differ only in their last turn (the usual case) or share no such prefix.
+ */
+function hhDivergence(chosen: ChatMessage[], rejected: ChatMessage[]): PreferencePair | undefined {
+  let k = 0;
+  while (k < chosen.length && k < rejected.length && chosen[k].role === rejected[k].role && chosen[k].content === rejected[k].content) k++;
+  if (k === chosen.length - 1 && k === rejected.length - 1) return undefined;
+  if (k === 0 || k >= chosen.length || k >= rejected.length || chosen[k].role !== "assistant" || rejected[k].role !== "assistant") return undefined;
+  const rest = (m: ChatMessage[]) => m.slice(k).map((t, i) => (i === 0 ? "" : `\n\n${t.role === "user" ? "Human" : "Assistant"}: `) + t.content).join("");
+  return { prompt: chosen.slice(0, k), chosen: rest(chosen), rejected: rest(rejected) };
+}
+
 /** The preference pair of one record (hh-rlhf, UltraFeedback-binarized, or plain prompt/chosen/rejected). */
 export function preferencePair(value: unknown, where: string): PreferencePair {
   if (typeof value !== "object" || value === null || Array.isArray(value)) fail(where, "expected a JSON object");
@@ -160,6 +175,8 @@ export function preferencePair(value: unknown, where: string): PreferencePair {
     if (typeof o.prompt === "string") return { prompt: [{ role: "user", content: o.prompt }], chosen: o.chosen, rejected: o.rejected };
     chosen = hhTranscript(o.chosen, where, "chosen");
     rejected = hhTranscript(o.rejected, where, "rejected");
+    const split = hhDivergence(chosen, rejected);
+    if (split) return split;
   } else {
     chosen = messagesOf(o.chosen, where, "chosen");
     rejected = messagesOf(o.rejected, where, "rejected");

@@ -1,6 +1,7 @@
 // The forward pass against the float64 reference fixtures (test/fixtures/openelm, from ../shared), on every
 // backend (forwardAsync: a device backend reads the logits back).
-// tiny-small-vocab's 150-token sequence runs in two micro-batches (MICRO_BATCH 128), so the slicing is checked too.
+// tiny-small-vocab's 150-token sequence runs in two micro-batches (MICRO_BATCH 128), so the slicing is checked too;
+// on the reference backend the prompts go in chunks of 16, so chunked prefill through the cache is checked as well.
 import { describe, expect, test } from "vitest";
 import { yieldToRunner } from "../yield.js";
 import * as fs from "node:fs";
@@ -39,8 +40,14 @@ for (const be of BACKENDS) {
           // Some sequences run past max_context_length: the reference computes them anyway (RoPE has no
           // limit), so the cache is sized explicitly, as a user opting into a longer context would.
           const cache = model.newCache(Math.max(model.config.max_context_length, s.input_ids.length + s.greedy.steps));
-          const logits = (await model.forwardAsync(s.input_ids, cache, { allLogits: true })).slice();
-          const T = s.input_ids.length;
+          // The reference backend computes synchronously (float64 sums): its prefill goes in chunks through the
+          // cache, yielding between them, so that no block keeps the test runner waiting (see test/yield.ts).
+          const T = s.input_ids.length, chunk = be.name === "ref" ? 16 : T;
+          const logits = new Float32Array(T * V);
+          for (let t0 = 0; t0 < T; t0 += chunk) {
+            await yieldToRunner();
+            logits.set(await model.forwardAsync(s.input_ids.slice(t0, t0 + chunk), cache, { allLogits: true }), t0 * V);
+          }
           const row = (t: number) => logits.subarray(t * V, (t + 1) * V);
           s.logits_rows.positions.forEach((p, k) => {
             const r = row(p), e = s.logits_rows.values[k];
@@ -73,7 +80,7 @@ for (const be of BACKENDS) {
             let am = 0;
             for (let j = 1; j < V; j++) if (last[j] > last[am]) am = j;
             got.push(am);
-            if (step < s.greedy.steps - 1) last = await model.forwardAsync([am], cache);
+            if (step < s.greedy.steps - 1) { await yieldToRunner(); last = await model.forwardAsync([am], cache); }
           }
           expect(got, `${s.name} greedy`).toEqual(s.greedy.tokens);
         }

@@ -140,3 +140,45 @@ describe("preference pairs", () => {
     expect(() => readPreferenceFile(bad)).toThrow(/bad\.jsonl:1: "chosen" and "rejected" differ before their last assistant turn/);
   });
 });
+
+describe("CoreNet's commonsense prompt as a chat template", () => {
+  // assets/templates/corenet-commonsense.jinja trains on exactly the context the llmadapters_* tasks score
+  // against, so a fine-tuned adapter is evaluated on its own prompt format.
+  const template = fs.readFileSync(new URL("../../assets/templates/corenet-commonsense.jinja", import.meta.url), "utf-8");
+  test("renders corenetPrompt(instruction), then the reply and EOS; only the reply (with the indent before it) and EOS are scored", async () => {
+    const { corenetPrompt } = await import("../../src/eval/tasks/llm_adapters.js");
+    const dir = fx("llm-adapters-commonsense");
+    let checked = 0;
+    for (const task of fs.readdirSync(dir).filter((t) => fs.statSync(path.join(dir, t)).isDirectory())) {
+      const file = path.join(dir, task, fs.readdirSync(path.join(dir, task)).find((f) => f.endsWith(".json"))!);
+      for (const { messages } of readSftFile(file).slice(0, 3)) {
+        const [user, reply] = messages;
+        expect(renderChat([user], { template, addGenerationPrompt: true })).toBe(corenetPrompt(user.content));
+        expect(renderChat(messages, { template })).toBe(corenetPrompt(user.content) + reply.content + "</s>");
+        const e = encodeConversation(tok, messages, { template });
+        const spans = scoredSpans(e.ids, e.labels);
+        expect(spans.length).toBe(1);
+        // the prompt's trailing indent joins the reply's first token, as lm-eval moves it into the continuation
+        expect(spans[0][spans[0].length - 1]).toBe(tok.eosId);
+        expect(tok.decode(spans[0].slice(0, -1))).toBe(" ".repeat(15) + reply.content);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThanOrEqual(6);
+  });
+});
+
+test("hh-rlhf pairs that part before the last turn (a Human turn glued into a reply) take the shared turns as the prompt, as TRL does", () => {
+  const shared = "\n\nHuman: Are drag queens men?\n\nAssistant: No.\n\nHuman: Isn't that drag kings?";
+  const f = tmpFile("glued.jsonl", JSON.stringify({
+    chosen: `${shared}\n\nAssistant: No, kings.  Human: Why?\n\nAssistant: Because.`,
+    rejected: `${shared}\n\nAssistant: Yes.`,
+  }) + "\n");
+  const [p] = readPreferenceFile(f);
+  expect(p.prompt).toEqual([{ role: "user", content: "Are drag queens men?" }, { role: "assistant", content: "No." }, { role: "user", content: "Isn't that drag kings?" }]);
+  expect(p.chosen).toBe("No, kings.  Human: Why?\n\nAssistant: Because.");
+  expect(p.rejected).toBe("Yes.");
+  // a pair with no shared opening is still an error naming the line
+  const bad = tmpFile("bad.jsonl", JSON.stringify({ chosen: "\n\nHuman: a\n\nAssistant: b", rejected: "\n\nHuman: c\n\nAssistant: d" }) + "\n");
+  expect(() => readPreferenceFile(bad)).toThrow(/bad\.jsonl:1: "chosen" and "rejected" differ before their last assistant turn/);
+});
