@@ -1,10 +1,13 @@
-// The page: model picking, loading with progress, streaming generation with speeds, and a URL interface
-// for scripts (?prompt=…&max_new_tokens=N&temperature=0&backend=wasm&autorun=1[&model=URL-or-hub-id]).
+// The page: model picking, loading with progress, streaming generation with speeds, in-tab LoRA fine-tuning
+// with a live loss curve and the adapter's PEFT files to download, and a URL interface for scripts
+// (?prompt=…&max_new_tokens=N&temperature=0&backend=wasm&autorun=1[&model=URL-or-hub-id]
+// [&train_text=…&train_steps=N&train_rank=R&train_lr=X&train_ctx=T]: with train_text, autorun fine-tunes
+// first and generates with the adapter).
 // The engine runs in a Web Worker (engine_worker.ts) behind the protocol's thin client; this thread only
 // draws. Results of a run are also left on #output as data attributes for scripts and tests.
 
 import { EngineClient, type EngineGeneration } from "../src/worker/client.js";
-import { endpointOf, type GenerateOptions, type LoadOptions, type ModelInfo, type Prompt } from "../src/worker/protocol.js";
+import { endpointOf, type GenerateOptions, type LoadOptions, type ModelInfo, type Prompt, type TrainOptions, type TrainResult } from "../src/worker/protocol.js";
 import type { ChatMessage } from "../src/tokenizer/chat_template.js";
 import { ASSETS } from "./assets.js";
 
@@ -12,15 +15,21 @@ const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getEleme
 const output = $("output"), errorBox = $("error"), stats = $("stats"), modelInfo = $("model-info");
 const loadBtn = $<HTMLButtonElement>("load"), genBtn = $<HTMLButtonElement>("generate"), stopBtn = $<HTMLButtonElement>("stop");
 const resetBtn = $<HTMLButtonElement>("reset-chat"), chatLog = $("chat-log"), promptBox = $<HTMLTextAreaElement>("prompt");
+const trainBtn = $<HTMLButtonElement>("train"), trainStopBtn = $<HTMLButtonElement>("train-stop"), trainData = $<HTMLTextAreaElement>("train-data");
+const useAdapter = $<HTMLInputElement>("use-adapter"), trainStatus = $("train-status"), lossCurve = $("loss-curve");
 const params = new URLSearchParams(location.search);
 
 let worker: Worker | null = null;
 let client: EngineClient | null = null;
 let info: ModelInfo | null = null;
 let running: EngineGeneration | null = null;
+let training: { abort(): void } | null = null;
+/** The adapter trained in this tab (its name for generate), while its model is loaded. */
+let adapter: string | null = null;
+const downloads: string[] = []; // object URLs of the adapter's files
 const chat: ChatMessage[] = [];
 
-function setState(s: "idle" | "loading" | "ready" | "prefill" | "decoding" | "done" | "error"): void {
+function setState(s: "idle" | "loading" | "ready" | "prefill" | "decoding" | "done" | "training" | "trained" | "error"): void {
   document.body.dataset.state = s;
 }
 
@@ -72,7 +81,9 @@ async function load(model: string | undefined, options: LoadOptions): Promise<Mo
   clearError();
   info = null;
   genBtn.disabled = true;
+  trainBtn.disabled = true;
   loadBtn.disabled = true;
+  forgetAdapter();
   modelInfo.textContent = "Loading…";
   const t0 = performance.now();
   try {
@@ -83,6 +94,7 @@ async function load(model: string | undefined, options: LoadOptions): Promise<Mo
       (info.memoryBytes ? ` · memory ${mb(info.memoryBytes)}` : "") + ` · loaded in ${secs} s`;
     output.dataset.backend = info.backend;
     genBtn.disabled = false;
+    trainBtn.disabled = false;
     setState("ready");
     return info;
   } catch (e) {
@@ -107,6 +119,7 @@ async function generate(prompt: Prompt, options: GenerateOptions): Promise<RunRe
   const tokens: number[] = [];
   let tStart = performance.now(), tFirst = 0, promptTokens = 0;
   const gen = client.generate(prompt, options, {
+    adapter: adapter !== null && useAdapter.checked ? adapter : undefined,
     onStart: (p) => { promptTokens = p; tStart = performance.now(); setState("prefill"); },
     onPrefill: (done, total) => { if (done < total) stats.textContent = `prefill: ${done} of ${total} prompt tokens`; },
   });
@@ -127,6 +140,7 @@ async function generate(prompt: Prompt, options: GenerateOptions): Promise<RunRe
     output.dataset.promptTokens = String(c.promptTokens);
     output.dataset.finishReason = c.finishReason;
     output.dataset.backend = info.backend;
+    output.dataset.adapter = adapter !== null && useAdapter.checked ? adapter : "";
     stats.textContent = `prompt ${c.promptTokens} tokens, prefill ${prefillTps.toFixed(1)} tokens/s · ` +
       `${c.tokens.length} generated, decode ${decodeTps.toFixed(1)} tokens/s · ${c.finishReason} · backend ${info.backend}` +
       (info.memoryBytes ? ` · memory ${mb(info.memoryBytes)}` : "");
@@ -135,6 +149,70 @@ async function generate(prompt: Prompt, options: GenerateOptions): Promise<RunRe
     running = null;
     genBtn.disabled = false;
     stopBtn.disabled = true;
+  }
+}
+
+/** The loss curve: a polyline over steps, scaled to the losses so far; losses also left on the svg for scripts. */
+function drawLoss(losses: number[], steps: number): void {
+  lossCurve.hidden = false;
+  const hi = Math.max(...losses), lo = Math.min(...losses), span = hi - lo || 1;
+  const pts = losses.map((l, i) => `${((i + 1) / steps * 600).toFixed(1)},${(8 + (hi - l) / span * 144).toFixed(1)}`);
+  document.getElementById("loss-line")!.setAttribute("points", pts.join(" "));
+  lossCurve.dataset.losses = losses.map((l) => l.toFixed(5)).join(",");
+}
+
+function forgetAdapter(): void {
+  adapter = null;
+  useAdapter.checked = false;
+  $("use-adapter-label").hidden = true;
+  $("downloads").hidden = true;
+  for (const u of downloads.splice(0)) URL.revokeObjectURL(u);
+}
+
+/** Fine-tune a LoRA adapter on the loaded model in its worker; afterwards generation uses it (the checkbox). */
+async function train(text: string, options: TrainOptions): Promise<TrainResult> {
+  if (!client || !info) throw new Error("load a model first");
+  clearError();
+  setState("training");
+  trainBtn.disabled = true;
+  genBtn.disabled = true;
+  trainStopBtn.disabled = false;
+  const losses: number[] = [];
+  document.getElementById("loss-line")!.setAttribute("points", "");
+  const run = client.train(text, options, {
+    onStart: (s) => {
+      trainStatus.textContent = `${s.format === "text" ? "text" : `${s.examples} instruction examples`}: ${s.tokens} tokens, ` +
+        `${s.sequences} sequences of ${s.seqLen}, ${s.batch} a step · ${(s.trainableParams / 1e6).toFixed(3)}M trainable parameters`;
+      trainStatus.dataset.start = JSON.stringify(s);
+    },
+    onStep: (s) => {
+      losses.push(s.loss);
+      drawLoss(losses, s.steps);
+      trainStatus.textContent = `step ${s.step} of ${s.steps} · loss ${s.loss.toFixed(4)} · lr ${s.lr.toExponential(2)} · ` +
+        `${Math.round(s.tokensPerS)} tokens/s`;
+    },
+  });
+  training = run;
+  try {
+    const r = await run.result;
+    forgetAdapter();
+    adapter = r.adapter;
+    $("use-adapter-label").hidden = false;
+    useAdapter.checked = true;
+    for (const f of r.files) {
+      const url = URL.createObjectURL(new Blob([f.data as Uint8Array<ArrayBuffer>], { type: f.name.endsWith(".json") ? "application/json" : "application/octet-stream" }));
+      downloads.push(url);
+      $<HTMLAnchorElement>(f.name.endsWith(".json") ? "download-config" : "download-weights").href = url;
+    }
+    $("downloads").hidden = false;
+    trainStatus.textContent = `${r.stopped ? "stopped" : "finished"} after ${r.steps} steps` +
+      (losses.length ? ` · loss ${losses[0].toFixed(4)} → ${losses[losses.length - 1].toFixed(4)}` : "") + " · generation now uses the adapter";
+    return r;
+  } finally {
+    training = null;
+    trainBtn.disabled = false;
+    genBtn.disabled = false;
+    trainStopBtn.disabled = true;
   }
 }
 
@@ -163,6 +241,9 @@ async function autorun(): Promise<void> {
   const threads = num("threads");
   await load(params.get("model") ?? undefined, { backend: backendParam(params.get("backend")), dtype: dtypeParam(params.get("dtype")),
     threads, prefillChunk: num("prefill_chunk") });
+  const trainText = params.get("train_text");
+  if (trainText !== null) await train(trainText, { steps: num("train_steps") ?? 10, r: num("train_rank") ?? 8, lr: num("train_lr") ?? 2e-3,
+    contextLength: num("train_ctx"), seed: num("train_seed") });
   await generate({ text: params.get("prompt") ?? "" }, {
     maxNewTokens: num("max_new_tokens"), temperature: num("temperature") ?? 0, seed: num("seed"),
     repetitionPenalty: num("repetition_penalty"), ignoreEos: params.get("ignore_eos") === "1",
@@ -205,6 +286,12 @@ function uiGenerate(): void {
   }).catch(showError);
 }
 
+function uiTrain(): void {
+  const n = (id: string) => Number($<HTMLInputElement>(id).value);
+  train(trainData.value, { steps: n("train-steps"), r: n("train-rank"), lr: n("train-lr"), contextLength: n("train-ctx") || undefined })
+    .then(() => setState("trained"), showError);
+}
+
 function drawChat(): void {
   chatLog.replaceChildren(...chat.map((m) => {
     const d = document.createElement("div");
@@ -227,10 +314,23 @@ loadBtn.addEventListener("click", uiLoad);
 genBtn.addEventListener("click", uiGenerate);
 stopBtn.addEventListener("click", () => running?.abort());
 resetBtn.addEventListener("click", () => { chat.length = 0; drawChat(); });
+trainBtn.addEventListener("click", uiTrain);
+trainStopBtn.addEventListener("click", () => training?.abort());
+// Dropping a file on the training box reads it as text (plain text or JSON lines).
+trainData.addEventListener("dragover", (e) => { e.preventDefault(); trainData.classList.add("drop"); });
+trainData.addEventListener("dragleave", () => trainData.classList.remove("drop"));
+trainData.addEventListener("drop", (e) => {
+  e.preventDefault();
+  trainData.classList.remove("drop");
+  const f = e.dataTransfer?.files[0];
+  if (f) f.text().then((t) => { trainData.value = t; }, showError);
+  else trainData.value = e.dataTransfer?.getData("text/plain") ?? trainData.value;
+});
 
 showEnv();
 if (params.get("backend")) $<HTMLSelectElement>("backend").value = params.get("backend")!;
 if (params.get("prompt") !== null) promptBox.value = params.get("prompt")!;
+if (params.get("train_text") !== null) trainData.value = params.get("train_text")!;
 if ("serviceWorker" in navigator && params.get("sw") !== "0") navigator.serviceWorker.register(new URL("./sw.js", import.meta.url)).catch(() => {});
 if (params.get("autorun") === "1") autorun().catch(showError);
 else setState("idle");

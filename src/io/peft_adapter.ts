@@ -315,6 +315,15 @@ export function adapterConfigText(cfg: Record<string, unknown>): string {
  */
 export function writePeftAdapter(dir: string, a: PeftAdapter): void {
   fs.mkdirSync(dir, { recursive: true });
-  writeFileAtomic(path.join(dir, WEIGHTS_FILE), serializeSafetensors(adapterTensors(a), { format: "pt" }, path.join(dir, WEIGHTS_FILE)));
-  writeFileAtomic(path.join(dir, CONFIG_FILE), adapterConfigText({ ...a.config, use_dora: a.useDora }));
+  const files = peftAdapterFiles(a, dir);
+  writeFileAtomic(path.join(dir, WEIGHTS_FILE), files.weights);
+  writeFileAtomic(path.join(dir, CONFIG_FILE), files.config);
+}
+
+/** The two files of an adapter directory as bytes (a browser offers them as downloads); `where` names it in errors. */
+export function peftAdapterFiles(a: PeftAdapter, where = "adapter"): { config: string; weights: Uint8Array[] } {
+  return {
+    config: adapterConfigText({ ...a.config, use_dora: a.useDora }),
+    weights: serializeSafetensors(adapterTensors(a), { format: "pt" }, `${where}/${WEIGHTS_FILE}`),
+  };
 }

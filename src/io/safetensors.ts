@@ -144,9 +144,9 @@ function encodeHeader(specs: Array<{ name: string; dtype: DType; shape: number[]
     header[s.name] = { dtype: name, shape: s.shape, data_offsets: [off, off + s.bytes] };
     off += s.bytes;
   }
-  let json = JSON.stringify(header);
-  json += " ".repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
-  const hbytes = Buffer.from(json, "utf-8");
+  const utf8 = new TextEncoder().encode(JSON.stringify(header)); // TextEncoder: the browser serializes adapters too
+  const hbytes = new Uint8Array(utf8.byteLength + ((8 - (utf8.byteLength % 8)) % 8)).fill(0x20);
+  hbytes.set(utf8);
   const len = new Uint8Array(8);
   new DataView(len.buffer).setBigUint64(0, BigInt(hbytes.byteLength), true);
   return [len, hbytes];

@@ -27,6 +27,7 @@ import { corenetLr } from "./schedule.js";
 import { encodeConversation, encodePreference, IGNORE_INDEX, readPreferenceFile, readSftFile, type TokenizedExample } from "./sft_data.js";
 import { dpoStep } from "./dpo.js";
 import { fmtDuration, readMetrics, TrainingError } from "./trainer.js";
+import { epochSequences, shuffledOrder, type Sequence } from "./sequences.js";
 
 export const FINETUNE_STATE_FORMAT = "openelm-finetune-state/1";
 
@@ -110,45 +111,6 @@ export interface FinetuneOptions {
 }
 
 export interface FinetuneResult { step: number; losses: number[]; lastValLoss: number | null; saved: string; stoppedEarly: boolean }
-
-/** Fixed-length sequences: ids and HF labels (B·T each row), ignored positions −100. */
-interface Sequence { ids: Int32Array; labels: Int32Array }
-
-/**
- * The sequences of one epoch: examples in a shuffled order (from seed and epoch), each padded (with EOS,
- * label −100) or all concatenated and cut into windows of T (packing; the last partial window is dropped).
- */
-export function epochSequences(examples: TokenizedExample[], T: number, packing: boolean, padId: number, seed: number, epoch: number | null): Sequence[] {
-  const order = epoch === null ? examples.map((_, i) => i) : shuffledOrder(examples.length, seed, epoch); // null: as given
-
-  const out: Sequence[] = [];
-  if (!packing) {
-    for (const i of order) {
-      const e = examples[i], n = Math.min(T, e.ids.length);
-      const ids = new Int32Array(T).fill(padId), labels = new Int32Array(T).fill(IGNORE_INDEX);
-      ids.set(e.ids.slice(0, n)); labels.set(e.labels.slice(0, n));
-      out.push({ ids, labels });
-    }
-    return out;
-  }
-  let ids = new Int32Array(T), labels = new Int32Array(T), k = 0;
-  for (const i of order) {
-    const e = examples[i];
-    for (let j = 0; j < e.ids.length; j++) {
-      ids[k] = e.ids[j]; labels[k] = e.labels[j];
-      if (++k === T) { out.push({ ids, labels }); ids = new Int32Array(T); labels = new Int32Array(T); k = 0; }
-    }
-  }
-  return out;
-}
-
-/** 0 … n−1 shuffled (Fisher-Yates) from (seed, epoch). */
-function shuffledOrder(n: number, seed: number, epoch: number): number[] {
-  const order = Array.from({ length: n }, (_, i) => i);
-  const rng = new Rng([seed >>> 0, epoch >>> 0, 0x5f7, 0x1e9]);
-  for (let i = n - 1; i > 0; i--) { const j = rng.int(i + 1); [order[i], order[j]] = [order[j], order[i]]; }
-  return order;
-}
 
 /** Tokenised examples of one or more data files, pooled in the order given. */
 function readExamples(tok: Tokenizer, files: string | string[], s: FinetuneSettings): { examples: TokenizedExample[]; dropped: number } {

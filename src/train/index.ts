@@ -37,6 +37,8 @@ export type { CosineSchedule } from "./schedule.js";
 export { dpoStep } from "./dpo.js";
 export type { DpoResult } from "./dpo.js";
 export { finetune, FINETUNE_DEFAULTS } from "./finetune.js";
+export { LoraSession, trainingData } from "./lora_session.js";
+export type { LoraSessionOptions, StepResult, TrainingData } from "./lora_session.js";
 export type { FinetuneOptions, FinetuneSettings, FinetuneResult, FinetuneMethod } from "./finetune.js";
 export { train, TrainingError } from "./trainer.js";
 export type { TrainOptions, TrainResult } from "./trainer.js";

@@ -10,7 +10,7 @@ import type { Backend, Matrix, TrainingKernels } from "../kernels/backend.js";
 import { createRefBackend } from "../kernels/ref/index.js";
 import { RMS_EPS, layerSizes, type LayerSizes, type OpenELMConfig } from "../models/config.js";
 import { head, layer, type LayerOps, type LayerWeights, type LinearName, type OpenELMWeights } from "../models/openelm.js";
-import { adapterForward, doraWeightNorm, type AdapterOps, type AdapterTerm } from "../models/adapter.js";
+import { adapterForward, backendRows, doraWeightNorm, type AdapterOps, type AdapterTerm, type RowReader } from "../models/adapter.js";
 import { LORA_TARGETS, peftTensorName, type LoraModule, type LoraTarget, type PeftAdapter } from "../io/peft_adapter.js";
 import { InputError } from "../errors.js";
 import { Rng } from "../tensor/rng.js";
@@ -18,7 +18,7 @@ import type { StoredTensor } from "../tensor/tensor.js";
 import { attentionBackward, attentionBackwardMM, attentionForward, attentionForwardMM, type AttentionShape } from "./autograd/attention.js";
 import { embeddingBackward, embeddingForward } from "./autograd/embedding.js";
 import { refTrainingKernels } from "./autograd/index.js";
-import { LinearScratch, linearBackward } from "./autograd/matmul.js";
+import { frozenLinearBackward, LinearScratch, linearBackward } from "./autograd/matmul.js";
 import { layoutOf, loadParams, paramLayout, paramsToTensors, type ParamLayout } from "./parameters.js";
 
 /** A weight as training holds it: a float32 view of the flat parameters and of its gradient (null: frozen). */
@@ -41,8 +41,8 @@ interface TrainedModule extends AdapterTerm {
   target: LoraTarget;
   /** The same tensors as a LoraModule (views), for DoRA's weight norm. */
   lora: LoraModule;
-  /** The base weight it wraps. */
-  W: ParamMatrix;
+  /** The base weight it wraps (a backend matrix when the base is borrowed from an inference model). */
+  W: ParamMatrix | Matrix;
 }
 
 /** A LoRA / DoRA adapter under training: its tensors (PEFT's names) are the trainable parameters. */
@@ -194,6 +194,17 @@ class TapeOps implements LayerOps, AdapterOps {
     const { N } = this, m = this.m, P = W as ParamMatrix, C = P.cols, OC = P.rows;
     const y = this.out(N * OC);
     if (this.dry) return y;
+    if (!isParam(W)) { // a frozen weight of the inference model, in its stored dtype
+      m.backend.matmul(y, x, W, N);
+      this.tape.push(() => {
+        const g = m.popGrad(y);
+        if (!g) return;
+        const { g: dx, fresh } = m.gradFor(x);
+        frozenLinearBackward(m.k, dx, !fresh, g, backendRows(m.backend, W), N, C, OC, m.scratch);
+        m.release(g);
+      });
+      return y;
+    }
     m.k.abt(y, x, P.data, N, OC, C, false);
     this.tape.push(() => {
       const g = m.popGrad(y);
@@ -306,6 +317,8 @@ export class TrainableOpenELM {
    * forward of the transformer layers. Gradients are bit-identical either way. Set before forward().
    */
   checkpointActivations = false;
+  /** The attached adapter's shape (ranks, DoRA) as a key of activation plans. */
+  private adapterShape = "";
   /** The adapter being trained (attachAdapter), or null. */
   adapter: TrainedAdapter | null = null;
   /** Seed of the adapter's dropout masks for the next forward; null: no dropout (evaluation, reference models). */
@@ -318,15 +331,26 @@ export class TrainableOpenELM {
    * the reference backend. frozen: names of tensors that get no gradient (their weight gradients are not
    * computed at all).
    */
-  constructor(readonly config: OpenELMConfig, readonly backend: Backend = createRefBackend(), frozen?: (name: string) => boolean) {
+  constructor(readonly config: OpenELMConfig, readonly backend: Backend = createRefBackend(), frozen?: (name: string) => boolean,
+    base?: OpenELMWeights) {
     this.k = backend.training ?? refTrainingKernels;
     this.attentionMM = this.k !== refTrainingKernels;
-    this.layout = paramLayout(config, frozen);
-    this.params = backend.alloc(this.layout.total);
-    // a frozen base (LoRA) has no gradient memory at all
-    this.grads = backend.alloc(this.layout.infos.some((p) => p.trainable) ? this.layout.total : 0);
+    this.layout = paramLayout(config, base ? () => true : frozen);
+    // a borrowed base has no parameters of its own; a frozen base (LoRA) has no gradient memory at all
+    this.params = backend.alloc(base ? 0 : this.layout.total);
+    this.grads = backend.alloc(!base && this.layout.infos.some((p) => p.trainable) ? this.layout.total : 0);
     this.scratch = new LinearScratch((n) => backend.alloc(n));
-    this.weights = this.makeWeights();
+    if (base) for (const v of [base.norm, ...base.layers.flatMap((l) => [l.attn_norm, l.ffn_norm, l.q_norm, l.k_norm])]) if (v) this.vecGrads.set(v, null);
+    this.weights = base ?? this.makeWeights();
+  }
+
+  /**
+   * A frozen view of an inference model's weights, to train an adapter on without a second copy of the base:
+   * the linears run on the backend's inference kernels in their stored dtype (f32, f16, bf16, q8_0, q4_0 …),
+   * and their input gradients read the weights a block of rows at a time, widened to float32.
+   */
+  static overWeights(config: OpenELMConfig, weights: OpenELMWeights, backend: Backend): TrainableOpenELM {
+    return new TrainableOpenELM(config, backend, undefined, weights);
   }
 
   /** A model holding the given checkpoint tensors (widened to float32). */
@@ -338,7 +362,10 @@ export class TrainableOpenELM {
   }
 
   /** The parameters as F32 checkpoint tensors. */
-  toTensors(): StoredTensor[] { return paramsToTensors(this.layout, this.params); }
+  toTensors(): StoredTensor[] {
+    if (this.params.length < this.layout.total) throw new InputError("toTensors(): the base weights are borrowed from an inference model (overWeights); save the adapter instead");
+    return paramsToTensors(this.layout, this.params);
+  }
 
   view(flat: Float32Array, name: string): Float32Array {
     const p = this.layout.byName.get(name)!;
@@ -404,7 +431,7 @@ export class TrainableOpenELM {
       for (const t of LORA_TARGETS) {
         const lm = l[t];
         if (!lm) continue;
-        const W = this.weights.layers[i][t] as ParamMatrix;
+        const W = this.weights.layers[i][t];
         if (W.rows !== lm.out || W.cols !== lm.in)
           throw new InputError(`adapter: layer ${i} ${t} is (${lm.out}, ${lm.in}), the model's weight is (${W.rows}, ${W.cols})`);
         const a = peftTensorName(i, t, "lora_A"), b = peftTensorName(i, t, "lora_B"), g = peftTensorName(i, t, "magnitude");
@@ -422,8 +449,10 @@ export class TrainableOpenELM {
       }
       return out;
     });
-    this.plan = null; // the forward gained ops: plans made without them are stale
-    this.plans.clear();
+    // the forward's ops depend on the adapter's shape: plans are kept per shape (a backend's memory is never
+    // freed one buffer at a time), so attaching another adapter of the same shape reuses them
+    this.adapterShape = peft.layers.map((l) => LORA_TARGETS.map((t) => `${l[t]?.r ?? 0}${l[t]?.magnitude ? "m" : ""}`).join(".")).join("|");
+    this.plan = null;
     return this.adapter = { peft, layout, params, grads, dropout, modules };
   }
 
@@ -449,8 +478,7 @@ export class TrainableOpenELM {
     for (const l of this.adapter?.modules ?? []) for (const t of LORA_TARGETS) {
       const m = l[t];
       if (!m?.norm) continue;
-      const W = m.W.data, cols = m.W.cols;
-      m.norm.set(doraWeightNorm(m.lora, (r0, n, out) => out.set(W.subarray(r0 * cols, (r0 + n) * cols))));
+      m.norm.set(doraWeightNorm(m.lora, weightRows(this.backend, m.W)));
     }
   }
 
@@ -522,7 +550,7 @@ export class TrainableOpenELM {
   /** Size the activations of a (B, T) batch with a dry run of the forward; later calls of that shape reuse them. */
   private planFor(B: number, T: number): void {
     const drop = this.adapter && this.adapter.dropout > 0 && this.dropoutSeed !== null;
-    const key = `${B}x${T}${this.checkpointActivations ? "/ckpt" : ""}${drop ? "/dropout" : ""}${this.adapterEnabled ? "" : "/base"}`;
+    const key = `${B}x${T}${this.checkpointActivations ? "/ckpt" : ""}${drop ? "/dropout" : ""}${this.adapterEnabled ? `/${this.adapterShape}` : "/base"}`;
     if (this.plan?.key === key) return;
     this.actGrads.clear();
     // Plans are kept by key: a backend's memory is never freed one buffer at a time, and DPO alternates between
@@ -543,7 +571,8 @@ export class TrainableOpenELM {
     const c = this.config, N = B * T, D = c.model_dim, plan = this.plan!, ck = this.checkpointActivations;
     plan.start("embed");
     const x0 = ops.dry ? (plan.note(N * D), new Float32Array(0)) : plan.take(N * D);
-    if (!ops.dry) embeddingForward(x0, (this.weights.token_embeddings as ParamMatrix).data, ids, N, D);
+    const E = this.weights.token_embeddings;
+    if (!ops.dry) isParam(E) ? embeddingForward(x0, E.data, ids, N, D) : this.backend.embed(x0, E, ids);
     const layers: NonNullable<TrainableOpenELM["fwd"]>["layers"] = [];
     let x = x0;
     for (let l = 0; l < c.num_transformer_layers; l++) {
@@ -678,10 +707,22 @@ export class TrainableOpenELM {
       } else for (let i = L.tape!.length - 1; i >= 0; i--) L.tape![i]();
     }
     const g = this.popGrad(f.x0);
-    const E = this.weights.token_embeddings as ParamMatrix;
-    if (g && E.grad) embeddingBackward(E.grad, g, f.ids, N, D);
+    const E = this.weights.token_embeddings;
+    if (g && isParam(E) && E.grad) embeddingBackward(E.grad, g, f.ids, N, D);
     if (g) this.release(g);
   }
+}
+
+/** A weight of this model's own parameters (float32 views), rather than a borrowed backend matrix. */
+function isParam(W: Matrix): W is ParamMatrix {
+  return (W as Partial<ParamMatrix>).data instanceof Float32Array;
+}
+
+/** Float32 rows of a base weight, own or borrowed. */
+export function weightRows(be: Backend, W: Matrix): RowReader {
+  if (!isParam(W)) return backendRows(be, W);
+  const d = W.data, cols = W.cols;
+  return (r0, n, out) => out.set(d.subarray(r0 * cols, (r0 + n) * cols));
 }
 
 /** HF causal-LM labels (B, T) -> position-aligned targets: targets[b, t] = labels[b, t + 1], last = -100. */

@@ -47,9 +47,13 @@ export function readRecords(file: string): SourcedRecord[] {
   if (file.endsWith(".gz")) {
     try { bytes = zlib.gunzipSync(bytes); } catch (e) { throw new DataError(`${file}: not a gzip file (${(e as Error).message})`); }
   }
-  const text = bytes.toString("utf8");
   const name = file.replace(/\.gz$/, "");
-  if (name.endsWith(".json")) {
+  return parseRecords(bytes.toString("utf8"), file, name.endsWith(".json") ? "json" : "jsonl");
+}
+
+/** The records of JSON text: one per line (jsonl) or an array (json); `where` names `file` as readRecords does. */
+export function parseRecords(text: string, file: string, format: "json" | "jsonl"): SourcedRecord[] {
+  if (format === "json") {
     let v: unknown;
     try { v = JSON.parse(text); } catch (e) { throw new DataError(`${file}: malformed JSON (${(e as Error).message})`); }
     if (!Array.isArray(v)) throw new DataError(`${file}: expected a JSON array of records (or use .jsonl, one record a line)`);

@@ -7,7 +7,8 @@
 //   for await (const d of gen) write(d.text);     // or gen.abort()
 //   const c = await gen.result;                    // Completion: finishReason, token counts
 
-import type { ClientMessage, Completion, EngineStats, Endpoint, GenerateOptions, HostMessage, LoadOptions, ModelInfo, ProgressInfo, Prompt } from "./protocol.js";
+import type { ClientMessage, Completion, EngineStats, Endpoint, GenerateOptions, HostMessage, LoadOptions, ModelInfo, ProgressInfo, Prompt,
+  TrainOptions, TrainResult, TrainStart, TrainStep } from "./protocol.js";
 import { EngineError } from "./protocol.js";
 
 /** One streamed step: the text it made printable and its token ids. */
@@ -127,6 +128,21 @@ export class EngineClient {
         }
       },
     };
+  }
+
+  /**
+   * Fine-tune a LoRA adapter on the loaded model with pasted data (text, or JSON-lines instruction examples);
+   * `result` resolves with the adapter's name (for generate's `adapter` hook) and its PEFT files. abort():
+   * stop after the current step, keeping the adapter as trained so far.
+   */
+  train(data: string, options: TrainOptions, hooks: { onStart?: (s: TrainStart) => void; onStep?: (s: TrainStep) => void } = {}):
+    { id: number; result: Promise<TrainResult>; abort(): void } {
+    const id = this.nextId++;
+    const result = this.call({ type: "train", id, data, options }, "trained", (m) => {
+      if (m.type === "trainStart") hooks.onStart?.(m.start);
+      else if (m.type === "trainStep") hooks.onStep?.(m.step);
+    }).then((m) => m.result);
+    return { id, result, abort: () => { try { this.post({ type: "abort", id }); } catch { /* the host is gone: the result has failed */ } } };
   }
 
   /** Unload the model and stop the host. */

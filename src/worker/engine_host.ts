@@ -6,9 +6,12 @@
 import type { Model } from "../engine.js";
 import type { OpenELMModel } from "../models/openelm.js";
 import { InputError } from "../errors.js";
-import type { ClientMessage, Endpoint, HostMessage, LoadOptions, ModelInfo, ProgressInfo, Prompt } from "./protocol.js";
+import type { ClientMessage, Endpoint, HostMessage, LoadOptions, ModelInfo, ProgressInfo, Prompt, TrainOptions } from "./protocol.js";
 import { PROTOCOL_VERSION, toWireError } from "./protocol.js";
 import { BatchScheduler, type SchedulerOptions } from "../generate/batch.js";
+import { CONFIG_FILE, peftAdapterFiles, WEIGHTS_FILE } from "../io/peft_adapter.js";
+import { LoraSession, trainingData } from "../train/lora_session.js";
+import type { TrainableOpenELM } from "../train/openelm_train.js";
 
 export interface HostDeps {
   /** Load a model by name (directory, .gguf, hub id, URL: the loader decides) with the kernels it picks. */
@@ -22,6 +25,8 @@ export function hostEngine(endpoint: Endpoint, deps: HostDeps): () => void {
   let model: Model | null = null;
   let scheduler: BatchScheduler | null = null;
   const views = new Map<string, OpenELMModel>(); // adapter name -> view of the base
+  let training: { id: number; stop: boolean } | null = null; // the fine-tuning run, one at a time
+  let trainable: TrainableOpenELM | null = null; // the loaded model's weights as training sees them, reused run after run
   const send = (m: HostMessage) => endpoint.postMessage(m);
   const fail = (id: number, e: unknown) => send({ type: "error", id, error: toWireError(e) });
 
@@ -79,8 +84,16 @@ export function hostEngine(endpoint: Endpoint, deps: HostDeps): () => void {
         }, view);
         return;
       }
+      case "train": {
+        const m = loaded().model;
+        if (training) throw Object.assign(new InputError(`a fine-tuning run is in progress (request ${training.id}); stop it first`), { code: "server_busy" });
+        const run = training = { id: msg.id, stop: false };
+        train(m, msg.id, msg.data, msg.options, run).catch((e) => fail(msg.id, e)).finally(() => { if (training === run) training = null; });
+        return;
+      }
       case "abort":
-        scheduler?.abort(msg.id);
+        if (training?.id === msg.id) training.stop = true;
+        else scheduler?.abort(msg.id);
         return;
       case "stats":
         send({ type: "stats", id: msg.id, stats: loaded().scheduler.stats() });
@@ -91,12 +104,40 @@ export function hostEngine(endpoint: Endpoint, deps: HostDeps): () => void {
         model = null;
         scheduler = null;
         views.clear();
+        trainable = null;
         send({ type: "disposed", id: msg.id });
         stop();
         return;
       default:
         throw new InputError(`unknown message type ${JSON.stringify((msg as { type?: unknown }).type)}`);
     }
+  }
+
+  /** A LoRA run on the loaded model, a step per turn of the event loop (so abort and other requests get in). */
+  async function train(m: Model, id: number, text: string, o: TrainOptions, run: { stop: boolean }): Promise<void> {
+    const name = o.name ?? "fine-tuned";
+    const data = trainingData(m.tokenizer, text);
+    const s = new LoraSession(m.network, m.tokenizer.eosId, data, { steps: o.steps, r: o.r, alpha: o.alpha, lr: o.lr, batchSize: o.batchSize,
+      contextLength: o.contextLength, seed: o.seed, baseModel: m.name }, trainable ?? undefined);
+    trainable = s.model;
+    send({ type: "trainStart", id, start: { format: data.format, examples: data.examples.length, tokens: data.tokens, sequences: s.sequences,
+      seqLen: s.T, batch: s.B, trainableParams: s.trainableParams } });
+    while (!s.done && !run.stop) {
+      if (model !== m) throw new InputError("the model was disposed during fine-tuning");
+      const t0 = performance.now();
+      const r = s.next();
+      send({ type: "trainStep", id, step: { step: r.step, steps: o.steps, loss: r.loss, lr: r.lr, gradNorm: r.gradNorm,
+        tokensPerS: (s.B * s.T) / ((performance.now() - t0) / 1000) } });
+      await new Promise((res) => setTimeout(res, 0));
+    }
+    if (model !== m) throw new InputError("the model was disposed during fine-tuning");
+    const peft = s.snapshot();
+    views.set(name, m.network.withAdapter(m.network.attach(name, peft)));
+    const f = peftAdapterFiles(peft, name);
+    const weights = new Uint8Array(f.weights.reduce((a, b) => a + b.byteLength, 0));
+    f.weights.reduce((at, b) => { weights.set(b, at); return at + b.byteLength; }, 0);
+    send({ type: "trained", id, result: { adapter: name, steps: s.step, stopped: !s.done,
+      files: [{ name: CONFIG_FILE, data: new TextEncoder().encode(f.config) }, { name: WEIGHTS_FILE, data: weights }] } });
   }
 
   send({ type: "ready", version: PROTOCOL_VERSION });

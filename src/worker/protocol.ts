@@ -3,14 +3,20 @@
 // One protocol for both hosts; messages are plain structured-cloneable objects. Every request carries an
 // id chosen by the client; every answer and event carries the id of the request it belongs to.
 //
-//   client -> host: load, tokenize, generate, abort, stats, dispose
-//   host -> client: ready (once, unsolicited), progress, loaded, tokens, started, delta, done, stats,
-//                   error (one request failed), fatal (the engine is unusable: every request in flight failed)
+//   client -> host: load, tokenize, generate, train, abort, stats, dispose
+//   host -> client: ready (once, unsolicited), progress, loaded, tokens, started, delta, done, trainStart,
+//                   trainStep, trained, stats, error (one request failed), fatal (the engine is unusable:
+//                   every request in flight failed)
 //
 // A generation streams `started` (admitted to a batch slot; prompt and cached token counts), `prefill` after
 // each engine step that advanced its prompt (tokens in the cache of the prompt's total), then `delta`
 // events (text and token ids, in order), then exactly one `done` (its Completion) or `error`. An `abort`
 // ends it with `done` and finishReason "abort" within one engine step.
+//
+// A fine-tuning run (`train`: a LoRA adapter on the loaded model, train/lora_session.ts) streams `trainStart`
+// (what the data became), a `trainStep` per optimizer step, then one `trained` with the adapter's PEFT files;
+// from then on generate's `adapter` with its name runs on it, unmerged. An `abort` with the run's id stops it
+// after the current step: `trained` then carries the adapter as trained so far (stopped: true).
 
 import type { WeightType } from "../io/gguf_quantize.js";
 import type { ChatMessage } from "../tokenizer/chat_template.js";
@@ -53,6 +59,45 @@ export type Prompt = { text: string } | { ids: number[] } | { messages: ChatMess
 export type GenerateOptions = Pick<GenerationSettings, "maxNewTokens" | "temperature" | "topK" | "topP" | "minP" |
   "repetitionPenalty" | "presencePenalty" | "frequencyPenalty" | "seed" | "stop" | "ignoreEos">;
 
+/** A fine-tuning run: LoRA on every Linear, CoreNet's PEFT optimizer settings (train/lora_session.ts). */
+export interface TrainOptions {
+  steps: number;
+  /** LoRA rank; alpha defaults to 2·r. */
+  r: number;
+  alpha?: number;
+  /** Peak learning rate (cosine decay to a tenth). */
+  lr: number;
+  batchSize?: number;
+  /** Longest training sequence (default 128). */
+  contextLength?: number;
+  seed?: number;
+  /** The adapter's name for generate (default "fine-tuned"); a run replaces the adapter of that name. */
+  name?: string;
+}
+
+/** What the training data became. */
+export interface TrainStart {
+  format: "text" | "sft";
+  examples: number;
+  tokens: number;
+  /** Sequences of seqLen tokens in one pass; batch of them a step. */
+  sequences: number;
+  seqLen: number;
+  batch: number;
+  trainableParams: number;
+}
+
+/** One optimizer step. */
+export interface TrainStep { step: number; steps: number; loss: number; lr: number; gradNorm: number; tokensPerS: number }
+
+/** The end of a run: the adapter generate can now use, and its PEFT files (adapter_config.json, adapter_model.safetensors). */
+export interface TrainResult {
+  adapter: string;
+  steps: number;
+  stopped: boolean;
+  files: Array<{ name: string; data: Uint8Array }>;
+}
+
 /** What a loaded model is, for the client. */
 export interface ModelInfo {
   name: string;
@@ -89,6 +134,7 @@ export type ClientMessage =
   | { type: "load"; id: number; model?: string; options?: LoadOptions }
   | { type: "tokenize"; id: number; prompt: Prompt }
   | { type: "generate"; id: number; prompt: Prompt; options: GenerateOptions; adapter?: string }
+  | { type: "train"; id: number; data: string; options: TrainOptions }
   | { type: "abort"; id: number }
   | { type: "stats"; id: number }
   | { type: "dispose"; id: number };
@@ -110,6 +156,9 @@ export type HostMessage =
   | { type: "prefill"; id: number; done: number; total: number }
   | { type: "delta"; id: number; text: string; tokens: number[] }
   | { type: "done"; id: number; completion: Completion }
+  | { type: "trainStart"; id: number; start: TrainStart }
+  | { type: "trainStep"; id: number; step: TrainStep }
+  | { type: "trained"; id: number; result: TrainResult }
   | { type: "stats"; id: number; stats: EngineStats }
   | { type: "disposed"; id: number }
   | { type: "error"; id: number; error: WireError }

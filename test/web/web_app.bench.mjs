@@ -4,17 +4,27 @@
 // time to the first token, decode tokens/s = (generated - 1) / time after the first token, from the page's
 // #output data attributes. Node: `openelm bench -m FILE -p P -n N -t T -r R --json`.
 //
-//   npm run build && node test/web/web_app.bench.mjs [--threads 2] [--runs 3] [--n-gen 64] [MODEL.gguf|DIR ...]
-//   (no files: the embedded default model)
+//
+// --wllama DIR: in the same run, wllama (llama.cpp compiled to WebAssembly, installed outside this package:
+// `npm install --prefix DIR @wllama/wllama`) on the same .gguf files, the same threads and prompt, in its own
+// page served with COOP/COEP (wllama_page.mjs); its prefill / decode tokens/s are llama.cpp's own timings.
+//
+//   npm run build && node test/web/web_app.bench.mjs [--threads 2] [--runs 3] [--n-gen 64] [--wllama DIR] [MODEL.gguf|DIR ...]
+//   (no files: the embedded default model; a .gguf of it: node dist/cli/main.js quantize --type q8_0 -o default-q8_0.gguf)
 
 import { execFileSync } from "node:child_process";
 import * as path from "node:path";
 import { launchChromium, startWebServer } from "./chromium.mjs";
+import { startWllamaServer } from "./wllama_page.mjs";
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => { const i = args.indexOf(name); if (i < 0) return dflt; const v = args[i + 1]; args.splice(i, 2); return Number(v); };
+const optStr = (name) => { const i = args.indexOf(name); if (i < 0) return undefined; const v = args[i + 1]; args.splice(i, 2); return v; };
 const threads = opt("--threads", 2), runs = opt("--runs", 3), nGen = opt("--n-gen", 64);
+const wllamaDir = optStr("--wllama");
 const models = args.length ? args : ["default"];
+if (wllamaDir && !models.some((m) => m.toLowerCase().endsWith(".gguf")))
+  throw new Error("--wllama: wllama reads .gguf files; pass one (a .gguf of the default model: node dist/cli/main.js quantize --type q8_0 -o default-q8_0.gguf)");
 const PROMPT = "The old house stood at the end of the lane, and every evening the lamps were lit in its windows. ".repeat(5);
 
 const WORDS = ["Morning", "Evening", "Winter", "Summer", "Autumn", "Spring", "Midnight", "Sunday", "Harbour", "Forest", "Market"];
@@ -25,6 +35,7 @@ const fmt = (xs) => `${mean(xs).toFixed(2)} ± ${sd(xs).toFixed(2)}`;
 
 const server = await startWebServer();
 const ctx = await launchChromium();
+const wllama = wllamaDir ? await startWllamaServer(wllamaDir) : null;
 const rows = [];
 try {
   for (const model of models) {
@@ -56,17 +67,31 @@ try {
     const node = JSON.parse(execFileSync(process.execPath, ["dist/cli/main.js", "bench", "-m", file, "-p", String(promptTokens), "-n", String(nGen),
       "-t", String(threads), "-r", String(runs), "--json"], { encoding: "utf8", maxBuffer: 1 << 26 })).results;
     const nodePP = node.find((x) => x.n_prompt > 0), nodeTG = node.find((x) => x.n_gen > 0);
-    rows.push({ model: path.basename(file), backend, info, promptTokens, browserPP: pp, browserTG: tg, nodePP: nodePP.samples_ts, nodeTG: nodeTG.samples_ts });
+    const row = { model: path.basename(file), backend, info, promptTokens, browserPP: pp, browserTG: tg, nodePP: nodePP.samples_ts, nodeTG: nodeTG.samples_ts };
+    if (wllama && file.toLowerCase().endsWith(".gguf")) {
+      const w = await ctx.newPage();
+      await w.goto(wllama.url);
+      const prompts = Array.from({ length: runs + 1 }, (_, r) => `${WORDS[r % WORDS.length]}. ${PROMPT}`);
+      const { timings: t, info: wi } = await w.evaluate(([m, ps, n, th]) => window.runWllama(m, ps, n, th), [wllama.model(file), prompts, nGen, threads]);
+      await w.close();
+      if (!wi.isolated || wi.threads !== threads) throw new Error(`wllama ran on ${wi.threads} threads (cross-origin isolated: ${wi.isolated}), not ${threads}`);
+      Object.assign(row, { wllamaPP: t.slice(1).map((x) => x.prompt_per_second), wllamaTG: t.slice(1).map((x) => x.predicted_per_second),
+        wllamaPrompt: t[1].prompt_n, wllamaGen: t[1].predicted_n });
+    }
+    rows.push(row);
   }
 } finally {
   await ctx.close();
   await server.stop();
+  await wllama?.stop();
 }
 console.log(`threads ${threads}, ${runs} runs (after 1 warm-up), decode ${nGen} tokens\n`);
-console.log("| model | test | Chromium (tokens/s) | Node `openelm bench` (tokens/s) | Chromium / Node |");
-console.log("|---|---|---|---|---|");
+const w = (r, xs) => (r.wllamaPP ? [` ${fmt(xs === "pp" ? r.wllamaPP : r.wllamaTG)} |`, ` ${(mean(xs === "pp" ? r.browserPP : r.browserTG) / mean(xs === "pp" ? r.wllamaPP : r.wllamaTG)).toFixed(2)} |`] : wllama ? [" n/a |", " n/a |"] : ["", ""]).join("");
+console.log("| model | test | Chromium (tokens/s) | Node `openelm bench` (tokens/s) | Chromium / Node |" + (wllama ? " wllama in Chromium (tokens/s) | Chromium / wllama |" : ""));
+console.log("|---|---|---|---|---|" + (wllama ? "---|---|" : ""));
 for (const r of rows) {
-  console.log(`| ${r.model} | pp${r.promptTokens} | ${fmt(r.browserPP)} | ${fmt(r.nodePP)} | ${(mean(r.browserPP) / mean(r.nodePP)).toFixed(2)} |`);
-  console.log(`| ${r.model} | tg${nGen} | ${fmt(r.browserTG)} | ${fmt(r.nodeTG)} | ${(mean(r.browserTG) / mean(r.nodeTG)).toFixed(2)} |`);
+  console.log(`| ${r.model} | pp${r.promptTokens} | ${fmt(r.browserPP)} | ${fmt(r.nodePP)} | ${(mean(r.browserPP) / mean(r.nodePP)).toFixed(2)} |${w(r, "pp")}`);
+  console.log(`| ${r.model} | tg${nGen} | ${fmt(r.browserTG)} | ${fmt(r.nodeTG)} | ${(mean(r.browserTG) / mean(r.nodeTG)).toFixed(2)} |${w(r, "tg")}`);
 }
+for (const r of rows) if (r.wllamaPP) console.log(`\n${r.model}: wllama prompt ${r.wllamaPrompt} tokens, generated ${r.wllamaGen}`);
 for (const r of rows) console.log(`\n${r.model}: ${r.info}`);

@@ -106,7 +106,7 @@ export function transposeInto(out: Float32Array, x: Float32Array, rows: number, 
 export class LinearScratch {
   private bufs = new Map<string, Float32Array>();
   constructor(private readonly alloc: (n: number) => Float32Array) {}
-  get(key: "wT" | "xT" | "doutT", n: number): Float32Array {
+  get(key: "wT" | "xT" | "doutT" | "wRows", n: number): Float32Array {
     let b = this.bufs.get(key);
     if (!b || b.length < n) { b = this.alloc(Math.max(n, 2 * (b?.length ?? 0))); this.bufs.set(key, b); }
     return b;
@@ -140,5 +140,21 @@ export function linearBackward(k: TrainingKernels, dx: Float32Array | null, dxAc
     const oc = Math.min(OC_CHUNK, OC - o0);
     k.transpose(doutT, dout, N, oc, OC, o0); // (oc, N)
     k.abt(dW.subarray(o0 * C, (o0 + oc) * C), doutT, xT, oc, C, N, true);
+  }
+}
+
+/**
+ * dx (N, C) (+)= dout (N, OC) · W (OC, C) for a frozen weight stored in another dtype: W's rows are read a
+ * block at a time, widened to float32 (rows), so no float32 copy of the whole weight is kept.
+ */
+export function frozenLinearBackward(k: TrainingKernels, dx: Float32Array, dxAcc: boolean, dout: Float32Array,
+  rows: (r0: number, n: number, out: Float32Array) => void, N: number, C: number, OC: number, s: LinearScratch): void {
+  const block = Math.max(1, Math.min(OC, OC_CHUNK, Math.floor((1 << 18) / C)));
+  const w = s.get("wRows", block * C), doutT = s.get("doutT", block * N);
+  for (let o0 = 0; o0 < OC; o0 += block) {
+    const n = Math.min(block, OC - o0);
+    rows(o0, n, w);
+    k.transpose(doutT, dout, N, n, OC, o0); // (n, N)
+    k.tn(dx, doutT, w, N, C, n, dxAcc || o0 > 0);
   }
 }
