@@ -58,6 +58,11 @@ export interface WasmBackend extends Backend {
   readonly relaxedSimd: boolean;
   /** Bytes of wasm memory in use. */
   memoryBytes(): number;
+  /**
+   * Memory read bandwidth in GB/s with the active threads: best of 3 streaming sums over a buffer of about
+   * `bytes` (make it much larger than the last-level cache), the ceiling for decode's weight reads.
+   */
+  readBandwidth(bytes: number): number;
 }
 
 const HEAP_BASE = 65536; // above the module's static data (memoryBase 1024, a few bytes)
@@ -146,7 +151,8 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
 
   // Scratch, each grown on demand: permuted x (16-bit weights), quantized activations, attention scores, cos/sin.
   const xPerm = new Scratch(arena), actQ16 = new Scratch(arena), actQ8 = new Scratch(arena), actD = new Scratch(arena),
-    actCorr = new Scratch(arena), scores = new Scratch(arena), cosSin = new Scratch(arena), stage = new Scratch(arena);
+    actCorr = new Scratch(arena), scores = new Scratch(arena), cosSin = new Scratch(arena), stage = new Scratch(arena),
+    probe = new Scratch(arena), probeSums = new Scratch(arena);
   const invFreqs = new Map<string, number>();
 
   const job = (op: number, ...args: number[]) => { opWord[0] = op; for (let i = 0; i < args.length; i++) argI32[i] = args[i]; };
@@ -256,6 +262,19 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
     setThreads: (n) => pool.setActive(n),
     relaxedSimd: relaxed,
     memoryBytes: () => arena.used,
+    readBandwidth(bytes) {
+      const n = Math.max(16, Math.ceil(bytes / 65536)); // 64 KiB items, claimed 1 MiB at a time
+      const p = probe.need(n * 65536), sums = probeSums.need(n * 16);
+      arena.u8(p, n * 65536).fill(1); // touch every page before timing
+      let best = Infinity;
+      for (let r = 0; r < 3; r++) {
+        job(Op.readSum, p, sums);
+        const t0 = performance.now();
+        pool.run(n, 16);
+        best = Math.min(best, performance.now() - t0);
+      }
+      return (n * 65536) / best / 1e6;
+    },
     alloc: (n) => arena.f32(n),
     loadMatrix,
     loadVector(t) {
