@@ -3,8 +3,9 @@
 // runs (robust to other load), the weight bytes a second it implies and ns a weight. Each case is first
 // checked against the reference backend. Weights are random ggml blocks with small f16 scales (speed does
 // not depend on the values). Uses the build (npm run build first):
-//   node scripts/bench_matvec.mjs [--types q4_0,q4_k,...] [--runs 200] [--threads 1] [--no-relaxed] [--dist DIR]
-// --dist: another build's dist/ directory (an older commit's kernels, for before/after).
+//   node scripts/bench_matvec.mjs [--types q4_0,q4_k,...] [--runs 200] [--threads 1] [--no-relaxed] [--vs DIR]
+// --vs: another build's dist/ directory (an older commit's kernels): each case runs on both builds in the
+// same process, runs alternating, so other load hits both alike; printed as "before" beside this build.
 import { parseArgs } from "node:util";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -12,12 +13,12 @@ import { pathToFileURL } from "node:url";
 const { values: a } = parseArgs({ options: {
   types: { type: "string", default: "q8_0,q4_0,q4_k,q5_k,q6_k" }, runs: { type: "string", default: "200" },
   threads: { type: "string", default: "1" }, "no-relaxed": { type: "boolean", default: false },
-  dist: { type: "string", default: new URL("../dist", import.meta.url).pathname },
+  vs: { type: "string" },
 } });
-const dist = (p) => import(pathToFileURL(path.join(a.dist, p)).href);
-const { createWasmBackend } = await dist("kernels/wasm/index.js");
-const { createRefBackend } = await dist("kernels/ref/index.js");
-const { bytesFor } = await dist("tensor/tensor.js");
+const dist = (dir, p) => import(pathToFileURL(path.join(dir, p)).href);
+const here = new URL("../dist", import.meta.url).pathname;
+const { createRefBackend } = await dist(here, "kernels/ref/index.js");
+const { bytesFor } = await dist(here, "tensor/tensor.js");
 
 // ggml block bytes and the byte offsets of the f16 scales in a block.
 const BLOCKS = { q8_0: [34, [0]], q4_0: [18, [0]], q4_k: [144, [0, 2]], q5_k: [176, [0, 2]], q6_k: [210, [208]] };
@@ -36,31 +37,41 @@ function randomBlocks(dtype, n, seed) {
 }
 
 const threads = Number(a.threads), runs = Number(a.runs);
-const be = await createWasmBackend({ threads, relaxed: a["no-relaxed"] ? false : "auto" });
+const builds = [];
+for (const dir of a.vs ? [here, a.vs] : [here]) {
+  const { createWasmBackend } = await dist(dir, "kernels/wasm/index.js");
+  builds.push(await createWasmBackend({ threads, relaxed: a["no-relaxed"] ? false : "auto" }));
+}
 const ref = createRefBackend();
-console.log(`wasm backend ${be.name}, ${threads} thread(s), min of ${runs} runs (${a.dist})`);
-console.log("| type | matrix | N×K | ms | weights GB/s | ns / weight |\n|---|---|---|---:|---:|---:|");
+console.log(`wasm backend ${builds[0].name}, ${threads} thread(s), min of ${runs} runs${a.vs ? `; before: ${a.vs}` : ""}`);
+console.log(a.vs ? "| type | matrix | N×K | ms | weights GB/s | ns / weight | before: ms | GB/s | ns / weight |\n|---|---|---|---:|---:|---:|---:|---:|---:|"
+  : "| type | matrix | N×K | ms | weights GB/s | ns / weight |\n|---|---|---|---:|---:|---:|");
 for (const dtype of a.types.split(",")) {
   if (!BLOCKS[dtype]) { console.error(`bench_matvec: unknown type "${dtype}" (expected one of ${Object.keys(BLOCKS).join(", ")})`); process.exit(2); }
   for (const [name, N, K] of SHAPES) {
     const st = { name, dtype, shape: [N, K], data: randomBlocks(dtype, N * K, N * 31 + K) };
-    const w = be.loadMatrix(st, N, K);
-    const x = be.alloc(K);
-    for (let i = 0; i < K; i++) x[i] = Math.sin(i * 0.37) * 2;
-    const out = be.alloc(N), want = new Float32Array(N);
-    be.matmul(out, x, w, 1);
-    ref.matmul(want, Float32Array.from(x), ref.loadMatrix(st, N, K), 1);
-    let err = 0, scale = 0;
-    for (let i = 0; i < N; i++) { err = Math.max(err, Math.abs(out[i] - want[i])); scale = Math.max(scale, Math.abs(want[i])); }
-    if (!(err <= 0.05 * scale)) throw new Error(`${dtype} ${name}: max error ${err} against the reference (scale ${scale})`);
-    let best = Infinity;
-    for (let r = 0; r < runs; r++) {
-      const t0 = performance.now();
+    const want = new Float32Array(N), xv = new Float32Array(K);
+    for (let i = 0; i < K; i++) xv[i] = Math.sin(i * 0.37) * 2;
+    ref.matmul(want, xv, ref.loadMatrix(st, N, K), 1);
+    const cases = builds.map((be) => {
+      const w = be.loadMatrix(st, N, K), x = be.alloc(K), out = be.alloc(N);
+      x.set(xv);
       be.matmul(out, x, w, 1);
-      best = Math.min(best, performance.now() - t0);
+      let err = 0, scale = 0;
+      for (let i = 0; i < N; i++) { err = Math.max(err, Math.abs(out[i] - want[i])); scale = Math.max(scale, Math.abs(want[i])); }
+      if (!(err <= 0.05 * scale)) throw new Error(`${dtype} ${name}: max error ${err} against the reference (scale ${scale})`);
+      return { run: () => be.matmul(out, x, w, 1), best: Infinity };
+    });
+    for (let r = 0; r < runs; r++) {
+      for (const c of cases) {
+        const t0 = performance.now();
+        c.run();
+        c.best = Math.min(c.best, performance.now() - t0);
+      }
     }
     const bytes = bytesFor(dtype, N * K);
-    console.log(`| ${dtype} | ${name} | ${N}×${K} | ${best.toFixed(3)} | ${(bytes / best / 1e6).toFixed(1)} | ${((best * 1e6) / (N * K)).toFixed(3)} |`);
+    const cols = (ms) => `${ms.toFixed(3)} | ${(bytes / ms / 1e6).toFixed(1)} | ${((ms * 1e6) / (N * K)).toFixed(3)}`;
+    console.log(`| ${dtype} | ${name} | ${N}×${K} | ${cases.map((c) => cols(c.best)).join(" | ")} |`);
   }
 }
-be.dispose();
+for (const be of builds) be.dispose();

@@ -5,9 +5,9 @@
 //
 // K-quants are repacked at load (repackKQuant) into groups of 4 rows, super-block by super-block, with the
 // sub-block scales and mins decoded once. The quants are interleaved 4 bytes at a time: each 16-byte vector
-// holds 4 consecutive quant bytes of each of the 4 rows, so a dot of one vector against 4 activation bytes
-// broadcast (i32x4.relaxed_dot_i8x16_i7x16_add_s: 4 products summed into each i32 lane) leaves row r's partial
-// sum in lane r. No horizontal sums, and a sub-block's 4 row sums are scaled by one i32x4 multiply.
+// holds 4 consecutive quant bytes of each of the 4 rows, so dots of one vector against 4 activation bytes
+// broadcast (i8·i7 pair dots summed in i16, then pairwise to i32) leave row r's partial sum in lane r. No
+// horizontal sums, and a sub-block's 4 row sums are scaled by one i32x4 multiply.
 // Per group and super-block (byte offsets):
 //   q4_K (608): d[4] f32, dmin[4] f32, sc u8 [sub-block j][row] at 32 + 4j, m u8 at 64 + 8(j>>1) + 2·row + (j&1)
 //               (pairs of sub-blocks, for an i16 dot with the activation sums), qs at 96: 4 runs of 128 bytes,
@@ -123,14 +123,16 @@ export function dequantRowK(w: usize, kind: i32, K: i32, r: i32, out: usize): vo
   }
 }
 
-// i32x4 lane r += Σ_k x[k] · w[4r + k], x: 4 int8 activations broadcast, w: quant levels 0…63. The relaxed
-// build has the one instruction (VNNI vpdpbusd or pmaddubsw + pmaddwd); the plain build widens to i16.
+// i16x8 lane 2r + p = x[2p] · w[4r + 2p] + x[2p+1] · w[4r + 2p+1], x: 4 int8 activations broadcast, w: quant
+// levels 0…63 (pmaddubsw in the relaxed build; the plain build widens to i16). Callers add at most 32767 /
+// (2·127·max level) of these in i16 before widening a sum to i32 lanes (extadd: lane r = row r's sum):
+// 8 for 4-bit, 4 for 5-bit, 2 for 6-bit levels. (V8 11.3's i32x4.relaxed_dot_i8x16_i7x16_add_s, which would
+// sum the four into i32 lanes at once, returned wrong sums here.)
 // @ts-ignore: decorator
-@inline function dot4(x: v128, w: v128, acc: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return i32x4.add(acc, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(x, w)));
-  const lo = i32x4.extadd_pairwise_i16x8_s(i16x8.extmul_low_i8x16_s(x, w));
-  const hi = i32x4.extadd_pairwise_i16x8_s(i16x8.extmul_high_i8x16_s(x, w));
-  return i32x4.add(acc, i32x4.add(v128.shuffle<i32>(lo, hi, 0, 2, 4, 6), v128.shuffle<i32>(lo, hi, 1, 3, 5, 7)));
+@inline function dot16(x: v128, w: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return i16x8.relaxed_dot_i8x16_i7x16_s(x, w);
+  const lo = i16x8.extmul_low_i8x16_s(x, w), hi = i16x8.extmul_high_i8x16_s(x, w);
+  return i16x8.add(v128.shuffle<i16>(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14), v128.shuffle<i16>(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15));
 }
 
 // i16-lane shift by a constant that may be negative (right).
@@ -147,7 +149,7 @@ export function dequantRowK(w: usize, kind: i32, K: i32, r: i32, out: usize): vo
 @inline function runQ45K(blk: usize, x8: usize, c: i32, five: bool, acc: v128): v128 {
   const m15 = i8x16.splat(15), bit = i8x16.splat(16);
   const q = blk + (five ? 224 : 96) + (<usize>c << 7), xa = x8 + (<usize>c << 6);
-  let a = i32x4.splat(0), b = i32x4.splat(0);
+  let a = i32x4.splat(0), b = i32x4.splat(0), a16 = i16x8.splat(0), b16 = i16x8.splat(0);
   for (let i: usize = 0; i < 8; i++) {
     const v = v128.load(q + (i << 4));
     let lo = v128.and(v, m15), hi = v128.and(i16x8.shr_u(v, 4), m15);
@@ -156,8 +158,12 @@ export function dequantRowK(w: usize, kind: i32, K: i32, r: i32, out: usize): vo
       lo = v128.or(lo, v128.and(shift16(h, 4 - 2 * c), bit));
       hi = v128.or(hi, v128.and(shift16(h, 3 - 2 * c), bit));
     }
-    a = dot4(v128.load32_splat(xa + (i << 2)), lo, a);
-    b = dot4(v128.load32_splat(xa + 32 + (i << 2)), hi, b);
+    a16 = i16x8.add(a16, dot16(v128.load32_splat(xa + (i << 2)), lo));
+    b16 = i16x8.add(b16, dot16(v128.load32_splat(xa + 32 + (i << 2)), hi));
+    if (five ? (i & 3) == 3 : i == 7) { // widen before the i16 sums can overflow
+      a = i32x4.add(a, i32x4.extadd_pairwise_i16x8_s(a16)); b = i32x4.add(b, i32x4.extadd_pairwise_i16x8_s(b16));
+      a16 = i16x8.splat(0); b16 = i16x8.splat(0);
+    }
   }
   const sc = v128.load8x8_u(blk + 32 + (<usize>c << 3)); // [sc_2c rows 0..3, sc_2c+1 rows 0..3]
   return i32x4.add(acc, i32x4.add(i32x4.mul(a, i32x4.extend_low_i16x8_u(sc)), i32x4.mul(b, i32x4.extend_high_i16x8_u(sc))));
@@ -193,12 +199,15 @@ export function dequantRowK(w: usize, kind: i32, K: i32, r: i32, out: usize): vo
   for (let k: usize = 0; k < 2; k++) { // weights l in 16k … 16k+15: sub-blocks jl = (wl >> 4) + k, jh = jl + 4
     const jl = (wl >> 4) + k, jh = jl + 4;
     let a = v128.load32_splat(off + (jl << 2)), b = v128.load32_splat(off + (jh << 2)); // −32 · Σx
-    for (let i: usize = 4 * k; i < 4 * k + 4; i++) {
-      const v = v128.load(ql + (i << 4)), hb = v128.load(qh + (i << 4));
-      const lo = v128.or(v128.and(v, m15), v128.and(shift16(hb, 4 - 2 * u), m48));
-      const hi = v128.or(v128.and(i16x8.shr_u(v, 4), m15), v128.and(shift16(hb, -2 * u), m48));
-      a = dot4(v128.load32_splat(xl + (i << 2)), lo, a);
-      b = dot4(v128.load32_splat(xh + (i << 2)), hi, b);
+    for (let i: usize = 4 * k; i < 4 * k + 4; i += 2) { // 6-bit levels: two dots in i16, then widen
+      const v0 = v128.load(ql + (i << 4)), h0 = v128.load(qh + (i << 4));
+      const v1 = v128.load(ql + (i << 4), 16), h1 = v128.load(qh + (i << 4), 16);
+      const lo0 = v128.or(v128.and(v0, m15), v128.and(shift16(h0, 4 - 2 * u), m48));
+      const hi0 = v128.or(v128.and(i16x8.shr_u(v0, 4), m15), v128.and(shift16(h0, -2 * u), m48));
+      const lo1 = v128.or(v128.and(v1, m15), v128.and(shift16(h1, 4 - 2 * u), m48));
+      const hi1 = v128.or(v128.and(i16x8.shr_u(v1, 4), m15), v128.and(shift16(h1, -2 * u), m48));
+      a = i32x4.add(a, i32x4.extadd_pairwise_i16x8_s(i16x8.add(dot16(v128.load32_splat(xl + (i << 2)), lo0), dot16(v128.load32_splat(xl + (i << 2), 4), lo1))));
+      b = i32x4.add(b, i32x4.extadd_pairwise_i16x8_s(i16x8.add(dot16(v128.load32_splat(xh + (i << 2)), hi0), dot16(v128.load32_splat(xh + (i << 2), 4), hi1))));
     }
     acc = i32x4.add(acc, i32x4.add(i32x4.mul(a, i32x4.extend_low_i16x8_s(i16x8.extend_low_i8x16_s(v128.load32_zero(blk + 16 + (jl << 2))))),
       i32x4.mul(b, i32x4.extend_low_i16x8_s(i16x8.extend_low_i8x16_s(v128.load32_zero(blk + 16 + (jh << 2)))))));
