@@ -22,6 +22,8 @@ import { modelPath } from "./model_args.js";
 export interface BenchOptions {
   model?: string; config?: string; dtype?: WeightType; nPrompt: number[]; nGen: number[]; threads?: number[];
   repetitions: number; json?: boolean; seed: number; relaxed: boolean; profile?: boolean;
+  /** After the tests, memory read bandwidth with 1 thread and each thread count: a streaming sum over this many MiB. */
+  bandwidth?: number;
   /** Sequences decoded together in the tg tests (batched forwards, as the server's continuous batching runs them). */
   batch?: number[];
 }
@@ -115,6 +117,7 @@ export function register(program: Command): void {
     .option("--no-relaxed", "use the plain SIMD kernels even where relaxed SIMD is available")
     .option("--json", "print the results as JSON")
     .option("--profile", "after the tests, time every backend op of a decode (per thread count): where a token's time goes")
+    .option("--bandwidth [MiB]", "after the tests, memory read bandwidth (GB/s, a streaming sum over MiB, default 1024: well above the last-level cache) with 1 thread and each thread count: decode's ceiling", intArg(1))
     .action(async (o: BenchOptions) => { await bench(o); });
 }
 
@@ -195,10 +198,21 @@ export async function bench(o: BenchOptions): Promise<void> {
       for (const r of rows) print(`| ${r.op} | ${r.calls_per_token} | ${r.ms_per_token.toFixed(3)} | ${(100 * r.share).toFixed(1)} % | ${r.weight_gb_per_s?.toFixed(1) ?? ""} |\n`);
     }
   }
+  // After peak RSS is taken: the probe's buffer is not the engine's memory.
+  const bandwidth: Array<{ threads: number; read_gb_per_s: number }> = [];
+  const wasmBytes = backend.memoryBytes();
+  if (o.bandwidth !== undefined) {
+    const mib = (o.bandwidth as number | boolean) === true ? 1024 : o.bandwidth;
+    for (const t of [...new Set([1, ...threads])].sort((a, b) => a - b)) {
+      backend.setThreads(t);
+      bandwidth.push({ threads: t, read_gb_per_s: backend.readBandwidth(mib * 2 ** 20) });
+    }
+    print(`\nmemory read bandwidth (streaming sum over ${mib} MiB): ${bandwidth.map((b) => `${b.threads} thread${b.threads > 1 ? "s" : ""} ${b.read_gb_per_s.toFixed(1)} GB/s`).join(", ")}\n`);
+  }
   backend.dispose?.();
   if (o.json) {
-    process.stdout.write(JSON.stringify({ results, ...(o.profile ? { profiles } : {}), peak_rss_bytes: peakRss, model_bytes: sizeBytes, kv_cache_bytes: kvBytes,
-      wasm_memory_bytes: backend.memoryBytes(), node: process.version }, null, 2) + "\n");
+    process.stdout.write(JSON.stringify({ results, ...(o.profile ? { profiles } : {}), ...(o.bandwidth !== undefined ? { bandwidth } : {}), peak_rss_bytes: peakRss, model_bytes: sizeBytes, kv_cache_bytes: kvBytes,
+      wasm_memory_bytes: wasmBytes, node: process.version }, null, 2) + "\n");
   } else {
     print(`\npeak RSS ${(peakRss / 2 ** 20).toFixed(1)} MiB (weights ${(sizeBytes / 2 ** 20).toFixed(1)} MiB, KV cache ${(kvBytes / 2 ** 20).toFixed(1)} MiB for ${maxLen} positions)\n`);
   }

@@ -40,6 +40,13 @@ describe("openelm bench", () => {
     expect(rows.reduce((a, x) => a + x.share, 0)).toBeCloseTo(1, 6);
   }, 60_000);
 
+  test("--bandwidth: memory read GB/s for 1 thread and each thread count, in JSON", async () => {
+    const r = JSON.parse(await captured({ ...base, config: tinyConfig, dtype: "q8_0", threads: [2], nPrompt: [0], nGen: [2], bandwidth: 32 }));
+    expect(r.bandwidth.map((b: { threads: number }) => b.threads)).toEqual([1, 2]);
+    for (const b of r.bandwidth) expect(b.read_gb_per_s).toBeGreaterThan(0.1);
+    expect(r.wasm_memory_bytes).toBeLessThan(32 * 2 ** 20); // the probe's buffer is not counted as the engine's
+  }, 60_000);
+
   test("takes --model or --config, not both; a missing model is named", async () => {
     await expect(bench({ ...base, model: "x", config: tinyConfig })).rejects.toThrow("bench: give --model or --config, not both");
     await expect(bench({ ...base, model: "/nonexistent/dir" })).rejects.toThrow('model "/nonexistent/dir": no such directory, and not a hub id');

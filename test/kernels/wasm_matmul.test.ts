@@ -98,5 +98,11 @@ for (const [dtype, Ks] of [["q4_k", [256, 768]], ["q5_k", [256, 768]], ["q6_k", 
       check(dtype, 33, Ks[1], 3, 1, 5, true);
       check(dtype, 65, Ks[1], 17, 1e4, 6);
     });
+    // K-quants decode 16 rows (four 4-row groups) at a time, then single groups, the last one padded: row counts
+    // around those tiles, in one chunk (small) and split over threads (1279 × 256 is above the serial limit).
+    if (dtype.endsWith("_k")) test("rows 15, 16, 17, 61 and 1279 (decode tiles of 16 rows, a padded last group), T = 1, 2", () => {
+      for (const N of [15, 16, 17, 61]) for (const T of [1, 2]) check(dtype, N, Ks[1], T, 1, N + T);
+      check(dtype, 1279, Ks[0], 1, 1, 9);
+    });
   });
 }

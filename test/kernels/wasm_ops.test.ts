@@ -23,11 +23,12 @@ function each(f: (be: Backend, label: string) => void): void {
 }
 
 describe("wasm embed", () => {
-  for (const dtype of ["f32", "bf16", "f16", "q8_0", "q4_0"] as DType[]) {
+  // K-quants are repacked into 4-row groups: ids in every lane of a group, and in the zero-padded last group.
+  for (const dtype of ["f32", "bf16", "f16", "q8_0", "q4_0", "q4_k", "q5_k", "q6_k"] as DType[]) {
     test(`${dtype}: rows widened exactly as the reference does`, () => {
-      const V = 33, D = dtype.startsWith("q") ? 224 : 1279;
+      const V = 33, D = dtype.endsWith("_k") ? 512 : dtype.startsWith("q") ? 224 : 1279;
       const st = storeAs(dtype, randn(V * D, 11, 2), V, D);
-      const ids = [0, 32, 7, 7, 1];
+      const ids = [0, 32, 7, 7, 1, 2, 30];
       const want = new Float32Array(ids.length * D);
       ref.embed(want, ref.loadMatrix(st, V, D), ids);
       each((be, label) => {

@@ -36,12 +36,14 @@ export interface WasmBackendOptions {
  */
 export const TRAINING_SPIN = 2000;
 
-/** Kernel ids of the types kept in ggml's own block layout (assembly/matmul_kquant.ts). */
+/** Kernel ids of the K-quants (0–2, repacked) and of q5_0 / q5_1 (kept in ggml's layout); assembly/matmul_kquant.ts. */
 const KQUANT_KIND: Partial<Record<QuantDType, number>> = { q4_k: 0, q5_k: 1, q6_k: 2, q5_0: 3, q5_1: 4 };
+/** Bytes of a 4-row group's super-block in the repacked K-quant layout, by kind. */
+const KQ_GROUP_BYTES = [608, 736, 848];
 
 /**
  * A weight matrix in the wasm memory at ptr (q8_0 / q4_0: in the 4-row interleaved layout of matmul_quant.ts;
- * K-quants, q5_0 and q5_1: ggml's blocks as stored).
+ * K-quants: in the 4-row groups of matmul_kquant.ts; q5_0 and q5_1: ggml's blocks as stored).
  */
 export interface WasmMatrix extends Matrix {
   readonly ptr: number;
@@ -56,6 +58,11 @@ export interface WasmBackend extends Backend {
   readonly relaxedSimd: boolean;
   /** Bytes of wasm memory in use. */
   memoryBytes(): number;
+  /**
+   * Memory read bandwidth in GB/s with the active threads: best of 3 streaming sums over a buffer of about
+   * `bytes` (make it much larger than the last-level cache), the ceiling for decode's weight reads.
+   */
+  readBandwidth(bytes: number): number;
 }
 
 const HEAP_BASE = 65536; // above the module's static data (memoryBase 1024, a few bytes)
@@ -144,7 +151,8 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
 
   // Scratch, each grown on demand: permuted x (16-bit weights), quantized activations, attention scores, cos/sin.
   const xPerm = new Scratch(arena), actQ16 = new Scratch(arena), actQ8 = new Scratch(arena), actD = new Scratch(arena),
-    actCorr = new Scratch(arena), scores = new Scratch(arena), cosSin = new Scratch(arena), stage = new Scratch(arena);
+    actCorr = new Scratch(arena), scores = new Scratch(arena), cosSin = new Scratch(arena), stage = new Scratch(arena),
+    probe = new Scratch(arena), probeSums = new Scratch(arena);
   const invFreqs = new Map<string, number>();
 
   const job = (op: number, ...args: number[]) => { opWord[0] = op; for (let i = 0; i < args.length; i++) argI32[i] = args[i]; };
@@ -182,6 +190,21 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
     const kind = KQUANT_KIND[t.dtype as QuantDType];
     if (kind !== undefined && cols % (kind <= 2 ? 256 : 32) !== 0)
       throw new RangeError(`wasm backend: tensor "${t.name}": ${t.dtype} needs cols % ${kind <= 2 ? 256 : 32} == 0, got ${cols}`);
+    if (kind !== undefined && kind <= 2) {
+      // Groups of 4 rows, super-block by super-block, scales decoded (assembly/matmul_kquant.ts); padded rows zero.
+      const nsb = cols / 256, rowBytes = expect / rows, groupBytes = nsb * KQ_GROUP_BYTES[kind];
+      const groups = Math.ceil(rows / 4), w = arena.allocBytes(groups * groupBytes);
+      if (rows % 4) arena.u8(w + (groups - 1) * groupBytes, groupBytes).fill(0);
+      const rowsPer = Math.max(1, Math.floor((4 << 20) / rowBytes));
+      const st = stage.need(rowsPer * rowBytes);
+      for (let r0 = 0; r0 < rows; r0 += rowsPer) {
+        const r1 = Math.min(rows, r0 + rowsPer);
+        arena.u8(st, (r1 - r0) * rowBytes).set(data.subarray(r0 * rowBytes, r1 * rowBytes));
+        job(Op.repackKQuant, st, kind, cols, w, r0);
+        pool.run(r1 - r0, Math.max(4, Math.ceil((r1 - r0) / (pool.threads * 16) / 4) * 4));
+      }
+      return { dtype: t.dtype, rows, cols, ptr: w };
+    }
     const p = arena.allocBytes(expect);
     arena.u8(p, expect).set(data);
     return { dtype: t.dtype, rows, cols, ptr: p };
@@ -211,20 +234,20 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
         job(m.dtype === "q8_0" ? Op.matmulQ8 : Op.matmulQ4, po, q16, q8, d, c, m.ptr, T, N, K);
         break;
       }
-      default: { // K-quants (activations: a scale per 256, sums per 32), q5_0 / q5_1 (as q4_0's)
+      default: {
         const nb = K / 32, kind = KQUANT_KIND[m.dtype]!;
-        const q16 = actQ16.need(T * K * 2);
-        let d: number, c: number;
-        if (kind <= 2) {
-          d = actD.need(T * (K / 256) * 4); c = actCorr.need(T * nb * 4);
-          job(Op.quantActK, px, K, q16, d, c);
-        } else {
-          const q8 = actQ8.need(T * K);
-          d = actD.need(T * nb * 4); c = actCorr.need(T * nb * 16);
-          job(Op.quantAct, px, K, q16, q8, d, c);
+        if (kind <= 2) { // K-quants: int8 activations with a scale per 256, sums per 32 and per 16; repacked rows
+          const q8 = actQ8.need(T * K), d = actD.need(T * (K / 256) * 4), s = actCorr.need(T * nb * 2), off = actQ16.need(T * (K / 16) * 4);
+          job(Op.quantActK, px, K, q8, d, s, off);
+          pool.run(T, itemChunk(T, T * K));
+          job(Op.matmulKQuant, po, q8, d, s, off, m.ptr, kind, T, N, K);
+          break;
         }
+        // q5_0 / q5_1 (activations as q4_0's; rows in ggml's layout, any split)
+        const q16 = actQ16.need(T * K * 2), q8 = actQ8.need(T * K), d = actD.need(T * nb * 4), c = actCorr.need(T * nb * 16);
+        job(Op.quantAct, px, K, q16, q8, d, c);
         pool.run(T, itemChunk(T, T * K));
-        job(Op.matmulKQuant, po, q16, d, c, m.ptr, kind, T, N, K);
+        job(Op.matmulQ5, po, q16, d, c, m.ptr, kind === 4 ? 1 : 0, T, N, K);
         pool.run(N, T * N * K < 131072 ? N : Math.max(1, Math.ceil(N / (pool.threads * 8))));
         return;
       }
@@ -239,6 +262,19 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
     setThreads: (n) => pool.setActive(n),
     relaxedSimd: relaxed,
     memoryBytes: () => arena.used,
+    readBandwidth(bytes) {
+      const n = Math.max(16, Math.ceil(bytes / 65536)); // 64 KiB items, claimed 1 MiB at a time
+      const p = probe.need(n * 65536), sums = probeSums.need(n * 16);
+      arena.u8(p, n * 65536).fill(1); // touch every page before timing
+      let best = Infinity;
+      for (let r = 0; r < 3; r++) {
+        job(Op.readSum, p, sums);
+        const t0 = performance.now();
+        pool.run(n, 16);
+        best = Math.min(best, performance.now() - t0);
+      }
+      return (n * 65536) / best / 1e6;
+    },
     alloc: (n) => arena.f32(n),
     loadMatrix,
     loadVector(t) {
@@ -257,7 +293,8 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
         if (!Number.isInteger(id) || id < 0 || id >= V) throw new RangeError(`embed: token id ${id} at position ${t} is outside 0 … ${V - 1}`);
         const o = po + t * D * 4;
         if (m.dtype === "q8_0" || m.dtype === "q4_0") ex.dequantRow(m.ptr, m.dtype === "q8_0" ? 1 : 0, D, id, o);
-        else if (KQUANT_KIND[m.dtype as QuantDType] !== undefined) { // ggml's own dequantization, one row
+        else if ((KQUANT_KIND[m.dtype as QuantDType] ?? 3) <= 2) ex.dequantRowK(m.ptr, KQUANT_KIND[m.dtype as QuantDType]!, D, id, o);
+        else if (KQUANT_KIND[m.dtype as QuantDType] !== undefined) { // q5_0 / q5_1: ggml's own dequantization, one row
           const rb = bytesFor(m.dtype, D);
           dequantizeRow(m.dtype as QuantDType, arena.u8(m.ptr + id * rb, rb), 0, D, out.subarray(t * D, (t + 1) * D));
         } else ex.widenRow(m.ptr, m.dtype === "f32" ? 4 : 2, m.dtype === "bf16" ? 1 : 0, D, id, o);

@@ -8,14 +8,14 @@
 import { matmulF32 } from "./matmul_f32";
 import { matmulHalf, permuteX } from "./matmul_half";
 import { matmulQuant, quantizeAct, repackQuant, dequantRow } from "./matmul_quant";
-import { matmulKQuant, quantizeActK } from "./matmul_kquant";
+import { matmulKQuant, matmulQ5, quantizeActK, repackKQuant, dequantRowK } from "./matmul_kquant";
 import { rmsnorm, qkNormRope, rmsnormBackward, rmsnormGradW, qkNormRopeBackward, qkNormGradW, splitHeads } from "./norm";
 import { attention } from "./attention";
 import { swiglu, swigluBackward, addInPlace, widenRow } from "./elementwise";
 import { matmulNT, matmulNN, matmulTN, transpose } from "./matmul_grad";
 import { ceForward, ceBackward } from "./cross_entropy";
 
-export { repackQuant, dequantRow, widenRow };
+export { repackQuant, dequantRow, dequantRowK, widenRow };
 
 const COUNTER = 4, DONE = 8, OP = 20, NITEMS = 24, CHUNK = 28, ARGS = 32;
 
@@ -26,7 +26,7 @@ const OP_MATMUL_F32 = 1, OP_MATMUL_BF16 = 2, OP_MATMUL_F16 = 3, OP_MATMUL_Q8 = 4
   OP_MATMUL_NT = 15, OP_MATMUL_NN = 16, OP_MATMUL_TN = 17, OP_TRANSPOSE = 18, OP_CE_FORWARD = 19, OP_CE_BACKWARD = 20,
   OP_SWIGLU_BACKWARD = 21, OP_RMSNORM_BACKWARD = 22, OP_RMSNORM_GRAD_W = 23, OP_QK_NORM_ROPE_BACKWARD = 24,
   OP_QK_NORM_GRAD_W = 25, OP_SPLIT_HEADS = 26,
-  OP_MATMUL_KQ = 27, OP_QUANT_ACT_K = 28;
+  OP_MATMUL_KQ = 27, OP_QUANT_ACT_K = 28, OP_REPACK_KQ = 29, OP_MATMUL_Q5 = 30, OP_READ_SUM = 31;
 
 // @ts-ignore: decorator
 @inline function ai(ctrl: usize, i: i32): i32 { return load<i32>(ctrl + ARGS + (<usize>i << 2)); }
@@ -65,11 +65,17 @@ export function runRange(ctrl: usize, r0: i32, r1: i32): void {
     case OP_REPACK_Q8: case OP_REPACK_Q4:
       repackQuant(ap(ctrl, 0), load<i32>(ctrl + OP) == OP_REPACK_Q8, ai(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), r0, r1);
       break;
-    case OP_QUANT_ACT_K: quantizeActK(ap(ctrl, 0), ai(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4), r0, r1); break;
+    case OP_QUANT_ACT_K: quantizeActK(ap(ctrl, 0), ai(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4), ap(ctrl, 5), r0, r1); break;
     case OP_MATMUL_KQ:
-      matmulKQuant(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4), ai(ctrl, 5),
+      matmulKQuant(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4), ap(ctrl, 5), ai(ctrl, 6),
+        ai(ctrl, 7), ai(ctrl, 8), ai(ctrl, 9), r0, r1);
+      break;
+    case OP_MATMUL_Q5:
+      matmulQ5(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4), ai(ctrl, 5) != 0,
         ai(ctrl, 6), ai(ctrl, 7), ai(ctrl, 8), r0, r1);
-        break;
+      break;
+    case OP_REPACK_KQ: repackKQuant(ap(ctrl, 0), ai(ctrl, 1), ai(ctrl, 2), ap(ctrl, 3), ai(ctrl, 4), r0, r1); break;
+    case OP_READ_SUM: readSum(ap(ctrl, 0), ap(ctrl, 1), r0, r1); break;
     case OP_MATMUL_NT: matmulNT(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5), r0, r1); break;
     case OP_MATMUL_NN: matmulNN(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5), r0, r1); break;
     case OP_MATMUL_TN: matmulTN(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5), ai(ctrl, 6), r0, r1); break;
@@ -93,6 +99,22 @@ export function runRange(ctrl: usize, r0: i32, r1: i32): void {
       splitHeads(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5), ai(ctrl, 6), ai(ctrl, 7), ai(ctrl, 8), r0, r1);
       break;
     default: unreachable();
+  }
+}
+
+/**
+ * Memory read bandwidth probe: items are 64 KiB pieces of the buffer at p; each piece's bytes are summed
+ * (as i32x4, 64 bytes a step) into out + 16·item, so no load is dead.
+ */
+function readSum(p: usize, out: usize, r0: i32, r1: i32): void {
+  for (let i = r0; i < r1; i++) {
+    const b = p + (<usize>i << 16);
+    let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
+    for (let o: usize = 0; o < 65536; o += 64) {
+      a0 = i32x4.add(a0, v128.load(b + o)); a1 = i32x4.add(a1, v128.load(b + o, 16));
+      a2 = i32x4.add(a2, v128.load(b + o, 32)); a3 = i32x4.add(a3, v128.load(b + o, 48));
+    }
+    v128.store(out + (<usize>i << 4), i32x4.add(i32x4.add(a0, a1), i32x4.add(a2, a3)));
   }
 }
 

@@ -1,15 +1,27 @@
 // K-quant weights (llama.cpp q4_K, q5_K, q6_K: super-blocks of 256 with 6-bit / int8 sub-block scales) and
 // the 5-bit 32-blocks that llama-quantize substitutes for them on rows that are not a multiple of 256 (q5_0,
-// q5_1). Activations are quantized to int8 on the fly, like ggml's: for K-quants one scale per 256 inputs
-// (quantizeActK, ggml's q8_K), so a super-block's sub-block dots are summed in integers, scaled by the 6-bit /
-// int8 sub-block scales, and converted to float once per super-block: Σ_sb dx·(d·Σ_j sc_j·Σ x·q − dmin·Σ_j m_j·Σ x).
-// q5_0 / q5_1 use quantizeAct's per-32 scales (matmul_quant.ts, ggml's q8_0 / q8_1). Either way the int16
-// copy of the activations is stored per 16 inputs as [even 8 | odd 8], with the int sum of each 32 inputs.
-// Reference: ggml-cpu quants.c ggml_vec_dot_q{4,5,6}_K_q8_K, ggml_vec_dot_q5_{0,1}_q8_{0,1}.
+// q5_1). Reference: ggml-cpu quants.c ggml_vec_dot_q{4,5,6}_K_q8_K, ggml_vec_dot_q5_{0,1}_q8_{0,1}; the
+// repacked layout follows the idea of ggml-cpu repack.cpp (block_q4_Kx8).
 //
-// Weights stay in ggml's block layout, row after row (no repack): the nibble layout already matches the
-// even/odd activation split. A byte pair as an i16 lane holds weights (2k, 2k+1) in its low nibbles (and the
-// next sub-block's in its high nibbles), so shift + and unpack them into lanes that line up with x's halves.
+// K-quants are repacked at load (repackKQuant) into groups of 4 rows, super-block by super-block, with the
+// sub-block scales and mins decoded once. The quants are interleaved 4 bytes at a time: each 16-byte vector
+// holds 4 consecutive quant bytes of each of the 4 rows, so dots of one vector against 4 activation bytes
+// broadcast (i8·i7 pair dots summed in i16, then pairwise to i32) leave row r's partial sum in lane r. No
+// horizontal sums, and a sub-block's 4 row sums are scaled by one i32x4 multiply.
+// Per group and super-block (byte offsets):
+//   q4_K (608): d[4] f32, dmin[4] f32, sc u8 [sub-block j][row] at 32 + 4j, m u8 at 64 + 8(j>>1) + 2·row + (j&1)
+//               (pairs of sub-blocks, for an i16 dot with the activation sums), qs at 96: 4 runs of 128 bytes,
+//               run c = ggml's qs[32c .. 32c+31] of the 4 rows (low nibbles sub-block 2c, high 2c+1).
+//   q5_K (736): as q4_K, plus qh at 96 (ggml's 32 qh bytes of the 4 rows, same interleave), qs at 224.
+//   q6_K (848): d[4] f32, sc i8 [sub-block of 16 j][row] at 16 + 4j, ql at 80 (4 runs of 128: ggml's
+//               ql[32q .. 32q+31]), qh at 592 (2 runs of 128: qh[32h .. 32h+31]).
+// d and dmin are the f16 values widened exactly, so dequantRowK reproduces dequantize_row_q*_K bit for bit.
+// Rows are padded to a multiple of 4 with zeros.
+//
+// Activations (quantizeActK): int8, one scale per 256 (ggml's q8_K), the int sum of each 32 (i16, for the
+// q4_K / q5_K mins) and −32 × the sum of each 16 (i32, q6_K's offset: the accumulator of a 16-weight
+// sub-block starts there). Quant levels are 0…63, the i7 operand of the relaxed dot.
+// q5_0 / q5_1 stay in ggml's layout and use quantizeAct's activations (matmul_quant.ts).
 
 import { halfToF32 } from "./simd";
 
@@ -27,90 +39,308 @@ export const KQ_Q4_K = 0, KQ_Q5_K = 1, KQ_Q6_K = 2, KQ_Q5_0 = 3, KQ_Q5_1 = 4;
   }
 }
 
+/** Bytes of one 4-row group's super-block in the repacked layout. */
+// @ts-ignore: decorator
+@inline export function kqGroupBytes(kind: i32): usize { return kind == KQ_Q4_K ? 608 : kind == KQ_Q5_K ? 736 : 848; }
+
+/**
+ * ggml super-blocks of rows rowBase+i, i in [i0, i1), staged at src from row rowBase on -> the 4-row
+ * repacked layout at dst (kind: KQ_Q4_K, KQ_Q5_K or KQ_Q6_K).
+ */
+export function repackKQuant(src: usize, kind: i32, K: i32, dst: usize, rowBase: i32, i0: i32, i1: i32): void {
+  const nsb = K >> 8;
+  const bb = kqRowBytes(kind, 256), gb = kqGroupBytes(kind);
+  for (let i = i0; i < i1; i++) {
+    const r = rowBase + i;
+    const lane = <usize>(r & 3);
+    const g = dst + <usize>(r >> 2) * nsb * gb;
+    for (let s = 0; s < nsb; s++) {
+      const b = src + (<usize>i * nsb + s) * bb;
+      const o = g + <usize>s * gb;
+      if (kind == KQ_Q6_K) {
+        store<f32>(o + (lane << 2), halfToF32(load<u16>(b, 208)));
+        for (let j: usize = 0; j < 16; j++) store<i8>(o + 16 + (j << 2) + lane, load<i8>(b + 192 + j));
+        for (let k: usize = 0; k < 32; k++) store<u32>(o + 80 + (k << 4) + (lane << 2), load<u32>(b + (k << 2)));
+        for (let k: usize = 0; k < 16; k++) store<u32>(o + 592 + (k << 4) + (lane << 2), load<u32>(b + 128 + (k << 2)));
+      } else {
+        store<f32>(o + (lane << 2), halfToF32(load<u16>(b)));
+        store<f32>(o + 16 + (lane << 2), halfToF32(load<u16>(b, 2)));
+        for (let j: usize = 0; j < 8; j++) { // get_scale_min_k4
+          let sc: u32, m: u32;
+          if (j < 4) { sc = load<u8>(b + 4 + j) & 63; m = load<u8>(b + 8 + j) & 63; }
+          else {
+            sc = (load<u8>(b + 8 + j) & 0xf) | ((<u32>load<u8>(b + j) >> 6) << 4);
+            m = (<u32>load<u8>(b + 8 + j) >> 4) | ((<u32>load<u8>(b + 4 + j) >> 6) << 4);
+          }
+          store<u8>(o + 32 + (j << 2) + lane, <u8>sc);
+          store<u8>(o + 64 + ((j >> 1) << 3) + (lane << 1) + (j & 1), <u8>m);
+        }
+        const five = kind == KQ_Q5_K;
+        if (five) for (let k: usize = 0; k < 8; k++) store<u32>(o + 96 + (k << 4) + (lane << 2), load<u32>(b + 16 + (k << 2)));
+        const qs = o + (five ? 224 : 96), src = b + (five ? 48 : 16);
+        for (let k: usize = 0; k < 32; k++) store<u32>(qs + (k << 4) + (lane << 2), load<u32>(src + (k << 2)));
+      }
+    }
+  }
+}
+
+/** Widen row r of a repacked K-quant matrix at w to f32 at out, exactly as ggml's dequantize_row_q*_K. */
+export function dequantRowK(w: usize, kind: i32, K: i32, r: i32, out: usize): void {
+  const nsb = K >> 8, gb = kqGroupBytes(kind);
+  const lane = <usize>(r & 3);
+  const g = w + <usize>(r >> 2) * nsb * gb;
+  for (let s = 0; s < nsb; s++) {
+    const blk = g + <usize>s * gb;
+    const o = out + (<usize>s << 10);
+    if (kind == KQ_Q6_K) {
+      const d = load<f32>(blk + (lane << 2));
+      for (let h: usize = 0; h < 2; h++) for (let u: usize = 0; u < 2; u++) for (let l: usize = 0; l < 32; l++) {
+        const at = ((l >> 2) << 4) + (lane << 2) + (l & 3);
+        const ql = <u32>load<u8>(blk + 80 + ((2 * h + u) << 7) + at), qh = <u32>load<u8>(blk + 592 + (h << 7) + at);
+        const wl = (h << 7) + (u << 5) + l, wh = wl + 64; // weight indexes of the low and high nibble
+        const qlo = <i32>((ql & 15) | (((qh >> (2 * <u32>u)) & 3) << 4)) - 32;
+        const qhi = <i32>((ql >> 4) | (((qh >> (4 + 2 * <u32>u)) & 3) << 4)) - 32;
+        // d * sc * q in C's order: (d * sc) rounded, then * q.
+        store<f32>(o + (wl << 2), (d * <f32>load<i8>(blk + 16 + ((wl >> 4) << 2) + lane)) * <f32>qlo);
+        store<f32>(o + (wh << 2), (d * <f32>load<i8>(blk + 16 + ((wh >> 4) << 2) + lane)) * <f32>qhi);
+      }
+      continue;
+    }
+    const five = kind == KQ_Q5_K;
+    const d = load<f32>(blk + (lane << 2)), dmin = load<f32>(blk + 16 + (lane << 2));
+    const qs = blk + (five ? 224 : 96);
+    for (let j: usize = 0; j < 8; j++) {
+      const d1 = d * <f32>load<u8>(blk + 32 + (j << 2) + lane);
+      const m1 = dmin * <f32>load<u8>(blk + 64 + ((j >> 1) << 3) + (lane << 1) + (j & 1));
+      for (let l: usize = 0; l < 32; l++) {
+        const at = ((l >> 2) << 4) + (lane << 2) + (l & 3);
+        const byte = <u32>load<u8>(qs + ((j >> 1) << 7) + at);
+        let q = (j & 1) ? byte >> 4 : byte & 15;
+        if (five && ((<u32>load<u8>(blk + 96 + at) >> <u32>j) & 1)) q += 16;
+        store<f32>(o + (((j << 5) + l) << 2), d1 * <f32>q - m1);
+      }
+    }
+  }
+}
+
+// i16x8 lane 2r + p = x[2p] · w[4r + 2p] + x[2p+1] · w[4r + 2p+1], x: 4 int8 activations broadcast, w: quant
+// levels 0…63 (pmaddubsw in the relaxed build; the plain build widens to i16). Callers add at most 32767 /
+// (2·127·max level) of these in i16 before widening a sum to i32 lanes (extadd: lane r = row r's sum):
+// 8 for 4-bit, 4 for 5-bit, 2 for 6-bit levels. (V8 11.3's i32x4.relaxed_dot_i8x16_i7x16_add_s, which would
+// sum the four into i32 lanes at once, returned wrong sums here.)
+// @ts-ignore: decorator
+@inline function dot16(x: v128, w: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return i16x8.relaxed_dot_i8x16_i7x16_s(x, w);
+  const lo = i16x8.extmul_low_i8x16_s(x, w), hi = i16x8.extmul_high_i8x16_s(x, w);
+  return i16x8.add(v128.shuffle<i16>(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14), v128.shuffle<i16>(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15));
+}
+
+// i16-lane shift by a constant that may be negative (right).
+// @ts-ignore: decorator
+@inline function shift16(v: v128, s: i32): v128 {
+  return s > 0 ? i16x8.shl(v, s) : s < 0 ? i16x8.shr_u(v, -s) : v;
+}
+
+/**
+ * Run c (sub-blocks 2c and 2c+1) of a q4_K / q5_K group super-block at blk against the super-block's
+ * activations x8: Σ_j sc_j · Σ x·q for the 4 rows, added to acc.
+ */
+// @ts-ignore: decorator
+@inline function runQ45K(blk: usize, x8: usize, c: i32, five: bool, acc: v128): v128 {
+  const m15 = i8x16.splat(15), bit = i8x16.splat(16);
+  const q = blk + (five ? 224 : 96) + (<usize>c << 7), xa = x8 + (<usize>c << 6);
+  let a = i32x4.splat(0), b = i32x4.splat(0), a16 = i16x8.splat(0), b16 = i16x8.splat(0);
+  for (let i: usize = 0; i < 8; i++) {
+    const v = v128.load(q + (i << 4));
+    let lo = v128.and(v, m15), hi = v128.and(i16x8.shr_u(v, 4), m15);
+    if (five) { // qh bit 2c (sub-block 2c) and 2c+1 moved to bit 4 of each byte
+      const h = v128.load(blk + 96 + (i << 4));
+      lo = v128.or(lo, v128.and(shift16(h, 4 - 2 * c), bit));
+      hi = v128.or(hi, v128.and(shift16(h, 3 - 2 * c), bit));
+    }
+    a16 = i16x8.add(a16, dot16(v128.load32_splat(xa + (i << 2)), lo));
+    b16 = i16x8.add(b16, dot16(v128.load32_splat(xa + 32 + (i << 2)), hi));
+    if (five ? (i & 3) == 3 : i == 7) { // widen before the i16 sums can overflow
+      a = i32x4.add(a, i32x4.extadd_pairwise_i16x8_s(a16)); b = i32x4.add(b, i32x4.extadd_pairwise_i16x8_s(b16));
+      a16 = i16x8.splat(0); b16 = i16x8.splat(0);
+    }
+  }
+  const sc = v128.load8x8_u(blk + 32 + (<usize>c << 3)); // [sc_2c rows 0..3, sc_2c+1 rows 0..3]
+  return i32x4.add(acc, i32x4.add(i32x4.mul(a, i32x4.extend_low_i16x8_u(sc)), i32x4.mul(b, i32x4.extend_high_i16x8_u(sc))));
+}
+
+/** One q4_K / q5_K group super-block (4 rows) against one activation super-block: the 4 rows' f32 sums. */
+// @ts-ignore: decorator
+@inline function superQ45K(blk: usize, x8: usize, sums: usize, dxs: f32, five: bool): v128 {
+  let acc = i32x4.splat(0);
+  acc = runQ45K(blk, x8, 0, five, acc);
+  acc = runQ45K(blk, x8, 1, five, acc);
+  acc = runQ45K(blk, x8, 2, five, acc);
+  acc = runQ45K(blk, x8, 3, five, acc);
+  // Σ_j m_j · Σ x over sub-block j: mins as i16 pairs per row against the pair of activation sums.
+  const mins = i32x4.add(
+    i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_u(blk + 64), v128.load32_splat(sums)), i32x4.dot_i16x8_s(v128.load8x8_u(blk + 72), v128.load32_splat(sums + 4))),
+    i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_u(blk + 80), v128.load32_splat(sums + 8)), i32x4.dot_i16x8_s(v128.load8x8_u(blk + 88), v128.load32_splat(sums + 12))));
+  const dx = f32x4.splat(dxs);
+  return f32x4.sub(f32x4.mul(f32x4.convert_i32x4_s(acc), f32x4.mul(v128.load(blk), dx)),
+    f32x4.mul(f32x4.convert_i32x4_s(mins), f32x4.mul(v128.load(blk, 16), dx)));
+}
+
+/**
+ * Run (h, u) of a q6_K group super-block: ql run 2h+u (low nibbles: weights 128h + 32u + l, high nibbles:
+ * + 64) with qh run h (bits 2u, 2u+1 and 4+2u, 5+2u), four 16-weight sub-blocks; added to acc.
+ */
+// @ts-ignore: decorator
+@inline function runQ6K(blk: usize, x8: usize, off: usize, h: i32, u: i32, acc: v128): v128 {
+  const m15 = i8x16.splat(15), m48 = i8x16.splat(48);
+  const ql = blk + 80 + (<usize>(2 * h + u) << 7), qh = blk + 592 + (<usize>h << 7);
+  const wl = <usize>(128 * h + 32 * u); // first weight of the low nibbles
+  const xl = x8 + wl, xh = xl + 64;
+  for (let k: usize = 0; k < 2; k++) { // weights l in 16k … 16k+15: sub-blocks jl = (wl >> 4) + k, jh = jl + 4
+    const jl = (wl >> 4) + k, jh = jl + 4;
+    let a = v128.load32_splat(off + (jl << 2)), b = v128.load32_splat(off + (jh << 2)); // −32 · Σx
+    for (let i: usize = 4 * k; i < 4 * k + 4; i += 2) { // 6-bit levels: two dots in i16, then widen
+      const v0 = v128.load(ql + (i << 4)), h0 = v128.load(qh + (i << 4));
+      const v1 = v128.load(ql + (i << 4), 16), h1 = v128.load(qh + (i << 4), 16);
+      const lo0 = v128.or(v128.and(v0, m15), v128.and(shift16(h0, 4 - 2 * u), m48));
+      const hi0 = v128.or(v128.and(i16x8.shr_u(v0, 4), m15), v128.and(shift16(h0, -2 * u), m48));
+      const lo1 = v128.or(v128.and(v1, m15), v128.and(shift16(h1, 4 - 2 * u), m48));
+      const hi1 = v128.or(v128.and(i16x8.shr_u(v1, 4), m15), v128.and(shift16(h1, -2 * u), m48));
+      a = i32x4.add(a, i32x4.extadd_pairwise_i16x8_s(i16x8.add(dot16(v128.load32_splat(xl + (i << 2)), lo0), dot16(v128.load32_splat(xl + (i << 2), 4), lo1))));
+      b = i32x4.add(b, i32x4.extadd_pairwise_i16x8_s(i16x8.add(dot16(v128.load32_splat(xh + (i << 2)), hi0), dot16(v128.load32_splat(xh + (i << 2), 4), hi1))));
+    }
+    acc = i32x4.add(acc, i32x4.add(i32x4.mul(a, i32x4.extend_low_i16x8_s(i16x8.extend_low_i8x16_s(v128.load32_zero(blk + 16 + (jl << 2))))),
+      i32x4.mul(b, i32x4.extend_low_i16x8_s(i16x8.extend_low_i8x16_s(v128.load32_zero(blk + 16 + (jh << 2)))))));
+  }
+  return acc;
+}
+
+/** One q6_K group super-block (4 rows) against one activation super-block. */
+// @ts-ignore: decorator
+@inline function superQ6K(blk: usize, x8: usize, off: usize, dxs: f32): v128 {
+  let acc = i32x4.splat(0);
+  acc = runQ6K(blk, x8, off, 0, 0, acc);
+  acc = runQ6K(blk, x8, off, 0, 1, acc);
+  acc = runQ6K(blk, x8, off, 1, 0, acc);
+  acc = runQ6K(blk, x8, off, 1, 1, acc);
+  return f32x4.mul(f32x4.convert_i32x4_s(acc), f32x4.mul(v128.load(blk), f32x4.splat(dxs)));
+}
+
+// The weight type as a compile-time type argument, so each tile is compiled once per type with its super-block
+// kernel inlined (one function over all three behind a switch spilled its vector registers): u8 = q4_K,
+// u16 = q5_K, u32 = q6_K.
+// @ts-ignore: decorator
+@inline function superK<Q>(blk: usize, x8: usize, sums: usize, off: usize, dxs: f32): v128 {
+  if (sizeof<Q>() == 1) return superQ45K(blk, x8, sums, dxs, false);
+  if (sizeof<Q>() == 2) return superQ45K(blk, x8, sums, dxs, true);
+  return superQ6K(blk, x8, off, dxs);
+}
+
+// @ts-ignore: decorator
+@inline function kindOf<Q>(): i32 { return sizeof<Q>() == 1 ? KQ_Q4_K : sizeof<Q>() == 2 ? KQ_Q5_K : KQ_Q6_K; }
+
+/** One group (4 rows at g) against one activation row. */
+function tile4K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, nsb: i32): v128 {
+  const gb = kqGroupBytes(kindOf<Q>());
+  let acc = f32x4.splat(0);
+  for (let s = 0; s < nsb; s++) {
+    const e = <usize>s << 8;
+    acc = f32x4.add(acc, superK<Q>(g + <usize>s * gb, x8 + e, sums + (e >> 4), off + (e >> 2), load<f32>(dx + (<usize>s << 2))));
+  }
+  return acc;
+}
+
+/** Four groups (16 rows) at g, g + gs, g + 2 gs, g + 3 gs: four concurrent weight streams (decode). */
+function tile16K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, gs: usize, nsb: i32, out: usize): void {
+  const gb = kqGroupBytes(kindOf<Q>());
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  for (let s = 0; s < nsb; s++) {
+    const e = <usize>s << 8, o = g + <usize>s * gb;
+    const xs = x8 + e, ss = sums + (e >> 4), os = off + (e >> 2), d = load<f32>(dx + (<usize>s << 2));
+    a0 = f32x4.add(a0, superK<Q>(o, xs, ss, os, d));
+    a1 = f32x4.add(a1, superK<Q>(o + gs, xs, ss, os, d));
+    a2 = f32x4.add(a2, superK<Q>(o + 2 * gs, xs, ss, os, d));
+    a3 = f32x4.add(a3, superK<Q>(o + 3 * gs, xs, ss, os, d));
+  }
+  v128.store(out, a0); v128.store(out, a1, 16); v128.store(out, a2, 32); v128.store(out, a3, 48);
+}
+
+const TB = 16;
+
+function loopK<Q>(out: usize, x8: usize, dx: usize, sums: usize, off: usize, w: usize, T: i32, N: i32, K: i32, n0: i32, n1: i32): void {
+  const nsb = K >> 8;
+  const groupBytes = <usize>nsb * kqGroupBytes(kindOf<Q>());
+  if (T == 1) { // decode: 16 rows at a time, the rest in 4-row tiles
+    let n = n0;
+    for (; n + 16 <= n1; n += 16) tile16K<Q>(x8, dx, sums, off, w + <usize>(n >> 2) * groupBytes, groupBytes, nsb, out + (<usize>n << 2));
+    n0 = n;
+    if (n0 >= n1) return;
+  }
+  // Prefill: a group against a block of TB tokens, so the group stays in L1 while the tokens pass.
+  for (let tb = 0; tb < T; tb += TB) {
+    const te = min(T, tb + TB);
+    for (let n = n0; n < n1; n += 4) {
+      for (let t = tb; t < te; t++) {
+        const acc = tile4K<Q>(x8 + <usize>t * K, dx + ((<usize>t * nsb) << 2), sums + ((<usize>t * K) >> 4),
+          off + ((<usize>t * K) >> 2), w + <usize>(n >> 2) * groupBytes, nsb);
+        const o = out + ((<usize>t * N + n) << 2);
+        if (n + 4 <= n1) v128.store(o, acc);
+        else {
+          store<f32>(o, f32x4.extract_lane(acc, 0));
+          if (n + 1 < n1) store<f32>(o, f32x4.extract_lane(acc, 1), 4);
+          if (n + 2 < n1) store<f32>(o, f32x4.extract_lane(acc, 2), 8);
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Rows [r0, r1) of x (T, K), K % 256 == 0 -> q8 (T, K) int8, dx (T, K/256) f32 scales (amax/127 per 256,
+ * ggml's q8_K), sums (T, K/32) i16: the int sum of each 32 levels, off (T, K/16) i32: −32 × the sum of each 16.
+ */
+export function quantizeActK(x: usize, K: i32, q8: usize, dx: usize, sums: usize, off: usize, r0: i32, r1: i32): void {
+  const nsb = K >> 8;
+  for (let r = r0; r < r1; r++) {
+    for (let s = 0; s < nsb; s++) {
+      const e0 = (<usize>r * nsb + s) << 8; // element index
+      const xs = x + (e0 << 2);
+      let m = f32x4.splat(0);
+      for (let i: usize = 0; i < 1024; i += 16) m = f32x4.max(m, f32x4.abs(v128.load(xs + i)));
+      const amax = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
+      const d: f32 = amax / 127;
+      const idv = f32x4.splat(d != 0 ? <f32>1 / d : 0);
+      store<f32>(dx + (((<usize>r * nsb) + s) << 2), d);
+      for (let b: usize = 0; b < 8; b++) {
+        const xb = xs + (b << 7);
+        const q0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xb), idv)));
+        const q1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xb, 16), idv)));
+        const q2 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xb, 32), idv)));
+        const q3 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xb, 48), idv)));
+        const q4 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xb, 64), idv)));
+        const q5 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xb, 80), idv)));
+        const q6 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xb, 96), idv)));
+        const q7 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xb, 112), idv)));
+        const h0 = i16x8.narrow_i32x4_s(q0, q1), h1 = i16x8.narrow_i32x4_s(q2, q3);
+        const h2 = i16x8.narrow_i32x4_s(q4, q5), h3 = i16x8.narrow_i32x4_s(q6, q7);
+        const eb = e0 + (b << 5);
+        v128.store(q8 + eb, i8x16.narrow_i16x8_s(h0, h1));
+        v128.store(q8 + eb, i8x16.narrow_i16x8_s(h2, h3), 16);
+        const sa = i32x4.add(i32x4.add(q0, q1), i32x4.add(q2, q3)), sb = i32x4.add(i32x4.add(q4, q5), i32x4.add(q6, q7));
+        const s0 = i32x4.extract_lane(sa, 0) + i32x4.extract_lane(sa, 1) + i32x4.extract_lane(sa, 2) + i32x4.extract_lane(sa, 3);
+        const s1 = i32x4.extract_lane(sb, 0) + i32x4.extract_lane(sb, 1) + i32x4.extract_lane(sb, 2) + i32x4.extract_lane(sb, 3);
+        store<i16>(sums + (eb >> 4), <i16>(s0 + s1));
+        store<i32>(off + (eb >> 2), -32 * s0);
+        store<i32>(off + (eb >> 2), -32 * s1, 4);
+      }
+    }
+  }
+}
+
 // Σ lanes of the i16 dots of weight lanes (we, wo: even / odd elements) with x's halves.
 // @ts-ignore: decorator
 @inline function dot2(we: v128, wo: v128, xe: v128, xo: v128): v128 {
   return i32x4.add(i32x4.dot_i16x8_s(we, xe), i32x4.dot_i16x8_s(wo, xo));
-}
-
-/** One row of q4_K / q5_K (five: the fifth bits in qh) against one activation row: Σ_k w_k · x_k. */
-// @ts-ignore: decorator
-@inline function rowQ45K(w: usize, x16: usize, dx: usize, sums: usize, nsb: i32, five: bool): f32 {
-  const bb: usize = five ? 176 : 144;
-  const m15 = i16x8.splat(15), bit = i16x8.splat(16);
-  let acc = f32x4.splat(0);
-  let accMin: f32 = 0;
-  for (let s = 0; s < nsb; s++) {
-    const blk = w + <usize>s * bb;
-    const qs = blk + (five ? 48 : 16);
-    const h0 = five ? v128.load(blk, 16) : i16x8.splat(0), h1 = five ? v128.load(blk, 32) : i16x8.splat(0);
-    // 6-bit scales and mins of the 8 sub-blocks (get_scale_min_k4): bytes of scLo/scHi and mLo/mHi.
-    const a = load<u32>(blk, 4), b = load<u32>(blk, 8), c = load<u32>(blk, 12);
-    const scLo = a & 0x3f3f3f3f, mLo = b & 0x3f3f3f3f;
-    const scHi = (c & 0x0f0f0f0f) | ((a >> 2) & 0x30303030), mHi = ((c >> 4) & 0x0f0f0f0f) | ((b >> 2) & 0x30303030);
-    const xs = x16 + (<usize>s << 9), ss = sums + (<usize>s << 5);
-    let accI = i32x4.splat(0);
-    let minI: i32 = 0;
-    for (let j = 0; j < 4; j++) {
-      const v0 = v128.load(qs + (<usize>j << 5)), v1 = v128.load(qs + (<usize>j << 5), 16);
-      let e0 = v128.and(v0, m15), o0 = v128.and(i16x8.shr_u(v0, 8), m15);
-      let e1 = v128.and(v1, m15), o1 = v128.and(i16x8.shr_u(v1, 8), m15);
-      let f0 = v128.and(i16x8.shr_u(v0, 4), m15), g0 = i16x8.shr_u(v0, 12);
-      let f1 = v128.and(i16x8.shr_u(v1, 4), m15), g1 = i16x8.shr_u(v1, 12);
-      if (five) { // sub-block 2j's fifth bit is qh bit 2j, 2j+1's bit 2j+1; moved to bit 4 of the lane
-        const sa = 2 * j, sb = 2 * j + 1;
-        e0 = v128.or(e0, v128.and(i16x8.shl(i16x8.shr_u(h0, sa), 4), bit));
-        o0 = v128.or(o0, v128.and(i16x8.shr_u(h0, sa + 4), bit));
-        e1 = v128.or(e1, v128.and(i16x8.shl(i16x8.shr_u(h1, sa), 4), bit));
-        o1 = v128.or(o1, v128.and(i16x8.shr_u(h1, sa + 4), bit));
-        f0 = v128.or(f0, v128.and(i16x8.shl(i16x8.shr_u(h0, sb), 4), bit));
-        g0 = v128.or(g0, v128.and(i16x8.shr_u(h0, sb + 4), bit));
-        f1 = v128.or(f1, v128.and(i16x8.shl(i16x8.shr_u(h1, sb), 4), bit));
-        g1 = v128.or(g1, v128.and(i16x8.shr_u(h1, sb + 4), bit));
-      }
-      const xa = xs + (<usize>j << 7), xb = xa + 64; // sub-blocks 2j and 2j+1
-      const p = i32x4.add(dot2(e0, o0, v128.load(xa), v128.load(xa, 16)), dot2(e1, o1, v128.load(xa, 32), v128.load(xa, 48)));
-      const q = i32x4.add(dot2(f0, g0, v128.load(xb), v128.load(xb, 16)), dot2(f1, g1, v128.load(xb, 32), v128.load(xb, 48)));
-      const sh = <u32>(j & 1) << 4; // sub-blocks 2j, 2j+1 are bytes (2j & 3), (2j & 3) + 1 of the Lo / Hi words
-      const scw = j < 2 ? scLo : scHi, mw = j < 2 ? mLo : mHi;
-      accI = i32x4.add(accI, i32x4.add(i32x4.mul(p, i32x4.splat((scw >> sh) & 0xff)), i32x4.mul(q, i32x4.splat((scw >> (sh + 8)) & 0xff))));
-      minI += <i32>((mw >> sh) & 0xff) * load<i32>(ss + (<usize>j << 3)) + <i32>((mw >> (sh + 8)) & 0xff) * load<i32>(ss + (<usize>j << 3), 4);
-    }
-    const dxs = load<f32>(dx + (<usize>s << 2));
-    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(accI), f32x4.splat(halfToF32(load<u16>(blk)) * dxs)));
-    accMin += halfToF32(load<u16>(blk, 2)) * dxs * <f32>minI;
-  }
-  return f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3) - accMin;
-}
-
-/** One row of q6_K against one activation row. */
-// @ts-ignore: decorator
-@inline function rowQ6K(w: usize, x16: usize, dx: usize, nsb: i32): f32 {
-  const m15 = i16x8.splat(15), m3 = i16x8.splat(3), off = i16x8.splat(32);
-  let acc = f32x4.splat(0);
-  for (let s = 0; s < nsb; s++) {
-    const blk = w + <usize>s * 210;
-    let accI = i32x4.splat(0);
-    for (let n = 0; n < 2; n++) {
-      const ql = blk + (<usize>n << 6), qh = blk + 128 + (<usize>n << 5), sc = blk + 192 + (<usize>n << 3);
-      const A0 = v128.load(ql), A1 = v128.load(ql, 16), B0 = v128.load(ql, 32), B1 = v128.load(ql, 48);
-      const H0 = v128.load(qh), H1 = v128.load(qh, 16);
-      for (let c = 0; c < 4; c++) { // weights 32c … 32c+31 of this half: q1, q2, q3, q4 of dequantize_row_q6_K
-        const S0 = (c & 1) ? B0 : A0, S1 = (c & 1) ? B1 : A1;
-        const ns = c >= 2 ? 4 : 0, hs = 2 * c;
-        const e0 = i16x8.sub(v128.or(v128.and(i16x8.shr_u(S0, ns), m15), i16x8.shl(v128.and(i16x8.shr_u(H0, hs), m3), 4)), off);
-        const o0 = i16x8.sub(v128.or(v128.and(i16x8.shr_u(S0, ns + 8), m15), i16x8.shl(v128.and(i16x8.shr_u(H0, hs + 8), m3), 4)), off);
-        const e1 = i16x8.sub(v128.or(v128.and(i16x8.shr_u(S1, ns), m15), i16x8.shl(v128.and(i16x8.shr_u(H1, hs), m3), 4)), off);
-        const o1 = i16x8.sub(v128.or(v128.and(i16x8.shr_u(S1, ns + 8), m15), i16x8.shl(v128.and(i16x8.shr_u(H1, hs + 8), m3), 4)), off);
-        const xa = x16 + (((<usize>s << 3) + (<usize>n << 2) + <usize>c) << 6);
-        const p0 = dot2(e0, o0, v128.load(xa), v128.load(xa, 16)); // weights 0..15: scale sc[2c]
-        const p1 = dot2(e1, o1, v128.load(xa, 32), v128.load(xa, 48)); // 16..31: sc[2c+1]
-        accI = i32x4.add(accI, i32x4.add(i32x4.mul(p0, i32x4.splat(<i32>load<i8>(sc + 2 * c))), i32x4.mul(p1, i32x4.splat(<i32>load<i8>(sc + 2 * c + 1)))));
-      }
-    }
-    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(accI), f32x4.splat(halfToF32(load<u16>(blk, 208)) * load<f32>(dx + (<usize>s << 2)))));
-  }
-  return f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3);
 }
 
 /** One row of q5_0 / q5_1 (one: with the min m) against one activation row. */
@@ -144,80 +374,6 @@ export const KQ_Q4_K = 0, KQ_Q5_K = 1, KQ_Q6_K = 2, KQ_Q5_0 = 3, KQ_Q5_1 = 4;
   return f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3) + accM;
 }
 
-const TB = 16;
-
-/**
- * Rows [r0, r1) of x (T, K), K % 256 == 0 -> q16 (T, K) i16 (per 16: [even 8 | odd 8]), dx (T, K/256) f32
- * scales (amax/127 per 256, ggml's q8_K), sums (T, K/32) i32: the int sum of each 32 levels.
- */
-export function quantizeActK(x: usize, K: i32, q16: usize, dx: usize, sums: usize, r0: i32, r1: i32): void {
-  const nsb = K >> 8;
-  for (let r = r0; r < r1; r++) {
-    for (let s = 0; s < nsb; s++) {
-      const e0 = (<usize>r * nsb + s) << 8; // element index
-      const xs = x + (e0 << 2);
-      let m = f32x4.splat(0);
-      for (let i: usize = 0; i < 1024; i += 16) m = f32x4.max(m, f32x4.abs(v128.load(xs + i)));
-      const amax = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
-      const d: f32 = amax / 127;
-      const idv = f32x4.splat(d != 0 ? <f32>1 / d : 0);
-      store<f32>(dx + (((<usize>r * nsb) + s) << 2), d);
-      for (let b: usize = 0; b < 8; b++) {
-        const xb = xs + (b << 7);
-        const q0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xb), idv)));
-        const q1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xb, 16), idv)));
-        const q2 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xb, 32), idv)));
-        const q3 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xb, 48), idv)));
-        const q4 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xb, 64), idv)));
-        const q5 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xb, 80), idv)));
-        const q6 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xb, 96), idv)));
-        const q7 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xb, 112), idv)));
-        const h0 = i16x8.narrow_i32x4_s(q0, q1), h1 = i16x8.narrow_i32x4_s(q2, q3);
-        const h2 = i16x8.narrow_i32x4_s(q4, q5), h3 = i16x8.narrow_i32x4_s(q6, q7);
-        const o16 = q16 + ((e0 + (b << 5)) << 1);
-        v128.store(o16, v128.shuffle<i16>(h0, h1, 0, 2, 4, 6, 8, 10, 12, 14));
-        v128.store(o16, v128.shuffle<i16>(h0, h1, 1, 3, 5, 7, 9, 11, 13, 15), 16);
-        v128.store(o16, v128.shuffle<i16>(h2, h3, 0, 2, 4, 6, 8, 10, 12, 14), 32);
-        v128.store(o16, v128.shuffle<i16>(h2, h3, 1, 3, 5, 7, 9, 11, 13, 15), 48);
-        const sv = i32x4.add(i32x4.add(i32x4.add(q0, q1), i32x4.add(q2, q3)), i32x4.add(i32x4.add(q4, q5), i32x4.add(q6, q7)));
-        store<i32>(sums + (((e0 >> 5) + b) << 2), i32x4.extract_lane(sv, 0) + i32x4.extract_lane(sv, 1) + i32x4.extract_lane(sv, 2) + i32x4.extract_lane(sv, 3));
-      }
-    }
-  }
-}
-
-// One loop per weight type, each with its row kernel inlined: a single loop with all five inlined behind a
-// switch compiled to one huge function whose vector registers spilled.
-// corr: for K-quants the i32 sum of each 32 activations (quantizeActK), else quantizeAct's i32x4 [8·Σq, 0, 0, 0].
-function loopQ4K(out: usize, q16: usize, dx: usize, corr: usize, w: usize, T: i32, N: i32, K: i32, n0: i32, n1: i32): void {
-  const rb = kqRowBytes(KQ_Q4_K, K), nd = K >> 8, cb: usize = <usize>(K >> 5) << 2;
-  for (let tb = 0; tb < T; tb += TB) {
-    const te = min(T, tb + TB);
-    for (let n = n0; n < n1; n++)
-      for (let t = tb; t < te; t++)
-        store<f32>(out + ((<usize>t * N + n) << 2), rowQ45K(w + <usize>n * rb, q16 + ((<usize>t * K) << 1), dx + ((<usize>t * nd) << 2), corr + <usize>t * cb, K >> 8, false));
-  }
-}
-
-function loopQ5K(out: usize, q16: usize, dx: usize, corr: usize, w: usize, T: i32, N: i32, K: i32, n0: i32, n1: i32): void {
-  const rb = kqRowBytes(KQ_Q5_K, K), nd = K >> 8, cb: usize = <usize>(K >> 5) << 2;
-  for (let tb = 0; tb < T; tb += TB) {
-    const te = min(T, tb + TB);
-    for (let n = n0; n < n1; n++)
-      for (let t = tb; t < te; t++)
-        store<f32>(out + ((<usize>t * N + n) << 2), rowQ45K(w + <usize>n * rb, q16 + ((<usize>t * K) << 1), dx + ((<usize>t * nd) << 2), corr + <usize>t * cb, K >> 8, true));
-  }
-}
-
-function loopQ6K(out: usize, q16: usize, dx: usize, w: usize, T: i32, N: i32, K: i32, n0: i32, n1: i32): void {
-  const rb = kqRowBytes(KQ_Q6_K, K), nd = K >> 8;
-  for (let tb = 0; tb < T; tb += TB) {
-    const te = min(T, tb + TB);
-    for (let n = n0; n < n1; n++)
-      for (let t = tb; t < te; t++)
-        store<f32>(out + ((<usize>t * N + n) << 2), rowQ6K(w + <usize>n * rb, q16 + ((<usize>t * K) << 1), dx + ((<usize>t * nd) << 2), K >> 8));
-  }
-}
 
 function loopQ5(out: usize, q16: usize, dx: usize, corr: usize, w: usize, T: i32, N: i32, K: i32, n0: i32, n1: i32, one: bool): void {
   const rb = kqRowBytes(one ? KQ_Q5_1 : KQ_Q5_0, K), nb = K >> 5;
@@ -232,16 +388,23 @@ function loopQ5(out: usize, q16: usize, dx: usize, corr: usize, w: usize, T: i32
 }
 
 /**
- * out (T, N) rows [n0, n1) = act (T, K) · Wᵀ for W of `kind` in ggml's layout at w; act from quantizeActK for
- * K-quants (dx per 256, corr = sums per 32), from quantizeAct for q5_0 / q5_1.
- * Prefill goes over token blocks of TB so that a weight row stays in L1 while the block's tokens pass.
+ * out (T, N) rows [n0, n1) (n0 a multiple of 4) = act (T, K) · Wᵀ for a repacked K-quant W (kind KQ_Q4_K,
+ * KQ_Q5_K, KQ_Q6_K) at w; act from quantizeActK.
  */
-export function matmulKQuant(out: usize, q16: usize, dx: usize, corr: usize, w: usize, kind: i32,
+export function matmulKQuant(out: usize, x8: usize, dx: usize, sums: usize, off: usize, w: usize, kind: i32,
   T: i32, N: i32, K: i32, n0: i32, n1: i32): void {
   switch (kind) {
-    case KQ_Q4_K: loopQ4K(out, q16, dx, corr, w, T, N, K, n0, n1); break;
-    case KQ_Q5_K: loopQ5K(out, q16, dx, corr, w, T, N, K, n0, n1); break;
-    case KQ_Q6_K: loopQ6K(out, q16, dx, w, T, N, K, n0, n1); break;
-    default: loopQ5(out, q16, dx, corr, w, T, N, K, n0, n1, kind == KQ_Q5_1);
+    case KQ_Q4_K: loopK<u8>(out, x8, dx, sums, off, w, T, N, K, n0, n1); break;
+    case KQ_Q5_K: loopK<u16>(out, x8, dx, sums, off, w, T, N, K, n0, n1); break;
+    default: loopK<u32>(out, x8, dx, sums, off, w, T, N, K, n0, n1);
   }
+}
+
+/**
+ * out (T, N) rows [n0, n1) = act (T, K) · Wᵀ for W in q5_0 / q5_1 (one) in ggml's layout at w, act from
+ * quantizeAct (the int16 copy, scales and corrections per 32). Prefill over token blocks of TB.
+ */
+export function matmulQ5(out: usize, q16: usize, dx: usize, corr: usize, w: usize, one: bool,
+  T: i32, N: i32, K: i32, n0: i32, n1: i32): void {
+  loopQ5(out, q16, dx, corr, w, T, N, K, n0, n1, one);
 }

@@ -1,0 +1,77 @@
+// One decode matvec (T = 1, activation quantization included) of each quantized weight type at OpenELM-270M's
+// shapes (layer 8: qkv, out, proj_1, proj_2; the 32000 × 1280 head), on the wasm backend; min time over many
+// runs (robust to other load), the weight bytes a second it implies and ns a weight. Each case is first
+// checked against the reference backend. Weights are random ggml blocks with small f16 scales (speed does
+// not depend on the values). Uses the build (npm run build first):
+//   node scripts/bench_matvec.mjs [--types q4_0,q4_k,...] [--runs 200] [--threads 1] [--no-relaxed] [--vs DIR]
+// --vs: another build's dist/ directory (an older commit's kernels): each case runs on both builds in the
+// same process, runs alternating, so other load hits both alike; printed as "before" beside this build.
+import { parseArgs } from "node:util";
+import * as path from "node:path";
+import { pathToFileURL } from "node:url";
+
+const { values: a } = parseArgs({ options: {
+  types: { type: "string", default: "q8_0,q4_0,q4_k,q5_k,q6_k" }, runs: { type: "string", default: "200" },
+  threads: { type: "string", default: "1" }, "no-relaxed": { type: "boolean", default: false },
+  vs: { type: "string" },
+} });
+const dist = (dir, p) => import(pathToFileURL(path.join(dir, p)).href);
+const here = new URL("../dist", import.meta.url).pathname;
+const { createRefBackend } = await dist(here, "kernels/ref/index.js");
+const { bytesFor } = await dist(here, "tensor/tensor.js");
+
+// ggml block bytes and the byte offsets of the f16 scales in a block.
+const BLOCKS = { q8_0: [34, [0]], q4_0: [18, [0]], q4_k: [144, [0, 2]], q5_k: [176, [0, 2]], q6_k: [210, [208]] };
+const SHAPES = [["qkv", 1536, 1280], ["out", 1280, 1024], ["proj_1", 6144, 1280], ["proj_2", 1280, 3072], ["head", 32000, 1280]];
+
+function randomBlocks(dtype, n, seed) {
+  const [bb, scales] = BLOCKS[dtype];
+  const out = new Uint8Array(bytesFor(dtype, n));
+  let x = seed | 1;
+  for (let i = 0; i < out.length; i += 4) {
+    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+    out[i] = x; out[i + 1] = x >> 8; out[i + 2] = x >> 16; out[i + 3] = x >> 24;
+  }
+  for (let b = 0; b < out.length; b += bb) for (const o of scales) { out[b + o] = 0; out[b + o + 1] = 0x20 | (out[b + o + 1] & 0x80); } // ±2^-7
+  return out;
+}
+
+const threads = Number(a.threads), runs = Number(a.runs);
+const builds = [];
+for (const dir of a.vs ? [here, a.vs] : [here]) {
+  const { createWasmBackend } = await dist(dir, "kernels/wasm/index.js");
+  builds.push(await createWasmBackend({ threads, relaxed: a["no-relaxed"] ? false : "auto" }));
+}
+const ref = createRefBackend();
+console.log(`wasm backend ${builds[0].name}, ${threads} thread(s), min of ${runs} runs${a.vs ? `; before: ${a.vs}` : ""}`);
+console.log(a.vs ? "| type | matrix | N×K | ms | weights GB/s | ns / weight | before: ms | GB/s | ns / weight |\n|---|---|---|---:|---:|---:|---:|---:|---:|"
+  : "| type | matrix | N×K | ms | weights GB/s | ns / weight |\n|---|---|---|---:|---:|---:|");
+for (const dtype of a.types.split(",")) {
+  if (!BLOCKS[dtype]) { console.error(`bench_matvec: unknown type "${dtype}" (expected one of ${Object.keys(BLOCKS).join(", ")})`); process.exit(2); }
+  for (const [name, N, K] of SHAPES) {
+    const st = { name, dtype, shape: [N, K], data: randomBlocks(dtype, N * K, N * 31 + K) };
+    const want = new Float32Array(N), xv = new Float32Array(K);
+    for (let i = 0; i < K; i++) xv[i] = Math.sin(i * 0.37) * 2;
+    ref.matmul(want, xv, ref.loadMatrix(st, N, K), 1);
+    const cases = builds.map((be) => {
+      const w = be.loadMatrix(st, N, K), x = be.alloc(K), out = be.alloc(N);
+      x.set(xv);
+      be.matmul(out, x, w, 1);
+      let err = 0, scale = 0;
+      for (let i = 0; i < N; i++) { err = Math.max(err, Math.abs(out[i] - want[i])); scale = Math.max(scale, Math.abs(want[i])); }
+      if (!(err <= 0.05 * scale)) throw new Error(`${dtype} ${name}: max error ${err} against the reference (scale ${scale})`);
+      return { run: () => be.matmul(out, x, w, 1), best: Infinity };
+    });
+    for (let r = 0; r < runs; r++) {
+      for (const c of cases) {
+        const t0 = performance.now();
+        c.run();
+        c.best = Math.min(c.best, performance.now() - t0);
+      }
+    }
+    const bytes = bytesFor(dtype, N * K);
+    const cols = (ms) => `${ms.toFixed(3)} | ${(bytes / ms / 1e6).toFixed(1)} | ${((ms * 1e6) / (N * K)).toFixed(3)}`;
+    console.log(`| ${dtype} | ${name} | ${N}×${K} | ${cases.map((c) => cols(c.best)).join(" | ")} |`);
+  }
+}
+for (const be of builds) be.dispose();
