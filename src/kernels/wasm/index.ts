@@ -28,7 +28,16 @@ export interface WasmBackendOptions {
   relaxed?: boolean | "auto";
   /** Worker spin iterations before sleeping (default 200000, ~0.5 ms). */
   spin?: number;
+  /** Most activation rows the small-batch matvec kernels take (default MATVEC_ROWS; 1: never). */
+  matvecRows?: number;
 }
+
+/**
+ * Up to this many activation rows (T ≥ 2: a batched decode step, a short prompt), q8_0, q4_0, f32 and 16-bit
+ * weights go through the small-batch matvecs (each weight loaded once for all rows), above it through the
+ * token-tiled matmuls.
+ */
+export const MATVEC_ROWS = 16;
 
 /**
  * Worker spin for training: between kernel calls the caller runs TypeScript (attention's softmax rows, gradient
@@ -56,6 +65,8 @@ export interface WasmBackend extends Backend {
   readonly relaxedSimd: boolean;
   /** Bytes of wasm memory in use. */
   memoryBytes(): number;
+  /** Most activation rows the small-batch matvecs take (benchmarks set 1 to compare with the tiled matmuls). */
+  matvecRows: number;
 }
 
 const HEAP_BASE = 65536; // above the module's static data (memoryBase 1024, a few bytes)
@@ -130,7 +141,7 @@ export interface KernelHost {
 }
 
 /** Create the backend over a host's compiled kernels and workers (threads defaults to 1). */
-export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBackendOptions, "threads" | "spin"> = {}): Promise<WasmBackend> {
+export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBackendOptions, "threads" | "spin" | "matvecRows"> = {}): Promise<WasmBackend> {
   const threads = Math.max(1, Math.floor(opts.threads ?? 1));
   const { module, relaxed } = host;
   const memory = new WebAssembly.Memory({ initial: 256, maximum: 65536, shared: true });
@@ -144,7 +155,7 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
 
   // Scratch, each grown on demand: permuted x (16-bit weights), quantized activations, attention scores, cos/sin.
   const xPerm = new Scratch(arena), actQ16 = new Scratch(arena), actQ8 = new Scratch(arena), actD = new Scratch(arena),
-    actCorr = new Scratch(arena), scores = new Scratch(arena), cosSin = new Scratch(arena), stage = new Scratch(arena);
+    actCorr = new Scratch(arena), unpacked = new Scratch(arena), scores = new Scratch(arena), cosSin = new Scratch(arena), stage = new Scratch(arena);
   const invFreqs = new Map<string, number>();
 
   const job = (op: number, ...args: number[]) => { opWord[0] = op; for (let i = 0; i < args.length; i++) argI32[i] = args[i]; };
@@ -192,23 +203,28 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
     const N = m.rows, K = m.cols;
     need(out, T * N, "matmul out"); need(x, T * K, "matmul x");
     const po = ptr(out, "matmul out"), px = ptr(x, "matmul x");
+    const small = T >= 2 && T <= backend.matvecRows;
     switch (m.dtype) {
       case "f32":
-        job(Op.matmulF32, po, px, m.ptr, T, N, K);
+        job(small ? Op.matvecF32 : Op.matmulF32, po, px, m.ptr, T, N, K);
         break;
       case "bf16": case "f16": {
         const xp = xPerm.need(T * K * 4);
         job(Op.permuteX, px, xp, K);
         pool.run(T, itemChunk(T, T * K));
-        job(m.dtype === "bf16" ? Op.matmulBf16 : Op.matmulF16, po, xp, m.ptr, T, N, K);
+        const bf = m.dtype === "bf16";
+        job(small ? (bf ? Op.matvecBf16 : Op.matvecF16) : bf ? Op.matmulBf16 : Op.matmulF16, po, xp, m.ptr, T, N, K);
         break;
       }
       case "q8_0": case "q4_0": {
         const nb = K / 32;
         const q16 = actQ16.need(T * K * 2), q8 = actQ8.need(T * K), d = actD.need(T * nb * 4), c = actCorr.need(T * nb * 16);
-        job(Op.quantAct, px, K, q16, q8, d, c);
+        job(Op.quantAct, px, K, q16, q8, d, c, small ? 1 : 0); // small: q16 in element order
         pool.run(T, itemChunk(T, T * K));
-        job(m.dtype === "q8_0" ? Op.matmulQ8 : Op.matmulQ4, po, q16, q8, d, c, m.ptr, T, N, K);
+        const q8_0 = m.dtype === "q8_0";
+        if (small) { // each thread unpacks a 4-row group at a time into its own K·8 bytes
+          job(q8_0 ? Op.matvecQ8 : Op.matvecQ4, po, q16, d, c, m.ptr, T, N, K, unpacked.need(threads * K * 8), K * 8);
+        } else job(q8_0 ? Op.matmulQ8 : Op.matmulQ4, po, q16, q8, d, c, m.ptr, T, N, K);
         break;
       }
       default: { // K-quants (activations: a scale per 256, sums per 32), q5_0 / q5_1 (as q4_0's)
@@ -221,7 +237,7 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
         } else {
           const q8 = actQ8.need(T * K);
           d = actD.need(T * nb * 4); c = actCorr.need(T * nb * 16);
-          job(Op.quantAct, px, K, q16, q8, d, c);
+          job(Op.quantAct, px, K, q16, q8, d, c, 0);
         }
         pool.run(T, itemChunk(T, T * K));
         job(Op.matmulKQuant, po, q16, d, c, m.ptr, kind, T, N, K);
@@ -239,6 +255,7 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
     setThreads: (n) => pool.setActive(n),
     relaxedSimd: relaxed,
     memoryBytes: () => arena.used,
+    matvecRows: opts.matvecRows ?? MATVEC_ROWS,
     alloc: (n) => arena.f32(n),
     loadMatrix,
     loadVector(t) {
