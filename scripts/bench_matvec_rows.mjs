@@ -9,6 +9,9 @@ import { f32ToBf16, f32ToF16 } from "../dist/tensor/tensor.js";
 import { quantize } from "../dist/kernels/quant.js";
 
 v8.setFlagsFromString("--experimental-wasm-relaxed-simd");
+// Optimized code from the start: V8 otherwise runs a kernel's first calls in its baseline compiler (several
+// times slower) until the optimizing tier is ready, which would charge whichever variant runs first.
+v8.setFlagsFromString("--no-liftoff");
 const dtypes = (process.argv[2] ?? "q8_0,q4_0,f32,bf16").split(",");
 const rowsList = (process.argv[3] ?? "1,2,4,8,16").split(",").map(Number);
 const reps = Number(process.argv[4] ?? 30);

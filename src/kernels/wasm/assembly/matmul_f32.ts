@@ -119,7 +119,7 @@ function tile8x1(out: usize, x: usize, w0: usize, K: i32): void {
 /**
  * out (T, N) rows [n0, n1) for small T (a few activation rows, e.g. one decode token of each sequence):
  * 2 weight rows × 4 activation rows, each weight vector loaded once for the 4 rows it meets; the rest of T
- * one row at a time over the same 2 weight rows (in L1 by then). One accumulator per output, K in steps of
+ * two, then one, at a time over the same 2 weight rows (in L1 by then). One accumulator per output, K in steps of
  * 4 and a scalar tail: the decode tile's order.
  */
 export function matvecF32Rows(out: usize, x: usize, w: usize, T: i32, N: i32, K: i32, n0: i32, n1: i32): void {
@@ -152,7 +152,22 @@ function rows2(out: usize, os: usize, x: usize, xs: usize, w0: usize, wr: usize,
     finish(ot + 2 * os, a2, b2, x2, w0, w1, wr, k, K);
     finish(ot + 3 * os, a3, b3, x3, w0, w1, wr, k, K);
   }
-  for (; t < T; t++) {
+  if (t + 2 <= T) {
+    const x0 = x + <usize>t * xs, x1 = x0 + xs;
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), b0 = f32x4.splat(0), b1 = f32x4.splat(0);
+    let k = 0;
+    for (; k + 4 <= K; k += 4) {
+      const o = <usize>k << 2;
+      const u = v128.load(w0 + o), v = v128.load(w1 + o);
+      let xv = v128.load(x0 + o); a0 = fma(u, xv, a0); b0 = fma(v, xv, b0);
+      xv = v128.load(x1 + o); a1 = fma(u, xv, a1); b1 = fma(v, xv, b1);
+    }
+    const ot = out + <usize>t * os;
+    finish(ot, a0, b0, x0, w0, w1, wr, k, K);
+    finish(ot + os, a1, b1, x1, w0, w1, wr, k, K);
+    t += 2;
+  }
+  if (t < T) {
     const xt = x + <usize>t * xs;
     let a = f32x4.splat(0), b = f32x4.splat(0);
     let k = 0;

@@ -167,7 +167,7 @@ function tile8x1<H>(out: usize, x: usize, w0: usize, K: i32): void {
 
 /**
  * out (T, N) rows [n0, n1) for small T (xp permuted): 2 weight rows × 4 activation rows, each weight vector
- * loaded and widened once for the 4 rows it meets; the rest of T one row at a time. One accumulator per
+ * loaded and widened once for the 4 rows it meets; the rest of T two, then one, at a time. One accumulator per
  * output in the decode tile's order.
  */
 export function matvecHalfRows<H>(out: usize, xp: usize, w: usize, T: i32, N: i32, K: i32, n0: i32, n1: i32): void {
@@ -205,7 +205,25 @@ function halfRows2<H>(out: usize, os: usize, x: usize, xs: usize, w0: usize, wr:
     halfFinish<H>(ot + 2 * os, a2, b2, x2, w0, w1, wr, k, K);
     halfFinish<H>(ot + 3 * os, a3, b3, x3, w0, w1, wr, k, K);
   }
-  for (; t < T; t++) {
+  if (t + 2 <= T) {
+    const x0 = x + <usize>t * xs, x1 = x0 + xs;
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), b0 = f32x4.splat(0), b1 = f32x4.splat(0);
+    let k = 0;
+    for (; k + 8 <= K; k += 8) {
+      const wo = <usize>k << 1, o = <usize>k << 2;
+      const u = v128.load(w0 + wo), v = v128.load(w1 + wo);
+      const ue = even<H>(u), ud = odd<H>(u), ve = even<H>(v), vd = odd<H>(v);
+      let xe = v128.load(x0 + o), xd = v128.load(x0 + o, 16);
+      a0 = fma(ud, xd, fma(ue, xe, a0)); b0 = fma(vd, xd, fma(ve, xe, b0));
+      xe = v128.load(x1 + o); xd = v128.load(x1 + o, 16);
+      a1 = fma(ud, xd, fma(ue, xe, a1)); b1 = fma(vd, xd, fma(ve, xe, b1));
+    }
+    const ot = out + <usize>t * os;
+    halfFinish<H>(ot, a0, b0, x0, w0, w1, wr, k, K);
+    halfFinish<H>(ot + os, a1, b1, x1, w0, w1, wr, k, K);
+    t += 2;
+  }
+  if (t < T) {
     const xt = x + <usize>t * xs;
     let a = f32x4.splat(0), b = f32x4.splat(0);
     let k = 0;
