@@ -47,9 +47,9 @@ for (const dtype of dtypes) {
       const x = be.alloc(T * K); x.set(random(T * K, 11));
       const out = be.alloc(T * N);
       const sep = minMs(() => { for (let t = 0; t < T; t++) be.matmul(out.subarray(t * N), x.subarray(t * K), w, 1); });
-      be.matvecRows = 1;
+      be.matvecRows = { min: 2, max: 1 };
       const tiled = minMs(() => be.matmul(out, x, w, T));
-      be.matvecRows = 64;
+      be.matvecRows = { min: 2, max: 64 };
       const mv = T === 1 ? sep : minMs(() => be.matmul(out, x, w, T));
       console.log(`| ${dtype} | ${name} ${N}×${K} | ${T} | ${(sep * 1e3).toFixed(0)} | ${(tiled * 1e3).toFixed(0)} | ${(mv * 1e3).toFixed(0)} | ${(sep / mv).toFixed(2)} | ${(tiled / mv).toFixed(2)} |`);
     }

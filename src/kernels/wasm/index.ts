@@ -28,16 +28,20 @@ export interface WasmBackendOptions {
   relaxed?: boolean | "auto";
   /** Worker spin iterations before sleeping (default 200000, ~0.5 ms). */
   spin?: number;
-  /** Most activation rows the small-batch matvec kernels take (default MATVEC_ROWS; 1: never). */
-  matvecRows?: number;
+  /** Activation-row counts the small-batch matvec kernels take (default MATVEC_ROWS). */
+  matvecRows?: MatvecRows;
 }
 
+/** T from min to max (inclusive) activation rows. */
+export interface MatvecRows { min: number; max: number }
+
 /**
- * Up to this many activation rows (T ≥ 2: a batched decode step, a short prompt), q8_0, q4_0, f32 and 16-bit
- * weights go through the small-batch matvecs (each weight loaded once for all rows), above it through the
- * token-tiled matmuls.
+ * From 4 to 8 activation rows (a batched decode step of that many sequences, a short prompt), q8_0, q4_0, f32
+ * and 16-bit weights go through the small-batch matvecs (each weight loaded once for all rows); otherwise
+ * through the decode matvec (T = 1) or the token-tiled matmuls, which measured faster at 2 … 3 rows (their
+ * 4 × 2 tiles) and on par above 8 (scripts/bench_matvec_rows.mjs, BENCHMARKS.md).
  */
-export const MATVEC_ROWS = 16;
+export const MATVEC_ROWS: MatvecRows = { min: 4, max: 8 };
 
 /**
  * Worker spin for training: between kernel calls the caller runs TypeScript (attention's softmax rows, gradient
@@ -65,8 +69,8 @@ export interface WasmBackend extends Backend {
   readonly relaxedSimd: boolean;
   /** Bytes of wasm memory in use. */
   memoryBytes(): number;
-  /** Most activation rows the small-batch matvecs take (benchmarks set 1 to compare with the tiled matmuls). */
-  matvecRows: number;
+  /** Activation-row counts the small-batch matvecs take (benchmarks and tests change it; min > max: never). */
+  matvecRows: MatvecRows;
 }
 
 const HEAP_BASE = 65536; // above the module's static data (memoryBase 1024, a few bytes)
@@ -203,7 +207,7 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
     const N = m.rows, K = m.cols;
     need(out, T * N, "matmul out"); need(x, T * K, "matmul x");
     const po = ptr(out, "matmul out"), px = ptr(x, "matmul x");
-    const small = T >= 2 && T <= backend.matvecRows;
+    const small = T >= Math.max(2, backend.matvecRows.min) && T <= backend.matvecRows.max;
     switch (m.dtype) {
       case "f32":
         job(small ? Op.matvecF32 : Op.matmulF32, po, px, m.ptr, T, N, K);
@@ -255,7 +259,7 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
     setThreads: (n) => pool.setActive(n),
     relaxedSimd: relaxed,
     memoryBytes: () => arena.used,
-    matvecRows: opts.matvecRows ?? MATVEC_ROWS,
+    matvecRows: { ...(opts.matvecRows ?? MATVEC_ROWS) },
     alloc: (n) => arena.f32(n),
     loadMatrix,
     loadVector(t) {
