@@ -117,7 +117,7 @@ export function register(program: Command): void {
     .option("-r, --repetitions <n>", "runs of each test", intArg(1), 5)
     .option("--seed <n>", "seed of the random weights and prompt", intArg(0), 0)
     .option("--no-relaxed", "use the plain SIMD kernels even where relaxed SIMD is available")
-    .option("--matvec-rows <min-max|off>", "activation-row counts (batched decode steps) the small-batch matvec kernels take, e.g. 4-8 (the default); off: the tiled matmuls", matvecRowsArg)
+    .option("--matvec-rows <min-max|off>", "activation-row counts (batched decode steps) the small-batch matvec kernels take, e.g. 4-16 (the default); off: the tiled matmuls", matvecRowsArg)
     .option("--json", "print the results as JSON")
     .option("--profile", "after the tests, time every backend op of a decode (per thread count): where a token's time goes")
     .action(async (o: BenchOptions) => { await bench(o); });

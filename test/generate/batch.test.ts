@@ -67,7 +67,7 @@ for (const be of BACKENDS) {
   });
 }
 
-// Decode steps of 4 … 8 sequences run through the small-batch matvecs (kernels/wasm MATVEC_ROWS), whose
+// Decode steps of 4 … 16 sequences run through the small-batch matvecs (kernels/wasm MATVEC_ROWS), whose
 // quantized rows are bitwise the decode matvec's: a batched sequence gets exactly its unbatched logits.
 describe("batched decode through the small-batch matvecs [wasm]", () => {
   for (const dtype of ["f32", "q8_0", "q4_0"] as const) {

@@ -91,7 +91,7 @@ for (const dtype of ["f32", "bf16", "f16"] as DType[]) {
   });
 }
 
-test("the default range takes batched decode steps of 4 … 8 sequences", async () => {
+test("the default range takes batched decode steps of 4 … 16 sequences", async () => {
   const be = await createWasmBackend({ threads: 1 });
-  try { expect(be.matvecRows).toEqual({ min: 4, max: 8 }); } finally { be.dispose?.(); }
+  try { expect(be.matvecRows).toEqual({ min: 4, max: 16 }); } finally { be.dispose?.(); }
 });

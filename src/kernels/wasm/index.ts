@@ -36,12 +36,12 @@ export interface WasmBackendOptions {
 export interface MatvecRows { min: number; max: number }
 
 /**
- * From 4 to 8 activation rows (a batched decode step of that many sequences, a short prompt), q8_0, q4_0, f32
- * and 16-bit weights go through the small-batch matvecs (each weight loaded once for all rows); otherwise
- * through the decode matvec (T = 1) or the token-tiled matmuls, which measured faster at 2 … 3 rows (their
- * 4 × 2 tiles) and on par above 8 (scripts/bench_matvec_rows.mjs, BENCHMARKS.md).
+ * From 4 to 16 activation rows (a batched decode step of that many sequences, a short prompt), q8_0, q4_0
+ * (plain SIMD build), f32 and 16-bit weights go through the small-batch matvecs (each weight loaded once for all rows); otherwise
+ * through the decode matvec (T = 1) or the token-tiled matmuls, whose 4 × 2 tiles measured faster at 2 … 3
+ * rows (scripts/bench_matvec_rows.mjs, BENCHMARKS.md "Server: continuous batching").
  */
-export const MATVEC_ROWS: MatvecRows = { min: 4, max: 8 };
+export const MATVEC_ROWS: MatvecRows = { min: 4, max: 16 };
 
 /**
  * Worker spin for training: between kernel calls the caller runs TypeScript (attention's softmax rows, gradient
@@ -207,7 +207,8 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
     const N = m.rows, K = m.cols;
     need(out, T * N, "matmul out"); need(x, T * K, "matmul x");
     const po = ptr(out, "matmul out"), px = ptr(x, "matmul x");
-    const small = T >= Math.max(2, backend.matvecRows.min) && T <= backend.matvecRows.max;
+    // q4_0's tiled matmul in the relaxed build has i8 dots, which the 16-bit small-batch path does not beat.
+    const small = T >= Math.max(2, backend.matvecRows.min) && T <= backend.matvecRows.max && !(relaxed && m.dtype === "q4_0");
     switch (m.dtype) {
       case "f32":
         job(small ? Op.matvecF32 : Op.matmulF32, po, px, m.ptr, T, N, K);
