@@ -37,9 +37,9 @@ export interface MatvecRows { min: number; max: number }
 
 /**
  * From 4 to 16 activation rows (a batched decode step of that many sequences, a short prompt), q8_0, q4_0
- * (plain SIMD build), f32 and 16-bit weights go through the small-batch matvecs (each weight loaded once for all rows); otherwise
- * through the decode matvec (T = 1) or the token-tiled matmuls, whose 4 × 2 tiles measured faster at 2 … 3
- * rows (scripts/bench_matvec_rows.mjs, BENCHMARKS.md "Server: continuous batching").
+ * (plain SIMD build), f32 and 16-bit weights go through the small-batch matvecs (each weight loaded once for
+ * all rows); otherwise through the decode matvec (T = 1) or the token-tiled matmuls, which measured faster
+ * at 2 … 3 rows (scripts/bench_matvec_rows.mjs, BENCHMARKS.md "Server: continuous batching").
  */
 export const MATVEC_ROWS: MatvecRows = { min: 4, max: 16 };
 
