@@ -16,6 +16,8 @@ import { encodeAs, quantizeTensors, targetDtype, WEIGHT_TYPES, type WeightType }
 import type { OpenELMModel } from "../models/openelm.js";
 import type { Backend, Matrix } from "../kernels/backend.js";
 import type { KVCache } from "../models/kv_cache.js";
+import type { MatvecRows } from "../kernels/wasm/index.js";
+import { InvalidArgumentError } from "commander";
 import { choiceArg, intArg, intListArg, UsageError } from "./args.js";
 import { modelPath } from "./model_args.js";
 
@@ -24,6 +26,8 @@ export interface BenchOptions {
   repetitions: number; json?: boolean; seed: number; relaxed: boolean; profile?: boolean;
   /** After the tests, memory read bandwidth with 1 thread and each thread count: a streaming sum over this many MiB. */
   bandwidth?: number;
+  /** Activation-row counts the small-batch matvecs take ("off": the tiled matmuls for every T > 1). */
+  matvecRows?: MatvecRows;
   /** Sequences decoded together in the tg tests (batched forwards, as the server's continuous batching runs them). */
   batch?: number[];
 }
@@ -115,10 +119,18 @@ export function register(program: Command): void {
     .option("-r, --repetitions <n>", "runs of each test", intArg(1), 5)
     .option("--seed <n>", "seed of the random weights and prompt", intArg(0), 0)
     .option("--no-relaxed", "use the plain SIMD kernels even where relaxed SIMD is available")
+    .option("--matvec-rows <min-max|off>", "activation-row counts (batched decode steps) the small-batch matvec kernels take, e.g. 4-16 (the default); off: the tiled matmuls", matvecRowsArg)
     .option("--json", "print the results as JSON")
     .option("--profile", "after the tests, time every backend op of a decode (per thread count): where a token's time goes")
     .option("--bandwidth [MiB]", "after the tests, memory read bandwidth (GB/s, a streaming sum over MiB, default 1024: well above the last-level cache) with 1 thread and each thread count: decode's ceiling", intArg(1))
     .action(async (o: BenchOptions) => { await bench(o); });
+}
+
+function matvecRowsArg(v: string): MatvecRows {
+  if (v.trim() === "off") return { min: 2, max: 1 };
+  const m = /^\s*(\d+)\s*-\s*(\d+)\s*$/.exec(v);
+  if (!m || Number(m[1]) < 2 || Number(m[2]) < Number(m[1])) throw new InvalidArgumentError(`expected MIN-MAX with 2 ≤ MIN ≤ MAX (e.g. 4-8) or "off", got "${v}"`);
+  return { min: Number(m[1]), max: Number(m[2]) };
 }
 
 export async function bench(o: BenchOptions): Promise<void> {
@@ -152,7 +164,7 @@ export async function bench(o: BenchOptions): Promise<void> {
   for (const t of tensors.values()) { sizeBytes += bytesFor(t.dtype, numel(t.shape)); if (t.shape.length === 2) dtypes.add(t.dtype); }
   const dtype = o.dtype ?? [...dtypes].join("+");
 
-  const backend = await createWasmBackend({ threads: Math.max(...threads), relaxed: o.relaxed ? "auto" : false });
+  const backend = await createWasmBackend({ threads: Math.max(...threads), relaxed: o.relaxed ? "auto" : false, matvecRows: o.matvecRows });
   const loadMatrix = backend.loadMatrix.bind(backend);
   backend.loadMatrix = (t, rows, cols) => { const m = loadMatrix(t, rows, cols); gc?.(); return m; };
   let model: OpenELMModel;

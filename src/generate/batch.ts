@@ -2,7 +2,8 @@
 // every active sequence, a decoding sequence contributing its last token and a prefilling one a chunk of
 // its prompt (chunked prefill, so a long prompt does not stall the others), then each sequence with new
 // logits chooses its next token. Decode is memory-bound, so a step of B sequences costs little more than
-// a step of one: the weights are read once for the batch (OpenELMModel.forwardBatch).
+// a step of one: the weights are read once for the batch (OpenELMModel.forwardBatch; on the wasm backend a
+// decode step of a few sequences runs the small-batch matvecs, kernels/wasm MATVEC_ROWS).
 //
 // Slots: `parallel` sequences at most, each with its own KV cache of `slotContext` positions (like
 // llama.cpp's server, a KV budget is split evenly across slots). Requests wait in arrival order for a free

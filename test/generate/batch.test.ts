@@ -9,6 +9,10 @@ import { generate } from "../../src/generate/generate.js";
 import { BatchScheduler, type BatchCompletion } from "../../src/generate/batch.js";
 import { checkpointTokenizer } from "../../src/tokenizer/sentencepiece.js";
 import { BACKENDS } from "../backends.js";
+import { createWasmBackend } from "../../src/kernels/wasm/index.js";
+import { readCheckpoint } from "../../src/io/model_dir.js";
+import { quantizeTensors } from "../../src/io/gguf_quantize.js";
+import { modelFromTensors } from "../../src/models/load.js";
 import { yieldToRunner } from "../yield.js";
 
 const TINY = new URL("../fixtures/openelm/tiny-32k", import.meta.url).pathname; // F32 weights
@@ -62,6 +66,48 @@ for (const be of BACKENDS) {
     });
   });
 }
+
+// Decode steps of 4 … 16 sequences run through the small-batch matvecs (kernels/wasm MATVEC_ROWS), whose
+// quantized rows are bitwise the decode matvec's: a batched sequence gets exactly its unbatched logits.
+describe("batched decode through the small-batch matvecs [wasm]", () => {
+  for (const dtype of ["f32", "q8_0", "q4_0"] as const) {
+    test(`${dtype}: 6 sequences decoding, one joining with a short prompt: ${dtype === "f32" ? "within 1e-5" : "bitwise"} their unbatched logits`, async () => {
+      const be = await createWasmBackend({ threads: 2 });
+      try {
+        const ck = readCheckpoint(TINY);
+        const model = modelFromTensors(ck.config, dtype === "f32" ? ck.tensors : quantizeTensors(ck.tensors, dtype), be);
+        const long = ids("len100_repeat");
+        const prompts = [ids("len7"), ids("len33"), ids("text_openelm"), long.slice(0, 12), long.slice(40, 45), long.slice(60, 90)];
+        const late = long.slice(7, 10); // joins at step 2: 6 decode rows + 3 prompt rows in one step
+        const next = (i: number, s: number) => 100 + 37 * i + 11 * s;
+        const refs: Float32Array[][] = [];
+        for (let i = 0; i < prompts.length; i++) refs.push(await single(model, prompts[i], [0, 1, 2].map((s) => next(i, s))));
+        const refLate = await single(model, late, [next(6, 0), next(6, 1)]);
+        const caches = prompts.map(() => model.newCache()), cLate = model.newCache();
+        const got: Float32Array[][] = prompts.map(() => []), gotLate: Float32Array[] = [];
+        let out = await model.forwardBatchAsync(prompts.map((p, i) => ({ ids: p, cache: caches[i], logits: "last" as const })));
+        out.forEach((o, i) => got[i].push(o.slice()));
+        for (let s = 0; s < 3; s++) {
+          await yieldToRunner();
+          const entries = prompts.map((_, i) => ({ ids: [next(i, s)], cache: caches[i], logits: "last" as const }));
+          if (s === 1) entries.push({ ids: late, cache: cLate, logits: "last" as const });
+          if (s === 2) entries.push({ ids: [next(6, 0)], cache: cLate, logits: "last" as const }); // 7 decode rows
+          out = await model.forwardBatchAsync(entries);
+          out.slice(0, 6).forEach((o, i) => got[i].push(o.slice()));
+          if (s >= 1) gotLate.push(out[6].slice());
+        }
+        const pairs: [Float32Array, Float32Array][] = [];
+        refs.forEach((r, i) => r.forEach((row, s) => pairs.push([got[i][s], row])));
+        gotLate.forEach((row, s) => pairs.push([row, refLate[s]]));
+        if (dtype === "f32") expect(Math.max(...pairs.map(([a, b]) => maxDiff(a, b)))).toBeLessThan(1e-5);
+        else for (const [a, b] of pairs) expect(maxDiff(a, b)).toBe(0);
+        // and so the greedy tokens
+        const argmax = (v: Float32Array) => v.reduce((m, x, i) => (x > v[m] ? i : m), 0);
+        expect(pairs.map(([a]) => argmax(a))).toEqual(pairs.map(([, b]) => argmax(b)));
+      } finally { be.dispose?.(); }
+    });
+  }
+});
 
 describe("batch scheduler [wasm]", () => {
   test("greedy outputs equal single-request generation; chunked prefill, a waiting request joining mid-way, the prefix cache", async () => {

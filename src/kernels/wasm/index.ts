@@ -28,7 +28,20 @@ export interface WasmBackendOptions {
   relaxed?: boolean | "auto";
   /** Worker spin iterations before sleeping (default 200000, ~0.5 ms). */
   spin?: number;
+  /** Activation-row counts the small-batch matvec kernels take (default MATVEC_ROWS). */
+  matvecRows?: MatvecRows;
 }
+
+/** T from min to max (inclusive) activation rows. */
+export interface MatvecRows { min: number; max: number }
+
+/**
+ * From 4 to 16 activation rows (a batched decode step of that many sequences, a short prompt), q8_0, q4_0
+ * (plain SIMD build), f32 and 16-bit weights go through the small-batch matvecs (each weight loaded once for
+ * all rows); otherwise through the decode matvec (T = 1) or the token-tiled matmuls, which measured faster
+ * at 2 … 3 rows (scripts/bench_matvec_rows.mjs, BENCHMARKS.md "Server: continuous batching").
+ */
+export const MATVEC_ROWS: MatvecRows = { min: 4, max: 16 };
 
 /**
  * Worker spin for training: between kernel calls the caller runs TypeScript (attention's softmax rows, gradient
@@ -63,6 +76,8 @@ export interface WasmBackend extends Backend {
    * `bytes` (make it much larger than the last-level cache), the ceiling for decode's weight reads.
    */
   readBandwidth(bytes: number): number;
+  /** Activation-row counts the small-batch matvecs take (benchmarks and tests change it; min > max: never). */
+  matvecRows: MatvecRows;
 }
 
 const HEAP_BASE = 65536; // above the module's static data (memoryBase 1024, a few bytes)
@@ -137,7 +152,7 @@ export interface KernelHost {
 }
 
 /** Create the backend over a host's compiled kernels and workers (threads defaults to 1). */
-export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBackendOptions, "threads" | "spin"> = {}): Promise<WasmBackend> {
+export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBackendOptions, "threads" | "spin" | "matvecRows"> = {}): Promise<WasmBackend> {
   const threads = Math.max(1, Math.floor(opts.threads ?? 1));
   const { module, relaxed } = host;
   const memory = new WebAssembly.Memory({ initial: 256, maximum: 65536, shared: true });
@@ -152,7 +167,7 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
   // Scratch, each grown on demand: permuted x (16-bit weights), quantized activations, attention scores, cos/sin.
   const xPerm = new Scratch(arena), actQ16 = new Scratch(arena), actQ8 = new Scratch(arena), actD = new Scratch(arena),
     actCorr = new Scratch(arena), scores = new Scratch(arena), cosSin = new Scratch(arena), stage = new Scratch(arena),
-    probe = new Scratch(arena), probeSums = new Scratch(arena);
+    probe = new Scratch(arena), probeSums = new Scratch(arena), unpacked = new Scratch(arena);
   const invFreqs = new Map<string, number>();
 
   const job = (op: number, ...args: number[]) => { opWord[0] = op; for (let i = 0; i < args.length; i++) argI32[i] = args[i]; };
@@ -215,23 +230,29 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
     const N = m.rows, K = m.cols;
     need(out, T * N, "matmul out"); need(x, T * K, "matmul x");
     const po = ptr(out, "matmul out"), px = ptr(x, "matmul x");
+    // q4_0's tiled matmul in the relaxed build has i8 dots, which the 16-bit small-batch path does not beat.
+    const small = T >= Math.max(2, backend.matvecRows.min) && T <= backend.matvecRows.max && !(relaxed && m.dtype === "q4_0");
     switch (m.dtype) {
       case "f32":
-        job(Op.matmulF32, po, px, m.ptr, T, N, K);
+        job(small ? Op.matvecF32 : Op.matmulF32, po, px, m.ptr, T, N, K);
         break;
       case "bf16": case "f16": {
         const xp = xPerm.need(T * K * 4);
         job(Op.permuteX, px, xp, K);
         pool.run(T, itemChunk(T, T * K));
-        job(m.dtype === "bf16" ? Op.matmulBf16 : Op.matmulF16, po, xp, m.ptr, T, N, K);
+        const bf = m.dtype === "bf16";
+        job(small ? (bf ? Op.matvecBf16 : Op.matvecF16) : bf ? Op.matmulBf16 : Op.matmulF16, po, xp, m.ptr, T, N, K);
         break;
       }
       case "q8_0": case "q4_0": {
         const nb = K / 32;
         const q16 = actQ16.need(T * K * 2), q8 = actQ8.need(T * K), d = actD.need(T * nb * 4), c = actCorr.need(T * nb * 16);
-        job(Op.quantAct, px, K, q16, q8, d, c);
+        job(Op.quantAct, px, K, q16, q8, d, c, small ? 1 : 0); // small: q16 in element order
         pool.run(T, itemChunk(T, T * K));
-        job(m.dtype === "q8_0" ? Op.matmulQ8 : Op.matmulQ4, po, q16, q8, d, c, m.ptr, T, N, K);
+        const q8_0 = m.dtype === "q8_0";
+        if (small) { // each thread unpacks a 4-row group at a time into its own K·8 bytes
+          job(q8_0 ? Op.matvecQ8 : Op.matvecQ4, po, q16, d, c, m.ptr, T, N, K, unpacked.need(threads * K * 8), K * 8);
+        } else job(q8_0 ? Op.matmulQ8 : Op.matmulQ4, po, q16, q8, d, c, m.ptr, T, N, K);
         break;
       }
       default: {
@@ -245,7 +266,7 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
         }
         // q5_0 / q5_1 (activations as q4_0's; rows in ggml's layout, any split)
         const q16 = actQ16.need(T * K * 2), q8 = actQ8.need(T * K), d = actD.need(T * nb * 4), c = actCorr.need(T * nb * 16);
-        job(Op.quantAct, px, K, q16, q8, d, c);
+        job(Op.quantAct, px, K, q16, q8, d, c, 0);
         pool.run(T, itemChunk(T, T * K));
         job(Op.matmulQ5, po, q16, d, c, m.ptr, kind === 4 ? 1 : 0, T, N, K);
         pool.run(N, T * N * K < 131072 ? N : Math.max(1, Math.ceil(N / (pool.threads * 8))));
@@ -275,6 +296,7 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
       }
       return (n * 65536) / best / 1e6;
     },
+    matvecRows: { ...(opts.matvecRows ?? MATVEC_ROWS) },
     alloc: (n) => arena.f32(n),
     loadMatrix,
     loadVector(t) {

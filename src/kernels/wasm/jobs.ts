@@ -19,12 +19,15 @@ export const Op = {
   matmulNT: 15, matmulNN: 16, matmulTN: 17, transpose: 18, ceForward: 19, ceBackward: 20,
   swigluBackward: 21, rmsnormBackward: 22, rmsnormGradW: 23, qkNormRopeBackward: 24, qkNormGradW: 25, splitHeads: 26,
   matmulKQuant: 27, quantActK: 28, repackKQuant: 29, matmulQ5: 30, readSum: 31,
+  matvecF32: 32, matvecBf16: 33, matvecF16: 34, matvecQ8: 35, matvecQ4: 36,
 } as const;
 
 /** The exports of kernels.wasm the glue and the workers call. */
 export interface KernelExports {
   runRange(ctrl: number, r0: number, r1: number): void;
   work(ctrl: number, gen: number): void;
+  /** Set this instance's thread number (its slice of per-thread scratch). */
+  setThread(i: number): void;
   dequantRow(w: number, isQ8: number, K: number, r: number, out: number): void;
   dequantRowK(w: number, kind: number, K: number, r: number, out: number): void;
   widenRow(w: number, bytesPer: number, isBf16: number, K: number, r: number, out: number): void;

@@ -10,6 +10,7 @@ import { ACTIVE, DONE, FAULT, GEN, SLEEPERS, STOP, TRAPPED, type KernelExports }
  */
 export function workerLoop(ex: KernelExports, i32: Int32Array, ctrl: number, spin: number, index: number, ready: () => void): void {
   const base = ctrl >> 2;
+  ex.setThread(index);
   let seen = Atomics.load(i32, base + GEN);
   ready();
   for (;;) {

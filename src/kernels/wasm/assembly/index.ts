@@ -5,9 +5,9 @@
 // wakes late for an old job claims nothing (and therefore never reads half-written arguments), and counts
 // each finished chunk in DONE. Layout (byte offsets) mirrored in ../jobs.ts.
 
-import { matmulF32 } from "./matmul_f32";
-import { matmulHalf, permuteX } from "./matmul_half";
-import { matmulQuant, quantizeAct, repackQuant, dequantRow } from "./matmul_quant";
+import { matmulF32, matvecF32Rows } from "./matmul_f32";
+import { matmulHalf, matvecHalfRows, permuteX } from "./matmul_half";
+import { matmulQuant, matvecQuantRows, quantizeAct, repackQuant, dequantRow } from "./matmul_quant";
 import { matmulKQuant, matmulQ5, quantizeActK, repackKQuant, dequantRowK } from "./matmul_kquant";
 import { rmsnorm, qkNormRope, rmsnormBackward, rmsnormGradW, qkNormRopeBackward, qkNormGradW, splitHeads } from "./norm";
 import { attention } from "./attention";
@@ -26,7 +26,13 @@ const OP_MATMUL_F32 = 1, OP_MATMUL_BF16 = 2, OP_MATMUL_F16 = 3, OP_MATMUL_Q8 = 4
   OP_MATMUL_NT = 15, OP_MATMUL_NN = 16, OP_MATMUL_TN = 17, OP_TRANSPOSE = 18, OP_CE_FORWARD = 19, OP_CE_BACKWARD = 20,
   OP_SWIGLU_BACKWARD = 21, OP_RMSNORM_BACKWARD = 22, OP_RMSNORM_GRAD_W = 23, OP_QK_NORM_ROPE_BACKWARD = 24,
   OP_QK_NORM_GRAD_W = 25, OP_SPLIT_HEADS = 26,
-  OP_MATMUL_KQ = 27, OP_QUANT_ACT_K = 28, OP_REPACK_KQ = 29, OP_MATMUL_Q5 = 30, OP_READ_SUM = 31;
+  OP_MATMUL_KQ = 27, OP_QUANT_ACT_K = 28, OP_REPACK_KQ = 29, OP_MATMUL_Q5 = 30, OP_READ_SUM = 31,
+  // small batches: a few activation rows against each weight row while it is in registers (or, quantized, in scratch)
+  OP_MATVEC_F32 = 32, OP_MATVEC_BF16 = 33, OP_MATVEC_F16 = 34, OP_MATVEC_Q8 = 35, OP_MATVEC_Q4 = 36;
+
+/** This instance's thread number (0: the calling thread; workers set theirs): its slice of per-thread scratch. */
+let thread: i32 = 0;
+export function setThread(i: i32): void { thread = i; }
 
 // @ts-ignore: decorator
 @inline function ai(ctrl: usize, i: i32): i32 { return load<i32>(ctrl + ARGS + (<usize>i << 2)); }
@@ -49,7 +55,18 @@ export function runRange(ctrl: usize, r0: i32, r1: i32): void {
       matmulQuant<u8>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4),
         ap(ctrl, 5), ai(ctrl, 6), ai(ctrl, 7), ai(ctrl, 8), r0, r1);
       break;
-    case OP_QUANT_ACT: quantizeAct(ap(ctrl, 0), ai(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4), ap(ctrl, 5), r0, r1); break;
+    case OP_MATVEC_F32: matvecF32Rows(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5), r0, r1); break;
+    case OP_MATVEC_BF16: matvecHalfRows<u16>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5), r0, r1); break;
+    case OP_MATVEC_F16: matvecHalfRows<i16>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5), r0, r1); break;
+    case OP_MATVEC_Q8: case OP_MATVEC_Q4: {
+      // args: out, q16, dx, corr, w, T, N, K, scratch, scratch bytes a thread
+      const s = ap(ctrl, 8) + <usize>thread * ap(ctrl, 9);
+      if (load<i32>(ctrl + OP) == OP_MATVEC_Q8)
+        matvecQuantRows<i8>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4), ai(ctrl, 5), ai(ctrl, 6), ai(ctrl, 7), s, r0, r1);
+      else matvecQuantRows<u8>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4), ai(ctrl, 5), ai(ctrl, 6), ai(ctrl, 7), s, r0, r1);
+      break;
+    }
+    case OP_QUANT_ACT: quantizeAct(ap(ctrl, 0), ai(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4), ap(ctrl, 5), ai(ctrl, 6) != 0, r0, r1); break;
     case OP_PERMUTE_X: permuteX(ap(ctrl, 0), ap(ctrl, 1), ai(ctrl, 2), r0, r1); break;
     case OP_ATTENTION:
       attention(ap(ctrl, 0), ap(ctrl, 1), ai(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4), ai(ctrl, 5), ai(ctrl, 6),

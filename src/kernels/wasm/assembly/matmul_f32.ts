@@ -115,3 +115,78 @@ function tile8x1(out: usize, x: usize, w0: usize, K: i32): void {
     store<f32>(out + (<usize>r << 2), s);
   }
 }
+
+/**
+ * out (T, N) rows [n0, n1) for small T (a few activation rows, e.g. one decode token of each sequence):
+ * 2 weight rows × 4 activation rows, each weight vector loaded once for the 4 rows it meets; the rest of T
+ * two, then one, at a time over the same 2 weight rows (in L1 by then). One accumulator per output, K in steps of
+ * 4 and a scalar tail: the decode tile's order.
+ */
+export function matvecF32Rows(out: usize, x: usize, w: usize, T: i32, N: i32, K: i32, n0: i32, n1: i32): void {
+  const rb = <usize>K << 2, os = <usize>N << 2;
+  let n = n0;
+  for (; n + 2 <= n1; n += 2) rows2(out + (<usize>n << 2), os, x, rb, w + <usize>n * rb, rb, T, K);
+  if (n < n1) rows2(out + (<usize>n << 2), os, x, rb, w + <usize>n * rb, 0, T, K); // one row: its own twin, stored once
+}
+
+// Weight rows w0 and w0 + wr (wr = 0: one row, only out column 0 stored) against the T rows of x.
+function rows2(out: usize, os: usize, x: usize, xs: usize, w0: usize, wr: usize, T: i32, K: i32): void {
+  const w1 = w0 + wr;
+  let t = 0;
+  for (; t + 4 <= T; t += 4) {
+    const x0 = x + <usize>t * xs, x1 = x0 + xs, x2 = x1 + xs, x3 = x2 + xs;
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
+    let k = 0;
+    for (; k + 4 <= K; k += 4) {
+      const o = <usize>k << 2;
+      const u = v128.load(w0 + o), v = v128.load(w1 + o);
+      let xv = v128.load(x0 + o); a0 = fma(u, xv, a0); b0 = fma(v, xv, b0);
+      xv = v128.load(x1 + o); a1 = fma(u, xv, a1); b1 = fma(v, xv, b1);
+      xv = v128.load(x2 + o); a2 = fma(u, xv, a2); b2 = fma(v, xv, b2);
+      xv = v128.load(x3 + o); a3 = fma(u, xv, a3); b3 = fma(v, xv, b3);
+    }
+    const ot = out + <usize>t * os;
+    finish(ot, a0, b0, x0, w0, w1, wr, k, K);
+    finish(ot + os, a1, b1, x1, w0, w1, wr, k, K);
+    finish(ot + 2 * os, a2, b2, x2, w0, w1, wr, k, K);
+    finish(ot + 3 * os, a3, b3, x3, w0, w1, wr, k, K);
+  }
+  if (t + 2 <= T) {
+    const x0 = x + <usize>t * xs, x1 = x0 + xs;
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), b0 = f32x4.splat(0), b1 = f32x4.splat(0);
+    let k = 0;
+    for (; k + 4 <= K; k += 4) {
+      const o = <usize>k << 2;
+      const u = v128.load(w0 + o), v = v128.load(w1 + o);
+      let xv = v128.load(x0 + o); a0 = fma(u, xv, a0); b0 = fma(v, xv, b0);
+      xv = v128.load(x1 + o); a1 = fma(u, xv, a1); b1 = fma(v, xv, b1);
+    }
+    const ot = out + <usize>t * os;
+    finish(ot, a0, b0, x0, w0, w1, wr, k, K);
+    finish(ot + os, a1, b1, x1, w0, w1, wr, k, K);
+    t += 2;
+  }
+  if (t < T) {
+    const xt = x + <usize>t * xs;
+    let a = f32x4.splat(0), b = f32x4.splat(0);
+    let k = 0;
+    for (; k + 4 <= K; k += 4) {
+      const o = <usize>k << 2;
+      const xv = v128.load(xt + o);
+      a = fma(v128.load(w0 + o), xv, a); b = fma(v128.load(w1 + o), xv, b);
+    }
+    finish(out + <usize>t * os, a, b, xt, w0, w1, wr, k, K);
+  }
+}
+
+// @ts-ignore: decorator
+@inline function finish(o: usize, a: v128, b: v128, x: usize, w0: usize, w1: usize, wr: usize, k: i32, K: i32): void {
+  let s = hsum(a), r = hsum(b);
+  for (; k < K; k++) {
+    const xv = load<f32>(x + (<usize>k << 2));
+    s += load<f32>(w0 + (<usize>k << 2)) * xv; r += load<f32>(w1 + (<usize>k << 2)) * xv;
+  }
+  store<f32>(o, s);
+  if (wr != 0) store<f32>(o, r, 4);
+}

@@ -164,3 +164,86 @@ function tile8x1<H>(out: usize, x: usize, w0: usize, K: i32): void {
     store<f32>(out + (<usize>r << 2), s);
   }
 }
+
+/**
+ * out (T, N) rows [n0, n1) for small T (xp permuted): 2 weight rows × 4 activation rows, each weight vector
+ * loaded and widened once for the 4 rows it meets; the rest of T two, then one, at a time. One accumulator per
+ * output in the decode tile's order.
+ */
+export function matvecHalfRows<H>(out: usize, xp: usize, w: usize, T: i32, N: i32, K: i32, n0: i32, n1: i32): void {
+  const rb = <usize>K << 1, os = <usize>N << 2;
+  let n = n0;
+  for (; n + 2 <= n1; n += 2) halfRows2<H>(out + (<usize>n << 2), os, xp, <usize>K << 2, w + <usize>n * rb, rb, T, K);
+  if (n < n1) halfRows2<H>(out + (<usize>n << 2), os, xp, <usize>K << 2, w + <usize>n * rb, 0, T, K);
+}
+
+// Weight rows w0 and w0 + wr (wr = 0: one row, only out column 0 stored) against the T rows of xp.
+function halfRows2<H>(out: usize, os: usize, x: usize, xs: usize, w0: usize, wr: usize, T: i32, K: i32): void {
+  const w1 = w0 + wr;
+  let t = 0;
+  for (; t + 4 <= T; t += 4) {
+    const x0 = x + <usize>t * xs, x1 = x0 + xs, x2 = x1 + xs, x3 = x2 + xs;
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
+    let k = 0;
+    for (; k + 8 <= K; k += 8) {
+      const wo = <usize>k << 1, o = <usize>k << 2;
+      const u = v128.load(w0 + wo), v = v128.load(w1 + wo);
+      const ue = even<H>(u), ud = odd<H>(u), ve = even<H>(v), vd = odd<H>(v);
+      let xe = v128.load(x0 + o), xd = v128.load(x0 + o, 16);
+      a0 = fma(ud, xd, fma(ue, xe, a0)); b0 = fma(vd, xd, fma(ve, xe, b0));
+      xe = v128.load(x1 + o); xd = v128.load(x1 + o, 16);
+      a1 = fma(ud, xd, fma(ue, xe, a1)); b1 = fma(vd, xd, fma(ve, xe, b1));
+      xe = v128.load(x2 + o); xd = v128.load(x2 + o, 16);
+      a2 = fma(ud, xd, fma(ue, xe, a2)); b2 = fma(vd, xd, fma(ve, xe, b2));
+      xe = v128.load(x3 + o); xd = v128.load(x3 + o, 16);
+      a3 = fma(ud, xd, fma(ue, xe, a3)); b3 = fma(vd, xd, fma(ve, xe, b3));
+    }
+    const ot = out + <usize>t * os;
+    halfFinish<H>(ot, a0, b0, x0, w0, w1, wr, k, K);
+    halfFinish<H>(ot + os, a1, b1, x1, w0, w1, wr, k, K);
+    halfFinish<H>(ot + 2 * os, a2, b2, x2, w0, w1, wr, k, K);
+    halfFinish<H>(ot + 3 * os, a3, b3, x3, w0, w1, wr, k, K);
+  }
+  if (t + 2 <= T) {
+    const x0 = x + <usize>t * xs, x1 = x0 + xs;
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), b0 = f32x4.splat(0), b1 = f32x4.splat(0);
+    let k = 0;
+    for (; k + 8 <= K; k += 8) {
+      const wo = <usize>k << 1, o = <usize>k << 2;
+      const u = v128.load(w0 + wo), v = v128.load(w1 + wo);
+      const ue = even<H>(u), ud = odd<H>(u), ve = even<H>(v), vd = odd<H>(v);
+      let xe = v128.load(x0 + o), xd = v128.load(x0 + o, 16);
+      a0 = fma(ud, xd, fma(ue, xe, a0)); b0 = fma(vd, xd, fma(ve, xe, b0));
+      xe = v128.load(x1 + o); xd = v128.load(x1 + o, 16);
+      a1 = fma(ud, xd, fma(ue, xe, a1)); b1 = fma(vd, xd, fma(ve, xe, b1));
+    }
+    const ot = out + <usize>t * os;
+    halfFinish<H>(ot, a0, b0, x0, w0, w1, wr, k, K);
+    halfFinish<H>(ot + os, a1, b1, x1, w0, w1, wr, k, K);
+    t += 2;
+  }
+  if (t < T) {
+    const xt = x + <usize>t * xs;
+    let a = f32x4.splat(0), b = f32x4.splat(0);
+    let k = 0;
+    for (; k + 8 <= K; k += 8) {
+      const wo = <usize>k << 1, o = <usize>k << 2;
+      const xe = v128.load(xt + o), xd = v128.load(xt + o, 16);
+      let v = v128.load(w0 + wo); a = fma(odd<H>(v), xd, fma(even<H>(v), xe, a));
+      v = v128.load(w1 + wo); b = fma(odd<H>(v), xd, fma(even<H>(v), xe, b));
+    }
+    halfFinish<H>(out + <usize>t * os, a, b, xt, w0, w1, wr, k, K);
+  }
+}
+
+// @ts-ignore: decorator
+@inline function halfFinish<H>(o: usize, a: v128, b: v128, x: usize, w0: usize, w1: usize, wr: usize, k: i32, K: i32): void {
+  let s = hsum(a), r = hsum(b);
+  for (; k < K; k++) {
+    const xv = load<f32>(x + (<usize>k << 2));
+    s += scalar<H>(load<u16>(w0 + (<usize>k << 1))) * xv; r += scalar<H>(load<u16>(w1 + (<usize>k << 1))) * xv;
+  }
+  store<f32>(o, s);
+  if (wr != 0) store<f32>(o, r, 4);
+}

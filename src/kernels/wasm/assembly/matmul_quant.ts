@@ -44,8 +44,11 @@ export function repackQuant(src: usize, isQ8: bool, K: i32, dst: usize, rowBase:
   }
 }
 
-/** Rows [r0, r1) of x (T, K), K % 32 == 0 -> q16 (T, K) i16, q8 (T, K) i8, dx (T, K/32) f32, corr (T, K/32) i32x4. */
-export function quantizeAct(x: usize, K: i32, q16: usize, q8: usize, dx: usize, corr: usize, r0: i32, r1: i32): void {
+/**
+ * Rows [r0, r1) of x (T, K), K % 32 == 0 -> q16 (T, K) i16, q8 (T, K) i8, dx (T, K/32) f32, corr (T, K/32) i32x4.
+ * q16 is in the [even 8 | odd 8] order of dotQ8, or (natural) in element order for matvecQuantRows.
+ */
+export function quantizeAct(x: usize, K: i32, q16: usize, q8: usize, dx: usize, corr: usize, natural: bool, r0: i32, r1: i32): void {
   const nb = K >> 5;
   for (let r = r0; r < r1; r++) {
     for (let b = 0; b < nb; b++) {
@@ -69,11 +72,15 @@ export function quantizeAct(x: usize, K: i32, q16: usize, q8: usize, dx: usize, 
       const q7 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v7, idv)));
       const h0 = i16x8.narrow_i32x4_s(q0, q1), h1 = i16x8.narrow_i32x4_s(q2, q3);
       const h2 = i16x8.narrow_i32x4_s(q4, q5), h3 = i16x8.narrow_i32x4_s(q6, q7);
-      const o16 = q16 + (e << 1); // per 16 elements: the even ones, then the odd ones (see dotQ8)
-      v128.store(o16, v128.shuffle<i16>(h0, h1, 0, 2, 4, 6, 8, 10, 12, 14));
-      v128.store(o16, v128.shuffle<i16>(h0, h1, 1, 3, 5, 7, 9, 11, 13, 15), 16);
-      v128.store(o16, v128.shuffle<i16>(h2, h3, 0, 2, 4, 6, 8, 10, 12, 14), 32);
-      v128.store(o16, v128.shuffle<i16>(h2, h3, 1, 3, 5, 7, 9, 11, 13, 15), 48);
+      const o16 = q16 + (e << 1);
+      if (natural) {
+        v128.store(o16, h0); v128.store(o16, h1, 16); v128.store(o16, h2, 32); v128.store(o16, h3, 48);
+      } else { // per 16 elements: the even ones, then the odd ones (see dotQ8)
+        v128.store(o16, v128.shuffle<i16>(h0, h1, 0, 2, 4, 6, 8, 10, 12, 14));
+        v128.store(o16, v128.shuffle<i16>(h0, h1, 1, 3, 5, 7, 9, 11, 13, 15), 16);
+        v128.store(o16, v128.shuffle<i16>(h2, h3, 0, 2, 4, 6, 8, 10, 12, 14), 32);
+        v128.store(o16, v128.shuffle<i16>(h2, h3, 1, 3, 5, 7, 9, 11, 13, 15), 48);
+      }
       v128.store(q8 + e, i8x16.narrow_i16x8_s(h0, h1));
       v128.store(q8 + e, i8x16.narrow_i16x8_s(h2, h3), 16);
       const sv = i32x4.add(i32x4.add(i32x4.add(q0, q1), i32x4.add(q2, q3)), i32x4.add(i32x4.add(q4, q5), i32x4.add(q6, q7)));
@@ -249,4 +256,147 @@ function tile16<W>(x16: usize, x8: usize, dx: usize, corr: usize, g: usize, gs: 
     a3 = f32x4.add(a3, blockDot<W>(o + 3 * gs, x16, x8, dx, corr, <usize>b));
   }
   v128.store(out, a0); v128.store(out, a1, 16); v128.store(out, a2, 32); v128.store(out, a3, 48);
+}
+
+// Small batches (T = 2 … a few activation rows, e.g. one decode token of each sequence of a batch). The
+// prefill tiles unpack a group's bytes again for every token and reduce each 4-row block dot horizontally;
+// here each 4-row group is unpacked once, into per-thread scratch, as 16 vectors a block of 16-bit pairs
+// V_m = [row 0 | row 1 | row 2 | row 3] × weights (2m, 2m+1). An i32x4.dot_i16x8_s of V_m with the
+// activation pair (2m, 2m+1) broadcast (q16 in element order) gives the 4 rows' partial sums in their own
+// lanes: no horizontal sums, one load32_splat a dot. The float side is blockDot's, op for op, so the
+// outputs are bitwise those of the decode and prefill tiles.
+
+/**
+ * 4 rows' 16 weights each (a0 … a3: bytes, weight j of row r in byte j of ar) -> the 8 vectors V_m of
+ * their byte pairs at o (16-bit lanes, stored values zero-extended). Only interleaves and extends, which
+ * engines lower to single instructions.
+ */
+// @ts-ignore: decorator
+@inline function pairsOf4(a0: v128, a1: v128, a2: v128, a3: v128, o: usize): void {
+  const l01 = v128.shuffle<i16>(a0, a1, 0, 8, 1, 9, 2, 10, 3, 11), h01 = v128.shuffle<i16>(a0, a1, 4, 12, 5, 13, 6, 14, 7, 15);
+  const l23 = v128.shuffle<i16>(a2, a3, 0, 8, 1, 9, 2, 10, 3, 11), h23 = v128.shuffle<i16>(a2, a3, 4, 12, 5, 13, 6, 14, 7, 15);
+  const b0 = v128.shuffle<i32>(l01, l23, 0, 4, 1, 5), b1 = v128.shuffle<i32>(l01, l23, 2, 6, 3, 7);
+  const b2 = v128.shuffle<i32>(h01, h23, 0, 4, 1, 5), b3 = v128.shuffle<i32>(h01, h23, 2, 6, 3, 7);
+  v128.store(o, i16x8.extend_low_i8x16_u(b0)); v128.store(o, i16x8.extend_high_i8x16_u(b0), 16);
+  v128.store(o, i16x8.extend_low_i8x16_u(b1), 32); v128.store(o, i16x8.extend_high_i8x16_u(b1), 48);
+  v128.store(o, i16x8.extend_low_i8x16_u(b2), 64); v128.store(o, i16x8.extend_high_i8x16_u(b2), 80);
+  v128.store(o, i16x8.extend_low_i8x16_u(b3), 96); v128.store(o, i16x8.extend_high_i8x16_u(b3), 112);
+}
+
+/** A repacked 4-row group at g (nb blocks) -> its pair vectors at s (256 bytes a block). */
+function unpackGroup<W>(g: usize, nb: i32, s: usize): void {
+  const isQ8 = isSigned<W>();
+  const gbb = groupBlockBytes(isQ8);
+  for (let b = 0; b < nb; b++) {
+    const q = g + <usize>b * gbb + 16, o = s + (<usize>b << 8);
+    if (isQ8) {
+      pairsOf4(v128.load(q), v128.load(q, 32), v128.load(q, 64), v128.load(q, 96), o);
+      pairsOf4(v128.load(q, 16), v128.load(q, 48), v128.load(q, 80), v128.load(q, 112), o + 128);
+    } else { // byte j: weight j (low nibble), j + 16 (high)
+      const v0 = v128.load(q), v1 = v128.load(q, 16), v2 = v128.load(q, 32), v3 = v128.load(q, 48);
+      const m = i8x16.splat(15);
+      pairsOf4(v128.and(v0, m), v128.and(v1, m), v128.and(v2, m), v128.and(v3, m), o);
+      pairsOf4(v128.and(i16x8.shr_u(v0, 4), m), v128.and(i16x8.shr_u(v1, 4), m),
+        v128.and(i16x8.shr_u(v2, 4), m), v128.and(i16x8.shr_u(v3, 4), m), o + 128);
+    }
+  }
+}
+
+// @ts-ignore: decorator
+@inline function pairDot(acc: v128, v: v128, x: usize): v128 {
+  return i32x4.add(acc, i32x4.dot_i16x8_s(v, v128.load32_splat(x)));
+}
+
+/** blockDot's float step: acc + (r − offset·Σq) · weight scales · activation scale. */
+// @ts-ignore: decorator
+@inline function scaleAdd<W>(acc: v128, r: v128, ws: v128, dx: usize, corr: usize): v128 {
+  const c = load<i32>(corr);
+  r = i32x4.sub(r, i32x4.splat(isSigned<W>() ? c << 4 : c));
+  return f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(r), f32x4.mul(ws, f32x4.splat(load<f32>(dx)))));
+}
+
+// @ts-ignore: decorator
+@inline function storeCols(o: usize, acc: v128, cols: i32): void {
+  if (cols >= 4) { v128.store(o, acc); return; }
+  store<f32>(o, f32x4.extract_lane(acc, 0));
+  if (cols > 1) store<f32>(o, f32x4.extract_lane(acc, 1), 4);
+  if (cols > 2) store<f32>(o, f32x4.extract_lane(acc, 2), 8);
+}
+
+/**
+ * out (T, N) rows [n0, n1) (n0 a multiple of 4) = act (T, K) · Wᵀ for small T: per 4-row group, unpack it to
+ * s (nb · 256 bytes, this thread's), then pass the activation rows over it four at a time (the rest two, then one).
+ */
+export function matvecQuantRows<W>(out: usize, q16: usize, dx: usize, corr: usize, w: usize, T: i32, N: i32, K: i32,
+  s: usize, n0: i32, n1: i32): void {
+  const nb = K >> 5;
+  const gbb = groupBlockBytes(isSigned<W>());
+  const groupBytes = <usize>nb * gbb;
+  const xs = <usize>K << 1, ds = <usize>nb << 2, cs = <usize>nb << 4, os = <usize>N << 2;
+  for (let n = n0; n < n1; n += 4) {
+    const g = w + <usize>(n >> 2) * groupBytes;
+    unpackGroup<W>(g, nb, s);
+    const cols = n1 - n, o = out + (<usize>n << 2);
+    let t = 0;
+    for (; t + 4 <= T; t += 4) {
+      const x0 = q16 + <usize>t * xs, d0 = dx + <usize>t * ds, c0 = corr + <usize>t * cs;
+      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+      for (let b = 0; b < nb; b++) {
+        const sb = s + (<usize>b << 8), xb = x0 + (<usize>b << 6);
+        let r0 = i32x4.splat(0), r1 = i32x4.splat(0), r2 = i32x4.splat(0), r3 = i32x4.splat(0);
+        for (let m = 0; m < 16; m += 2) {
+          const v = v128.load(sb + (<usize>m << 4)), u = v128.load(sb + (<usize>m << 4), 16);
+          const xm = xb + (<usize>m << 2);
+          r0 = pairDot(pairDot(r0, v, xm), u, xm + 4);
+          r1 = pairDot(pairDot(r1, v, xm + xs), u, xm + xs + 4);
+          r2 = pairDot(pairDot(r2, v, xm + 2 * xs), u, xm + 2 * xs + 4);
+          r3 = pairDot(pairDot(r3, v, xm + 3 * xs), u, xm + 3 * xs + 4);
+        }
+        const ws = v128.load(g + <usize>b * gbb);
+        const db = d0 + (<usize>b << 2), cb = c0 + (<usize>b << 4);
+        a0 = scaleAdd<W>(a0, r0, ws, db, cb);
+        a1 = scaleAdd<W>(a1, r1, ws, db + ds, cb + cs);
+        a2 = scaleAdd<W>(a2, r2, ws, db + 2 * ds, cb + 2 * cs);
+        a3 = scaleAdd<W>(a3, r3, ws, db + 3 * ds, cb + 3 * cs);
+      }
+      const ot = o + <usize>t * os;
+      storeCols(ot, a0, cols); storeCols(ot + os, a1, cols); storeCols(ot + 2 * os, a2, cols); storeCols(ot + 3 * os, a3, cols);
+    }
+    if (t + 2 <= T) {
+      const x0 = q16 + <usize>t * xs, d0 = dx + <usize>t * ds, c0 = corr + <usize>t * cs;
+      let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
+      for (let b = 0; b < nb; b++) {
+        const sb = s + (<usize>b << 8), xb = x0 + (<usize>b << 6);
+        let r0 = i32x4.splat(0), r1 = i32x4.splat(0), p0 = i32x4.splat(0), p1 = i32x4.splat(0);
+        for (let m = 0; m < 16; m += 2) {
+          const v = v128.load(sb + (<usize>m << 4)), u = v128.load(sb + (<usize>m << 4), 16);
+          const xm = xb + (<usize>m << 2);
+          r0 = pairDot(r0, v, xm); p0 = pairDot(p0, u, xm + 4);
+          r1 = pairDot(r1, v, xm + xs); p1 = pairDot(p1, u, xm + xs + 4);
+        }
+        const ws = v128.load(g + <usize>b * gbb);
+        const db = d0 + (<usize>b << 2), cb = c0 + (<usize>b << 4);
+        a0 = scaleAdd<W>(a0, i32x4.add(r0, p0), ws, db, cb);
+        a1 = scaleAdd<W>(a1, i32x4.add(r1, p1), ws, db + ds, cb + cs);
+      }
+      const ot = o + <usize>t * os;
+      storeCols(ot, a0, cols); storeCols(ot + os, a1, cols);
+      t += 2;
+    }
+    if (t < T) {
+      const x0 = q16 + <usize>t * xs;
+      let a0 = f32x4.splat(0);
+      for (let b = 0; b < nb; b++) {
+        const sb = s + (<usize>b << 8), xb = x0 + (<usize>b << 6);
+        let r0 = i32x4.splat(0), r1 = i32x4.splat(0);
+        for (let m = 0; m < 16; m += 4) {
+          const xm = xb + (<usize>m << 2), vm = sb + (<usize>m << 4);
+          r0 = pairDot(pairDot(r0, v128.load(vm), xm), v128.load(vm, 16), xm + 4);
+          r1 = pairDot(pairDot(r1, v128.load(vm, 32), xm + 8), v128.load(vm, 48), xm + 12);
+        }
+        a0 = scaleAdd<W>(a0, i32x4.add(r0, r1), v128.load(g + <usize>b * gbb), dx + <usize>t * ds + (<usize>b << 2), corr + <usize>t * cs + (<usize>b << 4));
+      }
+      storeCols(o + <usize>t * os, a0, cols);
+    }
+  }
 }
