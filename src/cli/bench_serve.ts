@@ -10,7 +10,7 @@ import { intArg, intListArg, floatArg } from "./args.js";
 
 interface Opts {
   url: string; model?: string; concurrency: number[]; promptTokens: number; promptFile?: string; maxTokens: number;
-  requests?: number; seconds?: number; seed: number; json: boolean; timeout: number;
+  requests?: number; seconds?: number; seed: number; json: boolean; timeout: number; sharedPrefix: number; healthProbe?: number;
 }
 
 export function register(program: Command): void {
@@ -26,6 +26,8 @@ export function register(program: Command): void {
     .option("--seconds <s>", "run length in seconds (per concurrency value; default 30 without --requests)", floatArg(0.001))
     .option("--seed <n>", "prompt seed", intArg(0), 0)
     .option("--timeout <s>", "give up on a request after this many seconds", floatArg(0.001), 600)
+    .option("--shared-prefix <n>", "the first n ids after BOS are the same in every prompt (and every run): a prefix cache's case", intArg(0), 0)
+    .option("--health-probe <ms>", "poll GET /health every ms during the run; report its latency p50 / p99", intArg(1))
     .option("--json", "print the reports as JSON lines")
     .action(async (o: Opts) => {
       if (o.concurrency.some((c) => c < 1)) throw new InputError(`--concurrency: expected counts ≥ 1, got ${o.concurrency.join(",")}`);
@@ -38,8 +40,10 @@ export function register(program: Command): void {
       if (!o.json) process.stdout.write("| concurrency | requests | errors | output tok/s | req/s | TTFT p50 / p90 / p99 ms | ITL p50 / p90 / p99 ms | latency p50 ms |\n|---:|---:|---:|---:|---:|---|---|---:|\n");
       for (const c of o.concurrency) {
         const r = await runLoad({ url: o.url, model: o.model, concurrency: c, promptTokens: o.promptTokens, prompts, maxTokens: o.maxTokens,
-          requests: o.requests, seconds, seed: o.seed, timeoutMs: o.timeout * 1000 });
+          requests: o.requests, seconds, seed: o.seed, timeoutMs: o.timeout * 1000, sharedPrefix: o.sharedPrefix, healthProbeMs: o.healthProbe });
         process.stdout.write(o.json ? JSON.stringify(r) + "\n" : row(r));
+        if (!o.json && o.sharedPrefix) process.stdout.write(`first request TTFT ${f(r.firstTtftMs, 0)} ms; cached prompt tokens p50 ${f(r.cachedTokens.p50, 0)}\n`);
+        if (!o.json && r.healthMs) process.stdout.write(`/health during the run: ${Number.isNaN(r.healthMs.p50) ? "no answer" : `p50 ${f(r.healthMs.p50)} / p99 ${f(r.healthMs.p99)} ms`}, ${r.healthFailures} failed\n`);
         for (const e of r.errorSamples) process.stderr.write(`bench-serve: error (concurrency ${c}): ${e}\n`);
       }
     });

@@ -2,7 +2,9 @@
 // N clients in a closed loop, each streaming one request after another, with seeded prompts of a fixed
 // length (token ids, or lines of a prompt file) and a fixed completion length (ignore_eos). Measures per
 // request the time to first token (TTFT) and the gaps between streamed chunks (inter-token latency, ITL),
-// and over the run the output tokens a second.
+// and over the run the output tokens a second. Optionally every prompt starts with the same seeded ids
+// (sharedPrefix: what a prefix cache should reuse; the first request's TTFT is reported apart), and /health
+// is polled during the run (healthProbeMs: does the server answer while it computes?).
 
 import { Rng } from "../tensor/rng.js";
 
@@ -26,6 +28,10 @@ export interface LoadGenOptions {
   seed: number;
   /** Give up on a request after this many ms. */
   timeoutMs?: number;
+  /** The first sharedPrefix ids after BOS are the same in every prompt (seeded apart from seed, so runs share them). */
+  sharedPrefix?: number;
+  /** Poll GET /health every this many ms during the run and report its latency. */
+  healthProbeMs?: number;
 }
 
 export interface LoadReport {
@@ -45,6 +51,13 @@ export interface LoadReport {
   ttftMs: Percentiles;
   itlMs: Percentiles;
   latencyMs: Percentiles;
+  /** The first request's TTFT (with sharedPrefix: before anything was cached). */
+  firstTtftMs: number;
+  /** usage.prompt_tokens_details.cached_tokens over the requests (NaN where the server does not report it). */
+  cachedTokens: Percentiles;
+  /** GET /health latency during the run (healthProbeMs), and the probes that failed. */
+  healthMs?: Percentiles;
+  healthFailures?: number;
 }
 
 export interface Percentiles { p50: number; p90: number; p99: number; mean: number }
@@ -57,17 +70,17 @@ export function percentiles(xs: number[]): Percentiles {
   return { p50: at(50), p90: at(90), p99: at(99), mean: s.reduce((a, b) => a + b, 0) / s.length };
 }
 
-interface One { ok: boolean; error?: string; ttft: number; gaps: number[]; tokens: number; latency: number }
+interface One { ok: boolean; error?: string; ttft: number; gaps: number[]; tokens: number; latency: number; cached?: number; order: number }
 
 /** Stream one completion; never throws (errors are counted). */
-async function one(url: string, body: object, timeoutMs: number): Promise<One> {
+async function one(url: string, body: object, timeoutMs: number, order: number): Promise<One> {
   const t0 = performance.now();
   const gaps: number[] = [];
-  let ttft = NaN, last = 0, chunks = 0, usageTokens = -1;
+  let ttft = NaN, last = 0, chunks = 0, usageTokens = -1, cached: number | undefined;
   try {
     const res = await fetch(`${url}/v1/completions`, { method: "POST", headers: { "content-type": "application/json" },
       body: JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs) });
-    if (!res.ok || !res.body) return { ok: false, error: `HTTP ${res.status}: ${(await res.text()).slice(0, 200)}`, ttft, gaps, tokens: 0, latency: 0 };
+    if (!res.ok || !res.body) return { ok: false, error: `HTTP ${res.status}: ${(await res.text()).slice(0, 200)}`, ttft, gaps, tokens: 0, latency: 0, order };
     const decoder = new TextDecoder();
     let buf = "", done = false;
     for await (const part of res.body as unknown as AsyncIterable<Uint8Array>) {
@@ -79,8 +92,9 @@ async function one(url: string, body: object, timeoutMs: number): Promise<One> {
         const data = ev.slice(5).trim();
         if (data === "[DONE]") { done = true; continue; }
         const j = JSON.parse(data);
-        if (j.error) return { ok: false, error: `stream error: ${j.error.message ?? JSON.stringify(j.error)}`, ttft, gaps, tokens: 0, latency: 0 };
+        if (j.error) return { ok: false, error: `stream error: ${j.error.message ?? JSON.stringify(j.error)}`, ttft, gaps, tokens: 0, latency: 0, order };
         if (j.usage?.completion_tokens !== undefined) usageTokens = j.usage.completion_tokens;
+        if (typeof j.usage?.prompt_tokens_details?.cached_tokens === "number") cached = j.usage.prompt_tokens_details.cached_tokens;
         if (j.choices?.[0]?.text) {
           const now = performance.now();
           if (chunks === 0) ttft = now - t0; else gaps.push(now - last);
@@ -89,10 +103,10 @@ async function one(url: string, body: object, timeoutMs: number): Promise<One> {
         }
       }
     }
-    if (!done) return { ok: false, error: "stream ended without [DONE]", ttft, gaps, tokens: 0, latency: 0 };
-    return { ok: true, ttft, gaps, tokens: usageTokens >= 0 ? usageTokens : chunks, latency: performance.now() - t0 };
+    if (!done) return { ok: false, error: "stream ended without [DONE]", ttft, gaps, tokens: 0, latency: 0, order };
+    return { ok: true, ttft, gaps, tokens: usageTokens >= 0 ? usageTokens : chunks, latency: performance.now() - t0, cached, order };
   } catch (e) {
-    return { ok: false, error: e instanceof Error ? e.message : String(e), ttft, gaps, tokens: 0, latency: 0 };
+    return { ok: false, error: e instanceof Error ? e.message : String(e), ttft, gaps, tokens: 0, latency: 0, order };
   }
 }
 
@@ -107,9 +121,14 @@ export async function runLoad(o: LoadGenOptions): Promise<LoadReport> {
     if (!model) throw new Error(`GET ${url}/v1/models: no models listed`);
   }
   const rng = new Rng(o.seed);
+  const shared = o.sharedPrefix ?? 0;
+  if (!Number.isInteger(shared) || shared < 0 || (shared > 0 && (o.prompts?.length || shared >= o.promptTokens - 1)))
+    throw new Error(`bench-serve: --shared-prefix ${shared}: expected fewer ids than --prompt-tokens - 1 (${o.promptTokens - 1}) and no prompt file`);
+  const prefixRng = new Rng(0x5eed);
+  const prefix = Array.from({ length: shared }, () => 100 + Math.floor(prefixRng.next() * 29900));
   const prompt = (): string | number[] => {
     if (o.prompts?.length) return o.prompts[Math.floor(rng.next() * o.prompts.length)];
-    return [1, ...Array.from({ length: o.promptTokens - 1 }, () => 100 + Math.floor(rng.next() * 29900))];
+    return [1, ...prefix, ...Array.from({ length: o.promptTokens - 1 - shared }, () => 100 + Math.floor(rng.next() * 29900))];
   };
   const limit = o.requests ?? Infinity;
   const deadline = o.seconds !== undefined ? performance.now() + o.seconds * 1000 : Infinity;
@@ -119,14 +138,16 @@ export async function runLoad(o: LoadGenOptions): Promise<LoadReport> {
   const t0 = performance.now();
   const client = async () => {
     while (sent < limit && performance.now() < deadline) {
-      sent++;
+      const order = sent++;
       const body = { model, prompt: prompt(), max_tokens: o.maxTokens, temperature: 0, ignore_eos: true, stream: true,
         stream_options: { include_usage: true } };
-      results.push(await one(url, body, o.timeoutMs ?? 600_000));
+      results.push(await one(url, body, o.timeoutMs ?? 600_000, order));
     }
   };
+  const health = o.healthProbeMs ? probeHealth(url, o.healthProbeMs) : null;
   await Promise.all(Array.from({ length: o.concurrency }, client));
   const dur = (performance.now() - t0) / 1000;
+  const probes = await health?.stop();
   const ok = results.filter((r) => r.ok), bad = results.filter((r) => !r.ok);
   const outputTokens = ok.reduce((a, r) => a + r.tokens, 0);
   return {
@@ -135,5 +156,28 @@ export async function runLoad(o: LoadGenOptions): Promise<LoadReport> {
     outputTokens, outputTokensPerS: outputTokens / dur, requestsPerS: ok.length / dur,
     ttftMs: percentiles(ok.map((r) => r.ttft).filter((x) => !Number.isNaN(x))), itlMs: percentiles(ok.flatMap((r) => r.gaps)),
     latencyMs: percentiles(ok.map((r) => r.latency)),
+    firstTtftMs: results.find((r) => r.order === 0)?.ttft ?? NaN,
+    cachedTokens: percentiles(ok.map((r) => r.cached ?? NaN)),
+    ...(probes ? { healthMs: percentiles(probes.ms), healthFailures: probes.failures } : {}),
   };
+}
+
+/** GET /health every everyMs (one at a time) until stop(); latencies of the answered probes. */
+function probeHealth(url: string, everyMs: number): { stop(): Promise<{ ms: number[]; failures: number }> } {
+  const ms: number[] = [];
+  let failures = 0, running = true;
+  const loop = (async () => {
+    while (running) {
+      const t = performance.now();
+      try {
+        const r = await fetch(`${url}/health`, { signal: AbortSignal.timeout(10_000) });
+        await r.arrayBuffer();
+        if (r.ok) ms.push(performance.now() - t); else failures++;
+      } catch {
+        failures++;
+      }
+      await new Promise((res) => setTimeout(res, Math.max(0, everyMs - (performance.now() - t))));
+    }
+  })();
+  return { stop: async () => { running = false; await loop; return { ms, failures }; } };
 }

@@ -345,5 +345,16 @@ describe("bench-serve load generator", () => {
     expect(bad).toMatchObject({ requests: 0, errors: 1 });
     expect(bad.errorSamples[0]).toMatch(/^HTTP 404: /);
   });
+
+  test("--shared-prefix: later prompts find the shared ids in the prefix cache; --health-probe times /health during the run", async () => {
+    // [BOS, 32 shared ids, 7 seeded ids]: the cache reuses whole 16-token blocks of the 33 shared tokens.
+    const r = await runLoad({ url: base, concurrency: 1, promptTokens: 40, maxTokens: 2, requests: 3, seed: 3, sharedPrefix: 32, healthProbeMs: 5 });
+    expect(r).toMatchObject({ requests: 3, errors: 0, healthFailures: 0 });
+    expect(r.cachedTokens.p50).toBe(32);
+    expect(r.firstTtftMs).toBeGreaterThan(0);
+    expect(r.healthMs!.p50).toBeGreaterThan(0);
+    await expect(runLoad({ url: base, concurrency: 1, promptTokens: 10, maxTokens: 2, requests: 1, seed: 1, sharedPrefix: 9 }))
+      .rejects.toThrow(/--shared-prefix 9: expected fewer ids than --prompt-tokens - 1 \(9\)/);
+  });
 });
 
