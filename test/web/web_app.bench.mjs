@@ -13,6 +13,7 @@
 //   (no files: the embedded default model; a .gguf of it: node dist/cli/main.js quantize --type q8_0 -o default-q8_0.gguf)
 
 import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { launchChromium, startWebServer } from "./chromium.mjs";
 import { startWllamaServer } from "./wllama_page.mjs";
@@ -72,7 +73,8 @@ try {
       const w = await ctx.newPage();
       await w.goto(wllama.url);
       const prompts = Array.from({ length: runs + 1 }, (_, r) => `${WORDS[r % WORDS.length]}. ${PROMPT}`);
-      const { timings: t, info: wi } = await w.evaluate(([m, ps, n, th]) => window.runWllama(m, ps, n, th), [wllama.model(file), prompts, nGen, threads]);
+      const { timings: t, info: wi } = await w.evaluate(([m, size, ps, n, th]) => window.runWllama(m, size, ps, n, th),
+        [wllama.model(file), fs.statSync(file).size, prompts, nGen, threads]);
       await w.close();
       if (!wi.isolated || wi.threads !== threads) throw new Error(`wllama ran on ${wi.threads} threads (cross-origin isolated: ${wi.isolated}), not ${threads}`);
       Object.assign(row, { wllamaPP: t.slice(1).map((x) => x.prompt_per_second), wllamaTG: t.slice(1).map((x) => x.predicted_per_second),
