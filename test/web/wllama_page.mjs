@@ -1,9 +1,10 @@
 // wllama (llama.cpp compiled to WebAssembly) in a page, for the web benchmark's same-run comparison: a small
 // static server with COOP/COEP (so wllama's threads get shared memory) serving wllama's ESM build from an
 // install outside this package (`npm install --prefix DIR @wllama/wllama`), the .gguf files asked for, and a
-// page whose window.runWllama(modelUrl, size, prompts, nGen, threads) fetches the file (checking it got the whole
-// GGUF), loads it and completes each prompt (greedy, EOS ignored, no prompt cache) and returns llama.cpp's timings
-// of each run and the threads it ran on. A failure inside wllama names llama.cpp's own error.
+// page whose window.runWllama(modelUrl, size, prompts, nGen, threads, byteTokens) fetches the file (checking it
+// got the whole GGUF), loads it and completes each prompt (greedy, EOS ignored, no prompt cache, the byte tokens
+// banned) and returns llama.cpp's timings of each run and the threads it ran on. A failure inside wllama names
+// llama.cpp's own error.
 
 import * as fs from "node:fs";
 import * as http from "node:http";
@@ -12,11 +13,14 @@ import * as path from "node:path";
 const PAGE = `<!doctype html><meta charset="utf-8"><title>wllama bench</title><link rel="icon" href="data:,">
 <script type="module">
 import { Wllama } from "/wllama/esm/index.js";
-window.runWllama = async (modelUrl, size, prompts, nGen, threads) => {
+window.runWllama = async (modelUrl, size, prompts, nGen, threads, byteTokens) => {
   // wllama 3.13 reports any failure of its llama.cpp (a model that does not load, a bad request) as
   // "RangeError: Invalid typed array length: 1163217991" (its action returns no response, and the request's
   // "GLUE" header is read as the response's length), and a model that does not load only fails at the first
   // completion: keep llama.cpp's own error lines (log level: errors only) to say what failed, and when.
+  // Byte-fallback tokens are banned (logit bias false): a model with random weights strings them into invalid
+  // UTF-8, which wllama's JSON response cannot hold ("[json.exception.type_error.316] invalid UTF-8 byte", the
+  // completion fails). Which tokens are generated does not change the work: the count is fixed (EOS ignored).
   const native = [];
   const logger = { debug() {}, log() {}, warn() {}, error: (...a) => native.push(a.map(String).join(" ")) };
   const wllama = new Wllama({ default: "/wllama/esm/wasm/wllama.wasm" }, { suppressNativeLog: false, logger });
@@ -36,7 +40,8 @@ window.runWllama = async (modelUrl, size, prompts, nGen, threads) => {
   for (const prompt of prompts) {
     let r;
     try {
-      r = await wllama.createCompletion({ prompt, max_tokens: nGen, temperature: 0, ignore_eos: true, cache_prompt: false });
+      r = await wllama.createCompletion({ prompt, max_tokens: nGen, temperature: 0, ignore_eos: true, cache_prompt: false,
+        logit_bias: byteTokens.map((id) => [id, false]) });
     } catch (e) { throw failed("completion", e); }
     if (!r.timings) throw new Error("wllama returned no timings");
     out.push(r.timings);
