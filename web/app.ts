@@ -1,6 +1,6 @@
 // The page: model picking, loading with progress, streaming generation with speeds, in-tab LoRA fine-tuning
 // with a live loss curve and the adapter's PEFT files to download, and a URL interface for scripts
-// (?prompt=…&max_new_tokens=N&temperature=0&backend=wasm&autorun=1[&model=URL-or-hub-id]
+// (?prompt=…&max_new_tokens=N&temperature=0&backend=wasm&autorun=1[&model=URL-or-hub-id-or-default-instruct]
 // [&train_text=…&train_steps=N&train_rank=R&train_lr=X&train_ctx=T]: with train_text, autorun fine-tunes
 // first and generates with the adapter).
 // The engine runs in a Web Worker (engine_worker.ts) behind the protocol's thin client; this thread only
@@ -26,6 +26,8 @@ let running: EngineGeneration | null = null;
 let training: { abort(): void } | null = null;
 /** The adapter trained in this tab (its name for generate), while its model is loaded. */
 let adapter: string | null = null;
+/** The loaded model's own adapter (default-instruct's), used whenever the tab's fine-tuned one is not. */
+let modelAdapter: string | null = null;
 const downloads: string[] = []; // object URLs of the adapter's files
 const chat: ChatMessage[] = [];
 
@@ -75,7 +77,13 @@ async function freshClient(): Promise<EngineClient> {
   return c;
 }
 
-/** Load a model (name: URL, hub id or "default"; or picked files) in a fresh worker. */
+/**
+ * The embedded default model with its shipped instruction adapter, as `--model default-instruct`: the base
+ * model loaded with the adapter's files (fetched from beside the page) applied unmerged.
+ */
+const DEFAULT_INSTRUCT = "default-instruct";
+
+/** Load a model (name: URL, hub id, "default" or "default-instruct"; or picked files) in a fresh worker. */
 async function load(model: string | undefined, options: LoadOptions): Promise<ModelInfo> {
   setState("loading");
   clearError();
@@ -84,13 +92,17 @@ async function load(model: string | undefined, options: LoadOptions): Promise<Mo
   trainBtn.disabled = true;
   loadBtn.disabled = true;
   forgetAdapter();
+  modelAdapter = null;
   modelInfo.textContent = "Loading…";
   const t0 = performance.now();
   try {
     const c = await freshClient();
-    info = await c.load(model, { parallel: 1, ...options }, (p) => progress(p.phase, p.file, p.bytes, p.total));
+    const instruct = model === DEFAULT_INSTRUCT && !options.files?.length;
+    if (instruct) options = { ...options, adapters: [{ name: DEFAULT_INSTRUCT, dir: new URL(ASSETS.defaultInstruct, import.meta.url).href }] };
+    info = await c.load(instruct ? "default" : model, { parallel: 1, ...options }, (p) => progress(p.phase, p.file, p.bytes, p.total));
+    if (instruct) modelAdapter = DEFAULT_INSTRUCT;
     const secs = ((performance.now() - t0) / 1000).toFixed(1);
-    modelInfo.textContent = `${info.name} · backend ${info.backend} · context ${info.contextLength}` +
+    modelInfo.textContent = `${instruct ? `${DEFAULT_INSTRUCT} (${info.name} + its adapter, unmerged)` : info.name} · backend ${info.backend} · context ${info.contextLength}` +
       (info.memoryBytes ? ` · memory ${mb(info.memoryBytes)}` : "") + ` · loaded in ${secs} s`;
     output.dataset.backend = info.backend;
     genBtn.disabled = false;
@@ -118,8 +130,9 @@ async function generate(prompt: Prompt, options: GenerateOptions): Promise<RunRe
   stopBtn.disabled = false;
   const tokens: number[] = [];
   let tStart = performance.now(), tFirst = 0, promptTokens = 0;
+  const using = adapter !== null && useAdapter.checked ? adapter : modelAdapter;
   const gen = client.generate(prompt, options, {
-    adapter: adapter !== null && useAdapter.checked ? adapter : undefined,
+    adapter: using ?? undefined,
     onStart: (p) => { promptTokens = p; tStart = performance.now(); setState("prefill"); },
     onPrefill: (done, total) => { if (done < total) stats.textContent = `prefill: ${done} of ${total} prompt tokens`; },
   });
@@ -140,7 +153,7 @@ async function generate(prompt: Prompt, options: GenerateOptions): Promise<RunRe
     output.dataset.promptTokens = String(c.promptTokens);
     output.dataset.finishReason = c.finishReason;
     output.dataset.backend = info.backend;
-    output.dataset.adapter = adapter !== null && useAdapter.checked ? adapter : "";
+    output.dataset.adapter = using ?? "";
     stats.textContent = `prompt ${c.promptTokens} tokens, prefill ${prefillTps.toFixed(1)} tokens/s · ` +
       `${c.tokens.length} generated, decode ${decodeTps.toFixed(1)} tokens/s · ${c.finishReason} · backend ${info.backend}` +
       (info.memoryBytes ? ` · memory ${mb(info.memoryBytes)}` : "");
@@ -257,7 +270,8 @@ function uiLoad(): void {
   const t = $<HTMLInputElement>("threads").value;
   if (t) options.threads = Number(t);
   let model: string | undefined;
-  if (source === "hub") {
+  if (source === DEFAULT_INSTRUCT) model = DEFAULT_INSTRUCT;
+  else if (source === "hub") {
     model = $<HTMLInputElement>("model-id").value.trim();
     if (!model) return showError("type a Hugging Face model id (apple/OpenELM-270M-Instruct) or a URL");
   } else if (source === "folder" || source === "gguf") {
@@ -266,7 +280,13 @@ function uiLoad(): void {
     if (picked.length === 0) return showError(source === "folder" ? "pick a model folder first" : "pick a .gguf file first");
     options.files = picked.map((f) => ({ name: f.webkitRelativePath || f.name, data: f }));
   }
-  load(model, options).catch(showError);
+  load(model, options).then(() => {
+    // default-instruct answers in the chat template: switch to Chat
+    if (model !== DEFAULT_INSTRUCT) return;
+    const chatMode = document.querySelector("input[name=mode][value=chat]") as HTMLInputElement;
+    chatMode.checked = true;
+    chatMode.dispatchEvent(new Event("change"));
+  }, showError);
 }
 
 function uiGenerate(): void {

@@ -1,5 +1,6 @@
 // Build the static web app into dist/web: the page, its scripts bundled with esbuild, the WebAssembly
-// kernels, the bundled tokenizer and the embedded default model. Run by `npm run build` after tsc.
+// kernels, the bundled tokenizer, the embedded default model and its default-instruct adapter. Run by
+// `npm run build` after tsc.
 //
 // Node-only modules must not reach the browser: the library's `node:` imports resolve to stubs here, and
 // the build fails if any stub is left in a bundle once unused code is dropped (a browser path that calls
@@ -25,6 +26,9 @@ const hash = (...files) => {
 
 const DEFAULT_MODEL_FILES = ["config.json", "generation_config.json", "model.safetensors"];
 const defaultModel = `default-${hash(...DEFAULT_MODEL_FILES.map((f) => rel(`assets/models/default/${f}`)))}`;
+// default-instruct: the default model with this PEFT adapter, applied unmerged in the engine worker
+const INSTRUCT_FILES = ["adapter_config.json", "adapter_model.safetensors"];
+const defaultInstruct = `default-instruct-${hash(...INSTRUCT_FILES.map((f) => rel(`assets/models/default-instruct/${f}`)))}`;
 
 const nodeStubs = {
   name: "node-stubs",
@@ -43,10 +47,11 @@ const nodeStubs = {
 
 fs.rmSync(out, { recursive: true, force: true });
 fs.mkdirSync(path.join(out, "models", defaultModel), { recursive: true });
+fs.mkdirSync(path.join(out, "models", defaultInstruct), { recursive: true });
 
 const common = {
   bundle: true, format: "esm", platform: "browser", target: "es2022", outdir: out, metafile: true, logLevel: "warning",
-  plugins: [nodeStubs], define: { __DEFAULT_MODEL__: JSON.stringify(defaultModel) },
+  plugins: [nodeStubs], define: { __DEFAULT_MODEL__: JSON.stringify(defaultModel), __DEFAULT_INSTRUCT__: JSON.stringify(defaultInstruct) },
   // the SentencePiece module's Node branch: `import("module")` and friends, never run in a browser
   external: ["module"],
 };
@@ -70,6 +75,7 @@ copy("dist/kernels/wasm/kernels.wasm", "kernels.wasm");
 copy("dist/kernels/wasm/kernels_relaxed.wasm", "kernels_relaxed.wasm");
 copy("assets/tokenizer/llama2/tokenizer.model", "tokenizer.model");
 for (const f of DEFAULT_MODEL_FILES) copy(`assets/models/default/${f}`, `models/${defaultModel}/${f}`);
+for (const f of INSTRUCT_FILES) copy(`assets/models/default-instruct/${f}`, `models/${defaultInstruct}/${f}`);
 
 const shell = ["./", "./index.html", "./style.css", "./app.js", "./engine_worker.js", "./kernel_worker.js", "./kernels.wasm",
   "./kernels_relaxed.wasm", "./tokenizer.model"];

@@ -1,7 +1,8 @@
 // The engine worker of the page: it owns the WebAssembly memory and the kernel pool (whose threads are
 // nested Web Workers over the shared memory) and answers the engine protocol (src/worker/protocol.ts)
 // through the environment-neutral host. The one browser-specific step is loading: model_source.ts finds
-// the files, the library's loader reads them (quantizing while loading when asked).
+// the files (the model's, and the adapters' of LoadOptions.adapters), the library's loaders read them
+// (quantizing while loading when asked).
 
 import { Model } from "../src/engine.js";
 import { InputError } from "../src/errors.js";
@@ -14,9 +15,10 @@ import { openCheckpointSource } from "../src/models/load.js";
 import { chatTemplateOf } from "../src/tokenizer/chat_template.js";
 import { Tokenizer, tokenizerFromFiles } from "../src/tokenizer/sentencepiece.js";
 import { readText } from "../src/io/byte_source.js";
+import { peftAdapterFromFiles } from "../src/io/peft_adapter.js";
 import { hostEngine } from "../src/worker/engine_host.js";
 import { endpointOf, type LoadOptions, type ProgressInfo } from "../src/worker/protocol.js";
-import { fetchModel, pickedModel } from "./model_source.js";
+import { fetchAdapter, fetchModel, pickedModel } from "./model_source.js";
 import { ASSETS } from "./assets.js";
 
 const here = (p: string) => new URL(p, import.meta.url).href;
@@ -64,4 +66,10 @@ async function loadModel(model: string | undefined, o: LoadOptions, onProgress: 
   }
 }
 
-hostEngine(endpointOf(globalThis as unknown as Parameters<typeof endpointOf>[0]), { loadModel });
+/** An adapter by the URL of its folder (LoadOptions.adapters), applied unmerged as a view of the loaded model. */
+async function loadAdapter(model: Model, name: string, dir: string) {
+  const files = await fetchAdapter(name, here(dir.endsWith("/") ? dir : dir + "/"));
+  return model.network.withAdapter(model.network.attach(name, peftAdapterFromFiles(files, model.config)));
+}
+
+hostEngine(endpointOf(globalThis as unknown as Parameters<typeof endpointOf>[0]), { loadModel, loadAdapter });

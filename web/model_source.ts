@@ -1,10 +1,12 @@
 // Where a model comes from in the browser, and how its files are read: the embedded default model served
-// beside the page, a folder or .gguf the user picked (File objects), a URL, or a Hugging Face hub id.
+// beside the page, a folder or .gguf the user picked (File objects), a URL, or a Hugging Face hub id; and
+// a PEFT adapter's files fetched from a URL (the embedded default-instruct adapter).
 // Fetched files are kept in Cache Storage, so a second visit loads without the network. Files are read
 // with FileReaderSync (this runs in the engine worker), one tensor at a time as the loader asks.
 
 import type { ByteSource, ModelFiles } from "../src/io/byte_source.js";
 import { InputError } from "../src/errors.js";
+import { CONFIG_FILE, WEIGHTS_FILE } from "../src/io/peft_adapter.js";
 
 /** Progress of one file: bytes fetched or read so far of total. */
 export type OnProgress = (phase: "download" | "load", file: string, bytes: number, total: number) => void;
@@ -128,6 +130,16 @@ async function fetchFolder(name: string, base: string, onProgress?: OnProgress):
   if (!(await get("tokenizer.model", false))) await get("tokenizer.json", false);
   await get("tokenizer_config.json", false);
   return { name, files: blobFiles(name, blobs, onProgress) };
+}
+
+/**
+ * A PEFT adapter's folder fetched from base (a URL ending in "/"): adapter_config.json and
+ * adapter_model.safetensors, as files for the adapter reader (io/peft_adapter.ts peftAdapterFromFiles).
+ */
+export async function fetchAdapter(name: string, base: string, onProgress?: OnProgress): Promise<ModelFiles> {
+  const blobs = new Map<string, Blob>();
+  for (const file of [CONFIG_FILE, WEIGHTS_FILE]) blobs.set(file, (await cachedFetch(base + file, file, onProgress))!);
+  return blobFiles(name, blobs, onProgress);
 }
 
 /** Short names of Apple's checkpoints ("OpenELM-270M-Instruct") mean the apple/ repositories. */

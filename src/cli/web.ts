@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { InputError } from "../errors.js";
 import { BUNDLED_TOKENIZER_MODEL } from "../io/gguf_vocab.js";
-import { defaultModelDir } from "../models/registry.js";
+import { defaultInstructAdapterDir, defaultModelDir } from "../models/registry.js";
 import { intArg } from "./args.js";
 
 /** The headers every response of the app carries. */
@@ -32,11 +32,14 @@ export function webAppDir(): string {
 
 /**
  * Files the build copies into dist/web that the npm package ships only once, under assets/: the embedded
- * default model (`models/default-<hash>/…`) and the tokenizer. Served from there when dist/web lacks them.
+ * default model (`models/default-<hash>/…`), its default-instruct adapter (`models/default-instruct-<hash>/…`)
+ * and the tokenizer. Served from there when dist/web lacks them.
  */
 export function packagedAsset(rel: string): string | undefined {
   const m = /^\/models\/default-[0-9a-f]+\/([\w.-]+)$/.exec(rel);
   if (m && m[1] !== "..") return path.join(defaultModelDir(), m[1]);
+  const i = /^\/models\/default-instruct-[0-9a-f]+\/([\w.-]+)$/.exec(rel);
+  if (i && i[1] !== "..") return path.join(defaultInstructAdapterDir(), i[1]);
   if (rel === "/tokenizer.model") return BUNDLED_TOKENIZER_MODEL;
   return undefined;
 }

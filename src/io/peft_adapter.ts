@@ -17,7 +17,9 @@ import { CheckpointError, ConfigError } from "../errors.js";
 import { layerSizes, type OpenELMConfig } from "../models/config.js";
 import { toFloat32, type StoredTensor } from "../tensor/tensor.js";
 import { writeFileAtomic } from "./atomic_write.js";
-import { readSafetensors, serializeSafetensors } from "./safetensors.js";
+import { readText, type ModelFiles } from "./byte_source.js";
+import { directoryFiles } from "./file_source.js";
+import { openSafetensorsSource, serializeSafetensors } from "./safetensors.js";
 
 export const CONFIG_FILE = "adapter_config.json";
 export const WEIGHTS_FILE = "adapter_model.safetensors";
@@ -206,11 +208,21 @@ export function adapterSettings(cfg: Record<string, unknown>, base: OpenELMConfi
 
 /** Read adapter_config.json of an adapter directory (a ConfigError for a missing file or bad JSON). */
 export function readAdapterConfig(dir: string): Record<string, unknown> {
-  const file = path.join(dir, CONFIG_FILE);
+  return adapterConfigOf(adapterDirectory(dir));
+}
+
+/** The files of an adapter directory; a ConfigError when it is not one. */
+function adapterDirectory(dir: string): ModelFiles {
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new ConfigError(`${dir}: no such adapter directory (expected ${CONFIG_FILE} + ${WEIGHTS_FILE})`);
-  if (!fs.existsSync(file)) throw new ConfigError(`${file}: missing (a PEFT adapter directory holds ${CONFIG_FILE} + ${WEIGHTS_FILE})`);
+  return directoryFiles(dir);
+}
+
+/** adapter_config.json of an adapter's files as an object (a ConfigError naming the file when missing or not JSON). */
+function adapterConfigOf(files: ModelFiles): Record<string, unknown> {
+  const file = files.path(CONFIG_FILE);
+  if (!files.has(CONFIG_FILE)) throw new ConfigError(`${file}: missing (a PEFT adapter directory holds ${CONFIG_FILE} + ${WEIGHTS_FILE})`);
   let cfg: unknown;
-  try { cfg = JSON.parse(fs.readFileSync(file, "utf8")); } catch (e) {
+  try { cfg = JSON.parse(readText(files, CONFIG_FILE)); } catch (e) {
     throw new ConfigError(`${file}: not valid JSON (${(e as Error).message})`);
   }
   if (typeof cfg !== "object" || cfg === null || Array.isArray(cfg)) throw new ConfigError(`${file}: expected a JSON object`);
@@ -264,13 +276,24 @@ export function adapterFromTensors(cfg: Record<string, unknown>, tensors: Map<st
 
 /** Read and validate a PEFT adapter directory for a base model config (errors name the file and the field). */
 export function readPeftAdapter(dir: string, base: OpenELMConfig): PeftAdapter {
-  const cfg = readAdapterConfig(dir);
-  const wfile = path.join(dir, WEIGHTS_FILE);
-  if (!fs.existsSync(wfile)) {
-    const bin = path.join(dir, "adapter_model.bin");
-    throw new CheckpointError(`${wfile}: missing${fs.existsSync(bin) ? " (adapter_model.bin is a pickle: save with safe_serialization=True)" : ""}`);
+  return peftAdapterFromFiles(adapterDirectory(dir), base);
+}
+
+/**
+ * Read and validate a PEFT adapter from its folder's files, wherever they are (a directory; files a browser
+ * fetched or the user picked) for a base model config.
+ */
+export function peftAdapterFromFiles(files: ModelFiles, base: OpenELMConfig): PeftAdapter {
+  const cfg = adapterConfigOf(files);
+  const wfile = files.path(WEIGHTS_FILE);
+  if (!files.has(WEIGHTS_FILE))
+    throw new CheckpointError(`${wfile}: missing${files.has("adapter_model.bin") ? " (adapter_model.bin is a pickle: save with safe_serialization=True)" : ""}`);
+  const st = openSafetensorsSource(files.open(WEIGHTS_FILE));
+  try {
+    return adapterFromTensors(cfg, st.tensors, base, { config: files.path(CONFIG_FILE), weights: wfile });
+  } finally {
+    st.close();
   }
-  return adapterFromTensors(cfg, readSafetensors(wfile).tensors, base, { config: path.join(dir, CONFIG_FILE), weights: wfile });
 }
 
 function f32Tensor(name: string, shape: number[], v: Float32Array): StoredTensor {

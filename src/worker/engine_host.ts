@@ -16,8 +16,11 @@ import type { TrainableOpenELM } from "../train/openelm_train.js";
 export interface HostDeps {
   /** Load a model by name (directory, .gguf, hub id, URL: the loader decides) with the kernels it picks. */
   loadModel(model: string | undefined, options: LoadOptions, onProgress: (p: ProgressInfo) => void): Promise<Model>;
-  /** Open an adapter (LoadOptions.adapters) as a view of the loaded model; hosts without adapters leave it out. */
-  loadAdapter?(model: Model, name: string, dir: string): OpenELMModel;
+  /**
+   * Open an adapter (LoadOptions.adapters: a directory, or in a browser the URL of the adapter's folder) as a
+   * view of the loaded model; hosts without adapters leave it out.
+   */
+  loadAdapter?(model: Model, name: string, dir: string): OpenELMModel | Promise<OpenELMModel>;
 }
 
 /** Serve the protocol on endpoint until a dispose message; returns a function that stops listening. */
@@ -48,21 +51,7 @@ export function hostEngine(endpoint: Endpoint, deps: HostDeps): () => void {
     switch (msg.type) {
       case "load": {
         if (model) throw new InputError(`a model is already loaded (${model.name}); dispose it first`);
-        const options = msg.options ?? {};
-        deps.loadModel(msg.model, options, (progress) => send({ type: "progress", id: msg.id, progress })).then((m) => {
-          for (const a of options.adapters ?? []) {
-            if (!deps.loadAdapter) throw new InputError(`adapter "${a.name}": this host cannot load adapters`);
-            views.set(a.name, deps.loadAdapter(m, a.name, a.dir));
-          }
-          model = m;
-          const opts: SchedulerOptions = { parallel: options.parallel, kvBudgetBytes: options.kvBudgetBytes,
-            prefillChunk: options.prefillChunk, maxQueue: options.maxQueue };
-          scheduler = new BatchScheduler(m.network, m.tokenizer, opts, (e) => send({ type: "fatal", error: toWireError(e) }));
-          const info: ModelInfo = { name: m.name, contextLength: m.contextLength, vocabSize: m.config.vocab_size,
-            eosId: m.tokenizer.eosId, backend: m.network.backend.name, parallel: scheduler.parallel, kvBudgetBytes: scheduler.kvBudgetBytes,
-            memoryBytes: (m.network.backend as { memoryBytes?: () => number }).memoryBytes?.(), adapters: [...views.keys()] };
-          send({ type: "loaded", id: msg.id, model: info });
-        }, (e) => fail(msg.id, e));
+        void load(msg.id, msg.model, msg.options ?? {});
         return;
       }
       case "tokenize": {
@@ -110,6 +99,32 @@ export function hostEngine(endpoint: Endpoint, deps: HostDeps): () => void {
         return;
       default:
         throw new InputError(`unknown message type ${JSON.stringify((msg as { type?: unknown }).type)}`);
+    }
+  }
+
+  /** Load the model, then its adapters (views of it); a failure disposes what was loaded and answers the request. */
+  async function load(id: number, name: string | undefined, options: LoadOptions): Promise<void> {
+    let m: Model | null = null;
+    try {
+      m = await deps.loadModel(name, options, (progress) => send({ type: "progress", id, progress }));
+      const own = new Map<string, OpenELMModel>();
+      for (const a of options.adapters ?? []) {
+        if (!deps.loadAdapter) throw new InputError(`adapter "${a.name}": this host cannot load adapters`);
+        own.set(a.name, await deps.loadAdapter(m, a.name, a.dir));
+      }
+      if (model) throw new InputError(`a model is already loaded (${model.name}); dispose it first`);
+      model = m;
+      for (const [k, v] of own) views.set(k, v);
+      const opts: SchedulerOptions = { parallel: options.parallel, kvBudgetBytes: options.kvBudgetBytes,
+        prefillChunk: options.prefillChunk, maxQueue: options.maxQueue };
+      scheduler = new BatchScheduler(m.network, m.tokenizer, opts, (e) => send({ type: "fatal", error: toWireError(e) }));
+      const info: ModelInfo = { name: m.name, contextLength: m.contextLength, vocabSize: m.config.vocab_size,
+        eosId: m.tokenizer.eosId, backend: m.network.backend.name, parallel: scheduler.parallel, kvBudgetBytes: scheduler.kvBudgetBytes,
+        memoryBytes: (m.network.backend as { memoryBytes?: () => number }).memoryBytes?.(), adapters: [...views.keys()] };
+      send({ type: "loaded", id, model: info });
+    } catch (e) {
+      if (m && model !== m) m.dispose();
+      fail(id, e);
     }
   }
 

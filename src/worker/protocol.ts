@@ -48,7 +48,11 @@ export interface LoadOptions {
   prefillChunk?: number;
   /** Requests waiting for a slot before new ones fail with code "server_busy"; default unbounded. */
   maxQueue?: number;
-  /** PEFT LoRA / DoRA adapters to serve beside the base model, applied unmerged (generate's `adapter` picks one). */
+  /**
+   * PEFT LoRA / DoRA adapters to serve beside the base model, applied unmerged (generate's `adapter` picks one).
+   * `dir`: the adapter directory (Node host); in a browser host the URL of the folder holding its
+   * adapter_config.json and adapter_model.safetensors (fetched, and kept in Cache Storage like model files).
+   */
   adapters?: Array<{ name: string; dir: string }>;
 }
 

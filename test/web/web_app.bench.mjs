@@ -13,9 +13,11 @@
 //   (no files: the embedded default model; a .gguf of it: node dist/cli/main.js quantize --type q8_0 -o default-q8_0.gguf)
 
 import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { launchChromium, startWebServer } from "./chromium.mjs";
 import { startWllamaServer } from "./wllama_page.mjs";
+import { ggufGet, openGguf } from "../../dist/io/gguf.js";
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => { const i = args.indexOf(name); if (i < 0) return dflt; const v = args[i + 1]; args.splice(i, 2); return Number(v); };
@@ -28,6 +30,12 @@ if (wllamaDir && !models.some((m) => m.toLowerCase().endsWith(".gguf")))
 const PROMPT = "The old house stood at the end of the lane, and every evening the lamps were lit in its windows. ".repeat(5);
 
 const WORDS = ["Morning", "Evening", "Winter", "Summer", "Autumn", "Spring", "Midnight", "Sunday", "Harbour", "Forest", "Market"];
+
+/** Ids of a GGUF's byte-fallback tokens (tokenizer.ggml.token_type 6), which wllama's page bans (wllama_page.mjs). */
+function byteTokens(file) {
+  const g = openGguf(file);
+  try { return (ggufGet(g.header, "tokenizer.ggml.token_type")?.value.items ?? []).flatMap((t, i) => (Number(t) === 6 ? [i] : [])); } finally { g.close(); }
+}
 
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const sd = (xs) => { const m = mean(xs); return Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / Math.max(1, xs.length - 1)); };
@@ -72,7 +80,8 @@ try {
       const w = await ctx.newPage();
       await w.goto(wllama.url);
       const prompts = Array.from({ length: runs + 1 }, (_, r) => `${WORDS[r % WORDS.length]}. ${PROMPT}`);
-      const { timings: t, info: wi } = await w.evaluate(([m, ps, n, th]) => window.runWllama(m, ps, n, th), [wllama.model(file), prompts, nGen, threads]);
+      const { timings: t, info: wi } = await w.evaluate(([m, size, ps, n, th, bytes]) => window.runWllama(m, size, ps, n, th, bytes),
+        [wllama.model(file), fs.statSync(file).size, prompts, nGen, threads, byteTokens(file)]);
       await w.close();
       if (!wi.isolated || wi.threads !== threads) throw new Error(`wllama ran on ${wi.threads} threads (cross-origin isolated: ${wi.isolated}), not ${threads}`);
       Object.assign(row, { wllamaPP: t.slice(1).map((x) => x.prompt_per_second), wllamaTG: t.slice(1).map((x) => x.predicted_per_second),

@@ -2,7 +2,8 @@
 // kernel threads over shared memory, served by `openelm web` with COOP/COEP. Greedy tokens must equal the
 // library's on the same model (and the float64 reference for tiny-32k, fetched as a hub id); a GGUF picked
 // through the file input loads; Stop aborts during the prompt's prefill; a second visit works with the
-// server gone (service worker + Cache Storage); bad input shows one clear message and the page stays usable.
+// server gone (service worker + Cache Storage); bad input shows one clear message and the page stays usable;
+// default-instruct (the default model with its shipped adapter, unmerged) gives the CLI's tokens and chat replies.
 
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -12,6 +13,7 @@ import type { BrowserContext, Page } from "playwright-core";
 import { loadModel } from "../../src/engine.js";
 import { createWasmBackend } from "../../src/kernels/wasm/index.js";
 import { launchChromium, startWebServer, SWIFTSHADER_WEBGPU } from "./chromium.mjs";
+import { runCli } from "../cli/run.js";
 
 const PROMPT = "Once upon a time";
 const N = 16;
@@ -25,7 +27,7 @@ async function libraryGreedy(model: string | undefined, prompt: string, n: numbe
   try { return (await m.complete(prompt, { maxNewTokens: n })).tokens; } finally { m.dispose(); }
 }
 
-interface Out { state?: string; error: string; text: string; tokens?: string; decodeTps?: string; backend?: string; finishReason?: string }
+interface Out { state?: string; error: string; text: string; tokens?: string; decodeTps?: string; backend?: string; finishReason?: string; adapter?: string }
 
 async function waitEnd(page: Page, timeout = 30_000): Promise<Out> {
   await page.waitForFunction(() => ["done", "error"].includes(document.body.dataset.state ?? ""), null, { timeout });
@@ -77,6 +79,46 @@ describe("web app in Chromium", () => {
     expect(out.error).toBe("");
     expect(out.tokens!.split(",").map(Number)).toEqual(want);
     expect(want).not.toEqual(expectedDefault); // q4_0 changes this small model's continuation: the conversion did happen
+    await page.close();
+  });
+
+  test("?model=default-instruct: the default model with its shipped adapter, unmerged: `openelm generate --model default-instruct`'s greedy tokens", async () => {
+    const page = await ctx.newPage();
+    const [cli] = await Promise.all([runCli(["generate", PROMPT, "--model", "default-instruct", "-n", String(N), "--temperature", "0", "--json"]),
+      page.goto(server.url + q({ model: "default-instruct", prompt: PROMPT, max_new_tokens: N, temperature: 0, autorun: 1, sw: 0 }))]);
+    expect(cli.stderr).toBe("");
+    const instruct = JSON.parse(cli.stdout).tokens as number[];
+    expect(instruct).not.toEqual(expectedDefault); // the adapter changes this prompt's continuation
+    const out = await waitEnd(page);
+    expect(out.error).toBe("");
+    expect(out.tokens!.split(",").map(Number)).toEqual(instruct);
+    expect(out.adapter).toBe("default-instruct");
+    expect(await page.textContent("#model-info")).toMatch(/^default-instruct \(default \+ its adapter, unmerged\)/);
+    await page.close();
+  });
+
+  test("the default-instruct choice loads into Chat mode; a reply equals `openelm chat --model default-instruct`'s", async () => {
+    const question = "How do I make bread?";
+    const chat = async (model: string) => {
+      const r = await runCli(["chat", "--model", model, "-n", String(N), "--no-stats"], `${question}\n/exit\n`);
+      expect(r.code).toBe(0);
+      return r.stdout.replace(/\n$/, "");
+    };
+    const page = await ctx.newPage();
+    const [instruct, base] = await Promise.all([chat("default-instruct"), chat("default"), page.goto(server.url + q({ sw: 0 }))]);
+    expect(instruct.trim()).not.toBe("");
+    expect(instruct).not.toBe(base);
+    await page.check("input[name=source][value=default-instruct]");
+    await page.click("#load");
+    await page.waitForFunction(() => document.body.dataset.state === "ready" || document.body.dataset.state === "error");
+    expect(await page.isChecked("input[name=mode][value=chat]")).toBe(true);
+    await page.fill("#prompt", question);
+    await page.fill("#max-new-tokens", String(N));
+    await page.click("#generate");
+    const out = await waitEnd(page);
+    expect(out.error).toBe("");
+    expect(out.text).toBe(instruct);
+    expect(await page.textContent("#chat-log")).toContain(instruct.trim());
     await page.close();
   });
 
