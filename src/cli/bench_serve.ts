@@ -37,7 +37,7 @@ export function register(program: Command): void {
         if (prompts.length === 0) throw new InputError(`--prompt-file ${o.promptFile}: no prompts (one a line expected)`);
       }
       const seconds = o.seconds ?? (o.requests === undefined ? 30 : undefined);
-      if (!o.json) process.stdout.write("| concurrency | requests | errors | output tok/s | req/s | TTFT p50 / p90 / p99 ms | ITL p50 / p90 / p99 ms | latency p50 ms |\n|---:|---:|---:|---:|---:|---|---|---:|\n");
+      if (!o.json) process.stdout.write("| concurrency | requests | errors | output tok/s | req/s | TTFT p50 / p90 / p99 ms | ITL p50 / p90 / p99 / max ms | latency p50 ms |\n|---:|---:|---:|---:|---:|---|---|---:|\n");
       for (const c of o.concurrency) {
         const r = await runLoad({ url: o.url, model: o.model, concurrency: c, promptTokens: o.promptTokens, prompts, maxTokens: o.maxTokens,
           requests: o.requests, seconds, seed: o.seed, timeoutMs: o.timeout * 1000, sharedPrefix: o.sharedPrefix, healthProbeMs: o.healthProbe });
@@ -53,5 +53,5 @@ const f = (x: number, d = 1) => (Number.isNaN(x) ? "-" : x.toFixed(d));
 
 function row(r: LoadReport): string {
   return `| ${r.concurrency} | ${r.requests} | ${r.errors} | ${f(r.outputTokensPerS)} | ${f(r.requestsPerS, 2)} | ` +
-    `${f(r.ttftMs.p50, 0)} / ${f(r.ttftMs.p90, 0)} / ${f(r.ttftMs.p99, 0)} | ${f(r.itlMs.p50)} / ${f(r.itlMs.p90)} / ${f(r.itlMs.p99)} | ${f(r.latencyMs.p50, 0)} |\n`;
+    `${f(r.ttftMs.p50, 0)} / ${f(r.ttftMs.p90, 0)} / ${f(r.ttftMs.p99, 0)} | ${f(r.itlMs.p50)} / ${f(r.itlMs.p90)} / ${f(r.itlMs.p99)} / ${f(r.itlMs.max)} | ${f(r.latencyMs.p50, 0)} |\n`;
 }

@@ -60,14 +60,14 @@ export interface LoadReport {
   healthFailures?: number;
 }
 
-export interface Percentiles { p50: number; p90: number; p99: number; mean: number }
+export interface Percentiles { p50: number; p90: number; p99: number; max: number; mean: number }
 
-/** Nearest-rank percentiles (NaN for no samples). */
+/** Nearest-rank percentiles and the maximum (a rare long gap hides under p99; NaN for no samples). */
 export function percentiles(xs: number[]): Percentiles {
-  if (xs.length === 0) return { p50: NaN, p90: NaN, p99: NaN, mean: NaN };
+  if (xs.length === 0) return { p50: NaN, p90: NaN, p99: NaN, max: NaN, mean: NaN };
   const s = [...xs].sort((a, b) => a - b);
   const at = (p: number) => s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
-  return { p50: at(50), p90: at(90), p99: at(99), mean: s.reduce((a, b) => a + b, 0) / s.length };
+  return { p50: at(50), p90: at(90), p99: at(99), max: s[s.length - 1], mean: s.reduce((a, b) => a + b, 0) / s.length };
 }
 
 interface One { ok: boolean; error?: string; ttft: number; gaps: number[]; tokens: number; latency: number; cached?: number; order: number }

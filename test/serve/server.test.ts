@@ -332,8 +332,8 @@ describe("server faults, prefix cache and metrics", () => {
 describe("bench-serve load generator", () => {
   test("percentiles are nearest-rank", () => {
     const xs = Array.from({ length: 100 }, (_, i) => 100 - i); // 1 … 100, unsorted
-    expect(percentiles(xs)).toEqual({ p50: 50, p90: 90, p99: 99, mean: 50.5 });
-    expect(percentiles([7])).toEqual({ p50: 7, p90: 7, p99: 7, mean: 7 });
+    expect(percentiles(xs)).toEqual({ p50: 50, p90: 90, p99: 99, max: 100, mean: 50.5 });
+    expect(percentiles([7])).toEqual({ p50: 7, p90: 7, p99: 7, max: 7, mean: 7 });
   });
 
   test("a run against the server: every request streamed to the end, tokens counted from usage", async () => {
