@@ -1,7 +1,8 @@
 // The x86 code V8 (TurboFan) emits for chosen kernel functions, and per innermost loop the instructions of
 // one iteration by kind: SIMD multiply/dot, other SIMD arithmetic, unpack/shuffle/shift/logic/convert, plain
-// loads, stores, scalar (address, counter, branch, V8's loop stack check), and how many instructions read
-// memory. This counts what the engine runs, for comparing with another engine's disassembly (objdump -d).
+// loads, V8's vector spills and reloads (stack slots), stores, scalar (address, counter, branch, V8's loop stack
+// check), and how many instructions read memory. A loop is a backward jump's range; V8 lays some loops out with
+// their tail ahead of the header or with blocks an iteration skips, so read --code before dividing by a trip. This counts what the engine runs, for comparing with another engine's disassembly (objdump -d).
 //   node scripts/wasm_asm.mjs [--relaxed] [--names FILE] [--code] [--all] NAME...
 // NAME: a substring of a function name (e.g. "tile16<i8>", "matmulQuant<u8>"); none: list the functions.
 // The shipped builds carry no name section: --names takes a build of the same target with names
