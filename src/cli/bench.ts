@@ -121,7 +121,7 @@ export function register(program: Command): void {
     .option("--no-relaxed", "use the plain SIMD kernels even where relaxed SIMD is available")
     .option("--matvec-rows <min-max|off>", "activation-row counts (batched decode steps) the small-batch matvec kernels take, e.g. 4-16 (the default); off: the tiled matmuls", matvecRowsArg)
     .option("--json", "print the results as JSON")
-    .option("--profile", "after the tests, time every backend op of a decode (per thread count): where a token's time goes")
+    .option("--profile", "after the tests, time every backend op of a decode and of the longest prompt's prefill (per thread count): where the time goes")
     .option("--bandwidth [MiB]", "after the tests, memory read bandwidth (GB/s, a streaming sum over MiB, default 1024: well above the last-level cache) with 1 thread and each thread count: decode's ceiling", intArg(1))
     .action(async (o: BenchOptions) => { await bench(o); });
 }
@@ -200,14 +200,19 @@ export async function bench(o: BenchOptions): Promise<void> {
     }
   }
   const peakRss = process.resourceUsage().maxRSS * 1024;
-  const profiles: Array<{ threads: number; rows: ProfileRow[] }> = [];
+  const profiles: Array<{ threads: number; test: string; rows: ProfileRow[] }> = [];
   if (o.profile) {
+    const pMax = Math.max(0, ...o.nPrompt);
     for (const t of threads) {
       backend.setThreads(t);
-      const rows = profileDecode(model, cache, backend, Math.max(16, Math.min(128, maxLen - 2)));
-      profiles.push({ threads: t, rows });
-      print(`\ndecode profile, ${t} thread${t > 1 ? "s" : ""} (per token):\n| op | calls | ms | share | weights GB/s |\n|---|---:|---:|---:|---:|\n`);
-      for (const r of rows) print(`| ${r.op} | ${r.calls_per_token} | ${r.ms_per_token.toFixed(3)} | ${(100 * r.share).toFixed(1)} % | ${r.weight_gb_per_s?.toFixed(1) ?? ""} |\n`);
+      const runs = [{ test: "decode", unit: "token", rows: profileOps(model, cache, backend, "decode", Math.max(16, Math.min(128, maxLen - 2))) }];
+      if (pMax > 0) runs.push({ test: `pp${pMax}`, unit: "prompt", rows: profileOps(model, cache, backend, "prefill", pMax) });
+      for (const { test, unit, rows } of runs) {
+        profiles.push({ threads: t, test, rows });
+        print(`
+${test === "decode" ? "decode" : `prefill (${test})`} profile, ${t} thread${t > 1 ? "s" : ""} (per ${unit}):\n| op | calls | ms | share | weights GB/s |\n|---|---:|---:|---:|---:|\n`);
+        for (const r of rows) print(`| ${r.op} | ${r.calls_per_token} | ${r.ms_per_token.toFixed(3)} | ${(100 * r.share).toFixed(1)} % | ${r.weight_gb_per_s?.toFixed(1) ?? ""} |\n`);
+      }
     }
   }
   // After peak RSS is taken: the probe's buffer is not the engine's memory.
@@ -231,10 +236,11 @@ export async function bench(o: BenchOptions): Promise<void> {
 }
 
 /**
- * Decode `steps` tokens from one prompt token with every backend op timed (kernels run synchronously on the
- * calling thread, so wall time per call is the op's time); matmuls are split by weight shape and type.
+ * Every backend op timed (kernels run synchronously on the calling thread, so wall time per call is the op's
+ * time), matmuls split by weight shape and type: a decode of `n` tokens from one prompt token (rows per
+ * token), or the prefill of one n-token prompt (rows for the whole prompt).
  */
-function profileDecode(model: OpenELMModel, cache: KVCache, backend: Backend, steps: number): ProfileRow[] {
+function profileOps(model: OpenELMModel, cache: KVCache, backend: Backend, mode: "decode" | "prefill", n: number): ProfileRow[] {
   const ops = ["embed", "matmul", "rmsnorm", "qkNormRope", "attention", "swiglu", "addInPlace"] as const;
   const time = new Map<string, { ms: number; calls: number; bytes: number }>();
   const saved = ops.map((k) => [k, backend[k]] as const);
@@ -253,18 +259,29 @@ function profileDecode(model: OpenELMModel, cache: KVCache, backend: Backend, st
   }
   try {
     cache.truncate(0);
-    model.forward([1], cache);
-    time.clear();
-    const next = randomIds(steps, model.config.vocab_size, 11);
-    const t0 = performance.now();
-    for (const id of next) model.forward([id], cache);
-    const total = performance.now() - t0;
+    let total: number, per: number;
+    if (mode === "decode") {
+      model.forward([1], cache);
+      time.clear();
+      const next = randomIds(n, model.config.vocab_size, 11);
+      const t0 = performance.now();
+      for (const id of next) model.forward([id], cache);
+      total = performance.now() - t0; per = n;
+    } else {
+      const ids = randomIds(n, model.config.vocab_size, 13);
+      model.forward(ids, cache); // warm-up at this length
+      cache.truncate(0);
+      time.clear();
+      const t0 = performance.now();
+      model.forward(ids, cache);
+      total = performance.now() - t0; per = 1;
+    }
     const rows: ProfileRow[] = [...time].sort((a, b) => b[1].ms - a[1].ms).map(([op, e]) => ({
-      op, calls_per_token: e.calls / steps, ms_per_token: e.ms / steps, share: e.ms / total,
-      ...(e.bytes ? { weight_gb_per_s: (e.bytes * e.calls) / (e.ms * 1e6) } : {}),
+      op, calls_per_token: e.calls / per, ms_per_token: e.ms / per, share: e.ms / total,
+      ...(e.bytes && mode === "decode" ? { weight_gb_per_s: (e.bytes * e.calls) / (e.ms * 1e6) } : {}),
     }));
     const accounted = rows.reduce((a, r) => a + r.ms_per_token, 0);
-    rows.push({ op: "other (JS between ops, KV copies)", calls_per_token: 0, ms_per_token: total / steps - accounted, share: 1 - (accounted * steps) / total });
+    rows.push({ op: "other (JS between ops, KV copies)", calls_per_token: 0, ms_per_token: total / per - accounted, share: 1 - (accounted * per) / total });
     return rows;
   } finally {
     for (const [k, f] of saved) (backend as unknown as Record<string, unknown>)[k] = f;

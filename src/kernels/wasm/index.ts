@@ -36,10 +36,11 @@ export interface WasmBackendOptions {
 export interface MatvecRows { min: number; max: number }
 
 /**
- * From 4 to 16 activation rows (a batched decode step of that many sequences, a short prompt), q8_0, q4_0
- * (plain SIMD build), f32 and 16-bit weights go through the small-batch matvecs (each weight loaded once for
- * all rows); otherwise through the decode matvec (T = 1) or the token-tiled matmuls, which measured faster
- * at 2 … 3 rows (scripts/bench_matvec_rows.mjs, BENCHMARKS.md "Server: continuous batching").
+ * From 4 to 16 activation rows (a batched decode step of that many sequences, a short prompt), f32 and 16-bit
+ * weights go through the small-batch matvecs (each weight loaded once for all rows); otherwise through the decode
+ * matvec (T = 1) or the token-tiled matmuls, which measured faster at 2 … 3 rows (scripts/bench_matvec_rows.mjs,
+ * BENCHMARKS.md "Server: continuous batching"). q8_0 and q4_0 take their unpacked-pairs kernel from min rows on,
+ * prefills included (it tiles the tokens itself); min > max turns it off too.
  */
 export const MATVEC_ROWS: MatvecRows = { min: 4, max: 16 };
 
@@ -230,8 +231,7 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
     const N = m.rows, K = m.cols;
     need(out, T * N, "matmul out"); need(x, T * K, "matmul x");
     const po = ptr(out, "matmul out"), px = ptr(x, "matmul x");
-    // q4_0's tiled matmul in the relaxed build has i8 dots, which the 16-bit small-batch path does not beat.
-    const small = T >= Math.max(2, backend.matvecRows.min) && T <= backend.matvecRows.max && !(relaxed && m.dtype === "q4_0");
+    const small = T >= Math.max(2, backend.matvecRows.min) && T <= backend.matvecRows.max;
     switch (m.dtype) {
       case "f32":
         job(small ? Op.matvecF32 : Op.matmulF32, po, px, m.ptr, T, N, K);
@@ -246,12 +246,14 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
       }
       case "q8_0": case "q4_0": {
         const nb = K / 32;
-        const q16 = actQ16.need(T * K * 2), q8 = actQ8.need(T * K), d = actD.need(T * nb * 4), c = actCorr.need(T * nb * 16);
-        job(Op.quantAct, px, K, q16, q8, d, c, small ? 1 : 0); // small: q16 in element order
+        const T4 = Math.ceil(T / 4) * 4, q16 = actQ16.need(T4 * K * 2), q8 = actQ8.need(T * K), d = actD.need(T4 * nb * 4), c = actCorr.need(T * nb * 16);
+        // Several rows: the unpacked-pairs kernel, whatever T (it tiles the tokens itself).
+        const pairs = T >= Math.max(2, backend.matvecRows.min) && backend.matvecRows.min <= backend.matvecRows.max;
+        job(Op.quantAct, px, K, q16, q8, d, c, pairs ? 1 : 0); // pairs: q16 interleaved by 4 rows
         pool.run(T, itemChunk(T, T * K));
         const q8_0 = m.dtype === "q8_0";
-        if (small) { // each thread unpacks a 4-row group at a time into its own K·8 bytes
-          job(q8_0 ? Op.matvecQ8 : Op.matvecQ4, po, q16, d, c, m.ptr, T, N, K, unpacked.need(threads * K * 8), K * 8);
+        if (pairs) { // each thread unpacks two 4-row groups at a time into its own K·16 + 128 bytes
+          job(q8_0 ? Op.matvecQ8 : Op.matvecQ4, po, q16, d, m.ptr, T, N, K, unpacked.need(threads * (K * 16 + 128)), K * 16 + 128);
         } else job(q8_0 ? Op.matmulQ8 : Op.matmulQ4, po, q16, q8, d, c, m.ptr, T, N, K);
         break;
       }

@@ -46,9 +46,11 @@ export function repackQuant(src: usize, isQ8: bool, K: i32, dst: usize, rowBase:
 
 /**
  * Rows [r0, r1) of x (T, K), K % 32 == 0 -> q16 (T, K) i16, q8 (T, K) i8, dx (T, K/32) f32, corr (T, K/32) i32x4.
- * q16 is in the [even 8 | odd 8] order of dotQ8, or (natural) in element order for matvecQuantRows.
+ * q16 is per row in the [even 8 | odd 8] order of dotQ8, or (interleaved, for matmulQuantPairs) by groups of 4
+ * rows: element pair p of row r at 16·(K/2·⌊r/4⌋ + p) + 4·(r mod 4) bytes, so one load gives 4 rows' pair;
+ * dx then likewise: block b's scale of row r at 16·(K/32·⌊r/4⌋ + b) + 4·(r mod 4).
  */
-export function quantizeAct(x: usize, K: i32, q16: usize, q8: usize, dx: usize, corr: usize, natural: bool, r0: i32, r1: i32): void {
+export function quantizeAct(x: usize, K: i32, q16: usize, q8: usize, dx: usize, corr: usize, interleaved: bool, r0: i32, r1: i32): void {
   const nb = K >> 5;
   for (let r = r0; r < r1; r++) {
     for (let b = 0; b < nb; b++) {
@@ -72,10 +74,14 @@ export function quantizeAct(x: usize, K: i32, q16: usize, q8: usize, dx: usize, 
       const q7 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v7, idv)));
       const h0 = i16x8.narrow_i32x4_s(q0, q1), h1 = i16x8.narrow_i32x4_s(q2, q3);
       const h2 = i16x8.narrow_i32x4_s(q4, q5), h3 = i16x8.narrow_i32x4_s(q6, q7);
-      const o16 = q16 + (e << 1);
-      if (natural) {
-        v128.store(o16, h0); v128.store(o16, h1, 16); v128.store(o16, h2, 32); v128.store(o16, h3, 48);
-      } else { // per 16 elements: the even ones, then the odd ones (see dotQ8)
+      if (interleaved) { // the block's 16 pairs, each into its 4-row slot
+        const o = q16 + ((<usize>(r >> 2) * nb + b) << 8) + (<usize>(r & 3) << 2);
+        v128.store32_lane(o, h0, 0); v128.store32_lane(o, h0, 1, 16); v128.store32_lane(o, h0, 2, 32); v128.store32_lane(o, h0, 3, 48);
+        v128.store32_lane(o, h1, 0, 64); v128.store32_lane(o, h1, 1, 80); v128.store32_lane(o, h1, 2, 96); v128.store32_lane(o, h1, 3, 112);
+        v128.store32_lane(o, h2, 0, 128); v128.store32_lane(o, h2, 1, 144); v128.store32_lane(o, h2, 2, 160); v128.store32_lane(o, h2, 3, 176);
+        v128.store32_lane(o, h3, 0, 192); v128.store32_lane(o, h3, 1, 208); v128.store32_lane(o, h3, 2, 224); v128.store32_lane(o, h3, 3, 240);
+      } else {
+        const o16 = q16 + (e << 1); // per 16 elements: the even ones, then the odd ones (see dotQ8)
         v128.store(o16, v128.shuffle<i16>(h0, h1, 0, 2, 4, 6, 8, 10, 12, 14));
         v128.store(o16, v128.shuffle<i16>(h0, h1, 1, 3, 5, 7, 9, 11, 13, 15), 16);
         v128.store(o16, v128.shuffle<i16>(h2, h3, 0, 2, 4, 6, 8, 10, 12, 14), 32);
@@ -85,7 +91,7 @@ export function quantizeAct(x: usize, K: i32, q16: usize, q8: usize, dx: usize, 
       v128.store(q8 + e, i8x16.narrow_i16x8_s(h2, h3), 16);
       const sv = i32x4.add(i32x4.add(i32x4.add(q0, q1), i32x4.add(q2, q3)), i32x4.add(i32x4.add(q4, q5), i32x4.add(q6, q7)));
       const sum = i32x4.extract_lane(sv, 0) + i32x4.extract_lane(sv, 1) + i32x4.extract_lane(sv, 2) + i32x4.extract_lane(sv, 3);
-      store<f32>(dx + (i << 2), d);
+      store<f32>(interleaved ? dx + ((<usize>(r >> 2) * nb + b) << 4) + (<usize>(r & 3) << 2) : dx + (i << 2), d);
       v128.store(corr + (i << 4), i32x4.replace_lane(i32x4.splat(0), 0, sum << 3));
     }
   }
@@ -258,18 +264,22 @@ function tile16<W>(x16: usize, x8: usize, dx: usize, corr: usize, g: usize, gs: 
   v128.store(out, a0); v128.store(out, a1, 16); v128.store(out, a2, 32); v128.store(out, a3, 48);
 }
 
-// Small batches (T = 2 … a few activation rows, e.g. one decode token of each sequence of a batch). The
-// prefill tiles unpack a group's bytes again for every token and reduce each 4-row block dot horizontally;
-// here each 4-row group is unpacked once, into per-thread scratch, as 16 vectors a block of 16-bit pairs
-// V_m = [row 0 | row 1 | row 2 | row 3] × weights (2m, 2m+1). An i32x4.dot_i16x8_s of V_m with the
-// activation pair (2m, 2m+1) broadcast (q16 in element order) gives the 4 rows' partial sums in their own
-// lanes: no horizontal sums, one load32_splat a dot. The float side is blockDot's, op for op, so the
-// outputs are bitwise those of the decode and prefill tiles.
+// Several activation rows (a batched decode step of a few sequences, or a prompt's prefill). The decode tiles
+// above unpack a group's bytes and reduce each 4-row block dot horizontally for every activation row; here each
+// 4-row group is unpacked once per token block, into per-thread scratch, as 16 vectors a block of signed 16-bit
+// pairs V_m = [row 0 | row 1 | row 2 | row 3] × weights (2m, 2m+1) (the stored offset taken off, so no
+// correction term). An i32x4.dot_i16x8_s of V_m with the activation pair (2m, 2m+1) broadcast (q16 in element
+// order) gives the 4 rows' partial sums in their own lanes: no horizontal sums, one load32_splat a dot, and
+// two groups (8 rows) share each broadcast. The integer sums equal the tiles' exactly and the float side is
+// blockDot's, op for op, so the outputs are bitwise those of the decode and prefill tiles.
+
+/** Tokens a pass of matmulQuantPairs keeps its activations (≤ TBP · K · 2 bytes) in cache for. */
+const TBP = 64;
 
 /**
- * 4 rows' 16 weights each (a0 … a3: bytes, weight j of row r in byte j of ar) -> the 8 vectors V_m of
- * their byte pairs at o (16-bit lanes, stored values zero-extended). Only interleaves and extends, which
- * engines lower to single instructions.
+ * 4 rows' 16 weights each (a0 … a3: signed bytes, weight j of row r in byte j of ar) -> the 8 vectors V_m of
+ * their byte pairs at o, o + 32, … (16-bit lanes). Only interleaves and extends, which engines lower to single
+ * instructions.
  */
 // @ts-ignore: decorator
 @inline function pairsOf4(a0: v128, a1: v128, a2: v128, a3: v128, o: usize): void {
@@ -277,126 +287,162 @@ function tile16<W>(x16: usize, x8: usize, dx: usize, corr: usize, g: usize, gs: 
   const l23 = v128.shuffle<i16>(a2, a3, 0, 8, 1, 9, 2, 10, 3, 11), h23 = v128.shuffle<i16>(a2, a3, 4, 12, 5, 13, 6, 14, 7, 15);
   const b0 = v128.shuffle<i32>(l01, l23, 0, 4, 1, 5), b1 = v128.shuffle<i32>(l01, l23, 2, 6, 3, 7);
   const b2 = v128.shuffle<i32>(h01, h23, 0, 4, 1, 5), b3 = v128.shuffle<i32>(h01, h23, 2, 6, 3, 7);
-  v128.store(o, i16x8.extend_low_i8x16_u(b0)); v128.store(o, i16x8.extend_high_i8x16_u(b0), 16);
-  v128.store(o, i16x8.extend_low_i8x16_u(b1), 32); v128.store(o, i16x8.extend_high_i8x16_u(b1), 48);
-  v128.store(o, i16x8.extend_low_i8x16_u(b2), 64); v128.store(o, i16x8.extend_high_i8x16_u(b2), 80);
-  v128.store(o, i16x8.extend_low_i8x16_u(b3), 96); v128.store(o, i16x8.extend_high_i8x16_u(b3), 112);
+  v128.store(o, i16x8.extend_low_i8x16_s(b0)); v128.store(o, i16x8.extend_high_i8x16_s(b0), 32);
+  v128.store(o, i16x8.extend_low_i8x16_s(b1), 64); v128.store(o, i16x8.extend_high_i8x16_s(b1), 96);
+  v128.store(o, i16x8.extend_low_i8x16_s(b2), 128); v128.store(o, i16x8.extend_high_i8x16_s(b2), 160);
+  v128.store(o, i16x8.extend_low_i8x16_s(b3), 192); v128.store(o, i16x8.extend_high_i8x16_s(b3), 224);
 }
 
-/** A repacked 4-row group at g (nb blocks) -> its pair vectors at s (256 bytes a block). */
+/**
+ * A repacked 4-row group at g (nb blocks) -> its signed pair vectors at s: per block 512 bytes, V_m of this
+ * group at 32·m, the other group of the pair at 32·m + 16 (the caller passes s or s + 16).
+ */
 function unpackGroup<W>(g: usize, nb: i32, s: usize): void {
   const isQ8 = isSigned<W>();
   const gbb = groupBlockBytes(isQ8);
   for (let b = 0; b < nb; b++) {
-    const q = g + <usize>b * gbb + 16, o = s + (<usize>b << 8);
-    if (isQ8) {
-      pairsOf4(v128.load(q), v128.load(q, 32), v128.load(q, 64), v128.load(q, 96), o);
-      pairsOf4(v128.load(q, 16), v128.load(q, 48), v128.load(q, 80), v128.load(q, 112), o + 128);
-    } else { // byte j: weight j (low nibble), j + 16 (high)
+    const q = g + <usize>b * gbb + 16, o = s + (<usize>b << 9);
+    if (isQ8) { // stored + 128
+      const f = i8x16.splat(-128);
+      pairsOf4(v128.xor(v128.load(q), f), v128.xor(v128.load(q, 32), f), v128.xor(v128.load(q, 64), f), v128.xor(v128.load(q, 96), f), o);
+      pairsOf4(v128.xor(v128.load(q, 16), f), v128.xor(v128.load(q, 48), f), v128.xor(v128.load(q, 80), f), v128.xor(v128.load(q, 112), f), o + 256);
+    } else { // byte j: weight j (low nibble), j + 16 (high), each stored + 8
       const v0 = v128.load(q), v1 = v128.load(q, 16), v2 = v128.load(q, 32), v3 = v128.load(q, 48);
-      const m = i8x16.splat(15);
-      pairsOf4(v128.and(v0, m), v128.and(v1, m), v128.and(v2, m), v128.and(v3, m), o);
-      pairsOf4(v128.and(i16x8.shr_u(v0, 4), m), v128.and(i16x8.shr_u(v1, 4), m),
-        v128.and(i16x8.shr_u(v2, 4), m), v128.and(i16x8.shr_u(v3, 4), m), o + 128);
+      const m = i8x16.splat(15), e = i8x16.splat(8);
+      pairsOf4(i8x16.sub(v128.and(v0, m), e), i8x16.sub(v128.and(v1, m), e), i8x16.sub(v128.and(v2, m), e), i8x16.sub(v128.and(v3, m), e), o);
+      pairsOf4(i8x16.sub(v128.and(i16x8.shr_u(v0, 4), m), e), i8x16.sub(v128.and(i16x8.shr_u(v1, 4), m), e),
+        i8x16.sub(v128.and(i16x8.shr_u(v2, 4), m), e), i8x16.sub(v128.and(i16x8.shr_u(v3, 4), m), e), o + 256);
     }
   }
 }
 
 // @ts-ignore: decorator
-@inline function pairDot(acc: v128, v: v128, x: usize): v128 {
-  return i32x4.add(acc, i32x4.dot_i16x8_s(v, v128.load32_splat(x)));
+@inline function pairDot(acc: v128, v: v128, x: v128): v128 {
+  return i32x4.add(acc, i32x4.dot_i16x8_s(v, x));
 }
 
-/** blockDot's float step: acc + (r − offset·Σq) · weight scales · activation scale. */
+/** blockDot's float step, accumulated in memory at o: o + r · weight scales · activation scale. */
 // @ts-ignore: decorator
-@inline function scaleAdd<W>(acc: v128, r: v128, ws: v128, dx: usize, corr: usize): v128 {
-  const c = load<i32>(corr);
-  r = i32x4.sub(r, i32x4.splat(isSigned<W>() ? c << 4 : c));
-  return f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(r), f32x4.mul(ws, f32x4.splat(load<f32>(dx)))));
+@inline function scaleAddAt(o: usize, r: v128, ws: v128, d: f32): void {
+  v128.store(o, f32x4.add(v128.load(o), f32x4.mul(f32x4.convert_i32x4_s(r), f32x4.mul(ws, f32x4.splat(d)))));
 }
 
 // @ts-ignore: decorator
 @inline function storeCols(o: usize, acc: v128, cols: i32): void {
   if (cols >= 4) { v128.store(o, acc); return; }
+  if (cols <= 0) return;
   store<f32>(o, f32x4.extract_lane(acc, 0));
   if (cols > 1) store<f32>(o, f32x4.extract_lane(acc, 1), 4);
   if (cols > 2) store<f32>(o, f32x4.extract_lane(acc, 2), 8);
 }
 
 /**
- * out (T, N) rows [n0, n1) (n0 a multiple of 4) = act (T, K) · Wᵀ for small T: per 4-row group, unpack it to
- * s (nb · 256 bytes, this thread's), then pass the activation rows over it four at a time (the rest two, then one).
+ * Four activation rows (their interleaved q16 at x and scales at d, see quantizeAct) against a pair of
+ * groups' unpacked pairs at s (scales of the repacked groups at g0, g1): the 4 × 8 outputs accumulated block by
+ * block in acc (4 rows of 32 bytes, zeroed here). Two pairs a loop trip: one load brings the 4 rows' pair, a
+ * lane shuffle broadcasts each, and few enough vectors are live that none is spilled.
  */
-export function matvecQuantRows<W>(out: usize, q16: usize, dx: usize, corr: usize, w: usize, T: i32, N: i32, K: i32,
+function pairs4x8(x: usize, d: usize, s: usize, g0: usize, g1: usize, gbb: usize, nb: i32, acc: usize): void {
+  const z = f32x4.splat(0);
+  v128.store(acc, z); v128.store(acc, z, 16); v128.store(acc, z, 32); v128.store(acc, z, 48);
+  v128.store(acc, z, 64); v128.store(acc, z, 80); v128.store(acc, z, 96); v128.store(acc, z, 112);
+  let p = s;
+  for (let b = 0; b < nb; b++) {
+    let r00 = i32x4.splat(0), r01 = i32x4.splat(0), r10 = i32x4.splat(0), r11 = i32x4.splat(0);
+    let r20 = i32x4.splat(0), r21 = i32x4.splat(0), r30 = i32x4.splat(0), r31 = i32x4.splat(0);
+    const pe = p + 512;
+    do {
+      let xv = v128.load(x), va = v128.load(p), vb = v128.load(p, 16);
+      let xt = v128.shuffle<i32>(xv, xv, 0, 0, 0, 0); r00 = pairDot(r00, va, xt); r01 = pairDot(r01, vb, xt);
+      xt = v128.shuffle<i32>(xv, xv, 1, 1, 1, 1); r10 = pairDot(r10, va, xt); r11 = pairDot(r11, vb, xt);
+      xt = v128.shuffle<i32>(xv, xv, 2, 2, 2, 2); r20 = pairDot(r20, va, xt); r21 = pairDot(r21, vb, xt);
+      xt = v128.shuffle<i32>(xv, xv, 3, 3, 3, 3); r30 = pairDot(r30, va, xt); r31 = pairDot(r31, vb, xt);
+      xv = v128.load(x, 16); va = v128.load(p, 32); vb = v128.load(p, 48);
+      xt = v128.shuffle<i32>(xv, xv, 0, 0, 0, 0); r00 = pairDot(r00, va, xt); r01 = pairDot(r01, vb, xt);
+      xt = v128.shuffle<i32>(xv, xv, 1, 1, 1, 1); r10 = pairDot(r10, va, xt); r11 = pairDot(r11, vb, xt);
+      xt = v128.shuffle<i32>(xv, xv, 2, 2, 2, 2); r20 = pairDot(r20, va, xt); r21 = pairDot(r21, vb, xt);
+      xt = v128.shuffle<i32>(xv, xv, 3, 3, 3, 3); r30 = pairDot(r30, va, xt); r31 = pairDot(r31, vb, xt);
+      p += 64; x += 32;
+    } while (p != pe);
+    // blockDot's float step for each of the 8 (row group, token) pairs, accumulated in acc
+    const w0 = v128.load(g0), w1 = v128.load(g1), dv = v128.load(d);
+    g0 += gbb; g1 += gbb; d += 16;
+    let dt = v128.shuffle<f32>(dv, dv, 0, 0, 0, 0);
+    v128.store(acc, f32x4.add(v128.load(acc), f32x4.mul(f32x4.convert_i32x4_s(r00), f32x4.mul(w0, dt))));
+    v128.store(acc, f32x4.add(v128.load(acc, 16), f32x4.mul(f32x4.convert_i32x4_s(r01), f32x4.mul(w1, dt))), 16);
+    dt = v128.shuffle<f32>(dv, dv, 1, 1, 1, 1);
+    v128.store(acc, f32x4.add(v128.load(acc, 32), f32x4.mul(f32x4.convert_i32x4_s(r10), f32x4.mul(w0, dt))), 32);
+    v128.store(acc, f32x4.add(v128.load(acc, 48), f32x4.mul(f32x4.convert_i32x4_s(r11), f32x4.mul(w1, dt))), 48);
+    dt = v128.shuffle<f32>(dv, dv, 2, 2, 2, 2);
+    v128.store(acc, f32x4.add(v128.load(acc, 64), f32x4.mul(f32x4.convert_i32x4_s(r20), f32x4.mul(w0, dt))), 64);
+    v128.store(acc, f32x4.add(v128.load(acc, 80), f32x4.mul(f32x4.convert_i32x4_s(r21), f32x4.mul(w1, dt))), 80);
+    dt = v128.shuffle<f32>(dv, dv, 3, 3, 3, 3);
+    v128.store(acc, f32x4.add(v128.load(acc, 96), f32x4.mul(f32x4.convert_i32x4_s(r30), f32x4.mul(w0, dt))), 96);
+    v128.store(acc, f32x4.add(v128.load(acc, 112), f32x4.mul(f32x4.convert_i32x4_s(r31), f32x4.mul(w1, dt))), 112);
+  }
+}
+
+/**
+ * One activation row (its interleaved q16 at x: 4-byte pairs 16 bytes apart; its scales at d, 16 bytes apart)
+ * against a pair of groups' pairs at s: the 8 outputs at acc (32 bytes, zeroed here).
+ */
+function pairs1x8(x: usize, d: usize, s: usize, g0: usize, g1: usize, gbb: usize, nb: i32, acc: usize): void {
+  const z = f32x4.splat(0);
+  v128.store(acc, z); v128.store(acc, z, 16);
+  let p = s;
+  for (let b = 0; b < nb; b++) {
+    let r0 = i32x4.splat(0), r1 = i32x4.splat(0), q0 = i32x4.splat(0), q1 = i32x4.splat(0);
+    for (let j = 0; j < 4; j++) {
+      let xv = v128.load32_splat(x);
+      r0 = pairDot(r0, v128.load(p), xv); r1 = pairDot(r1, v128.load(p, 16), xv); xv = v128.load32_splat(x, 16);
+      q0 = pairDot(q0, v128.load(p, 32), xv); q1 = pairDot(q1, v128.load(p, 48), xv); xv = v128.load32_splat(x, 32);
+      r0 = pairDot(r0, v128.load(p, 64), xv); r1 = pairDot(r1, v128.load(p, 80), xv); xv = v128.load32_splat(x, 48);
+      q0 = pairDot(q0, v128.load(p, 96), xv); q1 = pairDot(q1, v128.load(p, 112), xv);
+      p += 128; x += 64;
+    }
+    const dt = load<f32>(d);
+    scaleAddAt(acc, i32x4.add(r0, q0), v128.load(g0), dt);
+    scaleAddAt(acc + 16, i32x4.add(r1, q1), v128.load(g1), dt);
+    g0 += gbb; g1 += gbb; d += 16;
+  }
+}
+
+/**
+ * out (T, N) rows [n0, n1) (n0 a multiple of 4) = act (T, K) · Wᵀ for T ≥ 2: per token block of TBP and pair of
+ * 4-row groups, unpack the groups to s (this thread's K · 16 + 128 bytes), then pass the block's activation rows
+ * over them four at a time (the rest one by one). A lone last group's partner slot is left as it is, its
+ * outputs not stored.
+ */
+export function matmulQuantPairs<W>(out: usize, q16: usize, dx: usize, w: usize, T: i32, N: i32, K: i32,
   s: usize, n0: i32, n1: i32): void {
   const nb = K >> 5;
   const gbb = groupBlockBytes(isSigned<W>());
   const groupBytes = <usize>nb * gbb;
-  const xs = <usize>K << 1, ds = <usize>nb << 2, cs = <usize>nb << 4, os = <usize>N << 2;
-  for (let n = n0; n < n1; n += 4) {
-    const g = w + <usize>(n >> 2) * groupBytes;
-    unpackGroup<W>(g, nb, s);
-    const cols = n1 - n, o = out + (<usize>n << 2);
-    let t = 0;
-    for (; t + 4 <= T; t += 4) {
-      const x0 = q16 + <usize>t * xs, d0 = dx + <usize>t * ds, c0 = corr + <usize>t * cs;
-      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-      for (let b = 0; b < nb; b++) {
-        const sb = s + (<usize>b << 8), xb = x0 + (<usize>b << 6);
-        let r0 = i32x4.splat(0), r1 = i32x4.splat(0), r2 = i32x4.splat(0), r3 = i32x4.splat(0);
-        for (let m = 0; m < 16; m += 2) {
-          const v = v128.load(sb + (<usize>m << 4)), u = v128.load(sb + (<usize>m << 4), 16);
-          const xm = xb + (<usize>m << 2);
-          r0 = pairDot(pairDot(r0, v, xm), u, xm + 4);
-          r1 = pairDot(pairDot(r1, v, xm + xs), u, xm + xs + 4);
-          r2 = pairDot(pairDot(r2, v, xm + 2 * xs), u, xm + 2 * xs + 4);
-          r3 = pairDot(pairDot(r3, v, xm + 3 * xs), u, xm + 3 * xs + 4);
+  const xg = <usize>nb << 8, dg = <usize>nb << 4, os = <usize>N << 2; // 4 rows' interleaved q16 and dx bytes
+  const acc = s + (<usize>nb << 9);
+  for (let tb = 0; tb < T; tb += TBP) {
+    const te = min(T, tb + TBP);
+    for (let n = n0; n < n1; n += 8) {
+      const g0 = w + <usize>(n >> 2) * groupBytes;
+      const two = n + 4 < n1;
+      const g1 = two ? g0 + groupBytes : g0;
+      unpackGroup<W>(g0, nb, s);
+      if (two) unpackGroup<W>(g1, nb, s + 16);
+      const cols = n1 - n, o = out + (<usize>n << 2);
+      let t = tb;
+      for (; t + 4 <= te; t += 4) {
+        pairs4x8(q16 + <usize>(t >> 2) * xg, dx + <usize>(t >> 2) * dg, s, g0, g1, gbb, nb, acc);
+        for (let k = 0; k < 4; k++) {
+          const ot = o + <usize>(t + k) * os, a = acc + (<usize>k << 5);
+          storeCols(ot, v128.load(a), cols); storeCols(ot + 16, v128.load(a, 16), cols - 4);
         }
-        const ws = v128.load(g + <usize>b * gbb);
-        const db = d0 + (<usize>b << 2), cb = c0 + (<usize>b << 4);
-        a0 = scaleAdd<W>(a0, r0, ws, db, cb);
-        a1 = scaleAdd<W>(a1, r1, ws, db + ds, cb + cs);
-        a2 = scaleAdd<W>(a2, r2, ws, db + 2 * ds, cb + 2 * cs);
-        a3 = scaleAdd<W>(a3, r3, ws, db + 3 * ds, cb + 3 * cs);
       }
-      const ot = o + <usize>t * os;
-      storeCols(ot, a0, cols); storeCols(ot + os, a1, cols); storeCols(ot + 2 * os, a2, cols); storeCols(ot + 3 * os, a3, cols);
-    }
-    if (t + 2 <= T) {
-      const x0 = q16 + <usize>t * xs, d0 = dx + <usize>t * ds, c0 = corr + <usize>t * cs;
-      let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
-      for (let b = 0; b < nb; b++) {
-        const sb = s + (<usize>b << 8), xb = x0 + (<usize>b << 6);
-        let r0 = i32x4.splat(0), r1 = i32x4.splat(0), p0 = i32x4.splat(0), p1 = i32x4.splat(0);
-        for (let m = 0; m < 16; m += 2) {
-          const v = v128.load(sb + (<usize>m << 4)), u = v128.load(sb + (<usize>m << 4), 16);
-          const xm = xb + (<usize>m << 2);
-          r0 = pairDot(r0, v, xm); p0 = pairDot(p0, u, xm + 4);
-          r1 = pairDot(r1, v, xm + xs); p1 = pairDot(p1, u, xm + xs + 4);
-        }
-        const ws = v128.load(g + <usize>b * gbb);
-        const db = d0 + (<usize>b << 2), cb = c0 + (<usize>b << 4);
-        a0 = scaleAdd<W>(a0, i32x4.add(r0, p0), ws, db, cb);
-        a1 = scaleAdd<W>(a1, i32x4.add(r1, p1), ws, db + ds, cb + cs);
+      for (; t < te; t++) {
+        const lane = <usize>(t & 3) << 2;
+        pairs1x8(q16 + <usize>(t >> 2) * xg + lane, dx + <usize>(t >> 2) * dg + lane, s, g0, g1, gbb, nb, acc);
+        const ot = o + <usize>t * os;
+        storeCols(ot, v128.load(acc), cols); storeCols(ot + 16, v128.load(acc, 16), cols - 4);
       }
-      const ot = o + <usize>t * os;
-      storeCols(ot, a0, cols); storeCols(ot + os, a1, cols);
-      t += 2;
-    }
-    if (t < T) {
-      const x0 = q16 + <usize>t * xs;
-      let a0 = f32x4.splat(0);
-      for (let b = 0; b < nb; b++) {
-        const sb = s + (<usize>b << 8), xb = x0 + (<usize>b << 6);
-        let r0 = i32x4.splat(0), r1 = i32x4.splat(0);
-        for (let m = 0; m < 16; m += 4) {
-          const xm = xb + (<usize>m << 2), vm = sb + (<usize>m << 4);
-          r0 = pairDot(pairDot(r0, v128.load(vm), xm), v128.load(vm, 16), xm + 4);
-          r1 = pairDot(pairDot(r1, v128.load(vm, 32), xm + 8), v128.load(vm, 48), xm + 12);
-        }
-        a0 = scaleAdd<W>(a0, i32x4.add(r0, r1), v128.load(g + <usize>b * gbb), dx + <usize>t * ds + (<usize>b << 2), corr + <usize>t * cs + (<usize>b << 4));
-      }
-      storeCols(o + <usize>t * os, a0, cols);
     }
   }
 }
