@@ -246,14 +246,14 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
       }
       case "q8_0": case "q4_0": {
         const nb = K / 32;
-        const T4 = Math.ceil(T / 4) * 4, q16 = actQ16.need(T4 * K * 2), q8 = actQ8.need(T * K), d = actD.need(T4 * nb * 4), c = actCorr.need(T * nb * 16);
+        const T4 = Math.ceil(T / 4) * 4, q16 = actQ16.need(T4 * K * 2), q8 = actQ8.need(T4 * K), d = actD.need(T4 * nb * 4), c = actCorr.need(T4 * nb * 16);
         // Several rows: the unpacked-pairs kernel, whatever T (it tiles the tokens itself).
         const pairs = T >= Math.max(2, backend.matvecRows.min) && backend.matvecRows.min <= backend.matvecRows.max;
         job(Op.quantAct, px, K, q16, q8, d, c, pairs ? 1 : 0); // pairs: q16 interleaved by 4 rows
         pool.run(T, itemChunk(T, T * K));
         const q8_0 = m.dtype === "q8_0";
         if (pairs) { // each thread unpacks two 4-row groups at a time into its own K·16 + 128 bytes
-          job(q8_0 ? Op.matvecQ8 : Op.matvecQ4, po, q16, d, m.ptr, T, N, K, unpacked.need(threads * (K * 16 + 128)), K * 16 + 128);
+          job(q8_0 ? Op.matvecQ8 : Op.matvecQ4, po, q16, q8, d, c, m.ptr, T, N, K, unpacked.need(threads * (K * 16 + 128)), K * 16 + 128);
         } else job(q8_0 ? Op.matmulQ8 : Op.matmulQ4, po, q16, q8, d, c, m.ptr, T, N, K);
         break;
       }

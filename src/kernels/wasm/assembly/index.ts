@@ -59,11 +59,11 @@ export function runRange(ctrl: usize, r0: i32, r1: i32): void {
     case OP_MATVEC_BF16: matvecHalfRows<u16>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5), r0, r1); break;
     case OP_MATVEC_F16: matvecHalfRows<i16>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5), r0, r1); break;
     case OP_MATVEC_Q8: case OP_MATVEC_Q4: {
-      // args: out, q16, dx, w, T, N, K, scratch, scratch bytes a thread
-      const s = ap(ctrl, 7) + <usize>thread * ap(ctrl, 8);
+      // args: out, q16, q8, dx, corr, w, T, N, K, scratch, scratch bytes a thread
+      const s = ap(ctrl, 9) + <usize>thread * ap(ctrl, 10);
       if (load<i32>(ctrl + OP) == OP_MATVEC_Q8)
-        matmulQuantPairs<i8>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5), ai(ctrl, 6), s, r0, r1);
-      else matmulQuantPairs<u8>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5), ai(ctrl, 6), s, r0, r1);
+        matmulQuantPairs<i8>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4), ap(ctrl, 5), ai(ctrl, 6), ai(ctrl, 7), ai(ctrl, 8), s, r0, r1);
+      else matmulQuantPairs<u8>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4), ap(ctrl, 5), ai(ctrl, 6), ai(ctrl, 7), ai(ctrl, 8), s, r0, r1);
       break;
     }
     case OP_QUANT_ACT: quantizeAct(ap(ctrl, 0), ai(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4), ap(ctrl, 5), ai(ctrl, 6) != 0, r0, r1); break;

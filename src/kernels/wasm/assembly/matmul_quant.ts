@@ -48,7 +48,8 @@ export function repackQuant(src: usize, isQ8: bool, K: i32, dst: usize, rowBase:
  * Rows [r0, r1) of x (T, K), K % 32 == 0 -> q16 (T, K) i16, q8 (T, K) i8, dx (T, K/32) f32, corr (T, K/32) i32x4.
  * q16 is per row in the [even 8 | odd 8] order of dotQ8, or (interleaved, for matmulQuantPairs) by groups of 4
  * rows: element pair p of row r at 16·(K/2·⌊r/4⌋ + p) + 4·(r mod 4) bytes, so one load gives 4 rows' pair;
- * dx then likewise: block b's scale of row r at 16·(K/32·⌊r/4⌋ + b) + 4·(r mod 4).
+ * dx and corr (one i32) then likewise: block b's of row r at 16·(K/32·⌊r/4⌋ + b) + 4·(r mod 4); q8 by quads:
+ * element quad u of row r at 16·(K/4·⌊r/4⌋ + u) + 4·(r mod 4).
  */
 export function quantizeAct(x: usize, K: i32, q16: usize, q8: usize, dx: usize, corr: usize, interleaved: bool, r0: i32, r1: i32): void {
   const nb = K >> 5;
@@ -87,12 +88,19 @@ export function quantizeAct(x: usize, K: i32, q16: usize, q8: usize, dx: usize, 
         v128.store(o16, v128.shuffle<i16>(h2, h3, 0, 2, 4, 6, 8, 10, 12, 14), 32);
         v128.store(o16, v128.shuffle<i16>(h2, h3, 1, 3, 5, 7, 9, 11, 13, 15), 48);
       }
-      v128.store(q8 + e, i8x16.narrow_i16x8_s(h0, h1));
-      v128.store(q8 + e, i8x16.narrow_i16x8_s(h2, h3), 16);
+      const b0 = i8x16.narrow_i16x8_s(h0, h1), b1 = i8x16.narrow_i16x8_s(h2, h3);
+      if (interleaved) { // the block's 8 quads, each into its 4-row slot
+        const o = q8 + ((<usize>(r >> 2) * nb + b) << 7) + (<usize>(r & 3) << 2);
+        v128.store32_lane(o, b0, 0); v128.store32_lane(o, b0, 1, 16); v128.store32_lane(o, b0, 2, 32); v128.store32_lane(o, b0, 3, 48);
+        v128.store32_lane(o, b1, 0, 64); v128.store32_lane(o, b1, 1, 80); v128.store32_lane(o, b1, 2, 96); v128.store32_lane(o, b1, 3, 112);
+      } else {
+        v128.store(q8 + e, b0); v128.store(q8 + e, b1, 16);
+      }
       const sv = i32x4.add(i32x4.add(i32x4.add(q0, q1), i32x4.add(q2, q3)), i32x4.add(i32x4.add(q4, q5), i32x4.add(q6, q7)));
       const sum = i32x4.extract_lane(sv, 0) + i32x4.extract_lane(sv, 1) + i32x4.extract_lane(sv, 2) + i32x4.extract_lane(sv, 3);
       store<f32>(interleaved ? dx + ((<usize>(r >> 2) * nb + b) << 4) + (<usize>(r & 3) << 2) : dx + (i << 2), d);
-      v128.store(corr + (i << 4), i32x4.replace_lane(i32x4.splat(0), 0, sum << 3));
+      if (interleaved) store<i32>(corr + ((<usize>(r >> 2) * nb + b) << 4) + (<usize>(r & 3) << 2), sum << 3);
+      else v128.store(corr + (i << 4), i32x4.replace_lane(i32x4.splat(0), 0, sum << 3));
     }
   }
 }
@@ -407,18 +415,109 @@ function pairs1x8(x: usize, d: usize, s: usize, g0: usize, g1: usize, gbb: usize
   }
 }
 
+// q4_0 in the relaxed build: the nibbles stay bytes (the 7-bit operand of i16x8.relaxed_dot_i8x16_i7x16_s, one
+// vpmaddubsw for 16 products), 4 weights of each of 4 rows a vector: U_u = [row 0 | row 1 | row 2 | row 3] ×
+// weights 4u … 4u+3, against the activation quad u of a token broadcast. A block's 8 quad dots sum in i16
+// (|Σ| ≤ 8 · 2 · 127 · 15 = 30480), widened once; the stored + 8 comes off with corr as in blockDot.
+
+/** A repacked q4_0 group at g -> its nibble quads at s: per block 256 bytes, U_u at 32·u (+ 16: the pair's other group). */
+function unpackNibbles(g: usize, nb: i32, s: usize): void {
+  const m = i8x16.splat(15);
+  for (let b = 0; b < nb; b++) {
+    const q = g + <usize>b * 80 + 16, o = s + (<usize>b << 8);
+    const v0 = v128.load(q), v1 = v128.load(q, 16), v2 = v128.load(q, 32), v3 = v128.load(q, 48);
+    // byte j of a row: weight j (low nibble), j + 16 (high); a 4 × 4 transpose of i32 lanes gives the quads
+    let a0 = v128.and(v0, m), a1 = v128.and(v1, m), a2 = v128.and(v2, m), a3 = v128.and(v3, m);
+    for (let h = 0; h < 2; h++) {
+      const l01 = v128.shuffle<i32>(a0, a1, 0, 4, 1, 5), h01 = v128.shuffle<i32>(a0, a1, 2, 6, 3, 7);
+      const l23 = v128.shuffle<i32>(a2, a3, 0, 4, 1, 5), h23 = v128.shuffle<i32>(a2, a3, 2, 6, 3, 7);
+      const oh = o + (<usize>h << 7);
+      v128.store(oh, v128.shuffle<i64>(l01, l23, 0, 2)); v128.store(oh, v128.shuffle<i64>(l01, l23, 1, 3), 32);
+      v128.store(oh, v128.shuffle<i64>(h01, h23, 0, 2), 64); v128.store(oh, v128.shuffle<i64>(h01, h23, 1, 3), 96);
+      a0 = v128.and(i16x8.shr_u(v0, 4), m); a1 = v128.and(i16x8.shr_u(v1, 4), m);
+      a2 = v128.and(i16x8.shr_u(v2, 4), m); a3 = v128.and(i16x8.shr_u(v3, 4), m);
+    }
+  }
+}
+
+// @ts-ignore: decorator
+@inline function quadDot(v: v128, x: v128): v128 { return i16x8.relaxed_dot_i8x16_i7x16_s(x, v); }
+
+// @ts-ignore: decorator
+@inline function widen(s: v128): v128 { return i32x4.extadd_pairwise_i16x8_s(s); }
+
+/** pairs4x8 for the nibble quads: x, d, c the 4 rows' interleaved q8, dx and corr. */
+function quads4x8(x: usize, d: usize, c: usize, s: usize, g0: usize, g1: usize, nb: i32, acc: usize): void {
+  const z = f32x4.splat(0);
+  v128.store(acc, z); v128.store(acc, z, 16); v128.store(acc, z, 32); v128.store(acc, z, 48);
+  v128.store(acc, z, 64); v128.store(acc, z, 80); v128.store(acc, z, 96); v128.store(acc, z, 112);
+  let p = s;
+  for (let b = 0; b < nb; b++) {
+    let r00 = i16x8.splat(0), r01 = i16x8.splat(0), r10 = i16x8.splat(0), r11 = i16x8.splat(0);
+    let r20 = i16x8.splat(0), r21 = i16x8.splat(0), r30 = i16x8.splat(0), r31 = i16x8.splat(0);
+    const pe = p + 256;
+    do {
+      const xv = v128.load(x), va = v128.load(p), vb = v128.load(p, 16);
+      let xt = v128.shuffle<i32>(xv, xv, 0, 0, 0, 0); r00 = i16x8.add(r00, quadDot(va, xt)); r01 = i16x8.add(r01, quadDot(vb, xt));
+      xt = v128.shuffle<i32>(xv, xv, 1, 1, 1, 1); r10 = i16x8.add(r10, quadDot(va, xt)); r11 = i16x8.add(r11, quadDot(vb, xt));
+      xt = v128.shuffle<i32>(xv, xv, 2, 2, 2, 2); r20 = i16x8.add(r20, quadDot(va, xt)); r21 = i16x8.add(r21, quadDot(vb, xt));
+      xt = v128.shuffle<i32>(xv, xv, 3, 3, 3, 3); r30 = i16x8.add(r30, quadDot(va, xt)); r31 = i16x8.add(r31, quadDot(vb, xt));
+      p += 32; x += 16;
+    } while (p != pe);
+    // blockDot's float step: (Σ − corr) · weight scales · activation scale, for each (row group, token)
+    const w0 = v128.load(g0), w1 = v128.load(g1), dv = v128.load(d), cv = v128.load(c);
+    g0 += 80; g1 += 80; d += 16; c += 16;
+    let dt = v128.shuffle<f32>(dv, dv, 0, 0, 0, 0), ct = v128.shuffle<i32>(cv, cv, 0, 0, 0, 0);
+    v128.store(acc, f32x4.add(v128.load(acc), f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(widen(r00), ct)), f32x4.mul(w0, dt))));
+    v128.store(acc, f32x4.add(v128.load(acc, 16), f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(widen(r01), ct)), f32x4.mul(w1, dt))), 16);
+    dt = v128.shuffle<f32>(dv, dv, 1, 1, 1, 1); ct = v128.shuffle<i32>(cv, cv, 1, 1, 1, 1);
+    v128.store(acc, f32x4.add(v128.load(acc, 32), f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(widen(r10), ct)), f32x4.mul(w0, dt))), 32);
+    v128.store(acc, f32x4.add(v128.load(acc, 48), f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(widen(r11), ct)), f32x4.mul(w1, dt))), 48);
+    dt = v128.shuffle<f32>(dv, dv, 2, 2, 2, 2); ct = v128.shuffle<i32>(cv, cv, 2, 2, 2, 2);
+    v128.store(acc, f32x4.add(v128.load(acc, 64), f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(widen(r20), ct)), f32x4.mul(w0, dt))), 64);
+    v128.store(acc, f32x4.add(v128.load(acc, 80), f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(widen(r21), ct)), f32x4.mul(w1, dt))), 80);
+    dt = v128.shuffle<f32>(dv, dv, 3, 3, 3, 3); ct = v128.shuffle<i32>(cv, cv, 3, 3, 3, 3);
+    v128.store(acc, f32x4.add(v128.load(acc, 96), f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(widen(r30), ct)), f32x4.mul(w0, dt))), 96);
+    v128.store(acc, f32x4.add(v128.load(acc, 112), f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(widen(r31), ct)), f32x4.mul(w1, dt))), 112);
+  }
+}
+
+/** pairs1x8 for the nibble quads: one row (its q8 quads, dx and corr interleaved: 16 bytes apart). */
+function quads1x8(x: usize, d: usize, c: usize, s: usize, g0: usize, g1: usize, nb: i32, acc: usize): void {
+  const z = f32x4.splat(0);
+  v128.store(acc, z); v128.store(acc, z, 16);
+  let p = s;
+  for (let b = 0; b < nb; b++) {
+    let r0 = i16x8.splat(0), r1 = i16x8.splat(0);
+    const pe = p + 256;
+    do {
+      let xv = v128.load32_splat(x);
+      r0 = i16x8.add(r0, quadDot(v128.load(p), xv)); r1 = i16x8.add(r1, quadDot(v128.load(p, 16), xv));
+      xv = v128.load32_splat(x, 16);
+      r0 = i16x8.add(r0, quadDot(v128.load(p, 32), xv)); r1 = i16x8.add(r1, quadDot(v128.load(p, 48), xv));
+      p += 64; x += 32;
+    } while (p != pe);
+    const dt = f32x4.splat(load<f32>(d)), ct = i32x4.splat(load<i32>(c));
+    v128.store(acc, f32x4.add(v128.load(acc), f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(widen(r0), ct)), f32x4.mul(v128.load(g0), dt))));
+    v128.store(acc, f32x4.add(v128.load(acc, 16), f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(widen(r1), ct)), f32x4.mul(v128.load(g1), dt))), 16);
+    g0 += 80; g1 += 80; d += 16; c += 16;
+  }
+}
+
 /**
  * out (T, N) rows [n0, n1) (n0 a multiple of 4) = act (T, K) · Wᵀ for T ≥ 2: per token block of TBP and pair of
  * 4-row groups, unpack the groups to s (this thread's K · 16 + 128 bytes), then pass the block's activation rows
  * over them four at a time (the rest one by one). A lone last group's partner slot is left as it is, its
  * outputs not stored.
  */
-export function matmulQuantPairs<W>(out: usize, q16: usize, dx: usize, w: usize, T: i32, N: i32, K: i32,
+export function matmulQuantPairs<W>(out: usize, q16: usize, q8: usize, dx: usize, corr: usize, w: usize, T: i32, N: i32, K: i32,
   s: usize, n0: i32, n1: i32): void {
+  const nibbles = !isSigned<W>() && ASC_FEATURE_RELAXED_SIMD; // q4_0 with i8 dots
   const nb = K >> 5;
   const gbb = groupBlockBytes(isSigned<W>());
   const groupBytes = <usize>nb * gbb;
-  const xg = <usize>nb << 8, dg = <usize>nb << 4, os = <usize>N << 2; // 4 rows' interleaved q16 and dx bytes
+  // bytes of 4 rows' interleaved q16, q8, and dx or corr
+  const xg = <usize>nb << 8, bg = <usize>nb << 7, dg = <usize>nb << 4, os = <usize>N << 2;
   const acc = s + (<usize>nb << 9);
   for (let tb = 0; tb < T; tb += TBP) {
     const te = min(T, tb + TBP);
@@ -426,20 +525,28 @@ export function matmulQuantPairs<W>(out: usize, q16: usize, dx: usize, w: usize,
       const g0 = w + <usize>(n >> 2) * groupBytes;
       const two = n + 4 < n1;
       const g1 = two ? g0 + groupBytes : g0;
-      unpackGroup<W>(g0, nb, s);
-      if (two) unpackGroup<W>(g1, nb, s + 16);
+      if (nibbles) {
+        unpackNibbles(g0, nb, s);
+        if (two) unpackNibbles(g1, nb, s + 16);
+      } else {
+        unpackGroup<W>(g0, nb, s);
+        if (two) unpackGroup<W>(g1, nb, s + 16);
+      }
       const cols = n1 - n, o = out + (<usize>n << 2);
       let t = tb;
       for (; t + 4 <= te; t += 4) {
-        pairs4x8(q16 + <usize>(t >> 2) * xg, dx + <usize>(t >> 2) * dg, s, g0, g1, gbb, nb, acc);
+        const tg = <usize>(t >> 2);
+        if (nibbles) quads4x8(q8 + tg * bg, dx + tg * dg, corr + tg * dg, s, g0, g1, nb, acc);
+        else pairs4x8(q16 + tg * xg, dx + tg * dg, s, g0, g1, gbb, nb, acc);
         for (let k = 0; k < 4; k++) {
           const ot = o + <usize>(t + k) * os, a = acc + (<usize>k << 5);
           storeCols(ot, v128.load(a), cols); storeCols(ot + 16, v128.load(a, 16), cols - 4);
         }
       }
       for (; t < te; t++) {
-        const lane = <usize>(t & 3) << 2;
-        pairs1x8(q16 + <usize>(t >> 2) * xg + lane, dx + <usize>(t >> 2) * dg + lane, s, g0, g1, gbb, nb, acc);
+        const tg = <usize>(t >> 2), lane = <usize>(t & 3) << 2;
+        if (nibbles) quads1x8(q8 + tg * bg + lane, dx + tg * dg + lane, corr + tg * dg + lane, s, g0, g1, nb, acc);
+        else pairs1x8(q16 + tg * xg + lane, dx + tg * dg + lane, s, g0, g1, gbb, nb, acc);
         const ot = o + <usize>t * os;
         storeCols(ot, v128.load(acc), cols); storeCols(ot + 16, v128.load(acc, 16), cols - 4);
       }
