@@ -1,5 +1,6 @@
 // The small-batch matvecs (a few activation rows against each weight row, as a batched decode step runs
-// them; for quantized weights the same kernel takes prefills, so T = 67 too) against the reference backend and against the same backend's single-row decode matvec, on odd
+// them), and the prefill kernels past that range (T = 67), against the reference backend and against the
+// same backend's single-row decode matvec, on odd
 // shapes (rows not a multiple of the 4-row groups or 2-row tiles, K with tails) and T = 1 … 9 rows (the
 // 4-row passes, then the 2- and 1-row rests). Quantized weights: the integer dots are exact and the float
 // steps the decode tile's, so a batched row equals its unbatched one bit for bit. Float weights: the
@@ -34,8 +35,8 @@ function check(dtype: DType, N: number, K: number, seed: number): void {
   const refW = ref.loadMatrix(st, N, K);
   backends.forEach((be, i) => {
     const w = be.loadMatrix(st, N, K);
-    // 67: past one token block of the quantized pairs kernel (64), with a 3-row rest
-    for (const T of quant ? [1, 2, 3, 4, 5, 6, 7, 8, 9, 67] : [1, 2, 3, 4, 5, 6, 7, 8, 9]) {
+    // 67: a prefill past one token block (64) of the quantized pairs and float rows kernels, with a 3-row rest
+    for (const T of [1, 2, 3, 4, 5, 6, 7, 8, 9, 67]) {
       const x = randn(T * K, seed + T, 1);
       const want = new Float32Array(T * N);
       ref.matmul(want, x, refW, T);
@@ -87,7 +88,7 @@ for (const dtype of ["q8_0", "q4_0"] as DType[]) {
 for (const dtype of ["f32", "bf16", "f16"] as DType[]) {
   describe(`wasm small-batch matvec ${dtype}`, () => {
     for (const [N, K] of [[1, 7], [7, 33], [33, 264], [66, 330]]) {
-      test(`N=${N} K=${K}, T = 1 … 9`, () => check(dtype, N, K, N * 7919 + K));
+      test(`N=${N} K=${K}, T = 1 … 9 and 67`, () => check(dtype, N, K, N * 7919 + K));
     }
   });
 }

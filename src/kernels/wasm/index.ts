@@ -232,6 +232,16 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
     need(out, T * N, "matmul out"); need(x, T * K, "matmul x");
     const po = ptr(out, "matmul out"), px = ptr(x, "matmul x");
     const small = T >= Math.max(2, backend.matvecRows.min) && T <= backend.matvecRows.max;
+    // Past the small-batch range (a prefill), float weights are widened once per token block (matmul_float_rows.ts).
+    const floatRows = T >= 4 && T > backend.matvecRows.max && backend.matvecRows.min <= backend.matvecRows.max;
+    if (floatRows && (m.dtype === "f32" || m.dtype === "bf16" || m.dtype === "f16")) {
+      const xt = xPerm.need(Math.ceil(T / 4) * 4 * K * 4);
+      job(Op.interleaveRows, px, xt, K);
+      pool.run(T, itemChunk(T, T * K));
+      job(Op.floatRows, po, xt, m.ptr, T, N, K, unpacked.need(threads * K * 32), K * 32, m.dtype === "f32" ? 0 : m.dtype === "bf16" ? 1 : 2);
+      pool.run(N, T * N * K < 131072 ? N : rowChunk(N));
+      return;
+    }
     switch (m.dtype) {
       case "f32":
         job(small ? Op.matvecF32 : Op.matmulF32, po, px, m.ptr, T, N, K);

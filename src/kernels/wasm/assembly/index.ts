@@ -6,6 +6,7 @@
 // each finished chunk in DONE. Layout (byte offsets) mirrored in ../jobs.ts.
 
 import { matmulF32, matvecF32Rows } from "./matmul_f32";
+import { matmulFloatRows, interleaveRows } from "./matmul_float_rows";
 import { matmulHalf, matvecHalfRows, permuteX } from "./matmul_half";
 import { matmulQuant, matmulQuantPairs, quantizeAct, repackQuant, dequantRow } from "./matmul_quant";
 import { matmulKQuant, matmulQ5, quantizeActK, repackKQuant, dequantRowK } from "./matmul_kquant";
@@ -28,7 +29,9 @@ const OP_MATMUL_F32 = 1, OP_MATMUL_BF16 = 2, OP_MATMUL_F16 = 3, OP_MATMUL_Q8 = 4
   OP_QK_NORM_GRAD_W = 25, OP_SPLIT_HEADS = 26,
   OP_MATMUL_KQ = 27, OP_QUANT_ACT_K = 28, OP_REPACK_KQ = 29, OP_MATMUL_Q5 = 30, OP_READ_SUM = 31,
   // small batches: a few activation rows against each weight row while it is in registers (or, quantized, in scratch)
-  OP_MATVEC_F32 = 32, OP_MATVEC_BF16 = 33, OP_MATVEC_F16 = 34, OP_MATVEC_Q8 = 35, OP_MATVEC_Q4 = 36;
+  OP_MATVEC_F32 = 32, OP_MATVEC_BF16 = 33, OP_MATVEC_F16 = 34, OP_MATVEC_Q8 = 35, OP_MATVEC_Q4 = 36,
+  // prefill with float weights: widened once per token block, tokens interleaved by 4
+  OP_FLOAT_ROWS = 37, OP_INTERLEAVE_ROWS = 38;
 
 /** This instance's thread number (0: the calling thread; workers set theirs): its slice of per-thread scratch. */
 let thread: i32 = 0;
@@ -66,6 +69,15 @@ export function runRange(ctrl: usize, r0: i32, r1: i32): void {
       else matmulQuantPairs<u8>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4), ap(ctrl, 5), ai(ctrl, 6), ai(ctrl, 7), ai(ctrl, 8), s, r0, r1);
       break;
     }
+    case OP_FLOAT_ROWS: {
+      // args: out, xt, w, T, N, K, scratch, scratch bytes a thread, weight kind (0 f32, 1 bf16, 2 f16)
+      const s = ap(ctrl, 6) + <usize>thread * ap(ctrl, 7), kind = ai(ctrl, 8);
+      if (kind == 0) matmulFloatRows<f32>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5), s, r0, r1);
+      else if (kind == 1) matmulFloatRows<u16>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5), s, r0, r1);
+      else matmulFloatRows<i16>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5), s, r0, r1);
+      break;
+    }
+    case OP_INTERLEAVE_ROWS: interleaveRows(ap(ctrl, 0), ap(ctrl, 1), ai(ctrl, 2), r0, r1); break;
     case OP_QUANT_ACT: quantizeAct(ap(ctrl, 0), ai(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4), ap(ctrl, 5), ai(ctrl, 6) != 0, r0, r1); break;
     case OP_PERMUTE_X: permuteX(ap(ctrl, 0), ap(ctrl, 1), ai(ctrl, 2), r0, r1); break;
     case OP_ATTENTION:

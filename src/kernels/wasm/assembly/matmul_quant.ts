@@ -11,7 +11,7 @@
 // the relaxed i8·i7 dot), a scale per block, and per block an i32x4 [8·Σq, 0, 0, 0]: weights are stored
 // with an offset (q4_0 nibbles +8, q8_0 bytes +128), so Σ x·w = Σ x·stored − offset·Σ x.
 
-import { halfToF32 } from "./simd";
+import { halfToF32, storeCols } from "./simd";
 
 const TB = 16;
 
@@ -335,14 +335,6 @@ function unpackGroup<W>(g: usize, nb: i32, s: usize): void {
   v128.store(o, f32x4.add(v128.load(o), f32x4.mul(f32x4.convert_i32x4_s(r), f32x4.mul(ws, f32x4.splat(d)))));
 }
 
-// @ts-ignore: decorator
-@inline function storeCols(o: usize, acc: v128, cols: i32): void {
-  if (cols >= 4) { v128.store(o, acc); return; }
-  if (cols <= 0) return;
-  store<f32>(o, f32x4.extract_lane(acc, 0));
-  if (cols > 1) store<f32>(o, f32x4.extract_lane(acc, 1), 4);
-  if (cols > 2) store<f32>(o, f32x4.extract_lane(acc, 2), 8);
-}
 
 /**
  * Four activation rows (their interleaved q16 at x and scales at d, see quantizeAct) against a pair of

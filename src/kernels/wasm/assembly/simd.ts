@@ -81,3 +81,13 @@ export function halfToF32(h: u32): f32 {
   const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
   return f32x4.mul(p, scale);
 }
+
+/** The first cols (≤ 0: none, ≥ 4: all) lanes of acc to o: a tile's last columns of a row. */
+// @ts-ignore: decorator
+@inline export function storeCols(o: usize, acc: v128, cols: i32): void {
+  if (cols >= 4) { v128.store(o, acc); return; }
+  if (cols <= 0) return;
+  store<f32>(o, f32x4.extract_lane(acc, 0));
+  if (cols > 1) store<f32>(o, f32x4.extract_lane(acc, 1), 4);
+  if (cols > 2) store<f32>(o, f32x4.extract_lane(acc, 2), 8);
+}

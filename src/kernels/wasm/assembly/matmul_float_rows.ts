@@ -1,0 +1,136 @@
+// Prefill with float weights (f32, bf16 = u16, f16 = i16 as H): out (T, N) rows [n0, n1) = x (T, K) · Wᵀ. The
+// token-tiled matmuls re-read and re-widen each weight vector for every pair of tokens and reduce each dot
+// horizontally; here each pair of 4-row groups is widened once per token block into per-thread scratch,
+// k-major (the 8 rows' weight k as two f32x4, 32 bytes a k), and 4 tokens pass over it with 8 accumulators
+// whose lanes are the rows: one FMA per 4 products, activations broadcast straight from memory (a load, no
+// shuffle), no horizontal sums. x comes interleaved by 4 tokens (interleaveRows).
+
+import { fma, halfLowToF32x4, halfHighToF32x4, halfToF32, storeCols } from "./simd";
+
+/** Tokens a pass keeps in cache (their interleaved x: 64 · K · 4 bytes). */
+const TBF = 64;
+
+/** xt rows [r0, r1) of x (T, K) interleaved by 4 rows: element (r, k) at 16·(K·⌊r/4⌋ + k) + 4·(r mod 4). */
+export function interleaveRows(x: usize, xt: usize, K: i32, r0: i32, r1: i32): void {
+  for (let r = r0; r < r1; r++) {
+    const src = x + ((<usize>r * K) << 2), dst = xt + ((<usize>(r >> 2) * K) << 4) + (<usize>(r & 3) << 2);
+    for (let k = 0; k < K; k++) store<f32>(dst + (<usize>k << 4), load<f32>(src + (<usize>k << 2)));
+  }
+}
+
+/** 4 vectors of 4 rows' values (row r in a_r) -> their 4 columns at o, o + 32 (k + 1), o + 64, o + 96. */
+// @ts-ignore: decorator
+@inline function transposeTo(a0: v128, a1: v128, a2: v128, a3: v128, o: usize, step: usize): void {
+  const l01 = v128.shuffle<i32>(a0, a1, 0, 4, 1, 5), h01 = v128.shuffle<i32>(a0, a1, 2, 6, 3, 7);
+  const l23 = v128.shuffle<i32>(a2, a3, 0, 4, 1, 5), h23 = v128.shuffle<i32>(a2, a3, 2, 6, 3, 7);
+  v128.store(o, v128.shuffle<i64>(l01, l23, 0, 2)); v128.store(o + step, v128.shuffle<i64>(l01, l23, 1, 3));
+  v128.store(o + 2 * step, v128.shuffle<i64>(h01, h23, 0, 2)); v128.store(o + 3 * step, v128.shuffle<i64>(h01, h23, 1, 3));
+}
+
+// @ts-ignore: decorator
+@inline function widenEven<H>(v: v128): v128 { // elements 0, 2, 4, 6 of 8 halves
+  if (isSigned<H>()) return halfLowToF32x4(v);
+  return i32x4.shl(v, 16);
+}
+
+// @ts-ignore: decorator
+@inline function widenOdd<H>(v: v128): v128 { // elements 1, 3, 5, 7
+  if (isSigned<H>()) return halfHighToF32x4(v);
+  return v128.and(v, i32x4.splat(0xffff0000));
+}
+
+// @ts-ignore: decorator
+@inline function widenOne<H>(p: usize): f32 {
+  if (isFloat<H>()) return load<f32>(p);
+  if (isSigned<H>()) return halfToF32(load<u16>(p));
+  return reinterpret<f32>(<u32>load<u16>(p) << 16);
+}
+
+/** Rows n … n+3 of W (N, K; rows past N read as row N − 1, their outputs unused) -> s (see the header). */
+function widenGroup<H>(w: usize, N: i32, K: i32, n: i32, s: usize): void {
+  const eb = <usize>sizeof<H>(), rb = <usize>K * eb;
+  const p0 = w + <usize>min(n, N - 1) * rb, p1 = w + <usize>min(n + 1, N - 1) * rb;
+  const p2 = w + <usize>min(n + 2, N - 1) * rb, p3 = w + <usize>min(n + 3, N - 1) * rb;
+  let k = 0;
+  if (isFloat<H>()) {
+    for (; k + 4 <= K; k += 4) {
+      const o = <usize>k << 2;
+      transposeTo(v128.load(p0 + o), v128.load(p1 + o), v128.load(p2 + o), v128.load(p3 + o), s + (<usize>k << 5), 32);
+    }
+  } else {
+    for (; k + 8 <= K; k += 8) {
+      const o = <usize>k << 1;
+      const v0 = v128.load(p0 + o), v1 = v128.load(p1 + o), v2 = v128.load(p2 + o), v3 = v128.load(p3 + o);
+      const d = s + (<usize>k << 5);
+      transposeTo(widenEven<H>(v0), widenEven<H>(v1), widenEven<H>(v2), widenEven<H>(v3), d, 64);
+      transposeTo(widenOdd<H>(v0), widenOdd<H>(v1), widenOdd<H>(v2), widenOdd<H>(v3), d + 32, 64);
+    }
+  }
+  for (; k < K; k++) {
+    const d = s + (<usize>k << 5), o = <usize>k * eb;
+    store<f32>(d, widenOne<H>(p0 + o)); store<f32>(d, widenOne<H>(p1 + o), 4);
+    store<f32>(d, widenOne<H>(p2 + o), 8); store<f32>(d, widenOne<H>(p3 + o), 12);
+  }
+}
+
+/** 4 tokens (interleaved x at x) against the widened pair of groups at s … s + 32 K: rows of out at o, o + os, …. */
+function rows4x8(x: usize, s: usize, K: i32, o: usize, os: usize, cols: i32): void {
+  let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a10 = f32x4.splat(0), a11 = f32x4.splat(0);
+  let a20 = f32x4.splat(0), a21 = f32x4.splat(0), a30 = f32x4.splat(0), a31 = f32x4.splat(0);
+  let p = s;
+  const pe = s + (<usize>K << 5);
+  if (K & 1) {
+    const va = v128.load(p), vb = v128.load(p, 16);
+    let xt = v128.load32_splat(x); a00 = fma(va, xt, a00); a01 = fma(vb, xt, a01);
+    xt = v128.load32_splat(x, 4); a10 = fma(va, xt, a10); a11 = fma(vb, xt, a11);
+    xt = v128.load32_splat(x, 8); a20 = fma(va, xt, a20); a21 = fma(vb, xt, a21);
+    xt = v128.load32_splat(x, 12); a30 = fma(va, xt, a30); a31 = fma(vb, xt, a31);
+    p += 32; x += 16;
+  }
+  while (p != pe) { // two k a trip: one load brings the 4 tokens' x, lane shuffles broadcast it
+    let xv = v128.load(x), va = v128.load(p), vb = v128.load(p, 16);
+    let xt = v128.shuffle<f32>(xv, xv, 0, 0, 0, 0); a00 = fma(va, xt, a00); a01 = fma(vb, xt, a01);
+    xt = v128.shuffle<f32>(xv, xv, 1, 1, 1, 1); a10 = fma(va, xt, a10); a11 = fma(vb, xt, a11);
+    xt = v128.shuffle<f32>(xv, xv, 2, 2, 2, 2); a20 = fma(va, xt, a20); a21 = fma(vb, xt, a21);
+    xt = v128.shuffle<f32>(xv, xv, 3, 3, 3, 3); a30 = fma(va, xt, a30); a31 = fma(vb, xt, a31);
+    xv = v128.load(x, 16); va = v128.load(p, 32); vb = v128.load(p, 48);
+    xt = v128.shuffle<f32>(xv, xv, 0, 0, 0, 0); a00 = fma(va, xt, a00); a01 = fma(vb, xt, a01);
+    xt = v128.shuffle<f32>(xv, xv, 1, 1, 1, 1); a10 = fma(va, xt, a10); a11 = fma(vb, xt, a11);
+    xt = v128.shuffle<f32>(xv, xv, 2, 2, 2, 2); a20 = fma(va, xt, a20); a21 = fma(vb, xt, a21);
+    xt = v128.shuffle<f32>(xv, xv, 3, 3, 3, 3); a30 = fma(va, xt, a30); a31 = fma(vb, xt, a31);
+    p += 64; x += 32;
+  }
+  storeCols(o, a00, cols); storeCols(o + 16, a01, cols - 4); o += os;
+  storeCols(o, a10, cols); storeCols(o + 16, a11, cols - 4); o += os;
+  storeCols(o, a20, cols); storeCols(o + 16, a21, cols - 4); o += os;
+  storeCols(o, a30, cols); storeCols(o + 16, a31, cols - 4);
+}
+
+/** One token (its x values 16 bytes apart from x) against the widened pair of groups. */
+function rows1x8(x: usize, s: usize, K: i32, o: usize, cols: i32): void {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
+  let p = s;
+  const pe = s + (<usize>K << 5);
+  do {
+    const xt = v128.load32_splat(x);
+    a0 = fma(v128.load(p), xt, a0); a1 = fma(v128.load(p, 16), xt, a1);
+    p += 32; x += 16;
+  } while (p != pe);
+  storeCols(o, a0, cols); storeCols(o + 16, a1, cols - 4);
+}
+
+/** xt: x interleaved by interleaveRows; s: this thread's 32 · K bytes. n0 a multiple of 4. */
+export function matmulFloatRows<H>(out: usize, xt: usize, w: usize, T: i32, N: i32, K: i32, s: usize, n0: i32, n1: i32): void {
+  const xg = <usize>K << 4, os = <usize>N << 2;
+  for (let tb = 0; tb < T; tb += TBF) {
+    const te = min(T, tb + TBF);
+    for (let n = n0; n < n1; n += 8) {
+      widenGroup<H>(w, N, K, n, s);
+      if (n + 4 < n1) widenGroup<H>(w, N, K, n + 4, s + 16);
+      const cols = n1 - n, o = out + (<usize>n << 2);
+      let t = tb;
+      for (; t + 4 <= te; t += 4) rows4x8(xt + <usize>(t >> 2) * xg, s, K, o + <usize>t * os, os, cols);
+      for (; t < te; t++) rows1x8(xt + <usize>(t >> 2) * xg + (<usize>(t & 3) << 2), s, K, o + <usize>t * os, cols);
+    }
+  }
+}
