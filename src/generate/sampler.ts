@@ -7,8 +7,11 @@ export { Rng };
 
 /** Index of the largest value (the first one on ties, as torch.argmax). */
 export function argmax(x: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < x.length; i++) if (x[i] > x[best]) best = i;
+  let best = 0, max = x[0];
+  for (let i = 1; i < x.length; i++) {
+    const v = x[i];
+    if (v > max) { max = v; best = i; }
+  }
   return best;
 }
 

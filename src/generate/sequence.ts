@@ -40,9 +40,11 @@ export class Sequence {
   /** Apply the processors to a logits row with `context` before it (default: all ids so far) and choose a token. */
   choose(src: Float32Array, context: number[] = this.ids): number {
     const o = this.opts, row = this.row;
+    const presence = o.presencePenalty ?? 0, frequency = o.frequencyPenalty ?? 0;
+    // greedy with no penalty reads the logits where they are (no 32,000-float copy a token)
+    if (this.greedy && (o.repetitionPenalty ?? 1) === 1 && !presence && !frequency) return argmax(src);
     row.set(src);
     applyRepetitionPenalty(row, context, o.repetitionPenalty ?? 1);
-    const presence = o.presencePenalty ?? 0, frequency = o.frequencyPenalty ?? 0;
     if (presence || frequency) applyPresenceFrequency(row, context.slice(this.promptIds.length), presence, frequency); // no per-token copy when off
     if (this.greedy) return argmax(row);
     applyTemperature(row, o.temperature ?? 0);
