@@ -3,8 +3,11 @@
 // multiply-add per block. Reference: ggml-cpu quants.c ggml_vec_dot_q8_0_q8_0 / ggml_vec_dot_q4_0_q8_0.
 //
 // Weights are repacked at load (repackQuant) into groups of 4 rows interleaved block by block (like
-// ggml's q8_0_4x4 repack): per group and block, the 4 rows' scales as f32x4, then the 4 rows' quants (32
-// bytes each; q4_0 16, in ggml's nibble order: byte j holds weight j low and j+16 high). A 4-row tile
+// ggml's q8_0_4x4 repack): per group and block, the 4 rows' scales as f32x4, then the 4 rows' quants: q8_0
+// 32 bytes a row; q4_0 as 4 vectors A_h whose i32 lane r holds row r's ggml bytes 4h … 4h+3 (byte j of a
+// ggml block: weight j in the low nibble, j + 16 in the high), so A_h & 15 holds weights 4h … 4h+3 of the
+// 4 rows, row r in lane r, and (A_h >> 4) & 15 weights 16+4h …: dots against a broadcast activation quad
+// leave each row's sum in its own lane, no horizontal sums. A 4-row tile
 // then reads one sequential stream (single-core DRAM reads were stalling on 8 separate streams), its
 // scales with one load, and never converts an f16. Rows are padded to a multiple of 4 with zeros.
 // Activations (quantizeAct): per row of K, int16 copies q16 (for i32x4.dot_i16x8_s), int8 copies q8 (for
@@ -39,7 +42,12 @@ export function repackQuant(src: usize, isQ8: bool, K: i32, dst: usize, rowBase:
       if (isQ8) { // stored + 128 (unsigned), see dotQ8
         v128.store(q, v128.xor(v128.load(s + 2), i8x16.splat(-128)));
         v128.store(q, v128.xor(v128.load(s + 18), i8x16.splat(-128)), 16);
-      } else memory.copy(q, s + 2, qb);
+      } else { // row r's bytes 4h … 4h+3 into lane r of A_h
+        store<u32>(q - lane * qb + (lane << 2), load<u32>(s + 2));
+        store<u32>(q - lane * qb + (lane << 2), load<u32>(s + 6), 16);
+        store<u32>(q - lane * qb + (lane << 2), load<u32>(s + 10), 32);
+        store<u32>(q - lane * qb + (lane << 2), load<u32>(s + 14), 48);
+      }
     }
   }
 }
@@ -121,7 +129,7 @@ export function dequantRow(w: usize, isQ8: bool, K: i32, r: i32, out: usize): vo
       for (let j = 0; j < 32; j++) store<f32>(o + (<usize>j << 2), d * <f32>(<i32>load<u8>(q + j) - 128));
     } else {
       for (let j = 0; j < 16; j++) {
-        const byte = load<u8>(q + j);
+        const byte = load<u8>(blk + 16 + (<usize>(j >> 2) << 4) + (lane << 2) + <usize>(j & 3));
         store<f32>(o + (<usize>j << 2), d * <f32>(<i32>(byte & 15) - 8));
         store<f32>(o + (<usize>(j + 16) << 2), d * <f32>(<i32>(byte >> 4) - 8));
       }
@@ -142,25 +150,56 @@ export function dequantRow(w: usize, isQ8: bool, K: i32, r: i32, out: usize): vo
     i32x4.add(i32x4.dot_i16x8_s(v128.and(w1, m), xc), i32x4.dot_i16x8_s(i16x8.shr_u(w1, 8), xd)));
 }
 
-// q4_0: Σ x·nibble (the −8 is in corr). Byte j holds weight j (low nibble) and j+16 (high nibble); as i16
-// lanes the four nibbles of a lane are weights (even j, odd j, even j+16, odd j+16), unpacked by shift + and.
+// q4_0: Σ x·nibble (the −8 is in corr) of the 4 rows of a block at q, row r in lane r. Relaxed build: the
+// nibble quads are the 7-bit operand of the i8 dot (one vpmaddubsw for 16 products) against the activation
+// quads (x8 bytes, natural order) broadcast; 8 dots sum in i16 (|Σ| ≤ 8 · 2 · 127 · 15 = 30480), widened once.
+// Plain build: the quads widened to i16 (rows 0-1 | rows 2-3) against the quad's 4 activations twice over.
 // @ts-ignore: decorator
-@inline function dotQ4(wb: usize, xa: v128, xb: v128, xc: v128, xd: v128): v128 {
-  const v = v128.load(wb);
-  const m = i16x8.splat(15);
-  return i32x4.add(
-    i32x4.add(i32x4.dot_i16x8_s(v128.and(v, m), xa), i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(v, 8), m), xb)),
-    i32x4.add(i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(v, 4), m), xc), i32x4.dot_i16x8_s(i16x8.shr_u(v, 12), xd)));
+@inline function nibbleDot(q: usize, x8: usize): v128 {
+  const m = i8x16.splat(15);
+  const a0 = v128.load(q), a1 = v128.load(q, 16), a2 = v128.load(q, 32), a3 = v128.load(q, 48);
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    const xa = v128.load(x8), xb = v128.load(x8, 16);
+    return nibbleDotRelaxed(a0, a1, a2, a3, v128.shuffle<i32>(xa, xa, 0, 0, 0, 0), v128.shuffle<i32>(xa, xa, 1, 1, 1, 1),
+      v128.shuffle<i32>(xa, xa, 2, 2, 2, 2), v128.shuffle<i32>(xa, xa, 3, 3, 3, 3), v128.shuffle<i32>(xb, xb, 0, 0, 0, 0),
+      v128.shuffle<i32>(xb, xb, 1, 1, 1, 1), v128.shuffle<i32>(xb, xb, 2, 2, 2, 2), v128.shuffle<i32>(xb, xb, 3, 3, 3, 3));
+  }
+  let lo = i32x4.splat(0), hi = i32x4.splat(0);
+  let u = v128.and(a0, m), xq = quadI16(x8, 0);
+  lo = i32x4.add(lo, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(u), xq)); hi = i32x4.add(hi, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(u), xq));
+  u = v128.and(a1, m); xq = quadI16(x8, 1);
+  lo = i32x4.add(lo, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(u), xq)); hi = i32x4.add(hi, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(u), xq));
+  u = v128.and(a2, m); xq = quadI16(x8, 2);
+  lo = i32x4.add(lo, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(u), xq)); hi = i32x4.add(hi, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(u), xq));
+  u = v128.and(a3, m); xq = quadI16(x8, 3);
+  lo = i32x4.add(lo, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(u), xq)); hi = i32x4.add(hi, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(u), xq));
+  u = v128.and(i16x8.shr_u(a0, 4), m); xq = quadI16(x8, 4);
+  lo = i32x4.add(lo, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(u), xq)); hi = i32x4.add(hi, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(u), xq));
+  u = v128.and(i16x8.shr_u(a1, 4), m); xq = quadI16(x8, 5);
+  lo = i32x4.add(lo, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(u), xq)); hi = i32x4.add(hi, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(u), xq));
+  u = v128.and(i16x8.shr_u(a2, 4), m); xq = quadI16(x8, 6);
+  lo = i32x4.add(lo, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(u), xq)); hi = i32x4.add(hi, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(u), xq));
+  u = v128.and(i16x8.shr_u(a3, 4), m); xq = quadI16(x8, 7);
+  lo = i32x4.add(lo, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(u), xq)); hi = i32x4.add(hi, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(u), xq));
+  return i32x4.add(v128.shuffle<i32>(lo, hi, 0, 2, 4, 6), v128.shuffle<i32>(lo, hi, 1, 3, 5, 7));
 }
 
-// Relaxed build: i8·i7 dots of the unpermuted int8 activations with the nibbles (|pair sum| ≤ 2·127·15,
-// lo + hi ≤ 7620 fits i16), then pairwise to i32.
+/** Activation quad h (int8 at x8 + 4h) as i16, twice: [x0 x1 x2 x3 x0 x1 x2 x3]. */
 // @ts-ignore: decorator
-@inline function dotQ4Relaxed(wb: usize, x8a: v128, x8b: v128): v128 {
-  const v = v128.load(wb);
-  const lo = v128.and(v, i8x16.splat(15)), hi = v128.and(i16x8.shr_u(v, 4), i8x16.splat(15));
-  return i32x4.extadd_pairwise_i16x8_s(i16x8.add(
-    i16x8.relaxed_dot_i8x16_i7x16_s(x8a, lo), i16x8.relaxed_dot_i8x16_i7x16_s(x8b, hi)));
+@inline function quadI16(x8: usize, h: usize): v128 { return i16x8.extend_low_i8x16_s(v128.load32_splat(x8 + (h << 2))); }
+
+/** The relaxed nibble dot with the 8 activation quads already broadcast (x0 … x7). */
+// @ts-ignore: decorator
+@inline function nibbleDotRelaxed(a0: v128, a1: v128, a2: v128, a3: v128,
+  x0: v128, x1: v128, x2: v128, x3: v128, x4: v128, x5: v128, x6: v128, x7: v128): v128 {
+  const m = i8x16.splat(15);
+  let s = i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(x0, v128.and(a0, m)), i16x8.relaxed_dot_i8x16_i7x16_s(x1, v128.and(a1, m)));
+  s = i16x8.add(s, i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(x2, v128.and(a2, m)), i16x8.relaxed_dot_i8x16_i7x16_s(x3, v128.and(a3, m))));
+  s = i16x8.add(s, i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(x4, v128.and(i16x8.shr_u(a0, 4), m)),
+    i16x8.relaxed_dot_i8x16_i7x16_s(x5, v128.and(i16x8.shr_u(a1, 4), m))));
+  s = i16x8.add(s, i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(x6, v128.and(i16x8.shr_u(a2, 4), m)),
+    i16x8.relaxed_dot_i8x16_i7x16_s(x7, v128.and(i16x8.shr_u(a3, 4), m))));
+  return i32x4.extadd_pairwise_i16x8_s(s);
 }
 
 /**
@@ -170,11 +209,15 @@ export function dequantRow(w: usize, isQ8: bool, K: i32, r: i32, out: usize): vo
  * stays in L1 while the tokens pass.
  */
 export function matmulQuant<W>(out: usize, q16: usize, q8: usize, dx: usize, corr: usize,
-  w: usize, T: i32, N: i32, K: i32, n0: i32, n1: i32): void {
+  w: usize, T: i32, N: i32, K: i32, s: usize, n0: i32, n1: i32): void {
   const nb = K >> 5;
   const groupBytes = <usize>nb * groupBlockBytes(isSigned<W>());
   if (T == 1) { // decode: 16 rows (four concurrent weight streams) at a time, then 8; the rest in 4-row tiles
     let n = n0;
+    if (!isSigned<W>() && ASC_FEATURE_RELAXED_SIMD && n + 16 <= n1) { // s: this thread's K · 4 bytes
+      broadcastQuads(q8, nb, s);
+      for (; n + 16 <= n1; n += 16) tile16Nibbles(s, dx, corr, w + <usize>(n >> 2) * groupBytes, groupBytes, nb, out + (<usize>n << 2));
+    }
     for (; n + 16 <= n1; n += 16) tile16<W>(q16, q8, dx, corr, w + <usize>(n >> 2) * groupBytes, groupBytes, nb, out + (<usize>n << 2));
     for (; n + 8 <= n1; n += 8) tile8<W>(q16, q8, dx, corr, w + <usize>(n >> 2) * groupBytes, groupBytes, nb, out + (<usize>n << 2));
     n0 = n;
@@ -205,30 +248,20 @@ export function matmulQuant<W>(out: usize, q16: usize, q8: usize, dx: usize, cor
 // @ts-ignore: decorator
 @inline function blockDot<W>(blk: usize, x16: usize, x8: usize, dx: usize, corr: usize, bi: usize): v128 {
   const isQ8 = isSigned<W>();
-  const qb: usize = isQ8 ? 32 : 16;
   const q = blk + 16;
-  let p0: v128, p1: v128, p2: v128, p3: v128;
-  if (!isQ8 && ASC_FEATURE_RELAXED_SIMD) {
-    // Only the int8 activations: wasm engines keep loads whose results go unused (they might trap).
-    const x8a = v128.load(x8 + (bi << 5)), x8b = v128.load(x8 + (bi << 5), 16);
-    p0 = dotQ4Relaxed(q, x8a, x8b); p1 = dotQ4Relaxed(q + qb, x8a, x8b);
-    p2 = dotQ4Relaxed(q + 2 * qb, x8a, x8b); p3 = dotQ4Relaxed(q + 3 * qb, x8a, x8b);
-  } else {
+  let r: v128;
+  if (!isQ8) r = nibbleDot(q, x8 + (bi << 5));
+  else {
     const xo = x16 + (bi << 6);
     const xa = v128.load(xo), xb = v128.load(xo, 16), xc = v128.load(xo, 32), xd = v128.load(xo, 48);
-    if (isQ8) {
-      const m = i16x8.splat(255);
-      p0 = dotQ8(q, xa, xb, xc, xd, m); p1 = dotQ8(q + qb, xa, xb, xc, xd, m);
-      p2 = dotQ8(q + 2 * qb, xa, xb, xc, xd, m); p3 = dotQ8(q + 3 * qb, xa, xb, xc, xd, m);
-    } else {
-      p0 = dotQ4(q, xa, xb, xc, xd); p1 = dotQ4(q + qb, xa, xb, xc, xd);
-      p2 = dotQ4(q + 2 * qb, xa, xb, xc, xd); p3 = dotQ4(q + 3 * qb, xa, xb, xc, xd);
-    }
+    const m = i16x8.splat(255);
+    const p0 = dotQ8(q, xa, xb, xc, xd, m), p1 = dotQ8(q + 32, xa, xb, xc, xd, m);
+    const p2 = dotQ8(q + 64, xa, xb, xc, xd, m), p3 = dotQ8(q + 96, xa, xb, xc, xd, m);
+    // Horizontal sums of p0..p3 into one vector [Σp0, Σp1, Σp2, Σp3] (4 unpack shuffles, 3 adds).
+    const t0 = i32x4.add(v128.shuffle<i32>(p0, p1, 0, 4, 1, 5), v128.shuffle<i32>(p0, p1, 2, 6, 3, 7));
+    const t1 = i32x4.add(v128.shuffle<i32>(p2, p3, 0, 4, 1, 5), v128.shuffle<i32>(p2, p3, 2, 6, 3, 7));
+    r = i32x4.add(v128.shuffle<i32>(t0, t1, 0, 1, 4, 5), v128.shuffle<i32>(t0, t1, 2, 3, 6, 7));
   }
-  // Horizontal sums of p0..p3 into one vector [Σp0, Σp1, Σp2, Σp3] (4 unpack shuffles, 3 adds).
-  const t0 = i32x4.add(v128.shuffle<i32>(p0, p1, 0, 4, 1, 5), v128.shuffle<i32>(p0, p1, 2, 6, 3, 7));
-  const t1 = i32x4.add(v128.shuffle<i32>(p2, p3, 0, 4, 1, 5), v128.shuffle<i32>(p2, p3, 2, 6, 3, 7));
-  let r = i32x4.add(v128.shuffle<i32>(t0, t1, 0, 1, 4, 5), v128.shuffle<i32>(t0, t1, 2, 3, 6, 7));
   // The stored offsets times Σq, the same for the 4 rows: q4_0 nibbles are w + 8 (corr = 8·Σq), q8_0 bytes w + 128.
   const c = load<i32>(corr + (bi << 4));
   r = i32x4.sub(r, i32x4.splat(isQ8 ? c << 4 : c));
@@ -268,6 +301,44 @@ function tile16<W>(x16: usize, x8: usize, dx: usize, corr: usize, g: usize, gs: 
     a1 = f32x4.add(a1, blockDot<W>(o + gs, x16, x8, dx, corr, <usize>b));
     a2 = f32x4.add(a2, blockDot<W>(o + 2 * gs, x16, x8, dx, corr, <usize>b));
     a3 = f32x4.add(a3, blockDot<W>(o + 3 * gs, x16, x8, dx, corr, <usize>b));
+  }
+  v128.store(out, a0); v128.store(out, a1, 16); v128.store(out, a2, 32); v128.store(out, a3, 48);
+}
+
+/**
+ * The decode activation's int8 quads broadcast (per block 8 vectors, quad u in every lane of the u-th), built
+ * once per call into xb so that tile16Nibbles loads them (load ports) instead of shuffling them per group (the
+ * vector ALUs its dots need) or keeping 8 of them in registers (V8 spills them).
+ */
+function broadcastQuads(x8: usize, nb: i32, xb: usize): void {
+  for (let b = 0; b < nb; b++) {
+    const xa = v128.load(x8 + (<usize>b << 5)), xc = v128.load(x8 + (<usize>b << 5), 16), o = xb + (<usize>b << 7);
+    v128.store(o, v128.shuffle<i32>(xa, xa, 0, 0, 0, 0)); v128.store(o, v128.shuffle<i32>(xa, xa, 1, 1, 1, 1), 16);
+    v128.store(o, v128.shuffle<i32>(xa, xa, 2, 2, 2, 2), 32); v128.store(o, v128.shuffle<i32>(xa, xa, 3, 3, 3, 3), 48);
+    v128.store(o, v128.shuffle<i32>(xc, xc, 0, 0, 0, 0), 64); v128.store(o, v128.shuffle<i32>(xc, xc, 1, 1, 1, 1), 80);
+    v128.store(o, v128.shuffle<i32>(xc, xc, 2, 2, 2, 2), 96); v128.store(o, v128.shuffle<i32>(xc, xc, 3, 3, 3, 3), 112);
+  }
+}
+
+/** One group's block at q against the broadcast quads at x: blockDot's value for q4_0 (relaxed). */
+// @ts-ignore: decorator
+@inline function nibbleBlock(q: usize, x: usize, c: v128, d: v128): v128 {
+  const r = nibbleDotRelaxed(v128.load(q, 16), v128.load(q, 32), v128.load(q, 48), v128.load(q, 64),
+    v128.load(x), v128.load(x, 16), v128.load(x, 32), v128.load(x, 48), v128.load(x, 64), v128.load(x, 80), v128.load(x, 96), v128.load(x, 112));
+  return f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(r, c)), f32x4.mul(v128.load(q), d));
+}
+
+/** tile16 for q4_0 in the relaxed build, the activation's quads broadcast at xb (broadcastQuads). */
+function tile16Nibbles(xb: usize, dx: usize, corr: usize, g: usize, gs: usize, nb: i32, out: usize): void {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let o = g, x = xb;
+  for (let b = 0; b < nb; b++) {
+    const c = i32x4.splat(load<i32>(corr + (<usize>b << 4))), d = f32x4.splat(load<f32>(dx + (<usize>b << 2)));
+    a0 = f32x4.add(a0, nibbleBlock(o, x, c, d));
+    a1 = f32x4.add(a1, nibbleBlock(o + gs, x, c, d));
+    a2 = f32x4.add(a2, nibbleBlock(o + 2 * gs, x, c, d));
+    a3 = f32x4.add(a3, nibbleBlock(o + 3 * gs, x, c, d));
+    o += 80; x += 128;
   }
   v128.store(out, a0); v128.store(out, a1, 16); v128.store(out, a2, 32); v128.store(out, a3, 48);
 }
@@ -314,8 +385,12 @@ function unpackGroup<W>(g: usize, nb: i32, s: usize): void {
       const f = i8x16.splat(-128);
       pairsOf4(v128.xor(v128.load(q), f), v128.xor(v128.load(q, 32), f), v128.xor(v128.load(q, 64), f), v128.xor(v128.load(q, 96), f), o);
       pairsOf4(v128.xor(v128.load(q, 16), f), v128.xor(v128.load(q, 48), f), v128.xor(v128.load(q, 80), f), v128.xor(v128.load(q, 112), f), o + 256);
-    } else { // byte j: weight j (low nibble), j + 16 (high), each stored + 8
-      const v0 = v128.load(q), v1 = v128.load(q, 16), v2 = v128.load(q, 32), v3 = v128.load(q, 48);
+    } else { // rows' ggml bytes back from the A_h (byte j: weight j low, j + 16 high), each nibble stored + 8
+      const a0 = v128.load(q), a1 = v128.load(q, 16), a2 = v128.load(q, 32), a3 = v128.load(q, 48);
+      const l01 = v128.shuffle<i32>(a0, a1, 0, 4, 1, 5), h01 = v128.shuffle<i32>(a0, a1, 2, 6, 3, 7);
+      const l23 = v128.shuffle<i32>(a2, a3, 0, 4, 1, 5), h23 = v128.shuffle<i32>(a2, a3, 2, 6, 3, 7);
+      const v0 = v128.shuffle<i64>(l01, l23, 0, 2), v1 = v128.shuffle<i64>(l01, l23, 1, 3);
+      const v2 = v128.shuffle<i64>(h01, h23, 0, 2), v3 = v128.shuffle<i64>(h01, h23, 1, 3);
       const m = i8x16.splat(15), e = i8x16.splat(8);
       pairsOf4(i8x16.sub(v128.and(v0, m), e), i8x16.sub(v128.and(v1, m), e), i8x16.sub(v128.and(v2, m), e), i8x16.sub(v128.and(v3, m), e), o);
       pairsOf4(i8x16.sub(v128.and(i16x8.shr_u(v0, 4), m), e), i8x16.sub(v128.and(i16x8.shr_u(v1, 4), m), e),
@@ -417,18 +492,11 @@ function unpackNibbles(g: usize, nb: i32, s: usize): void {
   const m = i8x16.splat(15);
   for (let b = 0; b < nb; b++) {
     const q = g + <usize>b * 80 + 16, o = s + (<usize>b << 8);
-    const v0 = v128.load(q), v1 = v128.load(q, 16), v2 = v128.load(q, 32), v3 = v128.load(q, 48);
-    // byte j of a row: weight j (low nibble), j + 16 (high); a 4 × 4 transpose of i32 lanes gives the quads
-    let a0 = v128.and(v0, m), a1 = v128.and(v1, m), a2 = v128.and(v2, m), a3 = v128.and(v3, m);
-    for (let h = 0; h < 2; h++) {
-      const l01 = v128.shuffle<i32>(a0, a1, 0, 4, 1, 5), h01 = v128.shuffle<i32>(a0, a1, 2, 6, 3, 7);
-      const l23 = v128.shuffle<i32>(a2, a3, 0, 4, 1, 5), h23 = v128.shuffle<i32>(a2, a3, 2, 6, 3, 7);
-      const oh = o + (<usize>h << 7);
-      v128.store(oh, v128.shuffle<i64>(l01, l23, 0, 2)); v128.store(oh, v128.shuffle<i64>(l01, l23, 1, 3), 32);
-      v128.store(oh, v128.shuffle<i64>(h01, h23, 0, 2), 64); v128.store(oh, v128.shuffle<i64>(h01, h23, 1, 3), 96);
-      a0 = v128.and(i16x8.shr_u(v0, 4), m); a1 = v128.and(i16x8.shr_u(v1, 4), m);
-      a2 = v128.and(i16x8.shr_u(v2, 4), m); a3 = v128.and(i16x8.shr_u(v3, 4), m);
-    }
+    const a0 = v128.load(q), a1 = v128.load(q, 16), a2 = v128.load(q, 32), a3 = v128.load(q, 48);
+    v128.store(o, v128.and(a0, m)); v128.store(o, v128.and(a1, m), 32);
+    v128.store(o, v128.and(a2, m), 64); v128.store(o, v128.and(a3, m), 96);
+    v128.store(o, v128.and(i16x8.shr_u(a0, 4), m), 128); v128.store(o, v128.and(i16x8.shr_u(a1, 4), m), 160);
+    v128.store(o, v128.and(i16x8.shr_u(a2, 4), m), 192); v128.store(o, v128.and(i16x8.shr_u(a3, 4), m), 224);
   }
 }
 
