@@ -264,7 +264,7 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
         const q8_0 = m.dtype === "q8_0";
         if (pairs) { // each thread unpacks two 4-row groups at a time into its own K·16 + 128 bytes
           job(q8_0 ? Op.matvecQ8 : Op.matvecQ4, po, q16, q8, d, c, m.ptr, T, N, K, unpacked.need(threads * (K * 16 + 128)), K * 16 + 128);
-        } else job(q8_0 ? Op.matmulQ8 : Op.matmulQ4, po, q16, q8, d, c, m.ptr, T, N, K, unpacked.need(threads * K * 4), K * 4);
+        } else job(q8_0 ? Op.matmulQ8 : Op.matmulQ4, po, q16, q8, d, c, m.ptr, T, N, K, unpacked.need(threads * K * 16), K * 16);
         break;
       }
       default: {
