@@ -416,12 +416,12 @@ function unpackGroup<W>(g: usize, nb: i32, s: usize): void {
 
 
 /**
- * Four activation rows (their interleaved q16 at x and scales at d, see quantizeAct) against a pair of
- * groups' unpacked pairs at s (scales of the repacked groups at g0, g1): the 4 × 8 outputs accumulated block by
- * block in acc (4 rows of 32 bytes, zeroed here). Two pairs a loop trip: one load brings the 4 rows' pair, a
- * lane shuffle broadcasts each, and few enough vectors are live that none is spilled.
+ * Four activation rows (their interleaved q16, or for q4_0's nibble quads q8, at x; scales at d and corrections
+ * at c, see quantizeAct) against a pair of groups' unpacked pairs or quads at s (scales of the repacked groups at
+ * g0, g1): the 4 × 8 outputs accumulated block by block in acc (4 rows of 32 bytes, zeroed here). Two steps a
+ * loop trip: one load brings the 4 rows' pair (quad), a lane shuffle broadcasts each.
  */
-function pairs4x8(x: usize, d: usize, s: usize, g0: usize, g1: usize, gbb: usize, nb: i32, acc: usize): void {
+function tile4x8<W>(x: usize, d: usize, c: usize, s: usize, g0: usize, g1: usize, gbb: usize, nb: i32, acc: usize): void {
   const z = f32x4.splat(0);
   v128.store(acc, z); v128.store(acc, z, 16); v128.store(acc, z, 32); v128.store(acc, z, 48);
   v128.store(acc, z, 64); v128.store(acc, z, 80); v128.store(acc, z, 96); v128.store(acc, z, 112);
@@ -429,67 +429,51 @@ function pairs4x8(x: usize, d: usize, s: usize, g0: usize, g1: usize, gbb: usize
   for (let b = 0; b < nb; b++) {
     let r00 = i32x4.splat(0), r01 = i32x4.splat(0), r10 = i32x4.splat(0), r11 = i32x4.splat(0);
     let r20 = i32x4.splat(0), r21 = i32x4.splat(0), r30 = i32x4.splat(0), r31 = i32x4.splat(0);
-    const pe = p + 512;
+    const pe = p + (isSigned<W>() || !ASC_FEATURE_RELAXED_SIMD ? 512 : 256);
     do {
       let xv = v128.load(x), va = v128.load(p), vb = v128.load(p, 16);
-      let xt = v128.shuffle<i32>(xv, xv, 0, 0, 0, 0); r00 = pairDot(r00, va, xt); r01 = pairDot(r01, vb, xt);
-      xt = v128.shuffle<i32>(xv, xv, 1, 1, 1, 1); r10 = pairDot(r10, va, xt); r11 = pairDot(r11, vb, xt);
-      xt = v128.shuffle<i32>(xv, xv, 2, 2, 2, 2); r20 = pairDot(r20, va, xt); r21 = pairDot(r21, vb, xt);
-      xt = v128.shuffle<i32>(xv, xv, 3, 3, 3, 3); r30 = pairDot(r30, va, xt); r31 = pairDot(r31, vb, xt);
+      let xt = v128.shuffle<i32>(xv, xv, 0, 0, 0, 0); r00 = step<W>(r00, va, xt); r01 = step<W>(r01, vb, xt);
+      xt = v128.shuffle<i32>(xv, xv, 1, 1, 1, 1); r10 = step<W>(r10, va, xt); r11 = step<W>(r11, vb, xt);
+      xt = v128.shuffle<i32>(xv, xv, 2, 2, 2, 2); r20 = step<W>(r20, va, xt); r21 = step<W>(r21, vb, xt);
+      xt = v128.shuffle<i32>(xv, xv, 3, 3, 3, 3); r30 = step<W>(r30, va, xt); r31 = step<W>(r31, vb, xt);
       xv = v128.load(x, 16); va = v128.load(p, 32); vb = v128.load(p, 48);
-      xt = v128.shuffle<i32>(xv, xv, 0, 0, 0, 0); r00 = pairDot(r00, va, xt); r01 = pairDot(r01, vb, xt);
-      xt = v128.shuffle<i32>(xv, xv, 1, 1, 1, 1); r10 = pairDot(r10, va, xt); r11 = pairDot(r11, vb, xt);
-      xt = v128.shuffle<i32>(xv, xv, 2, 2, 2, 2); r20 = pairDot(r20, va, xt); r21 = pairDot(r21, vb, xt);
-      xt = v128.shuffle<i32>(xv, xv, 3, 3, 3, 3); r30 = pairDot(r30, va, xt); r31 = pairDot(r31, vb, xt);
+      xt = v128.shuffle<i32>(xv, xv, 0, 0, 0, 0); r00 = step<W>(r00, va, xt); r01 = step<W>(r01, vb, xt);
+      xt = v128.shuffle<i32>(xv, xv, 1, 1, 1, 1); r10 = step<W>(r10, va, xt); r11 = step<W>(r11, vb, xt);
+      xt = v128.shuffle<i32>(xv, xv, 2, 2, 2, 2); r20 = step<W>(r20, va, xt); r21 = step<W>(r21, vb, xt);
+      xt = v128.shuffle<i32>(xv, xv, 3, 3, 3, 3); r30 = step<W>(r30, va, xt); r31 = step<W>(r31, vb, xt);
       p += 64; x += 32;
     } while (p != pe);
     // blockDot's float step for each of the 8 (row group, token) pairs, accumulated in acc
-    const w0 = v128.load(g0), w1 = v128.load(g1), dv = v128.load(d);
-    g0 += gbb; g1 += gbb; d += 16;
-    let dt = v128.shuffle<f32>(dv, dv, 0, 0, 0, 0);
-    v128.store(acc, f32x4.add(v128.load(acc), f32x4.mul(f32x4.convert_i32x4_s(r00), f32x4.mul(w0, dt))));
-    v128.store(acc, f32x4.add(v128.load(acc, 16), f32x4.mul(f32x4.convert_i32x4_s(r01), f32x4.mul(w1, dt))), 16);
-    dt = v128.shuffle<f32>(dv, dv, 1, 1, 1, 1);
-    v128.store(acc, f32x4.add(v128.load(acc, 32), f32x4.mul(f32x4.convert_i32x4_s(r10), f32x4.mul(w0, dt))), 32);
-    v128.store(acc, f32x4.add(v128.load(acc, 48), f32x4.mul(f32x4.convert_i32x4_s(r11), f32x4.mul(w1, dt))), 48);
-    dt = v128.shuffle<f32>(dv, dv, 2, 2, 2, 2);
-    v128.store(acc, f32x4.add(v128.load(acc, 64), f32x4.mul(f32x4.convert_i32x4_s(r20), f32x4.mul(w0, dt))), 64);
-    v128.store(acc, f32x4.add(v128.load(acc, 80), f32x4.mul(f32x4.convert_i32x4_s(r21), f32x4.mul(w1, dt))), 80);
-    dt = v128.shuffle<f32>(dv, dv, 3, 3, 3, 3);
-    v128.store(acc, f32x4.add(v128.load(acc, 96), f32x4.mul(f32x4.convert_i32x4_s(r30), f32x4.mul(w0, dt))), 96);
-    v128.store(acc, f32x4.add(v128.load(acc, 112), f32x4.mul(f32x4.convert_i32x4_s(r31), f32x4.mul(w1, dt))), 112);
+    const w0 = v128.load(g0), w1 = v128.load(g1), dv = v128.load(d), cv = v128.load(c);
+    g0 += gbb; g1 += gbb; d += 16; c += 16;
+    let dt = v128.shuffle<f32>(dv, dv, 0, 0, 0, 0), ct = v128.shuffle<i32>(cv, cv, 0, 0, 0, 0);
+    v128.store(acc, f32x4.add(v128.load(acc), f32x4.mul(f32x4.convert_i32x4_s(finish<W>(r00, ct)), f32x4.mul(w0, dt))));
+    v128.store(acc, f32x4.add(v128.load(acc, 16), f32x4.mul(f32x4.convert_i32x4_s(finish<W>(r01, ct)), f32x4.mul(w1, dt))), 16);
+    dt = v128.shuffle<f32>(dv, dv, 1, 1, 1, 1); ct = v128.shuffle<i32>(cv, cv, 1, 1, 1, 1);
+    v128.store(acc, f32x4.add(v128.load(acc, 32), f32x4.mul(f32x4.convert_i32x4_s(finish<W>(r10, ct)), f32x4.mul(w0, dt))), 32);
+    v128.store(acc, f32x4.add(v128.load(acc, 48), f32x4.mul(f32x4.convert_i32x4_s(finish<W>(r11, ct)), f32x4.mul(w1, dt))), 48);
+    dt = v128.shuffle<f32>(dv, dv, 2, 2, 2, 2); ct = v128.shuffle<i32>(cv, cv, 2, 2, 2, 2);
+    v128.store(acc, f32x4.add(v128.load(acc, 64), f32x4.mul(f32x4.convert_i32x4_s(finish<W>(r20, ct)), f32x4.mul(w0, dt))), 64);
+    v128.store(acc, f32x4.add(v128.load(acc, 80), f32x4.mul(f32x4.convert_i32x4_s(finish<W>(r21, ct)), f32x4.mul(w1, dt))), 80);
+    dt = v128.shuffle<f32>(dv, dv, 3, 3, 3, 3); ct = v128.shuffle<i32>(cv, cv, 3, 3, 3, 3);
+    v128.store(acc, f32x4.add(v128.load(acc, 96), f32x4.mul(f32x4.convert_i32x4_s(finish<W>(r30, ct)), f32x4.mul(w0, dt))), 96);
+    v128.store(acc, f32x4.add(v128.load(acc, 112), f32x4.mul(f32x4.convert_i32x4_s(finish<W>(r31, ct)), f32x4.mul(w1, dt))), 112);
   }
 }
 
-/**
- * One activation row (its interleaved q16 at x: 4-byte pairs 16 bytes apart; its scales at d, 16 bytes apart)
- * against a pair of groups' pairs at s: the 8 outputs at acc (32 bytes, zeroed here).
- */
-function pairs1x8(x: usize, d: usize, s: usize, g0: usize, g1: usize, gbb: usize, nb: i32, acc: usize): void {
-  const z = f32x4.splat(0);
-  v128.store(acc, z); v128.store(acc, z, 16);
-  let p = s;
-  for (let b = 0; b < nb; b++) {
-    let r0 = i32x4.splat(0), r1 = i32x4.splat(0), q0 = i32x4.splat(0), q1 = i32x4.splat(0);
-    for (let j = 0; j < 4; j++) {
-      let xv = v128.load32_splat(x);
-      r0 = pairDot(r0, v128.load(p), xv); r1 = pairDot(r1, v128.load(p, 16), xv); xv = v128.load32_splat(x, 16);
-      q0 = pairDot(q0, v128.load(p, 32), xv); q1 = pairDot(q1, v128.load(p, 48), xv); xv = v128.load32_splat(x, 32);
-      r0 = pairDot(r0, v128.load(p, 64), xv); r1 = pairDot(r1, v128.load(p, 80), xv); xv = v128.load32_splat(x, 48);
-      q0 = pairDot(q0, v128.load(p, 96), xv); q1 = pairDot(q1, v128.load(p, 112), xv);
-      p += 128; x += 64;
-    }
-    const dt = load<f32>(d);
-    scaleAddAt(acc, i32x4.add(r0, q0), v128.load(g0), dt);
-    scaleAddAt(acc + 16, i32x4.add(r1, q1), v128.load(g1), dt);
-    g0 += gbb; g1 += gbb; d += 16;
-  }
+/** One step of tile4x8: q8_0 (and q4_0 in the plain build) a 16-bit pair dot into i32, q4_0 relaxed a quad dot into i16. */
+// @ts-ignore: decorator
+@inline function step<W>(r: v128, v: v128, x: v128): v128 {
+  if (!isSigned<W>() && ASC_FEATURE_RELAXED_SIMD) return i16x8.add(r, i16x8.relaxed_dot_i8x16_i7x16_s(x, v));
+  return i32x4.add(r, i32x4.dot_i16x8_s(v, x));
 }
 
-// q4_0 in the relaxed build: the nibbles stay bytes (the 7-bit operand of i16x8.relaxed_dot_i8x16_i7x16_s, one
-// vpmaddubsw for 16 products), 4 weights of each of 4 rows a vector: U_u = [row 0 | row 1 | row 2 | row 3] ×
-// weights 4u … 4u+3, against the activation quad u of a token broadcast. A block's 8 quad dots sum in i16
-// (|Σ| ≤ 8 · 2 · 127 · 15 = 30480), widened once; the stored + 8 comes off with corr as in blockDot.
+/** A block's integer sums as i32 with the stored offset off: the pairs are signed already; the quads' +8 is ct. */
+// @ts-ignore: decorator
+@inline function finish<W>(r: v128, ct: v128): v128 {
+  if (!isSigned<W>() && ASC_FEATURE_RELAXED_SIMD) return i32x4.sub(i32x4.extadd_pairwise_i16x8_s(r), ct);
+  return r;
+}
 
 /** A repacked q4_0 group at g -> its nibble quads at s: per block 256 bytes, U_u at 32·u (+ 16: the pair's other group). */
 function unpackNibbles(g: usize, nb: i32, s: usize): void {
@@ -504,67 +488,28 @@ function unpackNibbles(g: usize, nb: i32, s: usize): void {
   }
 }
 
-// @ts-ignore: decorator
-@inline function quadDot(v: v128, x: v128): v128 { return i16x8.relaxed_dot_i8x16_i7x16_s(x, v); }
-
-// @ts-ignore: decorator
-@inline function widen(s: v128): v128 { return i32x4.extadd_pairwise_i16x8_s(s); }
-
-/** pairs4x8 for the nibble quads: x, d, c the 4 rows' interleaved q8, dx and corr. */
-function quads4x8(x: usize, d: usize, c: usize, s: usize, g0: usize, g1: usize, nb: i32, acc: usize): void {
-  const z = f32x4.splat(0);
-  v128.store(acc, z); v128.store(acc, z, 16); v128.store(acc, z, 32); v128.store(acc, z, 48);
-  v128.store(acc, z, 64); v128.store(acc, z, 80); v128.store(acc, z, 96); v128.store(acc, z, 112);
-  let p = s;
-  for (let b = 0; b < nb; b++) {
-    let r00 = i16x8.splat(0), r01 = i16x8.splat(0), r10 = i16x8.splat(0), r11 = i16x8.splat(0);
-    let r20 = i16x8.splat(0), r21 = i16x8.splat(0), r30 = i16x8.splat(0), r31 = i16x8.splat(0);
-    const pe = p + 256;
-    do {
-      const xv = v128.load(x), va = v128.load(p), vb = v128.load(p, 16);
-      let xt = v128.shuffle<i32>(xv, xv, 0, 0, 0, 0); r00 = i16x8.add(r00, quadDot(va, xt)); r01 = i16x8.add(r01, quadDot(vb, xt));
-      xt = v128.shuffle<i32>(xv, xv, 1, 1, 1, 1); r10 = i16x8.add(r10, quadDot(va, xt)); r11 = i16x8.add(r11, quadDot(vb, xt));
-      xt = v128.shuffle<i32>(xv, xv, 2, 2, 2, 2); r20 = i16x8.add(r20, quadDot(va, xt)); r21 = i16x8.add(r21, quadDot(vb, xt));
-      xt = v128.shuffle<i32>(xv, xv, 3, 3, 3, 3); r30 = i16x8.add(r30, quadDot(va, xt)); r31 = i16x8.add(r31, quadDot(vb, xt));
-      p += 32; x += 16;
-    } while (p != pe);
-    // blockDot's float step: (Σ − corr) · weight scales · activation scale, for each (row group, token)
-    const w0 = v128.load(g0), w1 = v128.load(g1), dv = v128.load(d), cv = v128.load(c);
-    g0 += 80; g1 += 80; d += 16; c += 16;
-    let dt = v128.shuffle<f32>(dv, dv, 0, 0, 0, 0), ct = v128.shuffle<i32>(cv, cv, 0, 0, 0, 0);
-    v128.store(acc, f32x4.add(v128.load(acc), f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(widen(r00), ct)), f32x4.mul(w0, dt))));
-    v128.store(acc, f32x4.add(v128.load(acc, 16), f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(widen(r01), ct)), f32x4.mul(w1, dt))), 16);
-    dt = v128.shuffle<f32>(dv, dv, 1, 1, 1, 1); ct = v128.shuffle<i32>(cv, cv, 1, 1, 1, 1);
-    v128.store(acc, f32x4.add(v128.load(acc, 32), f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(widen(r10), ct)), f32x4.mul(w0, dt))), 32);
-    v128.store(acc, f32x4.add(v128.load(acc, 48), f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(widen(r11), ct)), f32x4.mul(w1, dt))), 48);
-    dt = v128.shuffle<f32>(dv, dv, 2, 2, 2, 2); ct = v128.shuffle<i32>(cv, cv, 2, 2, 2, 2);
-    v128.store(acc, f32x4.add(v128.load(acc, 64), f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(widen(r20), ct)), f32x4.mul(w0, dt))), 64);
-    v128.store(acc, f32x4.add(v128.load(acc, 80), f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(widen(r21), ct)), f32x4.mul(w1, dt))), 80);
-    dt = v128.shuffle<f32>(dv, dv, 3, 3, 3, 3); ct = v128.shuffle<i32>(cv, cv, 3, 3, 3, 3);
-    v128.store(acc, f32x4.add(v128.load(acc, 96), f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(widen(r30), ct)), f32x4.mul(w0, dt))), 96);
-    v128.store(acc, f32x4.add(v128.load(acc, 112), f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(widen(r31), ct)), f32x4.mul(w1, dt))), 112);
-  }
-}
-
-/** pairs1x8 for the nibble quads: one row (its q8 quads, dx and corr interleaved: 16 bytes apart). */
-function quads1x8(x: usize, d: usize, c: usize, s: usize, g0: usize, g1: usize, nb: i32, acc: usize): void {
+/**
+ * One activation row (its interleaved q16 or q8 at x: 4-byte pairs or quads 16 bytes apart; its scale and
+ * correction at d, c) against a pair of groups' pairs or quads at s: the 8 outputs at acc (32 bytes, zeroed here).
+ */
+function tile1x8<W>(x: usize, d: usize, c: usize, s: usize, g0: usize, g1: usize, gbb: usize, nb: i32, acc: usize): void {
   const z = f32x4.splat(0);
   v128.store(acc, z); v128.store(acc, z, 16);
   let p = s;
   for (let b = 0; b < nb; b++) {
-    let r0 = i16x8.splat(0), r1 = i16x8.splat(0);
-    const pe = p + 256;
+    let r0 = i32x4.splat(0), r1 = i32x4.splat(0);
+    const pe = p + (isSigned<W>() || !ASC_FEATURE_RELAXED_SIMD ? 512 : 256);
     do {
       let xv = v128.load32_splat(x);
-      r0 = i16x8.add(r0, quadDot(v128.load(p), xv)); r1 = i16x8.add(r1, quadDot(v128.load(p, 16), xv));
+      r0 = step<W>(r0, v128.load(p), xv); r1 = step<W>(r1, v128.load(p, 16), xv);
       xv = v128.load32_splat(x, 16);
-      r0 = i16x8.add(r0, quadDot(v128.load(p, 32), xv)); r1 = i16x8.add(r1, quadDot(v128.load(p, 48), xv));
+      r0 = step<W>(r0, v128.load(p, 32), xv); r1 = step<W>(r1, v128.load(p, 48), xv);
       p += 64; x += 32;
     } while (p != pe);
     const dt = f32x4.splat(load<f32>(d)), ct = i32x4.splat(load<i32>(c));
-    v128.store(acc, f32x4.add(v128.load(acc), f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(widen(r0), ct)), f32x4.mul(v128.load(g0), dt))));
-    v128.store(acc, f32x4.add(v128.load(acc, 16), f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(widen(r1), ct)), f32x4.mul(v128.load(g1), dt))), 16);
-    g0 += 80; g1 += 80; d += 16; c += 16;
+    v128.store(acc, f32x4.add(v128.load(acc), f32x4.mul(f32x4.convert_i32x4_s(finish<W>(r0, ct)), f32x4.mul(v128.load(g0), dt))));
+    v128.store(acc, f32x4.add(v128.load(acc, 16), f32x4.mul(f32x4.convert_i32x4_s(finish<W>(r1, ct)), f32x4.mul(v128.load(g1), dt))), 16);
+    g0 += gbb; g1 += gbb; d += 16; c += 16;
   }
 }
 
@@ -600,8 +545,7 @@ export function matmulQuantPairs<W>(out: usize, q16: usize, q8: usize, dx: usize
       let t = tb;
       for (; t + 4 <= te; t += 4) {
         const tg = <usize>(t >> 2);
-        if (nibbles) quads4x8(q8 + tg * bg, dx + tg * dg, corr + tg * dg, s, g0, g1, nb, acc);
-        else pairs4x8(q16 + tg * xg, dx + tg * dg, s, g0, g1, gbb, nb, acc);
+        tile4x8<W>(nibbles ? q8 + tg * bg : q16 + tg * xg, dx + tg * dg, corr + tg * dg, s, g0, g1, gbb, nb, acc);
         for (let k = 0; k < 4; k++) {
           const ot = o + <usize>(t + k) * os, a = acc + (<usize>k << 5);
           storeCols(ot, v128.load(a), cols); storeCols(ot + 16, v128.load(a, 16), cols - 4);
@@ -609,8 +553,7 @@ export function matmulQuantPairs<W>(out: usize, q16: usize, q8: usize, dx: usize
       }
       for (; t < te; t++) {
         const tg = <usize>(t >> 2), lane = <usize>(t & 3) << 2;
-        if (nibbles) quads1x8(q8 + tg * bg + lane, dx + tg * dg + lane, corr + tg * dg + lane, s, g0, g1, nb, acc);
-        else pairs1x8(q16 + tg * xg + lane, dx + tg * dg + lane, s, g0, g1, gbb, nb, acc);
+        tile1x8<W>((nibbles ? q8 + tg * bg : q16 + tg * xg) + lane, dx + tg * dg + lane, corr + tg * dg + lane, s, g0, g1, gbb, nb, acc);
         const ot = o + <usize>t * os;
         storeCols(ot, v128.load(acc), cols); storeCols(ot + 16, v128.load(acc, 16), cols - 4);
       }
