@@ -431,17 +431,12 @@ function tile4x8<W>(x: usize, d: usize, c: usize, s: usize, g0: usize, g1: usize
     let r20 = i32x4.splat(0), r21 = i32x4.splat(0), r30 = i32x4.splat(0), r31 = i32x4.splat(0);
     const pe = p + (isSigned<W>() || !ASC_FEATURE_RELAXED_SIMD ? 512 : 256);
     do {
-      let xv = v128.load(x), va = v128.load(p), vb = v128.load(p, 16);
+      const xv = v128.load(x), va = v128.load(p), vb = v128.load(p, 16);
       let xt = v128.shuffle<i32>(xv, xv, 0, 0, 0, 0); r00 = step<W>(r00, va, xt); r01 = step<W>(r01, vb, xt);
       xt = v128.shuffle<i32>(xv, xv, 1, 1, 1, 1); r10 = step<W>(r10, va, xt); r11 = step<W>(r11, vb, xt);
       xt = v128.shuffle<i32>(xv, xv, 2, 2, 2, 2); r20 = step<W>(r20, va, xt); r21 = step<W>(r21, vb, xt);
       xt = v128.shuffle<i32>(xv, xv, 3, 3, 3, 3); r30 = step<W>(r30, va, xt); r31 = step<W>(r31, vb, xt);
-      xv = v128.load(x, 16); va = v128.load(p, 32); vb = v128.load(p, 48);
-      xt = v128.shuffle<i32>(xv, xv, 0, 0, 0, 0); r00 = step<W>(r00, va, xt); r01 = step<W>(r01, vb, xt);
-      xt = v128.shuffle<i32>(xv, xv, 1, 1, 1, 1); r10 = step<W>(r10, va, xt); r11 = step<W>(r11, vb, xt);
-      xt = v128.shuffle<i32>(xv, xv, 2, 2, 2, 2); r20 = step<W>(r20, va, xt); r21 = step<W>(r21, vb, xt);
-      xt = v128.shuffle<i32>(xv, xv, 3, 3, 3, 3); r30 = step<W>(r30, va, xt); r31 = step<W>(r31, vb, xt);
-      p += 64; x += 32;
+      p += 32; x += 16;
     } while (p != pe);
     // blockDot's float step for each of the 8 (row group, token) pairs, accumulated in acc
     const w0 = v128.load(g0), w1 = v128.load(g1), dv = v128.load(d), cv = v128.load(c);
