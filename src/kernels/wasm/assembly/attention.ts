@@ -35,7 +35,8 @@ export function attention(out: usize, q: usize, qStride: i32, k: usize, v: usize
 }
 
 /** Lane j: Σ_{i in [i4, hd)} x[i]·k_j[i], the keys kvB bytes apart (the head_dim tail beyond the vectors). */
-function tail4(x: usize, kp: usize, kvB: usize, i4: i32, hd: i32): v128 {
+// @ts-ignore: decorator
+@inline function tail4(x: usize, kp: usize, kvB: usize, i4: i32, hd: i32): v128 {
   let d0: f32 = 0, d1: f32 = 0, d2: f32 = 0, d3: f32 = 0;
   for (let i = i4; i < hd; i++) {
     const o = <usize>i << 2, xi = load<f32>(x + o);
