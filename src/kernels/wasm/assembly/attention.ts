@@ -10,13 +10,14 @@ import { dotF32, expv, fma, hsum } from "./simd";
 
 export function attention(out: usize, q: usize, qStride: i32, k: usize, v: usize, T: i32, pos0: i32,
   nQ: i32, nKV: i32, hd: i32, scratch: usize, sMax: i32, i0: i32, i1: i32): void {
-  const group = nQ / nKV, tilesG = (group + 1) >> 1, tiles = nKV * tilesG;
+  const group = nQ / nKV, tilesG = (group + 1) >> 1;
   const kvB = <usize>(nKV * hd) << 2; // bytes from one position's K (or V) row to the next
   const scale = <f32>(1 / Math.sqrt(<f64>hd));
   const s0 = scratch, s1 = scratch + (<usize>sMax << 2);
   for (let it = i0; it < i1; it++) {
-    const t = it / tiles, tile = it % tiles, g = tile / tilesG;
-    const h = g * group + (tile % tilesG) * 2;
+    // KV head major, so the threads (claiming from the last item down) share one head's keys and values in cache.
+    const gt = it / tilesG, g = gt / T, t = gt % T;
+    const h = g * group + (it % tilesG) * 2;
     const S = pos0 + t + 1;
     const q0 = q + ((<usize>t * qStride + <usize>h * hd) << 2);
     const o0 = out + ((<usize>t * nQ + <usize>h) * hd << 2);
