@@ -107,6 +107,27 @@ describe("wasm attention", () => {
       }
     });
   }
+  // The kernel takes query heads in pairs sharing a KV head (a group's odd head alone), keys 4 at a time and
+  // the output 16 floats a pass: groups of 5 and 1, head_dim with a 16-float pass and a 1–3 float tail,
+  // key counts on both sides of a multiple of 4, a prefill continuing a cache, and decode steps.
+  const tiles = [
+    { nQ: 20, nKV: 4, hd: 80 }, { nQ: 5, nKV: 1, hd: 66 }, { nQ: 3, nKV: 3, hd: 36 }, { nQ: 20, nKV: 5, hd: 64 },
+  ];
+  for (const { nQ, nKV, hd } of tiles) {
+    test(`head pairs, 4-key blocks, output passes: nQ=${nQ} nKV=${nKV} hd=${hd}, prefill 45 after 0 and 70, decode after 63 and 64`, () => {
+      for (const [T, pos0] of [[45, 0], [45, 70], [1, 63], [1, 64]]) for (const scale of [1, 100]) {
+        const S = pos0 + T, qStride = (nQ + 2 * nKV) * hd + 3;
+        const q = randn(T * qStride, 5 * T + pos0 + hd, scale), k = randn(S * nKV * hd, 7 + S + hd, scale), v = randn(S * nKV * hd, 9 + S);
+        const want = new Float32Array(T * nQ * hd);
+        ref.attention(want, q, qStride, k, v, T, pos0, nQ, nKV, hd);
+        each((be, label) => {
+          const out = be.alloc(T * nQ * hd);
+          be.attention(out, put(be, q), qStride, put(be, k), put(be, v), T, pos0, nQ, nKV, hd);
+          expectClose(out, want, scale > 1 ? 2e-3 : 2e-5, 1e-4, `${label} T=${T} pos0=${pos0} scale=${scale}`);
+        });
+      }
+    });
+  }
 });
 
 describe("wasm swiglu and addInPlace", () => {

@@ -360,10 +360,12 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
     attention(out, q, qStride, kCache, vCache, T, pos0, nQ, nKV, hd) {
       const S = pos0 + T;
       need(out, T * nQ * hd, "attention out"); need(kCache, S * nKV * hd, "attention kCache"); need(vCache, S * nKV * hd, "attention vCache");
-      const sc = scores.need(nQ * S * 4);
+      // Items: (token, pair of query heads sharing a KV head); scratch: 2 score rows a thread, 16-byte aligned.
+      const sMax = (S + 3) & ~3, items = T * nKV * Math.ceil(nQ / nKV / 2);
+      const sc = scores.need(threads * sMax * 8);
       job(Op.attention, ptr(out, "attention out"), ptr(q, "attention q"), qStride, ptr(kCache, "attention kCache"),
-        ptr(vCache, "attention vCache"), T, pos0, nQ, nKV, hd, sc, S);
-      pool.run(nQ, T * S * hd < 16384 ? nQ : 1);
+        ptr(vCache, "attention vCache"), T, pos0, nQ, nKV, hd, sc, sMax);
+      pool.run(items, T * S * hd < 16384 ? items : Math.max(1, Math.ceil(items / (pool.threads * 16))));
     },
     swiglu(out, gu, T, F) {
       need(out, T * F, "swiglu out"); need(gu, T * 2 * F, "swiglu gu");

@@ -80,9 +80,9 @@ export function runRange(ctrl: usize, r0: i32, r1: i32): void {
     case OP_INTERLEAVE_ROWS: interleaveRows(ap(ctrl, 0), ap(ctrl, 1), ai(ctrl, 2), r0, r1); break;
     case OP_QUANT_ACT: quantizeAct(ap(ctrl, 0), ai(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4), ap(ctrl, 5), ai(ctrl, 6) != 0, r0, r1); break;
     case OP_PERMUTE_X: permuteX(ap(ctrl, 0), ap(ctrl, 1), ai(ctrl, 2), r0, r1); break;
-    case OP_ATTENTION:
+    case OP_ATTENTION: // scratch: 2 rows of sMax floats a thread
       attention(ap(ctrl, 0), ap(ctrl, 1), ai(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4), ai(ctrl, 5), ai(ctrl, 6),
-        ai(ctrl, 7), ai(ctrl, 8), ai(ctrl, 9), ap(ctrl, 10), ai(ctrl, 11), r0, r1);
+        ai(ctrl, 7), ai(ctrl, 8), ai(ctrl, 9), ap(ctrl, 10) + ((<usize>thread * ai(ctrl, 11)) << 3), ai(ctrl, 11), r0, r1);
       break;
     case OP_RMSNORM: rmsnorm(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), af(ctrl, 4), r0, r1); break;
     case OP_QK_NORM_ROPE:
