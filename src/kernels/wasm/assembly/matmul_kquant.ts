@@ -265,6 +265,565 @@ function tile16K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, gs:
   v128.store(out, a0); v128.store(out, a1, 16); v128.store(out, a2, 32); v128.store(out, a3, 48);
 }
 
+// Decode (T = 1) of q4_K / q5_K: four groups (16 rows) at once, so each activation broadcast serves four weight
+// vectors. A super-block is straight-line code of 8 phases (run c, low or high nibbles = sub-block 2c or
+// 2c+1) of 8 steps; a step broadcasts one activation word and adds one i16 dot to each group's sum; a phase
+// ends by scaling the sums with the sub-block scales (one i16 pair dot). All offsets are literals from one
+// pointer per group. Each step is its own basic block (`if (xs != k)`, always taken): V8 places a block's
+// loads before its arithmetic, so in one long block it would load a whole phase's 32 vectors first and spill
+// them; a step's 5 loads, the 8 sums and a mask fit in the 15 vector registers V8 allocates.
+
+// Quant levels of one vector v (low or high nibbles), with q5_K's fifth bit from h shifted by hs.
+// @ts-ignore: decorator
+@inline function lv45(v: v128, h: v128, hi: bool, five: bool, hs: i32): v128 {
+  const m15 = i8x16.splat(15);
+  const l = hi ? v128.and(i16x8.shr_u(v, 4), m15) : v128.and(v, m15);
+  return five ? v128.or(l, v128.and(shift16(h, hs), i8x16.splat(16))) : l;
+}
+
+// [sc_2c rows 0..3, sc_2c+1 rows 0..3] (i16) -> each row's scale of sub-block 2c (Lo) or 2c+1 (Hi) twice.
+// @ts-ignore: decorator
+@inline function scLo(sc: v128): v128 { return v128.shuffle<i16>(sc, sc, 0, 0, 1, 1, 2, 2, 3, 3); }
+// @ts-ignore: decorator
+@inline function scHi(sc: v128): v128 { return v128.shuffle<i16>(sc, sc, 4, 4, 5, 5, 6, 6, 7, 7); }
+
+// A group super-block's f32 sums from its scaled dots a and the activation sums s0..s3 (pairs of sub-blocks).
+// @ts-ignore: decorator
+@inline function fin45(p: usize, a: v128, s0: v128, s1: v128, s2: v128, s3: v128, dxv: v128): v128 {
+  const mins = i32x4.add(
+    i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_u(p, 64), s0), i32x4.dot_i16x8_s(v128.load8x8_u(p, 72), s1)),
+    i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_u(p, 80), s2), i32x4.dot_i16x8_s(v128.load8x8_u(p, 88), s3)));
+  return f32x4.sub(f32x4.mul(f32x4.convert_i32x4_s(a), f32x4.mul(v128.load(p), dxv)),
+    f32x4.mul(f32x4.convert_i32x4_s(mins), f32x4.mul(v128.load(p, 16), dxv)));
+}
+
+/** Decode: four q4_K (Q = u8) / q5_K (u16) groups (16 rows) at g + k·gs against one activation row -> out[0..16). */
+function tile16Q45K<Q>(x8: usize, dx: usize, sums: usize, g: usize, gs: usize, nsb: i32, out: usize): void {
+  const five = sizeof<Q>() == 2;
+  const GB: usize = five ? 736 : 608, QO = five ? 224 : 96; // group super-block bytes, offset of the quants
+  let p0 = g, p1 = g + gs, p2 = g + 2 * gs, p3 = g + 3 * gs;
+  let xs = x8, ss = sums, dp = dx;
+  const end = g + <usize>nsb * GB;
+  let o0 = f32x4.splat(0), o1 = f32x4.splat(0), o2 = f32x4.splat(0), o3 = f32x4.splat(0);
+  do {
+    let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
+    let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
+    // run 0, low nibbles: sub-block 0
+    s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
+    if (xs != 1) { const x = v128.load32_splat(xs, 0);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 0), five ? v128.load(p0, 96) : x, false, five, 4)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 0), five ? v128.load(p1, 96) : x, false, five, 4)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 0), five ? v128.load(p2, 96) : x, false, five, 4)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 0), five ? v128.load(p3, 96) : x, false, five, 4)));
+    }
+    if (xs != 2) { const x = v128.load32_splat(xs, 4);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 16), five ? v128.load(p0, 112) : x, false, five, 4)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 16), five ? v128.load(p1, 112) : x, false, five, 4)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 16), five ? v128.load(p2, 112) : x, false, five, 4)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 16), five ? v128.load(p3, 112) : x, false, five, 4)));
+    }
+    if (xs != 3) { const x = v128.load32_splat(xs, 8);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 32), five ? v128.load(p0, 128) : x, false, five, 4)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 32), five ? v128.load(p1, 128) : x, false, five, 4)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 32), five ? v128.load(p2, 128) : x, false, five, 4)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 32), five ? v128.load(p3, 128) : x, false, five, 4)));
+    }
+    if (xs != 4) { const x = v128.load32_splat(xs, 12);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 48), five ? v128.load(p0, 144) : x, false, five, 4)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 48), five ? v128.load(p1, 144) : x, false, five, 4)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 48), five ? v128.load(p2, 144) : x, false, five, 4)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 48), five ? v128.load(p3, 144) : x, false, five, 4)));
+    }
+    if (five) if (xs != 5) {
+      a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p0, 32))));
+      a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p1, 32))));
+      a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p2, 32))));
+      a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p3, 32))));
+      s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
+    }
+    if (xs != 6) { const x = v128.load32_splat(xs, 16);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 64), five ? v128.load(p0, 160) : x, false, five, 4)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 64), five ? v128.load(p1, 160) : x, false, five, 4)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 64), five ? v128.load(p2, 160) : x, false, five, 4)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 64), five ? v128.load(p3, 160) : x, false, five, 4)));
+    }
+    if (xs != 7) { const x = v128.load32_splat(xs, 20);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 80), five ? v128.load(p0, 176) : x, false, five, 4)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 80), five ? v128.load(p1, 176) : x, false, five, 4)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 80), five ? v128.load(p2, 176) : x, false, five, 4)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 80), five ? v128.load(p3, 176) : x, false, five, 4)));
+    }
+    if (xs != 8) { const x = v128.load32_splat(xs, 24);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 96), five ? v128.load(p0, 192) : x, false, five, 4)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 96), five ? v128.load(p1, 192) : x, false, five, 4)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 96), five ? v128.load(p2, 192) : x, false, five, 4)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 96), five ? v128.load(p3, 192) : x, false, five, 4)));
+    }
+    if (xs != 9) { const x = v128.load32_splat(xs, 28);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 112), five ? v128.load(p0, 208) : x, false, five, 4)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 112), five ? v128.load(p1, 208) : x, false, five, 4)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 112), five ? v128.load(p2, 208) : x, false, five, 4)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 112), five ? v128.load(p3, 208) : x, false, five, 4)));
+    }
+    if (xs != 10) {
+      a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p0, 32))));
+      a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p1, 32))));
+      a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p2, 32))));
+      a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p3, 32))));
+    }
+    // run 0, high nibbles: sub-block 1
+    s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
+    if (xs != 11) { const x = v128.load32_splat(xs, 32);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 0), five ? v128.load(p0, 96) : x, true, five, 3)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 0), five ? v128.load(p1, 96) : x, true, five, 3)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 0), five ? v128.load(p2, 96) : x, true, five, 3)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 0), five ? v128.load(p3, 96) : x, true, five, 3)));
+    }
+    if (xs != 12) { const x = v128.load32_splat(xs, 36);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 16), five ? v128.load(p0, 112) : x, true, five, 3)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 16), five ? v128.load(p1, 112) : x, true, five, 3)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 16), five ? v128.load(p2, 112) : x, true, five, 3)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 16), five ? v128.load(p3, 112) : x, true, five, 3)));
+    }
+    if (xs != 13) { const x = v128.load32_splat(xs, 40);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 32), five ? v128.load(p0, 128) : x, true, five, 3)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 32), five ? v128.load(p1, 128) : x, true, five, 3)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 32), five ? v128.load(p2, 128) : x, true, five, 3)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 32), five ? v128.load(p3, 128) : x, true, five, 3)));
+    }
+    if (xs != 14) { const x = v128.load32_splat(xs, 44);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 48), five ? v128.load(p0, 144) : x, true, five, 3)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 48), five ? v128.load(p1, 144) : x, true, five, 3)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 48), five ? v128.load(p2, 144) : x, true, five, 3)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 48), five ? v128.load(p3, 144) : x, true, five, 3)));
+    }
+    if (five) if (xs != 15) {
+      a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p0, 32))));
+      a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p1, 32))));
+      a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p2, 32))));
+      a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p3, 32))));
+      s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
+    }
+    if (xs != 16) { const x = v128.load32_splat(xs, 48);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 64), five ? v128.load(p0, 160) : x, true, five, 3)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 64), five ? v128.load(p1, 160) : x, true, five, 3)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 64), five ? v128.load(p2, 160) : x, true, five, 3)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 64), five ? v128.load(p3, 160) : x, true, five, 3)));
+    }
+    if (xs != 17) { const x = v128.load32_splat(xs, 52);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 80), five ? v128.load(p0, 176) : x, true, five, 3)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 80), five ? v128.load(p1, 176) : x, true, five, 3)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 80), five ? v128.load(p2, 176) : x, true, five, 3)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 80), five ? v128.load(p3, 176) : x, true, five, 3)));
+    }
+    if (xs != 18) { const x = v128.load32_splat(xs, 56);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 96), five ? v128.load(p0, 192) : x, true, five, 3)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 96), five ? v128.load(p1, 192) : x, true, five, 3)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 96), five ? v128.load(p2, 192) : x, true, five, 3)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 96), five ? v128.load(p3, 192) : x, true, five, 3)));
+    }
+    if (xs != 19) { const x = v128.load32_splat(xs, 60);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 112), five ? v128.load(p0, 208) : x, true, five, 3)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 112), five ? v128.load(p1, 208) : x, true, five, 3)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 112), five ? v128.load(p2, 208) : x, true, five, 3)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 112), five ? v128.load(p3, 208) : x, true, five, 3)));
+    }
+    if (xs != 20) {
+      a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p0, 32))));
+      a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p1, 32))));
+      a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p2, 32))));
+      a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p3, 32))));
+    }
+    // run 1, low nibbles: sub-block 2
+    s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
+    if (xs != 21) { const x = v128.load32_splat(xs, 64);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 128), five ? v128.load(p0, 96) : x, false, five, 2)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 128), five ? v128.load(p1, 96) : x, false, five, 2)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 128), five ? v128.load(p2, 96) : x, false, five, 2)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 128), five ? v128.load(p3, 96) : x, false, five, 2)));
+    }
+    if (xs != 22) { const x = v128.load32_splat(xs, 68);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 144), five ? v128.load(p0, 112) : x, false, five, 2)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 144), five ? v128.load(p1, 112) : x, false, five, 2)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 144), five ? v128.load(p2, 112) : x, false, five, 2)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 144), five ? v128.load(p3, 112) : x, false, five, 2)));
+    }
+    if (xs != 23) { const x = v128.load32_splat(xs, 72);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 160), five ? v128.load(p0, 128) : x, false, five, 2)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 160), five ? v128.load(p1, 128) : x, false, five, 2)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 160), five ? v128.load(p2, 128) : x, false, five, 2)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 160), five ? v128.load(p3, 128) : x, false, five, 2)));
+    }
+    if (xs != 24) { const x = v128.load32_splat(xs, 76);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 176), five ? v128.load(p0, 144) : x, false, five, 2)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 176), five ? v128.load(p1, 144) : x, false, five, 2)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 176), five ? v128.load(p2, 144) : x, false, five, 2)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 176), five ? v128.load(p3, 144) : x, false, five, 2)));
+    }
+    if (five) if (xs != 25) {
+      a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p0, 40))));
+      a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p1, 40))));
+      a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p2, 40))));
+      a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p3, 40))));
+      s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
+    }
+    if (xs != 26) { const x = v128.load32_splat(xs, 80);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 192), five ? v128.load(p0, 160) : x, false, five, 2)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 192), five ? v128.load(p1, 160) : x, false, five, 2)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 192), five ? v128.load(p2, 160) : x, false, five, 2)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 192), five ? v128.load(p3, 160) : x, false, five, 2)));
+    }
+    if (xs != 27) { const x = v128.load32_splat(xs, 84);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 208), five ? v128.load(p0, 176) : x, false, five, 2)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 208), five ? v128.load(p1, 176) : x, false, five, 2)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 208), five ? v128.load(p2, 176) : x, false, five, 2)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 208), five ? v128.load(p3, 176) : x, false, five, 2)));
+    }
+    if (xs != 28) { const x = v128.load32_splat(xs, 88);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 224), five ? v128.load(p0, 192) : x, false, five, 2)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 224), five ? v128.load(p1, 192) : x, false, five, 2)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 224), five ? v128.load(p2, 192) : x, false, five, 2)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 224), five ? v128.load(p3, 192) : x, false, five, 2)));
+    }
+    if (xs != 29) { const x = v128.load32_splat(xs, 92);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 240), five ? v128.load(p0, 208) : x, false, five, 2)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 240), five ? v128.load(p1, 208) : x, false, five, 2)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 240), five ? v128.load(p2, 208) : x, false, five, 2)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 240), five ? v128.load(p3, 208) : x, false, five, 2)));
+    }
+    if (xs != 30) {
+      a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p0, 40))));
+      a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p1, 40))));
+      a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p2, 40))));
+      a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p3, 40))));
+    }
+    // run 1, high nibbles: sub-block 3
+    s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
+    if (xs != 31) { const x = v128.load32_splat(xs, 96);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 128), five ? v128.load(p0, 96) : x, true, five, 1)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 128), five ? v128.load(p1, 96) : x, true, five, 1)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 128), five ? v128.load(p2, 96) : x, true, five, 1)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 128), five ? v128.load(p3, 96) : x, true, five, 1)));
+    }
+    if (xs != 32) { const x = v128.load32_splat(xs, 100);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 144), five ? v128.load(p0, 112) : x, true, five, 1)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 144), five ? v128.load(p1, 112) : x, true, five, 1)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 144), five ? v128.load(p2, 112) : x, true, five, 1)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 144), five ? v128.load(p3, 112) : x, true, five, 1)));
+    }
+    if (xs != 33) { const x = v128.load32_splat(xs, 104);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 160), five ? v128.load(p0, 128) : x, true, five, 1)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 160), five ? v128.load(p1, 128) : x, true, five, 1)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 160), five ? v128.load(p2, 128) : x, true, five, 1)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 160), five ? v128.load(p3, 128) : x, true, five, 1)));
+    }
+    if (xs != 34) { const x = v128.load32_splat(xs, 108);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 176), five ? v128.load(p0, 144) : x, true, five, 1)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 176), five ? v128.load(p1, 144) : x, true, five, 1)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 176), five ? v128.load(p2, 144) : x, true, five, 1)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 176), five ? v128.load(p3, 144) : x, true, five, 1)));
+    }
+    if (five) if (xs != 35) {
+      a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p0, 40))));
+      a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p1, 40))));
+      a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p2, 40))));
+      a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p3, 40))));
+      s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
+    }
+    if (xs != 36) { const x = v128.load32_splat(xs, 112);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 192), five ? v128.load(p0, 160) : x, true, five, 1)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 192), five ? v128.load(p1, 160) : x, true, five, 1)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 192), five ? v128.load(p2, 160) : x, true, five, 1)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 192), five ? v128.load(p3, 160) : x, true, five, 1)));
+    }
+    if (xs != 37) { const x = v128.load32_splat(xs, 116);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 208), five ? v128.load(p0, 176) : x, true, five, 1)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 208), five ? v128.load(p1, 176) : x, true, five, 1)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 208), five ? v128.load(p2, 176) : x, true, five, 1)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 208), five ? v128.load(p3, 176) : x, true, five, 1)));
+    }
+    if (xs != 38) { const x = v128.load32_splat(xs, 120);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 224), five ? v128.load(p0, 192) : x, true, five, 1)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 224), five ? v128.load(p1, 192) : x, true, five, 1)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 224), five ? v128.load(p2, 192) : x, true, five, 1)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 224), five ? v128.load(p3, 192) : x, true, five, 1)));
+    }
+    if (xs != 39) { const x = v128.load32_splat(xs, 124);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 240), five ? v128.load(p0, 208) : x, true, five, 1)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 240), five ? v128.load(p1, 208) : x, true, five, 1)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 240), five ? v128.load(p2, 208) : x, true, five, 1)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 240), five ? v128.load(p3, 208) : x, true, five, 1)));
+    }
+    if (xs != 40) {
+      a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p0, 40))));
+      a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p1, 40))));
+      a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p2, 40))));
+      a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p3, 40))));
+    }
+    // run 2, low nibbles: sub-block 4
+    s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
+    if (xs != 41) { const x = v128.load32_splat(xs, 128);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 256), five ? v128.load(p0, 96) : x, false, five, 0)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 256), five ? v128.load(p1, 96) : x, false, five, 0)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 256), five ? v128.load(p2, 96) : x, false, five, 0)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 256), five ? v128.load(p3, 96) : x, false, five, 0)));
+    }
+    if (xs != 42) { const x = v128.load32_splat(xs, 132);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 272), five ? v128.load(p0, 112) : x, false, five, 0)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 272), five ? v128.load(p1, 112) : x, false, five, 0)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 272), five ? v128.load(p2, 112) : x, false, five, 0)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 272), five ? v128.load(p3, 112) : x, false, five, 0)));
+    }
+    if (xs != 43) { const x = v128.load32_splat(xs, 136);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 288), five ? v128.load(p0, 128) : x, false, five, 0)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 288), five ? v128.load(p1, 128) : x, false, five, 0)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 288), five ? v128.load(p2, 128) : x, false, five, 0)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 288), five ? v128.load(p3, 128) : x, false, five, 0)));
+    }
+    if (xs != 44) { const x = v128.load32_splat(xs, 140);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 304), five ? v128.load(p0, 144) : x, false, five, 0)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 304), five ? v128.load(p1, 144) : x, false, five, 0)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 304), five ? v128.load(p2, 144) : x, false, five, 0)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 304), five ? v128.load(p3, 144) : x, false, five, 0)));
+    }
+    if (five) if (xs != 45) {
+      a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p0, 48))));
+      a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p1, 48))));
+      a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p2, 48))));
+      a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p3, 48))));
+      s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
+    }
+    if (xs != 46) { const x = v128.load32_splat(xs, 144);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 320), five ? v128.load(p0, 160) : x, false, five, 0)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 320), five ? v128.load(p1, 160) : x, false, five, 0)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 320), five ? v128.load(p2, 160) : x, false, five, 0)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 320), five ? v128.load(p3, 160) : x, false, five, 0)));
+    }
+    if (xs != 47) { const x = v128.load32_splat(xs, 148);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 336), five ? v128.load(p0, 176) : x, false, five, 0)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 336), five ? v128.load(p1, 176) : x, false, five, 0)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 336), five ? v128.load(p2, 176) : x, false, five, 0)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 336), five ? v128.load(p3, 176) : x, false, five, 0)));
+    }
+    if (xs != 48) { const x = v128.load32_splat(xs, 152);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 352), five ? v128.load(p0, 192) : x, false, five, 0)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 352), five ? v128.load(p1, 192) : x, false, five, 0)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 352), five ? v128.load(p2, 192) : x, false, five, 0)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 352), five ? v128.load(p3, 192) : x, false, five, 0)));
+    }
+    if (xs != 49) { const x = v128.load32_splat(xs, 156);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 368), five ? v128.load(p0, 208) : x, false, five, 0)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 368), five ? v128.load(p1, 208) : x, false, five, 0)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 368), five ? v128.load(p2, 208) : x, false, five, 0)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 368), five ? v128.load(p3, 208) : x, false, five, 0)));
+    }
+    if (xs != 50) {
+      a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p0, 48))));
+      a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p1, 48))));
+      a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p2, 48))));
+      a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p3, 48))));
+    }
+    // run 2, high nibbles: sub-block 5
+    s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
+    if (xs != 51) { const x = v128.load32_splat(xs, 160);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 256), five ? v128.load(p0, 96) : x, true, five, -1)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 256), five ? v128.load(p1, 96) : x, true, five, -1)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 256), five ? v128.load(p2, 96) : x, true, five, -1)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 256), five ? v128.load(p3, 96) : x, true, five, -1)));
+    }
+    if (xs != 52) { const x = v128.load32_splat(xs, 164);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 272), five ? v128.load(p0, 112) : x, true, five, -1)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 272), five ? v128.load(p1, 112) : x, true, five, -1)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 272), five ? v128.load(p2, 112) : x, true, five, -1)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 272), five ? v128.load(p3, 112) : x, true, five, -1)));
+    }
+    if (xs != 53) { const x = v128.load32_splat(xs, 168);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 288), five ? v128.load(p0, 128) : x, true, five, -1)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 288), five ? v128.load(p1, 128) : x, true, five, -1)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 288), five ? v128.load(p2, 128) : x, true, five, -1)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 288), five ? v128.load(p3, 128) : x, true, five, -1)));
+    }
+    if (xs != 54) { const x = v128.load32_splat(xs, 172);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 304), five ? v128.load(p0, 144) : x, true, five, -1)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 304), five ? v128.load(p1, 144) : x, true, five, -1)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 304), five ? v128.load(p2, 144) : x, true, five, -1)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 304), five ? v128.load(p3, 144) : x, true, five, -1)));
+    }
+    if (five) if (xs != 55) {
+      a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p0, 48))));
+      a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p1, 48))));
+      a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p2, 48))));
+      a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p3, 48))));
+      s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
+    }
+    if (xs != 56) { const x = v128.load32_splat(xs, 176);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 320), five ? v128.load(p0, 160) : x, true, five, -1)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 320), five ? v128.load(p1, 160) : x, true, five, -1)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 320), five ? v128.load(p2, 160) : x, true, five, -1)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 320), five ? v128.load(p3, 160) : x, true, five, -1)));
+    }
+    if (xs != 57) { const x = v128.load32_splat(xs, 180);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 336), five ? v128.load(p0, 176) : x, true, five, -1)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 336), five ? v128.load(p1, 176) : x, true, five, -1)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 336), five ? v128.load(p2, 176) : x, true, five, -1)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 336), five ? v128.load(p3, 176) : x, true, five, -1)));
+    }
+    if (xs != 58) { const x = v128.load32_splat(xs, 184);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 352), five ? v128.load(p0, 192) : x, true, five, -1)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 352), five ? v128.load(p1, 192) : x, true, five, -1)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 352), five ? v128.load(p2, 192) : x, true, five, -1)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 352), five ? v128.load(p3, 192) : x, true, five, -1)));
+    }
+    if (xs != 59) { const x = v128.load32_splat(xs, 188);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 368), five ? v128.load(p0, 208) : x, true, five, -1)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 368), five ? v128.load(p1, 208) : x, true, five, -1)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 368), five ? v128.load(p2, 208) : x, true, five, -1)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 368), five ? v128.load(p3, 208) : x, true, five, -1)));
+    }
+    if (xs != 60) {
+      a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p0, 48))));
+      a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p1, 48))));
+      a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p2, 48))));
+      a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p3, 48))));
+    }
+    // run 3, low nibbles: sub-block 6
+    s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
+    if (xs != 61) { const x = v128.load32_splat(xs, 192);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 384), five ? v128.load(p0, 96) : x, false, five, -2)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 384), five ? v128.load(p1, 96) : x, false, five, -2)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 384), five ? v128.load(p2, 96) : x, false, five, -2)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 384), five ? v128.load(p3, 96) : x, false, five, -2)));
+    }
+    if (xs != 62) { const x = v128.load32_splat(xs, 196);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 400), five ? v128.load(p0, 112) : x, false, five, -2)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 400), five ? v128.load(p1, 112) : x, false, five, -2)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 400), five ? v128.load(p2, 112) : x, false, five, -2)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 400), five ? v128.load(p3, 112) : x, false, five, -2)));
+    }
+    if (xs != 63) { const x = v128.load32_splat(xs, 200);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 416), five ? v128.load(p0, 128) : x, false, five, -2)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 416), five ? v128.load(p1, 128) : x, false, five, -2)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 416), five ? v128.load(p2, 128) : x, false, five, -2)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 416), five ? v128.load(p3, 128) : x, false, five, -2)));
+    }
+    if (xs != 64) { const x = v128.load32_splat(xs, 204);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 432), five ? v128.load(p0, 144) : x, false, five, -2)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 432), five ? v128.load(p1, 144) : x, false, five, -2)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 432), five ? v128.load(p2, 144) : x, false, five, -2)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 432), five ? v128.load(p3, 144) : x, false, five, -2)));
+    }
+    if (five) if (xs != 65) {
+      a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p0, 56))));
+      a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p1, 56))));
+      a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p2, 56))));
+      a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p3, 56))));
+      s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
+    }
+    if (xs != 66) { const x = v128.load32_splat(xs, 208);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 448), five ? v128.load(p0, 160) : x, false, five, -2)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 448), five ? v128.load(p1, 160) : x, false, five, -2)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 448), five ? v128.load(p2, 160) : x, false, five, -2)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 448), five ? v128.load(p3, 160) : x, false, five, -2)));
+    }
+    if (xs != 67) { const x = v128.load32_splat(xs, 212);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 464), five ? v128.load(p0, 176) : x, false, five, -2)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 464), five ? v128.load(p1, 176) : x, false, five, -2)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 464), five ? v128.load(p2, 176) : x, false, five, -2)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 464), five ? v128.load(p3, 176) : x, false, five, -2)));
+    }
+    if (xs != 68) { const x = v128.load32_splat(xs, 216);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 480), five ? v128.load(p0, 192) : x, false, five, -2)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 480), five ? v128.load(p1, 192) : x, false, five, -2)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 480), five ? v128.load(p2, 192) : x, false, five, -2)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 480), five ? v128.load(p3, 192) : x, false, five, -2)));
+    }
+    if (xs != 69) { const x = v128.load32_splat(xs, 220);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 496), five ? v128.load(p0, 208) : x, false, five, -2)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 496), five ? v128.load(p1, 208) : x, false, five, -2)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 496), five ? v128.load(p2, 208) : x, false, five, -2)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 496), five ? v128.load(p3, 208) : x, false, five, -2)));
+    }
+    if (xs != 70) {
+      a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p0, 56))));
+      a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p1, 56))));
+      a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p2, 56))));
+      a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p3, 56))));
+    }
+    // run 3, high nibbles: sub-block 7
+    s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
+    if (xs != 71) { const x = v128.load32_splat(xs, 224);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 384), five ? v128.load(p0, 96) : x, true, five, -3)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 384), five ? v128.load(p1, 96) : x, true, five, -3)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 384), five ? v128.load(p2, 96) : x, true, five, -3)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 384), five ? v128.load(p3, 96) : x, true, five, -3)));
+    }
+    if (xs != 72) { const x = v128.load32_splat(xs, 228);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 400), five ? v128.load(p0, 112) : x, true, five, -3)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 400), five ? v128.load(p1, 112) : x, true, five, -3)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 400), five ? v128.load(p2, 112) : x, true, five, -3)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 400), five ? v128.load(p3, 112) : x, true, five, -3)));
+    }
+    if (xs != 73) { const x = v128.load32_splat(xs, 232);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 416), five ? v128.load(p0, 128) : x, true, five, -3)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 416), five ? v128.load(p1, 128) : x, true, five, -3)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 416), five ? v128.load(p2, 128) : x, true, five, -3)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 416), five ? v128.load(p3, 128) : x, true, five, -3)));
+    }
+    if (xs != 74) { const x = v128.load32_splat(xs, 236);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 432), five ? v128.load(p0, 144) : x, true, five, -3)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 432), five ? v128.load(p1, 144) : x, true, five, -3)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 432), five ? v128.load(p2, 144) : x, true, five, -3)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 432), five ? v128.load(p3, 144) : x, true, five, -3)));
+    }
+    if (five) if (xs != 75) {
+      a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p0, 56))));
+      a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p1, 56))));
+      a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p2, 56))));
+      a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p3, 56))));
+      s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
+    }
+    if (xs != 76) { const x = v128.load32_splat(xs, 240);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 448), five ? v128.load(p0, 160) : x, true, five, -3)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 448), five ? v128.load(p1, 160) : x, true, five, -3)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 448), five ? v128.load(p2, 160) : x, true, five, -3)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 448), five ? v128.load(p3, 160) : x, true, five, -3)));
+    }
+    if (xs != 77) { const x = v128.load32_splat(xs, 244);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 464), five ? v128.load(p0, 176) : x, true, five, -3)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 464), five ? v128.load(p1, 176) : x, true, five, -3)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 464), five ? v128.load(p2, 176) : x, true, five, -3)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 464), five ? v128.load(p3, 176) : x, true, five, -3)));
+    }
+    if (xs != 78) { const x = v128.load32_splat(xs, 248);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 480), five ? v128.load(p0, 192) : x, true, five, -3)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 480), five ? v128.load(p1, 192) : x, true, five, -3)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 480), five ? v128.load(p2, 192) : x, true, five, -3)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 480), five ? v128.load(p3, 192) : x, true, five, -3)));
+    }
+    if (xs != 79) { const x = v128.load32_splat(xs, 252);
+      s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, QO + 496), five ? v128.load(p0, 208) : x, true, five, -3)));
+      s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, QO + 496), five ? v128.load(p1, 208) : x, true, five, -3)));
+      s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, QO + 496), five ? v128.load(p2, 208) : x, true, five, -3)));
+      s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, QO + 496), five ? v128.load(p3, 208) : x, true, five, -3)));
+    }
+    if (xs != 80) {
+      a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p0, 56))));
+      a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p1, 56))));
+      a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p2, 56))));
+      a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p3, 56))));
+    }
+    // Σ_j m_j · Σ x over sub-block j: the mins as i16 pairs per row against the pair of activation sums.
+    const m0 = v128.load32_splat(ss), m1 = v128.load32_splat(ss, 4), m2 = v128.load32_splat(ss, 8), m3 = v128.load32_splat(ss, 12);
+    const dxv = v128.load32_splat(dp);
+    o0 = f32x4.add(o0, fin45(p0, a0, m0, m1, m2, m3, dxv));
+    o1 = f32x4.add(o1, fin45(p1, a1, m0, m1, m2, m3, dxv));
+    o2 = f32x4.add(o2, fin45(p2, a2, m0, m1, m2, m3, dxv));
+    o3 = f32x4.add(o3, fin45(p3, a3, m0, m1, m2, m3, dxv));
+    p0 += GB; p1 += GB; p2 += GB; p3 += GB; xs += 256; ss += 16; dp += 4;
+  } while (p0 != end);
+  v128.store(out, o0); v128.store(out, o1, 16); v128.store(out, o2, 32); v128.store(out, o3, 48);
+}
+
 const TB = 16;
 
 function loopK<Q>(out: usize, x8: usize, dx: usize, sums: usize, off: usize, w: usize, T: i32, N: i32, K: i32, n0: i32, n1: i32): void {
@@ -272,7 +831,11 @@ function loopK<Q>(out: usize, x8: usize, dx: usize, sums: usize, off: usize, w: 
   const groupBytes = <usize>nsb * kqGroupBytes(kindOf<Q>());
   if (T == 1) { // decode: 16 rows at a time, the rest in 4-row tiles
     let n = n0;
-    for (; n + 16 <= n1; n += 16) tile16K<Q>(x8, dx, sums, off, w + <usize>(n >> 2) * groupBytes, groupBytes, nsb, out + (<usize>n << 2));
+    for (; n + 16 <= n1; n += 16) {
+      const g = w + <usize>(n >> 2) * groupBytes, o = out + (<usize>n << 2);
+      if (sizeof<Q>() == 4) tile16K<Q>(x8, dx, sums, off, g, groupBytes, nsb, o);
+      else tile16Q45K<Q>(x8, dx, sums, g, groupBytes, nsb, o);
+    }
     n0 = n;
     if (n0 >= n1) return;
   }
