@@ -250,7 +250,7 @@ function tile4K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, nsb:
   return acc;
 }
 
-/** Four groups (16 rows) at g, g + gs, g + 2 gs, g + 3 gs: four concurrent weight streams (decode). */
+/** q6_K decode: four groups (16 rows) at g, g + gs, g + 2 gs, g + 3 gs: four concurrent weight streams. */
 function tile16K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, gs: usize, nsb: i32, out: usize): void {
   const gb = kqGroupBytes(kindOf<Q>());
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
@@ -265,6 +265,1160 @@ function tile16K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, gs:
   v128.store(out, a0); v128.store(out, a1, 16); v128.store(out, a2, 32); v128.store(out, a3, 48);
 }
 
+// Decode (T = 1) of q4_K / q5_K: four groups (16 rows) at once, so each activation broadcast serves four weight
+// vectors. A super-block is straight-line code of 8 phases (run c, low or high nibbles = sub-block 2c or
+// 2c+1) of 8 steps; a step broadcasts one activation word and adds one i16 dot to each group's sum; a phase
+// ends by scaling the sums with the sub-block scales (one i16 pair dot). All offsets are literals from one
+// pointer per group (AssemblyScript takes offsets only as literals, so scripts/gen_kquant_decode.mjs writes the
+// steps out). Each step is its own basic block (`if (xs != k)`, always taken; xs >= 1024): V8 places a block's
+// loads before its arithmetic, so in one long block it would load a whole phase's 32 vectors first and spill
+// them; a step's 5 loads, the 4 sums, the accumulators and the mask fit in the 15 vector registers V8
+// allocates, and the sums stay in place across blocks (no register moves at the joins).
+
+// Quant levels of one vector v (low or high nibbles), with q5_K's fifth bit from h shifted by hs.
+// @ts-ignore: decorator
+@inline function lv45(v: v128, h: v128, hi: bool, five: bool, hs: i32): v128 {
+  const m15 = i8x16.splat(15);
+  const l = hi ? v128.and(i16x8.shr_u(v, 4), m15) : v128.and(v, m15);
+  return five ? v128.or(l, v128.and(shift16(h, hs), i8x16.splat(16))) : l;
+}
+
+// [sc_2c rows 0..3, sc_2c+1 rows 0..3] (i16) -> each row's scale of sub-block 2c (Lo) or 2c+1 (Hi) twice.
+// @ts-ignore: decorator
+@inline function scLo(sc: v128): v128 { return v128.shuffle<i16>(sc, sc, 0, 0, 1, 1, 2, 2, 3, 3); }
+// @ts-ignore: decorator
+@inline function scHi(sc: v128): v128 { return v128.shuffle<i16>(sc, sc, 4, 4, 5, 5, 6, 6, 7, 7); }
+
+// A group super-block's f32 sums from its scaled dots a and the activation sums s0..s3 (pairs of sub-blocks).
+// @ts-ignore: decorator
+@inline function fin45(p: usize, a: v128, s0: v128, s1: v128, s2: v128, s3: v128, dxv: v128): v128 {
+  const mins = i32x4.add(
+    i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_u(p, 64), s0), i32x4.dot_i16x8_s(v128.load8x8_u(p, 72), s1)),
+    i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_u(p, 80), s2), i32x4.dot_i16x8_s(v128.load8x8_u(p, 88), s3)));
+  return f32x4.sub(f32x4.mul(f32x4.convert_i32x4_s(a), f32x4.mul(v128.load(p), dxv)),
+    f32x4.mul(f32x4.convert_i32x4_s(mins), f32x4.mul(v128.load(p, 16), dxv)));
+}
+
+/** Decode: four q4_K (five = false) / q5_K groups (16 rows) at g + k·gs against one activation row -> out[0..16). */
+// @ts-ignore: decorator
+@inline function tile16Q45K(x8: usize, dx: usize, sums: usize, g: usize, gs: usize, nsb: i32, out: usize, five: bool): void {
+  const GB: usize = five ? 736 : 608;
+  let p0 = g, p1 = g + gs, p2 = g + 2 * gs, p3 = g + 3 * gs;
+  let xs = x8;
+  const end = g + <usize>nsb * GB;
+  let o0 = f32x4.splat(0), o1 = f32x4.splat(0), o2 = f32x4.splat(0), o3 = f32x4.splat(0);
+  do {
+    let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
+    if (five) {
+      // BEGIN q5_K steps (scripts/gen_kquant_decode.mjs)
+      let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
+      // run 0, low nibbles: sub-block 0
+      s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
+      if (xs != 1) {
+        const xv = v128.load(xs, 0); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 224), v128.load(p0, 96), false, true, 4)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 224), v128.load(p1, 96), false, true, 4)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 224), v128.load(p2, 96), false, true, 4)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 224), v128.load(p3, 96), false, true, 4)));
+      }
+      if (xs != 2) {
+        const xv = v128.load(xs, 0); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 240), v128.load(p0, 112), false, true, 4)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 240), v128.load(p1, 112), false, true, 4)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 240), v128.load(p2, 112), false, true, 4)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 240), v128.load(p3, 112), false, true, 4)));
+      }
+      if (xs != 3) {
+        const xv = v128.load(xs, 0); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 256), v128.load(p0, 128), false, true, 4)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 256), v128.load(p1, 128), false, true, 4)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 256), v128.load(p2, 128), false, true, 4)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 256), v128.load(p3, 128), false, true, 4)));
+      }
+      if (xs != 4) {
+        const xv = v128.load(xs, 0); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 272), v128.load(p0, 144), false, true, 4)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 272), v128.load(p1, 144), false, true, 4)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 272), v128.load(p2, 144), false, true, 4)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 272), v128.load(p3, 144), false, true, 4)));
+      }
+      if (xs != 5) {
+        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p0, 32))));
+        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p1, 32))));
+        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p2, 32))));
+        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p3, 32))));
+        s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
+      }
+      if (xs != 6) {
+        const xv = v128.load(xs, 16); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 288), v128.load(p0, 160), false, true, 4)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 288), v128.load(p1, 160), false, true, 4)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 288), v128.load(p2, 160), false, true, 4)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 288), v128.load(p3, 160), false, true, 4)));
+      }
+      if (xs != 7) {
+        const xv = v128.load(xs, 16); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 304), v128.load(p0, 176), false, true, 4)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 304), v128.load(p1, 176), false, true, 4)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 304), v128.load(p2, 176), false, true, 4)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 304), v128.load(p3, 176), false, true, 4)));
+      }
+      if (xs != 8) {
+        const xv = v128.load(xs, 16); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 320), v128.load(p0, 192), false, true, 4)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 320), v128.load(p1, 192), false, true, 4)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 320), v128.load(p2, 192), false, true, 4)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 320), v128.load(p3, 192), false, true, 4)));
+      }
+      if (xs != 9) {
+        const xv = v128.load(xs, 16); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 336), v128.load(p0, 208), false, true, 4)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 336), v128.load(p1, 208), false, true, 4)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 336), v128.load(p2, 208), false, true, 4)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 336), v128.load(p3, 208), false, true, 4)));
+      }
+      if (xs != 10) {
+        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p0, 32))));
+        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p1, 32))));
+        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p2, 32))));
+        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p3, 32))));
+      }
+      // run 0, high nibbles: sub-block 1
+      s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
+      if (xs != 11) {
+        const xv = v128.load(xs, 32); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 224), v128.load(p0, 96), true, true, 3)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 224), v128.load(p1, 96), true, true, 3)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 224), v128.load(p2, 96), true, true, 3)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 224), v128.load(p3, 96), true, true, 3)));
+      }
+      if (xs != 12) {
+        const xv = v128.load(xs, 32); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 240), v128.load(p0, 112), true, true, 3)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 240), v128.load(p1, 112), true, true, 3)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 240), v128.load(p2, 112), true, true, 3)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 240), v128.load(p3, 112), true, true, 3)));
+      }
+      if (xs != 13) {
+        const xv = v128.load(xs, 32); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 256), v128.load(p0, 128), true, true, 3)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 256), v128.load(p1, 128), true, true, 3)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 256), v128.load(p2, 128), true, true, 3)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 256), v128.load(p3, 128), true, true, 3)));
+      }
+      if (xs != 14) {
+        const xv = v128.load(xs, 32); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 272), v128.load(p0, 144), true, true, 3)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 272), v128.load(p1, 144), true, true, 3)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 272), v128.load(p2, 144), true, true, 3)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 272), v128.load(p3, 144), true, true, 3)));
+      }
+      if (xs != 15) {
+        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p0, 32))));
+        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p1, 32))));
+        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p2, 32))));
+        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p3, 32))));
+        s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
+      }
+      if (xs != 16) {
+        const xv = v128.load(xs, 48); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 288), v128.load(p0, 160), true, true, 3)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 288), v128.load(p1, 160), true, true, 3)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 288), v128.load(p2, 160), true, true, 3)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 288), v128.load(p3, 160), true, true, 3)));
+      }
+      if (xs != 17) {
+        const xv = v128.load(xs, 48); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 304), v128.load(p0, 176), true, true, 3)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 304), v128.load(p1, 176), true, true, 3)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 304), v128.load(p2, 176), true, true, 3)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 304), v128.load(p3, 176), true, true, 3)));
+      }
+      if (xs != 18) {
+        const xv = v128.load(xs, 48); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 320), v128.load(p0, 192), true, true, 3)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 320), v128.load(p1, 192), true, true, 3)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 320), v128.load(p2, 192), true, true, 3)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 320), v128.load(p3, 192), true, true, 3)));
+      }
+      if (xs != 19) {
+        const xv = v128.load(xs, 48); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 336), v128.load(p0, 208), true, true, 3)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 336), v128.load(p1, 208), true, true, 3)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 336), v128.load(p2, 208), true, true, 3)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 336), v128.load(p3, 208), true, true, 3)));
+      }
+      if (xs != 20) {
+        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p0, 32))));
+        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p1, 32))));
+        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p2, 32))));
+        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p3, 32))));
+      }
+      // run 1, low nibbles: sub-block 2
+      s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
+      if (xs != 21) {
+        const xv = v128.load(xs, 64); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 352), v128.load(p0, 96), false, true, 2)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 352), v128.load(p1, 96), false, true, 2)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 352), v128.load(p2, 96), false, true, 2)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 352), v128.load(p3, 96), false, true, 2)));
+      }
+      if (xs != 22) {
+        const xv = v128.load(xs, 64); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 368), v128.load(p0, 112), false, true, 2)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 368), v128.load(p1, 112), false, true, 2)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 368), v128.load(p2, 112), false, true, 2)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 368), v128.load(p3, 112), false, true, 2)));
+      }
+      if (xs != 23) {
+        const xv = v128.load(xs, 64); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 384), v128.load(p0, 128), false, true, 2)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 384), v128.load(p1, 128), false, true, 2)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 384), v128.load(p2, 128), false, true, 2)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 384), v128.load(p3, 128), false, true, 2)));
+      }
+      if (xs != 24) {
+        const xv = v128.load(xs, 64); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 400), v128.load(p0, 144), false, true, 2)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 400), v128.load(p1, 144), false, true, 2)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 400), v128.load(p2, 144), false, true, 2)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 400), v128.load(p3, 144), false, true, 2)));
+      }
+      if (xs != 25) {
+        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p0, 40))));
+        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p1, 40))));
+        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p2, 40))));
+        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p3, 40))));
+        s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
+      }
+      if (xs != 26) {
+        const xv = v128.load(xs, 80); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 416), v128.load(p0, 160), false, true, 2)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 416), v128.load(p1, 160), false, true, 2)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 416), v128.load(p2, 160), false, true, 2)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 416), v128.load(p3, 160), false, true, 2)));
+      }
+      if (xs != 27) {
+        const xv = v128.load(xs, 80); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 432), v128.load(p0, 176), false, true, 2)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 432), v128.load(p1, 176), false, true, 2)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 432), v128.load(p2, 176), false, true, 2)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 432), v128.load(p3, 176), false, true, 2)));
+      }
+      if (xs != 28) {
+        const xv = v128.load(xs, 80); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 448), v128.load(p0, 192), false, true, 2)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 448), v128.load(p1, 192), false, true, 2)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 448), v128.load(p2, 192), false, true, 2)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 448), v128.load(p3, 192), false, true, 2)));
+      }
+      if (xs != 29) {
+        const xv = v128.load(xs, 80); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 464), v128.load(p0, 208), false, true, 2)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 464), v128.load(p1, 208), false, true, 2)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 464), v128.load(p2, 208), false, true, 2)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 464), v128.load(p3, 208), false, true, 2)));
+      }
+      if (xs != 30) {
+        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p0, 40))));
+        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p1, 40))));
+        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p2, 40))));
+        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p3, 40))));
+      }
+      // run 1, high nibbles: sub-block 3
+      s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
+      if (xs != 31) {
+        const xv = v128.load(xs, 96); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 352), v128.load(p0, 96), true, true, 1)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 352), v128.load(p1, 96), true, true, 1)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 352), v128.load(p2, 96), true, true, 1)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 352), v128.load(p3, 96), true, true, 1)));
+      }
+      if (xs != 32) {
+        const xv = v128.load(xs, 96); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 368), v128.load(p0, 112), true, true, 1)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 368), v128.load(p1, 112), true, true, 1)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 368), v128.load(p2, 112), true, true, 1)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 368), v128.load(p3, 112), true, true, 1)));
+      }
+      if (xs != 33) {
+        const xv = v128.load(xs, 96); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 384), v128.load(p0, 128), true, true, 1)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 384), v128.load(p1, 128), true, true, 1)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 384), v128.load(p2, 128), true, true, 1)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 384), v128.load(p3, 128), true, true, 1)));
+      }
+      if (xs != 34) {
+        const xv = v128.load(xs, 96); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 400), v128.load(p0, 144), true, true, 1)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 400), v128.load(p1, 144), true, true, 1)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 400), v128.load(p2, 144), true, true, 1)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 400), v128.load(p3, 144), true, true, 1)));
+      }
+      if (xs != 35) {
+        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p0, 40))));
+        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p1, 40))));
+        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p2, 40))));
+        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p3, 40))));
+        s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
+      }
+      if (xs != 36) {
+        const xv = v128.load(xs, 112); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 416), v128.load(p0, 160), true, true, 1)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 416), v128.load(p1, 160), true, true, 1)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 416), v128.load(p2, 160), true, true, 1)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 416), v128.load(p3, 160), true, true, 1)));
+      }
+      if (xs != 37) {
+        const xv = v128.load(xs, 112); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 432), v128.load(p0, 176), true, true, 1)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 432), v128.load(p1, 176), true, true, 1)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 432), v128.load(p2, 176), true, true, 1)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 432), v128.load(p3, 176), true, true, 1)));
+      }
+      if (xs != 38) {
+        const xv = v128.load(xs, 112); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 448), v128.load(p0, 192), true, true, 1)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 448), v128.load(p1, 192), true, true, 1)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 448), v128.load(p2, 192), true, true, 1)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 448), v128.load(p3, 192), true, true, 1)));
+      }
+      if (xs != 39) {
+        const xv = v128.load(xs, 112); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 464), v128.load(p0, 208), true, true, 1)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 464), v128.load(p1, 208), true, true, 1)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 464), v128.load(p2, 208), true, true, 1)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 464), v128.load(p3, 208), true, true, 1)));
+      }
+      if (xs != 40) {
+        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p0, 40))));
+        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p1, 40))));
+        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p2, 40))));
+        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p3, 40))));
+      }
+      // run 2, low nibbles: sub-block 4
+      s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
+      if (xs != 41) {
+        const xv = v128.load(xs, 128); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 480), v128.load(p0, 96), false, true, 0)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 480), v128.load(p1, 96), false, true, 0)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 480), v128.load(p2, 96), false, true, 0)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 480), v128.load(p3, 96), false, true, 0)));
+      }
+      if (xs != 42) {
+        const xv = v128.load(xs, 128); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 496), v128.load(p0, 112), false, true, 0)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 496), v128.load(p1, 112), false, true, 0)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 496), v128.load(p2, 112), false, true, 0)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 496), v128.load(p3, 112), false, true, 0)));
+      }
+      if (xs != 43) {
+        const xv = v128.load(xs, 128); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 512), v128.load(p0, 128), false, true, 0)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 512), v128.load(p1, 128), false, true, 0)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 512), v128.load(p2, 128), false, true, 0)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 512), v128.load(p3, 128), false, true, 0)));
+      }
+      if (xs != 44) {
+        const xv = v128.load(xs, 128); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 528), v128.load(p0, 144), false, true, 0)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 528), v128.load(p1, 144), false, true, 0)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 528), v128.load(p2, 144), false, true, 0)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 528), v128.load(p3, 144), false, true, 0)));
+      }
+      if (xs != 45) {
+        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p0, 48))));
+        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p1, 48))));
+        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p2, 48))));
+        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p3, 48))));
+        s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
+      }
+      if (xs != 46) {
+        const xv = v128.load(xs, 144); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 544), v128.load(p0, 160), false, true, 0)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 544), v128.load(p1, 160), false, true, 0)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 544), v128.load(p2, 160), false, true, 0)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 544), v128.load(p3, 160), false, true, 0)));
+      }
+      if (xs != 47) {
+        const xv = v128.load(xs, 144); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 560), v128.load(p0, 176), false, true, 0)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 560), v128.load(p1, 176), false, true, 0)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 560), v128.load(p2, 176), false, true, 0)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 560), v128.load(p3, 176), false, true, 0)));
+      }
+      if (xs != 48) {
+        const xv = v128.load(xs, 144); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 576), v128.load(p0, 192), false, true, 0)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 576), v128.load(p1, 192), false, true, 0)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 576), v128.load(p2, 192), false, true, 0)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 576), v128.load(p3, 192), false, true, 0)));
+      }
+      if (xs != 49) {
+        const xv = v128.load(xs, 144); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 592), v128.load(p0, 208), false, true, 0)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 592), v128.load(p1, 208), false, true, 0)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 592), v128.load(p2, 208), false, true, 0)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 592), v128.load(p3, 208), false, true, 0)));
+      }
+      if (xs != 50) {
+        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p0, 48))));
+        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p1, 48))));
+        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p2, 48))));
+        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p3, 48))));
+      }
+      // run 2, high nibbles: sub-block 5
+      s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
+      if (xs != 51) {
+        const xv = v128.load(xs, 160); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 480), v128.load(p0, 96), true, true, -1)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 480), v128.load(p1, 96), true, true, -1)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 480), v128.load(p2, 96), true, true, -1)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 480), v128.load(p3, 96), true, true, -1)));
+      }
+      if (xs != 52) {
+        const xv = v128.load(xs, 160); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 496), v128.load(p0, 112), true, true, -1)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 496), v128.load(p1, 112), true, true, -1)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 496), v128.load(p2, 112), true, true, -1)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 496), v128.load(p3, 112), true, true, -1)));
+      }
+      if (xs != 53) {
+        const xv = v128.load(xs, 160); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 512), v128.load(p0, 128), true, true, -1)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 512), v128.load(p1, 128), true, true, -1)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 512), v128.load(p2, 128), true, true, -1)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 512), v128.load(p3, 128), true, true, -1)));
+      }
+      if (xs != 54) {
+        const xv = v128.load(xs, 160); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 528), v128.load(p0, 144), true, true, -1)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 528), v128.load(p1, 144), true, true, -1)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 528), v128.load(p2, 144), true, true, -1)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 528), v128.load(p3, 144), true, true, -1)));
+      }
+      if (xs != 55) {
+        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p0, 48))));
+        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p1, 48))));
+        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p2, 48))));
+        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p3, 48))));
+        s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
+      }
+      if (xs != 56) {
+        const xv = v128.load(xs, 176); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 544), v128.load(p0, 160), true, true, -1)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 544), v128.load(p1, 160), true, true, -1)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 544), v128.load(p2, 160), true, true, -1)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 544), v128.load(p3, 160), true, true, -1)));
+      }
+      if (xs != 57) {
+        const xv = v128.load(xs, 176); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 560), v128.load(p0, 176), true, true, -1)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 560), v128.load(p1, 176), true, true, -1)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 560), v128.load(p2, 176), true, true, -1)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 560), v128.load(p3, 176), true, true, -1)));
+      }
+      if (xs != 58) {
+        const xv = v128.load(xs, 176); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 576), v128.load(p0, 192), true, true, -1)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 576), v128.load(p1, 192), true, true, -1)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 576), v128.load(p2, 192), true, true, -1)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 576), v128.load(p3, 192), true, true, -1)));
+      }
+      if (xs != 59) {
+        const xv = v128.load(xs, 176); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 592), v128.load(p0, 208), true, true, -1)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 592), v128.load(p1, 208), true, true, -1)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 592), v128.load(p2, 208), true, true, -1)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 592), v128.load(p3, 208), true, true, -1)));
+      }
+      if (xs != 60) {
+        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p0, 48))));
+        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p1, 48))));
+        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p2, 48))));
+        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p3, 48))));
+      }
+      // run 3, low nibbles: sub-block 6
+      s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
+      if (xs != 61) {
+        const xv = v128.load(xs, 192); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 608), v128.load(p0, 96), false, true, -2)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 608), v128.load(p1, 96), false, true, -2)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 608), v128.load(p2, 96), false, true, -2)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 608), v128.load(p3, 96), false, true, -2)));
+      }
+      if (xs != 62) {
+        const xv = v128.load(xs, 192); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 624), v128.load(p0, 112), false, true, -2)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 624), v128.load(p1, 112), false, true, -2)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 624), v128.load(p2, 112), false, true, -2)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 624), v128.load(p3, 112), false, true, -2)));
+      }
+      if (xs != 63) {
+        const xv = v128.load(xs, 192); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 640), v128.load(p0, 128), false, true, -2)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 640), v128.load(p1, 128), false, true, -2)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 640), v128.load(p2, 128), false, true, -2)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 640), v128.load(p3, 128), false, true, -2)));
+      }
+      if (xs != 64) {
+        const xv = v128.load(xs, 192); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 656), v128.load(p0, 144), false, true, -2)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 656), v128.load(p1, 144), false, true, -2)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 656), v128.load(p2, 144), false, true, -2)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 656), v128.load(p3, 144), false, true, -2)));
+      }
+      if (xs != 65) {
+        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p0, 56))));
+        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p1, 56))));
+        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p2, 56))));
+        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p3, 56))));
+        s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
+      }
+      if (xs != 66) {
+        const xv = v128.load(xs, 208); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 672), v128.load(p0, 160), false, true, -2)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 672), v128.load(p1, 160), false, true, -2)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 672), v128.load(p2, 160), false, true, -2)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 672), v128.load(p3, 160), false, true, -2)));
+      }
+      if (xs != 67) {
+        const xv = v128.load(xs, 208); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 688), v128.load(p0, 176), false, true, -2)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 688), v128.load(p1, 176), false, true, -2)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 688), v128.load(p2, 176), false, true, -2)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 688), v128.load(p3, 176), false, true, -2)));
+      }
+      if (xs != 68) {
+        const xv = v128.load(xs, 208); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 704), v128.load(p0, 192), false, true, -2)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 704), v128.load(p1, 192), false, true, -2)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 704), v128.load(p2, 192), false, true, -2)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 704), v128.load(p3, 192), false, true, -2)));
+      }
+      if (xs != 69) {
+        const xv = v128.load(xs, 208); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 720), v128.load(p0, 208), false, true, -2)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 720), v128.load(p1, 208), false, true, -2)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 720), v128.load(p2, 208), false, true, -2)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 720), v128.load(p3, 208), false, true, -2)));
+      }
+      if (xs != 70) {
+        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p0, 56))));
+        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p1, 56))));
+        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p2, 56))));
+        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p3, 56))));
+      }
+      // run 3, high nibbles: sub-block 7
+      s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
+      if (xs != 71) {
+        const xv = v128.load(xs, 224); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 608), v128.load(p0, 96), true, true, -3)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 608), v128.load(p1, 96), true, true, -3)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 608), v128.load(p2, 96), true, true, -3)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 608), v128.load(p3, 96), true, true, -3)));
+      }
+      if (xs != 72) {
+        const xv = v128.load(xs, 224); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 624), v128.load(p0, 112), true, true, -3)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 624), v128.load(p1, 112), true, true, -3)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 624), v128.load(p2, 112), true, true, -3)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 624), v128.load(p3, 112), true, true, -3)));
+      }
+      if (xs != 73) {
+        const xv = v128.load(xs, 224); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 640), v128.load(p0, 128), true, true, -3)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 640), v128.load(p1, 128), true, true, -3)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 640), v128.load(p2, 128), true, true, -3)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 640), v128.load(p3, 128), true, true, -3)));
+      }
+      if (xs != 74) {
+        const xv = v128.load(xs, 224); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 656), v128.load(p0, 144), true, true, -3)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 656), v128.load(p1, 144), true, true, -3)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 656), v128.load(p2, 144), true, true, -3)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 656), v128.load(p3, 144), true, true, -3)));
+      }
+      if (xs != 75) {
+        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p0, 56))));
+        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p1, 56))));
+        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p2, 56))));
+        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p3, 56))));
+        s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
+      }
+      if (xs != 76) {
+        const xv = v128.load(xs, 240); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 672), v128.load(p0, 160), true, true, -3)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 672), v128.load(p1, 160), true, true, -3)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 672), v128.load(p2, 160), true, true, -3)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 672), v128.load(p3, 160), true, true, -3)));
+      }
+      if (xs != 77) {
+        const xv = v128.load(xs, 240); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 688), v128.load(p0, 176), true, true, -3)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 688), v128.load(p1, 176), true, true, -3)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 688), v128.load(p2, 176), true, true, -3)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 688), v128.load(p3, 176), true, true, -3)));
+      }
+      if (xs != 78) {
+        const xv = v128.load(xs, 240); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 704), v128.load(p0, 192), true, true, -3)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 704), v128.load(p1, 192), true, true, -3)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 704), v128.load(p2, 192), true, true, -3)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 704), v128.load(p3, 192), true, true, -3)));
+      }
+      if (xs != 79) {
+        const xv = v128.load(xs, 240); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 720), v128.load(p0, 208), true, true, -3)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 720), v128.load(p1, 208), true, true, -3)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 720), v128.load(p2, 208), true, true, -3)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 720), v128.load(p3, 208), true, true, -3)));
+      }
+      if (xs != 80) {
+        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p0, 56))));
+        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p1, 56))));
+        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p2, 56))));
+        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p3, 56))));
+      }
+      // END q5_K steps
+    } else {
+      // BEGIN q4_K steps (scripts/gen_kquant_decode.mjs)
+      let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
+      // run 0, low nibbles: sub-block 0
+      s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
+      if (xs != 81) {
+        const xv = v128.load(xs, 0); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 96), x, false, false, 4)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 96), x, false, false, 4)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 96), x, false, false, 4)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 96), x, false, false, 4)));
+      }
+      if (xs != 82) {
+        const xv = v128.load(xs, 0); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 112), x, false, false, 4)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 112), x, false, false, 4)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 112), x, false, false, 4)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 112), x, false, false, 4)));
+      }
+      if (xs != 83) {
+        const xv = v128.load(xs, 0); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 128), x, false, false, 4)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 128), x, false, false, 4)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 128), x, false, false, 4)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 128), x, false, false, 4)));
+      }
+      if (xs != 84) {
+        const xv = v128.load(xs, 0); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 144), x, false, false, 4)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 144), x, false, false, 4)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 144), x, false, false, 4)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 144), x, false, false, 4)));
+      }
+      if (xs != 85) {
+        const xv = v128.load(xs, 16); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 160), x, false, false, 4)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 160), x, false, false, 4)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 160), x, false, false, 4)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 160), x, false, false, 4)));
+      }
+      if (xs != 86) {
+        const xv = v128.load(xs, 16); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 176), x, false, false, 4)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 176), x, false, false, 4)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 176), x, false, false, 4)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 176), x, false, false, 4)));
+      }
+      if (xs != 87) {
+        const xv = v128.load(xs, 16); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 192), x, false, false, 4)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 192), x, false, false, 4)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 192), x, false, false, 4)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 192), x, false, false, 4)));
+      }
+      if (xs != 88) {
+        const xv = v128.load(xs, 16); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 208), x, false, false, 4)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 208), x, false, false, 4)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 208), x, false, false, 4)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 208), x, false, false, 4)));
+      }
+      if (xs != 89) {
+        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p0, 32))));
+        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p1, 32))));
+        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p2, 32))));
+        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p3, 32))));
+      }
+      // run 0, high nibbles: sub-block 1
+      s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
+      if (xs != 90) {
+        const xv = v128.load(xs, 32); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 96), x, true, false, 3)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 96), x, true, false, 3)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 96), x, true, false, 3)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 96), x, true, false, 3)));
+      }
+      if (xs != 91) {
+        const xv = v128.load(xs, 32); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 112), x, true, false, 3)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 112), x, true, false, 3)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 112), x, true, false, 3)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 112), x, true, false, 3)));
+      }
+      if (xs != 92) {
+        const xv = v128.load(xs, 32); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 128), x, true, false, 3)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 128), x, true, false, 3)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 128), x, true, false, 3)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 128), x, true, false, 3)));
+      }
+      if (xs != 93) {
+        const xv = v128.load(xs, 32); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 144), x, true, false, 3)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 144), x, true, false, 3)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 144), x, true, false, 3)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 144), x, true, false, 3)));
+      }
+      if (xs != 94) {
+        const xv = v128.load(xs, 48); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 160), x, true, false, 3)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 160), x, true, false, 3)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 160), x, true, false, 3)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 160), x, true, false, 3)));
+      }
+      if (xs != 95) {
+        const xv = v128.load(xs, 48); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 176), x, true, false, 3)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 176), x, true, false, 3)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 176), x, true, false, 3)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 176), x, true, false, 3)));
+      }
+      if (xs != 96) {
+        const xv = v128.load(xs, 48); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 192), x, true, false, 3)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 192), x, true, false, 3)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 192), x, true, false, 3)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 192), x, true, false, 3)));
+      }
+      if (xs != 97) {
+        const xv = v128.load(xs, 48); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 208), x, true, false, 3)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 208), x, true, false, 3)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 208), x, true, false, 3)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 208), x, true, false, 3)));
+      }
+      if (xs != 98) {
+        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p0, 32))));
+        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p1, 32))));
+        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p2, 32))));
+        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p3, 32))));
+      }
+      // run 1, low nibbles: sub-block 2
+      s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
+      if (xs != 99) {
+        const xv = v128.load(xs, 64); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 224), x, false, false, 2)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 224), x, false, false, 2)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 224), x, false, false, 2)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 224), x, false, false, 2)));
+      }
+      if (xs != 100) {
+        const xv = v128.load(xs, 64); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 240), x, false, false, 2)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 240), x, false, false, 2)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 240), x, false, false, 2)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 240), x, false, false, 2)));
+      }
+      if (xs != 101) {
+        const xv = v128.load(xs, 64); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 256), x, false, false, 2)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 256), x, false, false, 2)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 256), x, false, false, 2)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 256), x, false, false, 2)));
+      }
+      if (xs != 102) {
+        const xv = v128.load(xs, 64); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 272), x, false, false, 2)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 272), x, false, false, 2)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 272), x, false, false, 2)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 272), x, false, false, 2)));
+      }
+      if (xs != 103) {
+        const xv = v128.load(xs, 80); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 288), x, false, false, 2)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 288), x, false, false, 2)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 288), x, false, false, 2)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 288), x, false, false, 2)));
+      }
+      if (xs != 104) {
+        const xv = v128.load(xs, 80); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 304), x, false, false, 2)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 304), x, false, false, 2)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 304), x, false, false, 2)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 304), x, false, false, 2)));
+      }
+      if (xs != 105) {
+        const xv = v128.load(xs, 80); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 320), x, false, false, 2)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 320), x, false, false, 2)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 320), x, false, false, 2)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 320), x, false, false, 2)));
+      }
+      if (xs != 106) {
+        const xv = v128.load(xs, 80); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 336), x, false, false, 2)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 336), x, false, false, 2)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 336), x, false, false, 2)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 336), x, false, false, 2)));
+      }
+      if (xs != 107) {
+        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p0, 40))));
+        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p1, 40))));
+        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p2, 40))));
+        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p3, 40))));
+      }
+      // run 1, high nibbles: sub-block 3
+      s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
+      if (xs != 108) {
+        const xv = v128.load(xs, 96); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 224), x, true, false, 1)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 224), x, true, false, 1)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 224), x, true, false, 1)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 224), x, true, false, 1)));
+      }
+      if (xs != 109) {
+        const xv = v128.load(xs, 96); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 240), x, true, false, 1)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 240), x, true, false, 1)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 240), x, true, false, 1)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 240), x, true, false, 1)));
+      }
+      if (xs != 110) {
+        const xv = v128.load(xs, 96); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 256), x, true, false, 1)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 256), x, true, false, 1)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 256), x, true, false, 1)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 256), x, true, false, 1)));
+      }
+      if (xs != 111) {
+        const xv = v128.load(xs, 96); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 272), x, true, false, 1)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 272), x, true, false, 1)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 272), x, true, false, 1)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 272), x, true, false, 1)));
+      }
+      if (xs != 112) {
+        const xv = v128.load(xs, 112); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 288), x, true, false, 1)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 288), x, true, false, 1)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 288), x, true, false, 1)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 288), x, true, false, 1)));
+      }
+      if (xs != 113) {
+        const xv = v128.load(xs, 112); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 304), x, true, false, 1)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 304), x, true, false, 1)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 304), x, true, false, 1)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 304), x, true, false, 1)));
+      }
+      if (xs != 114) {
+        const xv = v128.load(xs, 112); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 320), x, true, false, 1)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 320), x, true, false, 1)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 320), x, true, false, 1)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 320), x, true, false, 1)));
+      }
+      if (xs != 115) {
+        const xv = v128.load(xs, 112); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 336), x, true, false, 1)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 336), x, true, false, 1)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 336), x, true, false, 1)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 336), x, true, false, 1)));
+      }
+      if (xs != 116) {
+        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p0, 40))));
+        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p1, 40))));
+        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p2, 40))));
+        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p3, 40))));
+      }
+      // run 2, low nibbles: sub-block 4
+      s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
+      if (xs != 117) {
+        const xv = v128.load(xs, 128); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 352), x, false, false, 0)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 352), x, false, false, 0)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 352), x, false, false, 0)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 352), x, false, false, 0)));
+      }
+      if (xs != 118) {
+        const xv = v128.load(xs, 128); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 368), x, false, false, 0)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 368), x, false, false, 0)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 368), x, false, false, 0)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 368), x, false, false, 0)));
+      }
+      if (xs != 119) {
+        const xv = v128.load(xs, 128); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 384), x, false, false, 0)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 384), x, false, false, 0)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 384), x, false, false, 0)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 384), x, false, false, 0)));
+      }
+      if (xs != 120) {
+        const xv = v128.load(xs, 128); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 400), x, false, false, 0)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 400), x, false, false, 0)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 400), x, false, false, 0)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 400), x, false, false, 0)));
+      }
+      if (xs != 121) {
+        const xv = v128.load(xs, 144); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 416), x, false, false, 0)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 416), x, false, false, 0)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 416), x, false, false, 0)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 416), x, false, false, 0)));
+      }
+      if (xs != 122) {
+        const xv = v128.load(xs, 144); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 432), x, false, false, 0)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 432), x, false, false, 0)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 432), x, false, false, 0)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 432), x, false, false, 0)));
+      }
+      if (xs != 123) {
+        const xv = v128.load(xs, 144); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 448), x, false, false, 0)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 448), x, false, false, 0)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 448), x, false, false, 0)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 448), x, false, false, 0)));
+      }
+      if (xs != 124) {
+        const xv = v128.load(xs, 144); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 464), x, false, false, 0)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 464), x, false, false, 0)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 464), x, false, false, 0)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 464), x, false, false, 0)));
+      }
+      if (xs != 125) {
+        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p0, 48))));
+        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p1, 48))));
+        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p2, 48))));
+        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p3, 48))));
+      }
+      // run 2, high nibbles: sub-block 5
+      s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
+      if (xs != 126) {
+        const xv = v128.load(xs, 160); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 352), x, true, false, -1)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 352), x, true, false, -1)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 352), x, true, false, -1)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 352), x, true, false, -1)));
+      }
+      if (xs != 127) {
+        const xv = v128.load(xs, 160); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 368), x, true, false, -1)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 368), x, true, false, -1)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 368), x, true, false, -1)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 368), x, true, false, -1)));
+      }
+      if (xs != 128) {
+        const xv = v128.load(xs, 160); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 384), x, true, false, -1)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 384), x, true, false, -1)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 384), x, true, false, -1)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 384), x, true, false, -1)));
+      }
+      if (xs != 129) {
+        const xv = v128.load(xs, 160); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 400), x, true, false, -1)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 400), x, true, false, -1)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 400), x, true, false, -1)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 400), x, true, false, -1)));
+      }
+      if (xs != 130) {
+        const xv = v128.load(xs, 176); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 416), x, true, false, -1)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 416), x, true, false, -1)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 416), x, true, false, -1)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 416), x, true, false, -1)));
+      }
+      if (xs != 131) {
+        const xv = v128.load(xs, 176); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 432), x, true, false, -1)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 432), x, true, false, -1)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 432), x, true, false, -1)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 432), x, true, false, -1)));
+      }
+      if (xs != 132) {
+        const xv = v128.load(xs, 176); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 448), x, true, false, -1)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 448), x, true, false, -1)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 448), x, true, false, -1)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 448), x, true, false, -1)));
+      }
+      if (xs != 133) {
+        const xv = v128.load(xs, 176); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 464), x, true, false, -1)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 464), x, true, false, -1)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 464), x, true, false, -1)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 464), x, true, false, -1)));
+      }
+      if (xs != 134) {
+        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p0, 48))));
+        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p1, 48))));
+        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p2, 48))));
+        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p3, 48))));
+      }
+      // run 3, low nibbles: sub-block 6
+      s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
+      if (xs != 135) {
+        const xv = v128.load(xs, 192); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 480), x, false, false, -2)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 480), x, false, false, -2)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 480), x, false, false, -2)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 480), x, false, false, -2)));
+      }
+      if (xs != 136) {
+        const xv = v128.load(xs, 192); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 496), x, false, false, -2)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 496), x, false, false, -2)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 496), x, false, false, -2)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 496), x, false, false, -2)));
+      }
+      if (xs != 137) {
+        const xv = v128.load(xs, 192); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 512), x, false, false, -2)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 512), x, false, false, -2)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 512), x, false, false, -2)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 512), x, false, false, -2)));
+      }
+      if (xs != 138) {
+        const xv = v128.load(xs, 192); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 528), x, false, false, -2)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 528), x, false, false, -2)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 528), x, false, false, -2)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 528), x, false, false, -2)));
+      }
+      if (xs != 139) {
+        const xv = v128.load(xs, 208); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 544), x, false, false, -2)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 544), x, false, false, -2)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 544), x, false, false, -2)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 544), x, false, false, -2)));
+      }
+      if (xs != 140) {
+        const xv = v128.load(xs, 208); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 560), x, false, false, -2)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 560), x, false, false, -2)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 560), x, false, false, -2)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 560), x, false, false, -2)));
+      }
+      if (xs != 141) {
+        const xv = v128.load(xs, 208); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 576), x, false, false, -2)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 576), x, false, false, -2)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 576), x, false, false, -2)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 576), x, false, false, -2)));
+      }
+      if (xs != 142) {
+        const xv = v128.load(xs, 208); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 592), x, false, false, -2)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 592), x, false, false, -2)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 592), x, false, false, -2)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 592), x, false, false, -2)));
+      }
+      if (xs != 143) {
+        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p0, 56))));
+        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p1, 56))));
+        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p2, 56))));
+        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p3, 56))));
+      }
+      // run 3, high nibbles: sub-block 7
+      s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
+      if (xs != 144) {
+        const xv = v128.load(xs, 224); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 480), x, true, false, -3)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 480), x, true, false, -3)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 480), x, true, false, -3)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 480), x, true, false, -3)));
+      }
+      if (xs != 145) {
+        const xv = v128.load(xs, 224); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 496), x, true, false, -3)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 496), x, true, false, -3)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 496), x, true, false, -3)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 496), x, true, false, -3)));
+      }
+      if (xs != 146) {
+        const xv = v128.load(xs, 224); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 512), x, true, false, -3)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 512), x, true, false, -3)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 512), x, true, false, -3)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 512), x, true, false, -3)));
+      }
+      if (xs != 147) {
+        const xv = v128.load(xs, 224); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 528), x, true, false, -3)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 528), x, true, false, -3)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 528), x, true, false, -3)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 528), x, true, false, -3)));
+      }
+      if (xs != 148) {
+        const xv = v128.load(xs, 240); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 544), x, true, false, -3)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 544), x, true, false, -3)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 544), x, true, false, -3)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 544), x, true, false, -3)));
+      }
+      if (xs != 149) {
+        const xv = v128.load(xs, 240); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 560), x, true, false, -3)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 560), x, true, false, -3)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 560), x, true, false, -3)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 560), x, true, false, -3)));
+      }
+      if (xs != 150) {
+        const xv = v128.load(xs, 240); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 576), x, true, false, -3)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 576), x, true, false, -3)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 576), x, true, false, -3)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 576), x, true, false, -3)));
+      }
+      if (xs != 151) {
+        const xv = v128.load(xs, 240); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 592), x, true, false, -3)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 592), x, true, false, -3)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 592), x, true, false, -3)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 592), x, true, false, -3)));
+      }
+      if (xs != 152) {
+        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p0, 56))));
+        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p1, 56))));
+        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p2, 56))));
+        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p3, 56))));
+      }
+      // END q4_K steps
+    }
+    // Σ_j m_j · Σ x over sub-block j: the mins as i16 pairs per row against the pair of activation sums.
+    const e = xs - x8, ss = sums + (e >> 4), dp = dx + (e >> 6); // (fewer live pointers in the steps)
+    const m0 = v128.load32_splat(ss), m1 = v128.load32_splat(ss, 4), m2 = v128.load32_splat(ss, 8), m3 = v128.load32_splat(ss, 12);
+    const dxv = v128.load32_splat(dp);
+    o0 = f32x4.add(o0, fin45(p0, a0, m0, m1, m2, m3, dxv));
+    o1 = f32x4.add(o1, fin45(p1, a1, m0, m1, m2, m3, dxv));
+    o2 = f32x4.add(o2, fin45(p2, a2, m0, m1, m2, m3, dxv));
+    o3 = f32x4.add(o3, fin45(p3, a3, m0, m1, m2, m3, dxv));
+    p0 += GB; p1 += GB; p2 += GB; p3 += GB; xs += 256;
+  } while (p0 != end);
+  v128.store(out, o0); v128.store(out, o1, 16); v128.store(out, o2, 32); v128.store(out, o3, 48);
+}
+
+function tile16Q4K(x8: usize, dx: usize, sums: usize, g: usize, gs: usize, nsb: i32, out: usize): void {
+  tile16Q45K(x8, dx, sums, g, gs, nsb, out, false);
+}
+
+function tile16Q5K(x8: usize, dx: usize, sums: usize, g: usize, gs: usize, nsb: i32, out: usize): void {
+  tile16Q45K(x8, dx, sums, g, gs, nsb, out, true);
+}
+
 const TB = 16;
 
 function loopK<Q>(out: usize, x8: usize, dx: usize, sums: usize, off: usize, w: usize, T: i32, N: i32, K: i32, n0: i32, n1: i32): void {
@@ -272,7 +1426,12 @@ function loopK<Q>(out: usize, x8: usize, dx: usize, sums: usize, off: usize, w: 
   const groupBytes = <usize>nsb * kqGroupBytes(kindOf<Q>());
   if (T == 1) { // decode: 16 rows at a time, the rest in 4-row tiles
     let n = n0;
-    for (; n + 16 <= n1; n += 16) tile16K<Q>(x8, dx, sums, off, w + <usize>(n >> 2) * groupBytes, groupBytes, nsb, out + (<usize>n << 2));
+    for (; n + 16 <= n1; n += 16) {
+      const g = w + <usize>(n >> 2) * groupBytes, o = out + (<usize>n << 2);
+      if (sizeof<Q>() == 4) tile16K<Q>(x8, dx, sums, off, g, groupBytes, nsb, o);
+      else if (sizeof<Q>() == 1) tile16Q4K(x8, dx, sums, g, groupBytes, nsb, o);
+      else tile16Q5K(x8, dx, sums, g, groupBytes, nsb, o);
+    }
     n0 = n;
     if (n0 >= n1) return;
   }
