@@ -2,7 +2,7 @@
 // src/kernels/wasm/assembly/matmul_kquant.ts) between its "BEGIN q4_K steps" / "END q4_K steps" (and q5_K)
 // markers. The steps are spelled out because AssemblyScript takes a load's offset only as a literal, and one
 // basic block per step (the `if (xs != k)`, always taken) is what keeps V8 from loading a whole phase first:
-//   node scripts/gen_kquant_decode.mjs && npm run build:kernels
+//   node scripts/gen_kquant_decode.mjs && npm run build:kernels     (--check: only say whether the source is current)
 import fs from "node:fs";
 
 const file = new URL("../src/kernels/wasm/assembly/matmul_kquant.ts", import.meta.url);
@@ -42,6 +42,10 @@ for (const [name, five] of [["q5_K", true], ["q4_K", false]]) {
   const a = src.indexOf(begin), b = src.indexOf(end);
   if (a < 0 || b < a) { console.error(`gen_kquant_decode: markers for ${name} not found in ${file.pathname}`); process.exit(1); }
   src = src.slice(0, a + begin.length) + steps(five) + src.slice(b);
+}
+if (process.argv.includes("--check")) { // the checked-in steps are this script's output
+  if (src !== fs.readFileSync(file, "utf8")) { console.error("gen_kquant_decode: the steps in matmul_kquant.ts differ from the generator's; run node scripts/gen_kquant_decode.mjs"); process.exit(1); }
+  process.exit(0);
 }
 const tmp = file.pathname + ".tmp";
 fs.writeFileSync(tmp, src);
