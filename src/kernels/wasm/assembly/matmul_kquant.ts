@@ -13,8 +13,10 @@
 //               (pairs of sub-blocks, for an i16 dot with the activation sums), qs at 96: 4 runs of 128 bytes,
 //               run c = ggml's qs[32c .. 32c+31] of the 4 rows (low nibbles sub-block 2c, high 2c+1).
 //   q5_K (736): as q4_K, plus qh at 96 (ggml's 32 qh bytes of the 4 rows, same interleave), qs at 224.
-//   q6_K (848): d[4] f32, sc i8 [sub-block of 16 j][row] at 16 + 4j, ql at 80 (4 runs of 128: ggml's
-//               ql[32q .. 32q+31]), qh at 592 (2 runs of 128: qh[32h .. 32h+31]).
+//   q6_K (1104): d[4] f32, sc i8 [sub-block of 16 j][row] at 16 + 4j, then the 6-bit levels (0…63) one byte
+//               each: vector v at 80 + 16v holds levels 4v … 4v+3 of the 4 rows. The ggml bits are assembled once
+//               at load (+30 % bytes over the file's 210 a row super-block), so a dot is one load and one
+//               vpmaddubsw, with no masking, shifting and or-ing of ql and qh for every token.
 // d and dmin are the f16 values widened exactly, so dequantRowK reproduces dequantize_row_q*_K bit for bit.
 // Rows are padded to a multiple of 4 with zeros.
 //
@@ -41,7 +43,7 @@ export const KQ_Q4_K = 0, KQ_Q5_K = 1, KQ_Q6_K = 2, KQ_Q5_0 = 3, KQ_Q5_1 = 4;
 
 /** Bytes of one 4-row group's super-block in the repacked layout. */
 // @ts-ignore: decorator
-@inline export function kqGroupBytes(kind: i32): usize { return kind == KQ_Q4_K ? 608 : kind == KQ_Q5_K ? 736 : 848; }
+@inline export function kqGroupBytes(kind: i32): usize { return kind == KQ_Q4_K ? 608 : kind == KQ_Q5_K ? 736 : 1104; }
 
 /**
  * ggml super-blocks of rows rowBase+i, i in [i0, i1), staged at src from row rowBase on -> the 4-row
@@ -60,8 +62,14 @@ export function repackKQuant(src: usize, kind: i32, K: i32, dst: usize, rowBase:
       if (kind == KQ_Q6_K) {
         store<f32>(o + (lane << 2), halfToF32(load<u16>(b, 208)));
         for (let j: usize = 0; j < 16; j++) store<i8>(o + 16 + (j << 2) + lane, load<i8>(b + 192 + j));
-        for (let k: usize = 0; k < 32; k++) store<u32>(o + 80 + (k << 4) + (lane << 2), load<u32>(b + (k << 2)));
-        for (let k: usize = 0; k < 16; k++) store<u32>(o + 592 + (k << 4) + (lane << 2), load<u32>(b + 128 + (k << 2)));
+        for (let h: usize = 0; h < 2; h++) for (let l: usize = 0; l < 32; l++) { // dequantize_row_q6_K's bit layout
+          const ql0 = <u32>load<u8>(b + (h << 6) + l), ql1 = <u32>load<u8>(b + (h << 6) + l + 32), qh = <u32>load<u8>(b + 128 + (h << 5) + l);
+          const w = (h << 7) + l;
+          store<u8>(o + 80 + ((w >> 2) << 4) + (lane << 2) + (w & 3), <u8>((ql0 & 15) | ((qh & 3) << 4)));
+          store<u8>(o + 80 + (((w + 32) >> 2) << 4) + (lane << 2) + (w & 3), <u8>((ql1 & 15) | (((qh >> 2) & 3) << 4)));
+          store<u8>(o + 80 + (((w + 64) >> 2) << 4) + (lane << 2) + (w & 3), <u8>((ql0 >> 4) | (((qh >> 4) & 3) << 4)));
+          store<u8>(o + 80 + (((w + 96) >> 2) << 4) + (lane << 2) + (w & 3), <u8>((ql1 >> 4) | (((qh >> 6) & 3) << 4)));
+        }
       } else {
         store<f32>(o + (lane << 2), halfToF32(load<u16>(b)));
         store<f32>(o + 16 + (lane << 2), halfToF32(load<u16>(b, 2)));
@@ -94,15 +102,10 @@ export function dequantRowK(w: usize, kind: i32, K: i32, r: i32, out: usize): vo
     const o = out + (<usize>s << 10);
     if (kind == KQ_Q6_K) {
       const d = load<f32>(blk + (lane << 2));
-      for (let h: usize = 0; h < 2; h++) for (let u: usize = 0; u < 2; u++) for (let l: usize = 0; l < 32; l++) {
-        const at = ((l >> 2) << 4) + (lane << 2) + (l & 3);
-        const ql = <u32>load<u8>(blk + 80 + ((2 * h + u) << 7) + at), qh = <u32>load<u8>(blk + 592 + (h << 7) + at);
-        const wl = (h << 7) + (u << 5) + l, wh = wl + 64; // weight indexes of the low and high nibble
-        const qlo = <i32>((ql & 15) | (((qh >> (2 * <u32>u)) & 3) << 4)) - 32;
-        const qhi = <i32>((ql >> 4) | (((qh >> (4 + 2 * <u32>u)) & 3) << 4)) - 32;
+      for (let w: usize = 0; w < 256; w++) {
+        const q = <i32>load<u8>(blk + 80 + ((w >> 2) << 4) + (lane << 2) + (w & 3)) - 32;
         // d * sc * q in C's order: (d * sc) rounded, then * q.
-        store<f32>(o + (wl << 2), (d * <f32>load<i8>(blk + 16 + ((wl >> 4) << 2) + lane)) * <f32>qlo);
-        store<f32>(o + (wh << 2), (d * <f32>load<i8>(blk + 16 + ((wh >> 4) << 2) + lane)) * <f32>qhi);
+        store<f32>(o + (w << 2), (d * <f32>load<i8>(blk + 16 + ((w >> 4) << 2) + lane)) * <f32>q);
       }
       continue;
     }
@@ -186,43 +189,18 @@ export function dequantRowK(w: usize, kind: i32, K: i32, r: i32, out: usize): vo
     f32x4.mul(f32x4.convert_i32x4_s(mins), f32x4.mul(v128.load(blk, 16), dx)));
 }
 
-/**
- * Run (h, u) of a q6_K group super-block: ql run 2h+u (low nibbles: weights 128h + 32u + l, high nibbles:
- * + 64) with qh run h (bits 2u, 2u+1 and 4+2u, 5+2u), four 16-weight sub-blocks; added to acc.
- */
-// @ts-ignore: decorator
-@inline function runQ6K(blk: usize, x8: usize, off: usize, h: i32, u: i32, acc: v128): v128 {
-  const m15 = i8x16.splat(15), m48 = i8x16.splat(48);
-  const ql = blk + 80 + (<usize>(2 * h + u) << 7), qh = blk + 592 + (<usize>h << 7);
-  const wl = <usize>(128 * h + 32 * u); // first weight of the low nibbles
-  const xl = x8 + wl, xh = xl + 64;
-  for (let k: usize = 0; k < 2; k++) { // weights l in 16k … 16k+15: sub-blocks jl = (wl >> 4) + k, jh = jl + 4
-    const jl = (wl >> 4) + k, jh = jl + 4;
-    let a = v128.load32_splat(off + (jl << 2)), b = v128.load32_splat(off + (jh << 2)); // −32 · Σx
-    for (let i: usize = 4 * k; i < 4 * k + 4; i += 2) { // 6-bit levels: two dots in i16, then widen
-      const v0 = v128.load(ql + (i << 4)), h0 = v128.load(qh + (i << 4));
-      const v1 = v128.load(ql + (i << 4), 16), h1 = v128.load(qh + (i << 4), 16);
-      const lo0 = v128.or(v128.and(v0, m15), v128.and(shift16(h0, 4 - 2 * u), m48));
-      const hi0 = v128.or(v128.and(i16x8.shr_u(v0, 4), m15), v128.and(shift16(h0, -2 * u), m48));
-      const lo1 = v128.or(v128.and(v1, m15), v128.and(shift16(h1, 4 - 2 * u), m48));
-      const hi1 = v128.or(v128.and(i16x8.shr_u(v1, 4), m15), v128.and(shift16(h1, -2 * u), m48));
-      a = i32x4.add(a, i32x4.extadd_pairwise_i16x8_s(i16x8.add(dot16(v128.load32_splat(xl + (i << 2)), lo0), dot16(v128.load32_splat(xl + (i << 2), 4), lo1))));
-      b = i32x4.add(b, i32x4.extadd_pairwise_i16x8_s(i16x8.add(dot16(v128.load32_splat(xh + (i << 2)), hi0), dot16(v128.load32_splat(xh + (i << 2), 4), hi1))));
-    }
-    acc = i32x4.add(acc, i32x4.add(i32x4.mul(a, i32x4.extend_low_i16x8_s(i16x8.extend_low_i8x16_s(v128.load32_zero(blk + 16 + (jl << 2))))),
-      i32x4.mul(b, i32x4.extend_low_i16x8_s(i16x8.extend_low_i8x16_s(v128.load32_zero(blk + 16 + (jh << 2)))))));
-  }
-  return acc;
-}
-
 /** One q6_K group super-block (4 rows) against one activation super-block. */
 // @ts-ignore: decorator
 @inline function superQ6K(blk: usize, x8: usize, off: usize, dxs: f32): v128 {
   let acc = i32x4.splat(0);
-  acc = runQ6K(blk, x8, off, 0, 0, acc);
-  acc = runQ6K(blk, x8, off, 0, 1, acc);
-  acc = runQ6K(blk, x8, off, 1, 0, acc);
-  acc = runQ6K(blk, x8, off, 1, 1, acc);
+  let v = blk + 80, x = x8, o = off, sc = blk + 16;
+  for (let j = 0; j < 16; j++) { // sub-blocks of 16 weights (4 level vectors); 6-bit levels: two dots in i16, then widen
+    let a = v128.load32_splat(o); // −32 · Σx of the sub-block
+    a = i32x4.add(a, i32x4.extadd_pairwise_i16x8_s(i16x8.add(dot16(v128.load32_splat(x), v128.load(v)), dot16(v128.load32_splat(x, 4), v128.load(v, 16)))));
+    a = i32x4.add(a, i32x4.extadd_pairwise_i16x8_s(i16x8.add(dot16(v128.load32_splat(x, 8), v128.load(v, 32)), dot16(v128.load32_splat(x, 12), v128.load(v, 48)))));
+    acc = i32x4.add(acc, i32x4.mul(a, i32x4.extend_low_i16x8_s(i16x8.extend_low_i8x16_s(v128.load32_zero(sc)))));
+    v += 64; x += 16; o += 4; sc += 4;
+  }
   return f32x4.mul(f32x4.convert_i32x4_s(acc), f32x4.mul(v128.load(blk), f32x4.splat(dxs)));
 }
 
