@@ -87,24 +87,31 @@ describe("wasm qkNormRope", () => {
   }
 });
 
+/**
+ * Attention of T queries after pos0 cached positions (q rows padded by qPad floats, like the fused qkv) on every
+ * backend against the reference; seeds for q, k, v. Scores of ~1e4 (scale 100) make the softmax nearly one-hot,
+ * where f32 rounding moves weights by ~1e-3 relative.
+ */
+function checkAttention(nQ: number, nKV: number, hd: number, T: number, pos0: number, scale: number, qPad: number, seeds: number[]): void {
+  const S = pos0 + T, qStride = (nQ + 2 * nKV) * hd + qPad;
+  const q = randn(T * qStride, seeds[0], scale), k = randn(S * nKV * hd, seeds[1], scale), v = randn(S * nKV * hd, seeds[2]);
+  const want = new Float32Array(T * nQ * hd);
+  ref.attention(want, q, qStride, k, v, T, pos0, nQ, nKV, hd);
+  each((be, label) => {
+    const out = be.alloc(T * nQ * hd);
+    be.attention(out, put(be, q), qStride, put(be, k), put(be, v), T, pos0, nQ, nKV, hd);
+    expectClose(out, want, scale > 1 ? 2e-3 : 2e-5, 1e-4, `${label} T=${T} pos0=${pos0} scale=${scale}`);
+  });
+}
+
 describe("wasm attention", () => {
   const shapes = [
     { nQ: 4, nKV: 2, hd: 16 }, { nQ: 3, nKV: 1, hd: 20 }, { nQ: 6, nKV: 6, hd: 7 }, { nQ: 12, nKV: 3, hd: 64 },
   ];
   for (const { nQ, nKV, hd } of shapes) {
     test(`nQ=${nQ} nKV=${nKV} hd=${hd}: T 1, 3, 17 after 0 and 33 cached positions; scores up to ~1e4`, () => {
-      for (const T of [1, 3, 17]) for (const pos0 of [0, 33]) for (const scale of [1, 100]) {
-        const S = pos0 + T, qStride = (nQ + 2 * nKV) * hd + 5; // q rows with padding, like the fused qkv
-        const q = randn(T * qStride, T + pos0, scale), k = randn(S * nKV * hd, 2 + S, scale), v = randn(S * nKV * hd, 3 + S);
-        const want = new Float32Array(T * nQ * hd);
-        ref.attention(want, q, qStride, k, v, T, pos0, nQ, nKV, hd);
-        each((be, label) => {
-          const out = be.alloc(T * nQ * hd);
-          be.attention(out, put(be, q), qStride, put(be, k), put(be, v), T, pos0, nQ, nKV, hd);
-          // Scores of ~1e4 make the softmax nearly one-hot; their f32 rounding moves weights by ~1e-3 relative.
-          expectClose(out, want, scale > 1 ? 2e-3 : 2e-5, 1e-4, `${label} T=${T} pos0=${pos0} scale=${scale}`);
-        });
-      }
+      for (const T of [1, 3, 17]) for (const pos0 of [0, 33]) for (const scale of [1, 100])
+        checkAttention(nQ, nKV, hd, T, pos0, scale, 5, [T + pos0, 2 + pos0 + T, 3 + pos0 + T]);
     });
   }
   // The kernel takes query heads in pairs sharing a KV head (a group's odd head alone), keys 4 at a time and
@@ -115,17 +122,8 @@ describe("wasm attention", () => {
   ];
   for (const { nQ, nKV, hd } of tiles) {
     test(`head pairs, 4-key blocks, output passes: nQ=${nQ} nKV=${nKV} hd=${hd}, prefill 45 after 0 and 70, decode after 63 and 64`, () => {
-      for (const [T, pos0] of [[45, 0], [45, 70], [1, 63], [1, 64]]) for (const scale of [1, 100]) {
-        const S = pos0 + T, qStride = (nQ + 2 * nKV) * hd + 3;
-        const q = randn(T * qStride, 5 * T + pos0 + hd, scale), k = randn(S * nKV * hd, 7 + S + hd, scale), v = randn(S * nKV * hd, 9 + S);
-        const want = new Float32Array(T * nQ * hd);
-        ref.attention(want, q, qStride, k, v, T, pos0, nQ, nKV, hd);
-        each((be, label) => {
-          const out = be.alloc(T * nQ * hd);
-          be.attention(out, put(be, q), qStride, put(be, k), put(be, v), T, pos0, nQ, nKV, hd);
-          expectClose(out, want, scale > 1 ? 2e-3 : 2e-5, 1e-4, `${label} T=${T} pos0=${pos0} scale=${scale}`);
-        });
-      }
+      for (const [T, pos0] of [[45, 0], [45, 70], [1, 63], [1, 64]]) for (const scale of [1, 100])
+        checkAttention(nQ, nKV, hd, T, pos0, scale, 3, [5 * T + pos0 + hd, 7 + pos0 + T + hd, 9 + pos0 + T]);
     });
   }
 });
