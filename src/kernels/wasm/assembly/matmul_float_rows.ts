@@ -2,8 +2,10 @@
 // token-tiled matmuls re-read and re-widen each weight vector for every pair of tokens and reduce each dot
 // horizontally; here each pair of 4-row groups is widened once per token block into per-thread scratch,
 // k-major (the 8 rows' weight k as two f32x4, 32 bytes a k), and 4 tokens pass over it with 8 accumulators
-// whose lanes are the rows: one FMA per 4 products, activations broadcast straight from memory (a load, no
-// shuffle), no horizontal sums. x comes interleaved by 4 tokens (interleaveRows).
+// whose lanes are the rows: one FMA per 4 products, no horizontal sums. x comes interleaved by 4 tokens
+// (interleaveRows). The inner loop is FMA-bound (8 FMAs a k, 8 chains: no slack), so its other instructions
+// are kept few and off the FMA ports: one k's activations broadcast from memory (load ports), the next k's
+// by lane shuffles of one load (V8 folds no offset into load32_splat: a lea each past the few it hoists).
 
 import { fma, halfLowToF32x4, halfHighToF32x4, halfToF32, storeCols } from "./simd";
 
@@ -87,13 +89,14 @@ function rows4x8(x: usize, s: usize, K: i32, o: usize, os: usize, cols: i32): vo
     xt = v128.load32_splat(x, 12); a30 = fma(va, xt, a30); a31 = fma(vb, xt, a31);
     p += 32; x += 16;
   }
-  while (p != pe) { // two k a trip: one load brings the 4 tokens' x, lane shuffles broadcast it
-    let xv = v128.load(x), va = v128.load(p), vb = v128.load(p, 16);
-    let xt = v128.shuffle<f32>(xv, xv, 0, 0, 0, 0); a00 = fma(va, xt, a00); a01 = fma(vb, xt, a01);
-    xt = v128.shuffle<f32>(xv, xv, 1, 1, 1, 1); a10 = fma(va, xt, a10); a11 = fma(vb, xt, a11);
-    xt = v128.shuffle<f32>(xv, xv, 2, 2, 2, 2); a20 = fma(va, xt, a20); a21 = fma(vb, xt, a21);
-    xt = v128.shuffle<f32>(xv, xv, 3, 3, 3, 3); a30 = fma(va, xt, a30); a31 = fma(vb, xt, a31);
-    xv = v128.load(x, 16); va = v128.load(p, 32); vb = v128.load(p, 48);
+  while (p != pe) { // two k a trip (18.5 instructions a k)
+    let va = v128.load(p), vb = v128.load(p, 16);
+    let xt = v128.load32_splat(x); a00 = fma(va, xt, a00); a01 = fma(vb, xt, a01);
+    xt = v128.load32_splat(x, 4); a10 = fma(va, xt, a10); a11 = fma(vb, xt, a11);
+    xt = v128.load32_splat(x, 8); a20 = fma(va, xt, a20); a21 = fma(vb, xt, a21);
+    xt = v128.load32_splat(x, 12); a30 = fma(va, xt, a30); a31 = fma(vb, xt, a31);
+    const xv = v128.load(x, 16);
+    va = v128.load(p, 32); vb = v128.load(p, 48);
     xt = v128.shuffle<f32>(xv, xv, 0, 0, 0, 0); a00 = fma(va, xt, a00); a01 = fma(vb, xt, a01);
     xt = v128.shuffle<f32>(xv, xv, 1, 1, 1, 1); a10 = fma(va, xt, a10); a11 = fma(vb, xt, a11);
     xt = v128.shuffle<f32>(xv, xv, 2, 2, 2, 2); a20 = fma(va, xt, a20); a21 = fma(vb, xt, a21);
