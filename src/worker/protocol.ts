@@ -137,7 +137,7 @@ export interface WireError {
 export type ClientMessage =
   | { type: "load"; id: number; model?: string; options?: LoadOptions }
   | { type: "tokenize"; id: number; prompt: Prompt }
-  | { type: "generate"; id: number; prompt: Prompt; options: GenerateOptions; adapter?: string }
+  | { type: "generate"; id: number; prompt: Prompt; options: GenerateOptions; adapter?: string; streamIntervalMs?: number }
   | { type: "train"; id: number; data: string; options: TrainOptions }
   | { type: "abort"; id: number }
   | { type: "stats"; id: number }
