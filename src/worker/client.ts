@@ -18,7 +18,7 @@ export interface Delta { text: string; tokens: number[] }
 export interface EngineGeneration extends AsyncIterable<Delta> {
   readonly id: number;
   readonly result: Promise<Completion>;
-  /** Stop it; it ends within one engine step with finishReason "abort". */
+  /** Stop it; it ends within one run of engine steps (up to 5 ms, or one longer step) with finishReason "abort". */
   abort(): void;
 }
 

@@ -1,7 +1,8 @@
 // The engine host: runs inside a worker (Node worker_thread or browser Web Worker), owns the loaded model,
 // and answers the protocol of protocol.ts over an Endpoint. Environment-neutral: no Node or DOM imports;
 // the one environment-specific step, loading a model, is passed in (node_worker.ts for Node).
-// Messages are handled between engine steps, so an abort or a new request waits at most one step.
+// Messages are handled between runs of engine steps (batch.ts: steps back to back for up to 5 ms, or one
+// longer step), so an abort or a new request waits at most that long.
 
 import type { Model } from "../engine.js";
 import type { OpenELMModel } from "../models/openelm.js";
