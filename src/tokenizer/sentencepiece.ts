@@ -120,12 +120,28 @@ function pieceTypes(b: Uint8Array, file: string): number[] {
   const types: number[] = [];
   for (const f of protoFields(b, file)) {
     if (f.field !== 1 || f.wire !== 2) continue;
-    let type: number = TokenType.NORMAL;
-    for (const g of protoFields(b.subarray(f.value, f.end), file)) if (g.field === 3 && g.wire === 0) type = g.value;
-    types.push(type);
+    types.push(f.end - f.value > 0 ? pieceType(b, f.value, f.end, file) : TokenType.NORMAL);
   }
   if (types.length === 0) throw new TokenizerError(`${file}: no pieces found (not a SentencePiece model?)`);
   return types;
+}
+
+/** Field 3 of one piece at b[start … end): read in place for the usual layout (1 text, 2 score, 3 type), else parsed. */
+function pieceType(b: Uint8Array, start: number, end: number, file: string): number {
+  let i = start;
+  const varint = () => { let v = 0, mul = 1, c: number; do { c = b[i++]; v += (c & 0x7f) * mul; mul *= 128; } while (c & 0x80 && i < end); return v; };
+  let type: number = TokenType.NORMAL;
+  while (i < end) {
+    const key = b[i++];
+    if (key === 0x0a) { const n = varint(); i += n; } // 1: the piece's text
+    else if (key === 0x15) i += 4; // 2: score, float
+    else if (key === 0x18) type = varint(); // 3: type
+    else { // another layout: the general parser
+      for (const g of protoFields(b.subarray(start, end), file)) if (g.field === 3 && g.wire === 0) type = g.value;
+      return type;
+    }
+  }
+  return type;
 }
 
 /** Load a SentencePiece .model file (default: the bundled Llama-2 tokenizer). */
