@@ -128,7 +128,11 @@ interface RunResult { text: string; tokens: number[]; finishReason: string; pref
  */
 const STREAM_MS = 100;
 
-/** Stream one generation into #output; speeds from the client's clock (a message costs ~0.1 ms). */
+/**
+ * Stream one generation into #output. Speeds on this page's clock: prefill = prompt tokens / (first token's
+ * message − start); decode = (tokens − 1) / (final message − first token's message), a span holding decode steps
+ * 2 … n and one message's latency (the engine sends the first token at once, the rest every STREAM_MS).
+ */
 async function generate(prompt: Prompt, options: GenerateOptions): Promise<RunResult> {
   if (!client || !info) throw new Error("load a model first");
   output.textContent = "";
