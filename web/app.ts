@@ -121,27 +121,20 @@ async function load(model: string | undefined, options: LoadOptions): Promise<Mo
 interface RunResult { text: string; tokens: number[]; finishReason: string; prefillTps: number; decodeTps: number }
 
 /**
- * Streamed text reaches #output in batches, at most every FLUSH_MS: a repaint per token (and rebuilding the
- * whole text node) costs the browser a share of a core, which the kernel threads need (measured: decode of
- * OpenELM-270M with 2 threads 0.81× of Node's with a per-token update, 0.94× without).
+ * Streamed text reaches #output in batches, at most every STREAM_MS: the engine worker sends the tokens of that
+ * span in one message. A message and a repaint per token cost the browser a share of a core, which the kernel
+ * threads need (measured: decode of OpenELM-270M with 2 threads 0.81× of Node's with a per-token update,
+ * 0.94× without; the 8M default model spent more time posting a message a token than choosing it).
  */
-const FLUSH_MS = 100;
-let pendingText = "", flushTimer: ReturnType<typeof setTimeout> | null = null;
-function showText(text: string): void {
-  pendingText += text;
-  flushTimer ??= setTimeout(flushText, FLUSH_MS);
-}
-function flushText(): void {
-  if (flushTimer !== null) clearTimeout(flushTimer);
-  flushTimer = null;
-  if (pendingText) output.append(pendingText);
-  pendingText = "";
-}
+const STREAM_MS = 100;
 
-/** Stream one generation into #output; speeds from the client's clock (a message costs ~0.1 ms). */
+/**
+ * Stream one generation into #output. Speeds on this page's clock: prefill = prompt tokens / (first token's
+ * message − start); decode = (tokens − 1) / (final message − first token's message), a span holding decode steps
+ * 2 … n and one message's latency (the engine sends the first token at once, the rest every STREAM_MS).
+ */
 async function generate(prompt: Prompt, options: GenerateOptions): Promise<RunResult> {
   if (!client || !info) throw new Error("load a model first");
-  flushText();
   output.textContent = "";
   stats.textContent = "";
   clearError();
@@ -152,6 +145,7 @@ async function generate(prompt: Prompt, options: GenerateOptions): Promise<RunRe
   const using = adapter !== null && useAdapter.checked ? adapter : modelAdapter;
   const gen = client.generate(prompt, options, {
     adapter: using ?? undefined,
+    streamIntervalMs: STREAM_MS,
     onStart: (p) => { promptTokens = p; tStart = performance.now(); setState("prefill"); },
     onPrefill: (done, total) => { if (done < total) stats.textContent = `prefill: ${done} of ${total} prompt tokens`; },
   });
@@ -160,10 +154,9 @@ async function generate(prompt: Prompt, options: GenerateOptions): Promise<RunRe
     for await (const d of gen) {
       if (tFirst === 0 && d.tokens.length) { tFirst = performance.now(); setState("decoding"); }
       tokens.push(...d.tokens);
-      showText(d.text);
+      if (d.text) output.append(d.text);
     }
     const c = await gen.result;
-    flushText();
     const tEnd = performance.now();
     const prefillTps = tFirst ? promptTokens / ((tFirst - tStart) / 1000) : 0;
     const decodeTps = c.tokens.length > 1 && tFirst ? (c.tokens.length - 1) / ((tEnd - tFirst) / 1000) : 0;
@@ -179,7 +172,6 @@ async function generate(prompt: Prompt, options: GenerateOptions): Promise<RunRe
       (info.memoryBytes ? ` · memory ${mb(info.memoryBytes)}` : "");
     return { text: c.text, tokens: c.tokens, finishReason: c.finishReason, prefillTps, decodeTps };
   } finally {
-    flushText();
     running = null;
     genBtn.disabled = false;
     stopBtn.disabled = true;

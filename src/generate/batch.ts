@@ -5,6 +5,8 @@
 // a step of one: the weights are read once for the batch (OpenELMModel.forwardBatch; on the wasm backend a
 // decode step of a few sequences runs the small-batch matvecs, kernels/wasm MATVEC_ROWS).
 //
+// Steps run back to back for up to 5 ms between turns of the event loop, where requests and aborts come in.
+//
 // Slots: `parallel` sequences at most, each with its own KV cache of `slotContext` positions (like
 // llama.cpp's server, a KV budget is split evenly across slots). Requests wait in arrival order for a free
 // slot; past `maxQueue` waiting, new ones fail with code "server_busy".
@@ -84,6 +86,9 @@ interface Request {
   aborted: boolean;
 }
 
+/** The longest run of engine steps between turns of the event loop. */
+const SLICE_MS = 5;
+
 const nextTick: (f: () => void) => void = typeof setImmediate === "function" ? (f) => { setImmediate(f); } : (() => {
   // Browsers clamp nested setTimeout(0) to 4 ms; a message to oneself is not clamped.
   const ch = new MessageChannel(), queue: Array<() => void> = [];
@@ -108,6 +113,8 @@ export class BatchScheduler {
   private stepping = false;
   private broken: unknown = null;
   private clock = 0;
+  /** The backend's greedy choice over its logits rows, when it has one. */
+  private readonly argmax: ((x: Float32Array) => number) | undefined;
   private counters = { steps: 0, stepSequences: 0, batchSize: 0, promptTokens: 0, cachedPromptTokens: 0, generatedTokens: 0 };
 
   /** onFault: a forward threw (a kernel trap): every request in flight has failed and the scheduler is closed. */
@@ -128,6 +135,8 @@ export class BatchScheduler {
     this.maxQueue = opts.maxQueue ?? Infinity;
     this.block = opts.blockSize ?? 16;
     for (let i = 0; i < this.parallel; i++) this.slots.push({ cache: null, req: null, lastUsed: 0, net: null });
+    const be = model.backend;
+    this.argmax = be.argmax ? (x) => be.argmax!(x) : undefined;
   }
 
   /**
@@ -189,8 +198,18 @@ export class BatchScheduler {
     nextTick(() => {
       this.scheduled = false;
       this.stepping = true;
-      void this.step().finally(() => { this.stepping = false; if (this.byId.size) this.wake(); });
+      void this.slice().finally(() => { this.stepping = false; if (this.byId.size) this.wake(); });
     });
+  }
+
+  /**
+   * Steps back to back for up to SLICE_MS, then a turn of the event loop (where aborts, new requests and stats
+   * come in). A turn costs tens of µs in a browser worker (a message to itself), several percent of a small
+   * model's decode step; a step longer than the slice is followed by a turn as before.
+   */
+  private async slice(): Promise<void> {
+    const end = performance.now() + SLICE_MS;
+    do await this.step(); while (this.byId.size && !this.broken && performance.now() < end);
   }
 
   /** Give free slots to waiting requests, in arrival order, reusing the longest cached prefix. */
@@ -245,6 +264,7 @@ export class BatchScheduler {
     }
     // One batched forward per model view (an adapter's sequences apart from the base's; they share the weights).
     const logits: Float32Array[] = new Array(entries.length);
+    let copied = false;
     try {
       const nets = new Set(owners.map((r) => r.net));
       for (const net of nets) {
@@ -252,6 +272,7 @@ export class BatchScheduler {
         const out = await net.forwardBatchAsync(idx.map((i) => entries[i]));
         // the next view's forward reuses the logits buffer: keep copies when there is one
         idx.forEach((i, j) => { logits[i] = nets.size > 1 ? out[j].slice() : out[j]; });
+        copied = nets.size > 1;
       }
     } catch (e) {
       const fault = codedError(new Error(`engine fault: ${errorText(e)}`), "engine_fault");
@@ -267,7 +288,7 @@ export class BatchScheduler {
       if (!r.slot) continue; // failed while the step awaited (close)
       if (r.pending < 0) r.sink.prefilled?.(entries[i].cache.length, r.prompt.length);
       if (entries[i].logits === "none") continue;
-      const next = seq.choose(logits[i]);
+      const next = seq.choose(logits[i], undefined, copied ? undefined : this.argmax);
       const text = seq.push(next);
       this.counters.generatedTokens++;
       if (text !== null) r.sink.delta(text, [next]);

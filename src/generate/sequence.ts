@@ -37,12 +37,15 @@ export class Sequence {
     if (this.maxNew === 0) this.finishReason = "length";
   }
 
-  /** Apply the processors to a logits row with `context` before it (default: all ids so far) and choose a token. */
-  choose(src: Float32Array, context: number[] = this.ids): number {
+  /**
+   * Apply the processors to a logits row with `context` before it (default: all ids so far) and choose a token.
+   * kernel: the backend's argmax, when src is in the backend's memory (Backend.argmax).
+   */
+  choose(src: Float32Array, context: number[] = this.ids, kernel?: (x: Float32Array) => number): number {
     const o = this.opts, row = this.row;
     const presence = o.presencePenalty ?? 0, frequency = o.frequencyPenalty ?? 0;
     // greedy with no penalty reads the logits where they are (no 32,000-float copy a token)
-    if (this.greedy && (o.repetitionPenalty ?? 1) === 1 && !presence && !frequency) return argmax(src);
+    if (this.greedy && (o.repetitionPenalty ?? 1) === 1 && !presence && !frequency) return kernel ? kernel(src) : argmax(src);
     row.set(src);
     applyRepetitionPenalty(row, context, o.repetitionPenalty ?? 1);
     if (presence || frequency) applyPresenceFrequency(row, context.slice(this.promptIds.length), presence, frequency); // no per-token copy when off

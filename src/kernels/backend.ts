@@ -51,6 +51,11 @@ export interface Backend {
   copyRows(dst: Float32Array, dstStride: number, src: Float32Array, srcStride: number, rows: number, width: number): void;
   /** x[i] += y[i] for i < n. */
   addInPlace(x: Float32Array, y: Float32Array, n: number): void;
+  /**
+   * Greedy choice over a logits row in this backend's memory, as generate/sampler.ts's argmax (the first
+   * largest; NaN never): optional, for CPU backends whose kernels scan the row faster than a JS loop.
+   */
+  argmax?(x: Float32Array): number;
   /** The kernels training adds (absent: training uses the plain-TS set in train/autograd). */
   readonly training?: TrainingKernels;
   /** Device backends: send what the caller wrote into buf (a view of an alloc'd buffer) to the device. */

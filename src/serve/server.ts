@@ -5,7 +5,7 @@
 // Streaming answers are server-sent events (`data: {chunk}\n\n` … `data: [DONE]\n\n`) shaped like
 // OpenAI's text_completion / chat.completion.chunk objects. This thread only parses, queues and streams:
 // the model never runs on it, so /health and new connections are answered while a prompt is prefilled.
-// A closed connection aborts its generation (within one engine step). One log line (JSON) per request.
+// A closed connection aborts its generation (within one run of engine steps: up to 5 ms, or one longer step). One log line (JSON) per request.
 
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";

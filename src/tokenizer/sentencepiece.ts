@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { SentencePieceProcessor } from "@sctg/sentencepiece-js";
 import { TokenizerError } from "../errors.js";
-import { BUNDLED_TOKENIZER_MODEL, protoFields, tokenizerModelFromVocabOn } from "../io/gguf_vocab.js";
+import { BUNDLED_TOKENIZER_MODEL, protoFields, tokenizerModelFromVocabOn, TokenType } from "../io/gguf_vocab.js";
 import { tokenizerModelFromJson, vocabFromTokenizerJson } from "./tokenizer_json.js";
 import { readText, type ModelFiles } from "../io/byte_source.js";
 
@@ -25,18 +25,31 @@ export class Tokenizer {
   readonly eosId = 2;
   readonly unkId = 0;
 
-  private constructor(private readonly sp: SentencePieceProcessor, readonly vocabSize: number, readonly source: string) {}
+  /** decode([id]) by id, filled as ids come. */
+  private readonly single: Array<string | undefined>;
+  /** The text id adds after text that is not empty (see continuation), by id, filled as ids come. */
+  private readonly after: Array<string | undefined>;
+  /** A piece whose text alone is not empty, decoded before an id to get its text mid-sentence; -1 until found. */
+  private lead = -1;
+
+  private constructor(private readonly sp: SentencePieceProcessor, readonly vocabSize: number, readonly source: string,
+    /** Byte-fallback pieces (<0x00> … <0xFF>): their text depends on the bytes beside them. */
+    private readonly bytePiece: Uint8Array) {
+    this.single = new Array(vocabSize);
+    this.after = new Array(vocabSize);
+  }
 
   /** A SentencePiece ModelProto held in memory (file names where it came from, for errors). */
   static async fromModelBytes(bytes: Uint8Array, file: string): Promise<Tokenizer> {
-    const size = countPieces(bytes, file); // the processor reports no size; count the repeated pieces field
+    const types = pieceTypes(bytes, file); // the processor reports no size; count the repeated pieces field
+    const size = types.length;
     const sp = new SentencePieceProcessor();
     // The public loaders take a path or base64 text and decode it with Node's Buffer, absent in browsers;
     // the module's own loader behind them takes the bytes (pinned by package-lock.json).
     try { await (sp as unknown as { _loadModel(b: Uint8Array): Promise<void> })._loadModel(bytes); } catch (e) {
       throw new TokenizerError(`${file}: not a SentencePiece model (${(e as Error).message ?? e})`);
     }
-    return new Tokenizer(sp, size, file);
+    return new Tokenizer(sp, size, file, Uint8Array.from(types, (t) => (t === TokenType.BYTE ? 1 : 0)));
   }
 
   /** Token ids of text (SentencePiece defaults: dummy prefix space, byte fallback), BOS first unless bos: false. */
@@ -51,7 +64,34 @@ export class Tokenizer {
       if (!Number.isInteger(ids[i]) || ids[i] < 0 || ids[i] >= this.vocabSize)
         throw new TokenizerError(`token id ${ids[i]} at index ${i} is out of range: the vocabulary has ids 0 … ${this.vocabSize - 1}`);
     if (ids.length === 0) return "";
+    if (ids.length === 1) return (this.single[ids[0]] ??= this.sp.decodeIds(Int32Array.of(ids[0])) as string);
     return this.sp.decodeIds(Int32Array.from(ids as ArrayLike<number>)) as string;
+  }
+
+  /**
+   * The text `id` adds after `prev`: decode([prev, id]) less decode([prev]), as a streaming decoder needs it a
+   * token. Where it cannot depend on prev, from a table filled as ids come (one SentencePiece call per new id
+   * instead of two a token): SentencePiece decodes each piece on its own (control pieces vanish, <unk> is " ⁇ ",
+   * "▁" is a space) except that a leading "▁" is dropped while the text is still empty, and byte-fallback
+   * pieces join their neighbours into UTF-8 characters. So with prev's text not empty and id not a byte piece,
+   * the text is the same after any such prev.
+   */
+  continuation(prev: number, id: number): string {
+    const prevText = this.decode([prev]);
+    if (prevText === "" || this.bytePiece[id] || !Number.isInteger(id) || id < 0 || id >= this.vocabSize)
+      return this.decode([prev, id]).slice(prevText.length);
+    let t = this.after[id];
+    if (t === undefined) {
+      if (this.lead < 0) this.lead = this.findLead();
+      t = this.after[id] = this.decode([this.lead, id]).slice(this.decode([this.lead]).length);
+    }
+    return t;
+  }
+
+  /** The first piece that is not a byte piece and whose text alone is not empty. */
+  private findLead(): number {
+    for (let i = 0; i < this.vocabSize; i++) if (!this.bytePiece[i] && this.decode([i]) !== "") return i;
+    throw new TokenizerError(`${this.source}: no piece decodes to text`);
   }
 }
 
@@ -75,11 +115,33 @@ export async function tokenizerFromFiles(files: ModelFiles, bundled: () => Uint8
   return Tokenizer.fromModelBytes(await bundled(), "bundled Llama-2 tokenizer.model");
 }
 
-/** Number of pieces in a SentencePiece ModelProto (repeated field 1, length-delimited). */
-function countPieces(b: Uint8Array, file: string): number {
-  const n = protoFields(b, file).filter((f) => f.field === 1 && f.wire === 2).length;
-  if (n === 0) throw new TokenizerError(`${file}: no pieces found (not a SentencePiece model?)`);
-  return n;
+/** The type of each piece of a SentencePiece ModelProto (repeated field 1, its field 3; NORMAL when absent). */
+function pieceTypes(b: Uint8Array, file: string): number[] {
+  const types: number[] = [];
+  for (const f of protoFields(b, file)) {
+    if (f.field !== 1 || f.wire !== 2) continue;
+    types.push(f.end - f.value > 0 ? pieceType(b, f.value, f.end, file) : TokenType.NORMAL);
+  }
+  if (types.length === 0) throw new TokenizerError(`${file}: no pieces found (not a SentencePiece model?)`);
+  return types;
+}
+
+/** Field 3 of one piece at b[start … end): read in place for the usual layout (1 text, 2 score, 3 type), else parsed. */
+function pieceType(b: Uint8Array, start: number, end: number, file: string): number {
+  let i = start;
+  const varint = () => { let v = 0, mul = 1, c: number; do { c = b[i++]; v += (c & 0x7f) * mul; mul *= 128; } while (c & 0x80 && i < end); return v; };
+  let type: number = TokenType.NORMAL;
+  while (i < end) {
+    const key = b[i++];
+    if (key === 0x0a) { const n = varint(); i += n; } // 1: the piece's text
+    else if (key === 0x15) i += 4; // 2: score, float
+    else if (key === 0x18) type = varint(); // 3: type
+    else { // another layout: the general parser
+      for (const g of protoFields(b.subarray(start, end), file)) if (g.field === 3 && g.wire === 0) type = g.value;
+      return type;
+    }
+  }
+  return type;
 }
 
 /** Load a SentencePiece .model file (default: the bundled Llama-2 tokenizer). */

@@ -6,31 +6,35 @@ import type { Tokenizer } from "./sentencepiece.js";
 
 export class StreamDecoder {
   private anchor: number;
-  private anchorText: string;
   private pending: number[] = [];
 
   /** prevToken: the last prompt token (BOS when there is no prompt text). */
   constructor(private readonly tok: Tokenizer, prevToken: number) {
     this.anchor = prevToken;
-    this.anchorText = tok.decode([prevToken]);
   }
 
   /** Add one token; returns the text that became complete ("" while a character is unfinished). */
   push(id: number): string {
-    this.pending.push(id);
-    const text = this.tok.decode([this.anchor, ...this.pending]).slice(this.anchorText.length);
-    if (text.endsWith("\uFFFD") && this.pending.length < 4) return ""; // wait for the rest of the bytes
+    let text: string;
+    if (this.pending.length === 0) text = this.tok.continuation(this.anchor, id);
+    else {
+      this.pending.push(id);
+      text = this.tok.decode([this.anchor, ...this.pending]).slice(this.tok.decode([this.anchor]).length);
+    }
+    if (text.endsWith("\uFFFD") && this.pending.length < 4) { // wait for the rest of the bytes
+      if (this.pending.length === 0) this.pending.push(id);
+      return "";
+    }
     this.anchor = id;
-    this.anchorText = this.tok.decode([id]);
-    this.pending = [];
+    this.pending.length = 0;
     return text;
   }
 
   /** Whatever is still held back (an invalid sequence at the very end), as SentencePiece decodes it. */
   flush(): string {
     if (!this.pending.length) return "";
-    const text = this.tok.decode([this.anchor, ...this.pending]).slice(this.anchorText.length);
-    this.pending = [];
+    const text = this.tok.decode([this.anchor, ...this.pending]).slice(this.tok.decode([this.anchor]).length);
+    this.pending.length = 0;
     return text;
   }
 }

@@ -18,7 +18,7 @@ export interface Delta { text: string; tokens: number[] }
 export interface EngineGeneration extends AsyncIterable<Delta> {
   readonly id: number;
   readonly result: Promise<Completion>;
-  /** Stop it; it ends within one engine step with finishReason "abort". */
+  /** Stop it; it ends within one run of engine steps (up to 5 ms, or one longer step) with finishReason "abort". */
   abort(): void;
 }
 
@@ -31,6 +31,11 @@ export interface GenerateHooks {
   adapter?: string;
   /** Called as the prompt is prefilled: tokens in the cache so far, of the prompt's total. */
   onPrefill?: (done: number, total: number) => void;
+  /**
+   * Deltas at most every this many ms (the first at once), each with all tokens since the last: for a reader
+   * that shows text, not one that needs each token as it comes. Default 0: a delta per token.
+   */
+  streamIntervalMs?: number;
 }
 
 type Pending = (m: HostMessage) => void;
@@ -112,7 +117,10 @@ export class EngineClient {
       else if (m.type === "done") finish({ completion: m.completion });
       else if (m.type === "error") finish({ error: new EngineError(m.error) });
     });
-    try { this.post({ type: "generate", id, prompt, options, ...(hooks.adapter !== undefined ? { adapter: hooks.adapter } : {}) }); } catch (e) { finish({ error: e as Error }); }
+    try {
+      this.post({ type: "generate", id, prompt, options, ...(hooks.adapter !== undefined ? { adapter: hooks.adapter } : {}),
+        ...(hooks.streamIntervalMs ? { streamIntervalMs: hooks.streamIntervalMs } : {}) });
+    } catch (e) { finish({ error: e as Error }); }
     if (hooks.signal?.aborted) abort();
     else hooks.signal?.addEventListener("abort", abort, { once: true });
     return {

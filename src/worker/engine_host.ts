@@ -1,7 +1,8 @@
 // The engine host: runs inside a worker (Node worker_thread or browser Web Worker), owns the loaded model,
 // and answers the protocol of protocol.ts over an Endpoint. Environment-neutral: no Node or DOM imports;
 // the one environment-specific step, loading a model, is passed in (node_worker.ts for Node).
-// Messages are handled between engine steps, so an abort or a new request waits at most one step.
+// Messages are handled between runs of engine steps (batch.ts: steps back to back for up to 5 ms, or one
+// longer step), so an abort or a new request waits at most that long.
 
 import type { Model } from "../engine.js";
 import type { OpenELMModel } from "../models/openelm.js";
@@ -64,12 +65,13 @@ export function hostEngine(endpoint: Endpoint, deps: HostDeps): () => void {
         const id = msg.id;
         const view = msg.adapter === undefined ? undefined : views.get(msg.adapter);
         if (msg.adapter !== undefined && !view) throw Object.assign(new InputError(`adapter "${msg.adapter}" is not loaded (loaded: ${[...views.keys()].join(", ") || "none"})`), { code: "model_not_found", param: "model" });
+        const deltas = coalesce((text, tokens) => send({ type: "delta", id, text, tokens }), msg.streamIntervalMs ?? 0);
         s.submit(id, ids, msg.options ?? {}, {
           started: (promptTokens, cachedPromptTokens) => send({ type: "started", id, promptTokens, cachedPromptTokens }),
           prefilled: (done, total) => send({ type: "prefill", id, done, total }),
-          delta: (text, tokens) => send({ type: "delta", id, text, tokens }),
-          done: (completion) => send({ type: "done", id, completion }),
-          error: (e) => fail(id, e),
+          delta: deltas.push,
+          done: (completion) => { deltas.flush(); send({ type: "done", id, completion }); },
+          error: (e) => { deltas.flush(); fail(id, e); },
         }, view);
         return;
       }
@@ -157,6 +159,38 @@ export function hostEngine(endpoint: Endpoint, deps: HostDeps): () => void {
 
   send({ type: "ready", version: PROTOCOL_VERSION });
   return stop;
+}
+
+/**
+ * A generation's deltas, sent at most every `ms` (the first at once): tokens that come faster are held and go
+ * together, with a timer for the last of them; flush() sends what is held (before done or error). A message a
+ * token costs the engine's thread its posting, and the receiving thread (a page's, sharing the cores with the
+ * kernel threads) a wake-up, which at hundreds of tokens a second weigh like the forward itself.
+ */
+function coalesce(send: (text: string, tokens: number[]) => void, ms: number): { push: (text: string, tokens: number[]) => void; flush: () => void } {
+  if (ms <= 0) return { push: send, flush: () => {} };
+  let text = "", tokens: number[] = [], held = false, last = -Infinity;
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const flush = () => {
+    if (timer !== null) clearTimeout(timer);
+    timer = null;
+    if (!held) return;
+    const t = text, ids = tokens;
+    text = ""; tokens = []; held = false;
+    last = performance.now();
+    send(t, ids);
+  };
+  return {
+    push(t, ids) {
+      text += t;
+      for (const id of ids) tokens.push(id);
+      held = true;
+      const wait = last + ms - performance.now();
+      if (wait <= 0) flush();
+      else timer ??= setTimeout(flush, wait);
+    },
+    flush,
+  };
 }
 
 /** Prompt ids for a prompt, checked against the vocabulary. Throws InputError naming the bad id. */

@@ -11,7 +11,9 @@
 // A generation streams `started` (admitted to a batch slot; prompt and cached token counts), `prefill` after
 // each engine step that advanced its prompt (tokens in the cache of the prompt's total), then `delta`
 // events (text and token ids, in order), then exactly one `done` (its Completion) or `error`. An `abort`
-// ends it with `done` and finishReason "abort" within one engine step.
+// ends it with `done` and finishReason "abort" within one run of engine steps (up to 5 ms of steps, or one
+// longer step). With `streamIntervalMs`, deltas come at most that often (the first at once), each with the
+// text and ids of every token since the previous one; what is held goes out before `done` or `error`.
 //
 // A fine-tuning run (`train`: a LoRA adapter on the loaded model, train/lora_session.ts) streams `trainStart`
 // (what the data became), a `trainStep` per optimizer step, then one `trained` with the adapter's PEFT files;
@@ -137,7 +139,7 @@ export interface WireError {
 export type ClientMessage =
   | { type: "load"; id: number; model?: string; options?: LoadOptions }
   | { type: "tokenize"; id: number; prompt: Prompt }
-  | { type: "generate"; id: number; prompt: Prompt; options: GenerateOptions; adapter?: string }
+  | { type: "generate"; id: number; prompt: Prompt; options: GenerateOptions; adapter?: string; streamIntervalMs?: number }
   | { type: "train"; id: number; data: string; options: TrainOptions }
   | { type: "abort"; id: number }
   | { type: "stats"; id: number }

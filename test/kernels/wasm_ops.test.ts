@@ -1,11 +1,13 @@
 // wasm embed, rmsnorm, qkNormRope, attention, swiglu, addInPlace against the reference backend, on odd
-// shapes and edge values (zeros, large magnitudes that overflow a naive softmax or exp), threads 1 and 2.
+// shapes and edge values (zeros, large magnitudes that overflow a naive softmax or exp), threads 1 and 2;
+// argmax against generate/sampler.ts's.
 
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { Backend } from "../../src/kernels/backend.js";
 import { createRefBackend } from "../../src/kernels/ref/index.js";
 import type { DType } from "../../src/tensor/tensor.js";
 import { WASM_CONFIGS, createAll, put, randn, storeAs, worst } from "./wasm_cases.js";
+import { argmax } from "../../src/generate/sampler.js";
 
 const ref = createRefBackend();
 let backends: Backend[] = [];
@@ -156,6 +158,34 @@ describe("wasm swiglu and addInPlace", () => {
       });
     });
   }
+});
+
+describe("wasm argmax", () => {
+  test("the index sampler's argmax picks, on rows of every length mod 16 with ties, NaN, ±Infinity and ±0", () => {
+    const rows: number[][] = [];
+    for (const n of [1, 2, 3, 4, 5, 15, 16, 17, 31, 32, 33, 63, 64, 65, 32000]) {
+      const x = Array.from(randn(n, n + 3, 10));
+      rows.push(x);
+      for (const at of [0, n >> 1, n - 1]) { // a maximum at the start, the middle, the end, alone and tied
+        const y = x.slice(); y[at] = 50; rows.push(y.slice());
+        y[n - 1 - (at >> 1)] = 50; rows.push(y.slice());
+        y[at] = Infinity; rows.push(y.slice());
+        const z = x.slice(); z[at] = NaN; rows.push(z.slice()); // NaN first: index 0; elsewhere never chosen
+        z[n - 1] = NaN; z[Math.min(n - 1, 2)] = 50; rows.push(z);
+      }
+      rows.push(Array(n).fill(-Infinity), Array(n).fill(NaN), Array(n).fill(0).map((_, i) => (i % 3 ? -0 : 0)), Array(n).fill(-0).map((v, i) => (i === n - 1 ? 0 : v)));
+    }
+    each((be, label) => {
+      for (const r of rows) {
+        const x = put(be, r);
+        expect(be.argmax!(x), `${label} n=${r.length} [${r.slice(0, 6).join(", ")} …]`).toBe(argmax(Float32Array.from(r)));
+        if (r.length > 5) expect(be.argmax!(x.subarray(3)), `${label} a view at 3`).toBe(argmax(Float32Array.from(r.slice(3))));
+      }
+    });
+  });
+  test("a row outside the backend's memory is refused", () => {
+    expect(() => backends[0].argmax!(new Float32Array(8))).toThrow("wasm backend: argmax x is not a buffer of this backend");
+  });
 });
 
 describe("wasm buffers", () => {

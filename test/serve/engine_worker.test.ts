@@ -1,7 +1,8 @@
 // The server with the model in an engine worker: the HTTP thread answers while a long prompt is prefilled,
 // a disconnect cancels within one engine step, and a kernel trap fails the requests in flight with 500
 // while the engine restarts and the server keeps serving. The engine is the real host over an instrumented
-// backend (instrumented_worker.mjs: slow prefill steps, a trap on token id 31999).
+// backend (instrumented_worker.mjs: slow prefill steps, a trap on token id 31999). A client that asks for
+// coalesced deltas (streamIntervalMs) gets the same text and ids in fewer messages, the first token at once.
 import { afterEach, expect, test } from "vitest";
 import { createOpenAIServer, type OpenAIServer } from "../../src/serve/server.js";
 import { NodeEngine } from "../../src/worker/node_engine.js";
@@ -52,6 +53,26 @@ test("/health answers while a 200-token prompt is prefilled; a disconnect cancel
   await until(async () => (await client.stats()).running === 0, 5000);
   expect(Date.now() - t0).toBeLessThan(1500); // one 150 ms step, plus a loaded machine's slack
   expect((await client.stats()).generatedTokens).toBe(0); // cancelled before its prefill finished
+}, 30_000);
+
+test("streamIntervalMs: the first token alone at once, the rest together before done; same text and ids as a delta a token", async () => {
+  engine = await NodeEngine.start(TINY, { parallel: 1 });
+  const client = await engine.client();
+  const run = async (streamIntervalMs?: number) => {
+    const gen = client.generate({ text: "Once upon a time" }, { maxNewTokens: 24, ignoreEos: true }, { streamIntervalMs });
+    const deltas = [];
+    for await (const d of gen) deltas.push(d);
+    return { deltas, completion: await gen.result };
+  };
+  const each = await run();
+  expect(each.deltas.every((d) => d.tokens.length === 1)).toBe(true);
+  expect(each.deltas.length).toBe(24);
+  const held = await run(60_000); // longer than the run: only the first delta is due before done
+  expect(held.deltas.map((d) => d.tokens.length)).toEqual([1, 23]);
+  expect(held.deltas.flatMap((d) => d.tokens)).toEqual(each.deltas.flatMap((d) => d.tokens));
+  expect(held.deltas.map((d) => d.text).join("")).toBe(each.deltas.map((d) => d.text).join(""));
+  expect(held.completion.tokens).toEqual(each.completion.tokens);
+  expect(held.completion.text).toBe(held.deltas.map((d) => d.text).join(""));
 }, 30_000);
 
 test("a kernel trap fails the requests in flight with 500; the engine restarts and the server keeps serving", async () => {

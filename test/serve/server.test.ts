@@ -243,7 +243,8 @@ describe("server concurrency", () => {
     const order: number[] = [];
     const pending: Promise<unknown>[] = [];
     for (let i = 0; i < 3; i++) {
-      pending.push(post(i === 0 ? 12 : 2).then(async (r) => { expect(r.status).toBe(200); await r.json(); order.push(i); }));
+      // the first long enough to still run when the fourth arrives (the tiny model's steps run back to back, well under 1 ms each)
+      pending.push(post(i === 0 ? 64 : 2).then(async (r) => { expect(r.status).toBe(200); await r.json(); order.push(i); }));
       while (one.stats().running + one.stats().queued < i + 1) await new Promise((r) => setTimeout(r, 5)); // arrival order is fixed
     }
     const full = await post(2); // 1 running + 2 waiting: the line is full

@@ -47,6 +47,38 @@ describe("Llama-2 tokenizer", async () => {
       expect(out).toBe(text);
     }
   });
+  // continuation() answers most ids from a table; the reference is SentencePiece's decode of the pair
+  test("the text each of the 32,000 ids adds after a plain, a byte, an <unk>, a control and a half-character piece equals SentencePiece's", () => {
+    const anchors = [450 /* ▁The */, 29889 /* . */, 3 + 0x41 /* <0x41> */, 3 + 0xe4 /* <0xE4>, a lead byte alone */, 3 + 0xc3 /* <0xC3>: with <0xA9> "é" */, 0 /* <unk> */, 2 /* </s> */, 1 /* <s> */];
+    for (const a of anchors) {
+      const before = tok.decode([a]).length;
+      const wrong: number[] = [];
+      for (let id = 0; id < tok.vocabSize; id++) if (tok.continuation(a, id) !== tok.decode([a, id]).slice(before)) wrong.push(id);
+      expect(wrong, `after ${a}`).toEqual([]);
+    }
+  });
+  test("streaming gives the pieces of decoding each token after its anchor in SentencePiece, on all encode and decode cases", () => {
+    /** The streaming rule with a SentencePiece call per piece (no tables). */
+    const reference = (ids: number[], prev: number) => {
+      const out: string[] = [];
+      let pending: number[] = [];
+      for (const id of ids) {
+        pending.push(id);
+        const text = tok.decode([prev, ...pending]).slice(tok.decode([prev]).length);
+        if (text.endsWith("\uFFFD") && pending.length < 4) { out.push(""); continue; }
+        out.push(text);
+        prev = id;
+        pending = [];
+      }
+      out.push(pending.length ? tok.decode([prev, ...pending]).slice(tok.decode([prev]).length) : "");
+      return out;
+    };
+    const cases = [...lines("cases.jsonl"), ...lines("decode_cases.jsonl")];
+    for (const c of cases) for (const prev of [1, 450]) {
+      const dec = new StreamDecoder(tok, prev);
+      expect([...c.ids.map((id: number) => dec.push(id)), dec.flush()], JSON.stringify(c.ids)).toEqual(reference(c.ids, prev));
+    }
+  });
 });
 
 describe("a checkpoint's own tokenizer.json", async () => {

@@ -3,13 +3,17 @@
 // default model), then r generations of a fixed prompt with EOS ignored; prefill tokens/s = prompt tokens /
 // time to the first token, decode tokens/s = (generated - 1) / time after the first token, from the page's
 // #output data attributes. Node: `openelm bench -m FILE -p P -n N -t T -r R --json`.
+// The page's clock runs from the first token's message to the final one; the engine sends the first token at
+// once and later ones together (one message per 100 ms), so the span holds decode steps 2 … N and one message's
+// latency. N defaults to 128 (llama-bench's tg): the 8M default model decodes 32 tokens in a few tens of ms, too short a
+// span to measure against a shared machine's noise.
 //
 //
 // --wllama DIR: in the same run, wllama (llama.cpp compiled to WebAssembly, installed outside this package:
 // `npm install --prefix DIR @wllama/wllama`) on the same .gguf files, the same threads and prompt, in its own
 // page served with COOP/COEP (wllama_page.mjs); its prefill / decode tokens/s are llama.cpp's own timings.
 //
-//   npm run build && node test/web/web_app.bench.mjs [--threads 2] [--runs 3] [--n-gen 64] [--wllama DIR] [MODEL.gguf|DIR ...]
+//   npm run build && node test/web/web_app.bench.mjs [--threads 2] [--runs 3] [--n-gen 128] [--wllama DIR] [MODEL.gguf|DIR ...]
 //   (no files: the embedded default model; a .gguf of it: node dist/cli/main.js quantize --type q8_0 -o default-q8_0.gguf)
 
 import { execFileSync } from "node:child_process";
@@ -22,7 +26,7 @@ import { ggufGet, openGguf } from "../../dist/io/gguf.js";
 const args = process.argv.slice(2);
 const opt = (name, dflt) => { const i = args.indexOf(name); if (i < 0) return dflt; const v = args[i + 1]; args.splice(i, 2); return Number(v); };
 const optStr = (name) => { const i = args.indexOf(name); if (i < 0) return undefined; const v = args[i + 1]; args.splice(i, 2); return v; };
-const threads = opt("--threads", 2), runs = opt("--runs", 3), nGen = opt("--n-gen", 64);
+const threads = opt("--threads", 2), runs = opt("--runs", 3), nGen = opt("--n-gen", 128);
 const wllamaDir = optStr("--wllama");
 const models = args.length ? args : ["default"];
 if (wllamaDir && !models.some((m) => m.toLowerCase().endsWith(".gguf")))

@@ -382,6 +382,7 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
       job(Op.add, ptr(x, "addInPlace x"), ptr(y, "addInPlace y"));
       pool.run(n, n < 65536 ? n : 16384);
     },
+    argmax: (x) => ex.argmax(ptr(x, "argmax x"), x.length), // on this thread: one pass over a row, no job to hand out
     training: createTrainingKernels({ arena, pool, job, argF32 }, relaxed ? "wasm-relaxed" : "wasm"),
     dispose: () => pool.dispose(),
   };

@@ -32,4 +32,5 @@ export interface KernelExports {
   dequantRow(w: number, isQ8: number, K: number, r: number, out: number): void;
   dequantRowK(w: number, kind: number, K: number, r: number, out: number): void;
   widenRow(w: number, bytesPer: number, isBf16: number, K: number, r: number, out: number): void;
+  argmax(x: number, n: number): number;
 }

@@ -57,6 +57,39 @@ export function addInPlace(x: usize, y: usize, i0: i32, i1: i32): void {
   }
 }
 
+/**
+ * Index of the largest of x[0 … n), the first on ties, NaN never the largest (0 when x[0] is NaN): the scan of
+ * generate/sampler.ts's argmax (best = 0; take i where x[i] > best's value), as a maximum over 16 lanes and a
+ * search for its first position. Lanes start at x[0] and take v only where lane < v, so a NaN never gets in.
+ */
+export function argmax(x: usize, n: i32): i32 {
+  if (n <= 1) return 0;
+  const x0 = load<f32>(x);
+  if (x0 != x0) return 0;
+  let m0 = f32x4.splat(x0), m1 = m0, m2 = m0, m3 = m0;
+  let i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const p = x + (<usize>i << 2);
+    m0 = f32x4.pmax(m0, v128.load(p));
+    m1 = f32x4.pmax(m1, v128.load(p, 16));
+    m2 = f32x4.pmax(m2, v128.load(p, 32));
+    m3 = f32x4.pmax(m3, v128.load(p, 48));
+  }
+  m0 = f32x4.pmax(f32x4.pmax(m0, m1), f32x4.pmax(m2, m3));
+  let m = x0;
+  const l0 = f32x4.extract_lane(m0, 0), l1 = f32x4.extract_lane(m0, 1), l2 = f32x4.extract_lane(m0, 2), l3 = f32x4.extract_lane(m0, 3);
+  if (m < l0) m = l0;
+  if (m < l1) m = l1;
+  if (m < l2) m = l2;
+  if (m < l3) m = l3;
+  for (; i < n; i++) { const v = load<f32>(x + (<usize>i << 2)); if (m < v) m = v; }
+  const mv = f32x4.splat(m);
+  i = 0;
+  while (i + 4 <= n && !v128.any_true(f32x4.eq(v128.load(x + (<usize>i << 2)), mv))) i += 4;
+  for (; i < n; i++) if (load<f32>(x + (<usize>i << 2)) == m) return i;
+  return 0;
+}
+
 /** Row r of a 16-bit (isBf16 ? bf16 : f16) or f32 matrix with K columns, widened to f32 at out. */
 export function widenRow(w: usize, bytesPer: i32, isBf16: bool, K: i32, r: i32, out: usize): void {
   if (bytesPer == 4) {

@@ -12,11 +12,11 @@ import { matmulQuant, matmulQuantPairs, quantizeAct, repackQuant, dequantRow } f
 import { matmulKQuant, matmulQ5, quantizeActK, repackKQuant, dequantRowK } from "./matmul_kquant";
 import { rmsnorm, qkNormRope, rmsnormBackward, rmsnormGradW, qkNormRopeBackward, qkNormGradW, splitHeads } from "./norm";
 import { attention } from "./attention";
-import { swiglu, swigluBackward, addInPlace, widenRow } from "./elementwise";
+import { swiglu, swigluBackward, addInPlace, widenRow, argmax } from "./elementwise";
 import { matmulNT, matmulNN, matmulTN, transpose } from "./matmul_grad";
 import { ceForward, ceBackward } from "./cross_entropy";
 
-export { repackQuant, dequantRow, dequantRowK, widenRow };
+export { repackQuant, dequantRow, dequantRowK, widenRow, argmax };
 
 const COUNTER = 4, DONE = 8, OP = 20, NITEMS = 24, CHUNK = 28, ARGS = 32;
 
