@@ -3,7 +3,7 @@
 // runs (robust to other load), the weight bytes a second it implies and ns a weight. Each case is first
 // checked against the reference backend. Weights are random ggml blocks with small f16 scales, or random
 // f32 / bf16 / f16 values in ±[2^-8, 2^-6) (speed does not depend on the values). Uses the build (npm run build first):
-//   node scripts/bench_matvec.mjs [--types q4_0,q4_k,f32,bf16,...] [--runs 200] [--threads 1] [--no-relaxed] [--vs DIR]
+//   node scripts/bench_matvec.mjs [--types q4_0,q4_k,f32,bf16,...] [--shapes qkv,head] [--runs 200] [--threads 1] [--no-relaxed] [--vs DIR]
 // --vs: another build's dist/ directory (an older commit's kernels): each case runs on both builds in the
 // same process, runs alternating, so other load hits both alike; printed as "before" beside this build.
 import { parseArgs } from "node:util";
@@ -11,7 +11,7 @@ import * as path from "node:path";
 import { pathToFileURL } from "node:url";
 
 const { values: a } = parseArgs({ options: {
-  types: { type: "string", default: "q8_0,q4_0,q4_k,q5_k,q6_k" }, runs: { type: "string", default: "200" },
+  types: { type: "string", default: "q8_0,q4_0,q4_k,q5_k,q6_k" }, shapes: { type: "string" }, runs: { type: "string", default: "200" },
   threads: { type: "string", default: "1" }, "no-relaxed": { type: "boolean", default: false },
   vs: { type: "string" },
 } });
@@ -65,7 +65,7 @@ for (const dtype of a.types.split(",")) {
     console.error(`bench_matvec: unknown type "${dtype}" (expected one of ${[...Object.keys(BLOCKS), "f32", "bf16", "f16"].join(", ")})`);
     process.exit(2);
   }
-  for (const [name, N, K] of SHAPES) {
+  for (const [name, N, K] of SHAPES.filter(([s]) => !a.shapes || a.shapes.split(",").includes(s))) {
     const st = { name, dtype, shape: [N, K], data: randomBlocks(dtype, N * K, N * 31 + K) };
     const want = new Float32Array(N), xv = new Float32Array(K);
     for (let i = 0; i < K; i++) xv[i] = Math.sin(i * 0.37) * 2;
