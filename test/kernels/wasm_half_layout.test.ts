@@ -1,6 +1,7 @@
 // 16-bit weights (bf16, f16) are repacked at load into groups of 8 rows interleaved 8 columns at a time, rows
-// and columns zero-padded (assembly/matmul_half.ts). Every reader of that layout against the reference backend,
-// on row counts around the groups (1, 7, 8, 9, 15, 17, 70, 130) and K around the chunks (1, 7, 8, 9, 264, 271, 1031):
+// zero-padded to a multiple of 8 and columns to a multiple of 32 (assembly/matmul_half.ts; the decode matvec
+// walks a group's four quarters of K together). Every reader of that layout against the reference backend,
+// on row counts around the groups (1, 7, 8, 9, 15, 17, 70, 130) and K around the chunks and quarters (1, 7, 8, 9, 32, 40, 264, 271, 1031):
 // the decode matvec (T = 1), the small-batch matvecs (T = 2 … 16), the token-tiled matmul (small-batch range
 // off: T = 2 … 17, 33, past one 16-token block), the prefill kernel (T = 17, 33), and the embedding gather of
 // the same matrix (a tied embedding: rows of every group lane and of the padded last group). Bound: as
@@ -62,8 +63,8 @@ function check(dtype: DType, N: number, K: number, seed: number): void {
 
 for (const dtype of ["bf16", "f16"] as DType[]) {
   describe(`wasm ${dtype} in 8-row groups`, () => {
-    test("rows 1, 7, 8, 9 × K 1, 7, 8, 9", () => {
-      for (const N of [1, 7, 8, 9]) for (const K of [1, 7, 8, 9]) check(dtype, N, K, N * 31 + K);
+    test("rows 1, 7, 8, 9 × K 1, 7, 8, 9, 32, 40", () => {
+      for (const N of [1, 7, 8, 9]) for (const K of [1, 7, 8, 9, 32, 40]) check(dtype, N, K, N * 31 + K);
     });
     test("rows 15, 17, 70 × K 264, 271", () => {
       for (const N of [15, 17, 70]) for (const K of [264, 271]) check(dtype, N, K, N * 31 + K);

@@ -205,8 +205,9 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
       return { dtype: t.dtype, rows, cols, ptr: w };
     }
     if (t.dtype === "bf16" || t.dtype === "f16") {
-      // Groups of 8 rows interleaved 8 columns at a time (assembly/matmul_half.ts), rows and columns padded with zeros.
-      const groupBytes = Math.ceil(cols / 8) * 128, groups = Math.ceil(rows / 8), w = arena.allocBytes(groups * groupBytes);
+      // Groups of 8 rows interleaved 8 columns at a time (assembly/matmul_half.ts), rows padded with zeros to a
+      // multiple of 8, columns to a multiple of 32.
+      const groupBytes = Math.ceil(cols / 32) * 512, groups = Math.ceil(rows / 8), w = arena.allocBytes(groups * groupBytes);
       if (rows % 8) arena.u8(w + (groups - 1) * groupBytes, groupBytes).fill(0);
       const rowsPer = Math.max(1, Math.floor((4 << 20) / (cols * 2)));
       const st = stage.need(rowsPer * cols * 2);
@@ -261,9 +262,9 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
       case "f32":
         job(small ? Op.matvecF32 : Op.matmulF32, po, px, m.ptr, T, N, K);
         break;
-      case "bf16": case "f16": { // x padded to whole chunks of 8; row chunks of whole 8-row groups
+      case "bf16": case "f16": { // x zero-padded as the rows are (to a multiple of 32); row chunks of whole 8-row groups
         if (K === 0) { out.fill(0, 0, T * N); return; }
-        const xp = xPerm.need(T * Math.ceil(K / 8) * 32);
+        const xp = xPerm.need(T * Math.ceil(K / 32) * 128);
         job(Op.permuteX, px, xp, K);
         pool.run(T, itemChunk(T, T * K));
         const bf = m.dtype === "bf16";

@@ -1,8 +1,10 @@
 // out (T, N) = x (T, K) · Wᵀ for 16-bit W (N, K): bf16 (H = u16) or f16 (H = i16), rows [n0, n1).
 // Layout (repackHalf, at load): groups of 8 rows interleaved chunk by chunk: a chunk is 8 consecutive halves of
 // a row (16 bytes), and a group stores chunk c of its rows 0 … 7 side by side (128 bytes) before chunk c + 1.
-// Rows are padded to a multiple of 8 and K to a multiple of 8 (Kc = ⌈K/8⌉ chunks) with zeros, so every dot is
-// whole chunks and a tile walks one pointer, 128 bytes a step, its rows at literal offsets 16·j.
+// Rows are padded to a multiple of 8 and K to a multiple of 32 (Kc = 4·⌈K/32⌉ chunks) with zeros, so every dot
+// is whole chunks, a tile walks a pointer 128 bytes a step with its rows at literal offsets 16·j, and the decode
+// tile can walk a group's four quarters of K side by side: four DRAM streams, which keep more reads in flight
+// (the hardware prefetchers run ahead per stream) than one.
 // 8 halves load as one v128; as u32 lanes, the even elements sit in the low 16 bits and the odd ones in the
 // high 16 bits. For bf16 that makes widening two ops (shl 16; and 0xffff0000), so instead of shuffling the
 // weights we permute x once per call (permuteX: each chunk of 8 becomes [even 4 | odd 4], zero-padded to Kc
@@ -12,29 +14,32 @@ import { fma, halfLowToF32x4, halfHighToF32x4, storeCols } from "./simd";
 
 const TB = 16;
 
+/** Chunks of 8 halves a padded row of K columns holds. */
+// @ts-ignore: decorator
+@inline export function halfChunks(K: i32): i32 { return ((K + 31) >> 5) << 2; }
+
 /** Address of row n's first chunk in the 8-row layout of a matrix with K columns at w. */
 // @ts-ignore: decorator
 @inline export function halfRowPtr(w: usize, K: i32, n: i32): usize {
-  return w + <usize>(n >> 3) * (<usize>((K + 7) >> 3) << 7) + (<usize>(n & 7) << 4);
+  return w + <usize>(n >> 3) * (<usize>halfChunks(K) << 7) + (<usize>(n & 7) << 4);
 }
 
 /** Rows rowBase + i, i in [i0, i1), of a 16-bit matrix staged row-major at src (K halves each) -> the layout at dst. */
 export function repackHalf(src: usize, K: i32, dst: usize, rowBase: i32, i0: i32, i1: i32): void {
-  const K8 = K & ~7;
+  const K8 = K & ~7, Kp = halfChunks(K) << 3;
   for (let i = i0; i < i1; i++) {
     const s = src + ((<usize>i * K) << 1);
     let d = halfRowPtr(dst, K, rowBase + i);
     for (let k = 0; k < K8; k += 8, d += 128) v128.store(d, v128.load(s + (<usize>k << 1)));
-    if (K8 < K) {
-      v128.store(d, i32x4.splat(0));
-      for (let k = K8; k < K; k++) store<u16>(d + (<usize>(k - K8) << 1), load<u16>(s + (<usize>k << 1)));
-    }
+    for (let k = K8; k < Kp; k += 8, d += 128) v128.store(d, i32x4.splat(0));
+    d = halfRowPtr(dst, K, rowBase + i) + (<usize>(K8 >> 3) << 7);
+    for (let k = K8; k < K; k++) store<u16>(d + (<usize>(k - K8) << 1), load<u16>(s + (<usize>k << 1)));
   }
 }
 
-/** xp rows [r0, r1) of (T, 8·Kc) = x (T, K) with every chunk of 8 reordered [0 2 4 6 1 3 5 7], the last zero-padded. */
+/** xp rows [r0, r1) of (T, 8·Kc) = x (T, K) with every chunk of 8 reordered [0 2 4 6 1 3 5 7], zero-padded. */
 export function permuteX(x: usize, xp: usize, K: i32, r0: i32, r1: i32): void {
-  const K8 = K & ~7, xb = <usize>((K + 7) >> 3) << 5;
+  const K8 = K & ~7, xb = <usize>halfChunks(K) << 5;
   for (let r = r0; r < r1; r++) {
     const src = x + ((<usize>r * K) << 2), dst = xp + <usize>r * xb;
     for (let k = 0; k < K8; k += 8) {
@@ -43,9 +48,9 @@ export function permuteX(x: usize, xp: usize, K: i32, r0: i32, r1: i32): void {
       v128.store(dst + o, v128.shuffle<i32>(a, b, 0, 2, 4, 6));
       v128.store(dst + o, v128.shuffle<i32>(a, b, 1, 3, 5, 7), 16);
     }
+    for (let o = <usize>K8 << 2; o < xb; o += 16) v128.store(dst + o, f32x4.splat(0));
     if (K8 < K) {
       const d = dst + (<usize>K8 << 2);
-      v128.store(d, f32x4.splat(0)); v128.store(d, f32x4.splat(0), 16);
       for (let j = 0; j < K - K8; j++) store<f32>(d + (<usize>((j >> 1) + ((j & 1) << 2)) << 2), load<f32>(src + (<usize>(K8 + j) << 2)));
     }
   }
@@ -73,7 +78,7 @@ export function permuteX(x: usize, xp: usize, K: i32, r0: i32, r1: i32): void {
 
 /** xp: x permuted by permuteX. T = 1: n0 a multiple of 8; otherwise of 4. */
 export function matmulHalf<H>(out: usize, xp: usize, w: usize, T: i32, N: i32, K: i32, n0: i32, n1: i32): void {
-  const Kc = (K + 7) >> 3, xb = <usize>Kc << 5;
+  const Kc = halfChunks(K), xb = <usize>Kc << 5;
   if (T == 1) { // decode: a whole 8-row group (one sequential stream) at a time
     for (let n = n0; n < n1; n += 8) group8x1<H>(out + (<usize>n << 2), xp, halfRowPtr(w, K, n), Kc, n1 - n);
     return;
@@ -128,21 +133,29 @@ function tile4x2<H>(out: usize, N: i32, x0: usize, xs: usize, p: usize, Kc: i32,
   storeCols(out + (<usize>N << 2), sum4(b0, b1, b2, b3), cols);
 }
 
-/** The 8-row group at p against one permuted x row; its first rows sums (all 8 when rows ≥ 8) to out. */
+/**
+ * The 8-row group at p against one permuted x row; its first rows sums (all 8 when rows ≥ 8) to out. Each step
+ * takes chunk c of the four quarters of K in turn (an inner loop: V8 keeps its 8 accumulators in registers).
+ */
 function group8x1<H>(out: usize, x: usize, p: usize, Kc: i32, rows: i32): void {
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
   let a4 = f32x4.splat(0), a5 = f32x4.splat(0), a6 = f32x4.splat(0), a7 = f32x4.splat(0);
-  const end = p + (<usize>Kc << 7);
+  const qb = <usize>Kc << 5, qx = <usize>Kc << 3; // a quarter: Kc/4 chunks of 128 bytes, of 32 bytes of x
+  const end = p + qb;
   do {
-    const xe = v128.load(x), xd = v128.load(x, 16);
-    let v = v128.load(p); a0 = fma(odd<H>(v), xd, fma(even<H>(v), xe, a0));
-    v = v128.load(p, 16); a1 = fma(odd<H>(v), xd, fma(even<H>(v), xe, a1));
-    v = v128.load(p, 32); a2 = fma(odd<H>(v), xd, fma(even<H>(v), xe, a2));
-    v = v128.load(p, 48); a3 = fma(odd<H>(v), xd, fma(even<H>(v), xe, a3));
-    v = v128.load(p, 64); a4 = fma(odd<H>(v), xd, fma(even<H>(v), xe, a4));
-    v = v128.load(p, 80); a5 = fma(odd<H>(v), xd, fma(even<H>(v), xe, a5));
-    v = v128.load(p, 96); a6 = fma(odd<H>(v), xd, fma(even<H>(v), xe, a6));
-    v = v128.load(p, 112); a7 = fma(odd<H>(v), xd, fma(even<H>(v), xe, a7));
+    let q = p, y = x;
+    for (let s = 0; s < 4; s++) {
+      const xe = v128.load(y), xd = v128.load(y, 16);
+      let v = v128.load(q); a0 = fma(odd<H>(v), xd, fma(even<H>(v), xe, a0));
+      v = v128.load(q, 16); a1 = fma(odd<H>(v), xd, fma(even<H>(v), xe, a1));
+      v = v128.load(q, 32); a2 = fma(odd<H>(v), xd, fma(even<H>(v), xe, a2));
+      v = v128.load(q, 48); a3 = fma(odd<H>(v), xd, fma(even<H>(v), xe, a3));
+      v = v128.load(q, 64); a4 = fma(odd<H>(v), xd, fma(even<H>(v), xe, a4));
+      v = v128.load(q, 80); a5 = fma(odd<H>(v), xd, fma(even<H>(v), xe, a5));
+      v = v128.load(q, 96); a6 = fma(odd<H>(v), xd, fma(even<H>(v), xe, a6));
+      v = v128.load(q, 112); a7 = fma(odd<H>(v), xd, fma(even<H>(v), xe, a7));
+      q += qb; y += qx;
+    }
     p += 128; x += 32;
   } while (p != end);
   storeCols(out, sum4(a0, a1, a2, a3), rows);
@@ -154,7 +167,7 @@ function group8x1<H>(out: usize, x: usize, p: usize, Kc: i32, rows: i32): void {
  * vector loaded and widened once for the 4 rows it meets; the rest of T two, then one, at a time.
  */
 export function matvecHalfRows<H>(out: usize, xp: usize, w: usize, T: i32, N: i32, K: i32, n0: i32, n1: i32): void {
-  const Kc = (K + 7) >> 3, os = <usize>N << 2;
+  const Kc = halfChunks(K), os = <usize>N << 2;
   for (let n = n0; n < n1; n += 2) halfRows2<H>(out + (<usize>n << 2), os, xp, <usize>Kc << 5, halfRowPtr(w, K, n), n + 1 < n1, T, Kc);
 }
 
