@@ -79,7 +79,7 @@ export function permuteX(x: usize, xp: usize, K: i32, r0: i32, r1: i32): void {
 /** xp: x permuted by permuteX. T = 1: n0 a multiple of 8; otherwise of 4. */
 export function matmulHalf<H>(out: usize, xp: usize, w: usize, T: i32, N: i32, K: i32, n0: i32, n1: i32): void {
   const Kc = halfChunks(K), xb = <usize>Kc << 5;
-  if (T == 1) { // decode: a whole 8-row group (one sequential stream) at a time
+  if (T == 1) { // decode: a whole 8-row group at a time
     for (let n = n0; n < n1; n += 8) group8x1<H>(out + (<usize>n << 2), xp, halfRowPtr(w, K, n), Kc, n1 - n);
     return;
   }
