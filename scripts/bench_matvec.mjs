@@ -1,9 +1,9 @@
-// One decode matvec (T = 1, activation quantization included) of each quantized weight type at OpenELM-270M's
+// One decode matvec (T = 1, activation quantization included) of each weight type at OpenELM-270M's
 // shapes (layer 8: qkv, out, proj_1, proj_2; the 32000 × 1280 head), on the wasm backend; min time over many
 // runs (robust to other load), the weight bytes a second it implies and ns a weight. Each case is first
-// checked against the reference backend. Weights are random ggml blocks with small f16 scales (speed does
-// not depend on the values). Uses the build (npm run build first):
-//   node scripts/bench_matvec.mjs [--types q4_0,q4_k,...] [--runs 200] [--threads 1] [--no-relaxed] [--vs DIR]
+// checked against the reference backend. Weights are random ggml blocks with small f16 scales, or random
+// f32 / bf16 / f16 values in ±[2^-8, 2^-6) (speed does not depend on the values). Uses the build (npm run build first):
+//   node scripts/bench_matvec.mjs [--types q4_0,q4_k,f32,bf16,...] [--shapes qkv,head] [--runs 200] [--threads 1] [--no-relaxed] [--vs DIR]
 // --vs: another build's dist/ directory (an older commit's kernels): each case runs on both builds in the
 // same process, runs alternating, so other load hits both alike; printed as "before" beside this build.
 import { parseArgs } from "node:util";
@@ -11,7 +11,7 @@ import * as path from "node:path";
 import { pathToFileURL } from "node:url";
 
 const { values: a } = parseArgs({ options: {
-  types: { type: "string", default: "q8_0,q4_0,q4_k,q5_k,q6_k" }, runs: { type: "string", default: "200" },
+  types: { type: "string", default: "q8_0,q4_0,q4_k,q5_k,q6_k" }, shapes: { type: "string" }, runs: { type: "string", default: "200" },
   threads: { type: "string", default: "1" }, "no-relaxed": { type: "boolean", default: false },
   vs: { type: "string" },
 } });
@@ -25,6 +25,20 @@ const BLOCKS = { q8_0: [34, [0]], q4_0: [18, [0]], q4_k: [144, [0, 2]], q5_k: [1
 const SHAPES = [["qkv", 1536, 1280], ["out", 1280, 1024], ["proj_1", 6144, 1280], ["proj_2", 1280, 3072], ["head", 32000, 1280]];
 
 function randomBlocks(dtype, n, seed) {
+  if (dtype === "f32") { // the bf16 values widened
+    const h = new Uint16Array(randomBlocks("bf16", n, seed).buffer), u = new Uint32Array(n);
+    for (let i = 0; i < n; i++) u[i] = h[i] << 16;
+    return new Uint8Array(u.buffer);
+  }
+  if (dtype === "bf16" || dtype === "f16") { // random sign and mantissa, exponent 2^-8 … 2^-7
+    const h = new Uint16Array(n);
+    let x = seed | 1;
+    for (let i = 0; i < n; i++) {
+      x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+      h[i] = dtype === "bf16" ? (x & 0x807f) | ((119 + (x >>> 16 & 1)) << 7) : (x & 0x83ff) | ((7 + (x >>> 16 & 1)) << 10);
+    }
+    return new Uint8Array(h.buffer);
+  }
   const [bb, scales] = BLOCKS[dtype];
   const out = new Uint8Array(bytesFor(dtype, n));
   let x = seed | 1;
@@ -47,8 +61,11 @@ console.log(`wasm backend ${builds[0].name}, ${threads} thread(s), min of ${runs
 console.log(a.vs ? "| type | matrix | N×K | ms | weights GB/s | ns / weight | before: ms | GB/s | ns / weight |\n|---|---|---|---:|---:|---:|---:|---:|---:|"
   : "| type | matrix | N×K | ms | weights GB/s | ns / weight |\n|---|---|---|---:|---:|---:|");
 for (const dtype of a.types.split(",")) {
-  if (!BLOCKS[dtype]) { console.error(`bench_matvec: unknown type "${dtype}" (expected one of ${Object.keys(BLOCKS).join(", ")})`); process.exit(2); }
-  for (const [name, N, K] of SHAPES) {
+  if (!BLOCKS[dtype] && dtype !== "f32" && dtype !== "bf16" && dtype !== "f16") {
+    console.error(`bench_matvec: unknown type "${dtype}" (expected one of ${[...Object.keys(BLOCKS), "f32", "bf16", "f16"].join(", ")})`);
+    process.exit(2);
+  }
+  for (const [name, N, K] of SHAPES.filter(([s]) => !a.shapes || a.shapes.split(",").includes(s))) {
     const st = { name, dtype, shape: [N, K], data: randomBlocks(dtype, N * K, N * 31 + K) };
     const want = new Float32Array(N), xv = new Float32Array(K);
     for (let i = 0; i < K; i++) xv[i] = Math.sin(i * 0.37) * 2;

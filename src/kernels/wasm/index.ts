@@ -56,8 +56,9 @@ const KQUANT_KIND: Partial<Record<QuantDType, number>> = { q4_k: 0, q5_k: 1, q6_
 const KQ_GROUP_BYTES = [608, 736, 1104];
 
 /**
- * A weight matrix in the wasm memory at ptr (q8_0 / q4_0: in the 4-row interleaved layout of matmul_quant.ts;
- * K-quants: in the 4-row groups of matmul_kquant.ts; q5_0 and q5_1: ggml's blocks as stored).
+ * A weight matrix in the wasm memory at ptr (bf16 / f16: in the 8-row interleaved layout of matmul_half.ts;
+ * q8_0 / q4_0: in the 4-row interleaved layout of matmul_quant.ts; K-quants: in the 4-row groups of
+ * matmul_kquant.ts; f32, q5_0 and q5_1: as stored).
  */
 export interface WasmMatrix extends Matrix {
   readonly ptr: number;
@@ -203,6 +204,21 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
       }
       return { dtype: t.dtype, rows, cols, ptr: w };
     }
+    if (t.dtype === "bf16" || t.dtype === "f16") {
+      // Groups of 8 rows interleaved 8 columns at a time (assembly/matmul_half.ts), rows padded with zeros to a
+      // multiple of 8, columns to a multiple of 32.
+      const groupBytes = Math.ceil(cols / 32) * 512, groups = Math.ceil(rows / 8), w = arena.allocBytes(groups * groupBytes);
+      if (rows % 8) arena.u8(w + (groups - 1) * groupBytes, groupBytes).fill(0);
+      const rowsPer = Math.max(1, Math.floor((4 << 20) / (cols * 2)));
+      const st = stage.need(rowsPer * cols * 2);
+      for (let r0 = 0; r0 < rows; r0 += rowsPer) {
+        const r1 = Math.min(rows, r0 + rowsPer);
+        arena.u8(st, (r1 - r0) * cols * 2).set(data.subarray(r0 * cols * 2, r1 * cols * 2));
+        job(Op.repackHalf, st, cols, w, r0);
+        pool.run(r1 - r0, Math.max(8, Math.ceil((r1 - r0) / (pool.threads * 16) / 8) * 8));
+      }
+      return { dtype: t.dtype, rows, cols, ptr: w };
+    }
     const kind = KQUANT_KIND[t.dtype as QuantDType];
     if (kind !== undefined && cols % (kind <= 2 ? 256 : 32) !== 0)
       throw new RangeError(`wasm backend: tensor "${t.name}": ${t.dtype} needs cols % ${kind <= 2 ? 256 : 32} == 0, got ${cols}`);
@@ -246,13 +262,15 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
       case "f32":
         job(small ? Op.matvecF32 : Op.matmulF32, po, px, m.ptr, T, N, K);
         break;
-      case "bf16": case "f16": {
-        const xp = xPerm.need(T * K * 4);
+      case "bf16": case "f16": { // x zero-padded as the rows are (to a multiple of 32); row chunks of whole 8-row groups
+        if (K === 0) { out.fill(0, 0, T * N); return; }
+        const xp = xPerm.need(T * Math.ceil(K / 32) * 128);
         job(Op.permuteX, px, xp, K);
         pool.run(T, itemChunk(T, T * K));
         const bf = m.dtype === "bf16";
         job(small ? (bf ? Op.matvecBf16 : Op.matvecF16) : bf ? Op.matmulBf16 : Op.matmulF16, po, xp, m.ptr, T, N, K);
-        break;
+        pool.run(N, T * N * K < 131072 ? N : Math.ceil(rowChunk(N) / 8) * 8);
+        return;
       }
       case "q8_0": case "q4_0": {
         const nb = K / 32;

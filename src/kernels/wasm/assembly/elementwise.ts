@@ -2,6 +2,7 @@
 // train/autograd/swiglu.ts).
 
 import { expv, halfToF32 } from "./simd";
+import { halfRowPtr } from "./matmul_half";
 
 /** Rows [r0, r1): out (T, F) = silu(gu[:, :F]) · gu[:, F:]. silu(g) = g / (1 + e^-g): e^-g = inf gives -0, not NaN. */
 export function swiglu(out: usize, gu: usize, F: i32, r0: i32, r1: i32): void {
@@ -90,15 +91,15 @@ export function argmax(x: usize, n: i32): i32 {
   return 0;
 }
 
-/** Row r of a 16-bit (isBf16 ? bf16 : f16) or f32 matrix with K columns, widened to f32 at out. */
+/** Row r of a 16-bit (isBf16 ? bf16 : f16; the 8-row layout of matmul_half.ts) or f32 matrix with K columns, widened to f32 at out. */
 export function widenRow(w: usize, bytesPer: i32, isBf16: bool, K: i32, r: i32, out: usize): void {
   if (bytesPer == 4) {
     memory.copy(out, w + ((<usize>r * K) << 2), <usize>K << 2);
     return;
   }
-  const src = w + ((<usize>r * K) << 1);
+  const src = halfRowPtr(w, K, r);
   for (let k = 0; k < K; k++) {
-    const bits = <u32>load<u16>(src + (<usize>k << 1));
+    const bits = <u32>load<u16>(src + (<usize>(k >> 3) << 7) + (<usize>(k & 7) << 1));
     store<f32>(out + (<usize>k << 2), isBf16 ? reinterpret<f32>(bits << 16) : halfToF32(bits));
   }
 }

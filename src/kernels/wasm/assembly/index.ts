@@ -7,7 +7,7 @@
 
 import { matmulF32, matvecF32Rows } from "./matmul_f32";
 import { matmulFloatRows, interleaveRows } from "./matmul_float_rows";
-import { matmulHalf, matvecHalfRows, permuteX } from "./matmul_half";
+import { matmulHalf, matvecHalfRows, permuteX, repackHalf } from "./matmul_half";
 import { matmulQuant, matmulQuantPairs, quantizeAct, repackQuant, dequantRow } from "./matmul_quant";
 import { matmulKQuant, matmulQ5, quantizeActK, repackKQuant, dequantRowK } from "./matmul_kquant";
 import { rmsnorm, qkNormRope, rmsnormBackward, rmsnormGradW, qkNormRopeBackward, qkNormGradW, splitHeads } from "./norm";
@@ -31,7 +31,9 @@ const OP_MATMUL_F32 = 1, OP_MATMUL_BF16 = 2, OP_MATMUL_F16 = 3, OP_MATMUL_Q8 = 4
   // small batches: a few activation rows against each weight row while it is in registers (or, quantized, in scratch)
   OP_MATVEC_F32 = 32, OP_MATVEC_BF16 = 33, OP_MATVEC_F16 = 34, OP_MATVEC_Q8 = 35, OP_MATVEC_Q4 = 36,
   // prefill with float weights: widened once per token block, tokens interleaved by 4
-  OP_FLOAT_ROWS = 37, OP_INTERLEAVE_ROWS = 38;
+  OP_FLOAT_ROWS = 37, OP_INTERLEAVE_ROWS = 38,
+  // bf16 / f16 weights into groups of 8 rows interleaved chunk by chunk
+  OP_REPACK_HALF = 39;
 
 /** This instance's thread number (0: the calling thread; workers set theirs): its slice of per-thread scratch. */
 let thread: i32 = 0;
@@ -91,6 +93,7 @@ export function runRange(ctrl: usize, r0: i32, r1: i32): void {
       break;
     case OP_SWIGLU: swiglu(ap(ctrl, 0), ap(ctrl, 1), ai(ctrl, 2), r0, r1); break;
     case OP_ADD: addInPlace(ap(ctrl, 0), ap(ctrl, 1), r0, r1); break;
+    case OP_REPACK_HALF: repackHalf(ap(ctrl, 0), ai(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), r0, r1); break;
     case OP_REPACK_Q8: case OP_REPACK_Q4:
       repackQuant(ap(ctrl, 0), load<i32>(ctrl + OP) == OP_REPACK_Q8, ai(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), r0, r1);
       break;

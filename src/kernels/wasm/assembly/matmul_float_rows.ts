@@ -8,6 +8,7 @@
 // by lane shuffles of one load (V8 folds no offset into load32_splat: a lea each past the few it hoists).
 
 import { fma, halfLowToF32x4, halfHighToF32x4, halfToF32, storeCols } from "./simd";
+import { halfRowPtr } from "./matmul_half";
 
 /** Tokens a pass keeps in cache (their interleaved x: 64 · K · 4 bytes). */
 const TBF = 64;
@@ -48,11 +49,14 @@ export function interleaveRows(x: usize, xt: usize, K: i32, r0: i32, r1: i32): v
   return reinterpret<f32>(<u32>load<u16>(p) << 16);
 }
 
-/** Rows n … n+3 of W (N, K; rows past N read as row N − 1, their outputs unused) -> s (see the header). */
+/**
+ * Rows n … n+3 of W (N, K) -> s (see the header); rows past N (their outputs unused): f32 (row-major) reads row
+ * N − 1, 16-bit (the 8-row layout of matmul_half.ts: the 4 rows' chunks 16 bytes apart, 128 a chunk) zeros.
+ */
 function widenGroup<H>(w: usize, N: i32, K: i32, n: i32, s: usize): void {
-  const eb = <usize>sizeof<H>(), rb = <usize>K * eb;
-  const p0 = w + <usize>min(n, N - 1) * rb, p1 = w + <usize>min(n + 1, N - 1) * rb;
-  const p2 = w + <usize>min(n + 2, N - 1) * rb, p3 = w + <usize>min(n + 3, N - 1) * rb;
+  const rb = <usize>K << 2, h = halfRowPtr(w, K, n);
+  const p0 = isFloat<H>() ? w + <usize>min(n, N - 1) * rb : h, p1 = isFloat<H>() ? w + <usize>min(n + 1, N - 1) * rb : h + 16;
+  const p2 = isFloat<H>() ? w + <usize>min(n + 2, N - 1) * rb : h + 32, p3 = isFloat<H>() ? w + <usize>min(n + 3, N - 1) * rb : h + 48;
   let k = 0;
   if (isFloat<H>()) {
     for (; k + 4 <= K; k += 4) {
@@ -61,7 +65,7 @@ function widenGroup<H>(w: usize, N: i32, K: i32, n: i32, s: usize): void {
     }
   } else {
     for (; k + 8 <= K; k += 8) {
-      const o = <usize>k << 1;
+      const o = <usize>k << 4;
       const v0 = v128.load(p0 + o), v1 = v128.load(p1 + o), v2 = v128.load(p2 + o), v3 = v128.load(p3 + o);
       const d = s + (<usize>k << 5);
       transposeTo(widenEven<H>(v0), widenEven<H>(v1), widenEven<H>(v2), widenEven<H>(v3), d, 64);
@@ -69,7 +73,7 @@ function widenGroup<H>(w: usize, N: i32, K: i32, n: i32, s: usize): void {
     }
   }
   for (; k < K; k++) {
-    const d = s + (<usize>k << 5), o = <usize>k * eb;
+    const d = s + (<usize>k << 5), o = isFloat<H>() ? <usize>k << 2 : (<usize>(k >> 3) << 7) + (<usize>(k & 7) << 1);
     store<f32>(d, widenOne<H>(p0 + o)); store<f32>(d, widenOne<H>(p1 + o), 4);
     store<f32>(d, widenOne<H>(p2 + o), 8); store<f32>(d, widenOne<H>(p3 + o), 12);
   }
