@@ -177,8 +177,11 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
   const need = (a: Float32Array, n: number, what: string) => {
     if (a.length < n) throw new RangeError(`wasm backend: ${what} has ${a.length} floats, needs ${n}`);
   };
-  /** Rows a chunk: at most 64, but enough chunks (≥ 8 a thread) to balance; a multiple of 4 for the row tiles. */
-  const rowChunk = (N: number) => Math.min(64, Math.max(4, Math.ceil(N / (pool.threads * 8) / 4) * 4));
+  /**
+   * Rows a chunk: at most 64, but enough chunks (≥ 8 a thread) to balance; a multiple of the kernel's row tile
+   * (4, or 8 and 16 where a chunk's last tile would otherwise run half empty or on a slower path).
+   */
+  const rowChunk = (N: number, tile = 4) => Math.min(64, Math.max(tile, Math.ceil(N / (pool.threads * 8) / tile) * tile));
   /** Items a chunk for cheap row-wise ops: serial when small. */
   const itemChunk = (n: number, work: number) => (work < 32768 ? n : Math.max(1, Math.ceil(n / (pool.threads * 4))));
 
@@ -255,9 +258,10 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
       job(Op.interleaveRows, px, xt, K);
       pool.run(T, itemChunk(T, T * K));
       job(Op.floatRows, po, xt, m.ptr, T, N, K, unpacked.need(threads * K * 32), K * 32, m.dtype === "f32" ? 0 : m.dtype === "bf16" ? 1 : 2);
-      pool.run(N, T * N * K < 131072 ? N : rowChunk(N));
+      pool.run(N, T * N * K < 131072 ? N : rowChunk(N, 8));
       return;
     }
+    let tile = 4;
     switch (m.dtype) {
       case "f32":
         job(small ? Op.matvecF32 : Op.matmulF32, po, px, m.ptr, T, N, K);
@@ -269,7 +273,7 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
         pool.run(T, itemChunk(T, T * K));
         const bf = m.dtype === "bf16";
         job(small ? (bf ? Op.matvecBf16 : Op.matvecF16) : bf ? Op.matmulBf16 : Op.matmulF16, po, xp, m.ptr, T, N, K);
-        pool.run(N, T * N * K < 131072 ? N : Math.ceil(rowChunk(N) / 8) * 8);
+        pool.run(N, T * N * K < 131072 ? N : rowChunk(N, 8));
         return;
       }
       case "q8_0": case "q4_0": {
@@ -283,6 +287,7 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
         if (pairs) { // each thread unpacks two 4-row groups at a time into its own K·16 + 128 bytes
           job(q8_0 ? Op.matvecQ8 : Op.matvecQ4, po, q16, q8, d, c, m.ptr, T, N, K, unpacked.need(threads * (K * 16 + 128)), K * 16 + 128);
         } else job(q8_0 ? Op.matmulQ8 : Op.matmulQ4, po, q16, q8, d, c, m.ptr, T, N, K, unpacked.need(threads * K * 16), K * 16);
+        tile = pairs ? 8 : T === 1 ? 16 : 4; // pairs of 4-row groups; decode's 16-row tiles (four weight streams)
         break;
       }
       default: {
@@ -304,7 +309,7 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
       }
     }
     // Below ~128K multiply-adds a wake-up of the workers costs more than it saves.
-    pool.run(N, T * N * K < 131072 ? N : rowChunk(N));
+    pool.run(N, T * N * K < 131072 ? N : rowChunk(N, tile));
   }
 
   const backend: WasmBackend = {
