@@ -40,7 +40,7 @@ const GGML_TYPES: Array<[number, string, number, number]> = [
   [14, "Q6_K", 256, 210], [15, "Q8_K", 256, 292], [24, "I8", 1, 1], [25, "I16", 1, 2],
   [26, "I32", 1, 4], [27, "I64", 1, 8], [28, "F64", 1, 8], [30, "BF16", 1, 2],
 ];
-export const GgmlType = { F32: 0, F16: 1, Q4_0: 2, Q5_0: 6, Q5_1: 7, Q8_0: 8, Q4_K: 12, Q5_K: 13, Q6_K: 14, BF16: 30 } as const;
+export const GgmlType = { F32: 0, F16: 1, Q4_0: 2, Q4_1: 3, Q5_0: 6, Q5_1: 7, Q8_0: 8, Q3_K: 11, Q4_K: 12, Q5_K: 13, Q6_K: 14, BF16: 30 } as const;
 
 export interface GgmlTypeInfo { id: number; name: string; blockSize: number; typeSize: number }
 const TYPE_BY_ID = new Map(GGML_TYPES.map(([id, name, blockSize, typeSize]) => [id, { id, name, blockSize, typeSize }]));

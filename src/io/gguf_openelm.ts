@@ -10,7 +10,8 @@
 import { basename } from "node:path";
 import { CheckpointError } from "../errors.js";
 import { bytesFor, isQuantized, numel, toFloat32, type DType, type StoredTensor } from "../tensor/tensor.js";
-import { dequantizeRow } from "../kernels/quant.js";
+import { dequantizeRow, q4_1ToQ5_1 } from "../kernels/quant.js";
+import { q3kToQ6k } from "../kernels/kquant.js";
 import { layerSizes, parameterCount, parseConfig, RMS_EPS, type OpenELMConfig } from "../models/config.js";
 import {
   GgmlType, GgufType, ggufGet, openGgufSource, writeGgufFile,
@@ -199,22 +200,28 @@ export function vocabFromGguf(h: GgufHeader): GgufVocab | undefined {
   };
 }
 
-const SUPPORTED = [...GGML_TO_DTYPE.keys()].map((id) => ggmlName(id)).join(", ");
+/** ggml types read by converting their blocks losslessly into a type the engine keeps (see the converters). */
+const TRANSCODED = new Map<number, { dtype: DType; convert: (bytes: Uint8Array) => Uint8Array }>([
+  [GgmlType.Q4_1, { dtype: "q5_1", convert: q4_1ToQ5_1 }],
+  [GgmlType.Q3_K, { dtype: "q6_k", convert: q3kToQ6k }],
+]);
+const SUPPORTED = [...GGML_TO_DTYPE.keys(), ...TRANSCODED.keys()].sort((a, b) => a - b).map((id) => ggmlName(id)).join(", ");
 
 function ggmlName(id: number): string {
   return Object.entries(GgmlType).find(([, v]) => v === id)![0];
 }
 
-/** The dtype a GGUF tensor is handed out in: its own (block-quantized types stay quantized). */
+/** The dtype a GGUF tensor is handed out in: its own (block-quantized types stay quantized), or its transcoding's. */
 function storedDtype(h: GgufHeader, t: GgufTensorInfo): DType {
-  const dtype = GGML_TO_DTYPE.get(t.type);
+  const dtype = GGML_TO_DTYPE.get(t.type) ?? TRANSCODED.get(t.type)?.dtype;
   if (!dtype) return fail(h.file, `tensor "${t.name}" has type ${t.typeName}; supported: ${SUPPORTED}`);
   return dtype; // the reader (gguf.ts) already checked ne[0] against the block size
 }
 
 /** A tensor's bytes as a StoredTensor under `hfName` (HF shape = reversed ne). */
 function storedFrom(h: GgufHeader, t: GgufTensorInfo, bytes: Uint8Array, hfName: string): StoredTensor {
-  return { name: hfName, dtype: storedDtype(h, t), shape: t.ne.slice().reverse(), data: bytes };
+  const dtype = storedDtype(h, t), convert = TRANSCODED.get(t.type)?.convert;
+  return { name: hfName, dtype, shape: t.ne.slice().reverse(), data: convert ? convert(bytes) : bytes };
 }
 
 /**
@@ -271,7 +278,7 @@ function stackRows(name: string, a: StoredTensor, b: StoredTensor): StoredTensor
 
 /**
  * Read an OpenELM GGUF (as written by llama.cpp or by writeGguf): config rebuilt from metadata, tensors under
- * HF names in their stored dtype (Q6_K widened to f32), embedded vocabulary.
+ * HF names in their stored dtype (Q3_K and Q4_1 transcoded losslessly to q6_k and q5_1), embedded vocabulary.
  * @throws CheckpointError for malformed files, another architecture, missing/unexpected tensors or wrong shapes
  */
 export function readGguf(path: string): GgufCheckpoint {

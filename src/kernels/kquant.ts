@@ -71,6 +71,43 @@ export function dequantizeKRow(dtype: KQuantDType, data: Uint8Array, r: number, 
   }
 }
 
+/** Bytes of a q3_k super-block: hmask[32] (each weight's third bit), qs[64] (low 2 bits), scales[12], f16 d. */
+export const Q3_K_BLOCK_BYTES = 110;
+
+/**
+ * q3_k super-blocks (a type llama.cpp writes in Q3_K_S/M/L files, which the engine reads but keeps no kernels for)
+ * as q6_k ones, losslessly: q3_k's weight d·(sc − 32)·q, q in −4…3 and sc 6-bit in 16 sub-blocks of 16, is q6_k's
+ * d·scale·(q6 − 32) with the same d, scale = sc − 32 and q6 = q + 32, sub-block for sub-block. Both dequantize as
+ * (d·scale)·q in float32, so the weights are bitwise dequantize_row_q3_K's, at 210 bytes a block instead of 110.
+ */
+export function q3kToQ6k(src: Uint8Array): Uint8Array {
+  if (src.length % Q3_K_BLOCK_BYTES !== 0) throw new RangeError(`q3_k: ${src.length} bytes is not a whole number of ${Q3_K_BLOCK_BYTES}-byte blocks`);
+  const nb = src.length / Q3_K_BLOCK_BYTES, out = new Uint8Array(nb * 210), q = new Uint8Array(QK_K);
+  for (let i = 0; i < nb; i++) {
+    const b = i * Q3_K_BLOCK_BYTES, o = i * 210, hm = b, qs = b + 32, sc = b + 96;
+    // Weight y of half h, 32-run j, lane l (y = 128h + 32j + l): 2 bits at qs[32h + l] >> 2j, the third at
+    // hmask[l] bit 4h + j (set: q as is, clear: q − 4), as dequantize_row_q3_K walks them.
+    for (let h = 0; h < 2; h++) for (let j = 0; j < 4; j++) for (let l = 0; l < 32; l++) {
+      const lo = (src[qs + 32 * h + l] >> (2 * j)) & 3, hi = (src[hm + l] >> (4 * h + j)) & 1;
+      q[128 * h + 32 * j + l] = lo - (hi ? 0 : 4) + 32;
+    }
+    for (let h = 0; h < 2; h++) for (let l = 0; l < 32; l++) { // q6_k's packing (dequantizeKRow above)
+      const y = 128 * h + l, q1 = q[y], q2 = q[y + 32], q3 = q[y + 64], q4 = q[y + 96];
+      out[o + 64 * h + l] = (q1 & 0xf) | ((q3 & 0xf) << 4);
+      out[o + 64 * h + l + 32] = (q2 & 0xf) | ((q4 & 0xf) << 4);
+      out[o + 128 + 32 * h + l] = (q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6);
+    }
+    // 16 scales of 6 bits: low 4 in scales[0..7] (low nibbles for sub-blocks 0-7, high for 8-15), high 2 in
+    // scales[8..11] (byte 8 + s mod 4, bits 2·⌊s/4⌋).
+    for (let k = 0; k < 16; k++) {
+      const low = k < 8 ? src[sc + k] & 0xf : src[sc + k - 8] >> 4, high = (src[sc + 8 + (k & 3)] >> (2 * (k >> 2))) & 3;
+      out[o + 192 + k] = ((low | (high << 4)) - 32) & 0xff;
+    }
+    out[o + 208] = src[b + 108]; out[o + 209] = src[b + 109];
+  }
+  return out;
+}
+
 /**
  * make_qkx2_quants: levels L[0..n) in [0, nmax] and (scale, −min) for x ≈ scale·L + min, min ≤ 0, searching
  * nstep+1 candidate scales around nmax / (max − min) for the least weighted squared error.

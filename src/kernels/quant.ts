@@ -62,6 +62,21 @@ export function dequantizeRow(dtype: QuantDType, data: Uint8Array, r: number, K:
   }
 }
 
+/**
+ * q4_1 blocks ({f16 d; f16 m; uint8 qs[16]}, w = d·nibble + m: a type llama.cpp writes, which the engine reads but
+ * keeps no kernels for) as q5_1 ones with every fifth bit clear, losslessly: q5_1's w = d·q + m with q < 16 is
+ * the same float32 expression, so the weights are bitwise dequantize_row_q4_1's, at 24 bytes a block instead of 20.
+ */
+export function q4_1ToQ5_1(src: Uint8Array): Uint8Array {
+  if (src.length % 20 !== 0) throw new RangeError(`q4_1: ${src.length} bytes is not a whole number of 20-byte blocks`);
+  const nb = src.length / 20, out = new Uint8Array(nb * 24);
+  for (let i = 0; i < nb; i++) {
+    out.set(src.subarray(i * 20, i * 20 + 4), i * 24); // d, m; qh stays 0
+    out.set(src.subarray(i * 20 + 4, i * 20 + 20), i * 24 + 8);
+  }
+  return out;
+}
+
 /** Quantize float32 rows (length a multiple of the block size) exactly as ggml's reference does. */
 export function quantize(dtype: QuantDType, x: Float32Array): Uint8Array {
   const bs = blockSize(dtype);

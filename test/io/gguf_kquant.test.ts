@@ -2,7 +2,9 @@
 // - writing: quantizeTensors of the tiny-kq checkpoint (regenerated from its config and seed) gives every
 //   tensor the type llama-quantize gave it and the same bytes (SHA-256), for Q4_K_M, Q4_K_S, Q5_K_M, Q6_K, Q4_0,
 //   and dequantizeRow of those bytes equals ggml's dequantize_row_* bit for bit (SHA-256 of the float32s);
-// - reading: llama-quantize's Q4_K_M file loads with its Q4_K / Q5_K / Q6_K / Q5_0 tensors kept quantized.
+// - reading: llama-quantize's Q4_K_M file loads with its Q4_K / Q5_K / Q6_K / Q5_0 tensors kept quantized; its
+//   Q3_K_M and Q4_1 files load with Q3_K and Q4_1 blocks transcoded to q6_k and q5_1, every tensor dequantizing
+//   bit for bit as ggml's dequantize_row_* of the file's own blocks.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
@@ -16,7 +18,8 @@ import { expectedShapes } from "../../src/models/load.js";
 import { resolveConfig } from "../../src/models/registry.js";
 import { ggufTensorsFromHF, loadGgufCheckpoint } from "../../src/io/gguf_openelm.js";
 import type { QuantDType, StoredTensor } from "../../src/tensor/tensor.js";
-import { dequantizeRow } from "../../src/kernels/quant.js";
+import { dequantizeRow, q4_1ToQ5_1 } from "../../src/kernels/quant.js";
+import { q3kToQ6k } from "../../src/kernels/kquant.js";
 
 const FX = new URL("../fixtures/gguf/", import.meta.url).pathname;
 interface TensorRecord { type: string; ne: number[]; sha256: string; dequant_sha256?: string }
@@ -70,6 +73,35 @@ describe("reading llama-quantize's Q4_K_M file", () => {
       const qkv = ck.tensors.get("transformer.layers.0.attn.qkv_proj.weight")!;
       expect(createHash("sha256").update(qkv.data).digest("hex")).toBe(want["blk.0.attn_qkv.weight"].sha256);
     } finally { ck.close(); }
+  });
+});
+
+describe("reading llama-quantize's Q3_K_M and Q4_1 files (types kept transcoded)", () => {
+  const DT: Record<number, QuantDType> = { 2: "q4_0", 6: "q5_0", 7: "q5_1", 8: "q8_0", 12: "q4_k", 13: "q5_k", 14: "q6_k" };
+  for (const [type, from, to] of [["q3_k_m", "Q3_K", "q6_k"], ["q4_1", "Q4_1", "q5_1"]]) {
+    test(`${type}: ${from} read as ${to}, every tensor dequantized bit for bit as ggml's`, () => {
+      const ck = loadGgufCheckpoint(path.join(FX, `tiny-kq-${type}.gguf`));
+      try {
+        const want = expected.files[type].tensors;
+        const got = ggufTensorsFromHF(config, ck.tensors);
+        expect(got.map((t) => t.name).sort()).toEqual(Object.keys(want).sort());
+        let transcoded = 0;
+        for (const t of got) {
+          const w = want[t.name];
+          if (w.type === from) { expect(DT[t.type], t.name).toBe(to); transcoded++; }
+          if (!w.dequant_sha256) continue;
+          const K = t.ne[0], rows = t.ne.slice(1).reduce((a, b) => a * b, 1), deq = new Float32Array(K * rows);
+          for (let r = 0; r < rows; r++) dequantizeRow(DT[t.type], t.data, r, K, deq.subarray(r * K, (r + 1) * K));
+          expect(createHash("sha256").update(new Uint8Array(deq.buffer)).digest("hex"), `${t.name} (${w.type}) dequantized`).toBe(w.dequant_sha256);
+        }
+        expect(transcoded).toBeGreaterThan(0);
+      } finally { ck.close(); }
+    }, 30_000);
+  }
+
+  test("a block buffer of the wrong length is a clear error", () => {
+    expect(() => q3kToQ6k(new Uint8Array(111))).toThrow(/q3_k: 111 bytes is not a whole number of 110-byte blocks/);
+    expect(() => q4_1ToQ5_1(new Uint8Array(30))).toThrow(/q4_1: 30 bytes is not a whole number of 20-byte blocks/);
   });
 });
 

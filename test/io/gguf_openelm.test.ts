@@ -90,9 +90,9 @@ describe("reading llama.cpp's OpenELM GGUF files", () => {
     const extra = path.join(dir, "extra.gguf");
     writeGgufFile(extra, md, [...tensors, { ...tensors[0], name: "blk.6.attn_norm.weight" }]);
     expect(() => readGguf(extra)).toThrow(new CheckpointError(`${extra}: unexpected tensor "blk.6.attn_norm.weight" (not part of an OpenELM model)`));
-    const q41 = path.join(dir, "q4_1.gguf");
-    writeGgufFile(q41, md, tensors.map((t) => t.name === "blk.0.attn_qkv.weight" ? { ...t, type: 3, ne: [256, 64], data: new Uint8Array(64 * 8 * 20) } : t));
-    expect(() => readGguf(q41)).toThrow(new CheckpointError(`${q41}: tensor "blk.0.attn_qkv.weight" has type Q4_1; supported: F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K`));
+    const q2k = path.join(dir, "q2_k.gguf");
+    writeGgufFile(q2k, md, tensors.map((t) => t.name === "blk.0.attn_qkv.weight" ? { ...t, type: 10, ne: [256, 64], data: new Uint8Array(64 * 84) } : t));
+    expect(() => readGguf(q2k)).toThrow(new CheckpointError(`${q2k}: tensor "blk.0.attn_qkv.weight" has type Q2_K; supported: F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q3_K, Q4_K, Q5_K, Q6_K, BF16`));
     const ck = readGguf(FX + "tiny-32k-q8_0.gguf");
     const out = path.join(dir, "x.gguf");
     expect(() => writeGguf(out, ck.config, new Map([...ck.tensors, ["transformer.extra.weight", ck.tensors.get("transformer.norm.weight")!]]), ck.vocab))

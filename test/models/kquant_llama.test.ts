@@ -1,5 +1,5 @@
 // K-quant models against llama.cpp's own logits (fixtures/gguf/tiny-kq-llama.json: llama.cpp's C API on the
-// files llama-quantize wrote, see FIXTURES.md). Q4_K_M runs from llama.cpp's file; the other types from
+// files llama-quantize wrote, see FIXTURES.md). Q4_K_M, Q3_K_M and Q4_1 run from llama.cpp's files; the others from
 // quantizeTensors, whose bytes equal llama-quantize's (test/io/gguf_kquant.test.ts). Both backends: the
 // reference (exact dequantized weights, float32 activations) and wasm (int8 activations: one scale per 256
 // inputs against K-quants, as ggml's q8_K, per 32 against q5_0 / q5_1 / q8_0 / q4_0).
@@ -86,6 +86,12 @@ describe("K-quant tiny-kq logits vs llama.cpp", () => {
     test(`q4_k_m: llama-quantize's file, ${which} backend`, () => {
       const ck = loadGgufCheckpoint(path.join(FX, "tiny-kq-q4_k_m.gguf"));
       try { compare("q4_k_m", ck.tensors, which); } finally { ck.close(); }
+    }, 60_000);
+  }
+  for (const type of ["q3_k_m", "q4_1"]) { // Q3_K and Q4_1 blocks read transcoded (q6_k, q5_1)
+    test(`${type}: llama-quantize's file, wasm backend`, () => {
+      const ck = loadGgufCheckpoint(path.join(FX, `tiny-kq-${type}.gguf`));
+      try { compare(type, ck.tensors, "wasm"); } finally { ck.close(); }
     }, 60_000);
   }
   for (const type of ["q4_k_s", "q5_k_m", "q6_k", "q4_0"] as WeightType[]) {
