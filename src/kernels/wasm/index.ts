@@ -53,7 +53,7 @@ export const TRAINING_SPIN = 2000;
 /** Kernel ids of the K-quants (0–2, repacked) and of q5_0 / q5_1 (kept in ggml's layout); assembly/matmul_kquant.ts. */
 const KQUANT_KIND: Partial<Record<QuantDType, number>> = { q4_k: 0, q5_k: 1, q6_k: 2, q5_0: 3, q5_1: 4 };
 /** Bytes of a 4-row group's super-block in the repacked K-quant layout, by kind. */
-const KQ_GROUP_BYTES = [608, 736, 1104];
+const KQ_GROUP_BYTES = [608, 736, 848];
 
 /**
  * A weight matrix in the wasm memory at ptr (bf16 / f16: in the 8-row interleaved layout of matmul_half.ts;
