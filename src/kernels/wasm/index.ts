@@ -288,7 +288,7 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
       default: {
         const nb = K / 32, kind = KQUANT_KIND[m.dtype]!;
         if (kind <= 2) { // K-quants: int8 activations with a scale per 256, sums per 32 and per 16; repacked rows
-          const q8 = actQ8.need(T * K), d = actD.need(T * (K / 256) * 4), s = actCorr.need(T * nb * 2), off = actQ16.need(T * (K / 16) * 4);
+          const q8 = actQ8.need(T * K), d = actD.need(T * (K / 256) * 4), s = actCorr.need(T * nb * 2), off = actQ16.need(T * (K / 16) * 2);
           job(Op.quantActK, px, K, q8, d, s, off);
           pool.run(T, itemChunk(T, T * K));
           job(Op.matmulKQuant, po, q8, d, s, off, m.ptr, kind, T, N, K);
