@@ -19,10 +19,10 @@ afterAll(() => { for (const b of backends) b.dispose?.(); });
 const ODD = [1, 7, 33, 1279];
 const TS = [1, 3, 17];
 
-function check(dtype: DType, N: number, K: number, T: number, xScale: number, seed: number, zeroX = false): void {
+function check(dtype: DType, N: number, K: number, T: number, xScale: number, seed: number, zeroX = false, raw?: Uint8Array): void {
   const wv = randn(N * K, seed, 0.5);
   if (isQuantized(dtype)) wv.fill(0, 0, Math.min(QUANT_BLOCKS[dtype][0], K)); // an all-zero block (scale 0)
-  const st = storeAs(dtype, wv, N, K);
+  const st = raw ? { name: "w", dtype, shape: [N, K], data: raw } : storeAs(dtype, wv, N, K);
   const x = zeroX ? new Float32Array(T * K) : randn(T * K, seed + 1, xScale);
   const want = new Float32Array(T * N);
   ref.matmul(want, x, ref.loadMatrix(st, N, K), T);
@@ -103,6 +103,19 @@ for (const [dtype, Ks] of [["q4_k", [256, 768]], ["q5_k", [256, 768]], ["q6_k", 
     if (dtype.endsWith("_k")) test("rows 15, 16, 17, 61 and 1279 (decode tiles of 16 rows, a padded last group), T = 1, 2", () => {
       for (const N of [15, 16, 17, 61]) for (const T of [1, 2]) check(dtype, N, Ks[1], T, 1, N + T);
       check(dtype, 1279, Ks[0], 1, 1, 9);
+    });
+    // Random bytes as ggml blocks (f16 scales kept small): every quant bit pattern, every 6-bit level in every
+    // position of the repacked q6_K vectors (the fourth level vector of a sub-block lives in the others' top
+    // bits), negative sub-block scales, mins above the scaled quants.
+    if (dtype.endsWith("_k")) test("random ggml bytes: every level and bit pattern, negative scales; rows 17 and 33, T = 1, 3", () => {
+      const [bb, scaleOffsets] = dtype === "q6_k" ? [210, [208]] : dtype === "q5_k" ? [176, [0, 2]] : [144, [0, 2]];
+      for (const N of [17, 33]) {
+        const raw = new Uint8Array((N * Ks[1] / 256) * bb);
+        let x = N * 7 + 1;
+        for (let i = 0; i < raw.length; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; raw[i] = x; }
+        for (let b = 0; b < raw.length; b += bb) for (const o of scaleOffsets) { raw[b + o] = raw[b + o] & 0x3f; raw[b + o + 1] = 0x20 | (raw[b + o + 1] & 0x80); } // ±2^-7 · (1 + m)
+        for (const T of [1, 3]) check(dtype, N, Ks[1], T, 1, N + T, false, raw);
+      }
     });
   });
 }

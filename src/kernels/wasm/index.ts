@@ -53,7 +53,7 @@ export const TRAINING_SPIN = 2000;
 /** Kernel ids of the K-quants (0–2, repacked) and of q5_0 / q5_1 (kept in ggml's layout); assembly/matmul_kquant.ts. */
 const KQUANT_KIND: Partial<Record<QuantDType, number>> = { q4_k: 0, q5_k: 1, q6_k: 2, q5_0: 3, q5_1: 4 };
 /** Bytes of a 4-row group's super-block in the repacked K-quant layout, by kind. */
-const KQ_GROUP_BYTES = [608, 736, 1104];
+const KQ_GROUP_BYTES = [608, 736, 848];
 
 /**
  * A weight matrix in the wasm memory at ptr (bf16 / f16: in the 8-row interleaved layout of matmul_half.ts;
@@ -293,7 +293,7 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
       default: {
         const nb = K / 32, kind = KQUANT_KIND[m.dtype]!;
         if (kind <= 2) { // K-quants: int8 activations with a scale per 256, sums per 32 and per 16; repacked rows
-          const q8 = actQ8.need(T * K), d = actD.need(T * (K / 256) * 4), s = actCorr.need(T * nb * 2), off = actQ16.need(T * (K / 16) * 4);
+          const q8 = actQ8.need(T * K), d = actD.need(T * (K / 256) * 4), s = actCorr.need(T * nb * 2), off = actQ16.need(T * (K / 16) * 2);
           job(Op.quantActK, px, K, q8, d, s, off);
           pool.run(T, itemChunk(T, T * K));
           job(Op.matmulKQuant, po, q8, d, s, off, m.ptr, kind, T, N, K);

@@ -13,16 +13,20 @@
 //               (pairs of sub-blocks, for an i16 dot with the activation sums), qs at 96: 4 runs of 128 bytes,
 //               run c = ggml's qs[32c .. 32c+31] of the 4 rows (low nibbles sub-block 2c, high 2c+1).
 //   q5_K (736): as q4_K, plus qh at 96 (ggml's 32 qh bytes of the 4 rows, same interleave), qs at 224.
-//   q6_K (1104): d[4] f32, sc i8 [sub-block of 16 j][row] at 16 + 4j, then the 6-bit levels (0…63) one byte
-//               each: vector v at 80 + 16v holds levels 4v … 4v+3 of the 4 rows. The ggml bits are assembled once
-//               at load (+30 % bytes over the file's 210 a row super-block), so a dot is one load and one
-//               vpmaddubsw, with no masking, shifting and or-ing of ql and qh for every token.
+//   q6_K (848): d[4] f32, sc i8 at 16 + 8(j>>1) + 2·row + (j&1) for sub-block j of 16 (pairs of sub-blocks, for
+//               i16 pair dots with the activation sums and, duplicated, with the level dots), then the 6-bit levels (0…63) of sub-block
+//               j in 3 vectors at 80 + 48j (+1 % bytes over the file's 210 a row super-block). Level vector i
+//               (i = 0…3) holds levels 16j + 4i … 16j + 4i + 3 of the 4 rows (byte 4·row + t); vectors 0, 1, 2
+//               are stored in the low 6 bits of A, B, C and vector 3's bits 0-1, 2-3, 4-5 in their top 2 bits.
+//               A level vector is then one mask (and for vector 3 three masks, shifts and ors) from a load,
+//               where ggml's ql/qh would take about twice that per token; decode streams DRAM, so the bytes
+//               (a one-level-per-byte layout reads 30 % more) cost more than the 11 ops a sub-block.
 // d and dmin are the f16 values widened exactly, so dequantRowK reproduces dequantize_row_q*_K bit for bit.
 // Rows are padded to a multiple of 4 with zeros.
 //
 // Activations (quantizeActK): int8, one scale per 256 (ggml's q8_K), the int sum of each 32 (i16, for the
-// q4_K / q5_K mins) and −32 × the sum of each 16 (i32, q6_K's offset: the accumulator of a 16-weight
-// sub-block starts there). Quant levels are 0…63, the i7 operand of the relaxed dot.
+// q4_K / q5_K mins) and of each 16 (i16, for q6_K's offset: its levels are the weights + 32). Quant levels
+// are 0…63, the i7 operand of the relaxed dot.
 // q5_0 / q5_1 stay in ggml's layout and use quantizeAct's activations (matmul_quant.ts).
 
 import { halfToF32 } from "./simd";
@@ -43,7 +47,29 @@ export const KQ_Q4_K = 0, KQ_Q5_K = 1, KQ_Q6_K = 2, KQ_Q5_0 = 3, KQ_Q5_1 = 4;
 
 /** Bytes of one 4-row group's super-block in the repacked layout. */
 // @ts-ignore: decorator
-@inline export function kqGroupBytes(kind: i32): usize { return kind == KQ_Q4_K ? 608 : kind == KQ_Q5_K ? 736 : 1104; }
+@inline export function kqGroupBytes(kind: i32): usize { return kind == KQ_Q4_K ? 608 : kind == KQ_Q5_K ? 736 : 848; }
+
+// Byte of level w (0…255) of row `lane` in a q6_K group super-block at o: its level vector's byte (low 6 bits;
+// vector 3 of a sub-block has none of its own).
+// @ts-ignore: decorator
+@inline function q6Byte(o: usize, lane: usize, w: usize, i: usize): usize { return o + 80 + (w >> 4) * 48 + (i << 4) + (lane << 2) + (w & 3); }
+
+/** Store level q (0…63) of weight w of row `lane` into the q6_K group super-block at o (any order). */
+function putQ6(o: usize, lane: usize, w: usize, q: u32): void {
+  const i = (w >> 2) & 3;
+  if (i < 3) { const p = q6Byte(o, lane, w, i); store<u8>(p, (<u32>load<u8>(p) & 0xc0) | q); return; }
+  for (let k: usize = 0; k < 3; k++) { // bits 2k, 2k+1 into the top of vector k's byte
+    const p = q6Byte(o, lane, w, k);
+    store<u8>(p, (<u32>load<u8>(p) & 63) | (((q >> (<u32>k << 1)) & 3) << 6));
+  }
+}
+
+/** Level (0…63) of weight w of row `lane` in the q6_K group super-block at o. */
+function getQ6(o: usize, lane: usize, w: usize): u32 {
+  const i = (w >> 2) & 3;
+  if (i < 3) return <u32>load<u8>(q6Byte(o, lane, w, i)) & 63;
+  return (<u32>load<u8>(q6Byte(o, lane, w, 0)) >> 6) | ((<u32>load<u8>(q6Byte(o, lane, w, 1)) >> 6) << 2) | ((<u32>load<u8>(q6Byte(o, lane, w, 2)) >> 6) << 4);
+}
 
 /**
  * ggml super-blocks of rows rowBase+i, i in [i0, i1), staged at src from row rowBase on -> the 4-row
@@ -61,14 +87,14 @@ export function repackKQuant(src: usize, kind: i32, K: i32, dst: usize, rowBase:
       const o = g + <usize>s * gb;
       if (kind == KQ_Q6_K) {
         store<f32>(o + (lane << 2), halfToF32(load<u16>(b, 208)));
-        for (let j: usize = 0; j < 16; j++) store<i8>(o + 16 + (j << 2) + lane, load<i8>(b + 192 + j));
+        for (let j: usize = 0; j < 16; j++) store<i8>(o + 16 + ((j >> 1) << 3) + (lane << 1) + (j & 1), load<i8>(b + 192 + j));
         for (let h: usize = 0; h < 2; h++) for (let l: usize = 0; l < 32; l++) { // dequantize_row_q6_K's bit layout
           const ql0 = <u32>load<u8>(b + (h << 6) + l), ql1 = <u32>load<u8>(b + (h << 6) + l + 32), qh = <u32>load<u8>(b + 128 + (h << 5) + l);
           const w = (h << 7) + l;
-          store<u8>(o + 80 + ((w >> 2) << 4) + (lane << 2) + (w & 3), <u8>((ql0 & 15) | ((qh & 3) << 4)));
-          store<u8>(o + 80 + (((w + 32) >> 2) << 4) + (lane << 2) + (w & 3), <u8>((ql1 & 15) | (((qh >> 2) & 3) << 4)));
-          store<u8>(o + 80 + (((w + 64) >> 2) << 4) + (lane << 2) + (w & 3), <u8>((ql0 >> 4) | (((qh >> 4) & 3) << 4)));
-          store<u8>(o + 80 + (((w + 96) >> 2) << 4) + (lane << 2) + (w & 3), <u8>((ql1 >> 4) | (((qh >> 6) & 3) << 4)));
+          putQ6(o, lane, w, (ql0 & 15) | ((qh & 3) << 4));
+          putQ6(o, lane, w + 32, (ql1 & 15) | (((qh >> 2) & 3) << 4));
+          putQ6(o, lane, w + 64, (ql0 >> 4) | (((qh >> 4) & 3) << 4));
+          putQ6(o, lane, w + 96, (ql1 >> 4) | (((qh >> 6) & 3) << 4));
         }
       } else {
         store<f32>(o + (lane << 2), halfToF32(load<u16>(b)));
@@ -103,9 +129,10 @@ export function dequantRowK(w: usize, kind: i32, K: i32, r: i32, out: usize): vo
     if (kind == KQ_Q6_K) {
       const d = load<f32>(blk + (lane << 2));
       for (let w: usize = 0; w < 256; w++) {
-        const q = <i32>load<u8>(blk + 80 + ((w >> 2) << 4) + (lane << 2) + (w & 3)) - 32;
+        const q = <i32>getQ6(blk, lane, w) - 32;
         // d * sc * q in C's order: (d * sc) rounded, then * q.
-        store<f32>(o + (w << 2), (d * <f32>load<i8>(blk + 16 + ((w >> 4) << 2) + lane)) * <f32>q);
+        const j = w >> 4;
+        store<f32>(o + (w << 2), (d * <f32>load<i8>(blk + 16 + ((j >> 1) << 3) + (lane << 1) + (j & 1))) * <f32>q);
       }
       continue;
     }
@@ -189,17 +216,41 @@ export function dequantRowK(w: usize, kind: i32, K: i32, r: i32, out: usize): vo
     f32x4.mul(f32x4.convert_i32x4_s(mins), f32x4.mul(v128.load(blk, 16), dx)));
 }
 
-/** One q6_K group super-block (4 rows) against one activation super-block. */
+// Level dots of a q6_K sub-block at v (its 3 vectors) against its 16 activations at x, as i16 pair sums of
+// levels 0-7 (Lo: vectors 0, 1) or 8-15 (Hi: vectors 2, 3); a sum of two 6-bit dots fits i16, four would not.
 // @ts-ignore: decorator
-@inline function superQ6K(blk: usize, x8: usize, off: usize, dxs: f32): v128 {
+@inline function dotsQ6Hi(v: usize, x: usize, m63: v128, top: v128): v128 {
+  const A = v128.load(v), B = v128.load(v, 16), C = v128.load(v, 32);
+  // Level vector 3 from the top bits: A's to bits 0-1, B's to 2-3, C's to 4-5 (16-bit shifts move no set
+  // bit across a byte: each shifted value has bits 0-1 of every byte clear).
+  const l3 = i16x8.shr_u(v128.or(i16x8.shr_u(v128.or(i16x8.shr_u(v128.and(A, top), 2), v128.and(B, top)), 2), v128.and(C, top)), 2);
+  return i16x8.add(dot16(v128.load32_splat(x, 8), v128.and(C, m63)), dot16(v128.load32_splat(x, 12), l3));
+}
+// @ts-ignore: decorator
+@inline function dotsQ6Lo(v: usize, x: usize, m63: v128): v128 {
+  return i16x8.add(dot16(v128.load32_splat(x), v128.and(v128.load(v), m63)), dot16(v128.load32_splat(x, 4), v128.and(v128.load(v, 16), m63)));
+}
+
+/** One q6_K group super-block (4 rows) against one activation super-block (x8, its sums of 16 at s16). */
+// @ts-ignore: decorator
+@inline function superQ6K(blk: usize, x8: usize, s16: usize, dxs: f32): v128 {
+  const m63 = i8x16.splat(63), top = i8x16.splat(-64);
   let acc = i32x4.splat(0);
-  let v = blk + 80, x = x8, o = off, sc = blk + 16;
-  for (let j = 0; j < 16; j++) { // sub-blocks of 16 weights (4 level vectors); 6-bit levels: two dots in i16, then widen
-    let a = v128.load32_splat(o); // −32 · Σx of the sub-block
-    a = i32x4.add(a, i32x4.extadd_pairwise_i16x8_s(i16x8.add(dot16(v128.load32_splat(x), v128.load(v)), dot16(v128.load32_splat(x, 4), v128.load(v, 16)))));
-    a = i32x4.add(a, i32x4.extadd_pairwise_i16x8_s(i16x8.add(dot16(v128.load32_splat(x, 8), v128.load(v, 32)), dot16(v128.load32_splat(x, 12), v128.load(v, 48)))));
-    acc = i32x4.add(acc, i32x4.mul(a, i32x4.extend_low_i16x8_s(i16x8.extend_low_i8x16_s(v128.load32_zero(sc)))));
-    v += 64; x += 16; o += 4; sc += 4;
+  let v = blk + 80, x = x8, o = s16, sc = blk + 16;
+  for (let p = 0; p < 8; p++) { // pairs of sub-blocks 2p, 2p+1; the scale pair dots do the widening to i32
+    const s = v128.load8x8_s(sc); // row r: (sc_2p, sc_2p+1) in i16 lanes 2r, 2r+1
+    acc = i32x4.sub(acc, i32x4.dot_i16x8_s(i16x8.shl(s, 5), v128.load32_splat(o))); // the levels are the weights + 32
+    // One basic block a sub-block (the conditions always hold): V8 hoists a block's loads ahead of its
+    // arithmetic, and both sub-blocks' loads at once spill.
+    if (v != 0) {
+      const s0 = v128.shuffle<i16>(s, s, 0, 0, 2, 2, 4, 4, 6, 6);
+      acc = i32x4.add(acc, i32x4.add(i32x4.dot_i16x8_s(dotsQ6Lo(v, x, m63), s0), i32x4.dot_i16x8_s(dotsQ6Hi(v, x, m63, top), s0)));
+    }
+    if (x != 0) {
+      const s1 = v128.shuffle<i16>(s, s, 1, 1, 3, 3, 5, 5, 7, 7);
+      acc = i32x4.add(acc, i32x4.add(i32x4.dot_i16x8_s(dotsQ6Lo(v + 48, x + 16, m63), s1), i32x4.dot_i16x8_s(dotsQ6Hi(v + 48, x + 16, m63, top), s1)));
+    }
+    v += 96; x += 32; o += 4; sc += 8;
   }
   return f32x4.mul(f32x4.convert_i32x4_s(acc), f32x4.mul(v128.load(blk), f32x4.splat(dxs)));
 }
@@ -223,7 +274,7 @@ function tile4K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, nsb:
   let acc = f32x4.splat(0);
   for (let s = 0; s < nsb; s++) {
     const e = <usize>s << 8;
-    acc = f32x4.add(acc, superK<Q>(g + <usize>s * gb, x8 + e, sums + (e >> 4), off + (e >> 2), load<f32>(dx + (<usize>s << 2))));
+    acc = f32x4.add(acc, superK<Q>(g + <usize>s * gb, x8 + e, sums + (e >> 4), off + (e >> 3), load<f32>(dx + (<usize>s << 2))));
   }
   return acc;
 }
@@ -234,7 +285,7 @@ function tile16K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, gs:
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
   for (let s = 0; s < nsb; s++) {
     const e = <usize>s << 8, o = g + <usize>s * gb;
-    const xs = x8 + e, ss = sums + (e >> 4), os = off + (e >> 2), d = load<f32>(dx + (<usize>s << 2));
+    const xs = x8 + e, ss = sums + (e >> 4), os = off + (e >> 3), d = load<f32>(dx + (<usize>s << 2));
     a0 = f32x4.add(a0, superK<Q>(o, xs, ss, os, d));
     a1 = f32x4.add(a1, superK<Q>(o + gs, xs, ss, os, d));
     a2 = f32x4.add(a2, superK<Q>(o + 2 * gs, xs, ss, os, d));
@@ -1419,7 +1470,7 @@ function loopK<Q>(out: usize, x8: usize, dx: usize, sums: usize, off: usize, w: 
     for (let n = n0; n < n1; n += 4) {
       for (let t = tb; t < te; t++) {
         const acc = tile4K<Q>(x8 + <usize>t * K, dx + ((<usize>t * nsb) << 2), sums + ((<usize>t * K) >> 4),
-          off + ((<usize>t * K) >> 2), w + <usize>(n >> 2) * groupBytes, nsb);
+          off + ((<usize>t * K) >> 3), w + <usize>(n >> 2) * groupBytes, nsb);
         const o = out + ((<usize>t * N + n) << 2);
         if (n + 4 <= n1) v128.store(o, acc);
         else {
@@ -1434,7 +1485,7 @@ function loopK<Q>(out: usize, x8: usize, dx: usize, sums: usize, off: usize, w: 
 
 /**
  * Rows [r0, r1) of x (T, K), K % 256 == 0 -> q8 (T, K) int8, dx (T, K/256) f32 scales (amax/127 per 256,
- * ggml's q8_K), sums (T, K/32) i16: the int sum of each 32 levels, off (T, K/16) i32: −32 × the sum of each 16.
+ * ggml's q8_K), sums (T, K/32) i16: the int sum of each 32 levels, off (T, K/16) i16: the sum of each 16.
  */
 export function quantizeActK(x: usize, K: i32, q8: usize, dx: usize, sums: usize, off: usize, r0: i32, r1: i32): void {
   const nsb = K >> 8;
@@ -1467,8 +1518,8 @@ export function quantizeActK(x: usize, K: i32, q8: usize, dx: usize, sums: usize
         const s0 = i32x4.extract_lane(sa, 0) + i32x4.extract_lane(sa, 1) + i32x4.extract_lane(sa, 2) + i32x4.extract_lane(sa, 3);
         const s1 = i32x4.extract_lane(sb, 0) + i32x4.extract_lane(sb, 1) + i32x4.extract_lane(sb, 2) + i32x4.extract_lane(sb, 3);
         store<i16>(sums + (eb >> 4), <i16>(s0 + s1));
-        store<i32>(off + (eb >> 2), -32 * s0);
-        store<i32>(off + (eb >> 2), -32 * s1, 4);
+        store<i16>(off + (eb >> 3), <i16>s0);
+        store<i16>(off + (eb >> 3), <i16>s1, 2);
       }
     }
   }
