@@ -72,3 +72,35 @@ for (const dtype of ["bf16", "f16"] as DType[]) {
     test("rows 130 × K 1031: the decode matvec split over threads in whole groups", () => check(dtype, 130, 1031, 7));
   });
 }
+
+// Every finite f16 value (±0, subnormals, the largest; Inf/NaN are not weights) through the widening: the gather
+// bit for bit, and the decode matvec against one-hot activations (x = e_k: out = column k exactly; a −0 weight
+// sums to +0, the only difference allowed).
+describe("wasm f16 widening over all 63,488 finite halves", () => {
+  const halves: number[] = [];
+  for (let h = 0; h < 65536; h++) if (((h >> 10) & 31) !== 31) halves.push(h);
+  const K = 1024, N = Math.ceil(halves.length / K);
+  const bits = new Uint16Array(N * K);
+  bits.set(halves);
+  const st = { name: "all-halves", dtype: "f16" as DType, shape: [N, K], data: new Uint8Array(bits.buffer) };
+  const wm = refMatrix("f16", N, K, st.data), rows: Float32Array[] = [];
+  for (let n = 0; n < N; n++) { const r = new Float32Array(K); widenRow(wm, n, r); rows.push(r); }
+  test("gather exact, decode matvec exact on one-hot rows", () => {
+    backends.forEach((be, i) => {
+      const w = be.loadMatrix(st, N, K);
+      const got = be.alloc(N * K);
+      be.embed(got, w, Array.from({ length: N }, (_, n) => n));
+      const want = new Float32Array(N * K);
+      rows.forEach((r, n) => want.set(r, n * K));
+      expect(Array.from(new Uint32Array(got.buffer, got.byteOffset, N * K)), `${CONFIGS[i].label} gather bits`)
+        .toEqual(Array.from(new Uint32Array(want.buffer)));
+      be.matvecRows = SMALL;
+      const out = be.alloc(N);
+      for (const k of [0, 1, 5, 511, 512, 1000, 1023]) {
+        const x = new Float32Array(K); x[k] = 1;
+        be.matmul(out, put(be, x), w, 1);
+        for (let n = 0; n < N; n++) expect(out[n], `${CONFIGS[i].label} row ${n} column ${k}`).toBe(rows[n][k] === 0 ? 0 : rows[n][k]);
+      }
+    });
+  });
+});

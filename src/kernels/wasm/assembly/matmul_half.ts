@@ -10,7 +10,7 @@
 // weights we permute x once per call (permuteX: each chunk of 8 becomes [even 4 | odd 4], zero-padded to Kc
 // chunks). f16 widening is the exponent-rebias trick (simd.ts), about twice the work of bf16.
 
-import { fma, halfLowToF32x4, halfHighToF32x4, storeCols } from "./simd";
+import { fma, HALF_CONSTS, halfLowToF32x4With, halfHighToF32x4With, storeCols } from "./simd";
 
 const TB = 16;
 
@@ -57,8 +57,8 @@ export function permuteX(x: usize, xp: usize, K: i32, r0: i32, r1: i32): void {
 }
 
 // @ts-ignore: decorator
-@inline function even<H>(v: v128): v128 {
-  if (isSigned<H>()) return halfLowToF32x4(v);
+@inline function even<H>(v: v128, m: v128, sc: v128): v128 {
+  if (isSigned<H>()) return halfLowToF32x4With(v, m, sc);
   return i32x4.shl(v, 16);
 }
 
@@ -68,10 +68,10 @@ export function permuteX(x: usize, xp: usize, K: i32, r0: i32, r1: i32): void {
  */
 const HIGH_HALVES = memory.data<u32>([0xffff0000, 0xffff0000, 0xffff0000, 0xffff0000], 16);
 
-/** m: v128.load(HIGH_HALVES) (bf16). */
+/** m, sc: v128.load(HIGH_HALVES) (bf16), or HALF_CONSTS' two vectors (f16). */
 // @ts-ignore: decorator
-@inline function odd<H>(v: v128, m: v128): v128 {
-  if (isSigned<H>()) return halfHighToF32x4(v);
+@inline function odd<H>(v: v128, m: v128, sc: v128): v128 {
+  if (isSigned<H>()) return halfHighToF32x4With(v, m, sc);
   return v128.and(v, m);
 }
 
@@ -103,16 +103,16 @@ export function matmulHalf<H>(out: usize, xp: usize, w: usize, T: i32, N: i32, K
 
 /** The 4 rows at p (16 bytes apart, 128 a chunk) against one permuted x row; the first cols sums to out. */
 function tile4x1<H>(out: usize, x: usize, p: usize, Kc: i32, cols: i32): void {
-  const m = v128.load(HIGH_HALVES);
+  const m = v128.load(isSigned<H>() ? HALF_CONSTS : HIGH_HALVES), sc = v128.load(HALF_CONSTS, 16);
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
   let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
   const end = p + (<usize>Kc << 7);
   do {
     const xe = v128.load(x), xd = v128.load(x, 16);
-    let v = v128.load(p); a0 = fma(even<H>(v), xe, a0); b0 = fma(odd<H>(v, m), xd, b0);
-    v = v128.load(p, 16); a1 = fma(even<H>(v), xe, a1); b1 = fma(odd<H>(v, m), xd, b1);
-    v = v128.load(p, 32); a2 = fma(even<H>(v), xe, a2); b2 = fma(odd<H>(v, m), xd, b2);
-    v = v128.load(p, 48); a3 = fma(even<H>(v), xe, a3); b3 = fma(odd<H>(v, m), xd, b3);
+    let v = v128.load(p); a0 = fma(even<H>(v, m, sc), xe, a0); b0 = fma(odd<H>(v, m, sc), xd, b0);
+    v = v128.load(p, 16); a1 = fma(even<H>(v, m, sc), xe, a1); b1 = fma(odd<H>(v, m, sc), xd, b1);
+    v = v128.load(p, 32); a2 = fma(even<H>(v, m, sc), xe, a2); b2 = fma(odd<H>(v, m, sc), xd, b2);
+    v = v128.load(p, 48); a3 = fma(even<H>(v, m, sc), xe, a3); b3 = fma(odd<H>(v, m, sc), xd, b3);
     p += 128; x += 32;
   } while (p != end);
   storeCols(out, sum4(f32x4.add(a0, b0), f32x4.add(a1, b1), f32x4.add(a2, b2), f32x4.add(a3, b3)), cols);
@@ -120,7 +120,7 @@ function tile4x1<H>(out: usize, x: usize, p: usize, Kc: i32, cols: i32): void {
 
 /** As tile4x1 for two x rows (x0, x0 + xs) into two out rows (out, out + 4N). */
 function tile4x2<H>(out: usize, N: i32, x0: usize, xs: usize, p: usize, Kc: i32, cols: i32): void {
-  const m = v128.load(HIGH_HALVES);
+  const m = v128.load(isSigned<H>() ? HALF_CONSTS : HIGH_HALVES), sc = v128.load(HALF_CONSTS, 16);
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
   let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
   const end = p + (<usize>Kc << 7);
@@ -128,13 +128,13 @@ function tile4x2<H>(out: usize, N: i32, x0: usize, xs: usize, p: usize, Kc: i32,
   do {
     const xe0 = v128.load(x0), xd0 = v128.load(x0, 16);
     const xe1 = v128.load(x1), xd1 = v128.load(x1, 16);
-    let v = v128.load(p); let e = even<H>(v), d = odd<H>(v, m);
+    let v = v128.load(p); let e = even<H>(v, m, sc), d = odd<H>(v, m, sc);
     a0 = fma(d, xd0, fma(e, xe0, a0)); b0 = fma(d, xd1, fma(e, xe1, b0));
-    v = v128.load(p, 16); e = even<H>(v); d = odd<H>(v, m);
+    v = v128.load(p, 16); e = even<H>(v, m, sc); d = odd<H>(v, m, sc);
     a1 = fma(d, xd0, fma(e, xe0, a1)); b1 = fma(d, xd1, fma(e, xe1, b1));
-    v = v128.load(p, 32); e = even<H>(v); d = odd<H>(v, m);
+    v = v128.load(p, 32); e = even<H>(v, m, sc); d = odd<H>(v, m, sc);
     a2 = fma(d, xd0, fma(e, xe0, a2)); b2 = fma(d, xd1, fma(e, xe1, b2));
-    v = v128.load(p, 48); e = even<H>(v); d = odd<H>(v, m);
+    v = v128.load(p, 48); e = even<H>(v, m, sc); d = odd<H>(v, m, sc);
     a3 = fma(d, xd0, fma(e, xe0, a3)); b3 = fma(d, xd1, fma(e, xe1, b3));
     p += 128; x0 += 32; x1 += 32;
   } while (p != end);
@@ -147,7 +147,7 @@ function tile4x2<H>(out: usize, N: i32, x0: usize, xs: usize, p: usize, Kc: i32,
  * takes chunk c of the four quarters of K in turn (an inner loop: V8 keeps its 8 accumulators in registers).
  */
 function group8x1<H>(out: usize, x: usize, p: usize, Kc: i32, rows: i32): void {
-  const m = v128.load(HIGH_HALVES);
+  const m = v128.load(isSigned<H>() ? HALF_CONSTS : HIGH_HALVES), sc = v128.load(HALF_CONSTS, 16);
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
   let a4 = f32x4.splat(0), a5 = f32x4.splat(0), a6 = f32x4.splat(0), a7 = f32x4.splat(0);
   const qb = <usize>Kc << 5, qx = <usize>Kc << 3; // a quarter: Kc/4 chunks of 128 bytes, of 32 bytes of x
@@ -156,14 +156,14 @@ function group8x1<H>(out: usize, x: usize, p: usize, Kc: i32, rows: i32): void {
     let q = p, y = x;
     for (let s = 0; s < 4; s++) {
       const xe = v128.load(y), xd = v128.load(y, 16);
-      let v = v128.load(q); a0 = fma(odd<H>(v, m), xd, fma(even<H>(v), xe, a0));
-      v = v128.load(q, 16); a1 = fma(odd<H>(v, m), xd, fma(even<H>(v), xe, a1));
-      v = v128.load(q, 32); a2 = fma(odd<H>(v, m), xd, fma(even<H>(v), xe, a2));
-      v = v128.load(q, 48); a3 = fma(odd<H>(v, m), xd, fma(even<H>(v), xe, a3));
-      v = v128.load(q, 64); a4 = fma(odd<H>(v, m), xd, fma(even<H>(v), xe, a4));
-      v = v128.load(q, 80); a5 = fma(odd<H>(v, m), xd, fma(even<H>(v), xe, a5));
-      v = v128.load(q, 96); a6 = fma(odd<H>(v, m), xd, fma(even<H>(v), xe, a6));
-      v = v128.load(q, 112); a7 = fma(odd<H>(v, m), xd, fma(even<H>(v), xe, a7));
+      let v = v128.load(q); a0 = fma(odd<H>(v, m, sc), xd, fma(even<H>(v, m, sc), xe, a0));
+      v = v128.load(q, 16); a1 = fma(odd<H>(v, m, sc), xd, fma(even<H>(v, m, sc), xe, a1));
+      v = v128.load(q, 32); a2 = fma(odd<H>(v, m, sc), xd, fma(even<H>(v, m, sc), xe, a2));
+      v = v128.load(q, 48); a3 = fma(odd<H>(v, m, sc), xd, fma(even<H>(v, m, sc), xe, a3));
+      v = v128.load(q, 64); a4 = fma(odd<H>(v, m, sc), xd, fma(even<H>(v, m, sc), xe, a4));
+      v = v128.load(q, 80); a5 = fma(odd<H>(v, m, sc), xd, fma(even<H>(v, m, sc), xe, a5));
+      v = v128.load(q, 96); a6 = fma(odd<H>(v, m, sc), xd, fma(even<H>(v, m, sc), xe, a6));
+      v = v128.load(q, 112); a7 = fma(odd<H>(v, m, sc), xd, fma(even<H>(v, m, sc), xe, a7));
       q += qb; y += qx;
     }
     p += 128; x += 32;
@@ -183,7 +183,7 @@ export function matvecHalfRows<H>(out: usize, xp: usize, w: usize, T: i32, N: i3
 
 // The weight rows at p and p + 16 (both: the second one's outputs stored too) against the T rows of xp.
 function halfRows2<H>(out: usize, os: usize, x: usize, xs: usize, p: usize, both: bool, T: i32, Kc: i32): void {
-  const m = v128.load(HIGH_HALVES);
+  const m = v128.load(isSigned<H>() ? HALF_CONSTS : HIGH_HALVES), sc = v128.load(HALF_CONSTS, 16);
   const pe = p + (<usize>Kc << 7);
   let t = 0;
   for (; t + 4 <= T; t += 4) {
@@ -193,7 +193,7 @@ function halfRows2<H>(out: usize, os: usize, x: usize, xs: usize, p: usize, both
     let q = p, o: usize = 0;
     do {
       const u = v128.load(q), v = v128.load(q, 16);
-      const ue = even<H>(u), ud = odd<H>(u, m), ve = even<H>(v), vd = odd<H>(v, m);
+      const ue = even<H>(u, m, sc), ud = odd<H>(u, m, sc), ve = even<H>(v, m, sc), vd = odd<H>(v, m, sc);
       let xe = v128.load(x0 + o), xd = v128.load(x0 + o, 16);
       a0 = fma(ud, xd, fma(ue, xe, a0)); b0 = fma(vd, xd, fma(ve, xe, b0));
       xe = v128.load(x1 + o); xd = v128.load(x1 + o, 16);
@@ -216,7 +216,7 @@ function halfRows2<H>(out: usize, os: usize, x: usize, xs: usize, p: usize, both
     let q = p, o: usize = 0;
     do {
       const u = v128.load(q), v = v128.load(q, 16);
-      const ue = even<H>(u), ud = odd<H>(u, m), ve = even<H>(v), vd = odd<H>(v, m);
+      const ue = even<H>(u, m, sc), ud = odd<H>(u, m, sc), ve = even<H>(v, m, sc), vd = odd<H>(v, m, sc);
       let xe = v128.load(x0 + o), xd = v128.load(x0 + o, 16);
       a0 = fma(ud, xd, fma(ue, xe, a0)); b0 = fma(vd, xd, fma(ve, xe, b0));
       xe = v128.load(x1 + o); xd = v128.load(x1 + o, 16);
@@ -234,8 +234,8 @@ function halfRows2<H>(out: usize, os: usize, x: usize, xs: usize, p: usize, both
     let q = p;
     do {
       const xe = v128.load(xt), xd = v128.load(xt, 16);
-      let v = v128.load(q); a = fma(odd<H>(v, m), xd, fma(even<H>(v), xe, a));
-      v = v128.load(q, 16); b = fma(odd<H>(v, m), xd, fma(even<H>(v), xe, b));
+      let v = v128.load(q); a = fma(odd<H>(v, m, sc), xd, fma(even<H>(v, m, sc), xe, a));
+      v = v128.load(q, 16); b = fma(odd<H>(v, m, sc), xd, fma(even<H>(v, m, sc), xe, b));
       q += 128; xt += 32;
     } while (q != pe);
     halfFinish(out + <usize>t * os, a, b, both);

@@ -37,10 +37,13 @@ export function dotF32(a: usize, b: usize, n: i32): f32 {
   return s;
 }
 
-/** IEEE half bits -> f32 (exact for finite values, subnormals included). */
+/**
+ * IEEE half bits -> f32 (exact for finite values, subnormals included): the half's sign, exponent and mantissa
+ * placed as an f32's (sign at bit 31 by an arithmetic shift, exponent and mantissa at bits 13…27, bits 28…30
+ * cleared), which is the value · 2^-112; the multiply by 2^112 rebiases the exponent and keeps the sign.
+ */
 export function halfToF32(h: u32): f32 {
-  const mag = reinterpret<f32>((h & 0x7fff) << 13) * reinterpret<f32>(0x77800000); // · 2^112 rebiases the exponent
-  return reinterpret<f32>(reinterpret<u32>(mag) | ((h & 0x8000) << 16));
+  return reinterpret<f32>(((<i32>(h << 16)) >> 3) & 0x8fffe000) * reinterpret<f32>(0x77800000);
 }
 
 /**
@@ -49,17 +52,32 @@ export function halfToF32(h: u32): f32 {
  */
 // @ts-ignore: decorator
 @inline export function halfLowToF32x4(v: v128): v128 {
-  const mag = v128.and(i32x4.shl(v, 13), i32x4.splat(0x0fffe000));
-  const sign = v128.and(i32x4.shl(v, 16), i32x4.splat(0x80000000));
-  return v128.or(f32x4.mul(mag, f32x4.splat(reinterpret<f32>(0x77800000))), sign);
+  return halfHighToF32x4(i32x4.shl(v, 16));
 }
 
-/** As halfLowToF32x4 for the halves in the high 16 bits of each lane. */
+/** As halfLowToF32x4 for the halves in the high 16 bits of each lane (as halfToF32: 3 operations). */
 // @ts-ignore: decorator
 @inline export function halfHighToF32x4(v: v128): v128 {
-  const mag = v128.and(i32x4.shr_u(v, 3), i32x4.splat(0x0fffe000));
-  const sign = v128.and(v, i32x4.splat(0x80000000));
-  return v128.or(f32x4.mul(mag, f32x4.splat(reinterpret<f32>(0x77800000))), sign);
+  return halfHighToF32x4With(v, i32x4.splat(0x8fffe000), f32x4.splat(reinterpret<f32>(0x77800000)));
+}
+
+/**
+ * The two constants of the widening, for hot loops to load once per call (v128.load(HALF_CONSTS) and
+ * v128.load(HALF_CONSTS, 16)): V8 rematerializes a constant operand inside a loop, three instructions a use.
+ */
+export const HALF_CONSTS = memory.data<u32>([0x8fffe000, 0x8fffe000, 0x8fffe000, 0x8fffe000,
+  0x77800000, 0x77800000, 0x77800000, 0x77800000], 16);
+
+/** halfHighToF32x4 with its constants given (mask: HALF_CONSTS' first vector, scale: its second). */
+// @ts-ignore: decorator
+@inline export function halfHighToF32x4With(v: v128, mask: v128, scale: v128): v128 {
+  return f32x4.mul(v128.and(i32x4.shr_s(v, 3), mask), scale);
+}
+
+/** halfLowToF32x4 with its constants given. */
+// @ts-ignore: decorator
+@inline export function halfLowToF32x4With(v: v128, mask: v128, scale: v128): v128 {
+  return halfHighToF32x4With(i32x4.shl(v, 16), mask, scale);
 }
 
 /**
