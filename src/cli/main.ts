@@ -1,36 +1,12 @@
 #!/usr/bin/env node
-// openelm: the command-line entry. One file per subcommand; each exports register(program).
+// openelm: the command-line entry. One file per subcommand; each exports register(program) (commands.ts).
 // Typed errors (OpenELMError: bad input) print as one line and exit 1; usage errors exit 2; no stack traces.
 
 import { Command, CommanderError } from "commander";
 import { OpenELMError } from "../errors.js";
 import { UsageError } from "./args.js";
+import { registerCommands } from "./commands.js";
 import { installOutputGuards } from "./shutdown.js";
-
-/** Subcommand modules, each `export function register(program: Command): void`. */
-const SUBCOMMANDS: Array<() => Promise<{ register(p: Command): void }>> = [
-  () => import("./generate.js"),
-  () => import("./chat.js"),
-  () => import("./serve.js"),
-  () => import("./web.js"),
-  () => import("./bench_serve.js"),
-  () => import("./download.js"),
-  () => import("./logits.js"),
-  () => import("./tokenize.js"),
-  () => import("./init.js"),
-  () => import("./info.js"),
-  () => import("./eval.js"),
-  () => import("./perplexity.js"),
-  () => import("./train.js"),
-  () => import("./finetune.js"),
-  () => import("./data.js"),
-  () => import("./bench.js"),
-  () => import("./quantize.js"),
-  () => import("./bigram.js"),
-  () => import("./merge.js"),
-  () => import("./score.js"),
-  () => import("./export_lora.js"),
-];
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command("openelm")
@@ -38,7 +14,7 @@ export async function main(argv: string[]): Promise<number> {
     .version("0.1.0")
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
-  for (const load of SUBCOMMANDS) (await load()).register(program);
+  await registerCommands(program, argv);
   const strict = (c: Command): void => { c.exitOverride().allowExcessArguments(false); c.commands.forEach(strict); };
   program.commands.forEach(strict);
   try {

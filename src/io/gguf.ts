@@ -277,6 +277,8 @@ export interface GgufReader {
   header: GgufHeader;
   /** The tensor's bytes (exactly `nBytes`): read into `into` (at its start) when given, else a fresh array. */
   tensorBytes(t: GgufTensorInfo, into?: Uint8Array): Uint8Array;
+  /** Bytes [start, start + into.length) of the tensor's, read into `into`. */
+  tensorRange(t: GgufTensorInfo, start: number, into: Uint8Array): void;
   close(): void;
 }
 
@@ -308,6 +310,10 @@ export function openGgufSource(src: ByteSource): GgufReader {
     return {
       header: h,
       tensorBytes: (t, into?: Uint8Array) => src.read(h.dataOffset + t.offset, t.nBytes, into),
+      tensorRange: (t, start, into) => {
+        if (start < 0 || start + into.length > t.nBytes) throw new RangeError(`${src.name}: tensor "${t.name}": bytes ${start} … ${start + into.length} asked of ${t.nBytes}`);
+        src.read(h.dataOffset + t.offset + start, into.length, into);
+      },
       close: () => src.close(),
     };
   } catch (e) {

@@ -228,8 +228,18 @@ function storedFrom(h: GgufHeader, t: GgufTensorInfo, bytes: Uint8Array, hfName:
  * A tensor whose bytes are read from the file at each access of .data (and then left to the collector),
  * so consumers read .data once (backends, toFloat32 do).
  */
-function lazyTensor(name: string, dtype: DType, shape: number[], read: () => Uint8Array): StoredTensor {
-  return { name, dtype, shape, get data() { return read(); } };
+function lazyTensor(name: string, dtype: DType, shape: number[], read: () => Uint8Array,
+  readInto?: (start: number, into: Uint8Array) => void): StoredTensor {
+  const t: StoredTensor = { name, dtype, shape, get data() { return read(); } };
+  if (readInto) t.readInto = readInto;
+  return t;
+}
+
+/** Bytes [start, start + into.length) of tensors a then b read back to back (readStacked's array), from the file. */
+function readStackedRange(r: GgufReader, a: GgufTensorInfo, b: GgufTensorInfo, start: number, into: Uint8Array): void {
+  const inA = Math.max(0, Math.min(into.length, a.nBytes - start));
+  if (inA > 0) r.tensorRange(a, start, into.subarray(0, inA));
+  if (inA < into.length) r.tensorRange(b, Math.max(0, start - a.nBytes), into.subarray(inA));
 }
 
 /** Two raw tensors' bytes read back to back into one array (no intermediate copies). */
@@ -320,7 +330,8 @@ export function openGgufCheckpointSource(src: ByteSource, lazy = true): GgufChec
       const t = byName.get(ggufName);
       if (!t) return required ? fail(path, `missing tensor "${ggufName}"`) : undefined;
       used.add(ggufName);
-      return lazy ? lazyTensor(hfName, storedDtype(h, t), t.ne.slice().reverse(), () => storedFrom(h, t, r.tensorBytes(t), hfName).data)
+      return lazy ? lazyTensor(hfName, storedDtype(h, t), t.ne.slice().reverse(), () => storedFrom(h, t, r.tensorBytes(t), hfName).data,
+        TRANSCODED.has(t.type) ? undefined : (start, into) => r.tensorRange(t, start, into))
         : storedFrom(h, t, r.tensorBytes(t), hfName);
     };
     for (const [hf, gg] of GLOBAL_NAMES) {
@@ -341,9 +352,10 @@ export function openGgufCheckpointSource(src: ByteSource, lazy = true): GgufChec
         fail(path, `blk.${i}.ffn_gate.weight ne [${gate.shape.slice().reverse()}] and ffn_up.weight ne [${up.shape.slice().reverse()}] differ`);
       }
       const name = p + "ffn.proj_1.weight";
+      const raw = gate.dtype === up.dtype && GGML_TO_DTYPE.has(gateInfo!.type) && GGML_TO_DTYPE.has(upInfo!.type);
       tensors.set(name, lazy ? lazyTensor(name, gate.dtype === up.dtype ? gate.dtype : "f32", [gate.shape[0] + up.shape[0], gate.shape[1]],
-        () => gate.dtype === up.dtype && GGML_TO_DTYPE.has(gateInfo!.type) && GGML_TO_DTYPE.has(upInfo!.type)
-          ? readStacked(r, gateInfo!, upInfo!) : stackRows(name, gate, up).data) : stackRows(name, gate, up));
+        () => raw ? readStacked(r, gateInfo!, upInfo!) : stackRows(name, gate, up).data,
+        raw ? (start, into) => readStackedRange(r, gateInfo!, upInfo!, start, into) : undefined) : stackRows(name, gate, up));
     }
     const extra = h.tensors.filter((t) => !used.has(t.name)).map((t) => t.name);
     if (extra.length) fail(path, `unexpected tensor${extra.length > 1 ? "s" : ""} ${extra.slice(0, 5).map((n) => `"${n}"`).join(", ")} (not part of an OpenELM model)`);

@@ -111,7 +111,11 @@ export function openSafetensorsSource(src: ByteSource): { tensors: Map<string, S
     const tensors = new Map<string, StoredTensor>();
     for (const e of entries) {
       const read = (): Uint8Array => src.read(8 + n + e.begin, e.end - e.begin);
-      tensors.set(e.name, { name: e.name, dtype: e.dtype, shape: e.shape, get data() { return read(); } });
+      const readInto = (start: number, into: Uint8Array): void => {
+        if (start < 0 || start + into.length > e.end - e.begin) throw new RangeError(`${src.name}: tensor "${e.name}": bytes ${start} … ${start + into.length} asked of ${e.end - e.begin}`);
+        src.read(8 + n + e.begin + start, into.length, into);
+      };
+      tensors.set(e.name, { name: e.name, dtype: e.dtype, shape: e.shape, get data() { return read(); }, readInto });
     }
     ok = true;
     return { tensors, metadata, close: () => src.close() };

@@ -23,6 +23,17 @@ export interface StoredTensor {
   dtype: DType;
   shape: number[];
   data: Uint8Array;
+  /**
+   * Lazily read tensors only: bytes [start, start + into.length) of `data`, read from the file straight into
+   * `into`, so a loader can fill its own memory piece by piece without a whole-tensor copy on the heap.
+   */
+  readInto?(start: number, into: Uint8Array): void;
+}
+
+/** Bytes [start, start + into.length) of t's data into `into`: from the file when t is read lazily. */
+export function readTensorBytes(t: StoredTensor, start: number, into: Uint8Array, data?: Uint8Array): void {
+  if (t.readInto) t.readInto(start, into);
+  else into.set((data ?? t.data).subarray(start, start + into.length));
 }
 
 /** Bytes of count elements (block-quantized types: count / weights-a-block blocks). */

@@ -6,7 +6,7 @@
 
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { SentencePieceProcessor } from "@sctg/sentencepiece-js";
+import type { SentencePieceProcessor } from "@sctg/sentencepiece-js";
 import { TokenizerError } from "../errors.js";
 import { BUNDLED_TOKENIZER_MODEL, protoFields, tokenizerModelFromVocabOn, TokenType } from "../io/gguf_vocab.js";
 import { tokenizerModelFromJson, vocabFromTokenizerJson } from "./tokenizer_json.js";
@@ -43,6 +43,9 @@ export class Tokenizer {
   static async fromModelBytes(bytes: Uint8Array, file: string): Promise<Tokenizer> {
     const types = pieceTypes(bytes, file); // the processor reports no size; count the repeated pieces field
     const size = types.length;
+    // Imported here, not at the top: the module (its WebAssembly inlined) adds ~16 MiB of resident memory to
+    // every process that imports this file, also those that never tokenize (bench, quantize).
+    const { SentencePieceProcessor } = await import("@sctg/sentencepiece-js");
     const sp = new SentencePieceProcessor();
     // The public loaders take a path or base64 text and decode it with Node's Buffer, absent in browsers;
     // the module's own loader behind them takes the bytes (pinned by package-lock.json).

@@ -7,10 +7,10 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { GgufType, openGguf, writeGgufFile, type GgufArray } from "../../src/io/gguf.js";
-import { readGguf, writeGguf, sizeLabel } from "../../src/io/gguf_openelm.js";
+import { openGgufCheckpoint, readGguf, writeGguf, sizeLabel } from "../../src/io/gguf_openelm.js";
 import { quantizeTensors } from "../../src/io/gguf_quantize.js";
 import { readTokenizerModelVocab, tokenizerModelFromVocab, BUNDLED_TOKENIZER_MODEL } from "../../src/io/gguf_vocab.js";
-import { readCheckpoint } from "../../src/io/model_dir.js";
+import { openCheckpointDir, readCheckpoint } from "../../src/io/model_dir.js";
 import { expectedShapes } from "../../src/models/load.js";
 import { layerSizes, parameterCount } from "../../src/models/config.js";
 import { CheckpointError } from "../../src/errors.js";
@@ -207,3 +207,43 @@ describe("tokenizer vocabulary", () => {
   });
 });
 
+
+describe("lazily read tensors: any byte range straight from the file", () => {
+  // Loaders fill their own memory piece by piece through readInto (no whole-tensor copy on the heap).
+  const ranges = (n: number): Array<[number, number]> => [[0, n], [0, 1], [n - 1, n], [Math.floor(n / 3), Math.floor((2 * n) / 3) + 1]];
+  const check = (tensors: Map<string, StoredTensor>) => {
+    let withRange = 0;
+    for (const t of tensors.values()) {
+      if (!t.readInto) continue;
+      withRange++;
+      const data = t.data;
+      for (const [a, b] of ranges(data.length)) {
+        const into = new Uint8Array(b - a);
+        t.readInto(a, into);
+        expect(Buffer.from(into).equals(Buffer.from(data.subarray(a, b))), `${t.name} [${a}, ${b})`).toBe(true);
+      }
+      expect(() => t.readInto!(data.length - 1, new Uint8Array(2)), t.name).toThrow(/asked of/);
+    }
+    return withRange;
+  };
+  test("GGUF: every raw tensor, and proj_1 across ffn_gate | ffn_up", () => {
+    const ck = openGgufCheckpoint(FX + "tiny-32k-q8_0.gguf");
+    try {
+      expect(check(ck.tensors)).toBe(ck.tensors.size);
+      expect(ck.tensors.get("transformer.layers.0.ffn.proj_1.weight")!.readInto).toBeDefined();
+    } finally { ck.close(); }
+  });
+  test("GGUF: Q3_K tensors (rewritten as q6_k at load) are read whole, through .data", () => {
+    const ck = openGgufCheckpoint(FX + "tiny-kq-q3_k_m.gguf");
+    try {
+      const q6 = [...ck.tensors.values()].filter((t) => t.dtype === "q6_k");
+      expect(q6.length).toBeGreaterThan(0);
+      expect(q6.filter((t) => t.readInto).length).toBeLessThan(q6.length); // the Q3_K ones have none
+      check(ck.tensors);
+    } finally { ck.close(); }
+  });
+  test("safetensors", () => {
+    const ck = openCheckpointDir(TINY);
+    try { expect(check(ck.tensors)).toBe(ck.tensors.size); } finally { ck.close(); }
+  });
+});

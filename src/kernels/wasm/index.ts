@@ -12,7 +12,7 @@ import * as v8 from "node:v8";
 import { Worker } from "node:worker_threads";
 import type { Backend, Matrix } from "../backend.js";
 import type { StoredTensor } from "../../tensor/tensor.js";
-import { bytesFor, toFloat32, type QuantDType } from "../../tensor/tensor.js";
+import { bytesFor, numel, readTensorBytes, toFloat32, type QuantDType } from "../../tensor/tensor.js";
 import { dequantizeRow } from "../quant.js";
 import { ropeInvFreq } from "../ref/qk_norm_rope.js";
 import { copyRows as copyRowsRef } from "../ref/copy_rows.js";
@@ -187,9 +187,13 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
 
   function loadMatrix(t: StoredTensor, rows: number, cols: number): WasmMatrix {
     const expect = bytesFor(t.dtype, rows * cols);
-    const data = t.data; // once: a lazily read tensor reads its file at each access
-    if (data.byteLength !== expect)
-      throw new RangeError(`wasm backend: tensor "${t.name}" (${t.dtype}, ${rows}x${cols}) has ${data.byteLength} bytes, expected ${expect}`);
+    // A lazily read tensor is read from its file piece by piece straight into the staging memory (a whole-tensor
+    // copy on the heap would raise the peak RSS, and glibc keeps freed blocks of a few MiB). Others: .data once.
+    const data = t.readInto ? undefined : t.data;
+    const byteLength = data ? data.byteLength : bytesFor(t.dtype, numel(t.shape));
+    if (byteLength !== expect)
+      throw new RangeError(`wasm backend: tensor "${t.name}" (${t.dtype}, ${rows}x${cols}) has ${byteLength} bytes, expected ${expect}`);
+    const fill = (dst: number, start: number, bytes: number) => readTensorBytes(t, start, arena.u8(dst, bytes), data);
     if (t.dtype === "q8_0" || t.dtype === "q4_0") {
       if (cols % 32 !== 0) throw new RangeError(`wasm backend: tensor "${t.name}": ${t.dtype} needs cols % 32 == 0, got ${cols}`);
       const isQ8 = t.dtype === "q8_0";
@@ -201,7 +205,7 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
       const st = stage.need(rowsPer * nb * blockBytes);
       for (let r0 = 0; r0 < rows; r0 += rowsPer) {
         const r1 = Math.min(rows, r0 + rowsPer);
-        arena.u8(st, (r1 - r0) * nb * blockBytes).set(data.subarray(r0 * nb * blockBytes, r1 * nb * blockBytes));
+        fill(st, r0 * nb * blockBytes, (r1 - r0) * nb * blockBytes);
         job(isQ8 ? Op.repackQ8 : Op.repackQ4, st, cols, w, r0);
         pool.run(r1 - r0, Math.max(4, Math.ceil((r1 - r0) / (pool.threads * 16) / 4) * 4));
       }
@@ -216,7 +220,7 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
       const st = stage.need(rowsPer * cols * 2);
       for (let r0 = 0; r0 < rows; r0 += rowsPer) {
         const r1 = Math.min(rows, r0 + rowsPer);
-        arena.u8(st, (r1 - r0) * cols * 2).set(data.subarray(r0 * cols * 2, r1 * cols * 2));
+        fill(st, r0 * cols * 2, (r1 - r0) * cols * 2);
         job(Op.repackHalf, st, cols, w, r0);
         pool.run(r1 - r0, Math.max(8, Math.ceil((r1 - r0) / (pool.threads * 16) / 8) * 8));
       }
@@ -234,14 +238,14 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
       const st = stage.need(rowsPer * rowBytes);
       for (let r0 = 0; r0 < rows; r0 += rowsPer) {
         const r1 = Math.min(rows, r0 + rowsPer);
-        arena.u8(st, (r1 - r0) * rowBytes).set(data.subarray(r0 * rowBytes, r1 * rowBytes));
+        fill(st, r0 * rowBytes, (r1 - r0) * rowBytes);
         job(Op.repackKQuant, st, kind, cols, w, r0);
         pool.run(r1 - r0, Math.max(4, Math.ceil((r1 - r0) / (pool.threads * 16) / 4) * 4));
       }
       return { dtype: t.dtype, rows, cols, ptr: w };
     }
     const p = arena.allocBytes(expect);
-    arena.u8(p, expect).set(data);
+    fill(p, 0, expect);
     return { dtype: t.dtype, rows, cols, ptr: p };
   }
 
