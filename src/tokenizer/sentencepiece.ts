@@ -45,7 +45,7 @@ export class Tokenizer {
     const size = types.length;
     // Imported here, not at the top: the module (its WebAssembly inlined) adds ~16 MiB of resident memory to
     // every process that imports this file, also those that never tokenize (bench, quantize).
-    const { SentencePieceProcessor } = await import("@sctg/sentencepiece-js");
+    const { SentencePieceProcessor } = await import("./sentencepiece_module.js");
     const sp = new SentencePieceProcessor();
     // The public loaders take a path or base64 text and decode it with Node's Buffer, absent in browsers;
     // the module's own loader behind them takes the bytes (pinned by package-lock.json).
