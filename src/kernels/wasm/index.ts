@@ -62,7 +62,12 @@ const KQ_GROUP_BYTES = [608, 736, 848];
  */
 export interface WasmMatrix extends Matrix {
   readonly ptr: number;
+  /** q8_0: the power of two the stored f16 scales carry (SCALE_SHIFT, or 0; assembly/matmul_quant.ts). */
+  readonly scaleShift?: number;
 }
+
+/** q8_0 scales are stored times 2^SCALE_SHIFT where they fit (assembly/matmul_quant.ts). */
+const SCALE_SHIFT = 10;
 
 /** The backend plus what the benchmark reports. */
 export interface WasmBackend extends Backend {
@@ -161,6 +166,7 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
   const arena = new Arena(memory, HEAP_BASE);
   const ex = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as KernelExports;
   const ctrl = arena.allocBytes(CTRL_BYTES);
+  const overflowFlag = arena.allocBytes(4); // set by a q8_0 / q4_0 repack when a scale does not fit shifted
   const pool = await KernelPool.create(ex, module, memory, ctrl, threads, host.spawn, opts.spin);
   const argI32 = new Int32Array(memory.buffer, ctrl + ARGS * 4, MAX_ARGS);
   const argF32 = new Float32Array(memory.buffer, ctrl + ARGS * 4, MAX_ARGS);
@@ -197,19 +203,25 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
     if (t.dtype === "q8_0" || t.dtype === "q4_0") {
       if (cols % 32 !== 0) throw new RangeError(`wasm backend: tensor "${t.name}": ${t.dtype} needs cols % 32 == 0, got ${cols}`);
       const isQ8 = t.dtype === "q8_0";
-      // Groups of 4 rows interleaved block by block (assembly/matmul_quant.ts), rows padded to a multiple of 4.
-      const nb = cols / 32, blockBytes = isQ8 ? 34 : 18, groupBlock = isQ8 ? 16 + 4 * 32 : 16 + 4 * 16;
+      // Groups of 4 rows interleaved block by block, then the f16 scales (assembly/matmul_quant.ts), rows padded to a multiple of 4.
+      const nb = cols / 32, blockBytes = isQ8 ? 34 : 18, groupBlock = isQ8 ? 8 + 4 * 32 : 16 + 4 * 16; // quants + scales (q8_0 f16, q4_0 f32)
       const w = arena.allocBytes(Math.ceil(rows / 4) * nb * groupBlock);
-      // Stage ~4 MiB of ggml blocks at a time in the memory, repack with all threads.
+      // Stage ~4 MiB of ggml blocks at a time in the memory, repack with all threads; scales shifted unless one
+      // does not fit (q8_0 weights ≥ 8128; q4_0 keeps f32 scales), then once more unshifted.
       const rowsPer = Math.max(1, Math.floor((4 << 20) / (nb * blockBytes)));
       const st = stage.need(rowsPer * nb * blockBytes);
-      for (let r0 = 0; r0 < rows; r0 += rowsPer) {
-        const r1 = Math.min(rows, r0 + rowsPer);
-        fill(st, r0 * nb * blockBytes, (r1 - r0) * nb * blockBytes);
-        job(isQ8 ? Op.repackQ8 : Op.repackQ4, st, cols, w, r0);
-        pool.run(r1 - r0, Math.max(4, Math.ceil((r1 - r0) / (pool.threads * 16) / 4) * 4));
-      }
-      return { dtype: t.dtype, rows, cols, ptr: w };
+      const repack = (shift: number) => {
+        new Int32Array(memory.buffer, overflowFlag, 1)[0] = 0;
+        for (let r0 = 0; r0 < rows; r0 += rowsPer) {
+          const r1 = Math.min(rows, r0 + rowsPer);
+          fill(st, r0 * nb * blockBytes, (r1 - r0) * nb * blockBytes);
+          job(isQ8 ? Op.repackQ8 : Op.repackQ4, st, cols, w, r0, shift, overflowFlag, rows);
+          pool.run(r1 - r0, Math.max(4, Math.ceil((r1 - r0) / (pool.threads * 16) / 4) * 4));
+        }
+        return new Int32Array(memory.buffer, overflowFlag, 1)[0] === 0;
+      };
+      const scaleShift = !isQ8 ? (repack(0), 0) : repack(SCALE_SHIFT) ? SCALE_SHIFT : (repack(0), 0);
+      return { dtype: t.dtype, rows, cols, ptr: w, scaleShift };
     }
     if (t.dtype === "bf16" || t.dtype === "f16") {
       // Groups of 8 rows interleaved 8 columns at a time (assembly/matmul_half.ts), rows padded with zeros to a
@@ -286,6 +298,7 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
         // Several rows: the unpacked-pairs kernel, whatever T (it tiles the tokens itself).
         const pairs = T >= Math.max(2, backend.matvecRows.min) && backend.matvecRows.min <= backend.matvecRows.max;
         job(Op.quantAct, px, K, q16, q8, d, c, pairs ? 1 : 0); // pairs: q16 interleaved by 4 rows
+        argF32[7] = m.dtype === "q8_0" ? 2 ** (112 - (m.scaleShift ?? 0)) : 1; // q8_0 scales' widening factor, see repackQuant
         pool.run(T, itemChunk(T, T * K));
         const q8_0 = m.dtype === "q8_0";
         if (pairs) { // each thread unpacks two 4-row groups at a time into its own K·16 + 128 bytes
@@ -306,6 +319,7 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
         // q5_0 / q5_1 (activations as q4_0's; rows in ggml's layout, any split)
         const q16 = actQ16.need(T * K * 2), q8 = actQ8.need(T * K), d = actD.need(T * nb * 4), c = actCorr.need(T * nb * 16);
         job(Op.quantAct, px, K, q16, q8, d, c, 0);
+        argF32[7] = 1;
         pool.run(T, itemChunk(T, T * K));
         job(Op.matmulQ5, po, q16, d, c, m.ptr, kind === 4 ? 1 : 0, T, N, K);
         pool.run(N, T * N * K < 131072 ? N : Math.max(1, Math.ceil(N / (pool.threads * 8))));
@@ -353,7 +367,7 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
         const id = ids[t];
         if (!Number.isInteger(id) || id < 0 || id >= V) throw new RangeError(`embed: token id ${id} at position ${t} is outside 0 … ${V - 1}`);
         const o = po + t * D * 4;
-        if (m.dtype === "q8_0" || m.dtype === "q4_0") ex.dequantRow(m.ptr, m.dtype === "q8_0" ? 1 : 0, D, id, o);
+        if (m.dtype === "q8_0" || m.dtype === "q4_0") ex.dequantRow(m.ptr, m.dtype === "q8_0" ? 1 : 0, D, V, id, m.scaleShift ?? 0, o);
         else if ((KQUANT_KIND[m.dtype as QuantDType] ?? 3) <= 2) ex.dequantRowK(m.ptr, KQUANT_KIND[m.dtype as QuantDType]!, D, id, o);
         else if (KQUANT_KIND[m.dtype as QuantDType] !== undefined) { // q5_0 / q5_1: ggml's own dequantization, one row
           const rb = bytesFor(m.dtype, D);

@@ -80,7 +80,9 @@ export function runRange(ctrl: usize, r0: i32, r1: i32): void {
       break;
     }
     case OP_INTERLEAVE_ROWS: interleaveRows(ap(ctrl, 0), ap(ctrl, 1), ai(ctrl, 2), r0, r1); break;
-    case OP_QUANT_ACT: quantizeAct(ap(ctrl, 0), ai(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4), ap(ctrl, 5), ai(ctrl, 6) != 0, r0, r1); break;
+    case OP_QUANT_ACT: // args: x, K, q16, q8, dx, corr, interleaved, dscale (f32)
+      quantizeAct(ap(ctrl, 0), ai(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4), ap(ctrl, 5), ai(ctrl, 6) != 0, af(ctrl, 7), r0, r1);
+      break;
     case OP_PERMUTE_X: permuteX(ap(ctrl, 0), ap(ctrl, 1), ai(ctrl, 2), r0, r1); break;
     case OP_ATTENTION: // scratch: 2 rows of sMax floats a thread
       attention(ap(ctrl, 0), ap(ctrl, 1), ai(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4), ai(ctrl, 5), ai(ctrl, 6),
@@ -95,7 +97,8 @@ export function runRange(ctrl: usize, r0: i32, r1: i32): void {
     case OP_ADD: addInPlace(ap(ctrl, 0), ap(ctrl, 1), r0, r1); break;
     case OP_REPACK_HALF: repackHalf(ap(ctrl, 0), ai(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), r0, r1); break;
     case OP_REPACK_Q8: case OP_REPACK_Q4:
-      repackQuant(ap(ctrl, 0), load<i32>(ctrl + OP) == OP_REPACK_Q8, ai(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), r0, r1);
+      // args: staged blocks, K, dst, first row, scale shift, overflow flag, rows of the matrix
+      repackQuant(ap(ctrl, 0), load<i32>(ctrl + OP) == OP_REPACK_Q8, ai(ctrl, 1), ai(ctrl, 6), ap(ctrl, 2), ai(ctrl, 3), ai(ctrl, 4), ap(ctrl, 5), r0, r1);
       break;
     case OP_QUANT_ACT_K: quantizeActK(ap(ctrl, 0), ai(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4), ap(ctrl, 5), r0, r1); break;
     case OP_MATMUL_KQ:

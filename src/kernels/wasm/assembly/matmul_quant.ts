@@ -3,42 +3,93 @@
 // multiply-add per block. Reference: ggml-cpu quants.c ggml_vec_dot_q8_0_q8_0 / ggml_vec_dot_q4_0_q8_0.
 //
 // Weights are repacked at load (repackQuant) into groups of 4 rows interleaved block by block (like
-// ggml's q8_0_4x4 repack): per group and block, the 4 rows' scales as f32x4, then the 4 rows' quants: q8_0
-// 32 bytes a row; q4_0 as 4 vectors A_h whose i32 lane r holds row r's ggml bytes 4h … 4h+3 (byte j of a
+// ggml's q8_0_4x4 repack): per group and block the 4 rows' quants, q8_0 32 bytes a row; q4_0 after the 4
+// rows' f32 scales (f32x4), as 4 vectors A_h whose i32 lane r holds row r's ggml bytes 4h … 4h+3 (byte j of a
 // ggml block: weight j in the low nibble, j + 16 in the high), so A_h & 15 holds weights 4h … 4h+3 of the
 // 4 rows, row r in lane r, and (A_h >> 4) & 15 weights 16+4h …: dots against a broadcast activation quad
 // leave each row's sum in its own lane, no horizontal sums. A 4-row tile
 // then reads one sequential stream (single-core DRAM reads were stalling on 8 separate streams), its
-// scales with one load, and never converts an f16. Rows are padded to a multiple of 4 with zeros.
+// scales with one load. Rows are padded to a multiple of 4 with zeros.
+// q8_0's scales stay halves, in an array after all the quants (scalesOf; per group and block the 4 rows', 8
+// bytes), so its layout is the file's size (f32 scales added 6 %: 64 MiB of a 1.1B model) and decode reads
+// fewer bytes (tg128 of a 270M model +13 % on an AMD EPYC); q4_0 keeps f32 scales within its blocks (halves
+// would save 11 %, but its loop, fewer ops a block, measured 5-25 % slower with the widening or the second
+// stream). The halves widen in 2 ops (halfBitsF32x4) to the value · 2^-112, the 2^112 being folded into the
+// activation scale (quantizeAct's dscale), whose product with the weight scale is then the f32 one's, bit
+// for bit. A half below 2^-14 would widen to a subnormal float, which x86 multiplies through a microcode
+// assist (≈ 2 % of the blocks of real tensors): so the halves are stored times 2^SCALE_SHIFT, which makes
+// every one normal, and the activation scale takes 2^(112 - SCALE_SHIFT); a tensor with a scale too large
+// for that (≥ 64) is stored unshifted (repackQuant reports it).
 // Activations (quantizeAct): per row of K, int16 copies q16 (for i32x4.dot_i16x8_s), int8 copies q8 (for
 // the relaxed i8·i7 dot), a scale per block, and per block an i32x4 [8·Σq, 0, 0, 0]: weights are stored
 // with an offset (q4_0 nibbles +8, q8_0 bytes +128), so Σ x·w = Σ x·stored − offset·Σ x.
 
-import { halfToF32, storeCols } from "./simd";
+import { HALF_CONSTS, halfBitsF32x4, halfToF32, storeCols } from "./simd";
 
 const TB = 16;
 
-/** Bytes of one 4-row group's block: 4 f32 scales + 4 rows of quants. */
+/** The power of two the stored scales carry (2^-24 · 2^10 = 2^-14: every nonzero half normal). */
+export const SCALE_SHIFT = 10;
+
+/** Bytes of one 4-row group's block in the quants' stream: q8_0 4 rows of quants, q4_0 4 f32 scales + quants. */
 // @ts-ignore: decorator
-@inline function groupBlockBytes(isQ8: bool): usize { return isQ8 ? 16 + 4 * 32 : 16 + 4 * 16; }
+@inline function groupBlockBytes(isQ8: bool): usize { return isQ8 ? 4 * 32 : 16 + 4 * 16; }
+
+/** Where a group block's quants start in it. */
+// @ts-ignore: decorator
+@inline function quantOff(isQ8: bool): usize { return isQ8 ? 0 : 16; }
+
+/** Bytes from one block's 4 scales to the next block's: q8_0 4 halves apart, q4_0 within the blocks. */
+// @ts-ignore: decorator
+@inline function scaleStep(isQ8: bool): usize { return isQ8 ? 8 : 16 + 4 * 16; }
+
+/** The 4 rows' scales at sp as f32x4: q8_0's widened (times 2^-112, see the top), q4_0's as stored. */
+// @ts-ignore: decorator
+@inline function loadScales<W>(sp: usize, m: v128): v128 { return isSigned<W>() ? halfBitsF32x4(sp, m) : v128.load(sp); }
+
+/** Where the scales of a repacked N × (32 nb) matrix at w start: q8_0 after its ⌈N/4⌉ groups of quants, q4_0 in them. */
+// @ts-ignore: decorator
+@inline function scalesOf(w: usize, N: i32, nb: i32, isQ8: bool): usize {
+  return isQ8 ? w + <usize>((N + 3) >> 2) * <usize>nb * groupBlockBytes(isQ8) : w;
+}
+
+/**
+ * Half h · 2^shift as a half (shift 0 or SCALE_SHIFT), exactly; or 0xffffffff when that overflows (|h| ≥ 64
+ * for SCALE_SHIFT) or h is not finite. With SCALE_SHIFT a nonzero result is always normal.
+ */
+function shiftHalf(h: u32, shift: i32): u32 {
+  if (shift == 0) return h;
+  if ((h & 0x7c00) == 0x7c00) return 0xffffffff;
+  const b = reinterpret<u32>(halfToF32(h) * <f32>(1 << shift)); // exact
+  const sign = (b >> 16) & 0x8000;
+  if ((b & 0x7fffffff) == 0) return sign;
+  const e = <i32>((b >> 23) & 255) - 112; // the half's biased exponent
+  return e >= 31 ? 0xffffffff : sign | (<u32>e << 10) | ((b >> 13) & 0x3ff);
+}
 
 /**
  * ggml blocks (34 bytes for q8_0, 18 for q4_0) of rows rowBase+i, i in [i0, i1), staged at src from row
- * rowBase on -> the 4-row interleaved layout at dst.
+ * rowBase on -> the 4-row interleaved layout at dst, scales times 2^shift (0 or SCALE_SHIFT); sets the i32 at
+ * flag to 1 when a scale does not fit shifted (the caller then repacks the tensor with shift 0).
  */
-export function repackQuant(src: usize, isQ8: bool, K: i32, dst: usize, rowBase: i32, i0: i32, i1: i32): void {
+export function repackQuant(src: usize, isQ8: bool, K: i32, N: i32, dst: usize, rowBase: i32, shift: i32, flag: usize, i0: i32, i1: i32): void {
   const nb = K >> 5;
   const qb: usize = isQ8 ? 32 : 16;
   const gbb = groupBlockBytes(isQ8);
   for (let i = i0; i < i1; i++) {
     const r = rowBase + i;
     const lane = <usize>(r & 3);
-    const g = dst + <usize>(r >> 2) * nb * gbb;
+    const sb = scaleStep(isQ8);
+    const g = dst + <usize>(r >> 2) * nb * gbb, sc = scalesOf(dst, N, nb, isQ8) + <usize>(r >> 2) * nb * sb;
     for (let b = 0; b < nb; b++) {
       const s = src + (<usize>i * nb + b) * (qb + 2);
       const o = g + <usize>b * gbb;
-      store<f32>(o + (lane << 2), halfToF32(load<u16>(s)));
-      const q = o + 16 + lane * qb;
+      if (isQ8) {
+        const h = shiftHalf(load<u16>(s), shift);
+        if (h > 0xffff) store<i32>(flag, 1);
+        store<u16>(sc + (<usize>b << 3) + (lane << 1), <u16>h);
+      } else store<f32>(sc + <usize>b * sb + (lane << 2), halfToF32(load<u16>(s)));
+      const q = o + quantOff(isQ8) + lane * qb;
       if (isQ8) { // stored + 128 (unsigned), see dotQ8
         v128.store(q, v128.xor(v128.load(s + 2), i8x16.splat(-128)));
         v128.store(q, v128.xor(v128.load(s + 18), i8x16.splat(-128)), 16);
@@ -53,13 +104,14 @@ export function repackQuant(src: usize, isQ8: bool, K: i32, dst: usize, rowBase:
 }
 
 /**
- * Rows [r0, r1) of x (T, K), K % 32 == 0 -> q16 (T, K) i16, q8 (T, K) i8, dx (T, K/32) f32, corr (T, K/32) i32x4.
+ * Rows [r0, r1) of x (T, K), K % 32 == 0 -> q16 (T, K) i16, q8 (T, K) i8, dx (T, K/32) f32 (the scales times
+ * dscale: the factor the weights' stored scales need, see the top), corr (T, K/32) i32x4.
  * q16 is per row in the [even 8 | odd 8] order of dotQ8, or (interleaved, for matmulQuantPairs) by groups of 4
  * rows: element pair p of row r at 16·(K/2·⌊r/4⌋ + p) + 4·(r mod 4) bytes, so one load gives 4 rows' pair;
  * dx and corr (one i32) then likewise: block b's of row r at 16·(K/32·⌊r/4⌋ + b) + 4·(r mod 4); q8 by quads:
  * element quad u of row r at 16·(K/4·⌊r/4⌋ + u) + 4·(r mod 4).
  */
-export function quantizeAct(x: usize, K: i32, q16: usize, q8: usize, dx: usize, corr: usize, interleaved: bool, r0: i32, r1: i32): void {
+export function quantizeAct(x: usize, K: i32, q16: usize, q8: usize, dx: usize, corr: usize, interleaved: bool, dscale: f32, r0: i32, r1: i32): void {
   const nb = K >> 5;
   for (let r = r0; r < r1; r++) {
     for (let b = 0; b < nb; b++) {
@@ -106,24 +158,25 @@ export function quantizeAct(x: usize, K: i32, q16: usize, q8: usize, dx: usize, 
       }
       const sv = i32x4.add(i32x4.add(i32x4.add(q0, q1), i32x4.add(q2, q3)), i32x4.add(i32x4.add(q4, q5), i32x4.add(q6, q7)));
       const sum = i32x4.extract_lane(sv, 0) + i32x4.extract_lane(sv, 1) + i32x4.extract_lane(sv, 2) + i32x4.extract_lane(sv, 3);
-      store<f32>(interleaved ? dx + ((<usize>(r >> 2) * nb + b) << 4) + (<usize>(r & 3) << 2) : dx + (i << 2), d);
+      store<f32>(interleaved ? dx + ((<usize>(r >> 2) * nb + b) << 4) + (<usize>(r & 3) << 2) : dx + (i << 2), d * dscale);
       if (interleaved) store<i32>(corr + ((<usize>(r >> 2) * nb + b) << 4) + (<usize>(r & 3) << 2), sum << 3);
       else v128.store(corr + (i << 4), i32x4.replace_lane(i32x4.splat(0), 0, sum << 3));
     }
   }
 }
 
-/** Widen row r of a repacked quantized matrix (repackQuant layout at w) to f32 at out. */
-export function dequantRow(w: usize, isQ8: bool, K: i32, r: i32, out: usize): void {
+/** Widen row r of a repacked quantized N × K matrix (repackQuant layout at w, scales shifted by shift) to f32 at out. */
+export function dequantRow(w: usize, isQ8: bool, K: i32, N: i32, r: i32, shift: i32, out: usize): void {
   const nb = K >> 5;
   const qb: usize = isQ8 ? 32 : 16;
   const gbb = groupBlockBytes(isQ8);
   const lane = <usize>(r & 3);
-  const g = w + <usize>(r >> 2) * nb * gbb;
+  const g = w + <usize>(r >> 2) * nb * gbb, sc = scalesOf(w, N, nb, isQ8) + <usize>(r >> 2) * nb * scaleStep(isQ8);
   for (let b = 0; b < nb; b++) {
     const blk = g + <usize>b * gbb;
-    const d = load<f32>(blk + (lane << 2));
-    const q = blk + 16 + lane * qb;
+    const d = isQ8 ? halfToF32(load<u16>(sc + (<usize>b << 3) + (lane << 1))) / <f32>(1 << shift) // exact: a power of two, result normal
+      : load<f32>(sc + <usize>b * scaleStep(isQ8) + (lane << 2));
+    const q = blk + quantOff(isQ8) + lane * qb;
     const o = out + (<usize>b << 7);
     if (isQ8) {
       for (let j = 0; j < 32; j++) store<f32>(o + (<usize>j << 2), d * <f32>(<i32>load<u8>(q + j) - 128));
@@ -211,15 +264,16 @@ export function dequantRow(w: usize, isQ8: bool, K: i32, r: i32, out: usize): vo
 export function matmulQuant<W>(out: usize, q16: usize, q8: usize, dx: usize, corr: usize,
   w: usize, T: i32, N: i32, K: i32, s: usize, n0: i32, n1: i32): void {
   const nb = K >> 5;
-  const groupBytes = <usize>nb * groupBlockBytes(isSigned<W>());
+  const groupBytes = <usize>nb * groupBlockBytes(isSigned<W>()), gss = <usize>nb * scaleStep(isSigned<W>());
+  const sc = scalesOf(w, N, nb, isSigned<W>());
   if (T == 1) { // decode: 16 rows (four concurrent weight streams) at a time, then 8; the rest in 4-row tiles
     let n = n0;
     if (!isSigned<W>() && ASC_FEATURE_RELAXED_SIMD && n + 16 <= n1) { // s: this thread's K · 16 bytes
       broadcastQuads(q8, nb, s);
       for (; n + 16 <= n1; n += 16) tile16Nibbles(s, dx, corr, w + <usize>(n >> 2) * groupBytes, groupBytes, nb, out + (<usize>n << 2));
     }
-    for (; n + 16 <= n1; n += 16) tile16<W>(q16, q8, dx, corr, w + <usize>(n >> 2) * groupBytes, groupBytes, nb, out + (<usize>n << 2));
-    for (; n + 8 <= n1; n += 8) tile8<W>(q16, q8, dx, corr, w + <usize>(n >> 2) * groupBytes, groupBytes, nb, out + (<usize>n << 2));
+    for (; n + 16 <= n1; n += 16) tile16<W>(q16, q8, dx, corr, w + <usize>(n >> 2) * groupBytes, groupBytes, sc + <usize>(n >> 2) * gss, gss, nb, out + (<usize>n << 2));
+    for (; n + 8 <= n1; n += 8) tile8<W>(q16, q8, dx, corr, w + <usize>(n >> 2) * groupBytes, groupBytes, sc + <usize>(n >> 2) * gss, gss, nb, out + (<usize>n << 2));
     n0 = n;
     if (n0 >= n1) return;
   }
@@ -228,7 +282,7 @@ export function matmulQuant<W>(out: usize, q16: usize, q8: usize, dx: usize, cor
     for (let n = n0; n < n1; n += 4) {
       for (let t = tb; t < te; t++) {
         const acc = tile4<W>(q16 + ((<usize>t * K) << 1), q8 + <usize>t * K, dx + ((<usize>t * nb) << 2),
-          corr + ((<usize>t * nb) << 4), w + <usize>(n >> 2) * groupBytes, nb);
+          corr + ((<usize>t * nb) << 4), w + <usize>(n >> 2) * groupBytes, sc + <usize>(n >> 2) * gss, nb);
         const o = out + ((<usize>t * N + n) << 2);
         if (n + 4 <= n1) v128.store(o, acc);
         else {
@@ -242,21 +296,21 @@ export function matmulQuant<W>(out: usize, q16: usize, q8: usize, dx: usize, cor
 }
 
 /**
- * One block of a 4-row group (at blk) against activation block bi: the 4 rows' contributions
+ * One block of a 4-row group (quants at blk, scales at sp) against activation block bi: the 4 rows' contributions
  * (integer dot − offset correction) · weight scale · activation scale, as f32x4.
  */
 // @ts-ignore: decorator
-@inline function blockDot<W>(blk: usize, x16: usize, x8: usize, dx: usize, corr: usize, bi: usize): v128 {
+@inline function blockDot<W>(blk: usize, sp: usize, x16: usize, x8: usize, dx: usize, corr: usize, bi: usize, m: v128): v128 {
   const isQ8 = isSigned<W>();
-  const q = blk + 16;
+  const q = blk + quantOff(isQ8);
   let r: v128;
   if (!isQ8) r = nibbleDot(q, x8 + (bi << 5));
   else {
     const xo = x16 + (bi << 6);
     const xa = v128.load(xo), xb = v128.load(xo, 16), xc = v128.load(xo, 32), xd = v128.load(xo, 48);
-    const m = i16x8.splat(255);
-    const p0 = dotQ8(q, xa, xb, xc, xd, m), p1 = dotQ8(q + 32, xa, xb, xc, xd, m);
-    const p2 = dotQ8(q + 64, xa, xb, xc, xd, m), p3 = dotQ8(q + 96, xa, xb, xc, xd, m);
+    const lo = i16x8.splat(255);
+    const p0 = dotQ8(q, xa, xb, xc, xd, lo), p1 = dotQ8(q + 32, xa, xb, xc, xd, lo);
+    const p2 = dotQ8(q + 64, xa, xb, xc, xd, lo), p3 = dotQ8(q + 96, xa, xb, xc, xd, lo);
     // Horizontal sums of p0..p3 into one vector [Σp0, Σp1, Σp2, Σp3] (4 unpack shuffles, 3 adds).
     const t0 = i32x4.add(v128.shuffle<i32>(p0, p1, 0, 4, 1, 5), v128.shuffle<i32>(p0, p1, 2, 6, 3, 7));
     const t1 = i32x4.add(v128.shuffle<i32>(p2, p3, 0, 4, 1, 5), v128.shuffle<i32>(p2, p3, 2, 6, 3, 7));
@@ -265,14 +319,15 @@ export function matmulQuant<W>(out: usize, q16: usize, q8: usize, dx: usize, cor
   // The stored offsets times Σq, the same for the 4 rows: q4_0 nibbles are w + 8 (corr = 8·Σq), q8_0 bytes w + 128.
   const c = load<i32>(corr + (bi << 4));
   r = i32x4.sub(r, i32x4.splat(isQ8 ? c << 4 : c));
-  return f32x4.mul(f32x4.convert_i32x4_s(r), f32x4.mul(v128.load(blk), f32x4.splat(load<f32>(dx + (bi << 2)))));
+  return f32x4.mul(f32x4.convert_i32x4_s(r), f32x4.mul(loadScales<W>(sp, m), f32x4.splat(load<f32>(dx + (bi << 2)))));
 }
 
 /** Rows 4g … 4g+3 of one group against one activation row: [out0, out1, out2, out3]. */
-function tile4<W>(x16: usize, x8: usize, dx: usize, corr: usize, g: usize, nb: i32): v128 {
+function tile4<W>(x16: usize, x8: usize, dx: usize, corr: usize, g: usize, sp: usize, nb: i32): v128 {
   const gbb = groupBlockBytes(isSigned<W>());
+  const m = v128.load(HALF_CONSTS); // once a call: V8 would rematerialize a constant operand in the loop
   let acc = f32x4.splat(0);
-  for (let b = 0; b < nb; b++) acc = f32x4.add(acc, blockDot<W>(g + <usize>b * gbb, x16, x8, dx, corr, <usize>b));
+  for (let b = 0; b < nb; b++) acc = f32x4.add(acc, blockDot<W>(g + <usize>b * gbb, sp + <usize>b * scaleStep(isSigned<W>()), x16, x8, dx, corr, <usize>b, m));
   return acc;
 }
 
@@ -280,27 +335,29 @@ function tile4<W>(x16: usize, x8: usize, dx: usize, corr: usize, g: usize, nb: i
  * Two groups (8 rows) at g and g + gs against one activation row, stored at out and out + 16. Decode reads
  * weights from DRAM; concurrent sequential streams keep more cache-line fetches in flight than one.
  */
-function tile8<W>(x16: usize, x8: usize, dx: usize, corr: usize, g: usize, gs: usize, nb: i32, out: usize): void {
+function tile8<W>(x16: usize, x8: usize, dx: usize, corr: usize, g: usize, gs: usize, sp: usize, gss: usize, nb: i32, out: usize): void {
   const gbb = groupBlockBytes(isSigned<W>());
+  const m = v128.load(HALF_CONSTS);
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
   for (let b = 0; b < nb; b++) {
-    const o = g + <usize>b * gbb;
-    a0 = f32x4.add(a0, blockDot<W>(o, x16, x8, dx, corr, <usize>b));
-    a1 = f32x4.add(a1, blockDot<W>(o + gs, x16, x8, dx, corr, <usize>b));
+    const o = g + <usize>b * gbb, p = sp + <usize>b * scaleStep(isSigned<W>());
+    a0 = f32x4.add(a0, blockDot<W>(o, p, x16, x8, dx, corr, <usize>b, m));
+    a1 = f32x4.add(a1, blockDot<W>(o + gs, p + gss, x16, x8, dx, corr, <usize>b, m));
   }
   v128.store(out, a0); v128.store(out, a1, 16);
 }
 
 /** Four groups (16 rows) at g, g + gs, g + 2 gs, g + 3 gs: four concurrent streams. */
-function tile16<W>(x16: usize, x8: usize, dx: usize, corr: usize, g: usize, gs: usize, nb: i32, out: usize): void {
+function tile16<W>(x16: usize, x8: usize, dx: usize, corr: usize, g: usize, gs: usize, sp: usize, gss: usize, nb: i32, out: usize): void {
   const gbb = groupBlockBytes(isSigned<W>());
+  const m = v128.load(HALF_CONSTS);
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
   for (let b = 0; b < nb; b++) {
-    const o = g + <usize>b * gbb;
-    a0 = f32x4.add(a0, blockDot<W>(o, x16, x8, dx, corr, <usize>b));
-    a1 = f32x4.add(a1, blockDot<W>(o + gs, x16, x8, dx, corr, <usize>b));
-    a2 = f32x4.add(a2, blockDot<W>(o + 2 * gs, x16, x8, dx, corr, <usize>b));
-    a3 = f32x4.add(a3, blockDot<W>(o + 3 * gs, x16, x8, dx, corr, <usize>b));
+    const o = g + <usize>b * gbb, p = sp + <usize>b * scaleStep(isSigned<W>());
+    a0 = f32x4.add(a0, blockDot<W>(o, p, x16, x8, dx, corr, <usize>b, m));
+    a1 = f32x4.add(a1, blockDot<W>(o + gs, p + gss, x16, x8, dx, corr, <usize>b, m));
+    a2 = f32x4.add(a2, blockDot<W>(o + 2 * gs, p + 2 * gss, x16, x8, dx, corr, <usize>b, m));
+    a3 = f32x4.add(a3, blockDot<W>(o + 3 * gs, p + 3 * gss, x16, x8, dx, corr, <usize>b, m));
   }
   v128.store(out, a0); v128.store(out, a1, 16); v128.store(out, a2, 32); v128.store(out, a3, 48);
 }
@@ -384,7 +441,7 @@ function unpackGroup<W>(g: usize, nb: i32, s: usize): void {
   const isQ8 = isSigned<W>();
   const gbb = groupBlockBytes(isQ8);
   for (let b = 0; b < nb; b++) {
-    const q = g + <usize>b * gbb + 16, o = s + (<usize>b << 9);
+    const q = g + <usize>b * gbb + quantOff(isQ8), o = s + (<usize>b << 9);
     if (isQ8) { // stored + 128
       const f = i8x16.splat(-128);
       pairsOf4(v128.xor(v128.load(q), f), v128.xor(v128.load(q, 32), f), v128.xor(v128.load(q, 64), f), v128.xor(v128.load(q, 96), f), o);
@@ -421,8 +478,8 @@ function unpackGroup<W>(g: usize, nb: i32, s: usize): void {
  * g0, g1): the 4 × 8 outputs accumulated block by block in acc (4 rows of 32 bytes, zeroed here). Two steps a
  * loop trip: one load brings the 4 rows' pair (quad), a lane shuffle broadcasts each.
  */
-function tile4x8<W>(x: usize, d: usize, c: usize, s: usize, g0: usize, g1: usize, gbb: usize, nb: i32, acc: usize): void {
-  const z = f32x4.splat(0);
+function tile4x8<W>(x: usize, d: usize, c: usize, s: usize, g0: usize, g1: usize, nb: i32, acc: usize): void {
+  const z = f32x4.splat(0), m = v128.load(HALF_CONSTS);
   v128.store(acc, z); v128.store(acc, z, 16); v128.store(acc, z, 32); v128.store(acc, z, 48);
   v128.store(acc, z, 64); v128.store(acc, z, 80); v128.store(acc, z, 96); v128.store(acc, z, 112);
   let p = s;
@@ -439,8 +496,8 @@ function tile4x8<W>(x: usize, d: usize, c: usize, s: usize, g0: usize, g1: usize
       p += 32; x += 16;
     } while (p != pe);
     // blockDot's float step for each of the 8 (row group, token) pairs, accumulated in acc
-    const w0 = v128.load(g0), w1 = v128.load(g1), dv = v128.load(d), cv = v128.load(c);
-    g0 += gbb; g1 += gbb; d += 16; c += 16;
+    const w0 = loadScales<W>(g0, m), w1 = loadScales<W>(g1, m), dv = v128.load(d), cv = v128.load(c);
+    g0 += scaleStep(isSigned<W>()); g1 += scaleStep(isSigned<W>()); d += 16; c += 16;
     let dt = v128.shuffle<f32>(dv, dv, 0, 0, 0, 0), ct = v128.shuffle<i32>(cv, cv, 0, 0, 0, 0);
     v128.store(acc, f32x4.add(v128.load(acc), f32x4.mul(f32x4.convert_i32x4_s(finish<W>(r00, ct)), f32x4.mul(w0, dt))));
     v128.store(acc, f32x4.add(v128.load(acc, 16), f32x4.mul(f32x4.convert_i32x4_s(finish<W>(r01, ct)), f32x4.mul(w1, dt))), 16);
@@ -487,8 +544,8 @@ function unpackNibbles(g: usize, nb: i32, s: usize): void {
  * One activation row (its interleaved q16 or q8 at x: 4-byte pairs or quads 16 bytes apart; its scale and
  * correction at d, c) against a pair of groups' pairs or quads at s: the 8 outputs at acc (32 bytes, zeroed here).
  */
-function tile1x8<W>(x: usize, d: usize, c: usize, s: usize, g0: usize, g1: usize, gbb: usize, nb: i32, acc: usize): void {
-  const z = f32x4.splat(0);
+function tile1x8<W>(x: usize, d: usize, c: usize, s: usize, g0: usize, g1: usize, nb: i32, acc: usize): void {
+  const z = f32x4.splat(0), m = v128.load(HALF_CONSTS);
   v128.store(acc, z); v128.store(acc, z, 16);
   let p = s;
   for (let b = 0; b < nb; b++) {
@@ -502,9 +559,9 @@ function tile1x8<W>(x: usize, d: usize, c: usize, s: usize, g0: usize, g1: usize
       p += 64; x += 32;
     } while (p != pe);
     const dt = f32x4.splat(load<f32>(d)), ct = i32x4.splat(load<i32>(c));
-    v128.store(acc, f32x4.add(v128.load(acc), f32x4.mul(f32x4.convert_i32x4_s(finish<W>(r0, ct)), f32x4.mul(v128.load(g0), dt))));
-    v128.store(acc, f32x4.add(v128.load(acc, 16), f32x4.mul(f32x4.convert_i32x4_s(finish<W>(r1, ct)), f32x4.mul(v128.load(g1), dt))), 16);
-    g0 += gbb; g1 += gbb; d += 16; c += 16;
+    v128.store(acc, f32x4.add(v128.load(acc), f32x4.mul(f32x4.convert_i32x4_s(finish<W>(r0, ct)), f32x4.mul(loadScales<W>(g0, m), dt))));
+    v128.store(acc, f32x4.add(v128.load(acc, 16), f32x4.mul(f32x4.convert_i32x4_s(finish<W>(r1, ct)), f32x4.mul(loadScales<W>(g1, m), dt))), 16);
+    g0 += scaleStep(isSigned<W>()); g1 += scaleStep(isSigned<W>()); d += 16; c += 16;
   }
 }
 
@@ -518,8 +575,8 @@ export function matmulQuantPairs<W>(out: usize, q16: usize, q8: usize, dx: usize
   s: usize, n0: i32, n1: i32): void {
   const nibbles = !isSigned<W>() && ASC_FEATURE_RELAXED_SIMD; // q4_0 with i8 dots
   const nb = K >> 5;
-  const gbb = groupBlockBytes(isSigned<W>());
-  const groupBytes = <usize>nb * gbb;
+  const groupBytes = <usize>nb * groupBlockBytes(isSigned<W>()), gss = <usize>nb * scaleStep(isSigned<W>());
+  const sc = scalesOf(w, N, nb, isSigned<W>());
   // bytes of 4 rows' interleaved q16, q8, and dx or corr
   const xg = <usize>nb << 8, bg = <usize>nb << 7, dg = <usize>nb << 4, os = <usize>N << 2;
   const acc = s + (<usize>nb << 9);
@@ -529,6 +586,7 @@ export function matmulQuantPairs<W>(out: usize, q16: usize, q8: usize, dx: usize
       const g0 = w + <usize>(n >> 2) * groupBytes;
       const two = n + 4 < n1;
       const g1 = two ? g0 + groupBytes : g0;
+      const sp0 = sc + <usize>(n >> 2) * gss, sp1 = two ? sp0 + gss : sp0;
       if (nibbles) {
         unpackNibbles(g0, nb, s);
         if (two) unpackNibbles(g1, nb, s + 16);
@@ -540,7 +598,7 @@ export function matmulQuantPairs<W>(out: usize, q16: usize, q8: usize, dx: usize
       let t = tb;
       for (; t + 4 <= te; t += 4) {
         const tg = <usize>(t >> 2);
-        tile4x8<W>(nibbles ? q8 + tg * bg : q16 + tg * xg, dx + tg * dg, corr + tg * dg, s, g0, g1, gbb, nb, acc);
+        tile4x8<W>(nibbles ? q8 + tg * bg : q16 + tg * xg, dx + tg * dg, corr + tg * dg, s, sp0, sp1, nb, acc);
         for (let k = 0; k < 4; k++) {
           const ot = o + <usize>(t + k) * os, a = acc + (<usize>k << 5);
           storeCols(ot, v128.load(a), cols); storeCols(ot + 16, v128.load(a, 16), cols - 4);
@@ -548,7 +606,7 @@ export function matmulQuantPairs<W>(out: usize, q16: usize, q8: usize, dx: usize
       }
       for (; t < te; t++) {
         const tg = <usize>(t >> 2), lane = <usize>(t & 3) << 2;
-        tile1x8<W>((nibbles ? q8 + tg * bg : q16 + tg * xg) + lane, dx + tg * dg + lane, corr + tg * dg + lane, s, g0, g1, gbb, nb, acc);
+        tile1x8<W>((nibbles ? q8 + tg * bg : q16 + tg * xg) + lane, dx + tg * dg + lane, corr + tg * dg + lane, s, sp0, sp1, nb, acc);
         const ot = o + <usize>t * os;
         storeCols(ot, v128.load(acc), cols); storeCols(ot + 16, v128.load(acc, 16), cols - 4);
       }

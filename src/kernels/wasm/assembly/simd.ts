@@ -74,6 +74,16 @@ export const HALF_CONSTS = memory.data<u32>([0x8fffe000, 0x8fffe000, 0x8fffe000,
   return f32x4.mul(v128.and(i32x4.shr_s(v, 3), mask), scale);
 }
 
+/**
+ * The four halves at p (8 bytes), each placed as an f32's sign, exponent and mantissa: the value · 2^-112, one
+ * multiply short of halfToF32 (callers fold the 2^112 into a factor they multiply by anyway). mask: HALF_CONSTS'
+ * first vector. The sign-extending load puts the sign at bit 31 after the shift.
+ */
+// @ts-ignore: decorator
+@inline export function halfBitsF32x4(p: usize, mask: v128): v128 {
+  return v128.and(i32x4.shl(v128.load16x4_s(p), 13), mask);
+}
+
 /** halfLowToF32x4 with its constants given. */
 // @ts-ignore: decorator
 @inline export function halfLowToF32x4With(v: v128, mask: v128, scale: v128): v128 {
