@@ -19,8 +19,8 @@ afterAll(() => { for (const b of backends) b.dispose?.(); });
 const ODD = [1, 7, 33, 1279];
 const TS = [1, 3, 17];
 
-function check(dtype: DType, N: number, K: number, T: number, xScale: number, seed: number, zeroX = false, raw?: Uint8Array): void {
-  const wv = randn(N * K, seed, 0.5);
+function check(dtype: DType, N: number, K: number, T: number, xScale: number, seed: number, zeroX = false, raw?: Uint8Array, wScale = 0.5): void {
+  const wv = randn(N * K, seed, wScale);
   if (isQuantized(dtype)) wv.fill(0, 0, Math.min(QUANT_BLOCKS[dtype][0], K)); // an all-zero block (scale 0)
   const st = raw ? { name: "w", dtype, shape: [N, K], data: raw } : storeAs(dtype, wv, N, K);
   const x = zeroX ? new Float32Array(T * K) : randn(T * K, seed + 1, xScale);
@@ -82,6 +82,11 @@ for (const dtype of ["q8_0", "q4_0"] as DType[]) {
     test("zero activations (scale 0 blocks) give exact zeros; large activations (1e4) stay within the bound", () => {
       check(dtype, 33, 1056, 3, 1, 5, true);
       check(dtype, 1279, 224, 17, 1e4, 6);
+    });
+    // q8_0 keeps f16 scales, stored times 2^10 unless one is ≥ 64 (then as they are): tiny weights (scales
+    // that are subnormal halves) and large ones (the unshifted layout), decode tiles and packed tiles.
+    test("weights 1e-6 (subnormal f16 scales) and 1e4 (scales ≥ 64)", () => {
+      for (const wScale of [1e-6, 1e4]) for (const T of [1, 5]) check(dtype, 37, 224, T, 1, 9, false, undefined, wScale);
     });
   });
 }
