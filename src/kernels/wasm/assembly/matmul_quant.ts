@@ -17,9 +17,10 @@
 // stream). The halves widen in 2 ops (halfBitsF32x4) to the value · 2^-112, the 2^112 being folded into the
 // activation scale (quantizeAct's dscale), whose product with the weight scale is then the f32 one's, bit
 // for bit. A half below 2^-14 would widen to a subnormal float, which x86 multiplies through a microcode
-// assist (≈ 2 % of the blocks of real tensors): so the halves are stored times 2^SCALE_SHIFT, which makes
-// every one normal, and the activation scale takes 2^(112 - SCALE_SHIFT); a tensor with a scale too large
-// for that (≥ 64) is stored unshifted (repackQuant reports it).
+// assist (≈ 2 % of the blocks of real tensors): so the halves are stored times 2^SCALE_SHIFT (10, chosen by
+// the host, wasm/index.ts: 2^-24 · 2^10 = 2^-14), which makes every one normal, and the activation scale
+// takes 2^(112 - SCALE_SHIFT); a tensor with a scale too large for that (≥ 64) is stored unshifted
+// (repackQuant reports it).
 // Activations (quantizeAct): per row of K, int16 copies q16 (for i32x4.dot_i16x8_s), int8 copies q8 (for
 // the relaxed i8·i7 dot), a scale per block, and per block an i32x4 [8·Σq, 0, 0, 0]: weights are stored
 // with an offset (q4_0 nibbles +8, q8_0 bytes +128), so Σ x·w = Σ x·stored − offset·Σ x.
@@ -27,9 +28,6 @@
 import { HALF_CONSTS, halfBitsF32x4, halfToF32, storeCols } from "./simd";
 
 const TB = 16;
-
-/** The power of two the stored scales carry (2^-24 · 2^10 = 2^-14: every nonzero half normal). */
-export const SCALE_SHIFT = 10;
 
 /** Bytes of one 4-row group's block in the quants' stream: q8_0 4 rows of quants, q4_0 4 f32 scales + quants. */
 // @ts-ignore: decorator
