@@ -62,11 +62,11 @@ const KQ_GROUP_BYTES = [608, 736, 848];
  */
 export interface WasmMatrix extends Matrix {
   readonly ptr: number;
-  /** q8_0: the power of two the stored f16 scales carry (SCALE_SHIFT, or 0; assembly/matmul_quant.ts). */
+  /** q8_0 / q4_0: the power of two the stored f16 scales carry (SCALE_SHIFT, or 0; assembly/matmul_quant.ts). */
   readonly scaleShift?: number;
 }
 
-/** q8_0 scales are stored times 2^SCALE_SHIFT where they fit (assembly/matmul_quant.ts). */
+/** q8_0 / q4_0 scales are stored times 2^SCALE_SHIFT where they fit (assembly/matmul_quant.ts). */
 const SCALE_SHIFT = 10;
 
 /** The backend plus what the benchmark reports. */
@@ -203,11 +203,12 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
     if (t.dtype === "q8_0" || t.dtype === "q4_0") {
       if (cols % 32 !== 0) throw new RangeError(`wasm backend: tensor "${t.name}": ${t.dtype} needs cols % 32 == 0, got ${cols}`);
       const isQ8 = t.dtype === "q8_0";
-      // Groups of 4 rows interleaved block by block, then the f16 scales (assembly/matmul_quant.ts), rows padded to a multiple of 4.
-      const nb = cols / 32, blockBytes = isQ8 ? 34 : 18, groupBlock = isQ8 ? 8 + 4 * 32 : 16 + 4 * 16; // quants + scales (q8_0 f16, q4_0 f32)
+      // Groups of 4 rows interleaved block by block with the f16 scales (q8_0 after all quants, q4_0 in each
+      // group block; assembly/matmul_quant.ts), rows padded to a multiple of 4.
+      const nb = cols / 32, blockBytes = isQ8 ? 34 : 18, groupBlock = isQ8 ? 8 + 4 * 32 : 8 + 4 * 16; // quants + f16 scales
       const w = arena.allocBytes(Math.ceil(rows / 4) * nb * groupBlock);
       // Stage ~4 MiB of ggml blocks at a time in the memory, repack with all threads; scales shifted unless one
-      // does not fit (q8_0 weights ≥ 8128; q4_0 keeps f32 scales), then once more unshifted.
+      // does not fit (a scale ≥ 64: q8_0 weights ≥ 8128, q4_0 ≥ 512), then once more unshifted.
       const rowsPer = Math.max(1, Math.floor((4 << 20) / (nb * blockBytes)));
       const st = stage.need(rowsPer * nb * blockBytes);
       const repack = (shift: number) => {
@@ -220,7 +221,7 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
         }
         return new Int32Array(memory.buffer, overflowFlag, 1)[0] === 0;
       };
-      const scaleShift = !isQ8 ? (repack(0), 0) : repack(SCALE_SHIFT) ? SCALE_SHIFT : (repack(0), 0);
+      const scaleShift = repack(SCALE_SHIFT) ? SCALE_SHIFT : (repack(0), 0);
       return { dtype: t.dtype, rows, cols, ptr: w, scaleShift };
     }
     if (t.dtype === "bf16" || t.dtype === "f16") {
@@ -298,7 +299,7 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
         // Several rows: the unpacked-pairs kernel, whatever T (it tiles the tokens itself).
         const pairs = T >= Math.max(2, backend.matvecRows.min) && backend.matvecRows.min <= backend.matvecRows.max;
         job(Op.quantAct, px, K, q16, q8, d, c, pairs ? 1 : 0); // pairs: q16 interleaved by 4 rows
-        argF32[7] = m.dtype === "q8_0" ? 2 ** (112 - (m.scaleShift ?? 0)) : 1; // q8_0 scales' widening factor, see repackQuant
+        argF32[7] = 2 ** (112 - (m.scaleShift ?? 0)); // the f16 scales' widening factor, see repackQuant
         pool.run(T, itemChunk(T, T * K));
         const q8_0 = m.dtype === "q8_0";
         if (pairs) { // each thread unpacks two 4-row groups at a time into its own K·16 + 128 bytes

@@ -4,17 +4,20 @@
 //
 // Weights are repacked at load (repackQuant) into groups of 4 rows interleaved block by block (like
 // ggml's q8_0_4x4 repack): per group and block the 4 rows' quants, q8_0 32 bytes a row; q4_0 after the 4
-// rows' f32 scales (f32x4), as 4 vectors A_h whose i32 lane r holds row r's ggml bytes 4h … 4h+3 (byte j of a
+// rows' f16 scales (8 bytes), as 4 vectors A_h whose i32 lane r holds row r's ggml bytes 4h … 4h+3 (byte j of a
 // ggml block: weight j in the low nibble, j + 16 in the high), so A_h & 15 holds weights 4h … 4h+3 of the
 // 4 rows, row r in lane r, and (A_h >> 4) & 15 weights 16+4h …: dots against a broadcast activation quad
 // leave each row's sum in its own lane, no horizontal sums. A 4-row tile
 // then reads one sequential stream (single-core DRAM reads were stalling on 8 separate streams), its
 // scales with one load. Rows are padded to a multiple of 4 with zeros.
-// q8_0's scales stay halves, in an array after all the quants (scalesOf; per group and block the 4 rows', 8
-// bytes), so its layout is the file's size (f32 scales added 6 %: 64 MiB of a 1.1B model) and decode reads
-// fewer bytes (tg128 of a 270M model +13 % on an AMD EPYC); q4_0 keeps f32 scales within its blocks (halves
-// would save 11 %, but its loop, fewer ops a block, measured 5-25 % slower with the widening or the second
-// stream). The halves widen in 2 ops (halfBitsF32x4) to the value · 2^-112, the 2^112 being folded into the
+// Both keep the file's f16 scales, so the layouts are the files' sizes (f32 scales added 6 % to q8_0 and 11 %
+// to q4_0: 64 and 55 MiB of a 1.1B model). q8_0's sit in an array after all the quants (scalesOf; per group and
+// block the 4 rows', 8 bytes: inline they would misalign its quant vectors), q4_0's at the head of each group
+// block (72 bytes; its quant vectors are then 8 bytes off 16-byte alignment, which x86 loads do not mind; a
+// second stream for them measured 5-25 % slower). On an AMD EPYC, decode tg128 of a 270M model: q8_0 +13 %,
+// q4_0 +4 % with 2 threads and −5 to −11 % with 1 (its loop does fewer ops a block, so the 3 of the widening
+// weigh more where a core is compute-bound).
+// The halves widen in 2 ops (halfBitsF32x4) to the value · 2^-112, the 2^112 being folded into the
 // activation scale (quantizeAct's dscale), whose product with the weight scale is then the f32 one's, bit
 // for bit. A half below 2^-14 would widen to a subnormal float, which x86 multiplies through a microcode
 // assist (≈ 2 % of the blocks of real tensors): so the halves are stored times 2^SCALE_SHIFT (10, chosen by
@@ -31,19 +34,19 @@ const TB = 16;
 
 /** Bytes of one 4-row group's block in the quants' stream: q8_0 4 rows of quants, q4_0 4 f32 scales + quants. */
 // @ts-ignore: decorator
-@inline function groupBlockBytes(isQ8: bool): usize { return isQ8 ? 4 * 32 : 16 + 4 * 16; }
+@inline function groupBlockBytes(isQ8: bool): usize { return isQ8 ? 4 * 32 : 8 + 4 * 16; }
 
 /** Where a group block's quants start in it. */
 // @ts-ignore: decorator
-@inline function quantOff(isQ8: bool): usize { return isQ8 ? 0 : 16; }
+@inline function quantOff(isQ8: bool): usize { return isQ8 ? 0 : 8; }
 
 /** Bytes from one block's 4 scales to the next block's: q8_0 4 halves apart, q4_0 within the blocks. */
 // @ts-ignore: decorator
-@inline function scaleStep(isQ8: bool): usize { return isQ8 ? 8 : 16 + 4 * 16; }
+@inline function scaleStep(isQ8: bool): usize { return isQ8 ? 8 : 8 + 4 * 16; }
 
 /** The 4 rows' scales at sp as f32x4: q8_0's widened (times 2^-112, see the top), q4_0's as stored. */
 // @ts-ignore: decorator
-@inline function loadScales<W>(sp: usize, m: v128): v128 { return isSigned<W>() ? halfBitsF32x4(sp, m) : v128.load(sp); }
+@inline function loadScales<W>(sp: usize, m: v128): v128 { return halfBitsF32x4(sp, m); }
 
 /** Where the scales of a repacked N × (32 nb) matrix at w start: q8_0 after its ⌈N/4⌉ groups of quants, q4_0 in them. */
 // @ts-ignore: decorator
@@ -82,11 +85,9 @@ export function repackQuant(src: usize, isQ8: bool, K: i32, N: i32, dst: usize, 
     for (let b = 0; b < nb; b++) {
       const s = src + (<usize>i * nb + b) * (qb + 2);
       const o = g + <usize>b * gbb;
-      if (isQ8) {
-        const h = shiftHalf(load<u16>(s), shift);
-        if (h > 0xffff) store<i32>(flag, 1);
-        store<u16>(sc + (<usize>b << 3) + (lane << 1), <u16>h);
-      } else store<f32>(sc + <usize>b * sb + (lane << 2), halfToF32(load<u16>(s)));
+      const h = shiftHalf(load<u16>(s), shift);
+      if (h > 0xffff) store<i32>(flag, 1);
+      store<u16>(sc + <usize>b * sb + (lane << 1), <u16>h);
       const q = o + quantOff(isQ8) + lane * qb;
       if (isQ8) { // stored + 128 (unsigned), see dotQ8
         v128.store(q, v128.xor(v128.load(s + 2), i8x16.splat(-128)));
@@ -172,15 +173,14 @@ export function dequantRow(w: usize, isQ8: bool, K: i32, N: i32, r: i32, shift: 
   const g = w + <usize>(r >> 2) * nb * gbb, sc = scalesOf(w, N, nb, isQ8) + <usize>(r >> 2) * nb * scaleStep(isQ8);
   for (let b = 0; b < nb; b++) {
     const blk = g + <usize>b * gbb;
-    const d = isQ8 ? halfToF32(load<u16>(sc + (<usize>b << 3) + (lane << 1))) / <f32>(1 << shift) // exact: a power of two, result normal
-      : load<f32>(sc + <usize>b * scaleStep(isQ8) + (lane << 2));
+    const d = halfToF32(load<u16>(sc + <usize>b * scaleStep(isQ8) + (lane << 1))) / <f32>(1 << shift); // exact: a power of two, result normal
     const q = blk + quantOff(isQ8) + lane * qb;
     const o = out + (<usize>b << 7);
     if (isQ8) {
       for (let j = 0; j < 32; j++) store<f32>(o + (<usize>j << 2), d * <f32>(<i32>load<u8>(q + j) - 128));
     } else {
       for (let j = 0; j < 16; j++) {
-        const byte = load<u8>(blk + 16 + (<usize>(j >> 2) << 4) + (lane << 2) + <usize>(j & 3));
+        const byte = load<u8>(blk + 8 + (<usize>(j >> 2) << 4) + (lane << 2) + <usize>(j & 3));
         store<f32>(o + (<usize>j << 2), d * <f32>(<i32>(byte & 15) - 8));
         store<f32>(o + (<usize>(j + 16) << 2), d * <f32>(<i32>(byte >> 4) - 8));
       }
@@ -381,23 +381,24 @@ function broadcastQuads(x8: usize, nb: i32, xb: usize): void {
 
 /** One group's block at q against the broadcast quads at x: blockDot's value for q4_0 (relaxed). */
 // @ts-ignore: decorator
-@inline function nibbleBlock(q: usize, x: usize, c: v128, d: v128): v128 {
-  const r = nibbleDotRelaxed(v128.load(q, 16), v128.load(q, 32), v128.load(q, 48), v128.load(q, 64),
+@inline function nibbleBlock(q: usize, x: usize, c: v128, d: v128, m: v128): v128 {
+  const r = nibbleDotRelaxed(v128.load(q, 8), v128.load(q, 24), v128.load(q, 40), v128.load(q, 56),
     v128.load(x), v128.load(x, 16), v128.load(x, 32), v128.load(x, 48), v128.load(x, 64), v128.load(x, 80), v128.load(x, 96), v128.load(x, 112));
-  return f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(r, c)), f32x4.mul(v128.load(q), d));
+  return f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(r, c)), f32x4.mul(halfBitsF32x4(q, m), d));
 }
 
 /** tile16 for q4_0 in the relaxed build, the activation's quads broadcast at xb (broadcastQuads). */
 function tile16Nibbles(xb: usize, dx: usize, corr: usize, g: usize, gs: usize, nb: i32, out: usize): void {
+  const m = v128.load(HALF_CONSTS);
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
   let o = g, x = xb;
   for (let b = 0; b < nb; b++) {
     const c = i32x4.splat(load<i32>(corr + (<usize>b << 4))), d = f32x4.splat(load<f32>(dx + (<usize>b << 2)));
-    a0 = f32x4.add(a0, nibbleBlock(o, x, c, d));
-    a1 = f32x4.add(a1, nibbleBlock(o + gs, x + 128, c, d));
-    a2 = f32x4.add(a2, nibbleBlock(o + 2 * gs, x + 256, c, d));
-    a3 = f32x4.add(a3, nibbleBlock(o + 3 * gs, x + 384, c, d));
-    o += 80; x += 512;
+    a0 = f32x4.add(a0, nibbleBlock(o, x, c, d, m));
+    a1 = f32x4.add(a1, nibbleBlock(o + gs, x + 128, c, d, m));
+    a2 = f32x4.add(a2, nibbleBlock(o + 2 * gs, x + 256, c, d, m));
+    a3 = f32x4.add(a3, nibbleBlock(o + 3 * gs, x + 384, c, d, m));
+    o += 72; x += 512;
   }
   v128.store(out, a0); v128.store(out, a1, 16); v128.store(out, a2, 32); v128.store(out, a3, 48);
 }
@@ -529,7 +530,7 @@ function tile4x8<W>(x: usize, d: usize, c: usize, s: usize, g0: usize, g1: usize
 function unpackNibbles(g: usize, nb: i32, s: usize): void {
   const m = i8x16.splat(15);
   for (let b = 0; b < nb; b++) {
-    const q = g + <usize>b * 80 + 16, o = s + (<usize>b << 8);
+    const q = g + <usize>b * 72 + 8, o = s + (<usize>b << 8);
     const a0 = v128.load(q), a1 = v128.load(q, 16), a2 = v128.load(q, 32), a3 = v128.load(q, 48);
     v128.store(o, v128.and(a0, m)); v128.store(o, v128.and(a1, m), 32);
     v128.store(o, v128.and(a2, m), 64); v128.store(o, v128.and(a3, m), 96);
