@@ -40,16 +40,16 @@ describe("wasm embed", () => {
       });
     });
   }
-  test("q8_0 rows of tiny (subnormal f16 scales) and large weights (scales ≥ 64) widened exactly", () => {
-    for (const scale of [1e-6, 1e4]) {
-      const st = storeAs("q8_0", randn(33 * 224, 12, scale), 33, 224);
+  test("q8_0 / q4_0 rows of tiny (subnormal f16 scales) and large weights (scales ≥ 64) widened exactly", () => {
+    for (const dtype of ["q8_0", "q4_0"] as DType[]) for (const scale of [1e-6, 1e4]) {
+      const st = storeAs(dtype, randn(33 * 224, 12, scale), 33, 224);
       const ids = [0, 5, 32];
       const want = new Float32Array(ids.length * 224);
       ref.embed(want, ref.loadMatrix(st, 33, 224), ids);
       each((be, label) => {
         const out = be.alloc(ids.length * 224);
         be.embed(out, be.loadMatrix(st, 33, 224), ids);
-        expectClose(out, want, 0, 0, `${label} q8_0 weights ${scale}`);
+        expectClose(out, want, 0, 0, `${label} ${dtype} weights ${scale}`);
       });
     }
   });
