@@ -32,7 +32,7 @@ import { HALF_CONSTS, halfBitsF32x4, halfToF32, storeCols } from "./simd";
 
 const TB = 16;
 
-/** Bytes of one 4-row group's block in the quants' stream: q8_0 4 rows of quants, q4_0 4 f32 scales + quants. */
+/** Bytes of one 4-row group's block in the quants' stream: q8_0 4 rows of quants, q4_0 4 f16 scales + quants. */
 // @ts-ignore: decorator
 @inline function groupBlockBytes(isQ8: bool): usize { return isQ8 ? 4 * 32 : 8 + 4 * 16; }
 
@@ -43,10 +43,6 @@ const TB = 16;
 /** Bytes from one block's 4 scales to the next block's: q8_0 4 halves apart, q4_0 within the blocks. */
 // @ts-ignore: decorator
 @inline function scaleStep(isQ8: bool): usize { return isQ8 ? 8 : 8 + 4 * 16; }
-
-/** The 4 rows' scales at sp as f32x4: q8_0's widened (times 2^-112, see the top), q4_0's as stored. */
-// @ts-ignore: decorator
-@inline function loadScales<W>(sp: usize, m: v128): v128 { return halfBitsF32x4(sp, m); }
 
 /** Where the scales of a repacked N × (32 nb) matrix at w start: q8_0 after its ⌈N/4⌉ groups of quants, q4_0 in them. */
 // @ts-ignore: decorator
@@ -317,7 +313,7 @@ export function matmulQuant<W>(out: usize, q16: usize, q8: usize, dx: usize, cor
   // The stored offsets times Σq, the same for the 4 rows: q4_0 nibbles are w + 8 (corr = 8·Σq), q8_0 bytes w + 128.
   const c = load<i32>(corr + (bi << 4));
   r = i32x4.sub(r, i32x4.splat(isQ8 ? c << 4 : c));
-  return f32x4.mul(f32x4.convert_i32x4_s(r), f32x4.mul(loadScales<W>(sp, m), f32x4.splat(load<f32>(dx + (bi << 2)))));
+  return f32x4.mul(f32x4.convert_i32x4_s(r), f32x4.mul(halfBitsF32x4(sp, m), f32x4.splat(load<f32>(dx + (bi << 2)))));
 }
 
 /** Rows 4g … 4g+3 of one group against one activation row: [out0, out1, out2, out3]. */
@@ -495,7 +491,7 @@ function tile4x8<W>(x: usize, d: usize, c: usize, s: usize, g0: usize, g1: usize
       p += 32; x += 16;
     } while (p != pe);
     // blockDot's float step for each of the 8 (row group, token) pairs, accumulated in acc
-    const w0 = loadScales<W>(g0, m), w1 = loadScales<W>(g1, m), dv = v128.load(d), cv = v128.load(c);
+    const w0 = halfBitsF32x4(g0, m), w1 = halfBitsF32x4(g1, m), dv = v128.load(d), cv = v128.load(c);
     g0 += scaleStep(isSigned<W>()); g1 += scaleStep(isSigned<W>()); d += 16; c += 16;
     let dt = v128.shuffle<f32>(dv, dv, 0, 0, 0, 0), ct = v128.shuffle<i32>(cv, cv, 0, 0, 0, 0);
     v128.store(acc, f32x4.add(v128.load(acc), f32x4.mul(f32x4.convert_i32x4_s(finish<W>(r00, ct)), f32x4.mul(w0, dt))));
@@ -558,8 +554,8 @@ function tile1x8<W>(x: usize, d: usize, c: usize, s: usize, g0: usize, g1: usize
       p += 64; x += 32;
     } while (p != pe);
     const dt = f32x4.splat(load<f32>(d)), ct = i32x4.splat(load<i32>(c));
-    v128.store(acc, f32x4.add(v128.load(acc), f32x4.mul(f32x4.convert_i32x4_s(finish<W>(r0, ct)), f32x4.mul(loadScales<W>(g0, m), dt))));
-    v128.store(acc, f32x4.add(v128.load(acc, 16), f32x4.mul(f32x4.convert_i32x4_s(finish<W>(r1, ct)), f32x4.mul(loadScales<W>(g1, m), dt))), 16);
+    v128.store(acc, f32x4.add(v128.load(acc), f32x4.mul(f32x4.convert_i32x4_s(finish<W>(r0, ct)), f32x4.mul(halfBitsF32x4(g0, m), dt))));
+    v128.store(acc, f32x4.add(v128.load(acc, 16), f32x4.mul(f32x4.convert_i32x4_s(finish<W>(r1, ct)), f32x4.mul(halfBitsF32x4(g1, m), dt))), 16);
     g0 += scaleStep(isSigned<W>()); g1 += scaleStep(isSigned<W>()); d += 16; c += 16;
   }
 }
