@@ -16,7 +16,8 @@ import { encodeAs, quantizeTensors, targetDtype, WEIGHT_TYPES, type WeightType }
 import type { OpenELMModel } from "../models/openelm.js";
 import type { Backend, Matrix } from "../kernels/backend.js";
 import type { KVCache } from "../models/kv_cache.js";
-import type { MatvecRows } from "../kernels/wasm/index.js";
+import type { MatvecRows, WasmBackend } from "../kernels/wasm/index.js";
+import type { WebGPUBackend } from "../kernels/webgpu/index.js";
 import { InvalidArgumentError } from "commander";
 import { choiceArg, intArg, intListArg, UsageError } from "./args.js";
 import { modelPath } from "./model_args.js";
@@ -30,6 +31,10 @@ export interface BenchOptions {
   matvecRows?: MatvecRows;
   /** Sequences decoded together in the tg tests (batched forwards, as the server's continuous batching runs them). */
   batch?: number[];
+  /** Kernels: the WASM backend (default) or WebGPU (a device: each step's logits are read back, as generation does). */
+  backend?: "wasm" | "webgpu";
+  /** The WebGPU kernel family (WebGPUBackendOptions.kernels). */
+  webgpuKernels?: "auto" | "workgroup" | "portable";
 }
 
 /** One row of a decode profile: a backend op (matmuls by weight shape), its time a token and its share. */
@@ -116,6 +121,8 @@ export function register(program: Command): void {
     .option("-n, --n-gen <list>", "tokens to decode", intListArg("token counts"), [128])
     .option("-t, --threads <list>", "thread counts (default: all cores)", intListArg("thread counts"))
     .option("-b, --batch <list>", "sequences decoded together in the tg tests (aggregate t/s, like llama-batched-bench)", intListArg("batch sizes"), [1])
+    .option("--backend <name>", "kernels: wasm (default) or webgpu (Node: the optional `webgpu` package; threads, --profile and --bandwidth are the WASM backend's)", choiceArg(["wasm", "webgpu"] as const), "wasm")
+    .option("--webgpu-kernels <kind>", "with --backend webgpu: auto (default), workgroup (GPU kernels) or portable (CPU adapters' kernels)", choiceArg(["auto", "workgroup", "portable"] as const))
     .option("-r, --repetitions <n>", "runs of each test", intArg(1), 5)
     .option("--seed <n>", "seed of the random weights and prompt", intArg(0), 0)
     .option("--no-relaxed", "use the plain SIMD kernels even where relaxed SIMD is available")
@@ -137,8 +144,11 @@ export async function bench(o: BenchOptions): Promise<void> {
   if (o.model !== undefined && o.config !== undefined) throw new UsageError("bench: give --model or --config, not both");
   // Node 20 has relaxed SIMD behind a V8 flag; it must be set before the kernels compile.
   if (o.relaxed) v8.setFlagsFromString("--experimental-wasm-relaxed-simd");
-  const { createWasmBackend } = await import("../kernels/wasm/index.js");
-  const threads = o.threads ?? [(await import("node:os")).availableParallelism()];
+  const gpu = o.backend === "webgpu";
+  if (gpu && (o.profile || o.bandwidth !== undefined || o.threads || o.matvecRows))
+    throw new UsageError("bench: --threads, --profile, --bandwidth and --matvec-rows are for --backend wasm");
+  if (!gpu && o.webgpuKernels) throw new UsageError("bench: --webgpu-kernels is for --backend webgpu");
+  const threads = gpu ? [1] : o.threads ?? [(await import("node:os")).availableParallelism()];
   if (threads.some((t) => t < 1)) throw new UsageError(`bench: --threads must be ≥ 1, got ${threads.join(",")}`);
 
   // Each tensor is garbage once the backend has copied it; collect it then, so peak RSS measures the
@@ -164,7 +174,10 @@ export async function bench(o: BenchOptions): Promise<void> {
   for (const t of tensors.values()) { sizeBytes += bytesFor(t.dtype, numel(t.shape)); if (t.shape.length === 2) dtypes.add(t.dtype); }
   const dtype = o.dtype ?? [...dtypes].join("+");
 
-  const backend = await createWasmBackend({ threads: Math.max(...threads), relaxed: o.relaxed ? "auto" : false, matvecRows: o.matvecRows });
+  const backend: Backend & Partial<WasmBackend> & Partial<WebGPUBackend> = gpu
+    ? await (await import("../kernels/webgpu_node.js")).createNodeWebGPUBackend({ kernels: o.webgpuKernels })
+    : await (await import("../kernels/wasm/index.js")).createWasmBackend({ threads: Math.max(...threads), relaxed: o.relaxed ? "auto" : false, matvecRows: o.matvecRows });
+  const backendLabel = backend.adapterInfo ? `webgpu ${backend.kernels} (${backend.adapterInfo})` : backend.name;
   const loadMatrix = backend.loadMatrix.bind(backend);
   backend.loadMatrix = (t, rows, cols) => { const m = loadMatrix(t, rows, cols); gc?.(); return m; };
   let model: OpenELMModel;
@@ -182,21 +195,21 @@ export async function bench(o: BenchOptions): Promise<void> {
   const print = (s: string) => { if (!o.json) process.stdout.write(s); };
   print(`| model | size | params | backend | threads | test | t/s |\n|---|---|---|---|---|---|---|\n`);
   for (const t of threads) {
-    backend.setThreads(t);
-    run(model, [cache], randomIds(16, V, o.seed), 2); // warm-up: compile tiers, fault in scratch
+    backend.setThreads?.(t);
+    await run(model, [cache], randomIds(16, V, o.seed), 2); // warm-up: compile tiers, fault in scratch
     const tests = [...o.nPrompt.filter((n) => n > 0).map((n) => ({ test: `pp${n}`, p: n, g: 0, b: 1 })),
       ...o.nGen.filter((n) => n > 0).flatMap((n) => batches.map((b) => ({ test: b > 1 ? `tg${n} x${b}` : `tg${n}`, p: 0, g: n, b })))];
     for (const { test, p, g, b } of tests) {
       const samples: number[] = [];
       for (let r = 0; r < o.repetitions; r++) {
         const ids = randomIds(Math.max(p, 1), V, o.seed + r + 1);
-        const ms = p > 0 ? run(model, [cache], ids, 0) : run(model, [cache, ...more.slice(0, b - 1)], ids.slice(0, 1), g - 1);
+        const ms = p > 0 ? await run(model, [cache], ids, 0) : await run(model, [cache, ...more.slice(0, b - 1)], ids.slice(0, 1), g - 1);
         samples.push(((p > 0 ? p : g * b) * 1000) / ms);
       }
       const [avg, sd] = meanSd(samples);
-      results.push({ model: label, dtype, size_bytes: sizeBytes, params, backend: backend.name, threads: t, test,
+      results.push({ model: label, dtype, size_bytes: sizeBytes, params, backend: backendLabel, threads: t, test,
         n_prompt: p, n_gen: g, n_batch: b, samples_ts: samples, avg_ts: avg, stddev_ts: sd });
-      print(`| ${label} ${dtype} | ${(sizeBytes / 2 ** 20).toFixed(2)} MiB | ${(params / 1e6).toFixed(2)} M | ${backend.name} | ${t} | ${test} | ${avg.toFixed(2)} ± ${sd.toFixed(2)} |\n`);
+      print(`| ${label} ${dtype} | ${(sizeBytes / 2 ** 20).toFixed(2)} MiB | ${(params / 1e6).toFixed(2)} M | ${backendLabel} | ${gpu ? "-" : t} | ${test} | ${avg.toFixed(2)} ± ${sd.toFixed(2)} |\n`);
     }
   }
   const peakRss = process.resourceUsage().maxRSS * 1024;
@@ -204,7 +217,7 @@ export async function bench(o: BenchOptions): Promise<void> {
   if (o.profile) {
     const pMax = Math.max(0, ...o.nPrompt);
     for (const t of threads) {
-      backend.setThreads(t);
+      backend.setThreads!(t);
       const runs = [{ test: "decode", unit: "token", rows: profileOps(model, cache, backend, "decode", Math.max(16, Math.min(128, maxLen - 2))) }];
       if (pMax > 0) runs.push({ test: `pp${pMax}`, unit: "prompt", rows: profileOps(model, cache, backend, "prefill", pMax) });
       for (const { test, unit, rows } of runs) {
@@ -217,12 +230,12 @@ ${test === "decode" ? "decode" : `prefill (${test})`} profile, ${t} thread${t > 
   }
   // After peak RSS is taken: the probe's buffer is not the engine's memory.
   const bandwidth: Array<{ threads: number; read_gb_per_s: number }> = [];
-  const wasmBytes = backend.memoryBytes();
+  const wasmBytes = backend.memoryBytes?.() ?? 0;
   if (o.bandwidth !== undefined) {
     const mib = (o.bandwidth as number | boolean) === true ? 1024 : o.bandwidth;
     for (const t of [...new Set([1, ...threads])].sort((a, b) => a - b)) {
-      backend.setThreads(t);
-      bandwidth.push({ threads: t, read_gb_per_s: backend.readBandwidth(mib * 2 ** 20) });
+      backend.setThreads!(t);
+      bandwidth.push({ threads: t, read_gb_per_s: backend.readBandwidth!(mib * 2 ** 20) });
     }
     print(`\nmemory read bandwidth (streaming sum over ${mib} MiB): ${bandwidth.map((b) => `${b.threads} thread${b.threads > 1 ? "s" : ""} ${b.read_gb_per_s.toFixed(1)} GB/s`).join(", ")}\n`);
   }
@@ -290,17 +303,15 @@ function profileOps(model: OpenELMModel, cache: KVCache, backend: Backend, mode:
 
 /**
  * Prefill ids into each emptied cache, then decode `steps` more tokens one at a time (ids fixed in advance),
- * all caches together in one batched forward a step; ms.
+ * all caches together in one batched forward a step; ms. Every step's logits are in host memory when it
+ * ends (a device backend reads them back, as generation must to sample).
  */
-function run(model: OpenELMModel, caches: KVCache[], ids: number[], steps: number): number {
+async function run(model: OpenELMModel, caches: KVCache[], ids: number[], steps: number): Promise<number> {
   const next = randomIds(steps, model.config.vocab_size, 7);
   for (const c of caches) c.truncate(0);
   const t0 = performance.now();
-  if (caches.length === 1) model.forward(ids, caches[0]);
-  else model.forwardBatch(caches.map((cache) => ({ ids, cache, logits: "last" as const })));
-  for (let s = 0; s < steps; s++) {
-    if (caches.length === 1) model.forward([next[s]], caches[0]);
-    else model.forwardBatch(caches.map((cache) => ({ ids: [next[s]], cache, logits: "last" as const })));
-  }
+  await model.forwardBatchAsync(caches.map((cache) => ({ ids, cache, logits: "last" as const })));
+  for (let s = 0; s < steps; s++)
+    await model.forwardBatchAsync(caches.map((cache) => ({ ids: [next[s]], cache, logits: "last" as const })));
   return performance.now() - t0;
 }

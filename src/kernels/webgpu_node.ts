@@ -5,7 +5,7 @@
 
 /// <reference types="@webgpu/types" />
 
-import { createWebGPUBackend, type WebGPUBackend } from "./webgpu/index.js";
+import { createWebGPUBackend, type WebGPUBackend, type WebGPUBackendOptions } from "./webgpu/index.js";
 import { InputError } from "../errors.js";
 
 let gpu: GPU | null = null;
@@ -25,6 +25,6 @@ export async function nodeGPU(): Promise<GPU> {
 }
 
 /** The WebGPU backend on Node's GPU object. */
-export async function createNodeWebGPUBackend(): Promise<WebGPUBackend> {
-  return createWebGPUBackend({ gpu: await nodeGPU() });
+export async function createNodeWebGPUBackend(options: Omit<WebGPUBackendOptions, "gpu"> = {}): Promise<WebGPUBackend> {
+  return createWebGPUBackend({ ...options, gpu: await nodeGPU() });
 }

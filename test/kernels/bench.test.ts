@@ -3,6 +3,7 @@
 
 import { describe, expect, test, vi } from "vitest";
 import { bench, type BenchOptions } from "../../src/cli/bench.js";
+import { SWIFTSHADER_ICD } from "./webgpu_cases.js";
 
 const tinyConfig = new URL("../fixtures/openelm/tiny-small-vocab/config.json", import.meta.url).pathname;
 const base: BenchOptions = { nPrompt: [8], nGen: [4], threads: [1, 2], repetitions: 2, seed: 0, relaxed: false, json: true };
@@ -50,6 +51,18 @@ describe("openelm bench", () => {
     for (const b of r.bandwidth) expect(b.read_gb_per_s).toBeGreaterThan(0.1);
     expect(r.wasm_memory_bytes).toBeLessThan(32 * 2 ** 20); // the probe's buffer is not counted as the engine's
   }, 60_000);
+
+  test("--backend webgpu: pp and tg on the device (SwiftShader here), the adapter and kernel family named; WASM-only options refused", async () => {
+    if (!process.env.VK_ICD_FILENAMES) process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
+    const r = JSON.parse(await captured({ ...base, threads: undefined, config: tinyConfig, dtype: "q8_0", nPrompt: [5], nGen: [3], repetitions: 1, backend: "webgpu" }));
+    expect(r.results.map((x: { test: string }) => x.test)).toEqual(["pp5", "tg3"]);
+    for (const x of r.results) {
+      expect(x.backend).toMatch(/^webgpu (portable|workgroup) \(.+\)$/);
+      expect(x.avg_ts).toBeGreaterThan(0);
+    }
+    await expect(bench({ ...base, config: tinyConfig, backend: "webgpu" })).rejects.toThrow("bench: --threads, --profile, --bandwidth and --matvec-rows are for --backend wasm");
+    await expect(bench({ ...base, config: tinyConfig, webgpuKernels: "portable" })).rejects.toThrow("bench: --webgpu-kernels is for --backend webgpu");
+  }, 120_000);
 
   test("takes --model or --config, not both; a missing model is named", async () => {
     await expect(bench({ ...base, model: "x", config: tinyConfig })).rejects.toThrow("bench: give --model or --config, not both");

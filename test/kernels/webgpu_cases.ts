@@ -10,9 +10,10 @@ import type { Backend } from "../../src/kernels/backend.js";
 /** Debian's chromium package ships SwiftShader's Vulkan ICD here. */
 export const SWIFTSHADER_ICD = "/usr/lib/chromium/vk_swiftshader_icd.json";
 
-export async function createWebGPU(): Promise<WebGPUBackend> {
+/** The backend; `kernels` picks a kernel family (SwiftShader gets "portable" by default). */
+export async function createWebGPU(kernels?: "workgroup" | "portable"): Promise<WebGPUBackend> {
   if (!process.env.VK_ICD_FILENAMES && fs.existsSync(SWIFTSHADER_ICD)) process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
-  return createNodeWebGPUBackend();
+  return createNodeWebGPUBackend({ kernels });
 }
 
 /** Copy values into a buffer of the backend and send them to the device. */

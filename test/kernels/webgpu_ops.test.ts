@@ -41,7 +41,8 @@ test("the backend imports nothing from Node or npm (it runs in browsers and work
       expect(m[1].startsWith("."), `${f} imports ${m[1]}`).toBe(true);
 });
 
-async function checkMatmul(dtype: DType, N: number, K: number, T: number, xScale: number, seed: number): Promise<void> {
+async function checkMatmul(dtype: DType, N: number, K: number, T: number, xScale: number, seed: number, on: WebGPUBackend = be): Promise<void> {
+  const be = on;
   const wv = randn(N * K, seed, 0.5);
   if (dtype === "q8_0" || dtype === "q4_0") wv.fill(0, 0, Math.min(32, K)); // an all-zero block (scale 0)
   const st = storeAs(dtype, wv, N, K);
@@ -73,6 +74,25 @@ describe("webgpu matmul", () => {
       for (const N of [1, 7, 33, 257]) for (const K of [32, 224]) for (const T of [1, 3, 4, 17])
         await checkMatmul(dtype, N, K, T, 1, N * 7919 + K * 31 + T);
     });
+});
+
+// The GPU family (workgroup memory, barriers), on SwiftShader too: a barrier costs it ~0.5 ms a workgroup,
+// so a few shapes, chosen for the edges: rows and tokens past a 64-wide tile (65, 70), a partial 4-row
+// group (7), K a multiple of 16 (tiles) and of 4 (matvec) or neither (33: the portable loops).
+describe("webgpu matmul, workgroup kernels", () => {
+  let wg: WebGPUBackend;
+  beforeAll(async () => { wg = await createWebGPU("workgroup"); });
+  afterAll(() => wg?.dispose?.());
+  test("the family is the one asked for", () => {
+    expect(wg.kernels).toBe("workgroup");
+    expect(be.kernels).toBe(/swiftshader/i.test(be.adapterInfo) ? "portable" : "workgroup");
+  });
+  for (const dtype of ["f32", "bf16", "f16", "q8_0", "q4_0"] as DType[])
+    test(`${dtype}: N 7, 65; K ${dtype.startsWith("q") ? "32, 288" : "20, 33, 48, 288"}; T 1, 3, 4, 70`, async () => {
+      for (const N of [7, 65]) for (const K of dtype.startsWith("q") ? [32, 288] : [20, 33, 48, 288]) for (const T of [1, 3, 4, 70])
+        await checkMatmul(dtype, N, K, T, 1, N * 7919 + K * 31 + T, wg);
+      await checkMatmul(dtype, 130, 64, 5, 1e4, 6, wg);
+    }, 60_000);
 });
 
 describe("webgpu embed", () => {

@@ -1,4 +1,5 @@
-// Dispatch of attention.wgsl: scores, then the weighted sum; the scores scratch grows on demand.
+// Dispatch of attention.wgsl: scores, each row's softmax max and sum, then the weighted sum; the scratch
+// (scores, then the row statistics) grows on demand.
 
 import { WGSL } from "./wgsl.js";
 import type { GpuContext } from "./context.js";
@@ -14,10 +15,12 @@ export class Attention {
     if (nQ % nKV !== 0) throw new RangeError(`attention: nQ ${nQ} is not a multiple of nKV ${nKV}`);
     const o = ctx.ref(out, T * nQ * hd, "attention out"), qr = ctx.ref(q, (T - 1) * qStride + nQ * hd, "attention q");
     const k = ctx.ref(kCache, S * nKV * hd, "attention kCache"), v = ctx.ref(vCache, S * nKV * hd, "attention vCache");
-    if (!this.scratch || this.scratch.length < T * nQ * S) this.scratch = ctx.alloc(Math.max(T * nQ * S, 2 * (this.scratch?.length ?? 0)));
+    const need = T * nQ * (S + 2);
+    if (!this.scratch || this.scratch.length < need) this.scratch = ctx.alloc(Math.max(need, 2 * (this.scratch?.length ?? 0)));
     const sc = ctx.ref(this.scratch, 0, "attention scratch");
-    const params = { u32: [T, pos0, nQ, nKV, hd, qStride, qr.offset, k.offset, v.offset, o.offset, S], f32: [1 / Math.sqrt(hd)] };
+    const params = { u32: [T, pos0, nQ, nKV, hd, qStride, qr.offset, k.offset, v.offset, o.offset, S, T * nQ * S], f32: [1 / Math.sqrt(hd)] };
     ctx.dispatch(ctx.pipeline(WGSL.attention, "scores"), params, [qr.buffer, k.buffer, sc.buffer, null], [Math.ceil(S / 64), nQ, T]);
+    ctx.dispatch(ctx.pipeline(WGSL.attention, "stats"), params, [null, null, sc.buffer, null], [Math.ceil(nQ / 64), T]);
     ctx.dispatch(ctx.pipeline(WGSL.attention, "attend"), params, [null, v.buffer, sc.buffer, o.buffer], [Math.ceil(hd / 64), nQ, T]);
   }
 }

@@ -1,13 +1,13 @@
-// Causal GQA attention with a safe softmax, in two dispatches and no barriers (see matmul.wgsl).
-// Query t sees keys s ≤ pos0 + t; query head h uses kv head h / (nQ / nKV). SC is scratch (T, nQ, S).
+// Causal GQA attention with a safe softmax, in three dispatches and no barriers (see matmul.wgsl).
+// Query t sees keys s ≤ pos0 + t; query head h uses kv head h / (nQ / nKV). SC is scratch: the scores
+// (T, nQ, S), then each row's max and Σ from word SOFF.
 // scores: one thread per (s, h, t): SC = q·k / sqrt(hd).
-// attend: one thread per (i, h, t), i < hd: the row's max, Σ exp(score − max), then
-//   out_i = Σ_s (exp(score_s − max) / Σ) v_s,i; each of a head's hd threads recomputes max and Σ, which
-//   costs as much as the weighted sum itself and keeps every thread independent. Same order of
-//   operations as kernels/ref/attention.ts.
+// stats: one thread per (h, t): the row's max, then Σ exp(score − max).
+// attend: one thread per (i, h, t), i < hd: out_i = Σ_s (exp(score_s − max) / Σ) v_s,i.
+// Same order of operations as kernels/ref/attention.ts.
 
 struct Params { T: u32, pos0: u32, nQ: u32, nKV: u32, hd: u32, qStride: u32, qoff: u32, koff: u32,
-  voff: u32, ooff: u32, S: u32, scale: f32 }
+  voff: u32, ooff: u32, S: u32, soff: u32, scale: f32 }
 @group(0) @binding(0) var<storage, read> P: Params;
 @group(0) @binding(1) var<storage, read> Q: array<f32>;
 @group(0) @binding(2) var<storage, read> KV: array<f32>;     // keys (scores) or values (attend)
@@ -29,6 +29,21 @@ fn scores(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 @compute @workgroup_size(64)
+fn stats(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let h = gid.x;
+  let t = gid.y;
+  if (h >= P.nQ) { return; }
+  let nk = P.pos0 + t + 1u;
+  let so = (t * P.nQ + h) * P.S;
+  var m = SC[so];
+  for (var s = 1u; s < nk; s++) { m = max(m, SC[so + s]); }
+  var sum = 0.0;
+  for (var s = 0u; s < nk; s++) { sum += exp(SC[so + s] - m); }
+  SC[P.soff + 2u * (t * P.nQ + h)] = m;
+  SC[P.soff + 2u * (t * P.nQ + h) + 1u] = sum;
+}
+
+@compute @workgroup_size(64)
 fn attend(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = gid.x;
   let h = gid.y;
@@ -37,10 +52,8 @@ fn attend(@builtin(global_invocation_id) gid: vec3<u32>) {
   let g = h / (P.nQ / P.nKV);
   let nk = P.pos0 + t + 1u;
   let so = (t * P.nQ + h) * P.S;
-  var m = SC[so];
-  for (var s = 1u; s < nk; s++) { m = max(m, SC[so + s]); }
-  var sum = 0.0;
-  for (var s = 0u; s < nk; s++) { sum += exp(SC[so + s] - m); }
+  let m = SC[P.soff + 2u * (t * P.nQ + h)];
+  let sum = SC[P.soff + 2u * (t * P.nQ + h) + 1u];
   let vo = P.voff + g * P.hd + i;
   let vStride = P.nKV * P.hd;
   var acc = 0.0;

@@ -32,7 +32,11 @@ export class GpuContext {
   /** The first validation or out-of-memory error the device reported; thrown by the next read. */
   private deviceError: string | null = null;
 
-  constructor(readonly device: GPUDevice) {
+  /**
+   * @param workgroupKernels use the kernels with workgroup memory and barriers (GPUs) where one exists;
+   *   false: the barrier-free ones (CPU adapters, where a barrier costs a thread switch per workgroup).
+   */
+  constructor(readonly device: GPUDevice, readonly workgroupKernels = false) {
     this.align = device.limits.minStorageBufferOffsetAlignment;
     this.ring = device.createBuffer({ size: RING_BYTES, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
     this.dummy = device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE });

@@ -22,11 +22,18 @@ export interface WebGPUBackendOptions {
   /** The WebGPU entry point (default: navigator.gpu). */
   gpu?: GPU;
   powerPreference?: GPUPowerPreference;
+  /**
+   * Kernel family: "workgroup" (workgroup memory and barriers: what a GPU needs), "portable" (none: what a
+   * CPU adapter such as SwiftShader runs fast), or "auto" (default): portable on a CPU adapter, else workgroup.
+   */
+  kernels?: "auto" | "workgroup" | "portable";
 }
 
 export interface WebGPUBackend extends Backend {
   /** What the adapter says it is (vendor, architecture, description), for logs and benchmarks. */
   readonly adapterInfo: string;
+  /** The kernel family in use (WebGPUBackendOptions.kernels, "auto" resolved). */
+  readonly kernels: "workgroup" | "portable";
 }
 
 /**
@@ -46,11 +53,14 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
     maxStorageBuffersPerShaderStage: Math.min(8, adapter.limits.maxStorageBuffersPerShaderStage),
   } });
   const info = adapter.info;
-  const ctx = new GpuContext(device);
+  const kernels = options.kernels ?? "auto";
+  const cpuAdapter = info?.isFallbackAdapter === true || /swiftshader|llvmpipe|lavapipe|warp/i.test(`${info?.vendor} ${info?.architecture} ${info?.description}`);
+  const ctx = new GpuContext(device, kernels === "workgroup" || (kernels === "auto" && !cpuAdapter));
   const attention = new Attention(ctx);
   return {
     name: "webgpu",
     adapterInfo: [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(" ") || "unknown adapter",
+    kernels: ctx.workgroupKernels ? "workgroup" : "portable",
     alloc: (n) => ctx.alloc(n),
     loadMatrix: (t, rows, cols): Matrix => loadMatrix(ctx, t, rows, cols),
     loadVector(t) {
