@@ -1450,6 +1450,106 @@ function tile16Q5K(x8: usize, dx: usize, sums: usize, g: usize, gs: usize, nsb: 
 
 const TB = 16;
 
+// Prefill of q4_K / q5_K: one group (4 rows) against two activation rows (xa, xa + K) at once, so each quant
+// vector's unpacking (mask, shift, q5_K's fifth bit) serves two tokens. The i16 level sums of a run's
+// sub-block pair are scaled and widened by one i16 pair dot with the sub-block scales (lanes 2r, 2r+1 are
+// row r), as in decode, so no i32 partial sums are kept; q5_K's levels (up to 31) close a phase every 4
+// steps before an i16 sum can overflow, q4_K's every 8. Rows past n1 are not stored.
+function tile4K2Q45(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb: i32, five: bool, oa: usize, ob: usize, nOut: i32): void {
+  const GB: usize = five ? 736 : 608;
+  const m15 = i8x16.splat(15), bit = i8x16.splat(16);
+  const xbOff = <usize>K, sbOff = <usize>(K >> 4), dbOff = <usize>nsb << 2;
+  const steps: usize = five ? 4 : 8;
+  let fa = f32x4.splat(0), fb = f32x4.splat(0);
+  for (let s = 0; s < nsb; s++) {
+    const blk = g + <usize>s * GB, e = <usize>s << 8;
+    let ia = i32x4.splat(0), ib = i32x4.splat(0);
+    for (let c = 0; c < 4; c++) {
+      const q = blk + (five ? 224 : 96) + (<usize>c << 7), xa = x8 + e + (<usize>c << 6), xb = xa + xbOff;
+      const sc = v128.load8x8_u(blk + 32 + (<usize>c << 3)); // [sc_2c rows 0..3, sc_2c+1 rows 0..3]
+      const sl = scLo(sc), sh = scHi(sc);
+      for (let i0: usize = 0; i0 < 8; i0 += steps) {
+        let a16 = i16x8.splat(0), b16 = i16x8.splat(0), c16 = i16x8.splat(0), d16 = i16x8.splat(0);
+        for (let i = i0; i < i0 + steps; i++) {
+          const v = v128.load(q + (i << 4));
+          let lo = v128.and(v, m15), hi = v128.and(i16x8.shr_u(v, 4), m15);
+          if (five) { // qh bit 2c (sub-block 2c) and 2c+1 moved to bit 4 of each byte
+            const h = v128.load(blk + 96 + (i << 4));
+            lo = v128.or(lo, v128.and(shift16(h, 4 - 2 * c), bit));
+            hi = v128.or(hi, v128.and(shift16(h, 3 - 2 * c), bit));
+          }
+          a16 = i16x8.add(a16, dot16(v128.load32_splat(xa + (i << 2)), lo));
+          b16 = i16x8.add(b16, dot16(v128.load32_splat(xa + 32 + (i << 2)), hi));
+          c16 = i16x8.add(c16, dot16(v128.load32_splat(xb + (i << 2)), lo));
+          d16 = i16x8.add(d16, dot16(v128.load32_splat(xb + 32 + (i << 2)), hi));
+        }
+        ia = i32x4.add(ia, i32x4.add(i32x4.dot_i16x8_s(a16, sl), i32x4.dot_i16x8_s(b16, sh)));
+        ib = i32x4.add(ib, i32x4.add(i32x4.dot_i16x8_s(c16, sl), i32x4.dot_i16x8_s(d16, sh)));
+      }
+    }
+    // Σ_j m_j · Σ x over sub-block j, per token: mins as i16 pairs per row against the pairs of activation sums.
+    const m0 = v128.load8x8_u(blk + 64), m1 = v128.load8x8_u(blk + 72), m2 = v128.load8x8_u(blk + 80), m3 = v128.load8x8_u(blk + 88);
+    const sa = sums + (e >> 4), sb = sa + sbOff;
+    const mina = i32x4.add(i32x4.add(i32x4.dot_i16x8_s(m0, v128.load32_splat(sa)), i32x4.dot_i16x8_s(m1, v128.load32_splat(sa + 4))),
+      i32x4.add(i32x4.dot_i16x8_s(m2, v128.load32_splat(sa + 8)), i32x4.dot_i16x8_s(m3, v128.load32_splat(sa + 12))));
+    const minb = i32x4.add(i32x4.add(i32x4.dot_i16x8_s(m0, v128.load32_splat(sb)), i32x4.dot_i16x8_s(m1, v128.load32_splat(sb + 4))),
+      i32x4.add(i32x4.dot_i16x8_s(m2, v128.load32_splat(sb + 8)), i32x4.dot_i16x8_s(m3, v128.load32_splat(sb + 12))));
+    const d = v128.load(blk), dm = v128.load(blk, 16);
+    const da = f32x4.splat(load<f32>(dx + (<usize>s << 2))), db = f32x4.splat(load<f32>(dx + dbOff + (<usize>s << 2)));
+    fa = f32x4.add(fa, f32x4.sub(f32x4.mul(f32x4.convert_i32x4_s(ia), f32x4.mul(d, da)), f32x4.mul(f32x4.convert_i32x4_s(mina), f32x4.mul(dm, da))));
+    fb = f32x4.add(fb, f32x4.sub(f32x4.mul(f32x4.convert_i32x4_s(ib), f32x4.mul(d, db)), f32x4.mul(f32x4.convert_i32x4_s(minb), f32x4.mul(dm, db))));
+  }
+  storeRows4(oa, fa, nOut);
+  storeRows4(ob, fb, nOut);
+}
+
+// Prefill of q6_K: one group against two activation rows (xa, xa + K), each sub-block's level vectors
+// unpacked once for both (superQ6K's steps, twice the dots).
+function tile4K2Q6(x8: usize, dx: usize, off: usize, K: i32, g: usize, nsb: i32, oa: usize, ob: usize, nOut: i32): void {
+  const m63 = i8x16.splat(63), top = i8x16.splat(-64);
+  const dbOff = <usize>nsb << 2;
+  let fa = f32x4.splat(0), fb = f32x4.splat(0);
+  for (let s = 0; s < nsb; s++) {
+    const blk = g + <usize>s * 848, e = <usize>s << 8;
+    let ia = i32x4.splat(0), ib = i32x4.splat(0);
+    let v = blk + 80, xa = x8 + e, xb = xa + <usize>K, pa = off + (e >> 3), pb = pa + <usize>(K >> 3), sc = blk + 16;
+    for (let p = 0; p < 8; p++) {
+      const sv = v128.load8x8_s(sc), s5 = i16x8.shl(sv, 5); // the levels are the weights + 32
+      ia = i32x4.sub(ia, i32x4.dot_i16x8_s(s5, v128.load32_splat(pa)));
+      ib = i32x4.sub(ib, i32x4.dot_i16x8_s(s5, v128.load32_splat(pb)));
+      for (let h = 0; h < 2; h++) { // sub-blocks 2p, 2p + 1
+        const w = v + (<usize>h * 48), ya = xa + (<usize>h << 4), yb = xb + (<usize>h << 4);
+        const sh = h == 0 ? v128.shuffle<i16>(sv, sv, 0, 0, 2, 2, 4, 4, 6, 6) : v128.shuffle<i16>(sv, sv, 1, 1, 3, 3, 5, 5, 7, 7);
+        const A = v128.load(w), B = v128.load(w, 16), C = v128.load(w, 32);
+        const l0 = v128.and(A, m63), l1 = v128.and(B, m63), l2 = v128.and(C, m63);
+        const l3 = i16x8.shr_u(v128.or(i16x8.shr_u(v128.or(i16x8.shr_u(v128.and(A, top), 2), v128.and(B, top)), 2), v128.and(C, top)), 2);
+        ia = i32x4.add(ia, i32x4.add(
+          i32x4.dot_i16x8_s(i16x8.add(dot16(v128.load32_splat(ya), l0), dot16(v128.load32_splat(ya, 4), l1)), sh),
+          i32x4.dot_i16x8_s(i16x8.add(dot16(v128.load32_splat(ya, 8), l2), dot16(v128.load32_splat(ya, 12), l3)), sh)));
+        ib = i32x4.add(ib, i32x4.add(
+          i32x4.dot_i16x8_s(i16x8.add(dot16(v128.load32_splat(yb), l0), dot16(v128.load32_splat(yb, 4), l1)), sh),
+          i32x4.dot_i16x8_s(i16x8.add(dot16(v128.load32_splat(yb, 8), l2), dot16(v128.load32_splat(yb, 12), l3)), sh)));
+      }
+      v += 96; xa += 32; xb += 32; pa += 4; pb += 4; sc += 8;
+    }
+    const d = v128.load(blk);
+    fa = f32x4.add(fa, f32x4.mul(f32x4.convert_i32x4_s(ia), f32x4.mul(d, f32x4.splat(load<f32>(dx + (<usize>s << 2))))));
+    fb = f32x4.add(fb, f32x4.mul(f32x4.convert_i32x4_s(ib), f32x4.mul(d, f32x4.splat(load<f32>(dx + dbOff + (<usize>s << 2))))));
+  }
+  storeRows4(oa, fa, nOut);
+  storeRows4(ob, fb, nOut);
+}
+
+/** The first n (1…4) lanes of acc to o. */
+// @ts-ignore: decorator
+@inline function storeRows4(o: usize, acc: v128, n: i32): void {
+  if (n >= 4) { v128.store(o, acc); return; }
+  store<f32>(o, f32x4.extract_lane(acc, 0));
+  if (n > 1) store<f32>(o, f32x4.extract_lane(acc, 1), 4);
+  if (n > 2) store<f32>(o, f32x4.extract_lane(acc, 2), 8);
+}
+
+
 function loopK<Q>(out: usize, x8: usize, dx: usize, sums: usize, off: usize, w: usize, T: i32, N: i32, K: i32, n0: i32, n1: i32): void {
   const nsb = K >> 8;
   const groupBytes = <usize>nsb * kqGroupBytes(kindOf<Q>());
@@ -1468,7 +1568,14 @@ function loopK<Q>(out: usize, x8: usize, dx: usize, sums: usize, off: usize, w: 
   for (let tb = 0; tb < T; tb += TB) {
     const te = min(T, tb + TB);
     for (let n = n0; n < n1; n += 4) {
-      for (let t = tb; t < te; t++) {
+      let t = tb;
+      for (; t + 2 <= te; t += 2) { // two tokens a pass
+        const x = x8 + <usize>t * K, d = dx + ((<usize>t * nsb) << 2), g = w + <usize>(n >> 2) * groupBytes;
+        const oa = out + ((<usize>t * N + n) << 2), ob = oa + (<usize>N << 2);
+        if (sizeof<Q>() == 4) tile4K2Q6(x, d, off + ((<usize>t * K) >> 3), K, g, nsb, oa, ob, n1 - n);
+        else tile4K2Q45(x, d, sums + ((<usize>t * K) >> 4), K, g, nsb, sizeof<Q>() == 2, oa, ob, n1 - n);
+      }
+      for (; t < te; t++) {
         const acc = tile4K<Q>(x8 + <usize>t * K, dx + ((<usize>t * nsb) << 2), sums + ((<usize>t * K) >> 4),
           off + ((<usize>t * K) >> 3), w + <usize>(n >> 2) * groupBytes, nsb);
         const o = out + ((<usize>t * N + n) << 2);
