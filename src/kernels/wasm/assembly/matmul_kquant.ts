@@ -1455,11 +1455,11 @@ const TB = 16;
 // sub-block pair are scaled and widened by one i16 pair dot with the sub-block scales (lanes 2r, 2r+1 are
 // row r), as in decode, so no i32 partial sums are kept; q5_K's levels (up to 31) close a phase every 4
 // steps before an i16 sum can overflow, q4_K's every 8. Rows past n1 are not stored.
-function tile4K2Q45(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb: i32, five: bool, oa: usize, ob: usize, nOut: i32): void {
+function tile4K2Q45<Q>(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb: i32, oa: usize, ob: usize, nOut: i32): void {
+  const five = sizeof<Q>() == 2; // u8: q4_K, u16: q5_K (compile-time, so each is its own straight loop)
   const GB: usize = five ? 736 : 608;
   const m15 = i8x16.splat(15), bit = i8x16.splat(16);
   const xbOff = <usize>K, sbOff = <usize>(K >> 4), dbOff = <usize>nsb << 2;
-  const steps: usize = five ? 4 : 8;
   let fa = f32x4.splat(0), fb = f32x4.splat(0);
   for (let s = 0; s < nsb; s++) {
     const blk = g + <usize>s * GB, e = <usize>s << 8;
@@ -1467,24 +1467,68 @@ function tile4K2Q45(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb: i3
     for (let c = 0; c < 4; c++) {
       const q = blk + (five ? 224 : 96) + (<usize>c << 7), xa = x8 + e + (<usize>c << 6), xb = xa + xbOff;
       const sc = v128.load8x8_u(blk + 32 + (<usize>c << 3)); // [sc_2c rows 0..3, sc_2c+1 rows 0..3]
-      const sl = scLo(sc), sh = scHi(sc);
-      for (let i0: usize = 0; i0 < 8; i0 += steps) {
-        let a16 = i16x8.splat(0), b16 = i16x8.splat(0), c16 = i16x8.splat(0), d16 = i16x8.splat(0);
-        for (let i = i0; i < i0 + steps; i++) {
-          const v = v128.load(q + (i << 4));
+      let a16 = i16x8.splat(0), b16 = i16x8.splat(0), c16 = i16x8.splat(0), d16 = i16x8.splat(0);
+      for (let j: usize = 0; j < 2; j++) { // quads of steps: 4 quant vectors against one x vector per stream
+        const qv = q + (j << 6), hv = blk + 96 + (j << 6), xo = j << 4;
+        const xal = v128.load(xa + xo), xah = v128.load(xa + xo, 32), xbl = v128.load(xb + xo), xbh = v128.load(xb + xo, 32);
+        { // step 0
+          const v = v128.load(qv);
           let lo = v128.and(v, m15), hi = v128.and(i16x8.shr_u(v, 4), m15);
           if (five) { // qh bit 2c (sub-block 2c) and 2c+1 moved to bit 4 of each byte
-            const h = v128.load(blk + 96 + (i << 4));
+            const h = v128.load(hv);
             lo = v128.or(lo, v128.and(shift16(h, 4 - 2 * c), bit));
             hi = v128.or(hi, v128.and(shift16(h, 3 - 2 * c), bit));
           }
-          a16 = i16x8.add(a16, dot16(v128.load32_splat(xa + (i << 2)), lo));
-          b16 = i16x8.add(b16, dot16(v128.load32_splat(xa + 32 + (i << 2)), hi));
-          c16 = i16x8.add(c16, dot16(v128.load32_splat(xb + (i << 2)), lo));
-          d16 = i16x8.add(d16, dot16(v128.load32_splat(xb + 32 + (i << 2)), hi));
+          a16 = i16x8.add(a16, dot16(i32x4.shuffle(xal, xal, 0, 0, 0, 0), lo));
+          b16 = i16x8.add(b16, dot16(i32x4.shuffle(xah, xah, 0, 0, 0, 0), hi));
+          c16 = i16x8.add(c16, dot16(i32x4.shuffle(xbl, xbl, 0, 0, 0, 0), lo));
+          d16 = i16x8.add(d16, dot16(i32x4.shuffle(xbh, xbh, 0, 0, 0, 0), hi));
         }
-        ia = i32x4.add(ia, i32x4.add(i32x4.dot_i16x8_s(a16, sl), i32x4.dot_i16x8_s(b16, sh)));
-        ib = i32x4.add(ib, i32x4.add(i32x4.dot_i16x8_s(c16, sl), i32x4.dot_i16x8_s(d16, sh)));
+        { // step 1
+          const v = v128.load(qv, 16);
+          let lo = v128.and(v, m15), hi = v128.and(i16x8.shr_u(v, 4), m15);
+          if (five) { // qh bit 2c (sub-block 2c) and 2c+1 moved to bit 4 of each byte
+            const h = v128.load(hv, 16);
+            lo = v128.or(lo, v128.and(shift16(h, 4 - 2 * c), bit));
+            hi = v128.or(hi, v128.and(shift16(h, 3 - 2 * c), bit));
+          }
+          a16 = i16x8.add(a16, dot16(i32x4.shuffle(xal, xal, 1, 1, 1, 1), lo));
+          b16 = i16x8.add(b16, dot16(i32x4.shuffle(xah, xah, 1, 1, 1, 1), hi));
+          c16 = i16x8.add(c16, dot16(i32x4.shuffle(xbl, xbl, 1, 1, 1, 1), lo));
+          d16 = i16x8.add(d16, dot16(i32x4.shuffle(xbh, xbh, 1, 1, 1, 1), hi));
+        }
+        { // step 2
+          const v = v128.load(qv, 32);
+          let lo = v128.and(v, m15), hi = v128.and(i16x8.shr_u(v, 4), m15);
+          if (five) { // qh bit 2c (sub-block 2c) and 2c+1 moved to bit 4 of each byte
+            const h = v128.load(hv, 32);
+            lo = v128.or(lo, v128.and(shift16(h, 4 - 2 * c), bit));
+            hi = v128.or(hi, v128.and(shift16(h, 3 - 2 * c), bit));
+          }
+          a16 = i16x8.add(a16, dot16(i32x4.shuffle(xal, xal, 2, 2, 2, 2), lo));
+          b16 = i16x8.add(b16, dot16(i32x4.shuffle(xah, xah, 2, 2, 2, 2), hi));
+          c16 = i16x8.add(c16, dot16(i32x4.shuffle(xbl, xbl, 2, 2, 2, 2), lo));
+          d16 = i16x8.add(d16, dot16(i32x4.shuffle(xbh, xbh, 2, 2, 2, 2), hi));
+        }
+        { // step 3
+          const v = v128.load(qv, 48);
+          let lo = v128.and(v, m15), hi = v128.and(i16x8.shr_u(v, 4), m15);
+          if (five) { // qh bit 2c (sub-block 2c) and 2c+1 moved to bit 4 of each byte
+            const h = v128.load(hv, 48);
+            lo = v128.or(lo, v128.and(shift16(h, 4 - 2 * c), bit));
+            hi = v128.or(hi, v128.and(shift16(h, 3 - 2 * c), bit));
+          }
+          a16 = i16x8.add(a16, dot16(i32x4.shuffle(xal, xal, 3, 3, 3, 3), lo));
+          b16 = i16x8.add(b16, dot16(i32x4.shuffle(xah, xah, 3, 3, 3, 3), hi));
+          c16 = i16x8.add(c16, dot16(i32x4.shuffle(xbl, xbl, 3, 3, 3, 3), lo));
+          d16 = i16x8.add(d16, dot16(i32x4.shuffle(xbh, xbh, 3, 3, 3, 3), hi));
+        }
+        if (five || j == 1) { // a phase ends: scale by the sub-block scales, widening to i32
+          const sl = scLo(sc), sh = scHi(sc);
+          ia = i32x4.add(ia, i32x4.add(i32x4.dot_i16x8_s(a16, sl), i32x4.dot_i16x8_s(b16, sh)));
+          ib = i32x4.add(ib, i32x4.add(i32x4.dot_i16x8_s(c16, sl), i32x4.dot_i16x8_s(d16, sh)));
+          a16 = i16x8.splat(0); b16 = i16x8.splat(0); c16 = i16x8.splat(0); d16 = i16x8.splat(0);
+        }
       }
     }
     // Σ_j m_j · Σ x over sub-block j, per token: mins as i16 pairs per row against the pairs of activation sums.
@@ -1523,12 +1567,15 @@ function tile4K2Q6(x8: usize, dx: usize, off: usize, K: i32, g: usize, nsb: i32,
         const A = v128.load(w), B = v128.load(w, 16), C = v128.load(w, 32);
         const l0 = v128.and(A, m63), l1 = v128.and(B, m63), l2 = v128.and(C, m63);
         const l3 = i16x8.shr_u(v128.or(i16x8.shr_u(v128.or(i16x8.shr_u(v128.and(A, top), 2), v128.and(B, top)), 2), v128.and(C, top)), 2);
+        // A sub-block's 16 activations are one vector; its words broadcast by lane shuffles (V8 adds an address
+        // computation to every offset broadcast load).
+        const xa4 = v128.load(ya), xb4 = v128.load(yb);
         ia = i32x4.add(ia, i32x4.add(
-          i32x4.dot_i16x8_s(i16x8.add(dot16(v128.load32_splat(ya), l0), dot16(v128.load32_splat(ya, 4), l1)), sh),
-          i32x4.dot_i16x8_s(i16x8.add(dot16(v128.load32_splat(ya, 8), l2), dot16(v128.load32_splat(ya, 12), l3)), sh)));
+          i32x4.dot_i16x8_s(i16x8.add(dot16(i32x4.shuffle(xa4, xa4, 0, 0, 0, 0), l0), dot16(i32x4.shuffle(xa4, xa4, 1, 1, 1, 1), l1)), sh),
+          i32x4.dot_i16x8_s(i16x8.add(dot16(i32x4.shuffle(xa4, xa4, 2, 2, 2, 2), l2), dot16(i32x4.shuffle(xa4, xa4, 3, 3, 3, 3), l3)), sh)));
         ib = i32x4.add(ib, i32x4.add(
-          i32x4.dot_i16x8_s(i16x8.add(dot16(v128.load32_splat(yb), l0), dot16(v128.load32_splat(yb, 4), l1)), sh),
-          i32x4.dot_i16x8_s(i16x8.add(dot16(v128.load32_splat(yb, 8), l2), dot16(v128.load32_splat(yb, 12), l3)), sh)));
+          i32x4.dot_i16x8_s(i16x8.add(dot16(i32x4.shuffle(xb4, xb4, 0, 0, 0, 0), l0), dot16(i32x4.shuffle(xb4, xb4, 1, 1, 1, 1), l1)), sh),
+          i32x4.dot_i16x8_s(i16x8.add(dot16(i32x4.shuffle(xb4, xb4, 2, 2, 2, 2), l2), dot16(i32x4.shuffle(xb4, xb4, 3, 3, 3, 3), l3)), sh)));
       }
       v += 96; xa += 32; xb += 32; pa += 4; pb += 4; sc += 8;
     }
@@ -1573,7 +1620,7 @@ function loopK<Q>(out: usize, x8: usize, dx: usize, sums: usize, off: usize, w: 
         const x = x8 + <usize>t * K, d = dx + ((<usize>t * nsb) << 2), g = w + <usize>(n >> 2) * groupBytes;
         const oa = out + ((<usize>t * N + n) << 2), ob = oa + (<usize>N << 2);
         if (sizeof<Q>() == 4) tile4K2Q6(x, d, off + ((<usize>t * K) >> 3), K, g, nsb, oa, ob, n1 - n);
-        else tile4K2Q45(x, d, sums + ((<usize>t * K) >> 4), K, g, nsb, sizeof<Q>() == 2, oa, ob, n1 - n);
+        else tile4K2Q45<Q>(x, d, sums + ((<usize>t * K) >> 4), K, g, nsb, oa, ob, n1 - n);
       }
       for (; t < te; t++) {
         const acc = tile4K<Q>(x8 + <usize>t * K, dx + ((<usize>t * nsb) << 2), sums + ((<usize>t * K) >> 4),
