@@ -1466,12 +1466,12 @@ function tile4K2Q45<Q>(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb:
     let ia = i32x4.splat(0), ib = i32x4.splat(0);
     for (let c = 0; c < 4; c++) {
       const q = blk + (five ? 224 : 96) + (<usize>c << 7), xa = x8 + e + (<usize>c << 6), xb = xa + xbOff;
-      const sc = v128.load8x8_u(blk + 32 + (<usize>c << 3)); // [sc_2c rows 0..3, sc_2c+1 rows 0..3]
       let a16 = i16x8.splat(0), b16 = i16x8.splat(0), c16 = i16x8.splat(0), d16 = i16x8.splat(0);
       for (let j: usize = 0; j < 2; j++) { // quads of steps: 4 quant vectors against one x vector per stream
         const qv = q + (j << 6), hv = blk + 96 + (j << 6), xo = j << 4;
         const xal = v128.load(xa + xo), xah = v128.load(xa + xo, 32), xbl = v128.load(xb + xo), xbh = v128.load(xb + xo, 32);
-        { // step 0
+        if (qv != 1) { // step 0: each step its own basic block (qv >= 1024: always), or V8 hoists
+          // all four steps' loads and unpacks ahead and spills them
           const v = v128.load(qv);
           let lo = v128.and(v, m15), hi = v128.and(i16x8.shr_u(v, 4), m15);
           if (five) { // qh bit 2c (sub-block 2c) and 2c+1 moved to bit 4 of each byte
@@ -1484,7 +1484,7 @@ function tile4K2Q45<Q>(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb:
           c16 = i16x8.add(c16, dot16(i32x4.shuffle(xbl, xbl, 0, 0, 0, 0), lo));
           d16 = i16x8.add(d16, dot16(i32x4.shuffle(xbh, xbh, 0, 0, 0, 0), hi));
         }
-        { // step 1
+        if (qv != 2) { // step 1
           const v = v128.load(qv, 16);
           let lo = v128.and(v, m15), hi = v128.and(i16x8.shr_u(v, 4), m15);
           if (five) { // qh bit 2c (sub-block 2c) and 2c+1 moved to bit 4 of each byte
@@ -1497,7 +1497,7 @@ function tile4K2Q45<Q>(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb:
           c16 = i16x8.add(c16, dot16(i32x4.shuffle(xbl, xbl, 1, 1, 1, 1), lo));
           d16 = i16x8.add(d16, dot16(i32x4.shuffle(xbh, xbh, 1, 1, 1, 1), hi));
         }
-        { // step 2
+        if (qv != 3) { // step 2
           const v = v128.load(qv, 32);
           let lo = v128.and(v, m15), hi = v128.and(i16x8.shr_u(v, 4), m15);
           if (five) { // qh bit 2c (sub-block 2c) and 2c+1 moved to bit 4 of each byte
@@ -1510,7 +1510,7 @@ function tile4K2Q45<Q>(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb:
           c16 = i16x8.add(c16, dot16(i32x4.shuffle(xbl, xbl, 2, 2, 2, 2), lo));
           d16 = i16x8.add(d16, dot16(i32x4.shuffle(xbh, xbh, 2, 2, 2, 2), hi));
         }
-        { // step 3
+        if (qv != 4) { // step 3
           const v = v128.load(qv, 48);
           let lo = v128.and(v, m15), hi = v128.and(i16x8.shr_u(v, 4), m15);
           if (five) { // qh bit 2c (sub-block 2c) and 2c+1 moved to bit 4 of each byte
@@ -1524,6 +1524,7 @@ function tile4K2Q45<Q>(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb:
           d16 = i16x8.add(d16, dot16(i32x4.shuffle(xbh, xbh, 3, 3, 3, 3), hi));
         }
         if (five || j == 1) { // a phase ends: scale by the sub-block scales, widening to i32
+          const sc = v128.load8x8_u(blk + 32 + (<usize>c << 3)); // [sc_2c rows 0..3, sc_2c+1 rows 0..3]
           const sl = scLo(sc), sh = scHi(sc);
           ia = i32x4.add(ia, i32x4.add(i32x4.dot_i16x8_s(a16, sl), i32x4.dot_i16x8_s(b16, sh)));
           ib = i32x4.add(ib, i32x4.add(i32x4.dot_i16x8_s(c16, sl), i32x4.dot_i16x8_s(d16, sh)));
