@@ -298,7 +298,7 @@ function tile16K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, gs:
 // vectors. A super-block is straight-line code of 8 phases (run c, low or high nibbles = sub-block 2c or
 // 2c+1) of 8 steps; a step broadcasts one activation word and adds one i16 dot to each group's sum; a phase
 // ends by scaling the sums with the sub-block scales (one i16 pair dot). All offsets are literals from one
-// pointer per group (AssemblyScript takes offsets only as literals, so scripts/gen_kquant_decode.mjs writes the
+// pointer per group (AssemblyScript takes offsets only as literals, so scripts/gen_kquant_steps.mjs writes the
 // steps out). Each step is its own basic block (`if (xs != k)`, always taken; xs >= 1024): V8 places a block's
 // loads before its arithmetic, so in one long block it would load a whole phase's 32 vectors first and spill
 // them; a step's 5 loads, the 4 sums, the accumulators and the mask fit in the 15 vector registers V8
@@ -339,7 +339,7 @@ function tile16K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, gs:
   do {
     let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
     if (five) {
-      // BEGIN q5_K steps (scripts/gen_kquant_decode.mjs)
+      // BEGIN q5_K steps (scripts/gen_kquant_steps.mjs)
       let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
       // run 0, low nibbles: sub-block 0
       s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
@@ -911,7 +911,7 @@ function tile16K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, gs:
       }
       // END q5_K steps
     } else {
-      // BEGIN q4_K steps (scripts/gen_kquant_decode.mjs)
+      // BEGIN q4_K steps (scripts/gen_kquant_steps.mjs)
       let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
       // run 0, low nibbles: sub-block 0
       s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
@@ -1458,7 +1458,6 @@ const TB = 16;
 function tile4K2Q45<Q>(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb: i32, oa: usize, ob: usize, nOut: i32): void {
   const five = sizeof<Q>() == 2; // u8: q4_K, u16: q5_K (compile-time, so each is its own straight loop)
   const GB: usize = five ? 736 : 608;
-  const m15 = i8x16.splat(15), bit = i8x16.splat(16);
   const xbOff = <usize>K, sbOff = <usize>(K >> 4), dbOff = <usize>nsb << 2;
   let fa = f32x4.splat(0), fb = f32x4.splat(0);
   for (let s = 0; s < nsb; s++) {
@@ -1470,59 +1469,42 @@ function tile4K2Q45<Q>(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb:
       for (let j: usize = 0; j < 2; j++) { // quads of steps: 4 quant vectors against one x vector per stream
         const qv = q + (j << 6), hv = blk + 96 + (j << 6), xo = j << 4;
         const xal = v128.load(xa + xo), xah = v128.load(xa + xo, 32), xbl = v128.load(xb + xo), xbh = v128.load(xb + xo, 32);
-        if (qv != 1) { // step 0: each step its own basic block (qv >= 1024: always), or V8 hoists
-          // all four steps' loads and unpacks ahead and spills them
-          const v = v128.load(qv);
-          let lo = v128.and(v, m15), hi = v128.and(i16x8.shr_u(v, 4), m15);
-          if (five) { // qh bit 2c (sub-block 2c) and 2c+1 moved to bit 4 of each byte
-            const h = v128.load(hv);
-            lo = v128.or(lo, v128.and(shift16(h, 4 - 2 * c), bit));
-            hi = v128.or(hi, v128.and(shift16(h, 3 - 2 * c), bit));
-          }
+        // Each step its own basic block (qv >= 1024: the conditions always hold), or V8 hoists all four steps'
+        // loads and unpacking ahead of their dots and spills them.
+        // BEGIN prefill quad steps (scripts/gen_kquant_steps.mjs)
+        if (qv != 1) { // step 0
+          const v = v128.load(qv), h = five ? v128.load(hv) : v;
+          const lo = lv45(v, h, false, five, 4 - 2 * c), hi = lv45(v, h, true, five, 3 - 2 * c);
           a16 = i16x8.add(a16, dot16(i32x4.shuffle(xal, xal, 0, 0, 0, 0), lo));
           b16 = i16x8.add(b16, dot16(i32x4.shuffle(xah, xah, 0, 0, 0, 0), hi));
           c16 = i16x8.add(c16, dot16(i32x4.shuffle(xbl, xbl, 0, 0, 0, 0), lo));
           d16 = i16x8.add(d16, dot16(i32x4.shuffle(xbh, xbh, 0, 0, 0, 0), hi));
         }
         if (qv != 2) { // step 1
-          const v = v128.load(qv, 16);
-          let lo = v128.and(v, m15), hi = v128.and(i16x8.shr_u(v, 4), m15);
-          if (five) { // qh bit 2c (sub-block 2c) and 2c+1 moved to bit 4 of each byte
-            const h = v128.load(hv, 16);
-            lo = v128.or(lo, v128.and(shift16(h, 4 - 2 * c), bit));
-            hi = v128.or(hi, v128.and(shift16(h, 3 - 2 * c), bit));
-          }
+          const v = v128.load(qv, 16), h = five ? v128.load(hv, 16) : v;
+          const lo = lv45(v, h, false, five, 4 - 2 * c), hi = lv45(v, h, true, five, 3 - 2 * c);
           a16 = i16x8.add(a16, dot16(i32x4.shuffle(xal, xal, 1, 1, 1, 1), lo));
           b16 = i16x8.add(b16, dot16(i32x4.shuffle(xah, xah, 1, 1, 1, 1), hi));
           c16 = i16x8.add(c16, dot16(i32x4.shuffle(xbl, xbl, 1, 1, 1, 1), lo));
           d16 = i16x8.add(d16, dot16(i32x4.shuffle(xbh, xbh, 1, 1, 1, 1), hi));
         }
         if (qv != 3) { // step 2
-          const v = v128.load(qv, 32);
-          let lo = v128.and(v, m15), hi = v128.and(i16x8.shr_u(v, 4), m15);
-          if (five) { // qh bit 2c (sub-block 2c) and 2c+1 moved to bit 4 of each byte
-            const h = v128.load(hv, 32);
-            lo = v128.or(lo, v128.and(shift16(h, 4 - 2 * c), bit));
-            hi = v128.or(hi, v128.and(shift16(h, 3 - 2 * c), bit));
-          }
+          const v = v128.load(qv, 32), h = five ? v128.load(hv, 32) : v;
+          const lo = lv45(v, h, false, five, 4 - 2 * c), hi = lv45(v, h, true, five, 3 - 2 * c);
           a16 = i16x8.add(a16, dot16(i32x4.shuffle(xal, xal, 2, 2, 2, 2), lo));
           b16 = i16x8.add(b16, dot16(i32x4.shuffle(xah, xah, 2, 2, 2, 2), hi));
           c16 = i16x8.add(c16, dot16(i32x4.shuffle(xbl, xbl, 2, 2, 2, 2), lo));
           d16 = i16x8.add(d16, dot16(i32x4.shuffle(xbh, xbh, 2, 2, 2, 2), hi));
         }
         if (qv != 4) { // step 3
-          const v = v128.load(qv, 48);
-          let lo = v128.and(v, m15), hi = v128.and(i16x8.shr_u(v, 4), m15);
-          if (five) { // qh bit 2c (sub-block 2c) and 2c+1 moved to bit 4 of each byte
-            const h = v128.load(hv, 48);
-            lo = v128.or(lo, v128.and(shift16(h, 4 - 2 * c), bit));
-            hi = v128.or(hi, v128.and(shift16(h, 3 - 2 * c), bit));
-          }
+          const v = v128.load(qv, 48), h = five ? v128.load(hv, 48) : v;
+          const lo = lv45(v, h, false, five, 4 - 2 * c), hi = lv45(v, h, true, five, 3 - 2 * c);
           a16 = i16x8.add(a16, dot16(i32x4.shuffle(xal, xal, 3, 3, 3, 3), lo));
           b16 = i16x8.add(b16, dot16(i32x4.shuffle(xah, xah, 3, 3, 3, 3), hi));
           c16 = i16x8.add(c16, dot16(i32x4.shuffle(xbl, xbl, 3, 3, 3, 3), lo));
           d16 = i16x8.add(d16, dot16(i32x4.shuffle(xbh, xbh, 3, 3, 3, 3), hi));
         }
+        // END prefill quad steps
         if (five || j == 1) { // a phase ends: scale by the sub-block scales, widening to i32
           const sc = v128.load8x8_u(blk + 32 + (<usize>c << 3)); // [sc_2c rows 0..3, sc_2c+1 rows 0..3]
           const sl = scLo(sc), sh = scHi(sc);
