@@ -55,8 +55,38 @@ function quadSteps() {
   return L.map((l) => "        " + l + "\n").join("");
 }
 
+// Prefill with four tokens (tile4K4Q45): per run c, the low nibbles (sub-block 2c) then the high ones (2c + 1),
+// each in quads of steps: 4 quant vectors against lanes 0-3 of one activation vector per token (x0 … x3).
+function fourTokenSteps() {
+  const L = [];
+  for (const hi of [false, true]) {
+    L.push(`{ // ${hi ? "high nibbles: sub-block 2c + 1" : "low nibbles: sub-block 2c"}`);
+    L.push("  let a16 = i16x8.splat(0), b16 = i16x8.splat(0), c16 = i16x8.splat(0), d16 = i16x8.splat(0);");
+    L.push("  for (let j: usize = 0; j < 2; j++) {");
+    L.push(`    const qv = q + (j << 6), hv = blk + 96 + (j << 6), xo = x + (j << 4)${hi ? " + 32" : ""};`);
+    L.push("    const x0 = v128.load(xo), x1 = v128.load(xo + xs), x2 = v128.load(xo + 2 * xs), x3 = v128.load(xo + 3 * xs);");
+    for (let k = 0; k < 4; k++) {
+      const off = k ? `, ${16 * k}` : "";
+      L.push(`    if (qv != ${k + 1}) { // step ${k}`);
+      L.push(`      const v = v128.load(qv${off}), w = lv45(v, five ? v128.load(hv${off}) : v, ${hi}, five, ${hi ? 3 : 4} - 2 * c);`);
+      for (const [acc, xv] of [["a16", "x0"], ["b16", "x1"], ["c16", "x2"], ["d16", "x3"]])
+        L.push(`      ${acc} = i16x8.add(${acc}, dot16(i32x4.shuffle(${xv}, ${xv}, ${k}, ${k}, ${k}, ${k}), w));`);
+      L.push("    }");
+    }
+    L.push("    if (five || j == 1) { // a phase ends: scale by the sub-block's scales, widening to i32");
+    L.push(`      const sv = sc${hi ? "Hi" : "Lo"}(v128.load8x8_u(blk + 32 + (<usize>c << 3)));`);
+    L.push("      i0 = i32x4.add(i0, i32x4.dot_i16x8_s(a16, sv)); i1 = i32x4.add(i1, i32x4.dot_i16x8_s(b16, sv));");
+    L.push("      i2 = i32x4.add(i2, i32x4.dot_i16x8_s(c16, sv)); i3 = i32x4.add(i3, i32x4.dot_i16x8_s(d16, sv));");
+    L.push("      a16 = i16x8.splat(0); b16 = i16x8.splat(0); c16 = i16x8.splat(0); d16 = i16x8.splat(0);");
+    L.push("    }");
+    L.push("  }");
+    L.push("}");
+  }
+  return L.map((l) => "      " + l + "\n").join("");
+}
+
 for (const [name, indent, body] of [["q5_K steps", "      ", () => steps(true)], ["q4_K steps", "      ", () => steps(false)],
-  ["prefill quad steps", "        ", quadSteps]]) {
+  ["prefill quad steps", "        ", quadSteps], ["prefill four-token steps", "      ", fourTokenSteps]]) {
   const begin = `${indent}// BEGIN ${name} (scripts/gen_kquant_steps.mjs)\n`, end = `${indent}// END ${name}\n`;
   const a = src.indexOf(begin), b = src.indexOf(end);
   if (a < 0 || b < a) { console.error(`gen_kquant_steps: markers for ${name} not found in ${file.pathname}`); process.exit(1); }

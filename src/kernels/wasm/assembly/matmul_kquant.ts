@@ -1530,6 +1530,124 @@ function tile4K2Q45<Q>(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb:
   storeRows4(ob, fb, nOut);
 }
 
+// Prefill of q4_K / q5_K with four tokens a pass (x8, x8 + K, …): each quant vector is unpacked once for
+// four tokens, half at a time (low nibbles, then high), so a pass keeps 4 activation vectors and 4 i16 sums.
+// Same sums and float steps as tile4K2Q45, token by token.
+function tile4K4Q45<Q>(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb: i32, o: usize, os: usize, nOut: i32): void {
+  const five = sizeof<Q>() == 2;
+  const GB: usize = five ? 736 : 608;
+  const xs = <usize>K, ss = <usize>(K >> 4), ds = <usize>nsb << 2;
+  let f0 = f32x4.splat(0), f1 = f32x4.splat(0), f2 = f32x4.splat(0), f3 = f32x4.splat(0);
+  for (let s = 0; s < nsb; s++) {
+    const blk = g + <usize>s * GB, e = <usize>s << 8;
+    let i0 = i32x4.splat(0), i1 = i32x4.splat(0), i2 = i32x4.splat(0), i3 = i32x4.splat(0);
+    for (let c = 0; c < 4; c++) {
+      const q = blk + (five ? 224 : 96) + (<usize>c << 7), x = x8 + e + (<usize>c << 6);
+      // Each step its own basic block (qv >= 1024: the conditions always hold), as in tile4K2Q45.
+      // BEGIN prefill four-token steps (scripts/gen_kquant_steps.mjs)
+      { // low nibbles: sub-block 2c
+        let a16 = i16x8.splat(0), b16 = i16x8.splat(0), c16 = i16x8.splat(0), d16 = i16x8.splat(0);
+        for (let j: usize = 0; j < 2; j++) {
+          const qv = q + (j << 6), hv = blk + 96 + (j << 6), xo = x + (j << 4);
+          const x0 = v128.load(xo), x1 = v128.load(xo + xs), x2 = v128.load(xo + 2 * xs), x3 = v128.load(xo + 3 * xs);
+          if (qv != 1) { // step 0
+            const v = v128.load(qv), w = lv45(v, five ? v128.load(hv) : v, false, five, 4 - 2 * c);
+            a16 = i16x8.add(a16, dot16(i32x4.shuffle(x0, x0, 0, 0, 0, 0), w));
+            b16 = i16x8.add(b16, dot16(i32x4.shuffle(x1, x1, 0, 0, 0, 0), w));
+            c16 = i16x8.add(c16, dot16(i32x4.shuffle(x2, x2, 0, 0, 0, 0), w));
+            d16 = i16x8.add(d16, dot16(i32x4.shuffle(x3, x3, 0, 0, 0, 0), w));
+          }
+          if (qv != 2) { // step 1
+            const v = v128.load(qv, 16), w = lv45(v, five ? v128.load(hv, 16) : v, false, five, 4 - 2 * c);
+            a16 = i16x8.add(a16, dot16(i32x4.shuffle(x0, x0, 1, 1, 1, 1), w));
+            b16 = i16x8.add(b16, dot16(i32x4.shuffle(x1, x1, 1, 1, 1, 1), w));
+            c16 = i16x8.add(c16, dot16(i32x4.shuffle(x2, x2, 1, 1, 1, 1), w));
+            d16 = i16x8.add(d16, dot16(i32x4.shuffle(x3, x3, 1, 1, 1, 1), w));
+          }
+          if (qv != 3) { // step 2
+            const v = v128.load(qv, 32), w = lv45(v, five ? v128.load(hv, 32) : v, false, five, 4 - 2 * c);
+            a16 = i16x8.add(a16, dot16(i32x4.shuffle(x0, x0, 2, 2, 2, 2), w));
+            b16 = i16x8.add(b16, dot16(i32x4.shuffle(x1, x1, 2, 2, 2, 2), w));
+            c16 = i16x8.add(c16, dot16(i32x4.shuffle(x2, x2, 2, 2, 2, 2), w));
+            d16 = i16x8.add(d16, dot16(i32x4.shuffle(x3, x3, 2, 2, 2, 2), w));
+          }
+          if (qv != 4) { // step 3
+            const v = v128.load(qv, 48), w = lv45(v, five ? v128.load(hv, 48) : v, false, five, 4 - 2 * c);
+            a16 = i16x8.add(a16, dot16(i32x4.shuffle(x0, x0, 3, 3, 3, 3), w));
+            b16 = i16x8.add(b16, dot16(i32x4.shuffle(x1, x1, 3, 3, 3, 3), w));
+            c16 = i16x8.add(c16, dot16(i32x4.shuffle(x2, x2, 3, 3, 3, 3), w));
+            d16 = i16x8.add(d16, dot16(i32x4.shuffle(x3, x3, 3, 3, 3, 3), w));
+          }
+          if (five || j == 1) { // a phase ends: scale by the sub-block's scales, widening to i32
+            const sv = scLo(v128.load8x8_u(blk + 32 + (<usize>c << 3)));
+            i0 = i32x4.add(i0, i32x4.dot_i16x8_s(a16, sv)); i1 = i32x4.add(i1, i32x4.dot_i16x8_s(b16, sv));
+            i2 = i32x4.add(i2, i32x4.dot_i16x8_s(c16, sv)); i3 = i32x4.add(i3, i32x4.dot_i16x8_s(d16, sv));
+            a16 = i16x8.splat(0); b16 = i16x8.splat(0); c16 = i16x8.splat(0); d16 = i16x8.splat(0);
+          }
+        }
+      }
+      { // high nibbles: sub-block 2c + 1
+        let a16 = i16x8.splat(0), b16 = i16x8.splat(0), c16 = i16x8.splat(0), d16 = i16x8.splat(0);
+        for (let j: usize = 0; j < 2; j++) {
+          const qv = q + (j << 6), hv = blk + 96 + (j << 6), xo = x + (j << 4) + 32;
+          const x0 = v128.load(xo), x1 = v128.load(xo + xs), x2 = v128.load(xo + 2 * xs), x3 = v128.load(xo + 3 * xs);
+          if (qv != 1) { // step 0
+            const v = v128.load(qv), w = lv45(v, five ? v128.load(hv) : v, true, five, 3 - 2 * c);
+            a16 = i16x8.add(a16, dot16(i32x4.shuffle(x0, x0, 0, 0, 0, 0), w));
+            b16 = i16x8.add(b16, dot16(i32x4.shuffle(x1, x1, 0, 0, 0, 0), w));
+            c16 = i16x8.add(c16, dot16(i32x4.shuffle(x2, x2, 0, 0, 0, 0), w));
+            d16 = i16x8.add(d16, dot16(i32x4.shuffle(x3, x3, 0, 0, 0, 0), w));
+          }
+          if (qv != 2) { // step 1
+            const v = v128.load(qv, 16), w = lv45(v, five ? v128.load(hv, 16) : v, true, five, 3 - 2 * c);
+            a16 = i16x8.add(a16, dot16(i32x4.shuffle(x0, x0, 1, 1, 1, 1), w));
+            b16 = i16x8.add(b16, dot16(i32x4.shuffle(x1, x1, 1, 1, 1, 1), w));
+            c16 = i16x8.add(c16, dot16(i32x4.shuffle(x2, x2, 1, 1, 1, 1), w));
+            d16 = i16x8.add(d16, dot16(i32x4.shuffle(x3, x3, 1, 1, 1, 1), w));
+          }
+          if (qv != 3) { // step 2
+            const v = v128.load(qv, 32), w = lv45(v, five ? v128.load(hv, 32) : v, true, five, 3 - 2 * c);
+            a16 = i16x8.add(a16, dot16(i32x4.shuffle(x0, x0, 2, 2, 2, 2), w));
+            b16 = i16x8.add(b16, dot16(i32x4.shuffle(x1, x1, 2, 2, 2, 2), w));
+            c16 = i16x8.add(c16, dot16(i32x4.shuffle(x2, x2, 2, 2, 2, 2), w));
+            d16 = i16x8.add(d16, dot16(i32x4.shuffle(x3, x3, 2, 2, 2, 2), w));
+          }
+          if (qv != 4) { // step 3
+            const v = v128.load(qv, 48), w = lv45(v, five ? v128.load(hv, 48) : v, true, five, 3 - 2 * c);
+            a16 = i16x8.add(a16, dot16(i32x4.shuffle(x0, x0, 3, 3, 3, 3), w));
+            b16 = i16x8.add(b16, dot16(i32x4.shuffle(x1, x1, 3, 3, 3, 3), w));
+            c16 = i16x8.add(c16, dot16(i32x4.shuffle(x2, x2, 3, 3, 3, 3), w));
+            d16 = i16x8.add(d16, dot16(i32x4.shuffle(x3, x3, 3, 3, 3, 3), w));
+          }
+          if (five || j == 1) { // a phase ends: scale by the sub-block's scales, widening to i32
+            const sv = scHi(v128.load8x8_u(blk + 32 + (<usize>c << 3)));
+            i0 = i32x4.add(i0, i32x4.dot_i16x8_s(a16, sv)); i1 = i32x4.add(i1, i32x4.dot_i16x8_s(b16, sv));
+            i2 = i32x4.add(i2, i32x4.dot_i16x8_s(c16, sv)); i3 = i32x4.add(i3, i32x4.dot_i16x8_s(d16, sv));
+            a16 = i16x8.splat(0); b16 = i16x8.splat(0); c16 = i16x8.splat(0); d16 = i16x8.splat(0);
+          }
+        }
+      }
+      // END prefill four-token steps
+    }
+    const m0 = v128.load8x8_u(blk + 64), m1 = v128.load8x8_u(blk + 72), m2 = v128.load8x8_u(blk + 80), m3 = v128.load8x8_u(blk + 88);
+    const d = v128.load(blk), dm = v128.load(blk, 16);
+    f0 = f32x4.add(f0, finK(i0, sums + (e >> 4), m0, m1, m2, m3, d, dm, load<f32>(dx + (<usize>s << 2))));
+    f1 = f32x4.add(f1, finK(i1, sums + (e >> 4) + ss, m0, m1, m2, m3, d, dm, load<f32>(dx + ds + (<usize>s << 2))));
+    f2 = f32x4.add(f2, finK(i2, sums + (e >> 4) + 2 * ss, m0, m1, m2, m3, d, dm, load<f32>(dx + 2 * ds + (<usize>s << 2))));
+    f3 = f32x4.add(f3, finK(i3, sums + (e >> 4) + 3 * ss, m0, m1, m2, m3, d, dm, load<f32>(dx + 3 * ds + (<usize>s << 2))));
+  }
+  storeRows4(o, f0, nOut); storeRows4(o + os, f1, nOut); storeRows4(o + 2 * os, f2, nOut); storeRows4(o + 3 * os, f3, nOut);
+}
+
+/** A token's super-block sums i (scaled levels) -> its 4 rows' f32 contributions: d·dx·i − dmin·dx·Σ m_j·Σx_j. */
+// @ts-ignore: decorator
+@inline function finK(i: v128, sa: usize, m0: v128, m1: v128, m2: v128, m3: v128, d: v128, dm: v128, dxs: f32): v128 {
+  const mins = i32x4.add(i32x4.add(i32x4.dot_i16x8_s(m0, v128.load32_splat(sa)), i32x4.dot_i16x8_s(m1, v128.load32_splat(sa + 4))),
+    i32x4.add(i32x4.dot_i16x8_s(m2, v128.load32_splat(sa + 8)), i32x4.dot_i16x8_s(m3, v128.load32_splat(sa + 12))));
+  const dv = f32x4.splat(dxs);
+  return f32x4.sub(f32x4.mul(f32x4.convert_i32x4_s(i), f32x4.mul(d, dv)), f32x4.mul(f32x4.convert_i32x4_s(mins), f32x4.mul(dm, dv)));
+}
+
 // Prefill of q6_K: one group against two activation rows (xa, xa + K), each sub-block's level vectors
 // unpacked once for both (superQ6K's steps, twice the dots).
 function tile4K2Q6(x8: usize, dx: usize, off: usize, K: i32, g: usize, nsb: i32, oa: usize, ob: usize, nOut: i32): void {
@@ -1599,6 +1717,10 @@ function loopK<Q>(out: usize, x8: usize, dx: usize, sums: usize, off: usize, w: 
     const te = min(T, tb + TB);
     for (let n = n0; n < n1; n += 4) {
       let t = tb;
+      if (sizeof<Q>() <= 2) // q4_K / q5_K: four tokens a pass
+        for (; t + 4 <= te; t += 4)
+          tile4K4Q45<Q>(x8 + <usize>t * K, dx + ((<usize>t * nsb) << 2), sums + ((<usize>t * K) >> 4), K, w + <usize>(n >> 2) * groupBytes,
+            nsb, out + ((<usize>t * N + n) << 2), <usize>N << 2, n1 - n);
       for (; t + 2 <= te; t += 2) { // two tokens a pass
         const x = x8 + <usize>t * K, d = dx + ((<usize>t * nsb) << 2), g = w + <usize>(n >> 2) * groupBytes;
         const oa = out + ((<usize>t * N + n) << 2), ob = oa + (<usize>N << 2);
