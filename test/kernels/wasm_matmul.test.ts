@@ -112,14 +112,14 @@ for (const [dtype, Ks] of [["q4_k", [256, 768]], ["q5_k", [256, 768]], ["q6_k", 
     // Random bytes as ggml blocks (f16 scales kept small): every quant bit pattern, every 6-bit level in every
     // position of the repacked q6_K vectors (the fourth level vector of a sub-block lives in the others' top
     // bits), negative sub-block scales, mins above the scaled quants.
-    if (dtype.endsWith("_k")) test("random ggml bytes: every level and bit pattern, negative scales; rows 17 and 33, T = 1, 3", () => {
+    if (dtype.endsWith("_k")) test("random ggml bytes: every level and bit pattern, negative scales; rows 17 and 33, T = 1, 3, 7 (one, two and four tokens a pass)", () => {
       const [bb, scaleOffsets] = dtype === "q6_k" ? [210, [208]] : dtype === "q5_k" ? [176, [0, 2]] : [144, [0, 2]];
       for (const N of [17, 33]) {
         const raw = new Uint8Array((N * Ks[1] / 256) * bb);
         let x = N * 7 + 1;
         for (let i = 0; i < raw.length; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; raw[i] = x; }
         for (let b = 0; b < raw.length; b += bb) for (const o of scaleOffsets) { raw[b + o] = raw[b + o] & 0x3f; raw[b + o + 1] = 0x20 | (raw[b + o + 1] & 0x80); } // ±2^-7 · (1 + m)
-        for (const T of [1, 3]) check(dtype, N, Ks[1], T, 1, N + T, false, raw);
+        for (const T of [1, 3, 7]) check(dtype, N, Ks[1], T, 1, N + T, false, raw);
       }
     });
   });
