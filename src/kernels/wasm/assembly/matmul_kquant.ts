@@ -1688,6 +1688,52 @@ function tile4K2Q6(x8: usize, dx: usize, off: usize, K: i32, g: usize, nsb: i32,
   storeRows4(ob, fb, nOut);
 }
 
+// Prefill of q6_K with four tokens a pass (x8, x8 + K, …): tile4K2Q6's steps, each sub-block's level vectors
+// unpacked once for four tokens.
+function tile4K4Q6(x8: usize, dx: usize, off: usize, K: i32, g: usize, nsb: i32, o: usize, os: usize, nOut: i32): void {
+  const m63 = i8x16.splat(63), top = i8x16.splat(-64);
+  const xs = <usize>K, ps = <usize>(K >> 3), ds = <usize>nsb << 2;
+  let f0 = f32x4.splat(0), f1 = f32x4.splat(0), f2 = f32x4.splat(0), f3 = f32x4.splat(0);
+  for (let s = 0; s < nsb; s++) {
+    const blk = g + <usize>s * 848, e = <usize>s << 8;
+    let i0 = i32x4.splat(0), i1 = i32x4.splat(0), i2 = i32x4.splat(0), i3 = i32x4.splat(0);
+    let v = blk + 80, x = x8 + e, p0 = off + (e >> 3), sc = blk + 16;
+    for (let p = 0; p < 8; p++) {
+      const sv = v128.load8x8_s(sc), s5 = i16x8.shl(sv, 5); // the levels are the weights + 32
+      i0 = i32x4.sub(i0, i32x4.dot_i16x8_s(s5, v128.load32_splat(p0)));
+      i1 = i32x4.sub(i1, i32x4.dot_i16x8_s(s5, v128.load32_splat(p0 + ps)));
+      i2 = i32x4.sub(i2, i32x4.dot_i16x8_s(s5, v128.load32_splat(p0 + 2 * ps)));
+      i3 = i32x4.sub(i3, i32x4.dot_i16x8_s(s5, v128.load32_splat(p0 + 3 * ps)));
+      for (let h = 0; h < 2; h++) { // sub-blocks 2p, 2p + 1
+        const w = v + (<usize>h * 48), y = x + (<usize>h << 4);
+        const sh = h == 0 ? v128.shuffle<i16>(sv, sv, 0, 0, 2, 2, 4, 4, 6, 6) : v128.shuffle<i16>(sv, sv, 1, 1, 3, 3, 5, 5, 7, 7);
+        const A = v128.load(w), B = v128.load(w, 16), C = v128.load(w, 32);
+        const l0 = v128.and(A, m63), l1 = v128.and(B, m63), l2 = v128.and(C, m63);
+        const l3 = i16x8.shr_u(v128.or(i16x8.shr_u(v128.or(i16x8.shr_u(v128.and(A, top), 2), v128.and(B, top)), 2), v128.and(C, top)), 2);
+        i0 = i32x4.add(i0, subDotsQ6(v128.load(y), l0, l1, l2, l3, sh));
+        i1 = i32x4.add(i1, subDotsQ6(v128.load(y + xs), l0, l1, l2, l3, sh));
+        i2 = i32x4.add(i2, subDotsQ6(v128.load(y + 2 * xs), l0, l1, l2, l3, sh));
+        i3 = i32x4.add(i3, subDotsQ6(v128.load(y + 3 * xs), l0, l1, l2, l3, sh));
+      }
+      v += 96; x += 32; p0 += 4; sc += 8;
+    }
+    const d = v128.load(blk);
+    f0 = f32x4.add(f0, f32x4.mul(f32x4.convert_i32x4_s(i0), f32x4.mul(d, f32x4.splat(load<f32>(dx + (<usize>s << 2))))));
+    f1 = f32x4.add(f1, f32x4.mul(f32x4.convert_i32x4_s(i1), f32x4.mul(d, f32x4.splat(load<f32>(dx + ds + (<usize>s << 2))))));
+    f2 = f32x4.add(f2, f32x4.mul(f32x4.convert_i32x4_s(i2), f32x4.mul(d, f32x4.splat(load<f32>(dx + 2 * ds + (<usize>s << 2))))));
+    f3 = f32x4.add(f3, f32x4.mul(f32x4.convert_i32x4_s(i3), f32x4.mul(d, f32x4.splat(load<f32>(dx + 3 * ds + (<usize>s << 2))))));
+  }
+  storeRows4(o, f0, nOut); storeRows4(o + os, f1, nOut); storeRows4(o + 2 * os, f2, nOut); storeRows4(o + 3 * os, f3, nOut);
+}
+
+/** One token's q6_K sub-block: its 16 activations (one vector, words broadcast by shuffles) against level vectors l0 … l3, scaled by sh. */
+// @ts-ignore: decorator
+@inline function subDotsQ6(xv: v128, l0: v128, l1: v128, l2: v128, l3: v128, sh: v128): v128 {
+  return i32x4.add(
+    i32x4.dot_i16x8_s(i16x8.add(dot16(i32x4.shuffle(xv, xv, 0, 0, 0, 0), l0), dot16(i32x4.shuffle(xv, xv, 1, 1, 1, 1), l1)), sh),
+    i32x4.dot_i16x8_s(i16x8.add(dot16(i32x4.shuffle(xv, xv, 2, 2, 2, 2), l2), dot16(i32x4.shuffle(xv, xv, 3, 3, 3, 3), l3)), sh));
+}
+
 /** The first n (1…4) lanes of acc to o. */
 // @ts-ignore: decorator
 @inline function storeRows4(o: usize, acc: v128, n: i32): void {
@@ -1717,10 +1763,11 @@ function loopK<Q>(out: usize, x8: usize, dx: usize, sums: usize, off: usize, w: 
     const te = min(T, tb + TB);
     for (let n = n0; n < n1; n += 4) {
       let t = tb;
-      if (sizeof<Q>() <= 2) // q4_K / q5_K: four tokens a pass
-        for (; t + 4 <= te; t += 4)
-          tile4K4Q45<Q>(x8 + <usize>t * K, dx + ((<usize>t * nsb) << 2), sums + ((<usize>t * K) >> 4), K, w + <usize>(n >> 2) * groupBytes,
-            nsb, out + ((<usize>t * N + n) << 2), <usize>N << 2, n1 - n);
+      for (; t + 4 <= te; t += 4) { // four tokens a pass
+        const x = x8 + <usize>t * K, d = dx + ((<usize>t * nsb) << 2), g = w + <usize>(n >> 2) * groupBytes, o = out + ((<usize>t * N + n) << 2);
+        if (sizeof<Q>() == 4) tile4K4Q6(x, d, off + ((<usize>t * K) >> 3), K, g, nsb, o, <usize>N << 2, n1 - n);
+        else tile4K4Q45<Q>(x, d, sums + ((<usize>t * K) >> 4), K, g, nsb, o, <usize>N << 2, n1 - n);
+      }
       for (; t + 2 <= te; t += 2) { // two tokens a pass
         const x = x8 + <usize>t * K, d = dx + ((<usize>t * nsb) << 2), g = w + <usize>(n >> 2) * groupBytes;
         const oa = out + ((<usize>t * N + n) << 2), ob = oa + (<usize>N << 2);
