@@ -1668,15 +1668,8 @@ function tile4K2Q6(x8: usize, dx: usize, off: usize, K: i32, g: usize, nsb: i32,
         const A = v128.load(w), B = v128.load(w, 16), C = v128.load(w, 32);
         const l0 = v128.and(A, m63), l1 = v128.and(B, m63), l2 = v128.and(C, m63);
         const l3 = i16x8.shr_u(v128.or(i16x8.shr_u(v128.or(i16x8.shr_u(v128.and(A, top), 2), v128.and(B, top)), 2), v128.and(C, top)), 2);
-        // A sub-block's 16 activations are one vector; its words broadcast by lane shuffles (V8 adds an address
-        // computation to every offset broadcast load).
-        const xa4 = v128.load(ya), xb4 = v128.load(yb);
-        ia = i32x4.add(ia, i32x4.add(
-          i32x4.dot_i16x8_s(i16x8.add(dot16(i32x4.shuffle(xa4, xa4, 0, 0, 0, 0), l0), dot16(i32x4.shuffle(xa4, xa4, 1, 1, 1, 1), l1)), sh),
-          i32x4.dot_i16x8_s(i16x8.add(dot16(i32x4.shuffle(xa4, xa4, 2, 2, 2, 2), l2), dot16(i32x4.shuffle(xa4, xa4, 3, 3, 3, 3), l3)), sh)));
-        ib = i32x4.add(ib, i32x4.add(
-          i32x4.dot_i16x8_s(i16x8.add(dot16(i32x4.shuffle(xb4, xb4, 0, 0, 0, 0), l0), dot16(i32x4.shuffle(xb4, xb4, 1, 1, 1, 1), l1)), sh),
-          i32x4.dot_i16x8_s(i16x8.add(dot16(i32x4.shuffle(xb4, xb4, 2, 2, 2, 2), l2), dot16(i32x4.shuffle(xb4, xb4, 3, 3, 3, 3), l3)), sh)));
+        ia = i32x4.add(ia, subDotsQ6(v128.load(ya), l0, l1, l2, l3, sh));
+        ib = i32x4.add(ib, subDotsQ6(v128.load(yb), l0, l1, l2, l3, sh));
       }
       v += 96; xa += 32; xb += 32; pa += 4; pb += 4; sc += 8;
     }
@@ -1726,7 +1719,10 @@ function tile4K4Q6(x8: usize, dx: usize, off: usize, K: i32, g: usize, nsb: i32,
   storeRows4(o, f0, nOut); storeRows4(o + os, f1, nOut); storeRows4(o + 2 * os, f2, nOut); storeRows4(o + 3 * os, f3, nOut);
 }
 
-/** One token's q6_K sub-block: its 16 activations (one vector, words broadcast by shuffles) against level vectors l0 … l3, scaled by sh. */
+/**
+ * One token's q6_K sub-block: its 16 activations as one vector, its words broadcast by lane shuffles (V8 gives
+ * every offset broadcast load its own address computation), against level vectors l0 … l3, scaled by sh.
+ */
 // @ts-ignore: decorator
 @inline function subDotsQ6(xv: v128, l0: v128, l1: v128, l2: v128, l3: v128, sh: v128): v128 {
   return i32x4.add(
