@@ -203,10 +203,10 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
     if (t.dtype === "q8_0" || t.dtype === "q4_0") {
       if (cols % 32 !== 0) throw new RangeError(`wasm backend: tensor "${t.name}": ${t.dtype} needs cols % 32 == 0, got ${cols}`);
       const isQ8 = t.dtype === "q8_0";
-      // Groups of 4 rows interleaved block by block with the f16 scales (q8_0 after all quants, q4_0 in each
-      // group block; assembly/matmul_quant.ts), rows padded to a multiple of 4.
+      // Groups of 4 rows interleaved block by block with the f16 scales (q8_0 after all quants, in quads of 16
+      // rows stored block by block; q4_0 in each group block; assembly/matmul_quant.ts), rows padded to 16 / 4.
       const nb = cols / 32, blockBytes = isQ8 ? 34 : 18, groupBlock = isQ8 ? 8 + 4 * 32 : 8 + 4 * 16; // quants + f16 scales
-      const w = arena.allocBytes(Math.ceil(rows / 4) * nb * groupBlock);
+      const w = arena.allocBytes((isQ8 ? Math.ceil(rows / 16) * 4 : Math.ceil(rows / 4)) * nb * groupBlock);
       // Stage ~4 MiB of ggml blocks at a time in the memory, repack with all threads; scales shifted unless one
       // does not fit (a scale ≥ 64: q8_0 weights ≥ 8128, q4_0 ≥ 512), then once more unshifted.
       const rowsPer = Math.max(1, Math.floor((4 << 20) / (nb * blockBytes)));
@@ -243,10 +243,11 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
     if (kind !== undefined && cols % (kind <= 2 ? 256 : 32) !== 0)
       throw new RangeError(`wasm backend: tensor "${t.name}": ${t.dtype} needs cols % ${kind <= 2 ? 256 : 32} == 0, got ${cols}`);
     if (kind !== undefined && kind <= 2) {
-      // Groups of 4 rows, super-block by super-block, scales decoded (assembly/matmul_kquant.ts); padded rows zero.
-      const nsb = cols / 256, rowBytes = expect / rows, groupBytes = nsb * KQ_GROUP_BYTES[kind];
-      const groups = Math.ceil(rows / 4), w = arena.allocBytes(groups * groupBytes);
-      if (rows % 4) arena.u8(w + (groups - 1) * groupBytes, groupBytes).fill(0);
+      // Groups of 4 rows in quads (16 rows) stored super-block by super-block, scales decoded
+      // (assembly/matmul_kquant.ts); rows padded with zeros to a multiple of 16.
+      const nsb = cols / 256, rowBytes = expect / rows, quadBytes = 4 * nsb * KQ_GROUP_BYTES[kind];
+      const quads = Math.ceil(rows / 16), w = arena.allocBytes(quads * quadBytes);
+      if (rows % 16) arena.u8(w + (quads - 1) * quadBytes, quadBytes).fill(0);
       const rowsPer = Math.max(1, Math.floor((4 << 20) / rowBytes));
       const st = stage.need(rowsPer * rowBytes);
       for (let r0 = 0; r0 < rows; r0 += rowsPer) {
@@ -315,6 +316,7 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
           job(Op.quantActK, px, K, q8, d, s, off);
           pool.run(T, itemChunk(T, T * K));
           job(Op.matmulKQuant, po, q8, d, s, off, m.ptr, kind, T, N, K);
+          tile = T === 1 ? 16 : 4; // decode's 16-row tiles read a quad of groups
           break;
         }
         // q5_0 / q5_1 (activations as q4_0's; rows in ggml's layout, any split)

@@ -7,7 +7,9 @@
 // sub-block scales and mins decoded once. The quants are interleaved 4 bytes at a time: each 16-byte vector
 // holds 4 consecutive quant bytes of each of the 4 rows, so dots of one vector against 4 activation bytes
 // broadcast (i8·i7 pair dots summed in i16, then pairwise to i32) leave row r's partial sum in lane r. No
-// horizontal sums, and a sub-block's 4 row sums are scaled by one i32x4 multiply.
+// horizontal sums, and a sub-block's 4 row sums are scaled by one i32x4 multiply. Groups come in quads (16
+// rows, rows padded with zeros to a multiple of 16) stored super-block by super-block (kqGroupAt), so the
+// 16-row decode tile reads one stream.
 // Per group and super-block (byte offsets):
 //   q4_K (608): d[4] f32, dmin[4] f32, sc u8 [sub-block j][row] at 32 + 4j, m u8 at 64 + 8(j>>1) + 2·row + (j&1)
 //               (pairs of sub-blocks, for an i16 dot with the activation sums), qs at 96: 4 runs of 128 bytes,
@@ -22,7 +24,6 @@
 //               where ggml's ql/qh would take about twice that per token; decode streams DRAM, so the bytes
 //               (a one-level-per-byte layout reads 30 % more) cost more than the 11 ops a sub-block.
 // d and dmin are the f16 values widened exactly, so dequantRowK reproduces dequantize_row_q*_K bit for bit.
-// Rows are padded to a multiple of 4 with zeros.
 //
 // Activations (quantizeActK): int8, one scale per 256 (ggml's q8_K), the int sum of each 32 (i16, for the
 // q4_K / q5_K mins) and of each 16 (i16, for q6_K's offset: its levels are the weights + 32). Quant levels
@@ -48,6 +49,17 @@ export const KQ_Q4_K = 0, KQ_Q5_K = 1, KQ_Q6_K = 2, KQ_Q5_0 = 3, KQ_Q5_1 = 4;
 /** Bytes of one 4-row group's super-block in the repacked layout. */
 // @ts-ignore: decorator
 @inline export function kqGroupBytes(kind: i32): usize { return kind == KQ_Q4_K ? 608 : kind == KQ_Q5_K ? 736 : 848; }
+
+/**
+ * Group gi's first super-block in a matrix of nsb super-blocks a row at w. Groups come in quads (16 rows)
+ * stored super-block by super-block: a quad's 4 group super-blocks s side by side, then s + 1. Within a group,
+ * super-blocks are 4 group super-blocks (4 gb) apart; a decode tile of 16 rows then reads one sequential
+ * stream (four streams, one a group, ran at a third of the read bandwidth from DRAM on an AMD EPYC).
+ */
+// @ts-ignore: decorator
+@inline export function kqGroupAt(w: usize, nsb: i32, gb: usize, gi: i32): usize {
+  return w + <usize>(gi >> 2) * (<usize>nsb * gb << 2) + <usize>(gi & 3) * gb;
+}
 
 // Byte of level w (0…255) of row `lane` in a q6_K group super-block at o: its level vector's byte (low 6 bits;
 // vector 3 of a sub-block has none of its own).
@@ -81,10 +93,10 @@ export function repackKQuant(src: usize, kind: i32, K: i32, dst: usize, rowBase:
   for (let i = i0; i < i1; i++) {
     const r = rowBase + i;
     const lane = <usize>(r & 3);
-    const g = dst + <usize>(r >> 2) * nsb * gb;
+    const g = kqGroupAt(dst, nsb, gb, r >> 2);
     for (let s = 0; s < nsb; s++) {
       const b = src + (<usize>i * nsb + s) * bb;
-      const o = g + <usize>s * gb;
+      const o = g + <usize>s * (gb << 2);
       if (kind == KQ_Q6_K) {
         store<f32>(o + (lane << 2), halfToF32(load<u16>(b, 208)));
         for (let j: usize = 0; j < 16; j++) store<i8>(o + 16 + ((j >> 1) << 3) + (lane << 1) + (j & 1), load<i8>(b + 192 + j));
@@ -122,9 +134,9 @@ export function repackKQuant(src: usize, kind: i32, K: i32, dst: usize, rowBase:
 export function dequantRowK(w: usize, kind: i32, K: i32, r: i32, out: usize): void {
   const nsb = K >> 8, gb = kqGroupBytes(kind);
   const lane = <usize>(r & 3);
-  const g = w + <usize>(r >> 2) * nsb * gb;
+  const g = kqGroupAt(w, nsb, gb, r >> 2);
   for (let s = 0; s < nsb; s++) {
-    const blk = g + <usize>s * gb;
+    const blk = g + <usize>s * (gb << 2);
     const o = out + (<usize>s << 10);
     if (kind == KQ_Q6_K) {
       const d = load<f32>(blk + (lane << 2));
@@ -274,17 +286,17 @@ function tile4K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, nsb:
   let acc = f32x4.splat(0);
   for (let s = 0; s < nsb; s++) {
     const e = <usize>s << 8;
-    acc = f32x4.add(acc, superK<Q>(g + <usize>s * gb, x8 + e, sums + (e >> 4), off + (e >> 3), load<f32>(dx + (<usize>s << 2))));
+    acc = f32x4.add(acc, superK<Q>(g + <usize>s * (gb << 2), x8 + e, sums + (e >> 4), off + (e >> 3), load<f32>(dx + (<usize>s << 2))));
   }
   return acc;
 }
 
-/** q6_K decode: four groups (16 rows) at g, g + gs, g + 2 gs, g + 3 gs: four concurrent weight streams. */
-function tile16K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, gs: usize, nsb: i32, out: usize): void {
-  const gb = kqGroupBytes(kindOf<Q>());
+/** q6_K decode: a quad of groups (16 rows) at g (kqGroupAt), one stream. */
+function tile16K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, nsb: i32, out: usize): void {
+  const gs = kqGroupBytes(kindOf<Q>());
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
   for (let s = 0; s < nsb; s++) {
-    const e = <usize>s << 8, o = g + <usize>s * gb;
+    const e = <usize>s << 8, o = g + <usize>s * (gs << 2);
     const xs = x8 + e, ss = sums + (e >> 4), os = off + (e >> 3), d = load<f32>(dx + (<usize>s << 2));
     a0 = f32x4.add(a0, superK<Q>(o, xs, ss, os, d));
     a1 = f32x4.add(a1, superK<Q>(o + gs, xs, ss, os, d));
@@ -328,13 +340,13 @@ function tile16K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, gs:
     f32x4.mul(f32x4.convert_i32x4_s(mins), f32x4.mul(v128.load(p, 16), dxv)));
 }
 
-/** Decode: four q4_K (five = false) / q5_K groups (16 rows) at g + k·gs against one activation row -> out[0..16). */
+/** Decode: a quad of q4_K (five = false) / q5_K groups (16 rows) at g against one activation row -> out[0..16). */
 // @ts-ignore: decorator
-@inline function tile16Q45K(x8: usize, dx: usize, sums: usize, g: usize, gs: usize, nsb: i32, out: usize, five: bool): void {
+@inline function tile16Q45K(x8: usize, dx: usize, sums: usize, g: usize, nsb: i32, out: usize, five: bool): void {
   const GB: usize = five ? 736 : 608;
-  let p0 = g, p1 = g + gs, p2 = g + 2 * gs, p3 = g + 3 * gs;
+  let p0 = g, p1 = g + GB, p2 = g + 2 * GB, p3 = g + 3 * GB;
   let xs = x8;
-  const end = g + <usize>nsb * GB;
+  const end = g + <usize>nsb * 4 * GB;
   let o0 = f32x4.splat(0), o1 = f32x4.splat(0), o2 = f32x4.splat(0), o3 = f32x4.splat(0);
   do {
     let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
@@ -1435,17 +1447,17 @@ function tile16K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, gs:
     o1 = f32x4.add(o1, fin45(p1, a1, m0, m1, m2, m3, dxv));
     o2 = f32x4.add(o2, fin45(p2, a2, m0, m1, m2, m3, dxv));
     o3 = f32x4.add(o3, fin45(p3, a3, m0, m1, m2, m3, dxv));
-    p0 += GB; p1 += GB; p2 += GB; p3 += GB; xs += 256;
+    p0 += 4 * GB; p1 += 4 * GB; p2 += 4 * GB; p3 += 4 * GB; xs += 256;
   } while (p0 != end);
   v128.store(out, o0); v128.store(out, o1, 16); v128.store(out, o2, 32); v128.store(out, o3, 48);
 }
 
-function tile16Q4K(x8: usize, dx: usize, sums: usize, g: usize, gs: usize, nsb: i32, out: usize): void {
-  tile16Q45K(x8, dx, sums, g, gs, nsb, out, false);
+function tile16Q4K(x8: usize, dx: usize, sums: usize, g: usize, nsb: i32, out: usize): void {
+  tile16Q45K(x8, dx, sums, g, nsb, out, false);
 }
 
-function tile16Q5K(x8: usize, dx: usize, sums: usize, g: usize, gs: usize, nsb: i32, out: usize): void {
-  tile16Q45K(x8, dx, sums, g, gs, nsb, out, true);
+function tile16Q5K(x8: usize, dx: usize, sums: usize, g: usize, nsb: i32, out: usize): void {
+  tile16Q45K(x8, dx, sums, g, nsb, out, true);
 }
 
 const TB = 16;
@@ -1461,7 +1473,7 @@ function tile4K2Q45<Q>(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb:
   const xbOff = <usize>K, sbOff = <usize>(K >> 4), dbOff = <usize>nsb << 2;
   let fa = f32x4.splat(0), fb = f32x4.splat(0);
   for (let s = 0; s < nsb; s++) {
-    const blk = g + <usize>s * GB, e = <usize>s << 8;
+    const blk = g + <usize>s * 4 * GB, e = <usize>s << 8;
     let ia = i32x4.splat(0), ib = i32x4.splat(0);
     for (let c = 0; c < 4; c++) {
       const q = blk + (five ? 224 : 96) + (<usize>c << 7), xa = x8 + e + (<usize>c << 6), xb = xa + xbOff;
@@ -1539,7 +1551,7 @@ function tile4K4Q45<Q>(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb:
   const xs = <usize>K, ss = <usize>(K >> 4), ds = <usize>nsb << 2;
   let f0 = f32x4.splat(0), f1 = f32x4.splat(0), f2 = f32x4.splat(0), f3 = f32x4.splat(0);
   for (let s = 0; s < nsb; s++) {
-    const blk = g + <usize>s * GB, e = <usize>s << 8;
+    const blk = g + <usize>s * 4 * GB, e = <usize>s << 8;
     let i0 = i32x4.splat(0), i1 = i32x4.splat(0), i2 = i32x4.splat(0), i3 = i32x4.splat(0);
     for (let c = 0; c < 4; c++) {
       const q = blk + (five ? 224 : 96) + (<usize>c << 7), x = x8 + e + (<usize>c << 6);
@@ -1655,7 +1667,7 @@ function tile4K2Q6(x8: usize, dx: usize, off: usize, K: i32, g: usize, nsb: i32,
   const dbOff = <usize>nsb << 2;
   let fa = f32x4.splat(0), fb = f32x4.splat(0);
   for (let s = 0; s < nsb; s++) {
-    const blk = g + <usize>s * 848, e = <usize>s << 8;
+    const blk = g + <usize>s * 4 * 848, e = <usize>s << 8;
     let ia = i32x4.splat(0), ib = i32x4.splat(0);
     let v = blk + 80, xa = x8 + e, xb = xa + <usize>K, pa = off + (e >> 3), pb = pa + <usize>(K >> 3), sc = blk + 16;
     for (let p = 0; p < 8; p++) {
@@ -1688,7 +1700,7 @@ function tile4K4Q6(x8: usize, dx: usize, off: usize, K: i32, g: usize, nsb: i32,
   const xs = <usize>K, ps = <usize>(K >> 3), ds = <usize>nsb << 2;
   let f0 = f32x4.splat(0), f1 = f32x4.splat(0), f2 = f32x4.splat(0), f3 = f32x4.splat(0);
   for (let s = 0; s < nsb; s++) {
-    const blk = g + <usize>s * 848, e = <usize>s << 8;
+    const blk = g + <usize>s * 4 * 848, e = <usize>s << 8;
     let i0 = i32x4.splat(0), i1 = i32x4.splat(0), i2 = i32x4.splat(0), i3 = i32x4.splat(0);
     let v = blk + 80, x = x8 + e, p0 = off + (e >> 3), sc = blk + 16;
     for (let p = 0; p < 8; p++) {
@@ -1741,15 +1753,14 @@ function tile4K4Q6(x8: usize, dx: usize, off: usize, K: i32, g: usize, nsb: i32,
 
 
 function loopK<Q>(out: usize, x8: usize, dx: usize, sums: usize, off: usize, w: usize, T: i32, N: i32, K: i32, n0: i32, n1: i32): void {
-  const nsb = K >> 8;
-  const groupBytes = <usize>nsb * kqGroupBytes(kindOf<Q>());
-  if (T == 1) { // decode: 16 rows at a time, the rest in 4-row tiles
+  const nsb = K >> 8, gb = kqGroupBytes(kindOf<Q>());
+  if (T == 1 && (n0 & 15) == 0) { // decode: whole quads of groups (16 rows), the rest in 4-row tiles
     let n = n0;
     for (; n + 16 <= n1; n += 16) {
-      const g = w + <usize>(n >> 2) * groupBytes, o = out + (<usize>n << 2);
-      if (sizeof<Q>() == 4) tile16K<Q>(x8, dx, sums, off, g, groupBytes, nsb, o);
-      else if (sizeof<Q>() == 1) tile16Q4K(x8, dx, sums, g, groupBytes, nsb, o);
-      else tile16Q5K(x8, dx, sums, g, groupBytes, nsb, o);
+      const g = kqGroupAt(w, nsb, gb, n >> 2), o = out + (<usize>n << 2);
+      if (sizeof<Q>() == 4) tile16K<Q>(x8, dx, sums, off, g, nsb, o);
+      else if (sizeof<Q>() == 1) tile16Q4K(x8, dx, sums, g, nsb, o);
+      else tile16Q5K(x8, dx, sums, g, nsb, o);
     }
     n0 = n;
     if (n0 >= n1) return;
@@ -1760,19 +1771,19 @@ function loopK<Q>(out: usize, x8: usize, dx: usize, sums: usize, off: usize, w: 
     for (let n = n0; n < n1; n += 4) {
       let t = tb;
       for (; t + 4 <= te; t += 4) { // four tokens a pass
-        const x = x8 + <usize>t * K, d = dx + ((<usize>t * nsb) << 2), g = w + <usize>(n >> 2) * groupBytes, o = out + ((<usize>t * N + n) << 2);
+        const x = x8 + <usize>t * K, d = dx + ((<usize>t * nsb) << 2), g = kqGroupAt(w, nsb, gb, n >> 2), o = out + ((<usize>t * N + n) << 2);
         if (sizeof<Q>() == 4) tile4K4Q6(x, d, off + ((<usize>t * K) >> 3), K, g, nsb, o, <usize>N << 2, n1 - n);
         else tile4K4Q45<Q>(x, d, sums + ((<usize>t * K) >> 4), K, g, nsb, o, <usize>N << 2, n1 - n);
       }
       for (; t + 2 <= te; t += 2) { // two tokens a pass
-        const x = x8 + <usize>t * K, d = dx + ((<usize>t * nsb) << 2), g = w + <usize>(n >> 2) * groupBytes;
+        const x = x8 + <usize>t * K, d = dx + ((<usize>t * nsb) << 2), g = kqGroupAt(w, nsb, gb, n >> 2);
         const oa = out + ((<usize>t * N + n) << 2), ob = oa + (<usize>N << 2);
         if (sizeof<Q>() == 4) tile4K2Q6(x, d, off + ((<usize>t * K) >> 3), K, g, nsb, oa, ob, n1 - n);
         else tile4K2Q45<Q>(x, d, sums + ((<usize>t * K) >> 4), K, g, nsb, oa, ob, n1 - n);
       }
       for (; t < te; t++) {
         const acc = tile4K<Q>(x8 + <usize>t * K, dx + ((<usize>t * nsb) << 2), sums + ((<usize>t * K) >> 4),
-          off + ((<usize>t * K) >> 3), w + <usize>(n >> 2) * groupBytes, nsb);
+          off + ((<usize>t * K) >> 3), kqGroupAt(w, nsb, gb, n >> 2), nsb);
         const o = out + ((<usize>t * N + n) << 2);
         if (n + 4 <= n1) v128.store(o, acc);
         else {

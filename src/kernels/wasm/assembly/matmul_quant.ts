@@ -7,9 +7,11 @@
 // rows' f16 scales (8 bytes), as 4 vectors A_h whose i32 lane r holds row r's ggml bytes 4h … 4h+3 (byte j of a
 // ggml block: weight j in the low nibble, j + 16 in the high), so A_h & 15 holds weights 4h … 4h+3 of the
 // 4 rows, row r in lane r, and (A_h >> 4) & 15 weights 16+4h …: dots against a broadcast activation quad
-// leave each row's sum in its own lane, no horizontal sums. A 4-row tile
-// then reads one sequential stream (single-core DRAM reads were stalling on 8 separate streams), its
-// scales with one load. Rows are padded to a multiple of 4 with zeros.
+// leave each row's sum in its own lane, no horizontal sums. q8_0 groups come in quads (16 rows) stored block
+// by block: a quad's 4 group blocks b side by side, then b + 1 (groupAt), so its 16-row decode tile reads one
+// sequential stream (tg128 +12 % against four group streams on an AMD EPYC; single-core DRAM reads had
+// stalled on 8 row streams on an Intel Xeon); rows padded to a multiple of 16. q4_0 groups are stored one
+// after the other (its decode tile reads four group streams: 9 % faster than one there), rows padded to 4.
 // Both keep the file's f16 scales, so the layouts are the files' sizes (f32 scales added 6 % to q8_0 and 11 %
 // to q4_0: 64 and 55 MiB of a 1.1B model). q8_0's sit in an array after all the quants (scalesOf; per group and
 // block the 4 rows', 8 bytes: inline they would misalign its quant vectors), q4_0's at the head of each group
@@ -40,14 +42,40 @@ const TB = 16;
 // @ts-ignore: decorator
 @inline function quantOff(isQ8: bool): usize { return isQ8 ? 0 : 8; }
 
-/** Bytes from one block's 4 scales to the next block's: q8_0 4 halves apart, q4_0 within the blocks. */
+/** Bytes from a group's block b to its block b + 1: q8_0 a quad's 4 group blocks, q4_0 one. */
 // @ts-ignore: decorator
-@inline function scaleStep(isQ8: bool): usize { return isQ8 ? 8 : 8 + 4 * 16; }
+@inline function blockStride(isQ8: bool): usize { return isQ8 ? groupBlockBytes(isQ8) << 2 : groupBlockBytes(isQ8); }
 
-/** Where the scales of a repacked N × (32 nb) matrix at w start: q8_0 after its ⌈N/4⌉ groups of quants, q4_0 in them. */
+/** Bytes from group gi's block 0 to group gi + 1's (for q8_0 within a quad: gi not ≡ 3 mod 4). */
+// @ts-ignore: decorator
+@inline function groupStep(nb: i32, isQ8: bool): usize { return isQ8 ? groupBlockBytes(isQ8) : <usize>nb * groupBlockBytes(isQ8); }
+
+/** Bytes from a group's scales of block b to block b + 1's: q8_0 a quad's 4 × 4 halves, q4_0 within the blocks. */
+// @ts-ignore: decorator
+@inline function scaleStep(isQ8: bool): usize { return isQ8 ? 32 : blockStride(isQ8); }
+
+/** Bytes from group gi's scales to group gi + 1's (q8_0 within a quad: 4 halves; q4_0 within the blocks). */
+// @ts-ignore: decorator
+@inline function scaleGroupStep(nb: i32, isQ8: bool): usize { return isQ8 ? 8 : groupStep(nb, isQ8); }
+
+/** Where the scales of a repacked N × (32 nb) matrix at w start: q8_0 after its ⌈N/16⌉ quads of quants, q4_0 in them. */
 // @ts-ignore: decorator
 @inline function scalesOf(w: usize, N: i32, nb: i32, isQ8: bool): usize {
-  return isQ8 ? w + <usize>((N + 3) >> 2) * <usize>nb * groupBlockBytes(isQ8) : w;
+  return isQ8 ? w + <usize>((N + 15) >> 4) * <usize>nb * blockStride(isQ8) : w;
+}
+
+/** Group gi's block 0 in the quants at w. */
+// @ts-ignore: decorator
+@inline function groupAt(w: usize, nb: i32, isQ8: bool, gi: i32): usize {
+  if (!isQ8) return w + <usize>gi * groupStep(nb, isQ8);
+  return w + <usize>(gi >> 2) * <usize>nb * blockStride(isQ8) + <usize>(gi & 3) * groupBlockBytes(isQ8);
+}
+
+/** Group gi's block-0 scales, sc = scalesOf(...). */
+// @ts-ignore: decorator
+@inline function scalesAt(sc: usize, nb: i32, isQ8: bool, gi: i32): usize {
+  if (!isQ8) return groupAt(sc, nb, isQ8, gi);
+  return sc + <usize>(gi >> 2) * <usize>nb * scaleStep(isQ8) + <usize>(gi & 3) * scaleGroupStep(nb, isQ8);
 }
 
 /**
@@ -72,15 +100,14 @@ function shiftHalf(h: u32, shift: i32): u32 {
 export function repackQuant(src: usize, isQ8: bool, K: i32, N: i32, dst: usize, rowBase: i32, shift: i32, flag: usize, i0: i32, i1: i32): void {
   const nb = K >> 5;
   const qb: usize = isQ8 ? 32 : 16;
-  const gbb = groupBlockBytes(isQ8);
   for (let i = i0; i < i1; i++) {
     const r = rowBase + i;
     const lane = <usize>(r & 3);
     const sb = scaleStep(isQ8);
-    const g = dst + <usize>(r >> 2) * nb * gbb, sc = scalesOf(dst, N, nb, isQ8) + <usize>(r >> 2) * nb * sb;
+    const g = groupAt(dst, nb, isQ8, r >> 2), sc = scalesAt(scalesOf(dst, N, nb, isQ8), nb, isQ8, r >> 2);
     for (let b = 0; b < nb; b++) {
       const s = src + (<usize>i * nb + b) * (qb + 2);
-      const o = g + <usize>b * gbb;
+      const o = g + <usize>b * blockStride(isQ8);
       const h = shiftHalf(load<u16>(s), shift);
       if (h > 0xffff) store<i32>(flag, 1);
       store<u16>(sc + <usize>b * sb + (lane << 1), <u16>h);
@@ -164,11 +191,10 @@ export function quantizeAct(x: usize, K: i32, q16: usize, q8: usize, dx: usize, 
 export function dequantRow(w: usize, isQ8: bool, K: i32, N: i32, r: i32, shift: i32, out: usize): void {
   const nb = K >> 5;
   const qb: usize = isQ8 ? 32 : 16;
-  const gbb = groupBlockBytes(isQ8);
   const lane = <usize>(r & 3);
-  const g = w + <usize>(r >> 2) * nb * gbb, sc = scalesOf(w, N, nb, isQ8) + <usize>(r >> 2) * nb * scaleStep(isQ8);
+  const g = groupAt(w, nb, isQ8, r >> 2), sc = scalesAt(scalesOf(w, N, nb, isQ8), nb, isQ8, r >> 2);
   for (let b = 0; b < nb; b++) {
-    const blk = g + <usize>b * gbb;
+    const blk = g + <usize>b * blockStride(isQ8);
     const d = halfToF32(load<u16>(sc + <usize>b * scaleStep(isQ8) + (lane << 1))) / <f32>(1 << shift); // exact: a power of two, result normal
     const q = blk + quantOff(isQ8) + lane * qb;
     const o = out + (<usize>b << 7);
@@ -257,17 +283,17 @@ export function dequantRow(w: usize, isQ8: bool, K: i32, N: i32, r: i32, shift: 
  */
 export function matmulQuant<W>(out: usize, q16: usize, q8: usize, dx: usize, corr: usize,
   w: usize, T: i32, N: i32, K: i32, s: usize, n0: i32, n1: i32): void {
-  const nb = K >> 5;
-  const groupBytes = <usize>nb * groupBlockBytes(isSigned<W>()), gss = <usize>nb * scaleStep(isSigned<W>());
-  const sc = scalesOf(w, N, nb, isSigned<W>());
-  if (T == 1) { // decode: 16 rows (four concurrent weight streams) at a time, then 8; the rest in 4-row tiles
+  const isQ8 = isSigned<W>();
+  const nb = K >> 5, gs = groupStep(nb, isQ8), gss = scaleGroupStep(nb, isQ8);
+  const sc = scalesOf(w, N, nb, isQ8);
+  if (T == 1 && (n0 & 15) == 0) { // decode: 16 rows (a q8_0 quad) at a time, then 8; the rest in 4-row tiles
     let n = n0;
-    if (!isSigned<W>() && ASC_FEATURE_RELAXED_SIMD && n + 16 <= n1) { // s: this thread's K · 16 bytes
+    if (!isQ8 && ASC_FEATURE_RELAXED_SIMD && n + 16 <= n1) { // s: this thread's K · 16 bytes
       broadcastQuads(q8, nb, s);
-      for (; n + 16 <= n1; n += 16) tile16Nibbles(s, dx, corr, w + <usize>(n >> 2) * groupBytes, groupBytes, nb, out + (<usize>n << 2));
+      for (; n + 16 <= n1; n += 16) tile16Nibbles(s, dx, corr, groupAt(w, nb, isQ8, n >> 2), gs, nb, out + (<usize>n << 2));
     }
-    for (; n + 16 <= n1; n += 16) tile16<W>(q16, q8, dx, corr, w + <usize>(n >> 2) * groupBytes, groupBytes, sc + <usize>(n >> 2) * gss, gss, nb, out + (<usize>n << 2));
-    for (; n + 8 <= n1; n += 8) tile8<W>(q16, q8, dx, corr, w + <usize>(n >> 2) * groupBytes, groupBytes, sc + <usize>(n >> 2) * gss, gss, nb, out + (<usize>n << 2));
+    for (; n + 16 <= n1; n += 16) tile16<W>(q16, q8, dx, corr, groupAt(w, nb, isQ8, n >> 2), gs, scalesAt(sc, nb, isQ8, n >> 2), gss, nb, out + (<usize>n << 2));
+    for (; n + 8 <= n1; n += 8) tile8<W>(q16, q8, dx, corr, groupAt(w, nb, isQ8, n >> 2), gs, scalesAt(sc, nb, isQ8, n >> 2), gss, nb, out + (<usize>n << 2));
     n0 = n;
     if (n0 >= n1) return;
   }
@@ -276,7 +302,7 @@ export function matmulQuant<W>(out: usize, q16: usize, q8: usize, dx: usize, cor
     for (let n = n0; n < n1; n += 4) {
       for (let t = tb; t < te; t++) {
         const acc = tile4<W>(q16 + ((<usize>t * K) << 1), q8 + <usize>t * K, dx + ((<usize>t * nb) << 2),
-          corr + ((<usize>t * nb) << 4), w + <usize>(n >> 2) * groupBytes, sc + <usize>(n >> 2) * gss, nb);
+          corr + ((<usize>t * nb) << 4), groupAt(w, nb, isQ8, n >> 2), scalesAt(sc, nb, isQ8, n >> 2), nb);
         const o = out + ((<usize>t * N + n) << 2);
         if (n + 4 <= n1) v128.store(o, acc);
         else {
@@ -318,36 +344,33 @@ export function matmulQuant<W>(out: usize, q16: usize, q8: usize, dx: usize, cor
 
 /** Rows 4g … 4g+3 of one group against one activation row: [out0, out1, out2, out3]. */
 function tile4<W>(x16: usize, x8: usize, dx: usize, corr: usize, g: usize, sp: usize, nb: i32): v128 {
-  const gbb = groupBlockBytes(isSigned<W>());
+  const bs = blockStride(isSigned<W>());
   const m = v128.load(HALF_CONSTS); // once a call: V8 would rematerialize a constant operand in the loop
   let acc = f32x4.splat(0);
-  for (let b = 0; b < nb; b++) acc = f32x4.add(acc, blockDot<W>(g + <usize>b * gbb, sp + <usize>b * scaleStep(isSigned<W>()), x16, x8, dx, corr, <usize>b, m));
+  for (let b = 0; b < nb; b++) acc = f32x4.add(acc, blockDot<W>(g + <usize>b * bs, sp + <usize>b * scaleStep(isSigned<W>()), x16, x8, dx, corr, <usize>b, m));
   return acc;
 }
 
-/**
- * Two groups (8 rows) at g and g + gs against one activation row, stored at out and out + 16. Decode reads
- * weights from DRAM; concurrent sequential streams keep more cache-line fetches in flight than one.
- */
+/** Two neighbouring groups of a quad (8 rows) at g and g + gs (scales sp, sp + gss) against one activation row, stored at out and out + 16. */
 function tile8<W>(x16: usize, x8: usize, dx: usize, corr: usize, g: usize, gs: usize, sp: usize, gss: usize, nb: i32, out: usize): void {
-  const gbb = groupBlockBytes(isSigned<W>());
+  const bs = blockStride(isSigned<W>());
   const m = v128.load(HALF_CONSTS);
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
   for (let b = 0; b < nb; b++) {
-    const o = g + <usize>b * gbb, p = sp + <usize>b * scaleStep(isSigned<W>());
+    const o = g + <usize>b * bs, p = sp + <usize>b * scaleStep(isSigned<W>());
     a0 = f32x4.add(a0, blockDot<W>(o, p, x16, x8, dx, corr, <usize>b, m));
     a1 = f32x4.add(a1, blockDot<W>(o + gs, p + gss, x16, x8, dx, corr, <usize>b, m));
   }
   v128.store(out, a0); v128.store(out, a1, 16);
 }
 
-/** Four groups (16 rows) at g, g + gs, g + 2 gs, g + 3 gs: four concurrent streams. */
+/** Four neighbouring groups (16 rows) at g, g + gs, g + 2 gs, g + 3 gs (q8_0: a quad, one stream), scales at sp + k·gss. */
 function tile16<W>(x16: usize, x8: usize, dx: usize, corr: usize, g: usize, gs: usize, sp: usize, gss: usize, nb: i32, out: usize): void {
-  const gbb = groupBlockBytes(isSigned<W>());
+  const bs = blockStride(isSigned<W>());
   const m = v128.load(HALF_CONSTS);
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
   for (let b = 0; b < nb; b++) {
-    const o = g + <usize>b * gbb, p = sp + <usize>b * scaleStep(isSigned<W>());
+    const o = g + <usize>b * bs, p = sp + <usize>b * scaleStep(isSigned<W>());
     a0 = f32x4.add(a0, blockDot<W>(o, p, x16, x8, dx, corr, <usize>b, m));
     a1 = f32x4.add(a1, blockDot<W>(o + gs, p + gss, x16, x8, dx, corr, <usize>b, m));
     a2 = f32x4.add(a2, blockDot<W>(o + 2 * gs, p + 2 * gss, x16, x8, dx, corr, <usize>b, m));
@@ -434,9 +457,8 @@ const TBP = 64;
  */
 function unpackGroup<W>(g: usize, nb: i32, s: usize): void {
   const isQ8 = isSigned<W>();
-  const gbb = groupBlockBytes(isQ8);
   for (let b = 0; b < nb; b++) {
-    const q = g + <usize>b * gbb + quantOff(isQ8), o = s + (<usize>b << 9);
+    const q = g + <usize>b * blockStride(isQ8) + quantOff(isQ8), o = s + (<usize>b << 9);
     if (isQ8) { // stored + 128
       const f = i8x16.splat(-128);
       pairsOf4(v128.xor(v128.load(q), f), v128.xor(v128.load(q, 32), f), v128.xor(v128.load(q, 64), f), v128.xor(v128.load(q, 96), f), o);
@@ -569,19 +591,17 @@ function tile1x8<W>(x: usize, d: usize, c: usize, s: usize, g0: usize, g1: usize
 export function matmulQuantPairs<W>(out: usize, q16: usize, q8: usize, dx: usize, corr: usize, w: usize, T: i32, N: i32, K: i32,
   s: usize, n0: i32, n1: i32): void {
   const nibbles = !isSigned<W>() && ASC_FEATURE_RELAXED_SIMD; // q4_0 with i8 dots
-  const nb = K >> 5;
-  const groupBytes = <usize>nb * groupBlockBytes(isSigned<W>()), gss = <usize>nb * scaleStep(isSigned<W>());
-  const sc = scalesOf(w, N, nb, isSigned<W>());
+  const isQ8 = isSigned<W>(), nb = K >> 5;
+  const sc = scalesOf(w, N, nb, isQ8);
   // bytes of 4 rows' interleaved q16, q8, and dx or corr
   const xg = <usize>nb << 8, bg = <usize>nb << 7, dg = <usize>nb << 4, os = <usize>N << 2;
   const acc = s + (<usize>nb << 9);
   for (let tb = 0; tb < T; tb += TBP) {
     const te = min(T, tb + TBP);
     for (let n = n0; n < n1; n += 8) {
-      const g0 = w + <usize>(n >> 2) * groupBytes;
       const two = n + 4 < n1;
-      const g1 = two ? g0 + groupBytes : g0;
-      const sp0 = sc + <usize>(n >> 2) * gss, sp1 = two ? sp0 + gss : sp0;
+      const g0 = groupAt(w, nb, isQ8, n >> 2), g1 = two ? groupAt(w, nb, isQ8, (n >> 2) + 1) : g0;
+      const sp0 = scalesAt(sc, nb, isQ8, n >> 2), sp1 = two ? scalesAt(sc, nb, isQ8, (n >> 2) + 1) : sp0;
       if (nibbles) {
         unpackNibbles(g0, nb, s);
         if (two) unpackNibbles(g1, nb, s + 16);
