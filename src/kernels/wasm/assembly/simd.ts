@@ -119,3 +119,19 @@ export const HALF_CONSTS = memory.data<u32>([0x8fffe000, 0x8fffe000, 0x8fffe000,
   if (cols > 1) store<f32>(o, f32x4.extract_lane(acc, 1), 4);
   if (cols > 2) store<f32>(o, f32x4.extract_lane(acc, 2), 8);
 }
+
+const TOUCH_SINK = memory.data(16);
+
+/**
+ * Read one byte of every cache line of [a, a + bytes) in a tight loop, so the lines come from DRAM together
+ * (many misses in flight) and sit in L2 when a decode tile reaches them; results unused (stored to a sink).
+ * The kernels' loops do so much per byte that their own loads leave few misses in flight: the hardware
+ * prefetchers did not keep them fed on an AMD EPYC (a q4_K tile ran at half its in-cache speed from DRAM).
+ * A decode tile touches the next tile's weights before computing its own.
+ */
+export function touchLines(a: usize, bytes: usize): void {
+  const e = a + bytes;
+  let t: u32 = 0;
+  for (let p = a; p < e; p += 256) t += <u32>load<u8>(p) + <u32>load<u8>(p, 64) + <u32>load<u8>(p, 128) + <u32>load<u8>(p, 192);
+  store<u32>(TOUCH_SINK, t);
+}
