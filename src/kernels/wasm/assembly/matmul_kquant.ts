@@ -1774,6 +1774,8 @@ function loopK<Q>(out: usize, x8: usize, dx: usize, sums: usize, off: usize, w: 
   for (let tb = 0; tb < T; tb += TB) {
     const te = min(T, tb + TB);
     for (let n = n0; n < n1; n += 4) {
+      // a batched decode step (T ≤ TB) reads each weight once, from DRAM: touch the next quad as decode does
+      if (sizeof<Q>() != 4 && T <= TB && (n & 15) == 0 && n + 32 <= n1) touchLines(kqGroupAt(w, nsb, gb, (n >> 2) + 4), <usize>nsb * gb << 2);
       let t = tb;
       for (; t + 4 <= te; t += 4) { // four tokens a pass
         const x = x8 + <usize>t * K, d = dx + ((<usize>t * nsb) << 2), g = kqGroupAt(w, nsb, gb, n >> 2), o = out + ((<usize>t * N + n) << 2);
