@@ -83,6 +83,12 @@ for (const dtype of ["q8_0", "q4_0"] as DType[]) {
       check(dtype, 33, 1056, 3, 1, 5, true);
       check(dtype, 1279, 224, 17, 1e4, 6);
     });
+    // Decode takes 16 rows at a time (q8_0: a quad of groups stored block by block), then 8, then single groups:
+    // row counts around those tiles, in one chunk and split over threads (1279 × 224 is above the serial limit).
+    test("rows 15, 16, 17, 24, 61 and 1279 (decode tiles of 16 and 8 rows, a padded last group), T = 1, 2", () => {
+      for (const N of [15, 16, 17, 24, 61]) for (const T of [1, 2]) check(dtype, N, 224, T, 1, N + T);
+      check(dtype, 1279, 224, 1, 1, 9);
+    });
     // q8_0 keeps f16 scales, stored times 2^10 unless one is ≥ 64 (then as they are): tiny weights (scales
     // that are subnormal halves) and large ones (the unshifted layout), decode tiles and packed tiles.
     test("weights 1e-6 (subnormal f16 scales) and 1e4 (scales ≥ 64)", () => {
@@ -103,7 +109,7 @@ for (const [dtype, Ks] of [["q4_k", [256, 768]], ["q5_k", [256, 768]], ["q6_k", 
       check(dtype, 33, Ks[1], 3, 1, 5, true);
       check(dtype, 65, Ks[1], 17, 1e4, 6);
     });
-    // K-quants decode 16 rows (four 4-row groups) at a time, then single groups, the last one padded: row counts
+    // K-quants decode 16 rows (a quad of 4-row groups) at a time, then single groups, the last one padded: row counts
     // around those tiles, in one chunk (small) and split over threads (1279 × 256 is above the serial limit).
     if (dtype.endsWith("_k")) test("rows 15, 16, 17, 61 and 1279 (decode tiles of 16 rows, a padded last group), T = 1, 2", () => {
       for (const N of [15, 16, 17, 61]) for (const T of [1, 2]) check(dtype, N, Ks[1], T, 1, N + T);
