@@ -65,6 +65,11 @@ export interface Backend {
    * (a fresh copy, so reads in flight for two callers of one buffer never see each other's values).
    */
   read?(buf: Float32Array): Promise<Float32Array>;
+  /**
+   * Rows a forward pass runs at once (default MICRO_BATCH in models/openelm.ts): a device backend wants
+   * long prompts in few large steps, since each kernel call costs a fixed dispatch overhead.
+   */
+  readonly microBatch?: number;
   /** Release threads / memory. */
   dispose?(): void;
 }

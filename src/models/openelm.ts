@@ -177,7 +177,7 @@ export class OpenELMModel {
     }
     // Micro-batches of at most MICRO_BATCH rows, filled in entry order (a long entry spans several); their
     // logit rows come out in that order too, so each micro-batch writes the next rows of `logits`.
-    const UB = Math.min(total, MICRO_BATCH);
+    const UB = Math.min(total, this.backend.microBatch ?? MICRO_BATCH);
     this.ensureWork(UB);
     let e = 0, s = 0, lrow = 0;
     while (e < entries.length) {

@@ -16,9 +16,11 @@ import { createWebGPU, get, nans, put } from "./webgpu_cases.js";
 import { renderWgslModule } from "../../scripts/embed_wgsl.mjs";
 
 const ref = createRefBackend();
-let be: WebGPUBackend;
-beforeAll(async () => { be = await createWebGPU(); });
-afterAll(() => be?.dispose?.());
+let be: WebGPUBackend, wg: WebGPUBackend;
+beforeAll(async () => { be = await createWebGPU(); wg = await createWebGPU("workgroup"); });
+afterAll(() => { be?.dispose?.(); wg?.dispose?.(); });
+/** The ops with a workgroup-memory variant run on both families (on SwiftShader, `be` is the portable one). */
+const FAMILIES = [["", () => be], [" (workgroup kernels)", () => wg]] as const;
 
 function expectClose(got: Float32Array, want: Float32Array, abs: number, rel: number, what: string): void {
   const { ratio, at } = worst(got, want, (i) => abs + rel * Math.abs(want[i]));
@@ -80,9 +82,6 @@ describe("webgpu matmul", () => {
 // so a few shapes, chosen for the edges: rows and tokens past a 64-wide tile (65, 70), a partial 4-row
 // group (7), K a multiple of 16 (tiles) and of 4 (matvec) or neither (33: the portable loops).
 describe("webgpu matmul, workgroup kernels", () => {
-  let wg: WebGPUBackend;
-  beforeAll(async () => { wg = await createWebGPU("workgroup"); });
-  afterAll(() => wg?.dispose?.());
   test("the family is the one asked for", () => {
     expect(wg.kernels).toBe("workgroup");
     expect(be.kernels).toBe(/swiftshader/i.test(be.adapterInfo) ? "portable" : "workgroup");
@@ -114,7 +113,9 @@ describe("webgpu embed", () => {
   });
 });
 
-describe("webgpu rmsnorm", () => {
+describe.each(FAMILIES)("webgpu rmsnorm%s", (_, family) => {
+  let be: WebGPUBackend;
+  beforeAll(() => { be = family(); });
   test("dim 1, 7, 33, 1279; rows 1, 3, 17; a zero row and a 1e15 row; in place and out of place", async () => {
     for (const dim of [1, 7, 33, 1279]) for (const rows of [1, 3, 17]) {
       const x = randn(rows * dim, dim + rows, 3), w = randn(dim, 5 + dim);
@@ -131,7 +132,9 @@ describe("webgpu rmsnorm", () => {
   });
 });
 
-describe("webgpu qkNormRope", () => {
+describe.each(FAMILIES)("webgpu qkNormRope%s", (_, family) => {
+  let be: WebGPUBackend;
+  beforeAll(() => { be = family(); });
   for (const { nQ, nKV, hd } of [{ nQ: 4, nKV: 2, hd: 16 }, { nQ: 3, nKV: 1, hd: 20 }, { nQ: 12, nKV: 3, hd: 64 }, { nQ: 1, nKV: 1, hd: 2 }, { nQ: 2, nKV: 1, hd: 256 }])
     test(`nQ=${nQ} nKV=${nKV} hd=${hd}, T 1, 3, 17, positions from 0 and 1000, with and without QK-norm`, async () => {
       for (const T of [1, 3, 17]) for (const pos0 of [0, 1000]) for (const norm of [true, false]) {
@@ -145,7 +148,9 @@ describe("webgpu qkNormRope", () => {
     });
 });
 
-describe("webgpu attention", () => {
+describe.each(FAMILIES)("webgpu attention%s", (_, family) => {
+  let be: WebGPUBackend;
+  beforeAll(() => { be = family(); });
   for (const { nQ, nKV, hd } of [{ nQ: 4, nKV: 2, hd: 16 }, { nQ: 3, nKV: 1, hd: 20 }, { nQ: 6, nKV: 6, hd: 7 }, { nQ: 2, nKV: 1, hd: 130 }])
     test(`nQ=${nQ} nKV=${nKV} hd=${hd}: T 1, 3, 17 after 0 and 100 cached positions; scores up to ~1e4`, async () => {
       for (const T of [1, 3, 17]) for (const pos0 of [0, 100]) for (const scale of [1, 100]) {

@@ -15,11 +15,12 @@ export interface BufferRef { buffer: GPUBuffer; offset: number }
 export interface Params { u32: number[]; f32?: number[]; tail?: Float32Array | Uint32Array }
 
 const RING_BYTES = 4 << 20;
+const BIND_GROUP_CACHE = 8192;
 
 export class GpuContext {
   private readonly buffers = new WeakMap<ArrayBufferLike, GPUBuffer>();
   private readonly modules = new Map<string, GPUShaderModule>();
-  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private readonly pipelines = new Map<string, Map<string, GPUComputePipeline>>();
   private readonly ring: GPUBuffer;
   private readonly ringCpu = new ArrayBuffer(RING_BYTES);
   private ringUsed = 0;
@@ -27,6 +28,15 @@ export class GpuContext {
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private readonly staging: GPUBuffer[] = [];
+  /**
+   * Bind groups by pipeline, parameter slot and buffers: a decode step dispatches the same kernels on the
+   * same buffers at the same ring offsets every time, and creating a bind group costs more on the JS
+   * thread than the dispatch itself. Cleared when it grows past BIND_GROUP_CACHE (prompts of new lengths).
+   */
+  private readonly bindGroups = new Map<string, GPUBindGroup>();
+  private readonly ids = new WeakMap<object, number>();
+  private nextId = 0;
+  private readonly layouts = new WeakMap<GPUComputePipeline, GPUBindGroupLayout>();
   /** Bound where a kernel's optional operand is absent (a null QK-norm weight). */
   readonly dummy: GPUBuffer;
   /** The first validation or out-of-memory error the device reported; thrown by the next read. */
@@ -45,6 +55,7 @@ export class GpuContext {
 
   /** A zeroed device buffer of n floats and its CPU mirror. */
   alloc(n: number): Float32Array {
+    this.bindGroups.clear(); // new buffers usually replace old ones (work buffers grown): let those go
     const bytes = n * 4;
     if (bytes > this.device.limits.maxStorageBufferBindingSize)
       throw new RangeError(`webgpu backend: a buffer of ${n} floats passes the device's binding limit of ${this.device.limits.maxStorageBufferBindingSize} bytes`);
@@ -76,13 +87,18 @@ export class GpuContext {
 
   /** The compute pipeline of one entry point of a WGSL source, with override constants. */
   pipeline(code: string, entry: string, constants: Record<string, number> = {}): GPUComputePipeline {
-    const key = `${entry}|${JSON.stringify(constants)}|${code}`;
-    let p = this.pipelines.get(key);
+    // Keyed by the source string itself (its hash is cached on it), not a key built from it: hashing a
+    // fresh concatenation of the whole source on every dispatch cost more than the dispatch.
+    let byEntry = this.pipelines.get(code);
+    if (!byEntry) this.pipelines.set(code, (byEntry = new Map()));
+    let key = entry;
+    for (const c in constants) key += `|${c}=${constants[c]}`;
+    let p = byEntry.get(key);
     if (!p) {
       let module = this.modules.get(code);
       if (!module) { module = this.device.createShaderModule({ code }); this.modules.set(code, module); }
       p = this.device.createComputePipeline({ layout: "auto", compute: { module, entryPoint: entry, constants } });
-      this.pipelines.set(key, p);
+      byEntry.set(key, p);
     }
     return p;
   }
@@ -94,12 +110,27 @@ export class GpuContext {
       this.encoder ??= this.device.createCommandEncoder();
       this.pass = this.encoder.beginComputePass();
     }
-    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.ring, offset: slot.offset, size: slot.size } }];
-    buffers.forEach((buffer, i) => { if (buffer) entries.push({ binding: i + 1, resource: { buffer } }); });
-    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    let key = `${this.id(pipeline)}:${slot.offset}:${slot.size}`;
+    for (const b of buffers) key += b ? `:${this.id(b)}` : ":-";
+    let bindGroup = this.bindGroups.get(key);
+    if (!bindGroup) {
+      const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.ring, offset: slot.offset, size: slot.size } }];
+      buffers.forEach((buffer, i) => { if (buffer) entries.push({ binding: i + 1, resource: { buffer } }); });
+      let layout = this.layouts.get(pipeline);
+      if (!layout) { layout = pipeline.getBindGroupLayout(0); this.layouts.set(pipeline, layout); }
+      bindGroup = this.device.createBindGroup({ layout, entries });
+      if (this.bindGroups.size >= BIND_GROUP_CACHE) this.bindGroups.clear();
+      this.bindGroups.set(key, bindGroup);
+    }
     this.pass.setPipeline(pipeline);
     this.pass.setBindGroup(0, bindGroup);
     this.pass.dispatchWorkgroups(groups[0], groups[1] ?? 1, groups[2] ?? 1);
+  }
+
+  private id(o: object): number {
+    let i = this.ids.get(o);
+    if (i === undefined) this.ids.set(o, (i = this.nextId++));
+    return i;
   }
 
   private writeParams(p: Params): { offset: number; size: number } {

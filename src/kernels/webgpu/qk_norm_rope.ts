@@ -19,7 +19,8 @@ export function qkNormRope(ctx: GpuContext, qkv: Float32Array, T: number, nQ: nu
       cs[t * hd + j] = Math.cos(ang);
       cs[t * hd + half + j] = Math.sin(ang);
     }
-  ctx.dispatch(ctx.pipeline(WGSL.qk_norm_rope, "qk_norm_rope"),
+  const wg = ctx.workgroupKernels;
+  ctx.dispatch(ctx.pipeline(WGSL.qk_norm_rope, wg ? "qk_norm_rope_wg" : "qk_norm_rope"),
     { u32: [T, nQ + nKV, stride, nQ, hd, a.offset, qn ? 1 : 0, kn ? 1 : 0, qn?.offset ?? 0, kn?.offset ?? 0], f32: [eps], tail: cs },
-    [a.buffer, qn?.buffer ?? ctx.dummy, kn?.buffer ?? ctx.dummy], [Math.ceil((nQ + nKV) / 64), T]);
+    [a.buffer, qn?.buffer ?? ctx.dummy, kn?.buffer ?? ctx.dummy], wg ? [nQ + nKV, T] : [Math.ceil((nQ + nKV) / 64), T]);
 }
