@@ -89,3 +89,20 @@ for (const be of BACKENDS) {
     }
   });
 }
+
+describe("micro-batches", () => {
+  test("a backend's microBatch sets the rows a step; the logits are the same as in one step", async () => {
+    const { createRefBackend } = await import("../../src/kernels/ref/index.js");
+    const plain = createRefBackend();
+    const seen: number[] = [];
+    const small = { ...plain, microBatch: 3, matmul: (o: Float32Array, x: Float32Array, w: Parameters<typeof plain.matmul>[2], T: number) => { seen.push(T); plain.matmul(o, x, w, T); } };
+    const a = loadModelDir(dirOf("tiny-small-vocab"), { backend: plain }).model;
+    const b = loadModelDir(dirOf("tiny-small-vocab"), { backend: small }).model;
+    const ids = [1, 5, 9, 200, 17, 3, 42, 8];
+    const want = a.forward(ids, a.newCache(16), { allLogits: true }).slice();
+    const got = b.forward(ids, b.newCache(16), { allLogits: true });
+    expect(Math.max(...seen)).toBe(3);
+    expect(seen.filter((t) => t === 2).length).toBeGreaterThan(0); // 8 = 3 + 3 + 2
+    expect(Array.from(got)).toEqual(Array.from(want));
+  });
+});

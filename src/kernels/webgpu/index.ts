@@ -18,8 +18,12 @@ import { Attention } from "./attention.js";
 import { swiglu } from "./swiglu.js";
 import { addInPlace, copyRows } from "./elementwise.js";
 
-/** Prompt tokens a step: a 512-token step fills a GPU's matmul grid and pays the dispatch overhead once, not 4 times. */
-const WEBGPU_MICRO_BATCH = 512;
+/**
+ * Prompt tokens a step with the workgroup kernels: a 512-token step fills a GPU's matmul grid and pays the
+ * dispatch overhead once, not 4 times. The portable family (CPU adapters) keeps the model's default, which
+ * also bounds its attention scratch (T · nQ · S floats) under the 128 MiB binding size browsers grant.
+ */
+const GPU_MICRO_BATCH = 512;
 
 export interface WebGPUBackendOptions {
   /** The WebGPU entry point (default: navigator.gpu). */
@@ -64,7 +68,7 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
     name: "webgpu",
     adapterInfo: [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(" ") || "unknown adapter",
     kernels: ctx.workgroupKernels ? "workgroup" : "portable",
-    microBatch: WEBGPU_MICRO_BATCH,
+    microBatch: ctx.workgroupKernels ? GPU_MICRO_BATCH : undefined,
     alloc: (n) => ctx.alloc(n),
     loadMatrix: (t, rows, cols): Matrix => loadMatrix(ctx, t, rows, cols),
     loadVector(t) {
