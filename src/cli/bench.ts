@@ -121,14 +121,14 @@ export function register(program: Command): void {
     .option("-n, --n-gen <list>", "tokens to decode", intListArg("token counts"), [128])
     .option("-t, --threads <list>", "thread counts (default: all cores)", intListArg("thread counts"))
     .option("-b, --batch <list>", "sequences decoded together in the tg tests (aggregate t/s, like llama-batched-bench)", intListArg("batch sizes"), [1])
-    .option("--backend <name>", "kernels: wasm (default) or webgpu (Node: the optional `webgpu` package; threads, --profile and --bandwidth are the WASM backend's)", choiceArg(["wasm", "webgpu"] as const), "wasm")
+    .option("--backend <name>", "kernels: wasm (default) or webgpu (Node: the optional `webgpu` package; threads and --bandwidth are the WASM backend's)", choiceArg(["wasm", "webgpu"] as const), "wasm")
     .option("--webgpu-kernels <kind>", "with --backend webgpu: auto (default), workgroup (GPU kernels) or portable (CPU adapters' kernels)", choiceArg(["auto", "workgroup", "portable"] as const))
     .option("-r, --repetitions <n>", "runs of each test", intArg(1), 5)
     .option("--seed <n>", "seed of the random weights and prompt", intArg(0), 0)
     .option("--no-relaxed", "use the plain SIMD kernels even where relaxed SIMD is available")
     .option("--matvec-rows <min-max|off>", "activation-row counts (batched decode steps) the small-batch matvec kernels take, e.g. 4-16 (the default); off: the tiled matmuls", matvecRowsArg)
     .option("--json", "print the results as JSON")
-    .option("--profile", "after the tests, time every backend op of a decode and of the longest prompt's prefill (per thread count): where the time goes")
+    .option("--profile", "after the tests, time every backend op of a decode and of the longest prompt's prefill (per thread count): where the time goes; webgpu: queueing kernels on the JS thread against GPU work and readback")
     .option("--bandwidth [MiB]", "after the tests, memory read bandwidth (GB/s, a streaming sum over MiB, default 1024: well above the last-level cache) with 1 thread and each thread count: decode's ceiling", intArg(1))
     .action(async (o: BenchOptions) => { await bench(o); });
 }
@@ -145,8 +145,8 @@ export async function bench(o: BenchOptions): Promise<void> {
   // Node 20 has relaxed SIMD behind a V8 flag; it must be set before the kernels compile.
   if (o.relaxed) v8.setFlagsFromString("--experimental-wasm-relaxed-simd");
   const gpu = o.backend === "webgpu";
-  if (gpu && (o.profile || o.bandwidth !== undefined || o.threads || o.matvecRows))
-    throw new UsageError("bench: --threads, --profile, --bandwidth and --matvec-rows are for --backend wasm");
+  if (gpu && (o.bandwidth !== undefined || o.threads || o.matvecRows))
+    throw new UsageError("bench: --threads, --bandwidth and --matvec-rows are for --backend wasm");
   if (!gpu && o.webgpuKernels) throw new UsageError("bench: --webgpu-kernels is for --backend webgpu");
   const threads = gpu ? [1] : o.threads ?? [(await import("node:os")).availableParallelism()];
   if (threads.some((t) => t < 1)) throw new UsageError(`bench: --threads must be ≥ 1, got ${threads.join(",")}`);
@@ -216,14 +216,15 @@ export async function bench(o: BenchOptions): Promise<void> {
   const profiles: Array<{ threads: number; test: string; rows: ProfileRow[] }> = [];
   if (o.profile) {
     const pMax = Math.max(0, ...o.nPrompt);
+    const profile = gpu ? profileDevice : async (...a: Parameters<typeof profileOps>) => profileOps(...a);
     for (const t of threads) {
-      backend.setThreads!(t);
-      const runs = [{ test: "decode", unit: "token", rows: profileOps(model, cache, backend, "decode", Math.max(16, Math.min(128, maxLen - 2))) }];
-      if (pMax > 0) runs.push({ test: `pp${pMax}`, unit: "prompt", rows: profileOps(model, cache, backend, "prefill", pMax) });
+      backend.setThreads?.(t);
+      const runs = [{ test: "decode", unit: "token", rows: await profile(model, cache, backend, "decode", Math.max(16, Math.min(128, maxLen - 2))) }];
+      if (pMax > 0) runs.push({ test: `pp${pMax}`, unit: "prompt", rows: await profile(model, cache, backend, "prefill", pMax) });
       for (const { test, unit, rows } of runs) {
         profiles.push({ threads: t, test, rows });
         print(`
-${test === "decode" ? "decode" : `prefill (${test})`} profile, ${t} thread${t > 1 ? "s" : ""} (per ${unit}):\n| op | calls | ms | share | weights GB/s |\n|---|---:|---:|---:|---:|\n`);
+${test === "decode" ? "decode" : `prefill (${test})`} profile, ${gpu ? backendLabel : `${t} thread${t > 1 ? "s" : ""}`} (per ${unit}):\n| op | calls | ms | share | weights GB/s |\n|---|---:|---:|---:|---:|\n`);
         for (const r of rows) print(`| ${r.op} | ${r.calls_per_token} | ${r.ms_per_token.toFixed(3)} | ${(100 * r.share).toFixed(1)} % | ${r.weight_gb_per_s?.toFixed(1) ?? ""} |\n`);
       }
     }
@@ -245,6 +246,44 @@ ${test === "decode" ? "decode" : `prefill (${test})`} profile, ${t} thread${t > 
       wasm_memory_bytes: wasmBytes, node: process.version }, null, 2) + "\n");
   } else {
     print(`\npeak RSS ${(peakRss / 2 ** 20).toFixed(1)} MiB (weights ${(sizeBytes / 2 ** 20).toFixed(1)} MiB, KV cache ${(kvBytes / 2 ** 20).toFixed(1)} MiB for ${maxLen} positions)\n`);
+  }
+}
+
+/**
+ * A device backend's step split where it can be timed from the host: queueing the kernels on the JS thread
+ * (every backend op only records a dispatch), then read() (submit, the GPU's work, the copy back). Rows per
+ * token for a decode of n tokens, per prompt for an n-token prefill; "calls" counts backend ops (dispatches
+ * and more: attention is one to three) and reads.
+ */
+async function profileDevice(model: OpenELMModel, cache: KVCache, backend: Backend, mode: "decode" | "prefill", n: number): Promise<ProfileRow[]> {
+  const ops = ["embed", "matmul", "rmsnorm", "qkNormRope", "attention", "swiglu", "addInPlace", "copyRows"] as const;
+  const saved = ops.map((k) => [k, backend[k]] as const), read = backend.read!;
+  let calls = 0, reads = 0, waited = 0;
+  for (const k of ops) {
+    const f = backend[k] as (...a: unknown[]) => void;
+    (backend as unknown as Record<string, unknown>)[k] = (...a: unknown[]) => { calls++; f.apply(backend, a); };
+  }
+  backend.read = async (buf) => {
+    const t0 = performance.now();
+    try { return await read.call(backend, buf); } finally { waited += performance.now() - t0; reads++; }
+  };
+  try {
+    cache.truncate(0);
+    const ids = mode === "decode" ? randomIds(n, model.config.vocab_size, 11) : randomIds(n, model.config.vocab_size, 13);
+    await model.forwardAsync(mode === "decode" ? [1] : ids, cache); // warm-up: pipelines, bind groups, work buffers
+    if (mode === "prefill") cache.truncate(0);
+    calls = 0; reads = 0; waited = 0;
+    const t0 = performance.now();
+    if (mode === "decode") for (const id of ids) await model.forwardAsync([id], cache);
+    else await model.forwardAsync(ids, cache);
+    const total = performance.now() - t0, per = mode === "decode" ? n : 1;
+    return [
+      { op: "queueing kernels (JS thread)", calls_per_token: calls / per, ms_per_token: (total - waited) / per, share: 1 - waited / total },
+      { op: "submit, GPU work and readback", calls_per_token: reads / per, ms_per_token: waited / per, share: waited / total },
+    ];
+  } finally {
+    for (const [k, f] of saved) (backend as unknown as Record<string, unknown>)[k] = f;
+    backend.read = read;
   }
 }
 

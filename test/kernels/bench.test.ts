@@ -54,13 +54,23 @@ describe("openelm bench", () => {
 
   test("--backend webgpu: pp and tg on the device (SwiftShader here), the adapter and kernel family named; WASM-only options refused", async () => {
     if (!process.env.VK_ICD_FILENAMES) process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
-    const r = JSON.parse(await captured({ ...base, threads: undefined, config: tinyConfig, dtype: "q8_0", nPrompt: [5], nGen: [3], repetitions: 1, backend: "webgpu" }));
+    const r = JSON.parse(await captured({ ...base, threads: undefined, config: tinyConfig, dtype: "q8_0", nPrompt: [5], nGen: [3], repetitions: 1, backend: "webgpu", profile: true }));
     expect(r.results.map((x: { test: string }) => x.test)).toEqual(["pp5", "tg3"]);
     for (const x of r.results) {
       expect(x.backend).toMatch(/^webgpu (portable|workgroup) \(.+\)$/);
       expect(x.avg_ts).toBeGreaterThan(0);
     }
-    await expect(bench({ ...base, config: tinyConfig, backend: "webgpu" })).rejects.toThrow("bench: --threads, --profile, --bandwidth and --matvec-rows are for --backend wasm");
+    // --profile on a device: queueing on the JS thread against submit + GPU + readback, one read a step.
+    expect(r.profiles.map((p: { test: string }) => p.test)).toEqual(["decode", "pp5"]);
+    for (const p of r.profiles) {
+      const [queue, device] = p.rows;
+      expect([queue.op, device.op]).toEqual(["queueing kernels (JS thread)", "submit, GPU work and readback"]);
+      expect(queue.calls_per_token).toBeGreaterThan(10); // the tiny model's layers' ops
+      expect(device.calls_per_token).toBe(1);
+      expect(queue.share + device.share).toBeCloseTo(1, 6);
+      expect(device.ms_per_token).toBeGreaterThan(0);
+    }
+    await expect(bench({ ...base, config: tinyConfig, backend: "webgpu" })).rejects.toThrow("bench: --threads, --bandwidth and --matvec-rows are for --backend wasm");
     await expect(bench({ ...base, config: tinyConfig, webgpuKernels: "portable" })).rejects.toThrow("bench: --webgpu-kernels is for --backend webgpu");
   }, 120_000);
 
