@@ -175,7 +175,7 @@ export class OpenELMModel {
       out.push(logits.subarray(row * V, (row + n) * V));
       row += n;
     }
-    // Micro-batches of at most MICRO_BATCH rows, filled in entry order (a long entry spans several); their
+    // Micro-batches of at most MICRO_BATCH rows (or the backend's microBatch), filled in entry order (a long entry spans several); their
     // logit rows come out in that order too, so each micro-batch writes the next rows of `logits`.
     const UB = Math.min(total, this.backend.microBatch ?? MICRO_BATCH);
     this.ensureWork(UB);
