@@ -175,8 +175,8 @@ export class OpenELMModel {
       out.push(logits.subarray(row * V, (row + n) * V));
       row += n;
     }
-    // Micro-batches of at most MICRO_BATCH rows (or the backend's microBatch), filled in entry order (a long entry spans several); their
-    // logit rows come out in that order too, so each micro-batch writes the next rows of `logits`.
+    // Micro-batches of at most MICRO_BATCH rows (or the backend's microBatch), filled in entry order (a long
+    // entry spans several); their logit rows come out in that order too, so each writes the next rows of `logits`.
     const UB = Math.min(total, this.backend.microBatch ?? MICRO_BATCH);
     this.ensureWork(UB);
     let e = 0, s = 0, lrow = 0;
