@@ -7,8 +7,9 @@ import * as v8 from "node:v8";
 import { createWasmBackend } from "../dist/kernels/wasm/index.js";
 import { f32ToBf16, f32ToF16 } from "../dist/tensor/tensor.js";
 import { quantize } from "../dist/kernels/quant.js";
+import { enableRelaxedSimd } from "../dist/kernels/wasm/relaxed_simd.js";
 
-v8.setFlagsFromString("--experimental-wasm-relaxed-simd");
+enableRelaxedSimd();
 // Optimized code from the start: V8 otherwise runs a kernel's first calls in its baseline compiler (several
 // times slower) until the optimizing tier is ready, which would charge whichever variant runs first.
 v8.setFlagsFromString("--no-liftoff");

@@ -23,7 +23,7 @@ function steps(five) {
       L.push(`  const xv = v128.load(xs, ${64 * c + (hi ? 32 : 0) + 16 * (i >> 2)}); const x = i32x4.shuffle(xv, xv, ${k}, ${k}, ${k}, ${k});`);
       for (let g = 0; g < 4; g++) {
         const h = five ? `v128.load(p${g}, ${96 + 16 * i})` : "x";
-        L.push(`  s${g} = i16x8.add(s${g}, dot16(x, lv45(v128.load(p${g}, ${QO + 128 * c + 16 * i}), ${h}, ${hi}, ${five}, ${hs})));`);
+        L.push(`  s${g} = i16x8.add(s${g}, dot16(x, lv45(v128.load(p${g}, ${QO + 128 * c + 16 * i}), ${h}, ${hi}, ${five}, ${hs}, m15, bit)));`);
       }
       L.push("}");
       if (i === 7 || (five && i === 3)) { // scale the sub-block's sums (5-bit levels: every 4 steps)
@@ -47,7 +47,7 @@ function quadSteps() {
     const off = k ? `, ${16 * k}` : "";
     L.push(`if (qv != ${k + 1}) { // step ${k}`);
     L.push(`  const v = v128.load(qv${off}), h = five ? v128.load(hv${off}) : v;`);
-    L.push("  const lo = lv45(v, h, false, five, 4 - 2 * c), hi = lv45(v, h, true, five, 3 - 2 * c);");
+    L.push("  const lo = lv45(v, h, false, five, 4 - 2 * c, m15, bit), hi = lv45(v, h, true, five, 3 - 2 * c, m15, bit);");
     for (const [acc, x, w] of [["a16", "xal", "lo"], ["b16", "xah", "hi"], ["c16", "xbl", "lo"], ["d16", "xbh", "hi"]])
       L.push(`  ${acc} = i16x8.add(${acc}, dot16(i32x4.shuffle(${x}, ${x}, ${k}, ${k}, ${k}, ${k}), ${w}));`);
     L.push("}");
@@ -68,7 +68,7 @@ function fourTokenSteps() {
     for (let k = 0; k < 4; k++) {
       const off = k ? `, ${16 * k}` : "";
       L.push(`    if (qv != ${k + 1}) { // step ${k}`);
-      L.push(`      const v = v128.load(qv${off}), w = lv45(v, five ? v128.load(hv${off}) : v, ${hi}, five, ${hi ? 3 : 4} - 2 * c);`);
+      L.push(`      const v = v128.load(qv${off}), w = lv45(v, five ? v128.load(hv${off}) : v, ${hi}, five, ${hi ? 3 : 4} - 2 * c, m15, bit);`);
       for (const [acc, xv] of [["a16", "x0"], ["b16", "x1"], ["c16", "x2"], ["d16", "x3"]])
         L.push(`      ${acc} = i16x8.add(${acc}, dot16(i32x4.shuffle(${xv}, ${xv}, ${k}, ${k}, ${k}, ${k}), w));`);
       L.push("    }");

@@ -8,8 +8,9 @@ import { Worker, isMainThread, parentPort, workerData } from "node:worker_thread
 import { parseArgs } from "node:util";
 import * as v8 from "node:v8";
 import asc from "assemblyscript/asc";
+import { enableRelaxedSimd } from "../dist/kernels/wasm/relaxed_simd.js";
 
-v8.setFlagsFromString("--experimental-wasm-relaxed-simd");
+enableRelaxedSimd();
 v8.setFlagsFromString("--no-liftoff");
 
 // Each loop trip: 12 independent accumulators, one instruction of the kind under test each (and for the dots

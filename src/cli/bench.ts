@@ -17,6 +17,7 @@ import type { OpenELMModel } from "../models/openelm.js";
 import type { Backend, Matrix } from "../kernels/backend.js";
 import type { KVCache } from "../models/kv_cache.js";
 import type { MatvecRows, WasmBackend } from "../kernels/wasm/index.js";
+import { enableRelaxedSimd } from "../kernels/wasm/relaxed_simd.js";
 import type { WebGPUBackend } from "../kernels/webgpu/index.js";
 import { InvalidArgumentError } from "commander";
 import { choiceArg, intArg, intListArg, UsageError } from "./args.js";
@@ -142,8 +143,7 @@ function matvecRowsArg(v: string): MatvecRows {
 
 export async function bench(o: BenchOptions): Promise<void> {
   if (o.model !== undefined && o.config !== undefined) throw new UsageError("bench: give --model or --config, not both");
-  // Node 20 has relaxed SIMD behind a V8 flag; it must be set before the kernels compile.
-  if (o.relaxed) v8.setFlagsFromString("--experimental-wasm-relaxed-simd");
+  if (o.relaxed) enableRelaxedSimd(); // before the kernels compile
   const gpu = o.backend === "webgpu";
   if (gpu && (o.bandwidth !== undefined || o.threads || o.matvecRows))
     throw new UsageError("bench: --threads, --bandwidth and --matvec-rows are for --backend wasm");

@@ -2,11 +2,11 @@
 // adapter (train/finetune.ts); checkpoints or a PEFT adapter directory, metrics.jsonl and loss_curve.svg in --out.
 
 import * as fs from "node:fs";
-import * as v8 from "node:v8";
 import type { Command } from "commander";
 import { InputError } from "../errors.js";
 import { LORA_TARGETS, type LoraTarget } from "../io/peft_adapter.js";
 import { createWasmBackend, TRAINING_SPIN } from "../kernels/wasm/index.js";
+import { enableRelaxedSimd } from "../kernels/wasm/relaxed_simd.js";
 import { modelPath } from "./model_args.js";
 import { checkpointTokenizer } from "../tokenizer/sentencepiece.js";
 import { FINETUNE_DEFAULTS, finetune, type FinetuneSettings } from "../train/finetune.js";
@@ -75,7 +75,7 @@ export function register(program: Command): void {
       const control = { stop: false };
       const tty = process.stderr.isTTY;
       let pending = false;
-      if (o.kernels === "wasm") v8.setFlagsFromString("--experimental-wasm-relaxed-simd"); // before any module compiles
+      if (o.kernels === "wasm") enableRelaxedSimd(); // before any module compiles
       const be = o.kernels === "wasm" ? await createWasmBackend({ threads: o.threads, spin: TRAINING_SPIN }) : undefined;
       // A signal asks for a save after this step; the log lines are best effort (stderr may be a closed pipe).
       const stop = (signal: NodeJS.Signals) => {

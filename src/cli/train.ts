@@ -2,11 +2,11 @@
 
 import * as fs from "node:fs";
 import * as path from "node:path";
-import * as v8 from "node:v8";
 import { InputError } from "../errors.js";
 import type { Command } from "commander";
 import { loadRecipe, recipeNames } from "../train/recipe.js";
 import { createWasmBackend, TRAINING_SPIN } from "../kernels/wasm/index.js";
+import { enableRelaxedSimd } from "../kernels/wasm/relaxed_simd.js";
 import { choiceArg, intArg } from "./args.js";
 import { note, whileStopping } from "./shutdown.js";
 import { train } from "../train/trainer.js";
@@ -31,8 +31,7 @@ export function register(program: Command): void {
       const control = { stop: false };
       const tty = process.stderr.isTTY;
       let pending = false;
-      // WebAssembly relaxed SIMD (fused multiply-add) is behind a flag in Node 20; it must be set before any module compiles
-      if (o.kernels === "wasm") v8.setFlagsFromString("--experimental-wasm-relaxed-simd");
+      if (o.kernels === "wasm") enableRelaxedSimd(); // relaxed SIMD (fused multiply-add), before any module compiles
       const be = o.kernels === "wasm" ? await createWasmBackend({ threads: o.threads, spin: TRAINING_SPIN }) : undefined;
       // A signal asks for a checkpoint after this step; the log lines are best effort (stderr may be a closed pipe).
       const stop = (signal: NodeJS.Signals) => {

@@ -1,14 +1,14 @@
 // Shared set-up for the wasm kernel tests: the backends under test (threads 1 and 2, plain and relaxed
 // SIMD), seeded random data, weights stored in every dtype, and the error bound of each comparison.
 
-import * as v8 from "node:v8";
 import type { Backend } from "../../src/kernels/backend.js";
 import { createWasmBackend, type WasmBackendOptions } from "../../src/kernels/wasm/index.js";
 import { f32ToBf16, f32ToF16, type DType, type StoredTensor } from "../../src/tensor/tensor.js";
 import { quantize } from "../../src/kernels/quant.js";
+import { enableRelaxedSimd } from "../../src/kernels/wasm/relaxed_simd.js";
 
 // Node 20 validates relaxed SIMD only behind this V8 flag; it must be set before the module compiles.
-v8.setFlagsFromString("--experimental-wasm-relaxed-simd");
+enableRelaxedSimd();
 
 export const WASM_CONFIGS: { label: string; opts: WasmBackendOptions }[] = [
   { label: "threads=1", opts: { threads: 1, relaxed: false } },

@@ -1,11 +1,11 @@
 // The relaxed-SIMD (fused multiply-add) build of the kernel module, as `openelm train` runs it: the V8 flag
 // is set before the module compiles, then a fixture's loss and gradients go through its training kernels.
 
-import * as v8 from "node:v8";
 import { expect, test } from "vitest";
 import { expectFixtureGradients } from "./train_fixture.js";
+import { enableRelaxedSimd } from "../../src/kernels/wasm/relaxed_simd.js";
 
-v8.setFlagsFromString("--experimental-wasm-relaxed-simd");
+enableRelaxedSimd();
 const { createWasmBackend } = await import("../../src/kernels/wasm/index.js");
 
 test("fixture gradients through the fused-multiply-add kernels (tiny-small-vocab, ce + z-loss)", async () => {

@@ -8,9 +8,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as os from "node:os";
-import * as v8 from "node:v8";
+import { enableRelaxedSimd } from "../../dist/kernels/wasm/relaxed_simd.js";
 
-v8.setFlagsFromString("--experimental-wasm-relaxed-simd");
+enableRelaxedSimd();
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const dist = (p) => path.join(ROOT, "dist", p);
 const { TrainableOpenELM } = await import(dist("train/openelm_train.js"));

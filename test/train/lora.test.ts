@@ -3,7 +3,6 @@
 // the frozen base gets no gradient memory and no optimizer moments.
 
 import * as path from "node:path";
-import * as v8 from "node:v8";
 import { describe, expect, test } from "vitest";
 import type { Backend } from "../../src/kernels/backend.js";
 import { createWasmBackend } from "../../src/kernels/wasm/index.js";
@@ -13,8 +12,9 @@ import { TrainableOpenELM } from "../../src/train/openelm_train.js";
 import { loadParams } from "../../src/train/parameters.js";
 import { readFixtureTensors } from "./fixture_tensors.js";
 import { loadTrainFixture, TRAIN_FX } from "./train_fixture.js";
+import { enableRelaxedSimd } from "../../src/kernels/wasm/relaxed_simd.js";
 
-v8.setFlagsFromString("--experimental-wasm-relaxed-simd");
+enableRelaxedSimd();
 const KERNELS: Array<[string, () => Promise<Backend | undefined>]> = [
   ["ts", async () => undefined],
   ["wasm", () => createWasmBackend({ threads: 1, relaxed: false })],

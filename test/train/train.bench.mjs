@@ -10,10 +10,10 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
-import * as v8 from "node:v8";
+import { enableRelaxedSimd } from "../../dist/kernels/wasm/relaxed_simd.js";
 
 // as `openelm train`: WebAssembly relaxed SIMD (fused multiply-add), before any module compiles
-v8.setFlagsFromString("--experimental-wasm-relaxed-simd");
+enableRelaxedSimd();
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const dist = (p) => path.join(ROOT, "dist", p);

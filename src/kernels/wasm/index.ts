@@ -8,7 +8,6 @@
 
 import * as fs from "node:fs";
 import * as os from "node:os";
-import * as v8 from "node:v8";
 import { Worker } from "node:worker_threads";
 import type { Backend, Matrix } from "../backend.js";
 import type { StoredTensor } from "../../tensor/tensor.js";
@@ -20,6 +19,7 @@ import { Arena } from "./arena.js";
 import { KernelPool, type PoolWorker, type SpawnWorker } from "./pool.js";
 import { ARGS, CTRL_BYTES, MAX_ARGS, OP, Op, type KernelExports } from "./jobs.js";
 import { createTrainingKernels } from "./training.js";
+import { enableRelaxedSimd } from "./relaxed_simd.js";
 
 export interface WasmBackendOptions {
   /** Threads including the calling one (default: available cores, at most 8). */
@@ -101,10 +101,7 @@ function locate(name: string): URL {
 function compileKernels(relaxed: boolean | "auto"): { module: WebAssembly.Module; relaxed: boolean } {
   if (relaxed !== false) {
     const bytes = fs.readFileSync(locate("kernels_relaxed.wasm"));
-    // Node 20's V8 (11.3) has relaxed SIMD behind a flag (on by default from V8 11.4); turning it on only
-    // enables the opcodes, and it must happen before the module compiles.
-    if (!WebAssembly.validate(bytes)) v8.setFlagsFromString("--experimental-wasm-relaxed-simd");
-    if (WebAssembly.validate(bytes)) return { module: new WebAssembly.Module(bytes), relaxed: true };
+    if (enableRelaxedSimd() && WebAssembly.validate(bytes)) return { module: new WebAssembly.Module(bytes), relaxed: true };
     if (relaxed === true) throw new Error("wasm backend: relaxed SIMD requested but this runtime lacks it (node --experimental-wasm-relaxed-simd)");
   }
   return { module: new WebAssembly.Module(fs.readFileSync(locate("kernels.wasm"))), relaxed: false };

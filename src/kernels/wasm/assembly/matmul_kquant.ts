@@ -30,7 +30,7 @@
 // are 0…63, the i7 operand of the relaxed dot.
 // q5_0 / q5_1 stay in ggml's layout and use quantizeAct's activations (matmul_quant.ts).
 
-import { halfToF32, touchLines } from "./simd";
+import { BYTE_CONSTS, M15, M16, M63, MTOP, halfToF32, touchLines } from "./simd";
 
 export const KQ_Q4_K = 0, KQ_Q5_K = 1, KQ_Q6_K = 2, KQ_Q5_0 = 3, KQ_Q5_1 = 4;
 
@@ -188,8 +188,7 @@ export function dequantRowK(w: usize, kind: i32, K: i32, r: i32, out: usize): vo
  * activations x8: Σ_j sc_j · Σ x·q for the 4 rows, added to acc.
  */
 // @ts-ignore: decorator
-@inline function runQ45K(blk: usize, x8: usize, c: i32, five: bool, acc: v128): v128 {
-  const m15 = i8x16.splat(15), bit = i8x16.splat(16);
+@inline function runQ45K(blk: usize, x8: usize, c: i32, five: bool, acc: v128, m15: v128, bit: v128): v128 {
   const q = blk + (five ? 224 : 96) + (<usize>c << 7), xa = x8 + (<usize>c << 6);
   let a = i32x4.splat(0), b = i32x4.splat(0), a16 = i16x8.splat(0), b16 = i16x8.splat(0);
   for (let i: usize = 0; i < 8; i++) {
@@ -213,12 +212,12 @@ export function dequantRowK(w: usize, kind: i32, K: i32, r: i32, out: usize): vo
 
 /** One q4_K / q5_K group super-block (4 rows) against one activation super-block: the 4 rows' f32 sums. */
 // @ts-ignore: decorator
-@inline function superQ45K(blk: usize, x8: usize, sums: usize, dxs: f32, five: bool): v128 {
+@inline function superQ45K(blk: usize, x8: usize, sums: usize, dxs: f32, five: bool, m15: v128, bit: v128): v128 {
   let acc = i32x4.splat(0);
-  acc = runQ45K(blk, x8, 0, five, acc);
-  acc = runQ45K(blk, x8, 1, five, acc);
-  acc = runQ45K(blk, x8, 2, five, acc);
-  acc = runQ45K(blk, x8, 3, five, acc);
+  acc = runQ45K(blk, x8, 0, five, acc, m15, bit);
+  acc = runQ45K(blk, x8, 1, five, acc, m15, bit);
+  acc = runQ45K(blk, x8, 2, five, acc, m15, bit);
+  acc = runQ45K(blk, x8, 3, five, acc, m15, bit);
   // Σ_j m_j · Σ x over sub-block j: mins as i16 pairs per row against the pair of activation sums.
   const mins = i32x4.add(
     i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_u(blk + 64), v128.load32_splat(sums)), i32x4.dot_i16x8_s(v128.load8x8_u(blk + 72), v128.load32_splat(sums + 4))),
@@ -245,8 +244,7 @@ export function dequantRowK(w: usize, kind: i32, K: i32, r: i32, out: usize): vo
 
 /** One q6_K group super-block (4 rows) against one activation super-block (x8, its sums of 16 at s16). */
 // @ts-ignore: decorator
-@inline function superQ6K(blk: usize, x8: usize, s16: usize, dxs: f32): v128 {
-  const m63 = i8x16.splat(63), top = i8x16.splat(-64);
+@inline function superQ6K(blk: usize, x8: usize, s16: usize, dxs: f32, m63: v128, top: v128): v128 {
   let acc = i32x4.splat(0);
   let v = blk + 80, x = x8, o = s16, sc = blk + 16;
   for (let p = 0; p < 8; p++) { // pairs of sub-blocks 2p, 2p+1; the scale pair dots do the widening to i32
@@ -269,39 +267,45 @@ export function dequantRowK(w: usize, kind: i32, K: i32, r: i32, out: usize): vo
 
 // The weight type as a compile-time type argument, so each tile is compiled once per type with its super-block
 // kernel inlined (one function over all three behind a switch spilled its vector registers): u8 = q4_K,
-// u16 = q5_K, u32 = q6_K.
+// u16 = q5_K, u32 = q6_K. c0, c1: the type's two byte masks (masksK), loaded once per call.
 // @ts-ignore: decorator
-@inline function superK<Q>(blk: usize, x8: usize, sums: usize, off: usize, dxs: f32): v128 {
-  if (sizeof<Q>() == 1) return superQ45K(blk, x8, sums, dxs, false);
-  if (sizeof<Q>() == 2) return superQ45K(blk, x8, sums, dxs, true);
-  return superQ6K(blk, x8, off, dxs);
+@inline function superK<Q>(blk: usize, x8: usize, sums: usize, off: usize, dxs: f32, c0: v128, c1: v128): v128 {
+  if (sizeof<Q>() == 1) return superQ45K(blk, x8, sums, dxs, false, c0, c1);
+  if (sizeof<Q>() == 2) return superQ45K(blk, x8, sums, dxs, true, c0, c1);
+  return superQ6K(blk, x8, off, dxs, c0, c1);
 }
+
+/** The byte masks of a type's levels, from BYTE_CONSTS: q4_K / q5_K 15 and 16 (the fifth bit), q6_K 63 and 0xc0. */
+// @ts-ignore: decorator
+@inline function mask0K<Q>(): v128 { return v128.load(BYTE_CONSTS + (sizeof<Q>() == 4 ? M63 : M15)); }
+// @ts-ignore: decorator
+@inline function mask1K<Q>(): v128 { return v128.load(BYTE_CONSTS + (sizeof<Q>() == 4 ? MTOP : M16)); }
 
 // @ts-ignore: decorator
 @inline function kindOf<Q>(): i32 { return sizeof<Q>() == 1 ? KQ_Q4_K : sizeof<Q>() == 2 ? KQ_Q5_K : KQ_Q6_K; }
 
 /** One group (4 rows at g) against one activation row. */
 function tile4K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, nsb: i32): v128 {
-  const gb = kqGroupBytes(kindOf<Q>());
+  const gb = kqGroupBytes(kindOf<Q>()), c0 = mask0K<Q>(), c1 = mask1K<Q>();
   let acc = f32x4.splat(0);
   for (let s = 0; s < nsb; s++) {
     const e = <usize>s << 8;
-    acc = f32x4.add(acc, superK<Q>(g + <usize>s * (gb << 2), x8 + e, sums + (e >> 4), off + (e >> 3), load<f32>(dx + (<usize>s << 2))));
+    acc = f32x4.add(acc, superK<Q>(g + <usize>s * (gb << 2), x8 + e, sums + (e >> 4), off + (e >> 3), load<f32>(dx + (<usize>s << 2)), c0, c1));
   }
   return acc;
 }
 
 /** q6_K decode: a quad of groups (16 rows) at g (kqGroupAt), one stream. */
 function tile16K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, nsb: i32, out: usize): void {
-  const gs = kqGroupBytes(kindOf<Q>());
+  const gs = kqGroupBytes(kindOf<Q>()), c0 = mask0K<Q>(), c1 = mask1K<Q>();
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
   for (let s = 0; s < nsb; s++) {
     const e = <usize>s << 8, o = g + <usize>s * (gs << 2);
     const xs = x8 + e, ss = sums + (e >> 4), os = off + (e >> 3), d = load<f32>(dx + (<usize>s << 2));
-    a0 = f32x4.add(a0, superK<Q>(o, xs, ss, os, d));
-    a1 = f32x4.add(a1, superK<Q>(o + gs, xs, ss, os, d));
-    a2 = f32x4.add(a2, superK<Q>(o + 2 * gs, xs, ss, os, d));
-    a3 = f32x4.add(a3, superK<Q>(o + 3 * gs, xs, ss, os, d));
+    a0 = f32x4.add(a0, superK<Q>(o, xs, ss, os, d, c0, c1));
+    a1 = f32x4.add(a1, superK<Q>(o + gs, xs, ss, os, d, c0, c1));
+    a2 = f32x4.add(a2, superK<Q>(o + 2 * gs, xs, ss, os, d, c0, c1));
+    a3 = f32x4.add(a3, superK<Q>(o + 3 * gs, xs, ss, os, d, c0, c1));
   }
   v128.store(out, a0); v128.store(out, a1, 16); v128.store(out, a2, 32); v128.store(out, a3, 48);
 }
@@ -318,10 +322,9 @@ function tile16K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, nsb
 
 // Quant levels of one vector v (low or high nibbles), with q5_K's fifth bit from h shifted by hs.
 // @ts-ignore: decorator
-@inline function lv45(v: v128, h: v128, hi: bool, five: bool, hs: i32): v128 {
-  const m15 = i8x16.splat(15);
+@inline function lv45(v: v128, h: v128, hi: bool, five: bool, hs: i32, m15: v128, bit: v128): v128 {
   const l = hi ? v128.and(i16x8.shr_u(v, 4), m15) : v128.and(v, m15);
-  return five ? v128.or(l, v128.and(shift16(h, hs), i8x16.splat(16))) : l;
+  return five ? v128.or(l, v128.and(shift16(h, hs), bit)) : l;
 }
 
 // [sc_2c rows 0..3, sc_2c+1 rows 0..3] (i16) -> each row's scale of sub-block 2c (Lo) or 2c+1 (Hi) twice.
@@ -343,7 +346,7 @@ function tile16K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, nsb
 /** Decode: a quad of q4_K (five = false) / q5_K groups (16 rows) at g against one activation row -> out[0..16). */
 // @ts-ignore: decorator
 @inline function tile16Q45K(x8: usize, dx: usize, sums: usize, g: usize, nsb: i32, out: usize, five: bool): void {
-  const GB: usize = five ? 736 : 608;
+  const GB: usize = five ? 736 : 608, m15 = v128.load(BYTE_CONSTS, M15), bit = v128.load(BYTE_CONSTS, M16);
   let p0 = g, p1 = g + GB, p2 = g + 2 * GB, p3 = g + 3 * GB;
   let xs = x8;
   const end = g + <usize>nsb * 4 * GB;
@@ -357,31 +360,31 @@ function tile16K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, nsb
       s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
       if (xs != 1) {
         const xv = v128.load(xs, 0); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 224), v128.load(p0, 96), false, true, 4)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 224), v128.load(p1, 96), false, true, 4)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 224), v128.load(p2, 96), false, true, 4)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 224), v128.load(p3, 96), false, true, 4)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 224), v128.load(p0, 96), false, true, 4, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 224), v128.load(p1, 96), false, true, 4, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 224), v128.load(p2, 96), false, true, 4, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 224), v128.load(p3, 96), false, true, 4, m15, bit)));
       }
       if (xs != 2) {
         const xv = v128.load(xs, 0); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 240), v128.load(p0, 112), false, true, 4)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 240), v128.load(p1, 112), false, true, 4)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 240), v128.load(p2, 112), false, true, 4)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 240), v128.load(p3, 112), false, true, 4)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 240), v128.load(p0, 112), false, true, 4, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 240), v128.load(p1, 112), false, true, 4, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 240), v128.load(p2, 112), false, true, 4, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 240), v128.load(p3, 112), false, true, 4, m15, bit)));
       }
       if (xs != 3) {
         const xv = v128.load(xs, 0); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 256), v128.load(p0, 128), false, true, 4)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 256), v128.load(p1, 128), false, true, 4)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 256), v128.load(p2, 128), false, true, 4)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 256), v128.load(p3, 128), false, true, 4)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 256), v128.load(p0, 128), false, true, 4, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 256), v128.load(p1, 128), false, true, 4, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 256), v128.load(p2, 128), false, true, 4, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 256), v128.load(p3, 128), false, true, 4, m15, bit)));
       }
       if (xs != 4) {
         const xv = v128.load(xs, 0); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 272), v128.load(p0, 144), false, true, 4)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 272), v128.load(p1, 144), false, true, 4)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 272), v128.load(p2, 144), false, true, 4)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 272), v128.load(p3, 144), false, true, 4)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 272), v128.load(p0, 144), false, true, 4, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 272), v128.load(p1, 144), false, true, 4, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 272), v128.load(p2, 144), false, true, 4, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 272), v128.load(p3, 144), false, true, 4, m15, bit)));
       }
       if (xs != 5) {
         a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p0, 32))));
@@ -392,31 +395,31 @@ function tile16K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, nsb
       }
       if (xs != 6) {
         const xv = v128.load(xs, 16); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 288), v128.load(p0, 160), false, true, 4)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 288), v128.load(p1, 160), false, true, 4)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 288), v128.load(p2, 160), false, true, 4)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 288), v128.load(p3, 160), false, true, 4)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 288), v128.load(p0, 160), false, true, 4, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 288), v128.load(p1, 160), false, true, 4, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 288), v128.load(p2, 160), false, true, 4, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 288), v128.load(p3, 160), false, true, 4, m15, bit)));
       }
       if (xs != 7) {
         const xv = v128.load(xs, 16); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 304), v128.load(p0, 176), false, true, 4)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 304), v128.load(p1, 176), false, true, 4)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 304), v128.load(p2, 176), false, true, 4)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 304), v128.load(p3, 176), false, true, 4)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 304), v128.load(p0, 176), false, true, 4, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 304), v128.load(p1, 176), false, true, 4, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 304), v128.load(p2, 176), false, true, 4, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 304), v128.load(p3, 176), false, true, 4, m15, bit)));
       }
       if (xs != 8) {
         const xv = v128.load(xs, 16); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 320), v128.load(p0, 192), false, true, 4)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 320), v128.load(p1, 192), false, true, 4)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 320), v128.load(p2, 192), false, true, 4)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 320), v128.load(p3, 192), false, true, 4)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 320), v128.load(p0, 192), false, true, 4, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 320), v128.load(p1, 192), false, true, 4, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 320), v128.load(p2, 192), false, true, 4, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 320), v128.load(p3, 192), false, true, 4, m15, bit)));
       }
       if (xs != 9) {
         const xv = v128.load(xs, 16); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 336), v128.load(p0, 208), false, true, 4)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 336), v128.load(p1, 208), false, true, 4)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 336), v128.load(p2, 208), false, true, 4)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 336), v128.load(p3, 208), false, true, 4)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 336), v128.load(p0, 208), false, true, 4, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 336), v128.load(p1, 208), false, true, 4, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 336), v128.load(p2, 208), false, true, 4, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 336), v128.load(p3, 208), false, true, 4, m15, bit)));
       }
       if (xs != 10) {
         a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p0, 32))));
@@ -428,31 +431,31 @@ function tile16K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, nsb
       s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
       if (xs != 11) {
         const xv = v128.load(xs, 32); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 224), v128.load(p0, 96), true, true, 3)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 224), v128.load(p1, 96), true, true, 3)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 224), v128.load(p2, 96), true, true, 3)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 224), v128.load(p3, 96), true, true, 3)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 224), v128.load(p0, 96), true, true, 3, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 224), v128.load(p1, 96), true, true, 3, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 224), v128.load(p2, 96), true, true, 3, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 224), v128.load(p3, 96), true, true, 3, m15, bit)));
       }
       if (xs != 12) {
         const xv = v128.load(xs, 32); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 240), v128.load(p0, 112), true, true, 3)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 240), v128.load(p1, 112), true, true, 3)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 240), v128.load(p2, 112), true, true, 3)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 240), v128.load(p3, 112), true, true, 3)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 240), v128.load(p0, 112), true, true, 3, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 240), v128.load(p1, 112), true, true, 3, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 240), v128.load(p2, 112), true, true, 3, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 240), v128.load(p3, 112), true, true, 3, m15, bit)));
       }
       if (xs != 13) {
         const xv = v128.load(xs, 32); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 256), v128.load(p0, 128), true, true, 3)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 256), v128.load(p1, 128), true, true, 3)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 256), v128.load(p2, 128), true, true, 3)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 256), v128.load(p3, 128), true, true, 3)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 256), v128.load(p0, 128), true, true, 3, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 256), v128.load(p1, 128), true, true, 3, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 256), v128.load(p2, 128), true, true, 3, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 256), v128.load(p3, 128), true, true, 3, m15, bit)));
       }
       if (xs != 14) {
         const xv = v128.load(xs, 32); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 272), v128.load(p0, 144), true, true, 3)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 272), v128.load(p1, 144), true, true, 3)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 272), v128.load(p2, 144), true, true, 3)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 272), v128.load(p3, 144), true, true, 3)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 272), v128.load(p0, 144), true, true, 3, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 272), v128.load(p1, 144), true, true, 3, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 272), v128.load(p2, 144), true, true, 3, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 272), v128.load(p3, 144), true, true, 3, m15, bit)));
       }
       if (xs != 15) {
         a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p0, 32))));
@@ -463,31 +466,31 @@ function tile16K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, nsb
       }
       if (xs != 16) {
         const xv = v128.load(xs, 48); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 288), v128.load(p0, 160), true, true, 3)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 288), v128.load(p1, 160), true, true, 3)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 288), v128.load(p2, 160), true, true, 3)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 288), v128.load(p3, 160), true, true, 3)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 288), v128.load(p0, 160), true, true, 3, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 288), v128.load(p1, 160), true, true, 3, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 288), v128.load(p2, 160), true, true, 3, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 288), v128.load(p3, 160), true, true, 3, m15, bit)));
       }
       if (xs != 17) {
         const xv = v128.load(xs, 48); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 304), v128.load(p0, 176), true, true, 3)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 304), v128.load(p1, 176), true, true, 3)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 304), v128.load(p2, 176), true, true, 3)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 304), v128.load(p3, 176), true, true, 3)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 304), v128.load(p0, 176), true, true, 3, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 304), v128.load(p1, 176), true, true, 3, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 304), v128.load(p2, 176), true, true, 3, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 304), v128.load(p3, 176), true, true, 3, m15, bit)));
       }
       if (xs != 18) {
         const xv = v128.load(xs, 48); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 320), v128.load(p0, 192), true, true, 3)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 320), v128.load(p1, 192), true, true, 3)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 320), v128.load(p2, 192), true, true, 3)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 320), v128.load(p3, 192), true, true, 3)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 320), v128.load(p0, 192), true, true, 3, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 320), v128.load(p1, 192), true, true, 3, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 320), v128.load(p2, 192), true, true, 3, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 320), v128.load(p3, 192), true, true, 3, m15, bit)));
       }
       if (xs != 19) {
         const xv = v128.load(xs, 48); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 336), v128.load(p0, 208), true, true, 3)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 336), v128.load(p1, 208), true, true, 3)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 336), v128.load(p2, 208), true, true, 3)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 336), v128.load(p3, 208), true, true, 3)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 336), v128.load(p0, 208), true, true, 3, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 336), v128.load(p1, 208), true, true, 3, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 336), v128.load(p2, 208), true, true, 3, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 336), v128.load(p3, 208), true, true, 3, m15, bit)));
       }
       if (xs != 20) {
         a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p0, 32))));
@@ -499,31 +502,31 @@ function tile16K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, nsb
       s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
       if (xs != 21) {
         const xv = v128.load(xs, 64); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 352), v128.load(p0, 96), false, true, 2)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 352), v128.load(p1, 96), false, true, 2)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 352), v128.load(p2, 96), false, true, 2)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 352), v128.load(p3, 96), false, true, 2)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 352), v128.load(p0, 96), false, true, 2, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 352), v128.load(p1, 96), false, true, 2, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 352), v128.load(p2, 96), false, true, 2, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 352), v128.load(p3, 96), false, true, 2, m15, bit)));
       }
       if (xs != 22) {
         const xv = v128.load(xs, 64); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 368), v128.load(p0, 112), false, true, 2)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 368), v128.load(p1, 112), false, true, 2)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 368), v128.load(p2, 112), false, true, 2)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 368), v128.load(p3, 112), false, true, 2)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 368), v128.load(p0, 112), false, true, 2, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 368), v128.load(p1, 112), false, true, 2, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 368), v128.load(p2, 112), false, true, 2, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 368), v128.load(p3, 112), false, true, 2, m15, bit)));
       }
       if (xs != 23) {
         const xv = v128.load(xs, 64); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 384), v128.load(p0, 128), false, true, 2)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 384), v128.load(p1, 128), false, true, 2)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 384), v128.load(p2, 128), false, true, 2)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 384), v128.load(p3, 128), false, true, 2)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 384), v128.load(p0, 128), false, true, 2, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 384), v128.load(p1, 128), false, true, 2, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 384), v128.load(p2, 128), false, true, 2, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 384), v128.load(p3, 128), false, true, 2, m15, bit)));
       }
       if (xs != 24) {
         const xv = v128.load(xs, 64); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 400), v128.load(p0, 144), false, true, 2)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 400), v128.load(p1, 144), false, true, 2)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 400), v128.load(p2, 144), false, true, 2)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 400), v128.load(p3, 144), false, true, 2)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 400), v128.load(p0, 144), false, true, 2, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 400), v128.load(p1, 144), false, true, 2, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 400), v128.load(p2, 144), false, true, 2, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 400), v128.load(p3, 144), false, true, 2, m15, bit)));
       }
       if (xs != 25) {
         a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p0, 40))));
@@ -534,31 +537,31 @@ function tile16K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, nsb
       }
       if (xs != 26) {
         const xv = v128.load(xs, 80); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 416), v128.load(p0, 160), false, true, 2)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 416), v128.load(p1, 160), false, true, 2)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 416), v128.load(p2, 160), false, true, 2)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 416), v128.load(p3, 160), false, true, 2)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 416), v128.load(p0, 160), false, true, 2, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 416), v128.load(p1, 160), false, true, 2, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 416), v128.load(p2, 160), false, true, 2, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 416), v128.load(p3, 160), false, true, 2, m15, bit)));
       }
       if (xs != 27) {
         const xv = v128.load(xs, 80); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 432), v128.load(p0, 176), false, true, 2)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 432), v128.load(p1, 176), false, true, 2)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 432), v128.load(p2, 176), false, true, 2)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 432), v128.load(p3, 176), false, true, 2)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 432), v128.load(p0, 176), false, true, 2, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 432), v128.load(p1, 176), false, true, 2, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 432), v128.load(p2, 176), false, true, 2, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 432), v128.load(p3, 176), false, true, 2, m15, bit)));
       }
       if (xs != 28) {
         const xv = v128.load(xs, 80); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 448), v128.load(p0, 192), false, true, 2)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 448), v128.load(p1, 192), false, true, 2)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 448), v128.load(p2, 192), false, true, 2)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 448), v128.load(p3, 192), false, true, 2)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 448), v128.load(p0, 192), false, true, 2, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 448), v128.load(p1, 192), false, true, 2, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 448), v128.load(p2, 192), false, true, 2, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 448), v128.load(p3, 192), false, true, 2, m15, bit)));
       }
       if (xs != 29) {
         const xv = v128.load(xs, 80); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 464), v128.load(p0, 208), false, true, 2)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 464), v128.load(p1, 208), false, true, 2)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 464), v128.load(p2, 208), false, true, 2)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 464), v128.load(p3, 208), false, true, 2)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 464), v128.load(p0, 208), false, true, 2, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 464), v128.load(p1, 208), false, true, 2, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 464), v128.load(p2, 208), false, true, 2, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 464), v128.load(p3, 208), false, true, 2, m15, bit)));
       }
       if (xs != 30) {
         a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p0, 40))));
@@ -570,31 +573,31 @@ function tile16K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, nsb
       s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
       if (xs != 31) {
         const xv = v128.load(xs, 96); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 352), v128.load(p0, 96), true, true, 1)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 352), v128.load(p1, 96), true, true, 1)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 352), v128.load(p2, 96), true, true, 1)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 352), v128.load(p3, 96), true, true, 1)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 352), v128.load(p0, 96), true, true, 1, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 352), v128.load(p1, 96), true, true, 1, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 352), v128.load(p2, 96), true, true, 1, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 352), v128.load(p3, 96), true, true, 1, m15, bit)));
       }
       if (xs != 32) {
         const xv = v128.load(xs, 96); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 368), v128.load(p0, 112), true, true, 1)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 368), v128.load(p1, 112), true, true, 1)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 368), v128.load(p2, 112), true, true, 1)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 368), v128.load(p3, 112), true, true, 1)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 368), v128.load(p0, 112), true, true, 1, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 368), v128.load(p1, 112), true, true, 1, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 368), v128.load(p2, 112), true, true, 1, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 368), v128.load(p3, 112), true, true, 1, m15, bit)));
       }
       if (xs != 33) {
         const xv = v128.load(xs, 96); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 384), v128.load(p0, 128), true, true, 1)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 384), v128.load(p1, 128), true, true, 1)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 384), v128.load(p2, 128), true, true, 1)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 384), v128.load(p3, 128), true, true, 1)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 384), v128.load(p0, 128), true, true, 1, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 384), v128.load(p1, 128), true, true, 1, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 384), v128.load(p2, 128), true, true, 1, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 384), v128.load(p3, 128), true, true, 1, m15, bit)));
       }
       if (xs != 34) {
         const xv = v128.load(xs, 96); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 400), v128.load(p0, 144), true, true, 1)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 400), v128.load(p1, 144), true, true, 1)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 400), v128.load(p2, 144), true, true, 1)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 400), v128.load(p3, 144), true, true, 1)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 400), v128.load(p0, 144), true, true, 1, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 400), v128.load(p1, 144), true, true, 1, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 400), v128.load(p2, 144), true, true, 1, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 400), v128.load(p3, 144), true, true, 1, m15, bit)));
       }
       if (xs != 35) {
         a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p0, 40))));
@@ -605,31 +608,31 @@ function tile16K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, nsb
       }
       if (xs != 36) {
         const xv = v128.load(xs, 112); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 416), v128.load(p0, 160), true, true, 1)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 416), v128.load(p1, 160), true, true, 1)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 416), v128.load(p2, 160), true, true, 1)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 416), v128.load(p3, 160), true, true, 1)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 416), v128.load(p0, 160), true, true, 1, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 416), v128.load(p1, 160), true, true, 1, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 416), v128.load(p2, 160), true, true, 1, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 416), v128.load(p3, 160), true, true, 1, m15, bit)));
       }
       if (xs != 37) {
         const xv = v128.load(xs, 112); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 432), v128.load(p0, 176), true, true, 1)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 432), v128.load(p1, 176), true, true, 1)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 432), v128.load(p2, 176), true, true, 1)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 432), v128.load(p3, 176), true, true, 1)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 432), v128.load(p0, 176), true, true, 1, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 432), v128.load(p1, 176), true, true, 1, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 432), v128.load(p2, 176), true, true, 1, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 432), v128.load(p3, 176), true, true, 1, m15, bit)));
       }
       if (xs != 38) {
         const xv = v128.load(xs, 112); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 448), v128.load(p0, 192), true, true, 1)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 448), v128.load(p1, 192), true, true, 1)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 448), v128.load(p2, 192), true, true, 1)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 448), v128.load(p3, 192), true, true, 1)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 448), v128.load(p0, 192), true, true, 1, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 448), v128.load(p1, 192), true, true, 1, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 448), v128.load(p2, 192), true, true, 1, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 448), v128.load(p3, 192), true, true, 1, m15, bit)));
       }
       if (xs != 39) {
         const xv = v128.load(xs, 112); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 464), v128.load(p0, 208), true, true, 1)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 464), v128.load(p1, 208), true, true, 1)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 464), v128.load(p2, 208), true, true, 1)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 464), v128.load(p3, 208), true, true, 1)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 464), v128.load(p0, 208), true, true, 1, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 464), v128.load(p1, 208), true, true, 1, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 464), v128.load(p2, 208), true, true, 1, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 464), v128.load(p3, 208), true, true, 1, m15, bit)));
       }
       if (xs != 40) {
         a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p0, 40))));
@@ -641,31 +644,31 @@ function tile16K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, nsb
       s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
       if (xs != 41) {
         const xv = v128.load(xs, 128); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 480), v128.load(p0, 96), false, true, 0)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 480), v128.load(p1, 96), false, true, 0)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 480), v128.load(p2, 96), false, true, 0)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 480), v128.load(p3, 96), false, true, 0)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 480), v128.load(p0, 96), false, true, 0, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 480), v128.load(p1, 96), false, true, 0, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 480), v128.load(p2, 96), false, true, 0, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 480), v128.load(p3, 96), false, true, 0, m15, bit)));
       }
       if (xs != 42) {
         const xv = v128.load(xs, 128); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 496), v128.load(p0, 112), false, true, 0)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 496), v128.load(p1, 112), false, true, 0)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 496), v128.load(p2, 112), false, true, 0)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 496), v128.load(p3, 112), false, true, 0)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 496), v128.load(p0, 112), false, true, 0, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 496), v128.load(p1, 112), false, true, 0, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 496), v128.load(p2, 112), false, true, 0, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 496), v128.load(p3, 112), false, true, 0, m15, bit)));
       }
       if (xs != 43) {
         const xv = v128.load(xs, 128); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 512), v128.load(p0, 128), false, true, 0)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 512), v128.load(p1, 128), false, true, 0)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 512), v128.load(p2, 128), false, true, 0)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 512), v128.load(p3, 128), false, true, 0)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 512), v128.load(p0, 128), false, true, 0, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 512), v128.load(p1, 128), false, true, 0, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 512), v128.load(p2, 128), false, true, 0, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 512), v128.load(p3, 128), false, true, 0, m15, bit)));
       }
       if (xs != 44) {
         const xv = v128.load(xs, 128); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 528), v128.load(p0, 144), false, true, 0)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 528), v128.load(p1, 144), false, true, 0)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 528), v128.load(p2, 144), false, true, 0)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 528), v128.load(p3, 144), false, true, 0)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 528), v128.load(p0, 144), false, true, 0, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 528), v128.load(p1, 144), false, true, 0, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 528), v128.load(p2, 144), false, true, 0, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 528), v128.load(p3, 144), false, true, 0, m15, bit)));
       }
       if (xs != 45) {
         a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p0, 48))));
@@ -676,31 +679,31 @@ function tile16K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, nsb
       }
       if (xs != 46) {
         const xv = v128.load(xs, 144); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 544), v128.load(p0, 160), false, true, 0)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 544), v128.load(p1, 160), false, true, 0)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 544), v128.load(p2, 160), false, true, 0)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 544), v128.load(p3, 160), false, true, 0)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 544), v128.load(p0, 160), false, true, 0, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 544), v128.load(p1, 160), false, true, 0, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 544), v128.load(p2, 160), false, true, 0, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 544), v128.load(p3, 160), false, true, 0, m15, bit)));
       }
       if (xs != 47) {
         const xv = v128.load(xs, 144); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 560), v128.load(p0, 176), false, true, 0)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 560), v128.load(p1, 176), false, true, 0)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 560), v128.load(p2, 176), false, true, 0)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 560), v128.load(p3, 176), false, true, 0)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 560), v128.load(p0, 176), false, true, 0, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 560), v128.load(p1, 176), false, true, 0, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 560), v128.load(p2, 176), false, true, 0, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 560), v128.load(p3, 176), false, true, 0, m15, bit)));
       }
       if (xs != 48) {
         const xv = v128.load(xs, 144); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 576), v128.load(p0, 192), false, true, 0)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 576), v128.load(p1, 192), false, true, 0)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 576), v128.load(p2, 192), false, true, 0)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 576), v128.load(p3, 192), false, true, 0)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 576), v128.load(p0, 192), false, true, 0, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 576), v128.load(p1, 192), false, true, 0, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 576), v128.load(p2, 192), false, true, 0, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 576), v128.load(p3, 192), false, true, 0, m15, bit)));
       }
       if (xs != 49) {
         const xv = v128.load(xs, 144); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 592), v128.load(p0, 208), false, true, 0)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 592), v128.load(p1, 208), false, true, 0)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 592), v128.load(p2, 208), false, true, 0)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 592), v128.load(p3, 208), false, true, 0)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 592), v128.load(p0, 208), false, true, 0, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 592), v128.load(p1, 208), false, true, 0, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 592), v128.load(p2, 208), false, true, 0, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 592), v128.load(p3, 208), false, true, 0, m15, bit)));
       }
       if (xs != 50) {
         a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p0, 48))));
@@ -712,31 +715,31 @@ function tile16K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, nsb
       s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
       if (xs != 51) {
         const xv = v128.load(xs, 160); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 480), v128.load(p0, 96), true, true, -1)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 480), v128.load(p1, 96), true, true, -1)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 480), v128.load(p2, 96), true, true, -1)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 480), v128.load(p3, 96), true, true, -1)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 480), v128.load(p0, 96), true, true, -1, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 480), v128.load(p1, 96), true, true, -1, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 480), v128.load(p2, 96), true, true, -1, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 480), v128.load(p3, 96), true, true, -1, m15, bit)));
       }
       if (xs != 52) {
         const xv = v128.load(xs, 160); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 496), v128.load(p0, 112), true, true, -1)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 496), v128.load(p1, 112), true, true, -1)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 496), v128.load(p2, 112), true, true, -1)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 496), v128.load(p3, 112), true, true, -1)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 496), v128.load(p0, 112), true, true, -1, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 496), v128.load(p1, 112), true, true, -1, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 496), v128.load(p2, 112), true, true, -1, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 496), v128.load(p3, 112), true, true, -1, m15, bit)));
       }
       if (xs != 53) {
         const xv = v128.load(xs, 160); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 512), v128.load(p0, 128), true, true, -1)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 512), v128.load(p1, 128), true, true, -1)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 512), v128.load(p2, 128), true, true, -1)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 512), v128.load(p3, 128), true, true, -1)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 512), v128.load(p0, 128), true, true, -1, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 512), v128.load(p1, 128), true, true, -1, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 512), v128.load(p2, 128), true, true, -1, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 512), v128.load(p3, 128), true, true, -1, m15, bit)));
       }
       if (xs != 54) {
         const xv = v128.load(xs, 160); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 528), v128.load(p0, 144), true, true, -1)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 528), v128.load(p1, 144), true, true, -1)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 528), v128.load(p2, 144), true, true, -1)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 528), v128.load(p3, 144), true, true, -1)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 528), v128.load(p0, 144), true, true, -1, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 528), v128.load(p1, 144), true, true, -1, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 528), v128.load(p2, 144), true, true, -1, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 528), v128.load(p3, 144), true, true, -1, m15, bit)));
       }
       if (xs != 55) {
         a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p0, 48))));
@@ -747,31 +750,31 @@ function tile16K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, nsb
       }
       if (xs != 56) {
         const xv = v128.load(xs, 176); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 544), v128.load(p0, 160), true, true, -1)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 544), v128.load(p1, 160), true, true, -1)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 544), v128.load(p2, 160), true, true, -1)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 544), v128.load(p3, 160), true, true, -1)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 544), v128.load(p0, 160), true, true, -1, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 544), v128.load(p1, 160), true, true, -1, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 544), v128.load(p2, 160), true, true, -1, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 544), v128.load(p3, 160), true, true, -1, m15, bit)));
       }
       if (xs != 57) {
         const xv = v128.load(xs, 176); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 560), v128.load(p0, 176), true, true, -1)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 560), v128.load(p1, 176), true, true, -1)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 560), v128.load(p2, 176), true, true, -1)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 560), v128.load(p3, 176), true, true, -1)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 560), v128.load(p0, 176), true, true, -1, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 560), v128.load(p1, 176), true, true, -1, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 560), v128.load(p2, 176), true, true, -1, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 560), v128.load(p3, 176), true, true, -1, m15, bit)));
       }
       if (xs != 58) {
         const xv = v128.load(xs, 176); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 576), v128.load(p0, 192), true, true, -1)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 576), v128.load(p1, 192), true, true, -1)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 576), v128.load(p2, 192), true, true, -1)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 576), v128.load(p3, 192), true, true, -1)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 576), v128.load(p0, 192), true, true, -1, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 576), v128.load(p1, 192), true, true, -1, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 576), v128.load(p2, 192), true, true, -1, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 576), v128.load(p3, 192), true, true, -1, m15, bit)));
       }
       if (xs != 59) {
         const xv = v128.load(xs, 176); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 592), v128.load(p0, 208), true, true, -1)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 592), v128.load(p1, 208), true, true, -1)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 592), v128.load(p2, 208), true, true, -1)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 592), v128.load(p3, 208), true, true, -1)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 592), v128.load(p0, 208), true, true, -1, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 592), v128.load(p1, 208), true, true, -1, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 592), v128.load(p2, 208), true, true, -1, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 592), v128.load(p3, 208), true, true, -1, m15, bit)));
       }
       if (xs != 60) {
         a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p0, 48))));
@@ -783,31 +786,31 @@ function tile16K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, nsb
       s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
       if (xs != 61) {
         const xv = v128.load(xs, 192); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 608), v128.load(p0, 96), false, true, -2)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 608), v128.load(p1, 96), false, true, -2)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 608), v128.load(p2, 96), false, true, -2)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 608), v128.load(p3, 96), false, true, -2)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 608), v128.load(p0, 96), false, true, -2, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 608), v128.load(p1, 96), false, true, -2, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 608), v128.load(p2, 96), false, true, -2, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 608), v128.load(p3, 96), false, true, -2, m15, bit)));
       }
       if (xs != 62) {
         const xv = v128.load(xs, 192); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 624), v128.load(p0, 112), false, true, -2)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 624), v128.load(p1, 112), false, true, -2)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 624), v128.load(p2, 112), false, true, -2)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 624), v128.load(p3, 112), false, true, -2)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 624), v128.load(p0, 112), false, true, -2, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 624), v128.load(p1, 112), false, true, -2, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 624), v128.load(p2, 112), false, true, -2, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 624), v128.load(p3, 112), false, true, -2, m15, bit)));
       }
       if (xs != 63) {
         const xv = v128.load(xs, 192); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 640), v128.load(p0, 128), false, true, -2)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 640), v128.load(p1, 128), false, true, -2)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 640), v128.load(p2, 128), false, true, -2)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 640), v128.load(p3, 128), false, true, -2)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 640), v128.load(p0, 128), false, true, -2, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 640), v128.load(p1, 128), false, true, -2, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 640), v128.load(p2, 128), false, true, -2, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 640), v128.load(p3, 128), false, true, -2, m15, bit)));
       }
       if (xs != 64) {
         const xv = v128.load(xs, 192); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 656), v128.load(p0, 144), false, true, -2)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 656), v128.load(p1, 144), false, true, -2)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 656), v128.load(p2, 144), false, true, -2)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 656), v128.load(p3, 144), false, true, -2)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 656), v128.load(p0, 144), false, true, -2, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 656), v128.load(p1, 144), false, true, -2, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 656), v128.load(p2, 144), false, true, -2, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 656), v128.load(p3, 144), false, true, -2, m15, bit)));
       }
       if (xs != 65) {
         a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p0, 56))));
@@ -818,31 +821,31 @@ function tile16K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, nsb
       }
       if (xs != 66) {
         const xv = v128.load(xs, 208); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 672), v128.load(p0, 160), false, true, -2)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 672), v128.load(p1, 160), false, true, -2)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 672), v128.load(p2, 160), false, true, -2)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 672), v128.load(p3, 160), false, true, -2)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 672), v128.load(p0, 160), false, true, -2, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 672), v128.load(p1, 160), false, true, -2, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 672), v128.load(p2, 160), false, true, -2, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 672), v128.load(p3, 160), false, true, -2, m15, bit)));
       }
       if (xs != 67) {
         const xv = v128.load(xs, 208); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 688), v128.load(p0, 176), false, true, -2)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 688), v128.load(p1, 176), false, true, -2)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 688), v128.load(p2, 176), false, true, -2)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 688), v128.load(p3, 176), false, true, -2)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 688), v128.load(p0, 176), false, true, -2, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 688), v128.load(p1, 176), false, true, -2, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 688), v128.load(p2, 176), false, true, -2, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 688), v128.load(p3, 176), false, true, -2, m15, bit)));
       }
       if (xs != 68) {
         const xv = v128.load(xs, 208); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 704), v128.load(p0, 192), false, true, -2)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 704), v128.load(p1, 192), false, true, -2)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 704), v128.load(p2, 192), false, true, -2)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 704), v128.load(p3, 192), false, true, -2)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 704), v128.load(p0, 192), false, true, -2, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 704), v128.load(p1, 192), false, true, -2, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 704), v128.load(p2, 192), false, true, -2, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 704), v128.load(p3, 192), false, true, -2, m15, bit)));
       }
       if (xs != 69) {
         const xv = v128.load(xs, 208); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 720), v128.load(p0, 208), false, true, -2)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 720), v128.load(p1, 208), false, true, -2)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 720), v128.load(p2, 208), false, true, -2)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 720), v128.load(p3, 208), false, true, -2)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 720), v128.load(p0, 208), false, true, -2, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 720), v128.load(p1, 208), false, true, -2, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 720), v128.load(p2, 208), false, true, -2, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 720), v128.load(p3, 208), false, true, -2, m15, bit)));
       }
       if (xs != 70) {
         a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p0, 56))));
@@ -854,31 +857,31 @@ function tile16K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, nsb
       s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
       if (xs != 71) {
         const xv = v128.load(xs, 224); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 608), v128.load(p0, 96), true, true, -3)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 608), v128.load(p1, 96), true, true, -3)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 608), v128.load(p2, 96), true, true, -3)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 608), v128.load(p3, 96), true, true, -3)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 608), v128.load(p0, 96), true, true, -3, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 608), v128.load(p1, 96), true, true, -3, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 608), v128.load(p2, 96), true, true, -3, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 608), v128.load(p3, 96), true, true, -3, m15, bit)));
       }
       if (xs != 72) {
         const xv = v128.load(xs, 224); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 624), v128.load(p0, 112), true, true, -3)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 624), v128.load(p1, 112), true, true, -3)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 624), v128.load(p2, 112), true, true, -3)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 624), v128.load(p3, 112), true, true, -3)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 624), v128.load(p0, 112), true, true, -3, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 624), v128.load(p1, 112), true, true, -3, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 624), v128.load(p2, 112), true, true, -3, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 624), v128.load(p3, 112), true, true, -3, m15, bit)));
       }
       if (xs != 73) {
         const xv = v128.load(xs, 224); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 640), v128.load(p0, 128), true, true, -3)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 640), v128.load(p1, 128), true, true, -3)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 640), v128.load(p2, 128), true, true, -3)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 640), v128.load(p3, 128), true, true, -3)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 640), v128.load(p0, 128), true, true, -3, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 640), v128.load(p1, 128), true, true, -3, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 640), v128.load(p2, 128), true, true, -3, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 640), v128.load(p3, 128), true, true, -3, m15, bit)));
       }
       if (xs != 74) {
         const xv = v128.load(xs, 224); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 656), v128.load(p0, 144), true, true, -3)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 656), v128.load(p1, 144), true, true, -3)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 656), v128.load(p2, 144), true, true, -3)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 656), v128.load(p3, 144), true, true, -3)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 656), v128.load(p0, 144), true, true, -3, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 656), v128.load(p1, 144), true, true, -3, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 656), v128.load(p2, 144), true, true, -3, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 656), v128.load(p3, 144), true, true, -3, m15, bit)));
       }
       if (xs != 75) {
         a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p0, 56))));
@@ -889,31 +892,31 @@ function tile16K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, nsb
       }
       if (xs != 76) {
         const xv = v128.load(xs, 240); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 672), v128.load(p0, 160), true, true, -3)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 672), v128.load(p1, 160), true, true, -3)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 672), v128.load(p2, 160), true, true, -3)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 672), v128.load(p3, 160), true, true, -3)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 672), v128.load(p0, 160), true, true, -3, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 672), v128.load(p1, 160), true, true, -3, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 672), v128.load(p2, 160), true, true, -3, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 672), v128.load(p3, 160), true, true, -3, m15, bit)));
       }
       if (xs != 77) {
         const xv = v128.load(xs, 240); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 688), v128.load(p0, 176), true, true, -3)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 688), v128.load(p1, 176), true, true, -3)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 688), v128.load(p2, 176), true, true, -3)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 688), v128.load(p3, 176), true, true, -3)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 688), v128.load(p0, 176), true, true, -3, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 688), v128.load(p1, 176), true, true, -3, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 688), v128.load(p2, 176), true, true, -3, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 688), v128.load(p3, 176), true, true, -3, m15, bit)));
       }
       if (xs != 78) {
         const xv = v128.load(xs, 240); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 704), v128.load(p0, 192), true, true, -3)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 704), v128.load(p1, 192), true, true, -3)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 704), v128.load(p2, 192), true, true, -3)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 704), v128.load(p3, 192), true, true, -3)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 704), v128.load(p0, 192), true, true, -3, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 704), v128.load(p1, 192), true, true, -3, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 704), v128.load(p2, 192), true, true, -3, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 704), v128.load(p3, 192), true, true, -3, m15, bit)));
       }
       if (xs != 79) {
         const xv = v128.load(xs, 240); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 720), v128.load(p0, 208), true, true, -3)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 720), v128.load(p1, 208), true, true, -3)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 720), v128.load(p2, 208), true, true, -3)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 720), v128.load(p3, 208), true, true, -3)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 720), v128.load(p0, 208), true, true, -3, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 720), v128.load(p1, 208), true, true, -3, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 720), v128.load(p2, 208), true, true, -3, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 720), v128.load(p3, 208), true, true, -3, m15, bit)));
       }
       if (xs != 80) {
         a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p0, 56))));
@@ -929,59 +932,59 @@ function tile16K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, nsb
       s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
       if (xs != 81) {
         const xv = v128.load(xs, 0); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 96), x, false, false, 4)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 96), x, false, false, 4)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 96), x, false, false, 4)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 96), x, false, false, 4)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 96), x, false, false, 4, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 96), x, false, false, 4, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 96), x, false, false, 4, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 96), x, false, false, 4, m15, bit)));
       }
       if (xs != 82) {
         const xv = v128.load(xs, 0); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 112), x, false, false, 4)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 112), x, false, false, 4)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 112), x, false, false, 4)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 112), x, false, false, 4)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 112), x, false, false, 4, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 112), x, false, false, 4, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 112), x, false, false, 4, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 112), x, false, false, 4, m15, bit)));
       }
       if (xs != 83) {
         const xv = v128.load(xs, 0); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 128), x, false, false, 4)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 128), x, false, false, 4)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 128), x, false, false, 4)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 128), x, false, false, 4)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 128), x, false, false, 4, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 128), x, false, false, 4, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 128), x, false, false, 4, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 128), x, false, false, 4, m15, bit)));
       }
       if (xs != 84) {
         const xv = v128.load(xs, 0); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 144), x, false, false, 4)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 144), x, false, false, 4)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 144), x, false, false, 4)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 144), x, false, false, 4)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 144), x, false, false, 4, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 144), x, false, false, 4, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 144), x, false, false, 4, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 144), x, false, false, 4, m15, bit)));
       }
       if (xs != 85) {
         const xv = v128.load(xs, 16); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 160), x, false, false, 4)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 160), x, false, false, 4)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 160), x, false, false, 4)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 160), x, false, false, 4)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 160), x, false, false, 4, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 160), x, false, false, 4, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 160), x, false, false, 4, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 160), x, false, false, 4, m15, bit)));
       }
       if (xs != 86) {
         const xv = v128.load(xs, 16); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 176), x, false, false, 4)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 176), x, false, false, 4)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 176), x, false, false, 4)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 176), x, false, false, 4)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 176), x, false, false, 4, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 176), x, false, false, 4, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 176), x, false, false, 4, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 176), x, false, false, 4, m15, bit)));
       }
       if (xs != 87) {
         const xv = v128.load(xs, 16); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 192), x, false, false, 4)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 192), x, false, false, 4)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 192), x, false, false, 4)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 192), x, false, false, 4)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 192), x, false, false, 4, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 192), x, false, false, 4, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 192), x, false, false, 4, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 192), x, false, false, 4, m15, bit)));
       }
       if (xs != 88) {
         const xv = v128.load(xs, 16); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 208), x, false, false, 4)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 208), x, false, false, 4)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 208), x, false, false, 4)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 208), x, false, false, 4)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 208), x, false, false, 4, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 208), x, false, false, 4, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 208), x, false, false, 4, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 208), x, false, false, 4, m15, bit)));
       }
       if (xs != 89) {
         a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p0, 32))));
@@ -993,59 +996,59 @@ function tile16K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, nsb
       s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
       if (xs != 90) {
         const xv = v128.load(xs, 32); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 96), x, true, false, 3)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 96), x, true, false, 3)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 96), x, true, false, 3)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 96), x, true, false, 3)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 96), x, true, false, 3, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 96), x, true, false, 3, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 96), x, true, false, 3, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 96), x, true, false, 3, m15, bit)));
       }
       if (xs != 91) {
         const xv = v128.load(xs, 32); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 112), x, true, false, 3)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 112), x, true, false, 3)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 112), x, true, false, 3)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 112), x, true, false, 3)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 112), x, true, false, 3, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 112), x, true, false, 3, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 112), x, true, false, 3, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 112), x, true, false, 3, m15, bit)));
       }
       if (xs != 92) {
         const xv = v128.load(xs, 32); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 128), x, true, false, 3)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 128), x, true, false, 3)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 128), x, true, false, 3)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 128), x, true, false, 3)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 128), x, true, false, 3, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 128), x, true, false, 3, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 128), x, true, false, 3, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 128), x, true, false, 3, m15, bit)));
       }
       if (xs != 93) {
         const xv = v128.load(xs, 32); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 144), x, true, false, 3)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 144), x, true, false, 3)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 144), x, true, false, 3)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 144), x, true, false, 3)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 144), x, true, false, 3, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 144), x, true, false, 3, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 144), x, true, false, 3, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 144), x, true, false, 3, m15, bit)));
       }
       if (xs != 94) {
         const xv = v128.load(xs, 48); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 160), x, true, false, 3)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 160), x, true, false, 3)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 160), x, true, false, 3)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 160), x, true, false, 3)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 160), x, true, false, 3, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 160), x, true, false, 3, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 160), x, true, false, 3, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 160), x, true, false, 3, m15, bit)));
       }
       if (xs != 95) {
         const xv = v128.load(xs, 48); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 176), x, true, false, 3)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 176), x, true, false, 3)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 176), x, true, false, 3)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 176), x, true, false, 3)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 176), x, true, false, 3, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 176), x, true, false, 3, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 176), x, true, false, 3, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 176), x, true, false, 3, m15, bit)));
       }
       if (xs != 96) {
         const xv = v128.load(xs, 48); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 192), x, true, false, 3)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 192), x, true, false, 3)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 192), x, true, false, 3)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 192), x, true, false, 3)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 192), x, true, false, 3, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 192), x, true, false, 3, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 192), x, true, false, 3, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 192), x, true, false, 3, m15, bit)));
       }
       if (xs != 97) {
         const xv = v128.load(xs, 48); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 208), x, true, false, 3)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 208), x, true, false, 3)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 208), x, true, false, 3)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 208), x, true, false, 3)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 208), x, true, false, 3, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 208), x, true, false, 3, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 208), x, true, false, 3, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 208), x, true, false, 3, m15, bit)));
       }
       if (xs != 98) {
         a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p0, 32))));
@@ -1057,59 +1060,59 @@ function tile16K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, nsb
       s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
       if (xs != 99) {
         const xv = v128.load(xs, 64); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 224), x, false, false, 2)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 224), x, false, false, 2)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 224), x, false, false, 2)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 224), x, false, false, 2)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 224), x, false, false, 2, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 224), x, false, false, 2, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 224), x, false, false, 2, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 224), x, false, false, 2, m15, bit)));
       }
       if (xs != 100) {
         const xv = v128.load(xs, 64); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 240), x, false, false, 2)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 240), x, false, false, 2)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 240), x, false, false, 2)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 240), x, false, false, 2)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 240), x, false, false, 2, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 240), x, false, false, 2, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 240), x, false, false, 2, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 240), x, false, false, 2, m15, bit)));
       }
       if (xs != 101) {
         const xv = v128.load(xs, 64); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 256), x, false, false, 2)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 256), x, false, false, 2)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 256), x, false, false, 2)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 256), x, false, false, 2)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 256), x, false, false, 2, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 256), x, false, false, 2, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 256), x, false, false, 2, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 256), x, false, false, 2, m15, bit)));
       }
       if (xs != 102) {
         const xv = v128.load(xs, 64); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 272), x, false, false, 2)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 272), x, false, false, 2)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 272), x, false, false, 2)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 272), x, false, false, 2)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 272), x, false, false, 2, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 272), x, false, false, 2, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 272), x, false, false, 2, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 272), x, false, false, 2, m15, bit)));
       }
       if (xs != 103) {
         const xv = v128.load(xs, 80); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 288), x, false, false, 2)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 288), x, false, false, 2)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 288), x, false, false, 2)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 288), x, false, false, 2)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 288), x, false, false, 2, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 288), x, false, false, 2, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 288), x, false, false, 2, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 288), x, false, false, 2, m15, bit)));
       }
       if (xs != 104) {
         const xv = v128.load(xs, 80); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 304), x, false, false, 2)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 304), x, false, false, 2)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 304), x, false, false, 2)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 304), x, false, false, 2)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 304), x, false, false, 2, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 304), x, false, false, 2, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 304), x, false, false, 2, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 304), x, false, false, 2, m15, bit)));
       }
       if (xs != 105) {
         const xv = v128.load(xs, 80); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 320), x, false, false, 2)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 320), x, false, false, 2)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 320), x, false, false, 2)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 320), x, false, false, 2)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 320), x, false, false, 2, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 320), x, false, false, 2, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 320), x, false, false, 2, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 320), x, false, false, 2, m15, bit)));
       }
       if (xs != 106) {
         const xv = v128.load(xs, 80); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 336), x, false, false, 2)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 336), x, false, false, 2)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 336), x, false, false, 2)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 336), x, false, false, 2)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 336), x, false, false, 2, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 336), x, false, false, 2, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 336), x, false, false, 2, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 336), x, false, false, 2, m15, bit)));
       }
       if (xs != 107) {
         a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p0, 40))));
@@ -1121,59 +1124,59 @@ function tile16K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, nsb
       s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
       if (xs != 108) {
         const xv = v128.load(xs, 96); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 224), x, true, false, 1)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 224), x, true, false, 1)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 224), x, true, false, 1)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 224), x, true, false, 1)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 224), x, true, false, 1, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 224), x, true, false, 1, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 224), x, true, false, 1, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 224), x, true, false, 1, m15, bit)));
       }
       if (xs != 109) {
         const xv = v128.load(xs, 96); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 240), x, true, false, 1)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 240), x, true, false, 1)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 240), x, true, false, 1)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 240), x, true, false, 1)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 240), x, true, false, 1, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 240), x, true, false, 1, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 240), x, true, false, 1, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 240), x, true, false, 1, m15, bit)));
       }
       if (xs != 110) {
         const xv = v128.load(xs, 96); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 256), x, true, false, 1)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 256), x, true, false, 1)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 256), x, true, false, 1)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 256), x, true, false, 1)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 256), x, true, false, 1, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 256), x, true, false, 1, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 256), x, true, false, 1, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 256), x, true, false, 1, m15, bit)));
       }
       if (xs != 111) {
         const xv = v128.load(xs, 96); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 272), x, true, false, 1)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 272), x, true, false, 1)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 272), x, true, false, 1)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 272), x, true, false, 1)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 272), x, true, false, 1, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 272), x, true, false, 1, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 272), x, true, false, 1, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 272), x, true, false, 1, m15, bit)));
       }
       if (xs != 112) {
         const xv = v128.load(xs, 112); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 288), x, true, false, 1)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 288), x, true, false, 1)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 288), x, true, false, 1)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 288), x, true, false, 1)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 288), x, true, false, 1, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 288), x, true, false, 1, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 288), x, true, false, 1, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 288), x, true, false, 1, m15, bit)));
       }
       if (xs != 113) {
         const xv = v128.load(xs, 112); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 304), x, true, false, 1)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 304), x, true, false, 1)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 304), x, true, false, 1)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 304), x, true, false, 1)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 304), x, true, false, 1, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 304), x, true, false, 1, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 304), x, true, false, 1, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 304), x, true, false, 1, m15, bit)));
       }
       if (xs != 114) {
         const xv = v128.load(xs, 112); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 320), x, true, false, 1)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 320), x, true, false, 1)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 320), x, true, false, 1)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 320), x, true, false, 1)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 320), x, true, false, 1, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 320), x, true, false, 1, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 320), x, true, false, 1, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 320), x, true, false, 1, m15, bit)));
       }
       if (xs != 115) {
         const xv = v128.load(xs, 112); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 336), x, true, false, 1)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 336), x, true, false, 1)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 336), x, true, false, 1)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 336), x, true, false, 1)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 336), x, true, false, 1, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 336), x, true, false, 1, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 336), x, true, false, 1, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 336), x, true, false, 1, m15, bit)));
       }
       if (xs != 116) {
         a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p0, 40))));
@@ -1185,59 +1188,59 @@ function tile16K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, nsb
       s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
       if (xs != 117) {
         const xv = v128.load(xs, 128); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 352), x, false, false, 0)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 352), x, false, false, 0)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 352), x, false, false, 0)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 352), x, false, false, 0)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 352), x, false, false, 0, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 352), x, false, false, 0, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 352), x, false, false, 0, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 352), x, false, false, 0, m15, bit)));
       }
       if (xs != 118) {
         const xv = v128.load(xs, 128); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 368), x, false, false, 0)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 368), x, false, false, 0)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 368), x, false, false, 0)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 368), x, false, false, 0)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 368), x, false, false, 0, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 368), x, false, false, 0, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 368), x, false, false, 0, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 368), x, false, false, 0, m15, bit)));
       }
       if (xs != 119) {
         const xv = v128.load(xs, 128); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 384), x, false, false, 0)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 384), x, false, false, 0)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 384), x, false, false, 0)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 384), x, false, false, 0)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 384), x, false, false, 0, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 384), x, false, false, 0, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 384), x, false, false, 0, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 384), x, false, false, 0, m15, bit)));
       }
       if (xs != 120) {
         const xv = v128.load(xs, 128); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 400), x, false, false, 0)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 400), x, false, false, 0)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 400), x, false, false, 0)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 400), x, false, false, 0)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 400), x, false, false, 0, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 400), x, false, false, 0, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 400), x, false, false, 0, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 400), x, false, false, 0, m15, bit)));
       }
       if (xs != 121) {
         const xv = v128.load(xs, 144); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 416), x, false, false, 0)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 416), x, false, false, 0)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 416), x, false, false, 0)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 416), x, false, false, 0)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 416), x, false, false, 0, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 416), x, false, false, 0, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 416), x, false, false, 0, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 416), x, false, false, 0, m15, bit)));
       }
       if (xs != 122) {
         const xv = v128.load(xs, 144); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 432), x, false, false, 0)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 432), x, false, false, 0)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 432), x, false, false, 0)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 432), x, false, false, 0)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 432), x, false, false, 0, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 432), x, false, false, 0, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 432), x, false, false, 0, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 432), x, false, false, 0, m15, bit)));
       }
       if (xs != 123) {
         const xv = v128.load(xs, 144); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 448), x, false, false, 0)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 448), x, false, false, 0)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 448), x, false, false, 0)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 448), x, false, false, 0)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 448), x, false, false, 0, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 448), x, false, false, 0, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 448), x, false, false, 0, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 448), x, false, false, 0, m15, bit)));
       }
       if (xs != 124) {
         const xv = v128.load(xs, 144); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 464), x, false, false, 0)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 464), x, false, false, 0)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 464), x, false, false, 0)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 464), x, false, false, 0)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 464), x, false, false, 0, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 464), x, false, false, 0, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 464), x, false, false, 0, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 464), x, false, false, 0, m15, bit)));
       }
       if (xs != 125) {
         a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p0, 48))));
@@ -1249,59 +1252,59 @@ function tile16K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, nsb
       s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
       if (xs != 126) {
         const xv = v128.load(xs, 160); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 352), x, true, false, -1)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 352), x, true, false, -1)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 352), x, true, false, -1)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 352), x, true, false, -1)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 352), x, true, false, -1, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 352), x, true, false, -1, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 352), x, true, false, -1, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 352), x, true, false, -1, m15, bit)));
       }
       if (xs != 127) {
         const xv = v128.load(xs, 160); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 368), x, true, false, -1)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 368), x, true, false, -1)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 368), x, true, false, -1)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 368), x, true, false, -1)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 368), x, true, false, -1, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 368), x, true, false, -1, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 368), x, true, false, -1, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 368), x, true, false, -1, m15, bit)));
       }
       if (xs != 128) {
         const xv = v128.load(xs, 160); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 384), x, true, false, -1)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 384), x, true, false, -1)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 384), x, true, false, -1)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 384), x, true, false, -1)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 384), x, true, false, -1, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 384), x, true, false, -1, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 384), x, true, false, -1, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 384), x, true, false, -1, m15, bit)));
       }
       if (xs != 129) {
         const xv = v128.load(xs, 160); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 400), x, true, false, -1)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 400), x, true, false, -1)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 400), x, true, false, -1)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 400), x, true, false, -1)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 400), x, true, false, -1, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 400), x, true, false, -1, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 400), x, true, false, -1, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 400), x, true, false, -1, m15, bit)));
       }
       if (xs != 130) {
         const xv = v128.load(xs, 176); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 416), x, true, false, -1)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 416), x, true, false, -1)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 416), x, true, false, -1)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 416), x, true, false, -1)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 416), x, true, false, -1, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 416), x, true, false, -1, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 416), x, true, false, -1, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 416), x, true, false, -1, m15, bit)));
       }
       if (xs != 131) {
         const xv = v128.load(xs, 176); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 432), x, true, false, -1)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 432), x, true, false, -1)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 432), x, true, false, -1)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 432), x, true, false, -1)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 432), x, true, false, -1, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 432), x, true, false, -1, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 432), x, true, false, -1, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 432), x, true, false, -1, m15, bit)));
       }
       if (xs != 132) {
         const xv = v128.load(xs, 176); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 448), x, true, false, -1)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 448), x, true, false, -1)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 448), x, true, false, -1)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 448), x, true, false, -1)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 448), x, true, false, -1, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 448), x, true, false, -1, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 448), x, true, false, -1, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 448), x, true, false, -1, m15, bit)));
       }
       if (xs != 133) {
         const xv = v128.load(xs, 176); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 464), x, true, false, -1)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 464), x, true, false, -1)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 464), x, true, false, -1)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 464), x, true, false, -1)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 464), x, true, false, -1, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 464), x, true, false, -1, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 464), x, true, false, -1, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 464), x, true, false, -1, m15, bit)));
       }
       if (xs != 134) {
         a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p0, 48))));
@@ -1313,59 +1316,59 @@ function tile16K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, nsb
       s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
       if (xs != 135) {
         const xv = v128.load(xs, 192); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 480), x, false, false, -2)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 480), x, false, false, -2)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 480), x, false, false, -2)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 480), x, false, false, -2)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 480), x, false, false, -2, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 480), x, false, false, -2, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 480), x, false, false, -2, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 480), x, false, false, -2, m15, bit)));
       }
       if (xs != 136) {
         const xv = v128.load(xs, 192); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 496), x, false, false, -2)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 496), x, false, false, -2)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 496), x, false, false, -2)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 496), x, false, false, -2)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 496), x, false, false, -2, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 496), x, false, false, -2, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 496), x, false, false, -2, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 496), x, false, false, -2, m15, bit)));
       }
       if (xs != 137) {
         const xv = v128.load(xs, 192); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 512), x, false, false, -2)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 512), x, false, false, -2)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 512), x, false, false, -2)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 512), x, false, false, -2)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 512), x, false, false, -2, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 512), x, false, false, -2, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 512), x, false, false, -2, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 512), x, false, false, -2, m15, bit)));
       }
       if (xs != 138) {
         const xv = v128.load(xs, 192); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 528), x, false, false, -2)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 528), x, false, false, -2)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 528), x, false, false, -2)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 528), x, false, false, -2)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 528), x, false, false, -2, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 528), x, false, false, -2, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 528), x, false, false, -2, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 528), x, false, false, -2, m15, bit)));
       }
       if (xs != 139) {
         const xv = v128.load(xs, 208); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 544), x, false, false, -2)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 544), x, false, false, -2)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 544), x, false, false, -2)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 544), x, false, false, -2)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 544), x, false, false, -2, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 544), x, false, false, -2, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 544), x, false, false, -2, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 544), x, false, false, -2, m15, bit)));
       }
       if (xs != 140) {
         const xv = v128.load(xs, 208); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 560), x, false, false, -2)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 560), x, false, false, -2)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 560), x, false, false, -2)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 560), x, false, false, -2)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 560), x, false, false, -2, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 560), x, false, false, -2, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 560), x, false, false, -2, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 560), x, false, false, -2, m15, bit)));
       }
       if (xs != 141) {
         const xv = v128.load(xs, 208); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 576), x, false, false, -2)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 576), x, false, false, -2)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 576), x, false, false, -2)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 576), x, false, false, -2)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 576), x, false, false, -2, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 576), x, false, false, -2, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 576), x, false, false, -2, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 576), x, false, false, -2, m15, bit)));
       }
       if (xs != 142) {
         const xv = v128.load(xs, 208); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 592), x, false, false, -2)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 592), x, false, false, -2)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 592), x, false, false, -2)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 592), x, false, false, -2)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 592), x, false, false, -2, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 592), x, false, false, -2, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 592), x, false, false, -2, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 592), x, false, false, -2, m15, bit)));
       }
       if (xs != 143) {
         a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p0, 56))));
@@ -1377,59 +1380,59 @@ function tile16K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, nsb
       s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
       if (xs != 144) {
         const xv = v128.load(xs, 224); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 480), x, true, false, -3)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 480), x, true, false, -3)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 480), x, true, false, -3)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 480), x, true, false, -3)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 480), x, true, false, -3, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 480), x, true, false, -3, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 480), x, true, false, -3, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 480), x, true, false, -3, m15, bit)));
       }
       if (xs != 145) {
         const xv = v128.load(xs, 224); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 496), x, true, false, -3)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 496), x, true, false, -3)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 496), x, true, false, -3)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 496), x, true, false, -3)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 496), x, true, false, -3, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 496), x, true, false, -3, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 496), x, true, false, -3, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 496), x, true, false, -3, m15, bit)));
       }
       if (xs != 146) {
         const xv = v128.load(xs, 224); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 512), x, true, false, -3)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 512), x, true, false, -3)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 512), x, true, false, -3)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 512), x, true, false, -3)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 512), x, true, false, -3, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 512), x, true, false, -3, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 512), x, true, false, -3, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 512), x, true, false, -3, m15, bit)));
       }
       if (xs != 147) {
         const xv = v128.load(xs, 224); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 528), x, true, false, -3)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 528), x, true, false, -3)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 528), x, true, false, -3)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 528), x, true, false, -3)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 528), x, true, false, -3, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 528), x, true, false, -3, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 528), x, true, false, -3, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 528), x, true, false, -3, m15, bit)));
       }
       if (xs != 148) {
         const xv = v128.load(xs, 240); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 544), x, true, false, -3)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 544), x, true, false, -3)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 544), x, true, false, -3)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 544), x, true, false, -3)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 544), x, true, false, -3, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 544), x, true, false, -3, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 544), x, true, false, -3, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 544), x, true, false, -3, m15, bit)));
       }
       if (xs != 149) {
         const xv = v128.load(xs, 240); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 560), x, true, false, -3)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 560), x, true, false, -3)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 560), x, true, false, -3)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 560), x, true, false, -3)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 560), x, true, false, -3, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 560), x, true, false, -3, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 560), x, true, false, -3, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 560), x, true, false, -3, m15, bit)));
       }
       if (xs != 150) {
         const xv = v128.load(xs, 240); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 576), x, true, false, -3)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 576), x, true, false, -3)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 576), x, true, false, -3)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 576), x, true, false, -3)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 576), x, true, false, -3, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 576), x, true, false, -3, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 576), x, true, false, -3, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 576), x, true, false, -3, m15, bit)));
       }
       if (xs != 151) {
         const xv = v128.load(xs, 240); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 592), x, true, false, -3)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 592), x, true, false, -3)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 592), x, true, false, -3)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 592), x, true, false, -3)));
+        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 592), x, true, false, -3, m15, bit)));
+        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 592), x, true, false, -3, m15, bit)));
+        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 592), x, true, false, -3, m15, bit)));
+        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 592), x, true, false, -3, m15, bit)));
       }
       if (xs != 152) {
         a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p0, 56))));
@@ -1469,7 +1472,7 @@ const TB = 16;
 // steps before an i16 sum can overflow, q4_K's every 8. Rows past n1 are not stored.
 function tile4K2Q45<Q>(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb: i32, oa: usize, ob: usize, nOut: i32): void {
   const five = sizeof<Q>() == 2; // u8: q4_K, u16: q5_K (compile-time, so each is its own straight loop)
-  const GB: usize = five ? 736 : 608;
+  const GB: usize = five ? 736 : 608, m15 = v128.load(BYTE_CONSTS, M15), bit = v128.load(BYTE_CONSTS, M16);
   const xbOff = <usize>K, sbOff = <usize>(K >> 4), dbOff = <usize>nsb << 2;
   let fa = f32x4.splat(0), fb = f32x4.splat(0);
   for (let s = 0; s < nsb; s++) {
@@ -1486,7 +1489,7 @@ function tile4K2Q45<Q>(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb:
         // BEGIN prefill quad steps (scripts/gen_kquant_steps.mjs)
         if (qv != 1) { // step 0
           const v = v128.load(qv), h = five ? v128.load(hv) : v;
-          const lo = lv45(v, h, false, five, 4 - 2 * c), hi = lv45(v, h, true, five, 3 - 2 * c);
+          const lo = lv45(v, h, false, five, 4 - 2 * c, m15, bit), hi = lv45(v, h, true, five, 3 - 2 * c, m15, bit);
           a16 = i16x8.add(a16, dot16(i32x4.shuffle(xal, xal, 0, 0, 0, 0), lo));
           b16 = i16x8.add(b16, dot16(i32x4.shuffle(xah, xah, 0, 0, 0, 0), hi));
           c16 = i16x8.add(c16, dot16(i32x4.shuffle(xbl, xbl, 0, 0, 0, 0), lo));
@@ -1494,7 +1497,7 @@ function tile4K2Q45<Q>(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb:
         }
         if (qv != 2) { // step 1
           const v = v128.load(qv, 16), h = five ? v128.load(hv, 16) : v;
-          const lo = lv45(v, h, false, five, 4 - 2 * c), hi = lv45(v, h, true, five, 3 - 2 * c);
+          const lo = lv45(v, h, false, five, 4 - 2 * c, m15, bit), hi = lv45(v, h, true, five, 3 - 2 * c, m15, bit);
           a16 = i16x8.add(a16, dot16(i32x4.shuffle(xal, xal, 1, 1, 1, 1), lo));
           b16 = i16x8.add(b16, dot16(i32x4.shuffle(xah, xah, 1, 1, 1, 1), hi));
           c16 = i16x8.add(c16, dot16(i32x4.shuffle(xbl, xbl, 1, 1, 1, 1), lo));
@@ -1502,7 +1505,7 @@ function tile4K2Q45<Q>(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb:
         }
         if (qv != 3) { // step 2
           const v = v128.load(qv, 32), h = five ? v128.load(hv, 32) : v;
-          const lo = lv45(v, h, false, five, 4 - 2 * c), hi = lv45(v, h, true, five, 3 - 2 * c);
+          const lo = lv45(v, h, false, five, 4 - 2 * c, m15, bit), hi = lv45(v, h, true, five, 3 - 2 * c, m15, bit);
           a16 = i16x8.add(a16, dot16(i32x4.shuffle(xal, xal, 2, 2, 2, 2), lo));
           b16 = i16x8.add(b16, dot16(i32x4.shuffle(xah, xah, 2, 2, 2, 2), hi));
           c16 = i16x8.add(c16, dot16(i32x4.shuffle(xbl, xbl, 2, 2, 2, 2), lo));
@@ -1510,7 +1513,7 @@ function tile4K2Q45<Q>(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb:
         }
         if (qv != 4) { // step 3
           const v = v128.load(qv, 48), h = five ? v128.load(hv, 48) : v;
-          const lo = lv45(v, h, false, five, 4 - 2 * c), hi = lv45(v, h, true, five, 3 - 2 * c);
+          const lo = lv45(v, h, false, five, 4 - 2 * c, m15, bit), hi = lv45(v, h, true, five, 3 - 2 * c, m15, bit);
           a16 = i16x8.add(a16, dot16(i32x4.shuffle(xal, xal, 3, 3, 3, 3), lo));
           b16 = i16x8.add(b16, dot16(i32x4.shuffle(xah, xah, 3, 3, 3, 3), hi));
           c16 = i16x8.add(c16, dot16(i32x4.shuffle(xbl, xbl, 3, 3, 3, 3), lo));
@@ -1547,7 +1550,7 @@ function tile4K2Q45<Q>(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb:
 // Same sums and float steps as tile4K2Q45, token by token.
 function tile4K4Q45<Q>(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb: i32, o: usize, os: usize, nOut: i32): void {
   const five = sizeof<Q>() == 2;
-  const GB: usize = five ? 736 : 608;
+  const GB: usize = five ? 736 : 608, m15 = v128.load(BYTE_CONSTS, M15), bit = v128.load(BYTE_CONSTS, M16);
   const xs = <usize>K, ss = <usize>(K >> 4), ds = <usize>nsb << 2;
   let f0 = f32x4.splat(0), f1 = f32x4.splat(0), f2 = f32x4.splat(0), f3 = f32x4.splat(0);
   for (let s = 0; s < nsb; s++) {
@@ -1563,28 +1566,28 @@ function tile4K4Q45<Q>(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb:
           const qv = q + (j << 6), hv = blk + 96 + (j << 6), xo = x + (j << 4);
           const x0 = v128.load(xo), x1 = v128.load(xo + xs), x2 = v128.load(xo + 2 * xs), x3 = v128.load(xo + 3 * xs);
           if (qv != 1) { // step 0
-            const v = v128.load(qv), w = lv45(v, five ? v128.load(hv) : v, false, five, 4 - 2 * c);
+            const v = v128.load(qv), w = lv45(v, five ? v128.load(hv) : v, false, five, 4 - 2 * c, m15, bit);
             a16 = i16x8.add(a16, dot16(i32x4.shuffle(x0, x0, 0, 0, 0, 0), w));
             b16 = i16x8.add(b16, dot16(i32x4.shuffle(x1, x1, 0, 0, 0, 0), w));
             c16 = i16x8.add(c16, dot16(i32x4.shuffle(x2, x2, 0, 0, 0, 0), w));
             d16 = i16x8.add(d16, dot16(i32x4.shuffle(x3, x3, 0, 0, 0, 0), w));
           }
           if (qv != 2) { // step 1
-            const v = v128.load(qv, 16), w = lv45(v, five ? v128.load(hv, 16) : v, false, five, 4 - 2 * c);
+            const v = v128.load(qv, 16), w = lv45(v, five ? v128.load(hv, 16) : v, false, five, 4 - 2 * c, m15, bit);
             a16 = i16x8.add(a16, dot16(i32x4.shuffle(x0, x0, 1, 1, 1, 1), w));
             b16 = i16x8.add(b16, dot16(i32x4.shuffle(x1, x1, 1, 1, 1, 1), w));
             c16 = i16x8.add(c16, dot16(i32x4.shuffle(x2, x2, 1, 1, 1, 1), w));
             d16 = i16x8.add(d16, dot16(i32x4.shuffle(x3, x3, 1, 1, 1, 1), w));
           }
           if (qv != 3) { // step 2
-            const v = v128.load(qv, 32), w = lv45(v, five ? v128.load(hv, 32) : v, false, five, 4 - 2 * c);
+            const v = v128.load(qv, 32), w = lv45(v, five ? v128.load(hv, 32) : v, false, five, 4 - 2 * c, m15, bit);
             a16 = i16x8.add(a16, dot16(i32x4.shuffle(x0, x0, 2, 2, 2, 2), w));
             b16 = i16x8.add(b16, dot16(i32x4.shuffle(x1, x1, 2, 2, 2, 2), w));
             c16 = i16x8.add(c16, dot16(i32x4.shuffle(x2, x2, 2, 2, 2, 2), w));
             d16 = i16x8.add(d16, dot16(i32x4.shuffle(x3, x3, 2, 2, 2, 2), w));
           }
           if (qv != 4) { // step 3
-            const v = v128.load(qv, 48), w = lv45(v, five ? v128.load(hv, 48) : v, false, five, 4 - 2 * c);
+            const v = v128.load(qv, 48), w = lv45(v, five ? v128.load(hv, 48) : v, false, five, 4 - 2 * c, m15, bit);
             a16 = i16x8.add(a16, dot16(i32x4.shuffle(x0, x0, 3, 3, 3, 3), w));
             b16 = i16x8.add(b16, dot16(i32x4.shuffle(x1, x1, 3, 3, 3, 3), w));
             c16 = i16x8.add(c16, dot16(i32x4.shuffle(x2, x2, 3, 3, 3, 3), w));
@@ -1604,28 +1607,28 @@ function tile4K4Q45<Q>(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb:
           const qv = q + (j << 6), hv = blk + 96 + (j << 6), xo = x + (j << 4) + 32;
           const x0 = v128.load(xo), x1 = v128.load(xo + xs), x2 = v128.load(xo + 2 * xs), x3 = v128.load(xo + 3 * xs);
           if (qv != 1) { // step 0
-            const v = v128.load(qv), w = lv45(v, five ? v128.load(hv) : v, true, five, 3 - 2 * c);
+            const v = v128.load(qv), w = lv45(v, five ? v128.load(hv) : v, true, five, 3 - 2 * c, m15, bit);
             a16 = i16x8.add(a16, dot16(i32x4.shuffle(x0, x0, 0, 0, 0, 0), w));
             b16 = i16x8.add(b16, dot16(i32x4.shuffle(x1, x1, 0, 0, 0, 0), w));
             c16 = i16x8.add(c16, dot16(i32x4.shuffle(x2, x2, 0, 0, 0, 0), w));
             d16 = i16x8.add(d16, dot16(i32x4.shuffle(x3, x3, 0, 0, 0, 0), w));
           }
           if (qv != 2) { // step 1
-            const v = v128.load(qv, 16), w = lv45(v, five ? v128.load(hv, 16) : v, true, five, 3 - 2 * c);
+            const v = v128.load(qv, 16), w = lv45(v, five ? v128.load(hv, 16) : v, true, five, 3 - 2 * c, m15, bit);
             a16 = i16x8.add(a16, dot16(i32x4.shuffle(x0, x0, 1, 1, 1, 1), w));
             b16 = i16x8.add(b16, dot16(i32x4.shuffle(x1, x1, 1, 1, 1, 1), w));
             c16 = i16x8.add(c16, dot16(i32x4.shuffle(x2, x2, 1, 1, 1, 1), w));
             d16 = i16x8.add(d16, dot16(i32x4.shuffle(x3, x3, 1, 1, 1, 1), w));
           }
           if (qv != 3) { // step 2
-            const v = v128.load(qv, 32), w = lv45(v, five ? v128.load(hv, 32) : v, true, five, 3 - 2 * c);
+            const v = v128.load(qv, 32), w = lv45(v, five ? v128.load(hv, 32) : v, true, five, 3 - 2 * c, m15, bit);
             a16 = i16x8.add(a16, dot16(i32x4.shuffle(x0, x0, 2, 2, 2, 2), w));
             b16 = i16x8.add(b16, dot16(i32x4.shuffle(x1, x1, 2, 2, 2, 2), w));
             c16 = i16x8.add(c16, dot16(i32x4.shuffle(x2, x2, 2, 2, 2, 2), w));
             d16 = i16x8.add(d16, dot16(i32x4.shuffle(x3, x3, 2, 2, 2, 2), w));
           }
           if (qv != 4) { // step 3
-            const v = v128.load(qv, 48), w = lv45(v, five ? v128.load(hv, 48) : v, true, five, 3 - 2 * c);
+            const v = v128.load(qv, 48), w = lv45(v, five ? v128.load(hv, 48) : v, true, five, 3 - 2 * c, m15, bit);
             a16 = i16x8.add(a16, dot16(i32x4.shuffle(x0, x0, 3, 3, 3, 3), w));
             b16 = i16x8.add(b16, dot16(i32x4.shuffle(x1, x1, 3, 3, 3, 3), w));
             c16 = i16x8.add(c16, dot16(i32x4.shuffle(x2, x2, 3, 3, 3, 3), w));
@@ -1663,7 +1666,7 @@ function tile4K4Q45<Q>(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb:
 // Prefill of q6_K: one group against two activation rows (xa, xa + K), each sub-block's level vectors
 // unpacked once for both (superQ6K's steps, twice the dots).
 function tile4K2Q6(x8: usize, dx: usize, off: usize, K: i32, g: usize, nsb: i32, oa: usize, ob: usize, nOut: i32): void {
-  const m63 = i8x16.splat(63), top = i8x16.splat(-64);
+  const m63 = v128.load(BYTE_CONSTS, M63), top = v128.load(BYTE_CONSTS, MTOP);
   const dbOff = <usize>nsb << 2;
   let fa = f32x4.splat(0), fb = f32x4.splat(0);
   for (let s = 0; s < nsb; s++) {
@@ -1696,7 +1699,7 @@ function tile4K2Q6(x8: usize, dx: usize, off: usize, K: i32, g: usize, nsb: i32,
 // Prefill of q6_K with four tokens a pass (x8, x8 + K, …): tile4K2Q6's steps, each sub-block's level vectors
 // unpacked once for four tokens.
 function tile4K4Q6(x8: usize, dx: usize, off: usize, K: i32, g: usize, nsb: i32, o: usize, os: usize, nOut: i32): void {
-  const m63 = i8x16.splat(63), top = i8x16.splat(-64);
+  const m63 = v128.load(BYTE_CONSTS, M63), top = v128.load(BYTE_CONSTS, MTOP);
   const xs = <usize>K, ps = <usize>(K >> 3), ds = <usize>nsb << 2;
   let f0 = f32x4.splat(0), f1 = f32x4.splat(0), f2 = f32x4.splat(0), f3 = f32x4.splat(0);
   for (let s = 0; s < nsb; s++) {

@@ -30,7 +30,7 @@
 // the relaxed i8·i7 dot), a scale per block, and per block an i32x4 [8·Σq, 0, 0, 0]: weights are stored
 // with an offset (q4_0 nibbles +8, q8_0 bytes +128), so Σ x·w = Σ x·stored − offset·Σ x.
 
-import { HALF_CONSTS, halfBitsF32x4, halfToF32, storeCols } from "./simd";
+import { BYTE_CONSTS, HALF_CONSTS, M15, M8, M80, MW255, halfBitsF32x4, halfToF32, storeCols } from "./simd";
 
 const TB = 16;
 
@@ -228,12 +228,11 @@ export function dequantRow(w: usize, isQ8: bool, K: i32, N: i32, r: i32, shift: 
 // quads (x8 bytes, natural order) broadcast; 8 dots sum in i16 (|Σ| ≤ 8 · 2 · 127 · 15 = 30480), widened once.
 // Plain build: the quads widened to i16 (rows 0-1 | rows 2-3) against the quad's 4 activations twice over.
 // @ts-ignore: decorator
-@inline function nibbleDot(q: usize, x8: usize): v128 {
-  const m = i8x16.splat(15);
+@inline function nibbleDot(q: usize, x8: usize, m: v128): v128 {
   const a0 = v128.load(q), a1 = v128.load(q, 16), a2 = v128.load(q, 32), a3 = v128.load(q, 48);
   if (ASC_FEATURE_RELAXED_SIMD) {
     const xa = v128.load(x8), xb = v128.load(x8, 16);
-    return nibbleDotRelaxed(a0, a1, a2, a3, v128.shuffle<i32>(xa, xa, 0, 0, 0, 0), v128.shuffle<i32>(xa, xa, 1, 1, 1, 1),
+    return nibbleDotRelaxed(m, a0, a1, a2, a3, v128.shuffle<i32>(xa, xa, 0, 0, 0, 0), v128.shuffle<i32>(xa, xa, 1, 1, 1, 1),
       v128.shuffle<i32>(xa, xa, 2, 2, 2, 2), v128.shuffle<i32>(xa, xa, 3, 3, 3, 3), v128.shuffle<i32>(xb, xb, 0, 0, 0, 0),
       v128.shuffle<i32>(xb, xb, 1, 1, 1, 1), v128.shuffle<i32>(xb, xb, 2, 2, 2, 2), v128.shuffle<i32>(xb, xb, 3, 3, 3, 3));
   }
@@ -261,11 +260,10 @@ export function dequantRow(w: usize, isQ8: bool, K: i32, N: i32, r: i32, shift: 
 // @ts-ignore: decorator
 @inline function quadI16(x8: usize, h: usize): v128 { return i16x8.extend_low_i8x16_s(v128.load32_splat(x8 + (h << 2))); }
 
-/** The relaxed nibble dot with the 8 activation quads already broadcast (x0 … x7). */
+/** The relaxed nibble dot with the 8 activation quads already broadcast (x0 … x7); m: bytes of 15. */
 // @ts-ignore: decorator
-@inline function nibbleDotRelaxed(a0: v128, a1: v128, a2: v128, a3: v128,
+@inline function nibbleDotRelaxed(m: v128, a0: v128, a1: v128, a2: v128, a3: v128,
   x0: v128, x1: v128, x2: v128, x3: v128, x4: v128, x5: v128, x6: v128, x7: v128): v128 {
-  const m = i8x16.splat(15);
   let s = i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(x0, v128.and(a0, m)), i16x8.relaxed_dot_i8x16_i7x16_s(x1, v128.and(a1, m)));
   s = i16x8.add(s, i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(x2, v128.and(a2, m)), i16x8.relaxed_dot_i8x16_i7x16_s(x3, v128.and(a3, m))));
   s = i16x8.add(s, i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(x4, v128.and(i16x8.shr_u(a0, 4), m)),
@@ -320,17 +318,16 @@ export function matmulQuant<W>(out: usize, q16: usize, q8: usize, dx: usize, cor
  * (integer dot − offset correction) · weight scale · activation scale, as f32x4.
  */
 // @ts-ignore: decorator
-@inline function blockDot<W>(blk: usize, sp: usize, x16: usize, x8: usize, dx: usize, corr: usize, bi: usize, m: v128): v128 {
+@inline function blockDot<W>(blk: usize, sp: usize, x16: usize, x8: usize, dx: usize, corr: usize, bi: usize, m: v128, mb: v128): v128 {
   const isQ8 = isSigned<W>();
   const q = blk + quantOff(isQ8);
   let r: v128;
-  if (!isQ8) r = nibbleDot(q, x8 + (bi << 5));
+  if (!isQ8) r = nibbleDot(q, x8 + (bi << 5), mb);
   else {
     const xo = x16 + (bi << 6);
     const xa = v128.load(xo), xb = v128.load(xo, 16), xc = v128.load(xo, 32), xd = v128.load(xo, 48);
-    const lo = i16x8.splat(255);
-    const p0 = dotQ8(q, xa, xb, xc, xd, lo), p1 = dotQ8(q + 32, xa, xb, xc, xd, lo);
-    const p2 = dotQ8(q + 64, xa, xb, xc, xd, lo), p3 = dotQ8(q + 96, xa, xb, xc, xd, lo);
+    const p0 = dotQ8(q, xa, xb, xc, xd, mb), p1 = dotQ8(q + 32, xa, xb, xc, xd, mb);
+    const p2 = dotQ8(q + 64, xa, xb, xc, xd, mb), p3 = dotQ8(q + 96, xa, xb, xc, xd, mb);
     // Horizontal sums of p0..p3 into one vector [Σp0, Σp1, Σp2, Σp3] (4 unpack shuffles, 3 adds).
     const t0 = i32x4.add(v128.shuffle<i32>(p0, p1, 0, 4, 1, 5), v128.shuffle<i32>(p0, p1, 2, 6, 3, 7));
     const t1 = i32x4.add(v128.shuffle<i32>(p2, p3, 0, 4, 1, 5), v128.shuffle<i32>(p2, p3, 2, 6, 3, 7));
@@ -345,21 +342,22 @@ export function matmulQuant<W>(out: usize, q16: usize, q8: usize, dx: usize, cor
 /** Rows 4g … 4g+3 of one group against one activation row: [out0, out1, out2, out3]. */
 function tile4<W>(x16: usize, x8: usize, dx: usize, corr: usize, g: usize, sp: usize, nb: i32): v128 {
   const bs = blockStride(isSigned<W>());
-  const m = v128.load(HALF_CONSTS); // once a call: V8 would rematerialize a constant operand in the loop
+  // once a call: V8 would rematerialize a constant operand in the loop; mb: the quants' mask (blockDot)
+  const m = v128.load(HALF_CONSTS), mb = v128.load(BYTE_CONSTS + (isSigned<W>() ? MW255 : M15));
   let acc = f32x4.splat(0);
-  for (let b = 0; b < nb; b++) acc = f32x4.add(acc, blockDot<W>(g + <usize>b * bs, sp + <usize>b * scaleStep(isSigned<W>()), x16, x8, dx, corr, <usize>b, m));
+  for (let b = 0; b < nb; b++) acc = f32x4.add(acc, blockDot<W>(g + <usize>b * bs, sp + <usize>b * scaleStep(isSigned<W>()), x16, x8, dx, corr, <usize>b, m, mb));
   return acc;
 }
 
 /** Two neighbouring groups of a quad (8 rows) at g and g + gs (scales sp, sp + gss) against one activation row, stored at out and out + 16. */
 function tile8<W>(x16: usize, x8: usize, dx: usize, corr: usize, g: usize, gs: usize, sp: usize, gss: usize, nb: i32, out: usize): void {
   const bs = blockStride(isSigned<W>());
-  const m = v128.load(HALF_CONSTS);
+  const m = v128.load(HALF_CONSTS), mb = v128.load(BYTE_CONSTS + (isSigned<W>() ? MW255 : M15));
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
   for (let b = 0; b < nb; b++) {
     const o = g + <usize>b * bs, p = sp + <usize>b * scaleStep(isSigned<W>());
-    a0 = f32x4.add(a0, blockDot<W>(o, p, x16, x8, dx, corr, <usize>b, m));
-    a1 = f32x4.add(a1, blockDot<W>(o + gs, p + gss, x16, x8, dx, corr, <usize>b, m));
+    a0 = f32x4.add(a0, blockDot<W>(o, p, x16, x8, dx, corr, <usize>b, m, mb));
+    a1 = f32x4.add(a1, blockDot<W>(o + gs, p + gss, x16, x8, dx, corr, <usize>b, m, mb));
   }
   v128.store(out, a0); v128.store(out, a1, 16);
 }
@@ -367,14 +365,14 @@ function tile8<W>(x16: usize, x8: usize, dx: usize, corr: usize, g: usize, gs: u
 /** Four neighbouring groups (16 rows) at g, g + gs, g + 2 gs, g + 3 gs (q8_0: a quad, one stream), scales at sp + k·gss. */
 function tile16<W>(x16: usize, x8: usize, dx: usize, corr: usize, g: usize, gs: usize, sp: usize, gss: usize, nb: i32, out: usize): void {
   const bs = blockStride(isSigned<W>());
-  const m = v128.load(HALF_CONSTS);
+  const m = v128.load(HALF_CONSTS), mb = v128.load(BYTE_CONSTS + (isSigned<W>() ? MW255 : M15));
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
   for (let b = 0; b < nb; b++) {
     const o = g + <usize>b * bs, p = sp + <usize>b * scaleStep(isSigned<W>());
-    a0 = f32x4.add(a0, blockDot<W>(o, p, x16, x8, dx, corr, <usize>b, m));
-    a1 = f32x4.add(a1, blockDot<W>(o + gs, p + gss, x16, x8, dx, corr, <usize>b, m));
-    a2 = f32x4.add(a2, blockDot<W>(o + 2 * gs, p + 2 * gss, x16, x8, dx, corr, <usize>b, m));
-    a3 = f32x4.add(a3, blockDot<W>(o + 3 * gs, p + 3 * gss, x16, x8, dx, corr, <usize>b, m));
+    a0 = f32x4.add(a0, blockDot<W>(o, p, x16, x8, dx, corr, <usize>b, m, mb));
+    a1 = f32x4.add(a1, blockDot<W>(o + gs, p + gss, x16, x8, dx, corr, <usize>b, m, mb));
+    a2 = f32x4.add(a2, blockDot<W>(o + 2 * gs, p + 2 * gss, x16, x8, dx, corr, <usize>b, m, mb));
+    a3 = f32x4.add(a3, blockDot<W>(o + 3 * gs, p + 3 * gss, x16, x8, dx, corr, <usize>b, m, mb));
   }
   v128.store(out, a0); v128.store(out, a1, 16); v128.store(out, a2, 32); v128.store(out, a3, 48);
 }
@@ -399,23 +397,23 @@ function broadcastQuads(x8: usize, nb: i32, xb: usize): void {
 
 /** One group's block at q against the broadcast quads at x: blockDot's value for q4_0 (relaxed). */
 // @ts-ignore: decorator
-@inline function nibbleBlock(q: usize, x: usize, c: v128, d: v128, m: v128): v128 {
-  const r = nibbleDotRelaxed(v128.load(q, 8), v128.load(q, 24), v128.load(q, 40), v128.load(q, 56),
+@inline function nibbleBlock(q: usize, x: usize, c: v128, d: v128, m: v128, m15: v128): v128 {
+  const r = nibbleDotRelaxed(m15, v128.load(q, 8), v128.load(q, 24), v128.load(q, 40), v128.load(q, 56),
     v128.load(x), v128.load(x, 16), v128.load(x, 32), v128.load(x, 48), v128.load(x, 64), v128.load(x, 80), v128.load(x, 96), v128.load(x, 112));
   return f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(r, c)), f32x4.mul(halfBitsF32x4(q, m), d));
 }
 
 /** tile16 for q4_0 in the relaxed build, the activation's quads broadcast at xb (broadcastQuads). */
 function tile16Nibbles(xb: usize, dx: usize, corr: usize, g: usize, gs: usize, nb: i32, out: usize): void {
-  const m = v128.load(HALF_CONSTS);
+  const m = v128.load(HALF_CONSTS), m15 = v128.load(BYTE_CONSTS, M15);
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
   let o = g, x = xb;
   for (let b = 0; b < nb; b++) {
     const c = i32x4.splat(load<i32>(corr + (<usize>b << 4))), d = f32x4.splat(load<f32>(dx + (<usize>b << 2)));
-    a0 = f32x4.add(a0, nibbleBlock(o, x, c, d, m));
-    a1 = f32x4.add(a1, nibbleBlock(o + gs, x, c, d, m));
-    a2 = f32x4.add(a2, nibbleBlock(o + 2 * gs, x, c, d, m));
-    a3 = f32x4.add(a3, nibbleBlock(o + 3 * gs, x, c, d, m));
+    a0 = f32x4.add(a0, nibbleBlock(o, x, c, d, m, m15));
+    a1 = f32x4.add(a1, nibbleBlock(o + gs, x, c, d, m, m15));
+    a2 = f32x4.add(a2, nibbleBlock(o + 2 * gs, x, c, d, m, m15));
+    a3 = f32x4.add(a3, nibbleBlock(o + 3 * gs, x, c, d, m, m15));
     o += 72; x += 128;
   }
   v128.store(out, a0); v128.store(out, a1, 16); v128.store(out, a2, 32); v128.store(out, a3, 48);
@@ -459,7 +457,7 @@ function unpackGroup<W>(g: usize, nb: i32, s: usize): void {
   for (let b = 0; b < nb; b++) {
     const q = g + <usize>b * blockStride(isQ8) + quantOff(isQ8), o = s + (<usize>b << 9);
     if (isQ8) { // stored + 128
-      const f = i8x16.splat(-128);
+      const f = v128.load(BYTE_CONSTS, M80);
       pairsOf4(v128.xor(v128.load(q), f), v128.xor(v128.load(q, 32), f), v128.xor(v128.load(q, 64), f), v128.xor(v128.load(q, 96), f), o);
       pairsOf4(v128.xor(v128.load(q, 16), f), v128.xor(v128.load(q, 48), f), v128.xor(v128.load(q, 80), f), v128.xor(v128.load(q, 112), f), o + 256);
     } else { // rows' ggml bytes back from the A_h (byte j: weight j low, j + 16 high), each nibble stored + 8
@@ -468,7 +466,7 @@ function unpackGroup<W>(g: usize, nb: i32, s: usize): void {
       const l23 = v128.shuffle<i32>(a2, a3, 0, 4, 1, 5), h23 = v128.shuffle<i32>(a2, a3, 2, 6, 3, 7);
       const v0 = v128.shuffle<i64>(l01, l23, 0, 2), v1 = v128.shuffle<i64>(l01, l23, 1, 3);
       const v2 = v128.shuffle<i64>(h01, h23, 0, 2), v3 = v128.shuffle<i64>(h01, h23, 1, 3);
-      const m = i8x16.splat(15), e = i8x16.splat(8);
+      const m = v128.load(BYTE_CONSTS, M15), e = v128.load(BYTE_CONSTS, M8);
       pairsOf4(i8x16.sub(v128.and(v0, m), e), i8x16.sub(v128.and(v1, m), e), i8x16.sub(v128.and(v2, m), e), i8x16.sub(v128.and(v3, m), e), o);
       pairsOf4(i8x16.sub(v128.and(i16x8.shr_u(v0, 4), m), e), i8x16.sub(v128.and(i16x8.shr_u(v1, 4), m), e),
         i8x16.sub(v128.and(i16x8.shr_u(v2, 4), m), e), i8x16.sub(v128.and(i16x8.shr_u(v3, 4), m), e), o + 256);
@@ -545,7 +543,7 @@ function tile4x8<W>(x: usize, d: usize, c: usize, s: usize, g0: usize, g1: usize
 
 /** A repacked q4_0 group at g -> its nibble quads at s: per block 256 bytes, U_u at 32·u (+ 16: the pair's other group). */
 function unpackNibbles(g: usize, nb: i32, s: usize): void {
-  const m = i8x16.splat(15);
+  const m = v128.load(BYTE_CONSTS, M15);
   for (let b = 0; b < nb; b++) {
     const q = g + <usize>b * 72 + 8, o = s + (<usize>b << 8);
     const a0 = v128.load(q), a1 = v128.load(q, 16), a2 = v128.load(q, 32), a3 = v128.load(q, 48);

@@ -68,6 +68,23 @@ export function halfToF32(h: u32): f32 {
 export const HALF_CONSTS = memory.data<u32>([0x8fffe000, 0x8fffe000, 0x8fffe000, 0x8fffe000,
   0x77800000, 0x77800000, 0x77800000, 0x77800000], 16);
 
+/**
+ * Byte masks for hot loops to load once per call into a local, like HALF_CONSTS: V8 from 12.x (Chromium,
+ * Node 22+) rematerializes a constant operand at every use inside a loop (a 64-bit move, vmovq, vpunpcklqdq),
+ * where Node 20's V8 kept it in a register; a loaded value it keeps (or reloads in one instruction).
+ * v128.load(BYTE_CONSTS, M15): every byte 15; M16: 16; M63: 63; MTOP: 0xc0; M8: 8; M80: 0x80; MW255: every
+ * 16-bit lane 255.
+ */
+export const BYTE_CONSTS = memory.data<u8>([
+  15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,
+  16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16,
+  63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63,
+  0xc0, 0xc0, 0xc0, 0xc0, 0xc0, 0xc0, 0xc0, 0xc0, 0xc0, 0xc0, 0xc0, 0xc0, 0xc0, 0xc0, 0xc0, 0xc0,
+  8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8,
+  0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+  255, 0, 255, 0, 255, 0, 255, 0, 255, 0, 255, 0, 255, 0, 255, 0], 16);
+export const M15: usize = 0, M16: usize = 16, M63: usize = 32, MTOP: usize = 48, M8: usize = 64, M80: usize = 80, MW255: usize = 96;
+
 /** halfHighToF32x4 with its constants given (mask: HALF_CONSTS' first vector, scale: its second). */
 // @ts-ignore: decorator
 @inline export function halfHighToF32x4With(v: v128, mask: v128, scale: v128): v128 {
