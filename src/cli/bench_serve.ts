@@ -2,7 +2,7 @@
 // with N concurrent streaming clients and report output tokens/s, TTFT and inter-token latency
 // percentiles, and errors (src/serve/load_generator.ts). Several --concurrency values run one after another.
 
-import type { Command } from "commander";
+import { InvalidArgumentError, type Command } from "commander";
 import * as fs from "node:fs";
 import { InputError } from "../errors.js";
 import { runLoad, type LoadReport } from "../serve/load_generator.js";
@@ -11,6 +11,15 @@ import { intArg, intListArg, floatArg } from "./args.js";
 interface Opts {
   url: string; model?: string; concurrency: number[]; promptTokens: number; promptFile?: string; maxTokens: number;
   requests?: number; seconds?: number; seed: number; json: boolean; timeout: number; sharedPrefix: number; healthProbe?: number;
+  extraBody?: Record<string, unknown>;
+}
+
+/** --extra-body: a JSON object. */
+function jsonObjectArg(v: string): Record<string, unknown> {
+  let j: unknown;
+  try { j = JSON.parse(v); } catch (e) { throw new InvalidArgumentError(`expected a JSON object (${(e as Error).message})`); }
+  if (typeof j !== "object" || j === null || Array.isArray(j)) throw new InvalidArgumentError(`expected a JSON object, got ${v}`);
+  return j as Record<string, unknown>;
 }
 
 export function register(program: Command): void {
@@ -28,6 +37,7 @@ export function register(program: Command): void {
     .option("--timeout <s>", "give up on a request after this many seconds", floatArg(0.001), 600)
     .option("--shared-prefix <n>", "the first n ids after BOS are the same in every prompt (and every run): a prefix cache's case", intArg(0), 0)
     .option("--health-probe <ms>", "poll GET /health every ms during the run; report its latency p50 / p99", intArg(1))
+    .option("--extra-body <json>", 'a JSON object merged into every request body, e.g. \'{"logit_bias": {"13": -100}}\'', jsonObjectArg)
     .option("--json", "print the reports as JSON lines")
     .action(async (o: Opts) => {
       if (o.concurrency.some((c) => c < 1)) throw new InputError(`--concurrency: expected counts ≥ 1, got ${o.concurrency.join(",")}`);
@@ -40,7 +50,8 @@ export function register(program: Command): void {
       if (!o.json) process.stdout.write("| concurrency | requests | errors | output tok/s | req/s | TTFT p50 / p90 / p99 ms | ITL p50 / p90 / p99 / max ms | latency p50 ms |\n|---:|---:|---:|---:|---:|---|---|---:|\n");
       for (const c of o.concurrency) {
         const r = await runLoad({ url: o.url, model: o.model, concurrency: c, promptTokens: o.promptTokens, prompts, maxTokens: o.maxTokens,
-          requests: o.requests, seconds, seed: o.seed, timeoutMs: o.timeout * 1000, sharedPrefix: o.sharedPrefix, healthProbeMs: o.healthProbe });
+          requests: o.requests, seconds, seed: o.seed, timeoutMs: o.timeout * 1000, sharedPrefix: o.sharedPrefix, healthProbeMs: o.healthProbe,
+          extraBody: o.extraBody });
         process.stdout.write(o.json ? JSON.stringify(r) + "\n" : row(r));
         if (!o.json && o.sharedPrefix) process.stdout.write(`first request TTFT ${f(r.firstTtftMs, 0)} ms; cached prompt tokens p50 ${f(r.cachedTokens.p50, 0)}\n`);
         if (!o.json && r.healthMs) process.stdout.write(`/health during the run: ${Number.isNaN(r.healthMs.p50) ? "no answer" : `p50 ${f(r.healthMs.p50)} / p99 ${f(r.healthMs.p99)} ms`}, ${r.healthFailures} failed\n`);

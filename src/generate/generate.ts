@@ -35,6 +35,11 @@ export interface GenerateOptions {
   stop?: string[];
   /** Keep going past EOS. */
   ignoreEos?: boolean;
+  /**
+   * Added to a token's logit before anything else (OpenAI's logit_bias): token id (a number, or its decimal
+   * string as JSON keys are) -> bias in [-100, 100]; -100 in effect bans a token, 100 forces it.
+   */
+  logitBias?: Record<string, number>;
   /** Greedy only: propose this many tokens from the prompt per step (0 = off). */
   promptLookupNumTokens?: number;
   /**

@@ -30,7 +30,7 @@ export type OptionNames = Partial<Record<keyof GenerateOptions, string>>;
 export const API_NAMES: OptionNames = {
   maxNewTokens: "max_tokens", temperature: "temperature", topK: "top_k", topP: "top_p", minP: "min_p",
   repetitionPenalty: "repetition_penalty", presencePenalty: "presence_penalty", frequencyPenalty: "frequency_penalty",
-  seed: "seed", stop: "stop", ignoreEos: "ignore_eos",
+  seed: "seed", stop: "stop", ignoreEos: "ignore_eos", logitBias: "logit_bias",
 };
 
 /** The CLI's flags. */
@@ -62,4 +62,22 @@ export function validateGenerationOptions(o: GenerateOptions, names: OptionNames
     throw new OptionError(name("stop"), `${name("stop")}: expected a list of strings, got ${JSON.stringify(o.stop)}`);
   if (o.ignoreEos !== undefined && typeof o.ignoreEos !== "boolean")
     throw new OptionError(name("ignoreEos"), `${name("ignoreEos")}: expected true or false, got ${JSON.stringify(o.ignoreEos)}`);
+  if (o.logitBias !== undefined) logitBiasEntries(o.logitBias, Infinity, name("logitBias"));
+}
+
+/**
+ * The [token id, bias] pairs of a logit bias, checked: ids are integers in [0, vocab) (JSON gives them as
+ * decimal strings), biases numbers in [-100, 100] (OpenAI's range). Throws OptionError naming the entry.
+ */
+export function logitBiasEntries(bias: unknown, vocab: number, name = "logitBias"): Array<[number, number]> {
+  if (typeof bias !== "object" || bias === null || Array.isArray(bias))
+    throw new OptionError(name, `${name}: expected an object mapping token ids to biases, got ${JSON.stringify(bias)}`);
+  return Object.entries(bias).map(([k, v]) => {
+    const id = /^(0|[1-9][0-9]*)$/.test(k) ? Number(k) : NaN;
+    if (!(id < vocab)) // NaN too
+      throw new OptionError(name, `${name}: key ${JSON.stringify(k)} is not a token id${Number.isFinite(vocab) ? ` (expected an integer in [0, ${vocab - 1}])` : " (expected a non-negative integer)"}`);
+    if (typeof v !== "number" || !(v >= -100 && v <= 100))
+      throw new OptionError(name, `${name}: the bias of token ${k} must be a number in [-100, 100], got ${JSON.stringify(v)}`);
+    return [id, v];
+  });
 }

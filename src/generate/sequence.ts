@@ -5,6 +5,7 @@
 import type { Tokenizer } from "../tokenizer/sentencepiece.js";
 import { StreamDecoder } from "../tokenizer/stream_decoder.js";
 import type { FinishReason, GenerateOptions } from "./generate.js";
+import { logitBiasEntries } from "./options.js";
 import { applyMinP, applyPresenceFrequency, applyRepetitionPenalty, applyTemperature, applyTopK, applyTopP } from "./logits.js";
 import { argmax, Rng, sample } from "./sampler.js";
 import { StopMatcher } from "./stop.js";
@@ -23,6 +24,7 @@ export class Sequence {
   private readonly stops: StopMatcher;
   private readonly decoder: StreamDecoder;
   private readonly row: Float32Array;
+  private readonly bias: Array<[number, number]>;
   /** decodedEnd[i]: length of the decoded text through tokens[i] (before stop strings). */
   private readonly decodedEnd: number[] = [];
 
@@ -34,6 +36,7 @@ export class Sequence {
     this.stops = new StopMatcher(opts.stop?.filter((s) => s.length > 0) ?? []);
     this.decoder = new StreamDecoder(tokenizer, promptIds[promptIds.length - 1]);
     this.row = new Float32Array(vocab);
+    this.bias = opts.logitBias ? logitBiasEntries(opts.logitBias, vocab) : [];
     if (this.maxNew === 0) this.finishReason = "length";
   }
 
@@ -45,8 +48,9 @@ export class Sequence {
     const o = this.opts, row = this.row;
     const presence = o.presencePenalty ?? 0, frequency = o.frequencyPenalty ?? 0;
     // greedy with no penalty reads the logits where they are (no 32,000-float copy a token)
-    if (this.greedy && (o.repetitionPenalty ?? 1) === 1 && !presence && !frequency) return kernel ? kernel(src) : argmax(src);
+    if (this.greedy && (o.repetitionPenalty ?? 1) === 1 && !presence && !frequency && !this.bias.length) return kernel ? kernel(src) : argmax(src);
     row.set(src);
+    for (const [id, b] of this.bias) row[id] += b; // first, as OpenAI and llama.cpp apply it
     applyRepetitionPenalty(row, context, o.repetitionPenalty ?? 1);
     if (presence || frequency) applyPresenceFrequency(row, context.slice(this.promptIds.length), presence, frequency); // no per-token copy when off
     if (this.greedy) return argmax(row);

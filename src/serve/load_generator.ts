@@ -32,6 +32,8 @@ export interface LoadGenOptions {
   sharedPrefix?: number;
   /** Poll GET /health every this many ms during the run and report its latency. */
   healthProbeMs?: number;
+  /** Fields merged into every request body (e.g. a logit_bias), over the generator's own. */
+  extraBody?: Record<string, unknown>;
 }
 
 export interface LoadReport {
@@ -140,7 +142,7 @@ export async function runLoad(o: LoadGenOptions): Promise<LoadReport> {
     while (sent < limit && performance.now() < deadline) {
       const order = sent++;
       const body = { model, prompt: prompt(), max_tokens: o.maxTokens, temperature: 0, ignore_eos: true, stream: true,
-        stream_options: { include_usage: true } };
+        stream_options: { include_usage: true }, ...o.extraBody };
       results.push(await one(url, body, o.timeoutMs ?? 600_000, order));
     }
   };

@@ -51,7 +51,7 @@ const COMMON: Record<string, Check> = {
   seed: any,
   presence_penalty: any,
   frequency_penalty: any,
-  logit_bias: only((v) => v === null || (typeof v === "object" && Object.keys(v as object).length === 0), "logit_bias must be empty"),
+  logit_bias: any,
   logprobs: only((v) => v === null || v === false || v === undefined, "no logprobs"),
   user: str,
   // extensions (llama.cpp / vLLM spelling)
@@ -123,6 +123,7 @@ export function parseRequest(body: unknown, endpoint: Endpoint): ParsedRequest {
       frequencyPenalty: (b.frequency_penalty ?? 0) as number,
       repetitionPenalty: (b.repetition_penalty ?? 1) as number,
       ignoreEos: (b.ignore_eos ?? false) as boolean,
+      logitBias: (b.logit_bias ?? undefined) as Record<string, number> | undefined,
     },
   };
 

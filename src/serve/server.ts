@@ -15,6 +15,7 @@ import type { Completion, Prompt } from "../worker/protocol.js";
 import { ApiError } from "./api_error.js";
 import { ServerMetrics } from "./metrics.js";
 import { parseRequest, type Endpoint, type ParsedRequest } from "./request.js";
+import { logitBiasEntries, OptionError } from "../generate/options.js";
 
 export interface ServerOptions {
   /** The id clients pass as `model` and GET /v1/models lists. */
@@ -118,6 +119,12 @@ export function createOpenAIServer(engine: EngineHandle, opts: ServerOptions): O
   async function complete(p: ParsedRequest, endpoint: Endpoint, res: ServerResponse, arrived: number): Promise<void> {
     const adapter = models.get(p.model);
     if (adapter === undefined) throw modelNotFound(p.model, models.size);
+    if (p.options.logitBias) { // its ids against this model's vocabulary (the rest was checked with the body)
+      try { logitBiasEntries(p.options.logitBias, engine.info.vocabSize, "logit_bias"); } catch (e) {
+        if (e instanceof OptionError) throw new ApiError(400, e.message, e.option);
+        throw e;
+      }
+    }
     const client = await engine.client();
     const prompt: Prompt = p.messages ? { messages: p.messages } : typeof p.prompt === "string" ? { text: p.prompt } : { ids: p.prompt! };
     const ids = await client.tokenize(prompt);

@@ -63,7 +63,7 @@ export type Prompt = { text: string } | { ids: number[] } | { messages: ChatMess
 
 /** Sampling and stopping, as generate() takes them (no signal: send `abort`; no cache: the engine owns them). */
 export type GenerateOptions = Pick<GenerationSettings, "maxNewTokens" | "temperature" | "topK" | "topP" | "minP" |
-  "repetitionPenalty" | "presencePenalty" | "frequencyPenalty" | "seed" | "stop" | "ignoreEos">;
+  "repetitionPenalty" | "presencePenalty" | "frequencyPenalty" | "seed" | "stop" | "ignoreEos" | "logitBias">;
 
 /** A fine-tuning run: LoRA on every Linear, CoreNet's PEFT optimizer settings (train/lora_session.ts). */
 export interface TrainOptions {

@@ -26,6 +26,17 @@ describe("generate", async () => {
     expect(steps.map((s) => s.text).join("")).toBe(result.text);
     expect(result.text).toBe(tok.decode([prompt[prompt.length - 1], ...result.tokens]).slice(tok.decode([prompt[prompt.length - 1]]).length));
   });
+  test("logitBias: added to the logits before the choice; bad entries are named", async () => {
+    const first = greedy.tokens[0];
+    const banned = (await run(generate(model, tok, prompt, { maxNewTokens: 4, ignoreEos: true, logitBias: { [first]: -100 } }))).result;
+    expect(banned.tokens[0]).not.toBe(first);
+    const forced = (await run(generate(model, tok, prompt, { maxNewTokens: 2, ignoreEos: true, temperature: 0.7, seed: 3, logitBias: { 42: 100 } }))).result;
+    expect(forced.tokens).toEqual([42, 42]);
+    await expect(run(generate(model, tok, prompt, { logitBias: { "1.5": 1 } }))).rejects.toThrow('logitBias: key "1.5" is not a token id (expected a non-negative integer)');
+    await expect(run(generate(model, tok, prompt, { logitBias: { 40000: 1 } }))).rejects.toThrow('logitBias: key "40000" is not a token id (expected an integer in [0, 31999])');
+    await expect(run(generate(model, tok, prompt, { logitBias: { 7: Number.NaN } }))).rejects.toThrow("logitBias: the bias of token 7 must be a number in [-100, 100], got null");
+  });
+
   test("a stop string ends generation and is not emitted", async () => {
     const stop = greedy.text.slice(5, 9);
     const { result } = await run(generate(model, tok, prompt, { maxNewTokens: 16, ignoreEos: true, stop: [stop] }));

@@ -156,6 +156,10 @@ describe("server error paths (raw HTTP)", () => {
       [{ model: ID, prompt: "x", stop: [1] }, "stop: expected a string or an array of up to 4 strings", "stop"],
       [{ model: ID }, "prompt: required (a string or an array of token ids)", "prompt"],
       [{ prompt: "x" }, "model: required (a string; see GET /v1/models)", "model"],
+      [{ model: ID, prompt: "x", logit_bias: [[5, 1]] }, "logit_bias: expected an object mapping token ids to biases, got [[5,1]]", "logit_bias"],
+      [{ model: ID, prompt: "x", logit_bias: { "-3": 1 } }, 'logit_bias: key "-3" is not a token id (expected a non-negative integer)', "logit_bias"],
+      [{ model: ID, prompt: "x", logit_bias: { 7: 101 } }, "logit_bias: the bias of token 7 must be a number in [-100, 100], got 101", "logit_bias"],
+      [{ model: ID, prompt: "x", logit_bias: { 32000: -100 } }, 'logit_bias: key "32000" is not a token id (expected an integer in [0, 31999])', "logit_bias"],
     ];
     for (const [body, message, param] of cases) {
       const r = await raw("POST", "/v1/completions", JSON.stringify(body));
@@ -164,6 +168,19 @@ describe("server error paths (raw HTTP)", () => {
     }
     const chat = await raw("POST", "/v1/chat/completions", JSON.stringify({ model: ID, messages: [{ role: "tool", content: "x" }] }));
     expect(chat.json.error).toMatchObject({ message: 'messages[0].role: expected "system", "user" or "assistant", got "tool"', param: "messages[0].role" });
+  });
+
+  test("logit_bias: -100 bans the greedy tokens, +100 forces one (OpenAI's semantics)", async () => {
+    const ask = async (logit_bias?: object) => (await raw("POST", "/v1/completions", JSON.stringify({ model: ID, prompt: PROMPT, max_tokens: 6, temperature: 0, ignore_eos: true, logit_bias }))).json;
+    const plain = await ask();
+    const banned = Object.fromEntries(GREEDY.slice(0, 6).map((id) => [String(id), -100]));
+    const lib = await model.complete(PROMPT, { maxNewTokens: 6, temperature: 0, ignoreEos: true, logitBias: banned });
+    expect(lib.tokens.some((t) => GREEDY.slice(0, 6).includes(t))).toBe(false);
+    const b = await ask(banned);
+    expect(b.choices[0].text).toBe(lib.text);
+    expect(b.choices[0].text).not.toBe(plain.choices[0].text);
+    const forced = await model.complete(PROMPT, { maxNewTokens: 3, temperature: 0, ignoreEos: true, logitBias: { 1000: 100 } });
+    expect(forced.tokens).toEqual([1000, 1000, 1000]);
   });
 
   test("max_tokens past the context", async () => {
@@ -345,6 +362,10 @@ describe("bench-serve load generator", () => {
     const bad = await runLoad({ url: base, model: "nope", concurrency: 1, promptTokens: 5, maxTokens: 2, requests: 1, seed: 1 });
     expect(bad).toMatchObject({ requests: 0, errors: 1 });
     expect(bad.errorSamples[0]).toMatch(/^HTTP 404: /);
+    // extraBody reaches the server with every request: an out-of-range logit_bias fails each one
+    const extra = await runLoad({ url: base, concurrency: 1, promptTokens: 5, maxTokens: 2, requests: 2, seed: 1, extraBody: { logit_bias: { 5: 200 } } });
+    expect(extra).toMatchObject({ requests: 0, errors: 2 });
+    expect(extra.errorSamples[0]).toMatch(/^HTTP 400: .*the bias of token 5 must be a number in \[-100, 100\], got 200/);
   });
 
   test("--shared-prefix: later prompts find the shared ids in the prefix cache; --health-probe times /health during the run", async () => {
