@@ -3,11 +3,13 @@
 // runs (robust to other load), the weight bytes a second it implies and ns a weight. Each case is first
 // checked against the reference backend. Weights are random ggml blocks with small f16 scales, or random
 // f32 / bf16 / f16 values in ±[2^-8, 2^-6) (speed does not depend on the values). Uses the build (npm run build first):
-//   node scripts/bench_matvec.mjs [--types q4_0,q4_k,f32,bf16,...] [--shapes qkv,head] [--runs 200] [--threads 1] [--no-relaxed] [--vs DIR] [--stream MiB]
+//   node scripts/bench_matvec.mjs [--types q4_0,q4_k,f32,bf16,...] [--shapes qkv,head] [--runs 200] [--threads 1] [--no-relaxed] [--vs DIR] [--stream MiB] [--tokens T]
 // --vs: another build's dist/ directory (an older commit's kernels): each case runs on both builds in the
 // same process, runs alternating, so other load hits both alike; printed as "before" beside this build.
 // --stream: load copies of each matrix until they pass MiB (past the last-level cache: 260 MiB L3 here) and call
 // them in turn, so every weight comes from DRAM as in a model's decode; a run is one call, on the next copy.
+// --tokens T: T activation rows a call (a batched decode step, or a prefill's matmul); ns / weight is then per
+// token, and the weights GB/s counts each weight once a call.
 import { parseArgs } from "node:util";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -15,8 +17,10 @@ import { pathToFileURL } from "node:url";
 const { values: a } = parseArgs({ options: {
   types: { type: "string", default: "q8_0,q4_0,q4_k,q5_k,q6_k" }, shapes: { type: "string" }, runs: { type: "string", default: "200" },
   threads: { type: "string", default: "1" }, "no-relaxed": { type: "boolean", default: false },
-  vs: { type: "string" }, stream: { type: "string" },
+  vs: { type: "string" }, stream: { type: "string" }, tokens: { type: "string", default: "1" },
 } });
+const T = Number(a.tokens);
+if (!(Number.isInteger(T) && T >= 1)) { console.error(`bench_matvec: --tokens ${a.tokens}: expected an integer ≥ 1`); process.exit(2); }
 const dist = (dir, p) => import(pathToFileURL(path.join(dir, p)).href);
 const here = new URL("../dist", import.meta.url).pathname;
 const { createRefBackend } = await dist(here, "kernels/ref/index.js");
@@ -64,7 +68,7 @@ async function createBuilds() {
 }
 let builds = await createBuilds();
 const ref = createRefBackend();
-console.log(`wasm backend ${builds[0].name}, ${threads} thread(s), min of ${runs} runs${a.stream ? `, copies past ${a.stream} MiB called in turn (from DRAM)` : ""}${a.vs ? `; before: ${a.vs}` : ""}`);
+console.log(`wasm backend ${builds[0].name}, ${threads} thread(s), ${T} token(s) a call, min of ${runs} runs${a.stream ? `, copies past ${a.stream} MiB called in turn (from DRAM)` : ""}${a.vs ? `; before: ${a.vs}` : ""}`);
 console.log(a.vs ? "| type | matrix | N×K | ms | weights GB/s | ns / weight | before: ms | GB/s | ns / weight |\n|---|---|---|---:|---:|---:|---:|---:|---:|"
   : "| type | matrix | N×K | ms | weights GB/s | ns / weight |\n|---|---|---|---:|---:|---:|");
 for (const dtype of a.types.split(",")) {
@@ -74,20 +78,20 @@ for (const dtype of a.types.split(",")) {
   }
   for (const [name, N, K] of SHAPES.filter(([s]) => !a.shapes || a.shapes.split(",").includes(s))) {
     const st = { name, dtype, shape: [N, K], data: randomBlocks(dtype, N * K, N * 31 + K) };
-    const want = new Float32Array(N), xv = new Float32Array(K);
-    for (let i = 0; i < K; i++) xv[i] = Math.sin(i * 0.37) * 2;
-    ref.matmul(want, xv, ref.loadMatrix(st, N, K), 1);
+    const want = new Float32Array(T * N), xv = new Float32Array(T * K);
+    for (let i = 0; i < T * K; i++) xv[i] = Math.sin(i * 0.37) * 2;
+    ref.matmul(want, xv, ref.loadMatrix(st, N, K), T);
     if (a.stream && !builds.length) builds = await createBuilds();
     const copies = a.stream ? Math.max(2, Math.ceil((Number(a.stream) * 2 ** 20) / bytesFor(dtype, N * K))) : 1;
     const cases = builds.map((be) => {
-      const ws = Array.from({ length: copies }, () => be.loadMatrix(st, N, K)), x = be.alloc(K), out = be.alloc(N);
+      const ws = Array.from({ length: copies }, () => be.loadMatrix(st, N, K)), x = be.alloc(T * K), out = be.alloc(T * N);
       let next = 0;
       x.set(xv);
-      be.matmul(out, x, ws[copies - 1], 1);
+      be.matmul(out, x, ws[copies - 1], T);
       let err = 0, scale = 0;
-      for (let i = 0; i < N; i++) { err = Math.max(err, Math.abs(out[i] - want[i])); scale = Math.max(scale, Math.abs(want[i])); }
+      for (let i = 0; i < T * N; i++) { err = Math.max(err, Math.abs(out[i] - want[i])); scale = Math.max(scale, Math.abs(want[i])); }
       if (!(err <= 0.05 * scale)) throw new Error(`${dtype} ${name}: max error ${err} against the reference (scale ${scale})`);
-      return { run: () => be.matmul(out, x, ws[next++ % copies], 1), best: Infinity };
+      return { run: () => be.matmul(out, x, ws[next++ % copies], T), best: Infinity };
     });
     for (let r = 0; r < runs; r++) {
       for (const c of cases) {
@@ -97,7 +101,7 @@ for (const dtype of a.types.split(",")) {
       }
     }
     const bytes = bytesFor(dtype, N * K);
-    const cols = (ms) => `${ms.toFixed(3)} | ${(bytes / ms / 1e6).toFixed(1)} | ${((ms * 1e6) / (N * K)).toFixed(3)}`;
+    const cols = (ms) => `${ms.toFixed(3)} | ${(bytes / ms / 1e6).toFixed(1)} | ${((ms * 1e6) / (N * K * T)).toFixed(3)}`;
     console.log(`| ${dtype} | ${name} | ${N}×${K} | ${cases.map((c) => cols(c.best)).join(" | ")} |`);
     if (a.stream) { for (const be of builds) be.dispose(); builds = []; }
   }

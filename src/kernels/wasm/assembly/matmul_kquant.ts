@@ -314,7 +314,7 @@ function tile16K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, nsb
 // vectors. A super-block is straight-line code of 8 phases (run c, low or high nibbles = sub-block 2c or
 // 2c+1) of 8 steps; a step broadcasts one activation word and adds one i16 dot to each group's sum; a phase
 // ends by scaling the sums with the sub-block scales (one i16 pair dot). All offsets are literals from one
-// pointer per group (AssemblyScript takes offsets only as literals, so scripts/gen_kquant_steps.mjs writes the
+// pointer per group (AssemblyScript takes offsets only as literals, so scripts/gen_steps.mjs writes the
 // steps out). Each step is its own basic block (`if (xs != k)`, always taken; xs >= 1024): V8 places a block's
 // loads before its arithmetic, so in one long block it would load a whole phase's 32 vectors first and spill
 // them; a step's 5 loads, the 4 sums, the accumulators and the mask fit in the 15 vector registers V8
@@ -354,7 +354,7 @@ function tile16K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, nsb
   do {
     let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
     if (five) {
-      // BEGIN q5_K steps (scripts/gen_kquant_steps.mjs)
+      // BEGIN q5_K steps (scripts/gen_steps.mjs)
       let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
       // run 0, low nibbles: sub-block 0
       s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
@@ -926,7 +926,7 @@ function tile16K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, nsb
       }
       // END q5_K steps
     } else {
-      // BEGIN q4_K steps (scripts/gen_kquant_steps.mjs)
+      // BEGIN q4_K steps (scripts/gen_steps.mjs)
       let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
       // run 0, low nibbles: sub-block 0
       s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
@@ -1486,7 +1486,7 @@ function tile4K2Q45<Q>(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb:
         const xal = v128.load(xa + xo), xah = v128.load(xa + xo, 32), xbl = v128.load(xb + xo), xbh = v128.load(xb + xo, 32);
         // Each step its own basic block (qv >= 1024: the conditions always hold), or V8 hoists all four steps'
         // loads and unpacking ahead of their dots and spills them.
-        // BEGIN prefill quad steps (scripts/gen_kquant_steps.mjs)
+        // BEGIN prefill quad steps (scripts/gen_steps.mjs)
         if (qv != 1) { // step 0
           const v = v128.load(qv), h = five ? v128.load(hv) : v;
           const lo = lv45(v, h, false, five, 4 - 2 * c, m15, bit), hi = lv45(v, h, true, five, 3 - 2 * c, m15, bit);
@@ -1559,7 +1559,7 @@ function tile4K4Q45<Q>(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb:
     for (let c = 0; c < 4; c++) {
       const q = blk + (five ? 224 : 96) + (<usize>c << 7), x = x8 + e + (<usize>c << 6);
       // Each step its own basic block (qv >= 1024: the conditions always hold), as in tile4K2Q45.
-      // BEGIN prefill four-token steps (scripts/gen_kquant_steps.mjs)
+      // BEGIN prefill four-token steps (scripts/gen_steps.mjs)
       { // low nibbles: sub-block 2c
         let a16 = i16x8.splat(0), b16 = i16x8.splat(0), c16 = i16x8.splat(0), d16 = i16x8.splat(0);
         for (let j: usize = 0; j < 2; j++) {

@@ -73,7 +73,8 @@ export const HALF_CONSTS = memory.data<u32>([0x8fffe000, 0x8fffe000, 0x8fffe000,
  * Node 22+) rematerializes a constant operand at every use inside a loop (a 64-bit move, vmovq, vpunpcklqdq),
  * where Node 20's V8 kept it in a register; a loaded value it keeps (or reloads in one instruction).
  * v128.load(BYTE_CONSTS, M15): every byte 15; M16: 16; M63: 63; MTOP: 0xc0; M8: 8; M80: 0x80; MW255: every
- * 16-bit lane 255.
+ * 16-bit lane 255; MW1: every 16-bit lane 1 (i32x4.dot_i16x8_s with it is extadd_pairwise_i16x8_s, which V8
+ * lowers to the same vpmaddwd with a constant it re-addresses at each use).
  */
 export const BYTE_CONSTS = memory.data<u8>([
   15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,
@@ -82,8 +83,9 @@ export const BYTE_CONSTS = memory.data<u8>([
   0xc0, 0xc0, 0xc0, 0xc0, 0xc0, 0xc0, 0xc0, 0xc0, 0xc0, 0xc0, 0xc0, 0xc0, 0xc0, 0xc0, 0xc0, 0xc0,
   8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8,
   0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
-  255, 0, 255, 0, 255, 0, 255, 0, 255, 0, 255, 0, 255, 0, 255, 0], 16);
-export const M15: usize = 0, M16: usize = 16, M63: usize = 32, MTOP: usize = 48, M8: usize = 64, M80: usize = 80, MW255: usize = 96;
+  255, 0, 255, 0, 255, 0, 255, 0, 255, 0, 255, 0, 255, 0, 255, 0,
+  1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0], 16);
+export const M15: usize = 0, M16: usize = 16, M63: usize = 32, MTOP: usize = 48, M8: usize = 64, M80: usize = 80, MW255: usize = 96, MW1: usize = 112;
 
 /** halfHighToF32x4 with its constants given (mask: HALF_CONSTS' first vector, scale: its second). */
 // @ts-ignore: decorator

@@ -1,13 +1,12 @@
-// Writes the straight-line steps of the q4_K / q5_K kernels in src/kernels/wasm/assembly/matmul_kquant.ts
-// between their markers: the decode tile's super-block steps (tile16Q45K, "BEGIN q4_K steps" / "END q4_K
-// steps", and q5_K) and the prefill tile's quad of steps (tile4K2Q45, "BEGIN prefill quad steps"). The steps are
-// spelled out because AssemblyScript takes a load's offset and a shuffle's lanes only as literals, and one basic
-// block per step (an `if` on a never-equal value, always taken) is what keeps V8 from loading them all first:
-//   node scripts/gen_kquant_steps.mjs && npm run build:kernels     (--check: only say whether the source is current)
+// Writes the straight-line steps of the WASM kernels between their markers: in matmul_kquant.ts the q4_K / q5_K
+// decode tile's super-block steps (tile16Q45K, "BEGIN q4_K steps" / "END q4_K steps", and q5_K) and the prefill
+// tiles' steps (tile4K2Q45, tile4K4Q45); in matmul_quant.ts the q8_0 / q4_0 prefill tile's block (tile4x8). The
+// steps are spelled out because AssemblyScript takes a load's offset and a shuffle's lanes only as literals, and
+// one basic block per step (an `if` on a never-equal value, always taken) is what keeps V8 from loading them all
+// first:
+//   node scripts/gen_steps.mjs && npm run build:kernels     (--check: only say whether the sources are current)
 import fs from "node:fs";
 
-const file = new URL("../src/kernels/wasm/assembly/matmul_kquant.ts", import.meta.url);
-let src = fs.readFileSync(file, "utf8");
 let block = 0;
 const cond = () => `if (xs != ${++block})`; // a distinct, never-equal condition per block (xs >= 1024)
 
@@ -85,17 +84,44 @@ function fourTokenSteps() {
   return L.map((l) => "      " + l + "\n").join("");
 }
 
-for (const [name, indent, body] of [["q5_K steps", "      ", () => steps(true)], ["q4_K steps", "      ", () => steps(false)],
-  ["prefill quad steps", "        ", quadSteps], ["prefill four-token steps", "      ", fourTokenSteps]]) {
-  const begin = `${indent}// BEGIN ${name} (scripts/gen_kquant_steps.mjs)\n`, end = `${indent}// END ${name}\n`;
-  const a = src.indexOf(begin), b = src.indexOf(end);
-  if (a < 0 || b < a) { console.error(`gen_kquant_steps: markers for ${name} not found in ${file.pathname}`); process.exit(1); }
-  src = src.slice(0, a + begin.length) + body() + src.slice(b);
+// q8_0 / q4_0 prefill (tile4x8): steps 1 … 15 of a block (step 0 is written by hand, starting the sums); one load
+// brings the 4 tokens' activation pair (quad), a lane shuffle broadcasts each against the two groups' vectors.
+// q4_0's relaxed block has 8 quad steps, q8_0's (and the plain build's q4_0) 16 pair steps.
+function tile4x8Steps() {
+  const L = [];
+  for (let k = 1; k < 16; k++) {
+    if (k === 8) L.push("if (isSigned<W>() || !ASC_FEATURE_RELAXED_SIMD) {");
+    const ind = k < 8 ? "" : "  ";
+    L.push(`${ind}if (p != ${k + 1}) {`);
+    L.push(`${ind}  const xv = v128.load(x, ${16 * k}), va = v128.load(p, ${32 * k}), vb = v128.load(p, ${32 * k + 16});`);
+    for (let l = 0; l < 4; l++)
+      L.push(`${ind}  ${l ? "" : "let "}xt = v128.shuffle<i32>(xv, xv, ${l}, ${l}, ${l}, ${l}); r${l}0 = step<W>(r${l}0, va, xt); r${l}1 = step<W>(r${l}1, vb, xt);`);
+    L.push(`${ind}}`);
+  }
+  L.push("}");
+  return L.map((l) => "    " + l + "\n").join("");
 }
-if (process.argv.includes("--check")) { // the checked-in steps are this script's output
-  if (src !== fs.readFileSync(file, "utf8")) { console.error("gen_kquant_steps: the steps in matmul_kquant.ts differ from the generator's; run node scripts/gen_kquant_steps.mjs"); process.exit(1); }
-  process.exit(0);
+
+const FILES = [
+  ["matmul_kquant.ts", [["q5_K steps", "      ", () => steps(true)], ["q4_K steps", "      ", () => steps(false)],
+    ["prefill quad steps", "        ", quadSteps], ["prefill four-token steps", "      ", fourTokenSteps]]],
+  ["matmul_quant.ts", [["tile4x8 steps", "    ", tile4x8Steps]]],
+];
+let stale = false;
+for (const [name, parts] of FILES) {
+  const file = new URL(`../src/kernels/wasm/assembly/${name}`, import.meta.url).pathname;
+  const old = fs.readFileSync(file, "utf8");
+  let src = old;
+  for (const [part, indent, body] of parts) {
+    const begin = `${indent}// BEGIN ${part} (scripts/gen_steps.mjs)\n`, end = `${indent}// END ${part}\n`;
+    const a = src.indexOf(begin), b = src.indexOf(end);
+    if (a < 0 || b < a) { console.error(`gen_steps: markers for ${part} not found in ${file}`); process.exit(1); }
+    src = src.slice(0, a + begin.length) + body() + src.slice(b);
+  }
+  if (src === old) continue;
+  stale = true;
+  if (process.argv.includes("--check")) { console.error(`gen_steps: the steps in ${name} differ from the generator's; run node scripts/gen_steps.mjs`); continue; }
+  fs.writeFileSync(file + ".tmp", src);
+  fs.renameSync(file + ".tmp", file);
 }
-const tmp = file.pathname + ".tmp";
-fs.writeFileSync(tmp, src);
-fs.renameSync(tmp, file.pathname);
+if (stale && process.argv.includes("--check")) process.exit(1);
