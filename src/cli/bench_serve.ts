@@ -33,7 +33,7 @@ export function register(program: Command): void {
     .option("--max-tokens <n>", "tokens generated a request (ignore_eos)", intArg(1), 128)
     .option("--requests <n>", "requests a run (per concurrency value)", intArg(1))
     .option("--seconds <s>", "run length in seconds (per concurrency value; default 30 without --requests)", floatArg(0.001))
-    .option("--seed <n>", "prompt seed", intArg(0), 0)
+    .option("--seed <n>", "prompt seed of the first run; each further --concurrency value adds 1 (no run repeats an earlier run's prompts, which a server's prompt cache would find)", intArg(0), 0)
     .option("--timeout <s>", "give up on a request after this many seconds", floatArg(0.001), 600)
     .option("--shared-prefix <n>", "the first n ids after BOS are the same in every prompt (and every run): a prefix cache's case", intArg(0), 0)
     .option("--health-probe <ms>", "poll GET /health every ms during the run; report its latency p50 / p99", intArg(1))
@@ -48,9 +48,9 @@ export function register(program: Command): void {
       }
       const seconds = o.seconds ?? (o.requests === undefined ? 30 : undefined);
       if (!o.json) process.stdout.write("| concurrency | requests | errors | output tok/s | req/s | TTFT p50 / p90 / p99 ms | ITL p50 / p90 / p99 / max ms | latency p50 ms |\n|---:|---:|---:|---:|---:|---|---|---:|\n");
-      for (const c of o.concurrency) {
+      for (const [i, c] of o.concurrency.entries()) {
         const r = await runLoad({ url: o.url, model: o.model, concurrency: c, promptTokens: o.promptTokens, prompts, maxTokens: o.maxTokens,
-          requests: o.requests, seconds, seed: o.seed, timeoutMs: o.timeout * 1000, sharedPrefix: o.sharedPrefix, healthProbeMs: o.healthProbe,
+          requests: o.requests, seconds, seed: o.seed + i, timeoutMs: o.timeout * 1000, sharedPrefix: o.sharedPrefix, healthProbeMs: o.healthProbe,
           extraBody: o.extraBody });
         process.stdout.write(o.json ? JSON.stringify(r) + "\n" : row(r));
         if (!o.json && o.sharedPrefix) process.stdout.write(`first request TTFT ${f(r.firstTtftMs, 0)} ms; cached prompt tokens p50 ${f(r.cachedTokens.p50, 0)}\n`);
