@@ -25,7 +25,7 @@ export function register(program: Command): void {
     .option("--port <port>", "port to listen on (0 = any free port)", intArg(0), 8080)
     .option("-np, --parallel <n>", "sequences decoded together in one batch (each holds a KV cache)", intArg(1), 4)
     .option("--kv-budget-mb <mb>", "KV cache memory for all slots together, split evenly (default: a full context per slot)", floatArg(0.001))
-    .option("--prefill-chunk <n>", "tokens an engine step at most: long prompts are prefilled in chunks between decode steps", intArg(1), 128)
+    .option("--prefill-chunk <n>", "tokens an engine step at most: long prompts are prefilled in chunks between decode steps", intArg(1), 64)
     .option("--max-queue <n>", "requests that may wait for a slot before 503", intArg(0), 64)
     .option("--max-body-bytes <n>", "largest request body (413 beyond)", intArg(1), 1 << 20)
     .option("--model-id <id>", "the model id clients send (default: the hub id or the directory name)")
