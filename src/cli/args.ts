@@ -2,7 +2,7 @@
 
 import { InvalidArgumentError } from "commander";
 import type { GenerateOptions } from "../generate/generate.js";
-import { CLI_NAMES, validateGenerationOptions } from "../generate/options.js";
+import { CLI_NAMES, logitBiasEntries, validateGenerationOptions } from "../generate/options.js";
 
 /** A command line that cannot run as given (options that exclude or need each other): exit 2, as commander's own. */
 export class UsageError extends Error {
@@ -63,6 +63,20 @@ export async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
   return Buffer.concat(chunks).toString("utf-8");
+}
+
+/** --logit-bias ID=BIAS[,ID=BIAS ...] -> GenerateOptions.logitBias, checked like the server's logit_bias. */
+export function logitBiasArg(v: string, previous: Record<string, number> = {}): Record<string, number> {
+  const out = { ...previous };
+  for (const part of v.split(",")) {
+    const m = /^\s*(\S+?)\s*=\s*(\S+)\s*$/.exec(part);
+    if (!m) throw new InvalidArgumentError(`expected ID=BIAS pairs, e.g. 13=-100,450=5; got ${JSON.stringify(part)}`);
+    out[m[1]] = m[2].trim() === "" || Number.isNaN(Number(m[2])) ? (m[2] as unknown as number) : Number(m[2]);
+  }
+  try { logitBiasEntries(out, Infinity, "--logit-bias"); } catch (e) {
+    throw new InvalidArgumentError((e as Error).message.replace(/^[^:]*: /, ""));
+  }
+  return out;
 }
 
 /** A generation option's flag, checked by the rule the library and the server use (generate/options.ts). */

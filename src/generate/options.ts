@@ -38,6 +38,7 @@ export const CLI_NAMES: OptionNames = {
   maxNewTokens: "--max-new-tokens", temperature: "--temperature", topK: "--top-k", topP: "--top-p", minP: "--min-p",
   repetitionPenalty: "--repetition-penalty", presencePenalty: "--presence-penalty", frequencyPenalty: "--frequency-penalty",
   seed: "--seed", stop: "--stop", ignoreEos: "--ignore-eos", promptLookupNumTokens: "--prompt-lookup", contextLength: "--context-length",
+  logitBias: "--logit-bias",
 };
 
 /** An option that failed the check: `option` is its name as the caller spells it. */

@@ -78,6 +78,20 @@ describe("generate", () => {
     expect(echo.code).toBe(0);
     expect(echo.stdout).toBe("The quick" + plain.stdout); // detokenize 1,450,4996
   });
+  test("--logit-bias: +100 forces a token, -100 bans one; bad pairs are named", async () => {
+    const base = ["generate", "--model", TINY, "--tokens", "1,450,4996", "-n", "3", "--ignore-eos", "--json"];
+    expect((await json([...base, "--logit-bias", "9=100"])).tokens).toEqual([9, 9, 9]);
+    const plain = (await json(base)).tokens;
+    const banned = (await json([...base, "--logit-bias", `${plain[0]}=-100`, "--logit-bias", `${plain[1]}=-100`])).tokens;
+    expect(banned.includes(plain[0]) || banned.includes(plain[1])).toBe(false);
+    const bad = await runCli([...base, "--logit-bias", "9=200"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("the bias of token 9 must be a number in [-100, 100], got 200");
+    const far = await runCli([...base, "--logit-bias", "99999=1"]);
+    expect(far.code).not.toBe(0);
+    expect(far.stderr).toContain('--logit-bias: key "99999" is not a token id (expected an integer in [0, 31999])');
+  });
+
   test("--json --stop: the stop string is in neither text nor tokens", async () => {
     const tok = await loadTokenizer();
     const args = ["generate", "Once upon a time", "--model", TINY, "-n", "16", "--ignore-eos", "--json"];
