@@ -83,7 +83,7 @@ for (const dtype of ["q8_0", "q4_0"] as DType[]) {
       check(dtype, 33, 1056, 3, 1, 5, true);
       check(dtype, 1279, 224, 17, 1e4, 6);
     });
-    // Decode takes 16 rows at a time (q8_0: a quad of groups stored block by block), then 8, then single groups:
+    // Decode takes 16 rows at a time (a quad of groups stored block by block), then 8, then single groups:
     // row counts around those tiles, in one chunk and split over threads (1279 × 224 is above the serial limit).
     test("rows 15, 16, 17, 24, 61 and 1279 (decode tiles of 16 and 8 rows, a padded last group), T = 1, 2", () => {
       for (const N of [15, 16, 17, 24, 61]) for (const T of [1, 2]) check(dtype, N, 224, T, 1, N + T);

@@ -200,10 +200,10 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
     if (t.dtype === "q8_0" || t.dtype === "q4_0") {
       if (cols % 32 !== 0) throw new RangeError(`wasm backend: tensor "${t.name}": ${t.dtype} needs cols % 32 == 0, got ${cols}`);
       const isQ8 = t.dtype === "q8_0";
-      // Groups of 4 rows interleaved block by block with the f16 scales (q8_0 after all quants, in quads of 16
-      // rows stored block by block; q4_0 in each group block; assembly/matmul_quant.ts), rows padded to 16 / 4.
+      // Groups of 4 rows interleaved block by block with the f16 scales (q8_0 after all quants, q4_0 in each group
+      // block), in quads of 16 rows stored block by block (assembly/matmul_quant.ts), rows padded to 16.
       const nb = cols / 32, blockBytes = isQ8 ? 34 : 18, groupBlock = isQ8 ? 8 + 4 * 32 : 8 + 4 * 16; // quants + f16 scales
-      const w = arena.allocBytes((isQ8 ? Math.ceil(rows / 16) * 4 : Math.ceil(rows / 4)) * nb * groupBlock);
+      const w = arena.allocBytes(Math.ceil(rows / 16) * 4 * nb * groupBlock);
       // Stage ~4 MiB of ggml blocks at a time in the memory, repack with all threads; scales shifted unless one
       // does not fit (a scale ≥ 64: q8_0 weights ≥ 8128, q4_0 ≥ 512), then once more unshifted.
       const rowsPer = Math.max(1, Math.floor((4 << 20) / (nb * blockBytes)));

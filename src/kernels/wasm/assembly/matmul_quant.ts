@@ -7,11 +7,11 @@
 // rows' f16 scales (8 bytes), as 4 vectors A_h whose i32 lane r holds row r's ggml bytes 4h … 4h+3 (byte j of a
 // ggml block: weight j in the low nibble, j + 16 in the high), so A_h & 15 holds weights 4h … 4h+3 of the
 // 4 rows, row r in lane r, and (A_h >> 4) & 15 weights 16+4h …: dots against a broadcast activation quad
-// leave each row's sum in its own lane, no horizontal sums. q8_0 groups come in quads (16 rows) stored block
-// by block: a quad's 4 group blocks b side by side, then b + 1 (groupAt), so its 16-row decode tile reads one
-// sequential stream (tg128 +12 % against four group streams on an AMD EPYC; single-core DRAM reads had
-// stalled on 8 row streams on an Intel Xeon); rows padded to a multiple of 16. q4_0 groups are stored one
-// after the other (its decode tile reads four group streams: 9 % faster than one there), rows padded to 4.
+// leave each row's sum in its own lane, no horizontal sums. Groups come in quads (16 rows) stored block by
+// block: a quad's 4 group blocks b side by side, then b + 1 (groupAt), so the 16-row decode tiles read one
+// sequential stream (on an AMD EPYC against four group streams: q8_0 tg128 +12 %; q4_0 +10-20 % with 2 threads,
+// its matvec from DRAM 1.5× faster; single-core DRAM reads had stalled on 8 row streams on an Intel Xeon);
+// rows padded to a multiple of 16.
 // Both keep the file's f16 scales, so the layouts are the files' sizes (f32 scales added 6 % to q8_0 and 11 %
 // to q4_0: 64 and 55 MiB of a 1.1B model). q8_0's sit in an array after all the quants (scalesOf; per group and
 // block the 4 rows', 8 bytes: inline they would misalign its quant vectors), q4_0's at the head of each group
@@ -42,13 +42,13 @@ const TB = 16;
 // @ts-ignore: decorator
 @inline function quantOff(isQ8: bool): usize { return isQ8 ? 0 : 8; }
 
-/** Bytes from a group's block b to its block b + 1: q8_0 a quad's 4 group blocks, q4_0 one. */
+/** Bytes from a group's block b to its block b + 1: a quad's 4 group blocks. */
 // @ts-ignore: decorator
-@inline function blockStride(isQ8: bool): usize { return isQ8 ? groupBlockBytes(isQ8) << 2 : groupBlockBytes(isQ8); }
+@inline function blockStride(isQ8: bool): usize { return groupBlockBytes(isQ8) << 2; }
 
-/** Bytes from group gi's block 0 to group gi + 1's (for q8_0 within a quad: gi not ≡ 3 mod 4). */
+/** Bytes from group gi's block 0 to group gi + 1's (within a quad: gi not ≡ 3 mod 4). */
 // @ts-ignore: decorator
-@inline function groupStep(nb: i32, isQ8: bool): usize { return isQ8 ? groupBlockBytes(isQ8) : <usize>nb * groupBlockBytes(isQ8); }
+@inline function groupStep(nb: i32, isQ8: bool): usize { return groupBlockBytes(isQ8); }
 
 /** Bytes from a group's scales of block b to block b + 1's: q8_0 a quad's 4 × 4 halves, q4_0 within the blocks. */
 // @ts-ignore: decorator
@@ -67,7 +67,6 @@ const TB = 16;
 /** Group gi's block 0 in the quants at w. */
 // @ts-ignore: decorator
 @inline function groupAt(w: usize, nb: i32, isQ8: bool, gi: i32): usize {
-  if (!isQ8) return w + <usize>gi * groupStep(nb, isQ8);
   return w + <usize>(gi >> 2) * <usize>nb * blockStride(isQ8) + <usize>(gi & 3) * groupBlockBytes(isQ8);
 }
 
@@ -456,7 +455,7 @@ function tile16Nibbles(xb: usize, dx: usize, corr: usize, g: usize, gs: usize, n
     a1 = f32x4.add(a1, nibbleBlock(o + gs, x, c, d, m, m15));
     a2 = f32x4.add(a2, nibbleBlock(o + 2 * gs, x, c, d, m, m15));
     a3 = f32x4.add(a3, nibbleBlock(o + 3 * gs, x, c, d, m, m15));
-    o += 72; x += 128;
+    o += 288; x += 128;
   }
   v128.store(out, a0); v128.store(out, a1, 16); v128.store(out, a2, 32); v128.store(out, a3, 48);
 }
@@ -701,7 +700,7 @@ function tile4x8<W>(x: usize, d: usize, c: usize, s: usize, g0: usize, g1: usize
 function unpackNibbles(g: usize, nb: i32, s: usize): void {
   const m = v128.load(BYTE_CONSTS, M15);
   for (let b = 0; b < nb; b++) {
-    const q = g + <usize>b * 72 + 8, o = s + (<usize>b << 8);
+    const q = g + <usize>b * blockStride(false) + 8, o = s + (<usize>b << 8);
     const a0 = v128.load(q), a1 = v128.load(q, 16), a2 = v128.load(q, 32), a3 = v128.load(q, 48);
     v128.store(o, v128.and(a0, m)); v128.store(o, v128.and(a1, m), 32);
     v128.store(o, v128.and(a2, m), 64); v128.store(o, v128.and(a3, m), 96);
