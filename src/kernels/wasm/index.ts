@@ -185,11 +185,10 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
    * (4, or 8 and 16 where a chunk's last tile would otherwise run half empty or on a slower path).
    */
   const rowChunk = (N: number, tile = 4) => Math.min(64, Math.max(tile, Math.ceil(N / (pool.threads * 8) / tile) * tile));
-  // A decode matvec (one activation row) of the interleaved layouts, whose tiles each read one sequential
-  // stream: 4 chunks a thread, so each thread streams long runs from DRAM. Chunks of at most 64 rows (rowChunk)
-  // split the matrix into short runs the two threads take in turn, and single-core reads restarted at every
-  // one: tg128 of OpenELM-270M on an AMD EPYC q4_0 120-132 → 153-180 t/s, q8_0 92 → 112-121 (BENCHMARKS.md).
-  // Row-major f32 (8 row streams a tile) keeps rowChunk.
+  // A decode matvec (one activation row), whose tiles each read one sequential stream: 4 chunks a thread, so
+  // each thread streams long runs from DRAM. Chunks of at most 64 rows (rowChunk) split the matrix into short
+  // runs the two threads take in turn, and single-core reads restarted at every one: tg128 of OpenELM-270M on an
+  // AMD EPYC q4_0 120-132 → 153-180 t/s, q8_0 92 → 112-121, f32 (a row at a time) 36-38 → 43 (BENCHMARKS.md).
   const decodeChunk = (N: number, tile: number) => Math.max(tile, Math.ceil(N / (pool.threads * 4) / tile) * tile);
   /** Items a chunk for cheap row-wise ops: serial when small. */
   const itemChunk = (n: number, work: number) => (work < 32768 ? n : Math.max(1, Math.ceil(n / (pool.threads * 4))));
@@ -333,7 +332,7 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
       }
     }
     // Below ~128K multiply-adds a wake-up of the workers costs more than it saves.
-    pool.run(N, T * N * K < 131072 ? N : T === 1 && m.dtype !== "f32" ? decodeChunk(N, tile) : rowChunk(N, tile));
+    pool.run(N, T * N * K < 131072 ? N : T === 1 ? decodeChunk(N, tile) : rowChunk(N, tile));
   }
 
   const backend: WasmBackend = {
