@@ -39,8 +39,9 @@ export interface MatvecRows { min: number; max: number }
  * From 4 to 16 activation rows (a batched decode step of that many sequences, a short prompt), f32 and 16-bit
  * weights go through the small-batch matvecs (each weight loaded once for all rows); otherwise through the decode
  * matvec (T = 1) or the token-tiled matmuls, which measured faster at 2 … 3 rows (scripts/bench_matvec_rows.mjs,
- * BENCHMARKS.md "Server: continuous batching"). q8_0 and q4_0 take their unpacked-pairs kernel from min rows on,
- * prefills included (it tiles the tokens itself); min > max turns it off too.
+ * BENCHMARKS.md "Server: continuous batching"). q8_0 and q4_0 run their decode matvec once per row up to 5 rows and
+ * take their unpacked-pairs kernel from max(min, 6) rows on, prefills included (it tiles the tokens itself); min >
+ * max turns it off too.
  */
 export const MATVEC_ROWS: MatvecRows = { min: 4, max: 16 };
 
@@ -281,7 +282,7 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
       pool.run(N, T * N * K < 131072 ? N : rowChunk(N, 8));
       return;
     }
-    let tile = 4;
+    let tile = 4, decodeRows = T === 1; // decodeRows: the decode matvec's long chunks
     switch (m.dtype) {
       case "f32":
         job(small ? Op.matvecF32 : Op.matmulF32, po, px, m.ptr, T, N, K);
@@ -299,8 +300,10 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
       case "q8_0": case "q4_0": {
         const nb = K / 32;
         const T4 = Math.ceil(T / 4) * 4, q16 = actQ16.need(T4 * K * 2), q8 = actQ8.need(T4 * K), d = actD.need(T4 * nb * 4), c = actCorr.need(T4 * nb * 16);
-        // Several rows: the unpacked-pairs kernel, whatever T (it tiles the tokens itself).
-        const pairs = T >= Math.max(2, backend.matvecRows.min) && backend.matvecRows.min <= backend.matvecRows.max;
+        // Up to 5 rows the decode tiles once per row (DECODE_ROWS in assembly/matmul_quant.ts; a chunk's weights
+        // stay in cache for the next row); more: the unpacked-pairs kernel, whatever T (it tiles the tokens itself).
+        const perRow = T <= 5;
+        const pairs = !perRow && T >= Math.max(2, backend.matvecRows.min) && backend.matvecRows.min <= backend.matvecRows.max;
         job(Op.quantAct, px, K, q16, q8, d, c, pairs ? 1 : 0); // pairs: q16 interleaved by 4 rows
         argF32[7] = 2 ** (112 - (m.scaleShift ?? 0)); // the f16 scales' widening factor, see repackQuant
         pool.run(T, itemChunk(T, T * K));
@@ -308,7 +311,10 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
         if (pairs) { // each thread unpacks two 4-row groups at a time into its own K·16 + 128 bytes
           job(q8_0 ? Op.matvecQ8 : Op.matvecQ4, po, q16, q8, d, c, m.ptr, T, N, K, unpacked.need(threads * (K * 16 + 128)), K * 16 + 128);
         } else job(q8_0 ? Op.matmulQ8 : Op.matmulQ4, po, q16, q8, d, c, m.ptr, T, N, K, unpacked.need(threads * K * 16), K * 16);
-        tile = pairs ? 8 : T === 1 ? 16 : 4; // pairs of 4-row groups; decode's 16-row tiles (four weight streams)
+        // pairs of 4-row groups; decode's 16-row tiles in long chunks (tg16 × 2 of OpenELM-270M q8_0, AMD EPYC: 70 t/s
+        // through the 4-row tiles, 120 so; × 4: 112 through the pairs kernel, 129 so; from 6 rows on the pairs gain)
+        tile = pairs ? 8 : perRow ? 16 : 4;
+        decodeRows = perRow;
         break;
       }
       default: {
@@ -332,7 +338,7 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
       }
     }
     // Below ~128K multiply-adds a wake-up of the workers costs more than it saves.
-    pool.run(N, T * N * K < 131072 ? N : T === 1 ? decodeChunk(N, tile) : rowChunk(N, tile));
+    pool.run(N, T * N * K < 131072 ? N : decodeRows ? decodeChunk(N, tile) : rowChunk(N, tile));
   }
 
   const backend: WasmBackend = {

@@ -283,15 +283,14 @@ export function matmulQuant<W>(out: usize, q16: usize, q8: usize, dx: usize, cor
   const isQ8 = isSigned<W>();
   const nb = K >> 5, gs = groupStep(nb, isQ8), gss = scaleGroupStep(nb, isQ8);
   const sc = scalesOf(w, N, nb, isQ8);
-  if (T == 1 && (n0 & 15) == 0) { // decode: 16 rows (a q8_0 quad) at a time, then 8; the rest in 4-row tiles
+  // Decode, and steps of up to DECODE_ROWS activation rows (a batched decode below the pairs kernel's range):
+  // the decode tiles once per row, 16 rows (a quad) at a time, then 8; the rest in the 4-row tiles below.
+  if (T <= DECODE_ROWS && (n0 & 15) == 0) {
     let n = n0;
-    if (!isQ8 && ASC_FEATURE_RELAXED_SIMD && n + 16 <= n1) { // s: this thread's scratch (K · 4 bytes used)
-      broadcastQuads(q8, nb, s);
-      for (; n + 16 <= n1; n += 16) tile16Nibbles(s, dx, corr, groupAt(w, nb, isQ8, n >> 2), gs, nb, out + (<usize>n << 2));
+    for (let t = 0; t < T; t++) {
+      n = decodeRows<W>(out + ((<usize>t * N) << 2), q16 + ((<usize>t * K) << 1), q8 + <usize>t * K, dx + ((<usize>t * nb) << 2),
+        corr + ((<usize>t * nb) << 4), w, sc, nb, s, n0, n1);
     }
-    if (isQ8) for (; n + 16 <= n1; n += 16) tile16Q8(q16, dx, corr, groupAt(w, nb, isQ8, n >> 2), scalesAt(sc, nb, isQ8, n >> 2), nb, out + (<usize>n << 2));
-    else for (; n + 16 <= n1; n += 16) tile16<W>(q16, q8, dx, corr, groupAt(w, nb, isQ8, n >> 2), gs, scalesAt(sc, nb, isQ8, n >> 2), gss, nb, out + (<usize>n << 2));
-    for (; n + 8 <= n1; n += 8) tile8<W>(q16, q8, dx, corr, groupAt(w, nb, isQ8, n >> 2), gs, scalesAt(sc, nb, isQ8, n >> 2), gss, nb, out + (<usize>n << 2));
     n0 = n;
     if (n0 >= n1) return;
   }
@@ -311,6 +310,25 @@ export function matmulQuant<W>(out: usize, q16: usize, q8: usize, dx: usize, cor
       }
     }
   }
+}
+
+/** Activation rows a matmulQuant call runs through the decode tiles one at a time (a row's matvec each). */
+const DECODE_ROWS = 5;
+
+/** Rows [n0, n1) (n0 a multiple of 16) of one activation row's matvec by the decode tiles; returns the first row left. */
+// @ts-ignore: decorator
+@inline function decodeRows<W>(out: usize, q16: usize, q8: usize, dx: usize, corr: usize, w: usize, sc: usize, nb: i32,
+  s: usize, n0: i32, n1: i32): i32 {
+  const isQ8 = isSigned<W>(), gs = groupStep(nb, isQ8), gss = scaleGroupStep(nb, isQ8);
+  let n = n0;
+  if (!isQ8 && ASC_FEATURE_RELAXED_SIMD && n + 16 <= n1) { // s: this thread's scratch (K · 4 bytes used)
+    broadcastQuads(q8, nb, s);
+    for (; n + 16 <= n1; n += 16) tile16Nibbles(s, dx, corr, groupAt(w, nb, isQ8, n >> 2), gs, nb, out + (<usize>n << 2));
+  }
+  if (isQ8) for (; n + 16 <= n1; n += 16) tile16Q8(q16, dx, corr, groupAt(w, nb, isQ8, n >> 2), scalesAt(sc, nb, isQ8, n >> 2), nb, out + (<usize>n << 2));
+  else for (; n + 16 <= n1; n += 16) tile16<W>(q16, q8, dx, corr, groupAt(w, nb, isQ8, n >> 2), gs, scalesAt(sc, nb, isQ8, n >> 2), gss, nb, out + (<usize>n << 2));
+  for (; n + 8 <= n1; n += 8) tile8<W>(q16, q8, dx, corr, groupAt(w, nb, isQ8, n >> 2), gs, scalesAt(sc, nb, isQ8, n >> 2), gss, nb, out + (<usize>n << 2));
+  return n;
 }
 
 /**
