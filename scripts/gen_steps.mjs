@@ -1,38 +1,41 @@
-// Writes the straight-line steps of the WASM kernels between their markers: in matmul_kquant.ts the q4_K / q5_K
-// decode tile's super-block steps (tile16Q45K, "BEGIN q4_K steps" / "END q4_K steps", and q5_K) and the prefill
-// tiles' steps (tile4K2Q45, tile4K4Q45); in matmul_quant.ts the q8_0 / q4_0 prefill tile's block (tile4x8). The
-// steps are spelled out because AssemblyScript takes a load's offset and a shuffle's lanes only as literals, and
-// one basic block per step (an `if` on a never-equal value, always taken) is what keeps V8 from loading them all
-// first:
+// Writes the spelled-out code of the WASM kernels between their markers: in matmul_kquant.ts the q4_K / q5_K
+// decode tile's runs (tile16Q45K, "BEGIN q4_K runs" / "END q4_K runs", and q5_K) and the prefill tiles' steps
+// (tile4K2Q45, tile4K4Q45); in matmul_quant.ts the q8_0 / q4_0 prefill tile's block (tile4x8). They are spelled
+// out because AssemblyScript takes a load's offset and a shuffle's lanes only as literals; in the prefill tiles
+// one basic block per step (an `if` on a never-equal value, always taken) is what keeps V8 from loading them
+// all first:
 //   node scripts/gen_steps.mjs && npm run build:kernels     (--check: only say whether the sources are current)
 import fs from "node:fs";
 
-let block = 0;
-const cond = () => `if (xs != ${++block})`; // a distinct, never-equal condition per block (xs >= 1024)
 
-function steps(five) {
-  const QO = five ? 224 : 96, L = ["let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;"];
-  for (let c = 0; c < 4; c++) for (const hi of [false, true]) {
-    const hs = (hi ? 3 : 4) - 2 * c;
-    L.push(`// run ${c}, ${hi ? "high" : "low"} nibbles: sub-block ${2 * c + (hi ? 1 : 0)}`);
-    L.push("s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;");
-    for (let i = 0; i < 8; i++) {
-      const k = i % 4;
-      L.push(`${cond()} {`);
-      L.push(`  const xv = v128.load(xs, ${64 * c + (hi ? 32 : 0) + 16 * (i >> 2)}); const x = i32x4.shuffle(xv, xv, ${k}, ${k}, ${k}, ${k});`);
-      for (let g = 0; g < 4; g++) {
-        const h = five ? `v128.load(p${g}, ${96 + 16 * i})` : "x";
-        L.push(`  s${g} = i16x8.add(s${g}, dot16(x, lv45(v128.load(p${g}, ${QO + 128 * c + 16 * i}), ${h}, ${hi}, ${five}, ${hs}, m15, bit)));`);
-      }
-      L.push("}");
-      if (i === 7 || (five && i === 3)) { // scale the sub-block's sums (5-bit levels: every 4 steps)
-        L.push(`${cond()} {`);
+const vo = (x) => ((x >> 4) << 6) + (x & 15); // byte x of a group super-block in its quad (interleaved by 16 bytes)
+
+// Decode (tile16Q45K): run c's two phases (low nibbles: sub-block 2c, high: 2c + 1), each a loop of steps over
+// the four groups (p + 16 g) with one activation word broadcast a step; q5_K's levels (up to 31) scale the
+// i16 sums every 4 steps, before they can overflow, q4_K's every 8.
+function runs(five) {
+  const QO = five ? 224 : 96, L = [];
+  for (let c = 0; c < 4; c++) {
+    L.push(`{ // run ${c}`);
+    L.push(`  const q = p + ${vo(QO + 128 * c)}, x = xs + ${64 * c};`);
+    for (const hi of [false, true]) {
+      const hs = (hi ? 3 : 4) - 2 * c;
+      for (const [i0, i1] of five ? [[0, 4], [4, 8]] : [[0, 8]]) {
+        L.push(`  { // ${hi ? "high" : "low"} nibbles: sub-block ${2 * c + (hi ? 1 : 0)}${five ? `, steps ${i0}-${i1 - 1}` : ""}`);
+        L.push("    let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;");
+        L.push(`    for (let i: usize = ${i0}; i < ${i1}; i++) {`);
+        L.push(`      const xb = v128.load32_splat(x + (i << 2)${hi ? ", 32" : ""}), v = q + (i << 6)${five ? ", h = p + 384 + (i << 6)" : ""};`);
+        for (let g = 0; g < 4; g++) {
+          const off = g ? `, ${16 * g}` : "";
+          L.push(`      s${g} = i16x8.add(s${g}, dot16(xb, lv45(v128.load(v${off}), ${five ? `v128.load(h${off})` : "xb"}, ${hi}, ${five}, ${hs}, m15, bit)));`);
+        }
+        L.push("    }");
         for (let g = 0; g < 4; g++)
-          L.push(`  a${g} = i32x4.add(a${g}, i32x4.dot_i16x8_s(s${g}, sc${hi ? "Hi" : "Lo"}(v128.load8x8_u(p${g}, ${32 + 8 * c}))));`);
-        if (i === 3) L.push("  s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;");
-        L.push("}");
+          L.push(`    a${g} = i32x4.add(a${g}, i32x4.dot_i16x8_s(s${g}, sc${hi ? "Hi" : "Lo"}(v128.load8x8_u(p, ${vo(32 + 8 * c) + 16 * g}))));`);
+        L.push("  }");
       }
     }
+    L.push("}");
   }
   return L.map((l) => "      " + l + "\n").join("");
 }
@@ -43,7 +46,7 @@ function steps(five) {
 function quadSteps() {
   const L = [];
   for (let k = 0; k < 4; k++) {
-    const off = k ? `, ${16 * k}` : "";
+    const off = k ? `, ${64 * k}` : "";
     L.push(`if (qv != ${k + 1}) { // step ${k}`);
     L.push(`  const v = v128.load(qv${off}), h = five ? v128.load(hv${off}) : v;`);
     L.push("  const lo = lv45(v, h, false, five, 4 - 2 * c, m15, bit), hi = lv45(v, h, true, five, 3 - 2 * c, m15, bit);");
@@ -62,10 +65,10 @@ function fourTokenSteps() {
     L.push(`{ // ${hi ? "high nibbles: sub-block 2c + 1" : "low nibbles: sub-block 2c"}`);
     L.push("  let a16 = i16x8.splat(0), b16 = i16x8.splat(0), c16 = i16x8.splat(0), d16 = i16x8.splat(0);");
     L.push("  for (let j: usize = 0; j < 2; j++) {");
-    L.push(`    const qv = q + (j << 6), hv = blk + 96 + (j << 6), xo = x + (j << 4)${hi ? " + 32" : ""};`);
+    L.push(`    const qv = q + (j << 8), hv = blk + 384 + (j << 8), xo = x + (j << 4)${hi ? " + 32" : ""};`);
     L.push("    const x0 = v128.load(xo), x1 = v128.load(xo + xs), x2 = v128.load(xo + 2 * xs), x3 = v128.load(xo + 3 * xs);");
     for (let k = 0; k < 4; k++) {
-      const off = k ? `, ${16 * k}` : "";
+      const off = k ? `, ${64 * k}` : "";
       L.push(`    if (qv != ${k + 1}) { // step ${k}`);
       L.push(`      const v = v128.load(qv${off}), w = lv45(v, five ? v128.load(hv${off}) : v, ${hi}, five, ${hi ? 3 : 4} - 2 * c, m15, bit);`);
       for (const [acc, xv] of [["a16", "x0"], ["b16", "x1"], ["c16", "x2"], ["d16", "x3"]])
@@ -73,7 +76,7 @@ function fourTokenSteps() {
       L.push("    }");
     }
     L.push("    if (five || j == 1) { // a phase ends: scale by the sub-block's scales, widening to i32");
-    L.push(`      const sv = sc${hi ? "Hi" : "Lo"}(v128.load8x8_u(blk + 32 + (<usize>c << 3)));`);
+    L.push(`      const sv = sc${hi ? "Hi" : "Lo"}(v128.load8x8_u(blk + vo(32 + (<usize>c << 3))));`);
     L.push("      i0 = i32x4.add(i0, i32x4.dot_i16x8_s(a16, sv)); i1 = i32x4.add(i1, i32x4.dot_i16x8_s(b16, sv));");
     L.push("      i2 = i32x4.add(i2, i32x4.dot_i16x8_s(c16, sv)); i3 = i32x4.add(i3, i32x4.dot_i16x8_s(d16, sv));");
     L.push("      a16 = i16x8.splat(0); b16 = i16x8.splat(0); c16 = i16x8.splat(0); d16 = i16x8.splat(0);");
@@ -103,7 +106,7 @@ function tile4x8Steps() {
 }
 
 const FILES = [
-  ["matmul_kquant.ts", [["q5_K steps", "      ", () => steps(true)], ["q4_K steps", "      ", () => steps(false)],
+  ["matmul_kquant.ts", [["q5_K runs", "      ", () => runs(true)], ["q4_K runs", "      ", () => runs(false)],
     ["prefill quad steps", "        ", quadSteps], ["prefill four-token steps", "      ", fourTokenSteps]]],
   ["matmul_quant.ts", [["tile4x8 steps", "    ", tile4x8Steps]]],
 ];

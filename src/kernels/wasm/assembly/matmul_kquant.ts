@@ -8,9 +8,10 @@
 // holds 4 consecutive quant bytes of each of the 4 rows, so dots of one vector against 4 activation bytes
 // broadcast (i8·i7 pair dots summed in i16, then pairwise to i32) leave row r's partial sum in lane r. No
 // horizontal sums, and a sub-block's 4 row sums are scaled by one i32x4 multiply. Groups come in quads (16
-// rows, rows padded with zeros to a multiple of 16) stored super-block by super-block (kqGroupAt), so the
-// 16-row decode tile reads one stream.
-// Per group and super-block (byte offsets):
+// rows, rows padded with zeros to a multiple of 16) stored super-block by super-block, the quad's 4 group
+// super-blocks interleaved 16 bytes at a time (kqGroupAt, vo): vector k of group i at 64k + 16i, so the 16-row
+// decode tiles, which step through the 4 groups together, read one sequential stream.
+// Per group and super-block (byte offsets x before the interleave, at vo(x) after it):
 //   q4_K (608): d[4] f32, dmin[4] f32, sc u8 [sub-block j][row] at 32 + 4j, m u8 at 64 + 8(j>>1) + 2·row + (j&1)
 //               (pairs of sub-blocks, for an i16 dot with the activation sums), qs at 96: 4 runs of 128 bytes,
 //               run c = ggml's qs[32c .. 32c+31] of the 4 rows (low nibbles sub-block 2c, high 2c+1).
@@ -30,7 +31,7 @@
 // are 0…63, the i7 operand of the relaxed dot.
 // q5_0 / q5_1 stay in ggml's layout and use quantizeAct's activations (matmul_quant.ts).
 
-import { BYTE_CONSTS, M15, M16, M63, MTOP, halfToF32, touchLines } from "./simd";
+import { BYTE_CONSTS, M15, M16, M63, MTOP, halfToF32 } from "./simd";
 
 export const KQ_Q4_K = 0, KQ_Q5_K = 1, KQ_Q6_K = 2, KQ_Q5_0 = 3, KQ_Q5_1 = 4;
 
@@ -52,19 +53,24 @@ export const KQ_Q4_K = 0, KQ_Q5_K = 1, KQ_Q6_K = 2, KQ_Q5_0 = 3, KQ_Q5_1 = 4;
 
 /**
  * Group gi's first super-block in a matrix of nsb super-blocks a row at w. Groups come in quads (16 rows)
- * stored super-block by super-block: a quad's 4 group super-blocks s side by side, then s + 1. Within a group,
- * super-blocks are 4 group super-blocks (4 gb) apart; a decode tile of 16 rows then reads one sequential
- * stream (four streams, one a group, ran at a third of the read bandwidth from DRAM on an AMD EPYC).
+ * stored super-block by super-block: a quad's 4 group super-blocks s interleaved by 16 bytes (byte x of group
+ * i at vo(x) + 16i), then s + 1; within a group, super-blocks are 4 gb apart. A decode tile of 16 rows then reads
+ * one sequential stream: from four streams (one a group, side by side or a super-block apart) the q4_K tile
+ * read DRAM at half its in-cache rate on an AMD EPYC.
  */
 // @ts-ignore: decorator
 @inline export function kqGroupAt(w: usize, nsb: i32, gb: usize, gi: i32): usize {
-  return w + <usize>(gi >> 2) * (<usize>nsb * gb << 2) + <usize>(gi & 3) * gb;
+  return w + <usize>(gi >> 2) * (<usize>nsb * gb << 2) + (<usize>(gi & 3) << 4);
 }
+
+/** Where byte x of a group super-block lies from its group's start: vector x >> 4 of the quad's 4 interleaved groups. */
+// @ts-ignore: decorator
+@inline export function vo(x: usize): usize { return ((x >> 4) << 6) + (x & 15); }
 
 // Byte of level w (0…255) of row `lane` in a q6_K group super-block at o: its level vector's byte (low 6 bits;
 // vector 3 of a sub-block has none of its own).
 // @ts-ignore: decorator
-@inline function q6Byte(o: usize, lane: usize, w: usize, i: usize): usize { return o + 80 + (w >> 4) * 48 + (i << 4) + (lane << 2) + (w & 3); }
+@inline function q6Byte(o: usize, lane: usize, w: usize, i: usize): usize { return o + vo(80 + (w >> 4) * 48 + (i << 4) + (lane << 2) + (w & 3)); }
 
 /** Store level q (0…63) of weight w of row `lane` into the q6_K group super-block at o (any order). */
 function putQ6(o: usize, lane: usize, w: usize, q: u32): void {
@@ -98,8 +104,8 @@ export function repackKQuant(src: usize, kind: i32, K: i32, dst: usize, rowBase:
       const b = src + (<usize>i * nsb + s) * bb;
       const o = g + <usize>s * (gb << 2);
       if (kind == KQ_Q6_K) {
-        store<f32>(o + (lane << 2), halfToF32(load<u16>(b, 208)));
-        for (let j: usize = 0; j < 16; j++) store<i8>(o + 16 + ((j >> 1) << 3) + (lane << 1) + (j & 1), load<i8>(b + 192 + j));
+        store<f32>(o + vo(lane << 2), halfToF32(load<u16>(b, 208)));
+        for (let j: usize = 0; j < 16; j++) store<i8>(o + vo(16 + ((j >> 1) << 3) + (lane << 1) + (j & 1)), load<i8>(b + 192 + j));
         for (let h: usize = 0; h < 2; h++) for (let l: usize = 0; l < 32; l++) { // dequantize_row_q6_K's bit layout
           const ql0 = <u32>load<u8>(b + (h << 6) + l), ql1 = <u32>load<u8>(b + (h << 6) + l + 32), qh = <u32>load<u8>(b + 128 + (h << 5) + l);
           const w = (h << 7) + l;
@@ -109,8 +115,8 @@ export function repackKQuant(src: usize, kind: i32, K: i32, dst: usize, rowBase:
           putQ6(o, lane, w + 96, (ql1 >> 4) | (((qh >> 6) & 3) << 4));
         }
       } else {
-        store<f32>(o + (lane << 2), halfToF32(load<u16>(b)));
-        store<f32>(o + 16 + (lane << 2), halfToF32(load<u16>(b, 2)));
+        store<f32>(o + vo(lane << 2), halfToF32(load<u16>(b)));
+        store<f32>(o + vo(16 + (lane << 2)), halfToF32(load<u16>(b, 2)));
         for (let j: usize = 0; j < 8; j++) { // get_scale_min_k4
           let sc: u32, m: u32;
           if (j < 4) { sc = load<u8>(b + 4 + j) & 63; m = load<u8>(b + 8 + j) & 63; }
@@ -118,13 +124,13 @@ export function repackKQuant(src: usize, kind: i32, K: i32, dst: usize, rowBase:
             sc = (load<u8>(b + 8 + j) & 0xf) | ((<u32>load<u8>(b + j) >> 6) << 4);
             m = (<u32>load<u8>(b + 8 + j) >> 4) | ((<u32>load<u8>(b + 4 + j) >> 6) << 4);
           }
-          store<u8>(o + 32 + (j << 2) + lane, <u8>sc);
-          store<u8>(o + 64 + ((j >> 1) << 3) + (lane << 1) + (j & 1), <u8>m);
+          store<u8>(o + vo(32 + (j << 2) + lane), <u8>sc);
+          store<u8>(o + vo(64 + ((j >> 1) << 3) + (lane << 1) + (j & 1)), <u8>m);
         }
         const five = kind == KQ_Q5_K;
-        if (five) for (let k: usize = 0; k < 8; k++) store<u32>(o + 96 + (k << 4) + (lane << 2), load<u32>(b + 16 + (k << 2)));
-        const qs = o + (five ? 224 : 96), src = b + (five ? 48 : 16);
-        for (let k: usize = 0; k < 32; k++) store<u32>(qs + (k << 4) + (lane << 2), load<u32>(src + (k << 2)));
+        if (five) for (let k: usize = 0; k < 8; k++) store<u32>(o + vo(96 + (k << 4) + (lane << 2)), load<u32>(b + 16 + (k << 2)));
+        const qs: usize = five ? 224 : 96, src = b + (five ? 48 : 16);
+        for (let k: usize = 0; k < 32; k++) store<u32>(o + vo(qs + (k << 4) + (lane << 2)), load<u32>(src + (k << 2)));
       }
     }
   }
@@ -139,26 +145,26 @@ export function dequantRowK(w: usize, kind: i32, K: i32, r: i32, out: usize): vo
     const blk = g + <usize>s * (gb << 2);
     const o = out + (<usize>s << 10);
     if (kind == KQ_Q6_K) {
-      const d = load<f32>(blk + (lane << 2));
+      const d = load<f32>(blk + vo(lane << 2));
       for (let w: usize = 0; w < 256; w++) {
         const q = <i32>getQ6(blk, lane, w) - 32;
         // d * sc * q in C's order: (d * sc) rounded, then * q.
         const j = w >> 4;
-        store<f32>(o + (w << 2), (d * <f32>load<i8>(blk + 16 + ((j >> 1) << 3) + (lane << 1) + (j & 1))) * <f32>q);
+        store<f32>(o + (w << 2), (d * <f32>load<i8>(blk + vo(16 + ((j >> 1) << 3) + (lane << 1) + (j & 1)))) * <f32>q);
       }
       continue;
     }
     const five = kind == KQ_Q5_K;
-    const d = load<f32>(blk + (lane << 2)), dmin = load<f32>(blk + 16 + (lane << 2));
-    const qs = blk + (five ? 224 : 96);
+    const d = load<f32>(blk + vo(lane << 2)), dmin = load<f32>(blk + vo(16 + (lane << 2)));
+    const qs: usize = five ? 224 : 96;
     for (let j: usize = 0; j < 8; j++) {
-      const d1 = d * <f32>load<u8>(blk + 32 + (j << 2) + lane);
-      const m1 = dmin * <f32>load<u8>(blk + 64 + ((j >> 1) << 3) + (lane << 1) + (j & 1));
+      const d1 = d * <f32>load<u8>(blk + vo(32 + (j << 2) + lane));
+      const m1 = dmin * <f32>load<u8>(blk + vo(64 + ((j >> 1) << 3) + (lane << 1) + (j & 1)));
       for (let l: usize = 0; l < 32; l++) {
         const at = ((l >> 2) << 4) + (lane << 2) + (l & 3);
-        const byte = <u32>load<u8>(qs + ((j >> 1) << 7) + at);
+        const byte = <u32>load<u8>(blk + vo(qs + ((j >> 1) << 7) + at));
         let q = (j & 1) ? byte >> 4 : byte & 15;
-        if (five && ((<u32>load<u8>(blk + 96 + at) >> <u32>j) & 1)) q += 16;
+        if (five && ((<u32>load<u8>(blk + vo(96 + at)) >> <u32>j) & 1)) q += 16;
         store<f32>(o + (((j << 5) + l) << 2), d1 * <f32>q - m1);
       }
     }
@@ -189,13 +195,13 @@ export function dequantRowK(w: usize, kind: i32, K: i32, r: i32, out: usize): vo
  */
 // @ts-ignore: decorator
 @inline function runQ45K(blk: usize, x8: usize, c: i32, five: bool, acc: v128, m15: v128, bit: v128): v128 {
-  const q = blk + (five ? 224 : 96) + (<usize>c << 7), xa = x8 + (<usize>c << 6);
+  const q = blk + (five ? 896 : 384) + (<usize>c << 9), xa = x8 + (<usize>c << 6);
   let a = i32x4.splat(0), b = i32x4.splat(0), a16 = i16x8.splat(0), b16 = i16x8.splat(0);
   for (let i: usize = 0; i < 8; i++) {
-    const v = v128.load(q + (i << 4));
+    const v = v128.load(q + (i << 6));
     let lo = v128.and(v, m15), hi = v128.and(i16x8.shr_u(v, 4), m15);
     if (five) { // qh bit 2c (sub-block 2c) and 2c+1 moved to bit 4 of each byte
-      const h = v128.load(blk + 96 + (i << 4));
+      const h = v128.load(blk + 384 + (i << 6));
       lo = v128.or(lo, v128.and(shift16(h, 4 - 2 * c), bit));
       hi = v128.or(hi, v128.and(shift16(h, 3 - 2 * c), bit));
     }
@@ -206,7 +212,7 @@ export function dequantRowK(w: usize, kind: i32, K: i32, r: i32, out: usize): vo
       a16 = i16x8.splat(0); b16 = i16x8.splat(0);
     }
   }
-  const sc = v128.load8x8_u(blk + 32 + (<usize>c << 3)); // [sc_2c rows 0..3, sc_2c+1 rows 0..3]
+  const sc = v128.load8x8_u(blk + vo(32 + (<usize>c << 3))); // [sc_2c rows 0..3, sc_2c+1 rows 0..3]
   return i32x4.add(acc, i32x4.add(i32x4.mul(a, i32x4.extend_low_i16x8_u(sc)), i32x4.mul(b, i32x4.extend_high_i16x8_u(sc))));
 }
 
@@ -220,18 +226,18 @@ export function dequantRowK(w: usize, kind: i32, K: i32, r: i32, out: usize): vo
   acc = runQ45K(blk, x8, 3, five, acc, m15, bit);
   // Σ_j m_j · Σ x over sub-block j: mins as i16 pairs per row against the pair of activation sums.
   const mins = i32x4.add(
-    i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_u(blk + 64), v128.load32_splat(sums)), i32x4.dot_i16x8_s(v128.load8x8_u(blk + 72), v128.load32_splat(sums + 4))),
-    i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_u(blk + 80), v128.load32_splat(sums + 8)), i32x4.dot_i16x8_s(v128.load8x8_u(blk + 88), v128.load32_splat(sums + 12))));
+    i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_u(blk, 256), v128.load32_splat(sums)), i32x4.dot_i16x8_s(v128.load8x8_u(blk, 264), v128.load32_splat(sums + 4))),
+    i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_u(blk, 320), v128.load32_splat(sums + 8)), i32x4.dot_i16x8_s(v128.load8x8_u(blk, 328), v128.load32_splat(sums + 12))));
   const dx = f32x4.splat(dxs);
   return f32x4.sub(f32x4.mul(f32x4.convert_i32x4_s(acc), f32x4.mul(v128.load(blk), dx)),
-    f32x4.mul(f32x4.convert_i32x4_s(mins), f32x4.mul(v128.load(blk, 16), dx)));
+    f32x4.mul(f32x4.convert_i32x4_s(mins), f32x4.mul(v128.load(blk, 64), dx)));
 }
 
 // Level dots of a q6_K sub-block at v (its 3 vectors) against its 16 activations at x, as i16 pair sums of
 // levels 0-7 (Lo: vectors 0, 1) or 8-15 (Hi: vectors 2, 3); a sum of two 6-bit dots fits i16, four would not.
 // @ts-ignore: decorator
 @inline function dotsQ6Hi(v: usize, x: usize, m63: v128, top: v128): v128 {
-  const A = v128.load(v), B = v128.load(v, 16), C = v128.load(v, 32);
+  const A = v128.load(v), B = v128.load(v, 64), C = v128.load(v, 128);
   // Level vector 3 from the top bits: A's to bits 0-1, B's to 2-3, C's to 4-5 (16-bit shifts move no set
   // bit across a byte: each shifted value has bits 0-1 of every byte clear).
   const l3 = i16x8.shr_u(v128.or(i16x8.shr_u(v128.or(i16x8.shr_u(v128.and(A, top), 2), v128.and(B, top)), 2), v128.and(C, top)), 2);
@@ -239,28 +245,37 @@ export function dequantRowK(w: usize, kind: i32, K: i32, r: i32, out: usize): vo
 }
 // @ts-ignore: decorator
 @inline function dotsQ6Lo(v: usize, x: usize, m63: v128): v128 {
-  return i16x8.add(dot16(v128.load32_splat(x), v128.and(v128.load(v), m63)), dot16(v128.load32_splat(x, 4), v128.and(v128.load(v, 16), m63)));
+  return i16x8.add(dot16(v128.load32_splat(x), v128.and(v128.load(v), m63)), dot16(v128.load32_splat(x, 4), v128.and(v128.load(v, 64), m63)));
+}
+
+/**
+ * Sub-blocks 2p, 2p + 1 of the q6_K group super-block at blk (levels of sub-block 2p at v) against their
+ * activations x and sums of 16 at o, added to acc. One basic block a sub-block (the conditions always hold):
+ * V8 hoists a block's loads ahead of its arithmetic, and both sub-blocks' loads at once spill.
+ */
+// @ts-ignore: decorator
+@inline function pairQ6K(acc: v128, blk: usize, v: usize, x: usize, o: usize, p: usize, m63: v128, top: v128): v128 {
+  const s = v128.load8x8_s(blk + vo(16 + (p << 3))); // row r: (sc_2p, sc_2p+1) in i16 lanes 2r, 2r+1
+  acc = i32x4.sub(acc, i32x4.dot_i16x8_s(i16x8.shl(s, 5), v128.load32_splat(o))); // the levels are the weights + 32
+  if (v != 0) {
+    const s0 = v128.shuffle<i16>(s, s, 0, 0, 2, 2, 4, 4, 6, 6);
+    acc = i32x4.add(acc, i32x4.add(i32x4.dot_i16x8_s(dotsQ6Lo(v, x, m63), s0), i32x4.dot_i16x8_s(dotsQ6Hi(v, x, m63, top), s0)));
+  }
+  if (x != 0) {
+    const s1 = v128.shuffle<i16>(s, s, 1, 1, 3, 3, 5, 5, 7, 7);
+    acc = i32x4.add(acc, i32x4.add(i32x4.dot_i16x8_s(dotsQ6Lo(v + 192, x + 16, m63), s1), i32x4.dot_i16x8_s(dotsQ6Hi(v + 192, x + 16, m63, top), s1)));
+  }
+  return acc;
 }
 
 /** One q6_K group super-block (4 rows) against one activation super-block (x8, its sums of 16 at s16). */
 // @ts-ignore: decorator
 @inline function superQ6K(blk: usize, x8: usize, s16: usize, dxs: f32, m63: v128, top: v128): v128 {
   let acc = i32x4.splat(0);
-  let v = blk + 80, x = x8, o = s16, sc = blk + 16;
-  for (let p = 0; p < 8; p++) { // pairs of sub-blocks 2p, 2p+1; the scale pair dots do the widening to i32
-    const s = v128.load8x8_s(sc); // row r: (sc_2p, sc_2p+1) in i16 lanes 2r, 2r+1
-    acc = i32x4.sub(acc, i32x4.dot_i16x8_s(i16x8.shl(s, 5), v128.load32_splat(o))); // the levels are the weights + 32
-    // One basic block a sub-block (the conditions always hold): V8 hoists a block's loads ahead of its
-    // arithmetic, and both sub-blocks' loads at once spill.
-    if (v != 0) {
-      const s0 = v128.shuffle<i16>(s, s, 0, 0, 2, 2, 4, 4, 6, 6);
-      acc = i32x4.add(acc, i32x4.add(i32x4.dot_i16x8_s(dotsQ6Lo(v, x, m63), s0), i32x4.dot_i16x8_s(dotsQ6Hi(v, x, m63, top), s0)));
-    }
-    if (x != 0) {
-      const s1 = v128.shuffle<i16>(s, s, 1, 1, 3, 3, 5, 5, 7, 7);
-      acc = i32x4.add(acc, i32x4.add(i32x4.dot_i16x8_s(dotsQ6Lo(v + 48, x + 16, m63), s1), i32x4.dot_i16x8_s(dotsQ6Hi(v + 48, x + 16, m63, top), s1)));
-    }
-    v += 96; x += 32; o += 4; sc += 8;
+  let v = blk + 320, x = x8, o = s16;
+  for (let p: usize = 0; p < 8; p++) { // pairs of sub-blocks 2p, 2p+1; the scale pair dots do the widening to i32
+    acc = pairQ6K(acc, blk, v, x, o, p, m63, top);
+    v += 384; x += 32; o += 4;
   }
   return f32x4.mul(f32x4.convert_i32x4_s(acc), f32x4.mul(v128.load(blk), f32x4.splat(dxs)));
 }
@@ -295,30 +310,43 @@ function tile4K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, nsb:
   return acc;
 }
 
-/** q6_K decode: a quad of groups (16 rows) at g (kqGroupAt), one stream. */
-function tile16K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, nsb: i32, out: usize): void {
-  const gs = kqGroupBytes(kindOf<Q>()), c0 = mask0K<Q>(), c1 = mask1K<Q>();
-  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+/**
+ * q6_K decode: the four groups of a quad (16 rows) at g (kqGroupAt) a sub-block pair at a time, so the tile reads
+ * the quad's interleaved groups as one sequential stream. One basic block a group (the conditions always hold):
+ * V8 hoists a block's loads ahead of its arithmetic, and four groups' loads at once spill.
+ */
+function tile16Q6K(x8: usize, dx: usize, off: usize, g: usize, nsb: i32, out: usize): void {
+  const m63 = v128.load(BYTE_CONSTS, M63), top = v128.load(BYTE_CONSTS, MTOP);
+  let o0 = f32x4.splat(0), o1 = f32x4.splat(0), o2 = f32x4.splat(0), o3 = f32x4.splat(0);
+  let blk = g, xs = x8, os = off;
   for (let s = 0; s < nsb; s++) {
-    const e = <usize>s << 8, o = g + <usize>s * (gs << 2);
-    const xs = x8 + e, ss = sums + (e >> 4), os = off + (e >> 3), d = load<f32>(dx + (<usize>s << 2));
-    a0 = f32x4.add(a0, superK<Q>(o, xs, ss, os, d, c0, c1));
-    a1 = f32x4.add(a1, superK<Q>(o + gs, xs, ss, os, d, c0, c1));
-    a2 = f32x4.add(a2, superK<Q>(o + 2 * gs, xs, ss, os, d, c0, c1));
-    a3 = f32x4.add(a3, superK<Q>(o + 3 * gs, xs, ss, os, d, c0, c1));
+    let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
+    let v = blk + 320, x = xs, o = os;
+    for (let p: usize = 0; p < 8; p++) {
+      if (v != 1) a0 = pairQ6K(a0, blk, v, x, o, p, m63, top);
+      if (v != 2) a1 = pairQ6K(a1, blk + 16, v + 16, x, o, p, m63, top);
+      if (v != 3) a2 = pairQ6K(a2, blk + 32, v + 32, x, o, p, m63, top);
+      if (v != 4) a3 = pairQ6K(a3, blk + 48, v + 48, x, o, p, m63, top);
+      v += 384; x += 32; o += 4;
+    }
+    const d = f32x4.splat(load<f32>(dx + (<usize>s << 2)));
+    o0 = f32x4.add(o0, f32x4.mul(f32x4.convert_i32x4_s(a0), f32x4.mul(v128.load(blk), d)));
+    o1 = f32x4.add(o1, f32x4.mul(f32x4.convert_i32x4_s(a1), f32x4.mul(v128.load(blk, 16), d)));
+    o2 = f32x4.add(o2, f32x4.mul(f32x4.convert_i32x4_s(a2), f32x4.mul(v128.load(blk, 32), d)));
+    o3 = f32x4.add(o3, f32x4.mul(f32x4.convert_i32x4_s(a3), f32x4.mul(v128.load(blk, 48), d)));
+    blk += 4 * 848; xs += 256; os += 32;
   }
-  v128.store(out, a0); v128.store(out, a1, 16); v128.store(out, a2, 32); v128.store(out, a3, 48);
+  v128.store(out, o0); v128.store(out, o1, 16); v128.store(out, o2, 32); v128.store(out, o3, 48);
 }
 
-// Decode (T = 1) of q4_K / q5_K: four groups (16 rows) at once, so each activation broadcast serves four weight
-// vectors. A super-block is straight-line code of 8 phases (run c, low or high nibbles = sub-block 2c or
-// 2c+1) of 8 steps; a step broadcasts one activation word and adds one i16 dot to each group's sum; a phase
-// ends by scaling the sums with the sub-block scales (one i16 pair dot). All offsets are literals from one
-// pointer per group (AssemblyScript takes offsets only as literals, so scripts/gen_steps.mjs writes the
-// steps out). Each step is its own basic block (`if (xs != k)`, always taken; xs >= 1024): V8 places a block's
-// loads before its arithmetic, so in one long block it would load a whole phase's 32 vectors first and spill
-// them; a step's 5 loads, the 4 sums, the accumulators and the mask fit in the 15 vector registers V8
-// allocates, and the sums stay in place across blocks (no register moves at the joins).
+// Decode (T = 1) of q4_K / q5_K: the four groups of a quad (16 rows) at once, so each activation broadcast serves
+// four weight vectors, which lie side by side (the quad's groups are interleaved by 16 bytes): one sequential
+// stream. A super-block is 8 phases (run c, low or high nibbles = sub-block 2c or 2c+1); a phase is a loop
+// whose step broadcasts one activation word (a load, no shuffle) and adds one i16 dot to each group's sum,
+// and ends by scaling the sums with the sub-block scales (one i16 pair dot). The runs are written out by
+// scripts/gen_steps.mjs (AssemblyScript takes a load's offset only as a literal). Loops rather than straight
+// steps: the unrolled super-block (1,900 instructions a trip, one basic block a step) read q4_K from DRAM at
+// half the in-cache rate on an AMD EPYC (8.5 against 21 GB/s, 1 thread); these loops read it at q4_0's rate.
 
 // Quant levels of one vector v (low or high nibbles), with q5_K's fifth bit from h shifted by hs.
 // @ts-ignore: decorator
@@ -333,1126 +361,403 @@ function tile16K<Q>(x8: usize, dx: usize, sums: usize, off: usize, g: usize, nsb
 // @ts-ignore: decorator
 @inline function scHi(sc: v128): v128 { return v128.shuffle<i16>(sc, sc, 4, 4, 5, 5, 6, 6, 7, 7); }
 
-// A group super-block's f32 sums from its scaled dots a and the activation sums s0..s3 (pairs of sub-blocks).
+// A group super-block's (at p) f32 sums from its scaled dots a and the activation sums s0..s3 (pairs of sub-blocks).
 // @ts-ignore: decorator
 @inline function fin45(p: usize, a: v128, s0: v128, s1: v128, s2: v128, s3: v128, dxv: v128): v128 {
   const mins = i32x4.add(
-    i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_u(p, 64), s0), i32x4.dot_i16x8_s(v128.load8x8_u(p, 72), s1)),
-    i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_u(p, 80), s2), i32x4.dot_i16x8_s(v128.load8x8_u(p, 88), s3)));
+    i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_u(p, 256), s0), i32x4.dot_i16x8_s(v128.load8x8_u(p, 264), s1)),
+    i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_u(p, 320), s2), i32x4.dot_i16x8_s(v128.load8x8_u(p, 328), s3)));
   return f32x4.sub(f32x4.mul(f32x4.convert_i32x4_s(a), f32x4.mul(v128.load(p), dxv)),
-    f32x4.mul(f32x4.convert_i32x4_s(mins), f32x4.mul(v128.load(p, 16), dxv)));
+    f32x4.mul(f32x4.convert_i32x4_s(mins), f32x4.mul(v128.load(p, 64), dxv)));
 }
 
 /** Decode: a quad of q4_K (five = false) / q5_K groups (16 rows) at g against one activation row -> out[0..16). */
 // @ts-ignore: decorator
 @inline function tile16Q45K(x8: usize, dx: usize, sums: usize, g: usize, nsb: i32, out: usize, five: bool): void {
-  const GB: usize = five ? 736 : 608, m15 = v128.load(BYTE_CONSTS, M15), bit = v128.load(BYTE_CONSTS, M16);
-  let p0 = g, p1 = g + GB, p2 = g + 2 * GB, p3 = g + 3 * GB;
-  let xs = x8;
-  const end = g + <usize>nsb * 4 * GB;
-  let o0 = f32x4.splat(0), o1 = f32x4.splat(0), o2 = f32x4.splat(0), o3 = f32x4.splat(0);
+  const m15 = v128.load(BYTE_CONSTS, M15), bit = v128.load(BYTE_CONSTS, M16);
+  const end = g + <usize>nsb * (five ? 4 * 736 : 4 * 608);
+  let p = g, xs = x8;
+  // The row sums accumulate in out (f32 adds in the same order): four fewer vectors live across the phase loops.
+  v128.store(out, f32x4.splat(0)); v128.store(out, f32x4.splat(0), 16); v128.store(out, f32x4.splat(0), 32); v128.store(out, f32x4.splat(0), 48);
   do {
     let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
     if (five) {
-      // BEGIN q5_K steps (scripts/gen_steps.mjs)
-      let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
-      // run 0, low nibbles: sub-block 0
-      s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
-      if (xs != 1) {
-        const xv = v128.load(xs, 0); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 224), v128.load(p0, 96), false, true, 4, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 224), v128.load(p1, 96), false, true, 4, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 224), v128.load(p2, 96), false, true, 4, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 224), v128.load(p3, 96), false, true, 4, m15, bit)));
-      }
-      if (xs != 2) {
-        const xv = v128.load(xs, 0); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 240), v128.load(p0, 112), false, true, 4, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 240), v128.load(p1, 112), false, true, 4, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 240), v128.load(p2, 112), false, true, 4, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 240), v128.load(p3, 112), false, true, 4, m15, bit)));
-      }
-      if (xs != 3) {
-        const xv = v128.load(xs, 0); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 256), v128.load(p0, 128), false, true, 4, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 256), v128.load(p1, 128), false, true, 4, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 256), v128.load(p2, 128), false, true, 4, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 256), v128.load(p3, 128), false, true, 4, m15, bit)));
-      }
-      if (xs != 4) {
-        const xv = v128.load(xs, 0); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 272), v128.load(p0, 144), false, true, 4, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 272), v128.load(p1, 144), false, true, 4, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 272), v128.load(p2, 144), false, true, 4, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 272), v128.load(p3, 144), false, true, 4, m15, bit)));
-      }
-      if (xs != 5) {
-        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p0, 32))));
-        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p1, 32))));
-        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p2, 32))));
-        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p3, 32))));
-        s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
-      }
-      if (xs != 6) {
-        const xv = v128.load(xs, 16); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 288), v128.load(p0, 160), false, true, 4, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 288), v128.load(p1, 160), false, true, 4, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 288), v128.load(p2, 160), false, true, 4, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 288), v128.load(p3, 160), false, true, 4, m15, bit)));
-      }
-      if (xs != 7) {
-        const xv = v128.load(xs, 16); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 304), v128.load(p0, 176), false, true, 4, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 304), v128.load(p1, 176), false, true, 4, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 304), v128.load(p2, 176), false, true, 4, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 304), v128.load(p3, 176), false, true, 4, m15, bit)));
-      }
-      if (xs != 8) {
-        const xv = v128.load(xs, 16); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 320), v128.load(p0, 192), false, true, 4, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 320), v128.load(p1, 192), false, true, 4, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 320), v128.load(p2, 192), false, true, 4, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 320), v128.load(p3, 192), false, true, 4, m15, bit)));
-      }
-      if (xs != 9) {
-        const xv = v128.load(xs, 16); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 336), v128.load(p0, 208), false, true, 4, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 336), v128.load(p1, 208), false, true, 4, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 336), v128.load(p2, 208), false, true, 4, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 336), v128.load(p3, 208), false, true, 4, m15, bit)));
-      }
-      if (xs != 10) {
-        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p0, 32))));
-        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p1, 32))));
-        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p2, 32))));
-        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p3, 32))));
-      }
-      // run 0, high nibbles: sub-block 1
-      s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
-      if (xs != 11) {
-        const xv = v128.load(xs, 32); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 224), v128.load(p0, 96), true, true, 3, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 224), v128.load(p1, 96), true, true, 3, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 224), v128.load(p2, 96), true, true, 3, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 224), v128.load(p3, 96), true, true, 3, m15, bit)));
-      }
-      if (xs != 12) {
-        const xv = v128.load(xs, 32); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 240), v128.load(p0, 112), true, true, 3, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 240), v128.load(p1, 112), true, true, 3, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 240), v128.load(p2, 112), true, true, 3, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 240), v128.load(p3, 112), true, true, 3, m15, bit)));
-      }
-      if (xs != 13) {
-        const xv = v128.load(xs, 32); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 256), v128.load(p0, 128), true, true, 3, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 256), v128.load(p1, 128), true, true, 3, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 256), v128.load(p2, 128), true, true, 3, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 256), v128.load(p3, 128), true, true, 3, m15, bit)));
-      }
-      if (xs != 14) {
-        const xv = v128.load(xs, 32); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 272), v128.load(p0, 144), true, true, 3, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 272), v128.load(p1, 144), true, true, 3, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 272), v128.load(p2, 144), true, true, 3, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 272), v128.load(p3, 144), true, true, 3, m15, bit)));
-      }
-      if (xs != 15) {
-        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p0, 32))));
-        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p1, 32))));
-        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p2, 32))));
-        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p3, 32))));
-        s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
-      }
-      if (xs != 16) {
-        const xv = v128.load(xs, 48); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 288), v128.load(p0, 160), true, true, 3, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 288), v128.load(p1, 160), true, true, 3, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 288), v128.load(p2, 160), true, true, 3, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 288), v128.load(p3, 160), true, true, 3, m15, bit)));
-      }
-      if (xs != 17) {
-        const xv = v128.load(xs, 48); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 304), v128.load(p0, 176), true, true, 3, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 304), v128.load(p1, 176), true, true, 3, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 304), v128.load(p2, 176), true, true, 3, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 304), v128.load(p3, 176), true, true, 3, m15, bit)));
-      }
-      if (xs != 18) {
-        const xv = v128.load(xs, 48); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 320), v128.load(p0, 192), true, true, 3, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 320), v128.load(p1, 192), true, true, 3, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 320), v128.load(p2, 192), true, true, 3, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 320), v128.load(p3, 192), true, true, 3, m15, bit)));
-      }
-      if (xs != 19) {
-        const xv = v128.load(xs, 48); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 336), v128.load(p0, 208), true, true, 3, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 336), v128.load(p1, 208), true, true, 3, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 336), v128.load(p2, 208), true, true, 3, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 336), v128.load(p3, 208), true, true, 3, m15, bit)));
-      }
-      if (xs != 20) {
-        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p0, 32))));
-        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p1, 32))));
-        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p2, 32))));
-        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p3, 32))));
-      }
-      // run 1, low nibbles: sub-block 2
-      s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
-      if (xs != 21) {
-        const xv = v128.load(xs, 64); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 352), v128.load(p0, 96), false, true, 2, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 352), v128.load(p1, 96), false, true, 2, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 352), v128.load(p2, 96), false, true, 2, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 352), v128.load(p3, 96), false, true, 2, m15, bit)));
-      }
-      if (xs != 22) {
-        const xv = v128.load(xs, 64); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 368), v128.load(p0, 112), false, true, 2, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 368), v128.load(p1, 112), false, true, 2, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 368), v128.load(p2, 112), false, true, 2, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 368), v128.load(p3, 112), false, true, 2, m15, bit)));
-      }
-      if (xs != 23) {
-        const xv = v128.load(xs, 64); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 384), v128.load(p0, 128), false, true, 2, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 384), v128.load(p1, 128), false, true, 2, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 384), v128.load(p2, 128), false, true, 2, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 384), v128.load(p3, 128), false, true, 2, m15, bit)));
-      }
-      if (xs != 24) {
-        const xv = v128.load(xs, 64); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 400), v128.load(p0, 144), false, true, 2, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 400), v128.load(p1, 144), false, true, 2, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 400), v128.load(p2, 144), false, true, 2, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 400), v128.load(p3, 144), false, true, 2, m15, bit)));
-      }
-      if (xs != 25) {
-        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p0, 40))));
-        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p1, 40))));
-        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p2, 40))));
-        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p3, 40))));
-        s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
-      }
-      if (xs != 26) {
-        const xv = v128.load(xs, 80); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 416), v128.load(p0, 160), false, true, 2, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 416), v128.load(p1, 160), false, true, 2, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 416), v128.load(p2, 160), false, true, 2, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 416), v128.load(p3, 160), false, true, 2, m15, bit)));
-      }
-      if (xs != 27) {
-        const xv = v128.load(xs, 80); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 432), v128.load(p0, 176), false, true, 2, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 432), v128.load(p1, 176), false, true, 2, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 432), v128.load(p2, 176), false, true, 2, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 432), v128.load(p3, 176), false, true, 2, m15, bit)));
-      }
-      if (xs != 28) {
-        const xv = v128.load(xs, 80); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 448), v128.load(p0, 192), false, true, 2, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 448), v128.load(p1, 192), false, true, 2, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 448), v128.load(p2, 192), false, true, 2, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 448), v128.load(p3, 192), false, true, 2, m15, bit)));
-      }
-      if (xs != 29) {
-        const xv = v128.load(xs, 80); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 464), v128.load(p0, 208), false, true, 2, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 464), v128.load(p1, 208), false, true, 2, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 464), v128.load(p2, 208), false, true, 2, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 464), v128.load(p3, 208), false, true, 2, m15, bit)));
-      }
-      if (xs != 30) {
-        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p0, 40))));
-        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p1, 40))));
-        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p2, 40))));
-        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p3, 40))));
-      }
-      // run 1, high nibbles: sub-block 3
-      s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
-      if (xs != 31) {
-        const xv = v128.load(xs, 96); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 352), v128.load(p0, 96), true, true, 1, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 352), v128.load(p1, 96), true, true, 1, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 352), v128.load(p2, 96), true, true, 1, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 352), v128.load(p3, 96), true, true, 1, m15, bit)));
-      }
-      if (xs != 32) {
-        const xv = v128.load(xs, 96); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 368), v128.load(p0, 112), true, true, 1, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 368), v128.load(p1, 112), true, true, 1, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 368), v128.load(p2, 112), true, true, 1, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 368), v128.load(p3, 112), true, true, 1, m15, bit)));
-      }
-      if (xs != 33) {
-        const xv = v128.load(xs, 96); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 384), v128.load(p0, 128), true, true, 1, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 384), v128.load(p1, 128), true, true, 1, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 384), v128.load(p2, 128), true, true, 1, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 384), v128.load(p3, 128), true, true, 1, m15, bit)));
-      }
-      if (xs != 34) {
-        const xv = v128.load(xs, 96); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 400), v128.load(p0, 144), true, true, 1, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 400), v128.load(p1, 144), true, true, 1, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 400), v128.load(p2, 144), true, true, 1, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 400), v128.load(p3, 144), true, true, 1, m15, bit)));
-      }
-      if (xs != 35) {
-        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p0, 40))));
-        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p1, 40))));
-        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p2, 40))));
-        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p3, 40))));
-        s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
-      }
-      if (xs != 36) {
-        const xv = v128.load(xs, 112); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 416), v128.load(p0, 160), true, true, 1, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 416), v128.load(p1, 160), true, true, 1, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 416), v128.load(p2, 160), true, true, 1, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 416), v128.load(p3, 160), true, true, 1, m15, bit)));
-      }
-      if (xs != 37) {
-        const xv = v128.load(xs, 112); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 432), v128.load(p0, 176), true, true, 1, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 432), v128.load(p1, 176), true, true, 1, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 432), v128.load(p2, 176), true, true, 1, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 432), v128.load(p3, 176), true, true, 1, m15, bit)));
-      }
-      if (xs != 38) {
-        const xv = v128.load(xs, 112); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 448), v128.load(p0, 192), true, true, 1, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 448), v128.load(p1, 192), true, true, 1, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 448), v128.load(p2, 192), true, true, 1, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 448), v128.load(p3, 192), true, true, 1, m15, bit)));
-      }
-      if (xs != 39) {
-        const xv = v128.load(xs, 112); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 464), v128.load(p0, 208), true, true, 1, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 464), v128.load(p1, 208), true, true, 1, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 464), v128.load(p2, 208), true, true, 1, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 464), v128.load(p3, 208), true, true, 1, m15, bit)));
-      }
-      if (xs != 40) {
-        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p0, 40))));
-        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p1, 40))));
-        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p2, 40))));
-        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p3, 40))));
-      }
-      // run 2, low nibbles: sub-block 4
-      s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
-      if (xs != 41) {
-        const xv = v128.load(xs, 128); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 480), v128.load(p0, 96), false, true, 0, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 480), v128.load(p1, 96), false, true, 0, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 480), v128.load(p2, 96), false, true, 0, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 480), v128.load(p3, 96), false, true, 0, m15, bit)));
-      }
-      if (xs != 42) {
-        const xv = v128.load(xs, 128); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 496), v128.load(p0, 112), false, true, 0, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 496), v128.load(p1, 112), false, true, 0, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 496), v128.load(p2, 112), false, true, 0, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 496), v128.load(p3, 112), false, true, 0, m15, bit)));
-      }
-      if (xs != 43) {
-        const xv = v128.load(xs, 128); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 512), v128.load(p0, 128), false, true, 0, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 512), v128.load(p1, 128), false, true, 0, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 512), v128.load(p2, 128), false, true, 0, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 512), v128.load(p3, 128), false, true, 0, m15, bit)));
-      }
-      if (xs != 44) {
-        const xv = v128.load(xs, 128); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 528), v128.load(p0, 144), false, true, 0, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 528), v128.load(p1, 144), false, true, 0, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 528), v128.load(p2, 144), false, true, 0, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 528), v128.load(p3, 144), false, true, 0, m15, bit)));
-      }
-      if (xs != 45) {
-        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p0, 48))));
-        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p1, 48))));
-        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p2, 48))));
-        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p3, 48))));
-        s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
-      }
-      if (xs != 46) {
-        const xv = v128.load(xs, 144); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 544), v128.load(p0, 160), false, true, 0, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 544), v128.load(p1, 160), false, true, 0, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 544), v128.load(p2, 160), false, true, 0, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 544), v128.load(p3, 160), false, true, 0, m15, bit)));
-      }
-      if (xs != 47) {
-        const xv = v128.load(xs, 144); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 560), v128.load(p0, 176), false, true, 0, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 560), v128.load(p1, 176), false, true, 0, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 560), v128.load(p2, 176), false, true, 0, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 560), v128.load(p3, 176), false, true, 0, m15, bit)));
-      }
-      if (xs != 48) {
-        const xv = v128.load(xs, 144); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 576), v128.load(p0, 192), false, true, 0, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 576), v128.load(p1, 192), false, true, 0, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 576), v128.load(p2, 192), false, true, 0, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 576), v128.load(p3, 192), false, true, 0, m15, bit)));
-      }
-      if (xs != 49) {
-        const xv = v128.load(xs, 144); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 592), v128.load(p0, 208), false, true, 0, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 592), v128.load(p1, 208), false, true, 0, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 592), v128.load(p2, 208), false, true, 0, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 592), v128.load(p3, 208), false, true, 0, m15, bit)));
-      }
-      if (xs != 50) {
-        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p0, 48))));
-        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p1, 48))));
-        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p2, 48))));
-        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p3, 48))));
-      }
-      // run 2, high nibbles: sub-block 5
-      s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
-      if (xs != 51) {
-        const xv = v128.load(xs, 160); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 480), v128.load(p0, 96), true, true, -1, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 480), v128.load(p1, 96), true, true, -1, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 480), v128.load(p2, 96), true, true, -1, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 480), v128.load(p3, 96), true, true, -1, m15, bit)));
-      }
-      if (xs != 52) {
-        const xv = v128.load(xs, 160); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 496), v128.load(p0, 112), true, true, -1, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 496), v128.load(p1, 112), true, true, -1, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 496), v128.load(p2, 112), true, true, -1, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 496), v128.load(p3, 112), true, true, -1, m15, bit)));
-      }
-      if (xs != 53) {
-        const xv = v128.load(xs, 160); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 512), v128.load(p0, 128), true, true, -1, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 512), v128.load(p1, 128), true, true, -1, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 512), v128.load(p2, 128), true, true, -1, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 512), v128.load(p3, 128), true, true, -1, m15, bit)));
-      }
-      if (xs != 54) {
-        const xv = v128.load(xs, 160); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 528), v128.load(p0, 144), true, true, -1, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 528), v128.load(p1, 144), true, true, -1, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 528), v128.load(p2, 144), true, true, -1, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 528), v128.load(p3, 144), true, true, -1, m15, bit)));
-      }
-      if (xs != 55) {
-        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p0, 48))));
-        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p1, 48))));
-        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p2, 48))));
-        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p3, 48))));
-        s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
-      }
-      if (xs != 56) {
-        const xv = v128.load(xs, 176); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 544), v128.load(p0, 160), true, true, -1, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 544), v128.load(p1, 160), true, true, -1, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 544), v128.load(p2, 160), true, true, -1, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 544), v128.load(p3, 160), true, true, -1, m15, bit)));
-      }
-      if (xs != 57) {
-        const xv = v128.load(xs, 176); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 560), v128.load(p0, 176), true, true, -1, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 560), v128.load(p1, 176), true, true, -1, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 560), v128.load(p2, 176), true, true, -1, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 560), v128.load(p3, 176), true, true, -1, m15, bit)));
-      }
-      if (xs != 58) {
-        const xv = v128.load(xs, 176); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 576), v128.load(p0, 192), true, true, -1, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 576), v128.load(p1, 192), true, true, -1, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 576), v128.load(p2, 192), true, true, -1, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 576), v128.load(p3, 192), true, true, -1, m15, bit)));
-      }
-      if (xs != 59) {
-        const xv = v128.load(xs, 176); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 592), v128.load(p0, 208), true, true, -1, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 592), v128.load(p1, 208), true, true, -1, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 592), v128.load(p2, 208), true, true, -1, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 592), v128.load(p3, 208), true, true, -1, m15, bit)));
-      }
-      if (xs != 60) {
-        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p0, 48))));
-        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p1, 48))));
-        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p2, 48))));
-        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p3, 48))));
-      }
-      // run 3, low nibbles: sub-block 6
-      s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
-      if (xs != 61) {
-        const xv = v128.load(xs, 192); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 608), v128.load(p0, 96), false, true, -2, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 608), v128.load(p1, 96), false, true, -2, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 608), v128.load(p2, 96), false, true, -2, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 608), v128.load(p3, 96), false, true, -2, m15, bit)));
-      }
-      if (xs != 62) {
-        const xv = v128.load(xs, 192); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 624), v128.load(p0, 112), false, true, -2, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 624), v128.load(p1, 112), false, true, -2, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 624), v128.load(p2, 112), false, true, -2, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 624), v128.load(p3, 112), false, true, -2, m15, bit)));
-      }
-      if (xs != 63) {
-        const xv = v128.load(xs, 192); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 640), v128.load(p0, 128), false, true, -2, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 640), v128.load(p1, 128), false, true, -2, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 640), v128.load(p2, 128), false, true, -2, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 640), v128.load(p3, 128), false, true, -2, m15, bit)));
-      }
-      if (xs != 64) {
-        const xv = v128.load(xs, 192); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 656), v128.load(p0, 144), false, true, -2, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 656), v128.load(p1, 144), false, true, -2, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 656), v128.load(p2, 144), false, true, -2, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 656), v128.load(p3, 144), false, true, -2, m15, bit)));
-      }
-      if (xs != 65) {
-        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p0, 56))));
-        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p1, 56))));
-        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p2, 56))));
-        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p3, 56))));
-        s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
-      }
-      if (xs != 66) {
-        const xv = v128.load(xs, 208); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 672), v128.load(p0, 160), false, true, -2, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 672), v128.load(p1, 160), false, true, -2, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 672), v128.load(p2, 160), false, true, -2, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 672), v128.load(p3, 160), false, true, -2, m15, bit)));
-      }
-      if (xs != 67) {
-        const xv = v128.load(xs, 208); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 688), v128.load(p0, 176), false, true, -2, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 688), v128.load(p1, 176), false, true, -2, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 688), v128.load(p2, 176), false, true, -2, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 688), v128.load(p3, 176), false, true, -2, m15, bit)));
-      }
-      if (xs != 68) {
-        const xv = v128.load(xs, 208); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 704), v128.load(p0, 192), false, true, -2, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 704), v128.load(p1, 192), false, true, -2, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 704), v128.load(p2, 192), false, true, -2, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 704), v128.load(p3, 192), false, true, -2, m15, bit)));
-      }
-      if (xs != 69) {
-        const xv = v128.load(xs, 208); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 720), v128.load(p0, 208), false, true, -2, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 720), v128.load(p1, 208), false, true, -2, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 720), v128.load(p2, 208), false, true, -2, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 720), v128.load(p3, 208), false, true, -2, m15, bit)));
-      }
-      if (xs != 70) {
-        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p0, 56))));
-        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p1, 56))));
-        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p2, 56))));
-        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p3, 56))));
-      }
-      // run 3, high nibbles: sub-block 7
-      s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
-      if (xs != 71) {
-        const xv = v128.load(xs, 224); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 608), v128.load(p0, 96), true, true, -3, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 608), v128.load(p1, 96), true, true, -3, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 608), v128.load(p2, 96), true, true, -3, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 608), v128.load(p3, 96), true, true, -3, m15, bit)));
-      }
-      if (xs != 72) {
-        const xv = v128.load(xs, 224); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 624), v128.load(p0, 112), true, true, -3, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 624), v128.load(p1, 112), true, true, -3, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 624), v128.load(p2, 112), true, true, -3, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 624), v128.load(p3, 112), true, true, -3, m15, bit)));
-      }
-      if (xs != 73) {
-        const xv = v128.load(xs, 224); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 640), v128.load(p0, 128), true, true, -3, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 640), v128.load(p1, 128), true, true, -3, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 640), v128.load(p2, 128), true, true, -3, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 640), v128.load(p3, 128), true, true, -3, m15, bit)));
-      }
-      if (xs != 74) {
-        const xv = v128.load(xs, 224); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 656), v128.load(p0, 144), true, true, -3, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 656), v128.load(p1, 144), true, true, -3, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 656), v128.load(p2, 144), true, true, -3, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 656), v128.load(p3, 144), true, true, -3, m15, bit)));
-      }
-      if (xs != 75) {
-        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p0, 56))));
-        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p1, 56))));
-        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p2, 56))));
-        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p3, 56))));
-        s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
-      }
-      if (xs != 76) {
-        const xv = v128.load(xs, 240); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 672), v128.load(p0, 160), true, true, -3, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 672), v128.load(p1, 160), true, true, -3, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 672), v128.load(p2, 160), true, true, -3, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 672), v128.load(p3, 160), true, true, -3, m15, bit)));
-      }
-      if (xs != 77) {
-        const xv = v128.load(xs, 240); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 688), v128.load(p0, 176), true, true, -3, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 688), v128.load(p1, 176), true, true, -3, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 688), v128.load(p2, 176), true, true, -3, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 688), v128.load(p3, 176), true, true, -3, m15, bit)));
-      }
-      if (xs != 78) {
-        const xv = v128.load(xs, 240); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 704), v128.load(p0, 192), true, true, -3, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 704), v128.load(p1, 192), true, true, -3, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 704), v128.load(p2, 192), true, true, -3, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 704), v128.load(p3, 192), true, true, -3, m15, bit)));
-      }
-      if (xs != 79) {
-        const xv = v128.load(xs, 240); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 720), v128.load(p0, 208), true, true, -3, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 720), v128.load(p1, 208), true, true, -3, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 720), v128.load(p2, 208), true, true, -3, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 720), v128.load(p3, 208), true, true, -3, m15, bit)));
-      }
-      if (xs != 80) {
-        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p0, 56))));
-        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p1, 56))));
-        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p2, 56))));
-        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p3, 56))));
-      }
-      // END q5_K steps
+      // BEGIN q5_K runs (scripts/gen_steps.mjs)
+      { // run 0
+        const q = p + 896, x = xs + 0;
+        { // low nibbles: sub-block 0, steps 0-3
+          let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
+          for (let i: usize = 0; i < 4; i++) {
+            const xb = v128.load32_splat(x + (i << 2)), v = q + (i << 6), h = p + 384 + (i << 6);
+            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), v128.load(h), false, true, 4, m15, bit)));
+            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), v128.load(h, 16), false, true, 4, m15, bit)));
+            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), v128.load(h, 32), false, true, 4, m15, bit)));
+            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), v128.load(h, 48), false, true, 4, m15, bit)));
+          }
+          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p, 128))));
+          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p, 144))));
+          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p, 160))));
+          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p, 176))));
+        }
+        { // low nibbles: sub-block 0, steps 4-7
+          let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
+          for (let i: usize = 4; i < 8; i++) {
+            const xb = v128.load32_splat(x + (i << 2)), v = q + (i << 6), h = p + 384 + (i << 6);
+            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), v128.load(h), false, true, 4, m15, bit)));
+            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), v128.load(h, 16), false, true, 4, m15, bit)));
+            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), v128.load(h, 32), false, true, 4, m15, bit)));
+            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), v128.load(h, 48), false, true, 4, m15, bit)));
+          }
+          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p, 128))));
+          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p, 144))));
+          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p, 160))));
+          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p, 176))));
+        }
+        { // high nibbles: sub-block 1, steps 0-3
+          let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
+          for (let i: usize = 0; i < 4; i++) {
+            const xb = v128.load32_splat(x + (i << 2), 32), v = q + (i << 6), h = p + 384 + (i << 6);
+            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), v128.load(h), true, true, 3, m15, bit)));
+            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), v128.load(h, 16), true, true, 3, m15, bit)));
+            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), v128.load(h, 32), true, true, 3, m15, bit)));
+            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), v128.load(h, 48), true, true, 3, m15, bit)));
+          }
+          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p, 128))));
+          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p, 144))));
+          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p, 160))));
+          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p, 176))));
+        }
+        { // high nibbles: sub-block 1, steps 4-7
+          let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
+          for (let i: usize = 4; i < 8; i++) {
+            const xb = v128.load32_splat(x + (i << 2), 32), v = q + (i << 6), h = p + 384 + (i << 6);
+            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), v128.load(h), true, true, 3, m15, bit)));
+            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), v128.load(h, 16), true, true, 3, m15, bit)));
+            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), v128.load(h, 32), true, true, 3, m15, bit)));
+            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), v128.load(h, 48), true, true, 3, m15, bit)));
+          }
+          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p, 128))));
+          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p, 144))));
+          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p, 160))));
+          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p, 176))));
+        }
+      }
+      { // run 1
+        const q = p + 1408, x = xs + 64;
+        { // low nibbles: sub-block 2, steps 0-3
+          let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
+          for (let i: usize = 0; i < 4; i++) {
+            const xb = v128.load32_splat(x + (i << 2)), v = q + (i << 6), h = p + 384 + (i << 6);
+            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), v128.load(h), false, true, 2, m15, bit)));
+            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), v128.load(h, 16), false, true, 2, m15, bit)));
+            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), v128.load(h, 32), false, true, 2, m15, bit)));
+            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), v128.load(h, 48), false, true, 2, m15, bit)));
+          }
+          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p, 136))));
+          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p, 152))));
+          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p, 168))));
+          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p, 184))));
+        }
+        { // low nibbles: sub-block 2, steps 4-7
+          let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
+          for (let i: usize = 4; i < 8; i++) {
+            const xb = v128.load32_splat(x + (i << 2)), v = q + (i << 6), h = p + 384 + (i << 6);
+            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), v128.load(h), false, true, 2, m15, bit)));
+            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), v128.load(h, 16), false, true, 2, m15, bit)));
+            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), v128.load(h, 32), false, true, 2, m15, bit)));
+            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), v128.load(h, 48), false, true, 2, m15, bit)));
+          }
+          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p, 136))));
+          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p, 152))));
+          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p, 168))));
+          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p, 184))));
+        }
+        { // high nibbles: sub-block 3, steps 0-3
+          let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
+          for (let i: usize = 0; i < 4; i++) {
+            const xb = v128.load32_splat(x + (i << 2), 32), v = q + (i << 6), h = p + 384 + (i << 6);
+            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), v128.load(h), true, true, 1, m15, bit)));
+            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), v128.load(h, 16), true, true, 1, m15, bit)));
+            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), v128.load(h, 32), true, true, 1, m15, bit)));
+            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), v128.load(h, 48), true, true, 1, m15, bit)));
+          }
+          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p, 136))));
+          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p, 152))));
+          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p, 168))));
+          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p, 184))));
+        }
+        { // high nibbles: sub-block 3, steps 4-7
+          let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
+          for (let i: usize = 4; i < 8; i++) {
+            const xb = v128.load32_splat(x + (i << 2), 32), v = q + (i << 6), h = p + 384 + (i << 6);
+            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), v128.load(h), true, true, 1, m15, bit)));
+            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), v128.load(h, 16), true, true, 1, m15, bit)));
+            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), v128.load(h, 32), true, true, 1, m15, bit)));
+            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), v128.load(h, 48), true, true, 1, m15, bit)));
+          }
+          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p, 136))));
+          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p, 152))));
+          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p, 168))));
+          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p, 184))));
+        }
+      }
+      { // run 2
+        const q = p + 1920, x = xs + 128;
+        { // low nibbles: sub-block 4, steps 0-3
+          let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
+          for (let i: usize = 0; i < 4; i++) {
+            const xb = v128.load32_splat(x + (i << 2)), v = q + (i << 6), h = p + 384 + (i << 6);
+            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), v128.load(h), false, true, 0, m15, bit)));
+            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), v128.load(h, 16), false, true, 0, m15, bit)));
+            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), v128.load(h, 32), false, true, 0, m15, bit)));
+            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), v128.load(h, 48), false, true, 0, m15, bit)));
+          }
+          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p, 192))));
+          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p, 208))));
+          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p, 224))));
+          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p, 240))));
+        }
+        { // low nibbles: sub-block 4, steps 4-7
+          let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
+          for (let i: usize = 4; i < 8; i++) {
+            const xb = v128.load32_splat(x + (i << 2)), v = q + (i << 6), h = p + 384 + (i << 6);
+            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), v128.load(h), false, true, 0, m15, bit)));
+            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), v128.load(h, 16), false, true, 0, m15, bit)));
+            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), v128.load(h, 32), false, true, 0, m15, bit)));
+            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), v128.load(h, 48), false, true, 0, m15, bit)));
+          }
+          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p, 192))));
+          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p, 208))));
+          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p, 224))));
+          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p, 240))));
+        }
+        { // high nibbles: sub-block 5, steps 0-3
+          let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
+          for (let i: usize = 0; i < 4; i++) {
+            const xb = v128.load32_splat(x + (i << 2), 32), v = q + (i << 6), h = p + 384 + (i << 6);
+            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), v128.load(h), true, true, -1, m15, bit)));
+            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), v128.load(h, 16), true, true, -1, m15, bit)));
+            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), v128.load(h, 32), true, true, -1, m15, bit)));
+            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), v128.load(h, 48), true, true, -1, m15, bit)));
+          }
+          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p, 192))));
+          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p, 208))));
+          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p, 224))));
+          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p, 240))));
+        }
+        { // high nibbles: sub-block 5, steps 4-7
+          let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
+          for (let i: usize = 4; i < 8; i++) {
+            const xb = v128.load32_splat(x + (i << 2), 32), v = q + (i << 6), h = p + 384 + (i << 6);
+            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), v128.load(h), true, true, -1, m15, bit)));
+            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), v128.load(h, 16), true, true, -1, m15, bit)));
+            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), v128.load(h, 32), true, true, -1, m15, bit)));
+            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), v128.load(h, 48), true, true, -1, m15, bit)));
+          }
+          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p, 192))));
+          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p, 208))));
+          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p, 224))));
+          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p, 240))));
+        }
+      }
+      { // run 3
+        const q = p + 2432, x = xs + 192;
+        { // low nibbles: sub-block 6, steps 0-3
+          let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
+          for (let i: usize = 0; i < 4; i++) {
+            const xb = v128.load32_splat(x + (i << 2)), v = q + (i << 6), h = p + 384 + (i << 6);
+            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), v128.load(h), false, true, -2, m15, bit)));
+            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), v128.load(h, 16), false, true, -2, m15, bit)));
+            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), v128.load(h, 32), false, true, -2, m15, bit)));
+            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), v128.load(h, 48), false, true, -2, m15, bit)));
+          }
+          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p, 200))));
+          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p, 216))));
+          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p, 232))));
+          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p, 248))));
+        }
+        { // low nibbles: sub-block 6, steps 4-7
+          let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
+          for (let i: usize = 4; i < 8; i++) {
+            const xb = v128.load32_splat(x + (i << 2)), v = q + (i << 6), h = p + 384 + (i << 6);
+            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), v128.load(h), false, true, -2, m15, bit)));
+            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), v128.load(h, 16), false, true, -2, m15, bit)));
+            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), v128.load(h, 32), false, true, -2, m15, bit)));
+            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), v128.load(h, 48), false, true, -2, m15, bit)));
+          }
+          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p, 200))));
+          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p, 216))));
+          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p, 232))));
+          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p, 248))));
+        }
+        { // high nibbles: sub-block 7, steps 0-3
+          let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
+          for (let i: usize = 0; i < 4; i++) {
+            const xb = v128.load32_splat(x + (i << 2), 32), v = q + (i << 6), h = p + 384 + (i << 6);
+            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), v128.load(h), true, true, -3, m15, bit)));
+            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), v128.load(h, 16), true, true, -3, m15, bit)));
+            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), v128.load(h, 32), true, true, -3, m15, bit)));
+            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), v128.load(h, 48), true, true, -3, m15, bit)));
+          }
+          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p, 200))));
+          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p, 216))));
+          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p, 232))));
+          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p, 248))));
+        }
+        { // high nibbles: sub-block 7, steps 4-7
+          let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
+          for (let i: usize = 4; i < 8; i++) {
+            const xb = v128.load32_splat(x + (i << 2), 32), v = q + (i << 6), h = p + 384 + (i << 6);
+            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), v128.load(h), true, true, -3, m15, bit)));
+            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), v128.load(h, 16), true, true, -3, m15, bit)));
+            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), v128.load(h, 32), true, true, -3, m15, bit)));
+            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), v128.load(h, 48), true, true, -3, m15, bit)));
+          }
+          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p, 200))));
+          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p, 216))));
+          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p, 232))));
+          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p, 248))));
+        }
+      }
+      // END q5_K runs
     } else {
-      // BEGIN q4_K steps (scripts/gen_steps.mjs)
-      let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
-      // run 0, low nibbles: sub-block 0
-      s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
-      if (xs != 81) {
-        const xv = v128.load(xs, 0); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 96), x, false, false, 4, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 96), x, false, false, 4, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 96), x, false, false, 4, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 96), x, false, false, 4, m15, bit)));
-      }
-      if (xs != 82) {
-        const xv = v128.load(xs, 0); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 112), x, false, false, 4, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 112), x, false, false, 4, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 112), x, false, false, 4, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 112), x, false, false, 4, m15, bit)));
-      }
-      if (xs != 83) {
-        const xv = v128.load(xs, 0); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 128), x, false, false, 4, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 128), x, false, false, 4, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 128), x, false, false, 4, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 128), x, false, false, 4, m15, bit)));
-      }
-      if (xs != 84) {
-        const xv = v128.load(xs, 0); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 144), x, false, false, 4, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 144), x, false, false, 4, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 144), x, false, false, 4, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 144), x, false, false, 4, m15, bit)));
-      }
-      if (xs != 85) {
-        const xv = v128.load(xs, 16); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 160), x, false, false, 4, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 160), x, false, false, 4, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 160), x, false, false, 4, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 160), x, false, false, 4, m15, bit)));
-      }
-      if (xs != 86) {
-        const xv = v128.load(xs, 16); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 176), x, false, false, 4, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 176), x, false, false, 4, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 176), x, false, false, 4, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 176), x, false, false, 4, m15, bit)));
-      }
-      if (xs != 87) {
-        const xv = v128.load(xs, 16); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 192), x, false, false, 4, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 192), x, false, false, 4, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 192), x, false, false, 4, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 192), x, false, false, 4, m15, bit)));
-      }
-      if (xs != 88) {
-        const xv = v128.load(xs, 16); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 208), x, false, false, 4, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 208), x, false, false, 4, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 208), x, false, false, 4, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 208), x, false, false, 4, m15, bit)));
-      }
-      if (xs != 89) {
-        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p0, 32))));
-        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p1, 32))));
-        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p2, 32))));
-        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p3, 32))));
-      }
-      // run 0, high nibbles: sub-block 1
-      s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
-      if (xs != 90) {
-        const xv = v128.load(xs, 32); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 96), x, true, false, 3, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 96), x, true, false, 3, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 96), x, true, false, 3, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 96), x, true, false, 3, m15, bit)));
-      }
-      if (xs != 91) {
-        const xv = v128.load(xs, 32); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 112), x, true, false, 3, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 112), x, true, false, 3, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 112), x, true, false, 3, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 112), x, true, false, 3, m15, bit)));
-      }
-      if (xs != 92) {
-        const xv = v128.load(xs, 32); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 128), x, true, false, 3, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 128), x, true, false, 3, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 128), x, true, false, 3, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 128), x, true, false, 3, m15, bit)));
-      }
-      if (xs != 93) {
-        const xv = v128.load(xs, 32); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 144), x, true, false, 3, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 144), x, true, false, 3, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 144), x, true, false, 3, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 144), x, true, false, 3, m15, bit)));
-      }
-      if (xs != 94) {
-        const xv = v128.load(xs, 48); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 160), x, true, false, 3, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 160), x, true, false, 3, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 160), x, true, false, 3, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 160), x, true, false, 3, m15, bit)));
-      }
-      if (xs != 95) {
-        const xv = v128.load(xs, 48); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 176), x, true, false, 3, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 176), x, true, false, 3, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 176), x, true, false, 3, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 176), x, true, false, 3, m15, bit)));
-      }
-      if (xs != 96) {
-        const xv = v128.load(xs, 48); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 192), x, true, false, 3, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 192), x, true, false, 3, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 192), x, true, false, 3, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 192), x, true, false, 3, m15, bit)));
-      }
-      if (xs != 97) {
-        const xv = v128.load(xs, 48); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 208), x, true, false, 3, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 208), x, true, false, 3, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 208), x, true, false, 3, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 208), x, true, false, 3, m15, bit)));
-      }
-      if (xs != 98) {
-        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p0, 32))));
-        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p1, 32))));
-        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p2, 32))));
-        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p3, 32))));
-      }
-      // run 1, low nibbles: sub-block 2
-      s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
-      if (xs != 99) {
-        const xv = v128.load(xs, 64); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 224), x, false, false, 2, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 224), x, false, false, 2, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 224), x, false, false, 2, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 224), x, false, false, 2, m15, bit)));
-      }
-      if (xs != 100) {
-        const xv = v128.load(xs, 64); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 240), x, false, false, 2, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 240), x, false, false, 2, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 240), x, false, false, 2, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 240), x, false, false, 2, m15, bit)));
-      }
-      if (xs != 101) {
-        const xv = v128.load(xs, 64); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 256), x, false, false, 2, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 256), x, false, false, 2, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 256), x, false, false, 2, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 256), x, false, false, 2, m15, bit)));
-      }
-      if (xs != 102) {
-        const xv = v128.load(xs, 64); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 272), x, false, false, 2, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 272), x, false, false, 2, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 272), x, false, false, 2, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 272), x, false, false, 2, m15, bit)));
-      }
-      if (xs != 103) {
-        const xv = v128.load(xs, 80); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 288), x, false, false, 2, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 288), x, false, false, 2, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 288), x, false, false, 2, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 288), x, false, false, 2, m15, bit)));
-      }
-      if (xs != 104) {
-        const xv = v128.load(xs, 80); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 304), x, false, false, 2, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 304), x, false, false, 2, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 304), x, false, false, 2, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 304), x, false, false, 2, m15, bit)));
-      }
-      if (xs != 105) {
-        const xv = v128.load(xs, 80); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 320), x, false, false, 2, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 320), x, false, false, 2, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 320), x, false, false, 2, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 320), x, false, false, 2, m15, bit)));
-      }
-      if (xs != 106) {
-        const xv = v128.load(xs, 80); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 336), x, false, false, 2, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 336), x, false, false, 2, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 336), x, false, false, 2, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 336), x, false, false, 2, m15, bit)));
-      }
-      if (xs != 107) {
-        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p0, 40))));
-        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p1, 40))));
-        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p2, 40))));
-        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p3, 40))));
-      }
-      // run 1, high nibbles: sub-block 3
-      s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
-      if (xs != 108) {
-        const xv = v128.load(xs, 96); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 224), x, true, false, 1, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 224), x, true, false, 1, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 224), x, true, false, 1, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 224), x, true, false, 1, m15, bit)));
-      }
-      if (xs != 109) {
-        const xv = v128.load(xs, 96); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 240), x, true, false, 1, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 240), x, true, false, 1, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 240), x, true, false, 1, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 240), x, true, false, 1, m15, bit)));
-      }
-      if (xs != 110) {
-        const xv = v128.load(xs, 96); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 256), x, true, false, 1, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 256), x, true, false, 1, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 256), x, true, false, 1, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 256), x, true, false, 1, m15, bit)));
-      }
-      if (xs != 111) {
-        const xv = v128.load(xs, 96); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 272), x, true, false, 1, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 272), x, true, false, 1, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 272), x, true, false, 1, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 272), x, true, false, 1, m15, bit)));
-      }
-      if (xs != 112) {
-        const xv = v128.load(xs, 112); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 288), x, true, false, 1, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 288), x, true, false, 1, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 288), x, true, false, 1, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 288), x, true, false, 1, m15, bit)));
-      }
-      if (xs != 113) {
-        const xv = v128.load(xs, 112); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 304), x, true, false, 1, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 304), x, true, false, 1, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 304), x, true, false, 1, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 304), x, true, false, 1, m15, bit)));
-      }
-      if (xs != 114) {
-        const xv = v128.load(xs, 112); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 320), x, true, false, 1, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 320), x, true, false, 1, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 320), x, true, false, 1, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 320), x, true, false, 1, m15, bit)));
-      }
-      if (xs != 115) {
-        const xv = v128.load(xs, 112); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 336), x, true, false, 1, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 336), x, true, false, 1, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 336), x, true, false, 1, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 336), x, true, false, 1, m15, bit)));
-      }
-      if (xs != 116) {
-        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p0, 40))));
-        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p1, 40))));
-        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p2, 40))));
-        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p3, 40))));
-      }
-      // run 2, low nibbles: sub-block 4
-      s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
-      if (xs != 117) {
-        const xv = v128.load(xs, 128); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 352), x, false, false, 0, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 352), x, false, false, 0, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 352), x, false, false, 0, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 352), x, false, false, 0, m15, bit)));
-      }
-      if (xs != 118) {
-        const xv = v128.load(xs, 128); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 368), x, false, false, 0, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 368), x, false, false, 0, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 368), x, false, false, 0, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 368), x, false, false, 0, m15, bit)));
-      }
-      if (xs != 119) {
-        const xv = v128.load(xs, 128); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 384), x, false, false, 0, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 384), x, false, false, 0, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 384), x, false, false, 0, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 384), x, false, false, 0, m15, bit)));
-      }
-      if (xs != 120) {
-        const xv = v128.load(xs, 128); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 400), x, false, false, 0, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 400), x, false, false, 0, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 400), x, false, false, 0, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 400), x, false, false, 0, m15, bit)));
-      }
-      if (xs != 121) {
-        const xv = v128.load(xs, 144); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 416), x, false, false, 0, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 416), x, false, false, 0, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 416), x, false, false, 0, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 416), x, false, false, 0, m15, bit)));
-      }
-      if (xs != 122) {
-        const xv = v128.load(xs, 144); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 432), x, false, false, 0, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 432), x, false, false, 0, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 432), x, false, false, 0, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 432), x, false, false, 0, m15, bit)));
-      }
-      if (xs != 123) {
-        const xv = v128.load(xs, 144); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 448), x, false, false, 0, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 448), x, false, false, 0, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 448), x, false, false, 0, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 448), x, false, false, 0, m15, bit)));
-      }
-      if (xs != 124) {
-        const xv = v128.load(xs, 144); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 464), x, false, false, 0, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 464), x, false, false, 0, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 464), x, false, false, 0, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 464), x, false, false, 0, m15, bit)));
-      }
-      if (xs != 125) {
-        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p0, 48))));
-        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p1, 48))));
-        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p2, 48))));
-        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p3, 48))));
-      }
-      // run 2, high nibbles: sub-block 5
-      s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
-      if (xs != 126) {
-        const xv = v128.load(xs, 160); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 352), x, true, false, -1, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 352), x, true, false, -1, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 352), x, true, false, -1, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 352), x, true, false, -1, m15, bit)));
-      }
-      if (xs != 127) {
-        const xv = v128.load(xs, 160); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 368), x, true, false, -1, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 368), x, true, false, -1, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 368), x, true, false, -1, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 368), x, true, false, -1, m15, bit)));
-      }
-      if (xs != 128) {
-        const xv = v128.load(xs, 160); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 384), x, true, false, -1, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 384), x, true, false, -1, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 384), x, true, false, -1, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 384), x, true, false, -1, m15, bit)));
-      }
-      if (xs != 129) {
-        const xv = v128.load(xs, 160); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 400), x, true, false, -1, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 400), x, true, false, -1, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 400), x, true, false, -1, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 400), x, true, false, -1, m15, bit)));
-      }
-      if (xs != 130) {
-        const xv = v128.load(xs, 176); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 416), x, true, false, -1, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 416), x, true, false, -1, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 416), x, true, false, -1, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 416), x, true, false, -1, m15, bit)));
-      }
-      if (xs != 131) {
-        const xv = v128.load(xs, 176); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 432), x, true, false, -1, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 432), x, true, false, -1, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 432), x, true, false, -1, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 432), x, true, false, -1, m15, bit)));
-      }
-      if (xs != 132) {
-        const xv = v128.load(xs, 176); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 448), x, true, false, -1, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 448), x, true, false, -1, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 448), x, true, false, -1, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 448), x, true, false, -1, m15, bit)));
-      }
-      if (xs != 133) {
-        const xv = v128.load(xs, 176); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 464), x, true, false, -1, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 464), x, true, false, -1, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 464), x, true, false, -1, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 464), x, true, false, -1, m15, bit)));
-      }
-      if (xs != 134) {
-        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p0, 48))));
-        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p1, 48))));
-        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p2, 48))));
-        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p3, 48))));
-      }
-      // run 3, low nibbles: sub-block 6
-      s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
-      if (xs != 135) {
-        const xv = v128.load(xs, 192); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 480), x, false, false, -2, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 480), x, false, false, -2, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 480), x, false, false, -2, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 480), x, false, false, -2, m15, bit)));
-      }
-      if (xs != 136) {
-        const xv = v128.load(xs, 192); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 496), x, false, false, -2, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 496), x, false, false, -2, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 496), x, false, false, -2, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 496), x, false, false, -2, m15, bit)));
-      }
-      if (xs != 137) {
-        const xv = v128.load(xs, 192); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 512), x, false, false, -2, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 512), x, false, false, -2, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 512), x, false, false, -2, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 512), x, false, false, -2, m15, bit)));
-      }
-      if (xs != 138) {
-        const xv = v128.load(xs, 192); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 528), x, false, false, -2, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 528), x, false, false, -2, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 528), x, false, false, -2, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 528), x, false, false, -2, m15, bit)));
-      }
-      if (xs != 139) {
-        const xv = v128.load(xs, 208); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 544), x, false, false, -2, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 544), x, false, false, -2, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 544), x, false, false, -2, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 544), x, false, false, -2, m15, bit)));
-      }
-      if (xs != 140) {
-        const xv = v128.load(xs, 208); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 560), x, false, false, -2, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 560), x, false, false, -2, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 560), x, false, false, -2, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 560), x, false, false, -2, m15, bit)));
-      }
-      if (xs != 141) {
-        const xv = v128.load(xs, 208); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 576), x, false, false, -2, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 576), x, false, false, -2, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 576), x, false, false, -2, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 576), x, false, false, -2, m15, bit)));
-      }
-      if (xs != 142) {
-        const xv = v128.load(xs, 208); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 592), x, false, false, -2, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 592), x, false, false, -2, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 592), x, false, false, -2, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 592), x, false, false, -2, m15, bit)));
-      }
-      if (xs != 143) {
-        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p0, 56))));
-        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p1, 56))));
-        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p2, 56))));
-        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p3, 56))));
-      }
-      // run 3, high nibbles: sub-block 7
-      s0 = i16x8.splat(0); s1 = s0; s2 = s0; s3 = s0;
-      if (xs != 144) {
-        const xv = v128.load(xs, 224); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 480), x, true, false, -3, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 480), x, true, false, -3, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 480), x, true, false, -3, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 480), x, true, false, -3, m15, bit)));
-      }
-      if (xs != 145) {
-        const xv = v128.load(xs, 224); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 496), x, true, false, -3, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 496), x, true, false, -3, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 496), x, true, false, -3, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 496), x, true, false, -3, m15, bit)));
-      }
-      if (xs != 146) {
-        const xv = v128.load(xs, 224); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 512), x, true, false, -3, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 512), x, true, false, -3, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 512), x, true, false, -3, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 512), x, true, false, -3, m15, bit)));
-      }
-      if (xs != 147) {
-        const xv = v128.load(xs, 224); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 528), x, true, false, -3, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 528), x, true, false, -3, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 528), x, true, false, -3, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 528), x, true, false, -3, m15, bit)));
-      }
-      if (xs != 148) {
-        const xv = v128.load(xs, 240); const x = i32x4.shuffle(xv, xv, 0, 0, 0, 0);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 544), x, true, false, -3, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 544), x, true, false, -3, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 544), x, true, false, -3, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 544), x, true, false, -3, m15, bit)));
-      }
-      if (xs != 149) {
-        const xv = v128.load(xs, 240); const x = i32x4.shuffle(xv, xv, 1, 1, 1, 1);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 560), x, true, false, -3, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 560), x, true, false, -3, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 560), x, true, false, -3, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 560), x, true, false, -3, m15, bit)));
-      }
-      if (xs != 150) {
-        const xv = v128.load(xs, 240); const x = i32x4.shuffle(xv, xv, 2, 2, 2, 2);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 576), x, true, false, -3, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 576), x, true, false, -3, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 576), x, true, false, -3, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 576), x, true, false, -3, m15, bit)));
-      }
-      if (xs != 151) {
-        const xv = v128.load(xs, 240); const x = i32x4.shuffle(xv, xv, 3, 3, 3, 3);
-        s0 = i16x8.add(s0, dot16(x, lv45(v128.load(p0, 592), x, true, false, -3, m15, bit)));
-        s1 = i16x8.add(s1, dot16(x, lv45(v128.load(p1, 592), x, true, false, -3, m15, bit)));
-        s2 = i16x8.add(s2, dot16(x, lv45(v128.load(p2, 592), x, true, false, -3, m15, bit)));
-        s3 = i16x8.add(s3, dot16(x, lv45(v128.load(p3, 592), x, true, false, -3, m15, bit)));
-      }
-      if (xs != 152) {
-        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p0, 56))));
-        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p1, 56))));
-        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p2, 56))));
-        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p3, 56))));
-      }
-      // END q4_K steps
+      // BEGIN q4_K runs (scripts/gen_steps.mjs)
+      { // run 0
+        const q = p + 384, x = xs + 0;
+        { // low nibbles: sub-block 0
+          let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
+          for (let i: usize = 0; i < 8; i++) {
+            const xb = v128.load32_splat(x + (i << 2)), v = q + (i << 6);
+            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), xb, false, false, 4, m15, bit)));
+            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), xb, false, false, 4, m15, bit)));
+            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), xb, false, false, 4, m15, bit)));
+            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), xb, false, false, 4, m15, bit)));
+          }
+          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p, 128))));
+          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p, 144))));
+          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p, 160))));
+          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p, 176))));
+        }
+        { // high nibbles: sub-block 1
+          let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
+          for (let i: usize = 0; i < 8; i++) {
+            const xb = v128.load32_splat(x + (i << 2), 32), v = q + (i << 6);
+            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), xb, true, false, 3, m15, bit)));
+            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), xb, true, false, 3, m15, bit)));
+            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), xb, true, false, 3, m15, bit)));
+            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), xb, true, false, 3, m15, bit)));
+          }
+          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p, 128))));
+          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p, 144))));
+          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p, 160))));
+          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p, 176))));
+        }
+      }
+      { // run 1
+        const q = p + 896, x = xs + 64;
+        { // low nibbles: sub-block 2
+          let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
+          for (let i: usize = 0; i < 8; i++) {
+            const xb = v128.load32_splat(x + (i << 2)), v = q + (i << 6);
+            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), xb, false, false, 2, m15, bit)));
+            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), xb, false, false, 2, m15, bit)));
+            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), xb, false, false, 2, m15, bit)));
+            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), xb, false, false, 2, m15, bit)));
+          }
+          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p, 136))));
+          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p, 152))));
+          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p, 168))));
+          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p, 184))));
+        }
+        { // high nibbles: sub-block 3
+          let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
+          for (let i: usize = 0; i < 8; i++) {
+            const xb = v128.load32_splat(x + (i << 2), 32), v = q + (i << 6);
+            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), xb, true, false, 1, m15, bit)));
+            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), xb, true, false, 1, m15, bit)));
+            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), xb, true, false, 1, m15, bit)));
+            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), xb, true, false, 1, m15, bit)));
+          }
+          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p, 136))));
+          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p, 152))));
+          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p, 168))));
+          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p, 184))));
+        }
+      }
+      { // run 2
+        const q = p + 1408, x = xs + 128;
+        { // low nibbles: sub-block 4
+          let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
+          for (let i: usize = 0; i < 8; i++) {
+            const xb = v128.load32_splat(x + (i << 2)), v = q + (i << 6);
+            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), xb, false, false, 0, m15, bit)));
+            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), xb, false, false, 0, m15, bit)));
+            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), xb, false, false, 0, m15, bit)));
+            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), xb, false, false, 0, m15, bit)));
+          }
+          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p, 192))));
+          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p, 208))));
+          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p, 224))));
+          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p, 240))));
+        }
+        { // high nibbles: sub-block 5
+          let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
+          for (let i: usize = 0; i < 8; i++) {
+            const xb = v128.load32_splat(x + (i << 2), 32), v = q + (i << 6);
+            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), xb, true, false, -1, m15, bit)));
+            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), xb, true, false, -1, m15, bit)));
+            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), xb, true, false, -1, m15, bit)));
+            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), xb, true, false, -1, m15, bit)));
+          }
+          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p, 192))));
+          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p, 208))));
+          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p, 224))));
+          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p, 240))));
+        }
+      }
+      { // run 3
+        const q = p + 1920, x = xs + 192;
+        { // low nibbles: sub-block 6
+          let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
+          for (let i: usize = 0; i < 8; i++) {
+            const xb = v128.load32_splat(x + (i << 2)), v = q + (i << 6);
+            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), xb, false, false, -2, m15, bit)));
+            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), xb, false, false, -2, m15, bit)));
+            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), xb, false, false, -2, m15, bit)));
+            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), xb, false, false, -2, m15, bit)));
+          }
+          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p, 200))));
+          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p, 216))));
+          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p, 232))));
+          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p, 248))));
+        }
+        { // high nibbles: sub-block 7
+          let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
+          for (let i: usize = 0; i < 8; i++) {
+            const xb = v128.load32_splat(x + (i << 2), 32), v = q + (i << 6);
+            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), xb, true, false, -3, m15, bit)));
+            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), xb, true, false, -3, m15, bit)));
+            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), xb, true, false, -3, m15, bit)));
+            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), xb, true, false, -3, m15, bit)));
+          }
+          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p, 200))));
+          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p, 216))));
+          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p, 232))));
+          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p, 248))));
+        }
+      }
+      // END q4_K runs
     }
     // Σ_j m_j · Σ x over sub-block j: the mins as i16 pairs per row against the pair of activation sums.
-    const e = xs - x8, ss = sums + (e >> 4), dp = dx + (e >> 6); // (fewer live pointers in the steps)
+    const e = xs - x8, ss = sums + (e >> 4);
     const m0 = v128.load32_splat(ss), m1 = v128.load32_splat(ss, 4), m2 = v128.load32_splat(ss, 8), m3 = v128.load32_splat(ss, 12);
-    const dxv = v128.load32_splat(dp);
-    o0 = f32x4.add(o0, fin45(p0, a0, m0, m1, m2, m3, dxv));
-    o1 = f32x4.add(o1, fin45(p1, a1, m0, m1, m2, m3, dxv));
-    o2 = f32x4.add(o2, fin45(p2, a2, m0, m1, m2, m3, dxv));
-    o3 = f32x4.add(o3, fin45(p3, a3, m0, m1, m2, m3, dxv));
-    p0 += 4 * GB; p1 += 4 * GB; p2 += 4 * GB; p3 += 4 * GB; xs += 256;
-  } while (p0 != end);
-  v128.store(out, o0); v128.store(out, o1, 16); v128.store(out, o2, 32); v128.store(out, o3, 48);
+    const dxv = v128.load32_splat(dx + (e >> 6));
+    v128.store(out, f32x4.add(v128.load(out), fin45(p, a0, m0, m1, m2, m3, dxv)));
+    v128.store(out, f32x4.add(v128.load(out, 16), fin45(p + 16, a1, m0, m1, m2, m3, dxv)), 16);
+    v128.store(out, f32x4.add(v128.load(out, 32), fin45(p + 32, a2, m0, m1, m2, m3, dxv)), 32);
+    v128.store(out, f32x4.add(v128.load(out, 48), fin45(p + 48, a3, m0, m1, m2, m3, dxv)), 48);
+    p += five ? 4 * 736 : 4 * 608; xs += 256;
+  } while (p != end);
 }
 
 function tile16Q4K(x8: usize, dx: usize, sums: usize, g: usize, nsb: i32, out: usize): void {
@@ -1479,10 +784,10 @@ function tile4K2Q45<Q>(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb:
     const blk = g + <usize>s * 4 * GB, e = <usize>s << 8;
     let ia = i32x4.splat(0), ib = i32x4.splat(0);
     for (let c = 0; c < 4; c++) {
-      const q = blk + (five ? 224 : 96) + (<usize>c << 7), xa = x8 + e + (<usize>c << 6), xb = xa + xbOff;
+      const q = blk + (five ? 896 : 384) + (<usize>c << 9), xa = x8 + e + (<usize>c << 6), xb = xa + xbOff;
       let a16 = i16x8.splat(0), b16 = i16x8.splat(0), c16 = i16x8.splat(0), d16 = i16x8.splat(0);
       for (let j: usize = 0; j < 2; j++) { // quads of steps: 4 quant vectors against one x vector per stream
-        const qv = q + (j << 6), hv = blk + 96 + (j << 6), xo = j << 4;
+        const qv = q + (j << 8), hv = blk + 384 + (j << 8), xo = j << 4;
         const xal = v128.load(xa + xo), xah = v128.load(xa + xo, 32), xbl = v128.load(xb + xo), xbh = v128.load(xb + xo, 32);
         // Each step its own basic block (qv >= 1024: the conditions always hold), or V8 hoists all four steps'
         // loads and unpacking ahead of their dots and spills them.
@@ -1496,7 +801,7 @@ function tile4K2Q45<Q>(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb:
           d16 = i16x8.add(d16, dot16(i32x4.shuffle(xbh, xbh, 0, 0, 0, 0), hi));
         }
         if (qv != 2) { // step 1
-          const v = v128.load(qv, 16), h = five ? v128.load(hv, 16) : v;
+          const v = v128.load(qv, 64), h = five ? v128.load(hv, 64) : v;
           const lo = lv45(v, h, false, five, 4 - 2 * c, m15, bit), hi = lv45(v, h, true, five, 3 - 2 * c, m15, bit);
           a16 = i16x8.add(a16, dot16(i32x4.shuffle(xal, xal, 1, 1, 1, 1), lo));
           b16 = i16x8.add(b16, dot16(i32x4.shuffle(xah, xah, 1, 1, 1, 1), hi));
@@ -1504,7 +809,7 @@ function tile4K2Q45<Q>(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb:
           d16 = i16x8.add(d16, dot16(i32x4.shuffle(xbh, xbh, 1, 1, 1, 1), hi));
         }
         if (qv != 3) { // step 2
-          const v = v128.load(qv, 32), h = five ? v128.load(hv, 32) : v;
+          const v = v128.load(qv, 128), h = five ? v128.load(hv, 128) : v;
           const lo = lv45(v, h, false, five, 4 - 2 * c, m15, bit), hi = lv45(v, h, true, five, 3 - 2 * c, m15, bit);
           a16 = i16x8.add(a16, dot16(i32x4.shuffle(xal, xal, 2, 2, 2, 2), lo));
           b16 = i16x8.add(b16, dot16(i32x4.shuffle(xah, xah, 2, 2, 2, 2), hi));
@@ -1512,7 +817,7 @@ function tile4K2Q45<Q>(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb:
           d16 = i16x8.add(d16, dot16(i32x4.shuffle(xbh, xbh, 2, 2, 2, 2), hi));
         }
         if (qv != 4) { // step 3
-          const v = v128.load(qv, 48), h = five ? v128.load(hv, 48) : v;
+          const v = v128.load(qv, 192), h = five ? v128.load(hv, 192) : v;
           const lo = lv45(v, h, false, five, 4 - 2 * c, m15, bit), hi = lv45(v, h, true, five, 3 - 2 * c, m15, bit);
           a16 = i16x8.add(a16, dot16(i32x4.shuffle(xal, xal, 3, 3, 3, 3), lo));
           b16 = i16x8.add(b16, dot16(i32x4.shuffle(xah, xah, 3, 3, 3, 3), hi));
@@ -1521,7 +826,7 @@ function tile4K2Q45<Q>(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb:
         }
         // END prefill quad steps
         if (five || j == 1) { // a phase ends: scale by the sub-block scales, widening to i32
-          const sc = v128.load8x8_u(blk + 32 + (<usize>c << 3)); // [sc_2c rows 0..3, sc_2c+1 rows 0..3]
+          const sc = v128.load8x8_u(blk + vo(32 + (<usize>c << 3))); // [sc_2c rows 0..3, sc_2c+1 rows 0..3]
           const sl = scLo(sc), sh = scHi(sc);
           ia = i32x4.add(ia, i32x4.add(i32x4.dot_i16x8_s(a16, sl), i32x4.dot_i16x8_s(b16, sh)));
           ib = i32x4.add(ib, i32x4.add(i32x4.dot_i16x8_s(c16, sl), i32x4.dot_i16x8_s(d16, sh)));
@@ -1530,13 +835,13 @@ function tile4K2Q45<Q>(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb:
       }
     }
     // Σ_j m_j · Σ x over sub-block j, per token: mins as i16 pairs per row against the pairs of activation sums.
-    const m0 = v128.load8x8_u(blk + 64), m1 = v128.load8x8_u(blk + 72), m2 = v128.load8x8_u(blk + 80), m3 = v128.load8x8_u(blk + 88);
+    const m0 = v128.load8x8_u(blk, 256), m1 = v128.load8x8_u(blk, 264), m2 = v128.load8x8_u(blk, 320), m3 = v128.load8x8_u(blk, 328);
     const sa = sums + (e >> 4), sb = sa + sbOff;
     const mina = i32x4.add(i32x4.add(i32x4.dot_i16x8_s(m0, v128.load32_splat(sa)), i32x4.dot_i16x8_s(m1, v128.load32_splat(sa + 4))),
       i32x4.add(i32x4.dot_i16x8_s(m2, v128.load32_splat(sa + 8)), i32x4.dot_i16x8_s(m3, v128.load32_splat(sa + 12))));
     const minb = i32x4.add(i32x4.add(i32x4.dot_i16x8_s(m0, v128.load32_splat(sb)), i32x4.dot_i16x8_s(m1, v128.load32_splat(sb + 4))),
       i32x4.add(i32x4.dot_i16x8_s(m2, v128.load32_splat(sb + 8)), i32x4.dot_i16x8_s(m3, v128.load32_splat(sb + 12))));
-    const d = v128.load(blk), dm = v128.load(blk, 16);
+    const d = v128.load(blk), dm = v128.load(blk, 64);
     const da = f32x4.splat(load<f32>(dx + (<usize>s << 2))), db = f32x4.splat(load<f32>(dx + dbOff + (<usize>s << 2)));
     fa = f32x4.add(fa, f32x4.sub(f32x4.mul(f32x4.convert_i32x4_s(ia), f32x4.mul(d, da)), f32x4.mul(f32x4.convert_i32x4_s(mina), f32x4.mul(dm, da))));
     fb = f32x4.add(fb, f32x4.sub(f32x4.mul(f32x4.convert_i32x4_s(ib), f32x4.mul(d, db)), f32x4.mul(f32x4.convert_i32x4_s(minb), f32x4.mul(dm, db))));
@@ -1557,13 +862,13 @@ function tile4K4Q45<Q>(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb:
     const blk = g + <usize>s * 4 * GB, e = <usize>s << 8;
     let i0 = i32x4.splat(0), i1 = i32x4.splat(0), i2 = i32x4.splat(0), i3 = i32x4.splat(0);
     for (let c = 0; c < 4; c++) {
-      const q = blk + (five ? 224 : 96) + (<usize>c << 7), x = x8 + e + (<usize>c << 6);
+      const q = blk + (five ? 896 : 384) + (<usize>c << 9), x = x8 + e + (<usize>c << 6);
       // Each step its own basic block (qv >= 1024: the conditions always hold), as in tile4K2Q45.
       // BEGIN prefill four-token steps (scripts/gen_steps.mjs)
       { // low nibbles: sub-block 2c
         let a16 = i16x8.splat(0), b16 = i16x8.splat(0), c16 = i16x8.splat(0), d16 = i16x8.splat(0);
         for (let j: usize = 0; j < 2; j++) {
-          const qv = q + (j << 6), hv = blk + 96 + (j << 6), xo = x + (j << 4);
+          const qv = q + (j << 8), hv = blk + 384 + (j << 8), xo = x + (j << 4);
           const x0 = v128.load(xo), x1 = v128.load(xo + xs), x2 = v128.load(xo + 2 * xs), x3 = v128.load(xo + 3 * xs);
           if (qv != 1) { // step 0
             const v = v128.load(qv), w = lv45(v, five ? v128.load(hv) : v, false, five, 4 - 2 * c, m15, bit);
@@ -1573,28 +878,28 @@ function tile4K4Q45<Q>(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb:
             d16 = i16x8.add(d16, dot16(i32x4.shuffle(x3, x3, 0, 0, 0, 0), w));
           }
           if (qv != 2) { // step 1
-            const v = v128.load(qv, 16), w = lv45(v, five ? v128.load(hv, 16) : v, false, five, 4 - 2 * c, m15, bit);
+            const v = v128.load(qv, 64), w = lv45(v, five ? v128.load(hv, 64) : v, false, five, 4 - 2 * c, m15, bit);
             a16 = i16x8.add(a16, dot16(i32x4.shuffle(x0, x0, 1, 1, 1, 1), w));
             b16 = i16x8.add(b16, dot16(i32x4.shuffle(x1, x1, 1, 1, 1, 1), w));
             c16 = i16x8.add(c16, dot16(i32x4.shuffle(x2, x2, 1, 1, 1, 1), w));
             d16 = i16x8.add(d16, dot16(i32x4.shuffle(x3, x3, 1, 1, 1, 1), w));
           }
           if (qv != 3) { // step 2
-            const v = v128.load(qv, 32), w = lv45(v, five ? v128.load(hv, 32) : v, false, five, 4 - 2 * c, m15, bit);
+            const v = v128.load(qv, 128), w = lv45(v, five ? v128.load(hv, 128) : v, false, five, 4 - 2 * c, m15, bit);
             a16 = i16x8.add(a16, dot16(i32x4.shuffle(x0, x0, 2, 2, 2, 2), w));
             b16 = i16x8.add(b16, dot16(i32x4.shuffle(x1, x1, 2, 2, 2, 2), w));
             c16 = i16x8.add(c16, dot16(i32x4.shuffle(x2, x2, 2, 2, 2, 2), w));
             d16 = i16x8.add(d16, dot16(i32x4.shuffle(x3, x3, 2, 2, 2, 2), w));
           }
           if (qv != 4) { // step 3
-            const v = v128.load(qv, 48), w = lv45(v, five ? v128.load(hv, 48) : v, false, five, 4 - 2 * c, m15, bit);
+            const v = v128.load(qv, 192), w = lv45(v, five ? v128.load(hv, 192) : v, false, five, 4 - 2 * c, m15, bit);
             a16 = i16x8.add(a16, dot16(i32x4.shuffle(x0, x0, 3, 3, 3, 3), w));
             b16 = i16x8.add(b16, dot16(i32x4.shuffle(x1, x1, 3, 3, 3, 3), w));
             c16 = i16x8.add(c16, dot16(i32x4.shuffle(x2, x2, 3, 3, 3, 3), w));
             d16 = i16x8.add(d16, dot16(i32x4.shuffle(x3, x3, 3, 3, 3, 3), w));
           }
           if (five || j == 1) { // a phase ends: scale by the sub-block's scales, widening to i32
-            const sv = scLo(v128.load8x8_u(blk + 32 + (<usize>c << 3)));
+            const sv = scLo(v128.load8x8_u(blk + vo(32 + (<usize>c << 3))));
             i0 = i32x4.add(i0, i32x4.dot_i16x8_s(a16, sv)); i1 = i32x4.add(i1, i32x4.dot_i16x8_s(b16, sv));
             i2 = i32x4.add(i2, i32x4.dot_i16x8_s(c16, sv)); i3 = i32x4.add(i3, i32x4.dot_i16x8_s(d16, sv));
             a16 = i16x8.splat(0); b16 = i16x8.splat(0); c16 = i16x8.splat(0); d16 = i16x8.splat(0);
@@ -1604,7 +909,7 @@ function tile4K4Q45<Q>(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb:
       { // high nibbles: sub-block 2c + 1
         let a16 = i16x8.splat(0), b16 = i16x8.splat(0), c16 = i16x8.splat(0), d16 = i16x8.splat(0);
         for (let j: usize = 0; j < 2; j++) {
-          const qv = q + (j << 6), hv = blk + 96 + (j << 6), xo = x + (j << 4) + 32;
+          const qv = q + (j << 8), hv = blk + 384 + (j << 8), xo = x + (j << 4) + 32;
           const x0 = v128.load(xo), x1 = v128.load(xo + xs), x2 = v128.load(xo + 2 * xs), x3 = v128.load(xo + 3 * xs);
           if (qv != 1) { // step 0
             const v = v128.load(qv), w = lv45(v, five ? v128.load(hv) : v, true, five, 3 - 2 * c, m15, bit);
@@ -1614,28 +919,28 @@ function tile4K4Q45<Q>(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb:
             d16 = i16x8.add(d16, dot16(i32x4.shuffle(x3, x3, 0, 0, 0, 0), w));
           }
           if (qv != 2) { // step 1
-            const v = v128.load(qv, 16), w = lv45(v, five ? v128.load(hv, 16) : v, true, five, 3 - 2 * c, m15, bit);
+            const v = v128.load(qv, 64), w = lv45(v, five ? v128.load(hv, 64) : v, true, five, 3 - 2 * c, m15, bit);
             a16 = i16x8.add(a16, dot16(i32x4.shuffle(x0, x0, 1, 1, 1, 1), w));
             b16 = i16x8.add(b16, dot16(i32x4.shuffle(x1, x1, 1, 1, 1, 1), w));
             c16 = i16x8.add(c16, dot16(i32x4.shuffle(x2, x2, 1, 1, 1, 1), w));
             d16 = i16x8.add(d16, dot16(i32x4.shuffle(x3, x3, 1, 1, 1, 1), w));
           }
           if (qv != 3) { // step 2
-            const v = v128.load(qv, 32), w = lv45(v, five ? v128.load(hv, 32) : v, true, five, 3 - 2 * c, m15, bit);
+            const v = v128.load(qv, 128), w = lv45(v, five ? v128.load(hv, 128) : v, true, five, 3 - 2 * c, m15, bit);
             a16 = i16x8.add(a16, dot16(i32x4.shuffle(x0, x0, 2, 2, 2, 2), w));
             b16 = i16x8.add(b16, dot16(i32x4.shuffle(x1, x1, 2, 2, 2, 2), w));
             c16 = i16x8.add(c16, dot16(i32x4.shuffle(x2, x2, 2, 2, 2, 2), w));
             d16 = i16x8.add(d16, dot16(i32x4.shuffle(x3, x3, 2, 2, 2, 2), w));
           }
           if (qv != 4) { // step 3
-            const v = v128.load(qv, 48), w = lv45(v, five ? v128.load(hv, 48) : v, true, five, 3 - 2 * c, m15, bit);
+            const v = v128.load(qv, 192), w = lv45(v, five ? v128.load(hv, 192) : v, true, five, 3 - 2 * c, m15, bit);
             a16 = i16x8.add(a16, dot16(i32x4.shuffle(x0, x0, 3, 3, 3, 3), w));
             b16 = i16x8.add(b16, dot16(i32x4.shuffle(x1, x1, 3, 3, 3, 3), w));
             c16 = i16x8.add(c16, dot16(i32x4.shuffle(x2, x2, 3, 3, 3, 3), w));
             d16 = i16x8.add(d16, dot16(i32x4.shuffle(x3, x3, 3, 3, 3, 3), w));
           }
           if (five || j == 1) { // a phase ends: scale by the sub-block's scales, widening to i32
-            const sv = scHi(v128.load8x8_u(blk + 32 + (<usize>c << 3)));
+            const sv = scHi(v128.load8x8_u(blk + vo(32 + (<usize>c << 3))));
             i0 = i32x4.add(i0, i32x4.dot_i16x8_s(a16, sv)); i1 = i32x4.add(i1, i32x4.dot_i16x8_s(b16, sv));
             i2 = i32x4.add(i2, i32x4.dot_i16x8_s(c16, sv)); i3 = i32x4.add(i3, i32x4.dot_i16x8_s(d16, sv));
             a16 = i16x8.splat(0); b16 = i16x8.splat(0); c16 = i16x8.splat(0); d16 = i16x8.splat(0);
@@ -1644,8 +949,8 @@ function tile4K4Q45<Q>(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb:
       }
       // END prefill four-token steps
     }
-    const m0 = v128.load8x8_u(blk + 64), m1 = v128.load8x8_u(blk + 72), m2 = v128.load8x8_u(blk + 80), m3 = v128.load8x8_u(blk + 88);
-    const d = v128.load(blk), dm = v128.load(blk, 16);
+    const m0 = v128.load8x8_u(blk, 256), m1 = v128.load8x8_u(blk, 264), m2 = v128.load8x8_u(blk, 320), m3 = v128.load8x8_u(blk, 328);
+    const d = v128.load(blk), dm = v128.load(blk, 64);
     f0 = f32x4.add(f0, finK(i0, sums + (e >> 4), m0, m1, m2, m3, d, dm, load<f32>(dx + (<usize>s << 2))));
     f1 = f32x4.add(f1, finK(i1, sums + (e >> 4) + ss, m0, m1, m2, m3, d, dm, load<f32>(dx + ds + (<usize>s << 2))));
     f2 = f32x4.add(f2, finK(i2, sums + (e >> 4) + 2 * ss, m0, m1, m2, m3, d, dm, load<f32>(dx + 2 * ds + (<usize>s << 2))));
@@ -1672,21 +977,21 @@ function tile4K2Q6(x8: usize, dx: usize, off: usize, K: i32, g: usize, nsb: i32,
   for (let s = 0; s < nsb; s++) {
     const blk = g + <usize>s * 4 * 848, e = <usize>s << 8;
     let ia = i32x4.splat(0), ib = i32x4.splat(0);
-    let v = blk + 80, xa = x8 + e, xb = xa + <usize>K, pa = off + (e >> 3), pb = pa + <usize>(K >> 3), sc = blk + 16;
-    for (let p = 0; p < 8; p++) {
-      const sv = v128.load8x8_s(sc), s5 = i16x8.shl(sv, 5); // the levels are the weights + 32
+    let v = blk + 320, xa = x8 + e, xb = xa + <usize>K, pa = off + (e >> 3), pb = pa + <usize>(K >> 3);
+    for (let p: usize = 0; p < 8; p++) {
+      const sv = v128.load8x8_s(blk + vo(16 + (p << 3))), s5 = i16x8.shl(sv, 5); // the levels are the weights + 32
       ia = i32x4.sub(ia, i32x4.dot_i16x8_s(s5, v128.load32_splat(pa)));
       ib = i32x4.sub(ib, i32x4.dot_i16x8_s(s5, v128.load32_splat(pb)));
       for (let h = 0; h < 2; h++) { // sub-blocks 2p, 2p + 1
-        const w = v + (<usize>h * 48), ya = xa + (<usize>h << 4), yb = xb + (<usize>h << 4);
+        const w = v + (<usize>h * 192), ya = xa + (<usize>h << 4), yb = xb + (<usize>h << 4);
         const sh = h == 0 ? v128.shuffle<i16>(sv, sv, 0, 0, 2, 2, 4, 4, 6, 6) : v128.shuffle<i16>(sv, sv, 1, 1, 3, 3, 5, 5, 7, 7);
-        const A = v128.load(w), B = v128.load(w, 16), C = v128.load(w, 32);
+        const A = v128.load(w), B = v128.load(w, 64), C = v128.load(w, 128);
         const l0 = v128.and(A, m63), l1 = v128.and(B, m63), l2 = v128.and(C, m63);
         const l3 = i16x8.shr_u(v128.or(i16x8.shr_u(v128.or(i16x8.shr_u(v128.and(A, top), 2), v128.and(B, top)), 2), v128.and(C, top)), 2);
         ia = i32x4.add(ia, subDotsQ6(v128.load(ya), l0, l1, l2, l3, sh));
         ib = i32x4.add(ib, subDotsQ6(v128.load(yb), l0, l1, l2, l3, sh));
       }
-      v += 96; xa += 32; xb += 32; pa += 4; pb += 4; sc += 8;
+      v += 384; xa += 32; xb += 32; pa += 4; pb += 4;
     }
     const d = v128.load(blk);
     fa = f32x4.add(fa, f32x4.mul(f32x4.convert_i32x4_s(ia), f32x4.mul(d, f32x4.splat(load<f32>(dx + (<usize>s << 2))))));
@@ -1705,17 +1010,17 @@ function tile4K4Q6(x8: usize, dx: usize, off: usize, K: i32, g: usize, nsb: i32,
   for (let s = 0; s < nsb; s++) {
     const blk = g + <usize>s * 4 * 848, e = <usize>s << 8;
     let i0 = i32x4.splat(0), i1 = i32x4.splat(0), i2 = i32x4.splat(0), i3 = i32x4.splat(0);
-    let v = blk + 80, x = x8 + e, p0 = off + (e >> 3), sc = blk + 16;
-    for (let p = 0; p < 8; p++) {
-      const sv = v128.load8x8_s(sc), s5 = i16x8.shl(sv, 5); // the levels are the weights + 32
+    let v = blk + 320, x = x8 + e, p0 = off + (e >> 3);
+    for (let p: usize = 0; p < 8; p++) {
+      const sv = v128.load8x8_s(blk + vo(16 + (p << 3))), s5 = i16x8.shl(sv, 5); // the levels are the weights + 32
       i0 = i32x4.sub(i0, i32x4.dot_i16x8_s(s5, v128.load32_splat(p0)));
       i1 = i32x4.sub(i1, i32x4.dot_i16x8_s(s5, v128.load32_splat(p0 + ps)));
       i2 = i32x4.sub(i2, i32x4.dot_i16x8_s(s5, v128.load32_splat(p0 + 2 * ps)));
       i3 = i32x4.sub(i3, i32x4.dot_i16x8_s(s5, v128.load32_splat(p0 + 3 * ps)));
       for (let h = 0; h < 2; h++) { // sub-blocks 2p, 2p + 1
-        const w = v + (<usize>h * 48), y = x + (<usize>h << 4);
+        const w = v + (<usize>h * 192), y = x + (<usize>h << 4);
         const sh = h == 0 ? v128.shuffle<i16>(sv, sv, 0, 0, 2, 2, 4, 4, 6, 6) : v128.shuffle<i16>(sv, sv, 1, 1, 3, 3, 5, 5, 7, 7);
-        const A = v128.load(w), B = v128.load(w, 16), C = v128.load(w, 32);
+        const A = v128.load(w), B = v128.load(w, 64), C = v128.load(w, 128);
         const l0 = v128.and(A, m63), l1 = v128.and(B, m63), l2 = v128.and(C, m63);
         const l3 = i16x8.shr_u(v128.or(i16x8.shr_u(v128.or(i16x8.shr_u(v128.and(A, top), 2), v128.and(B, top)), 2), v128.and(C, top)), 2);
         i0 = i32x4.add(i0, subDotsQ6(v128.load(y), l0, l1, l2, l3, sh));
@@ -1723,7 +1028,7 @@ function tile4K4Q6(x8: usize, dx: usize, off: usize, K: i32, g: usize, nsb: i32,
         i2 = i32x4.add(i2, subDotsQ6(v128.load(y + 2 * xs), l0, l1, l2, l3, sh));
         i3 = i32x4.add(i3, subDotsQ6(v128.load(y + 3 * xs), l0, l1, l2, l3, sh));
       }
-      v += 96; x += 32; p0 += 4; sc += 8;
+      v += 384; x += 32; p0 += 4;
     }
     const d = v128.load(blk);
     f0 = f32x4.add(f0, f32x4.mul(f32x4.convert_i32x4_s(i0), f32x4.mul(d, f32x4.splat(load<f32>(dx + (<usize>s << 2))))));
@@ -1759,14 +1064,9 @@ function loopK<Q>(out: usize, x8: usize, dx: usize, sums: usize, off: usize, w: 
   const nsb = K >> 8, gb = kqGroupBytes(kindOf<Q>());
   if (T == 1 && (n0 & 15) == 0) { // decode: whole quads of groups (16 rows), the rest in 4-row tiles
     let n = n0;
-    // q4_K / q5_K touch each quad's lines (touchLines) one quad ahead: tg128 +15-30 % (270M and 1.1B Q4_K_M, 2
-    // threads, AMD EPYC). q6_K (the files' head), q8_0 and q4_0 measured the same or slower with it.
-    const qb = <usize>nsb * gb << 2; // a quad's bytes
-    if (sizeof<Q>() != 4 && n + 16 <= n1) touchLines(kqGroupAt(w, nsb, gb, n >> 2), qb);
     for (; n + 16 <= n1; n += 16) {
       const g = kqGroupAt(w, nsb, gb, n >> 2), o = out + (<usize>n << 2);
-      if (sizeof<Q>() != 4 && n + 32 <= n1) touchLines(g + qb, qb); // the next quad, while this one is computed
-      if (sizeof<Q>() == 4) tile16K<Q>(x8, dx, sums, off, g, nsb, o);
+      if (sizeof<Q>() == 4) tile16Q6K(x8, dx, off, g, nsb, o);
       else if (sizeof<Q>() == 1) tile16Q4K(x8, dx, sums, g, nsb, o);
       else tile16Q5K(x8, dx, sums, g, nsb, o);
     }
@@ -1777,8 +1077,6 @@ function loopK<Q>(out: usize, x8: usize, dx: usize, sums: usize, off: usize, w: 
   for (let tb = 0; tb < T; tb += TB) {
     const te = min(T, tb + TB);
     for (let n = n0; n < n1; n += 4) {
-      // a batched decode step (T ≤ TB) reads each weight once, from DRAM: touch the next quad as decode does
-      if (sizeof<Q>() != 4 && T <= TB && (n & 15) == 0 && n + 32 <= n1) touchLines(kqGroupAt(w, nsb, gb, (n >> 2) + 4), <usize>nsb * gb << 2);
       let t = tb;
       for (; t + 4 <= te; t += 4) { // four tokens a pass
         const x = x8 + <usize>t * K, d = dx + ((<usize>t * nsb) << 2), g = kqGroupAt(w, nsb, gb, n >> 2), o = out + ((<usize>t * N + n) << 2);
