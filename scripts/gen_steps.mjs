@@ -1,5 +1,5 @@
-// Writes the spelled-out code of the WASM kernels between their markers: in matmul_kquant.ts the q4_K / q5_K
-// decode tile's runs (tile16Q45K, "BEGIN q4_K runs" / "END q4_K runs", and q5_K) and the prefill tiles' steps
+// Writes the spelled-out code of the WASM kernels between their markers: in matmul_kquant.ts the q5_K decode
+// tile's runs (tile16Q45K, "BEGIN q5_K runs" / "END q5_K runs") and the prefill tiles' steps
 // (tile4K2Q45, tile4K4Q45); in matmul_quant.ts the q8_0 / q4_0 prefill tile's block (tile4x8). They are spelled
 // out because AssemblyScript takes a load's offset and a shuffle's lanes only as literals; in the prefill tiles
 // one basic block per step (an `if` on a never-equal value, always taken) is what keeps V8 from loading them
@@ -10,24 +10,25 @@ import fs from "node:fs";
 
 const vo = (x) => ((x >> 4) << 6) + (x & 15); // byte x of a group super-block in its quad (interleaved by 16 bytes)
 
-// Decode (tile16Q45K): run c's two phases (low nibbles: sub-block 2c, high: 2c + 1), each a loop of steps over
-// the four groups (p + 16 g) with one activation word broadcast a step; q5_K's levels (up to 31) scale the
-// i16 sums every 4 steps, before they can overflow, q4_K's every 8.
-function runs(five) {
-  const QO = five ? 224 : 96, L = [];
+// q5_K decode (tile16Q45K): run c's two phases (low nibbles: sub-block 2c, high: 2c + 1), each two loops of 4
+// steps over the four groups (p + 16 g) with one activation word broadcast a step; the i16 sums of 5-bit
+// levels (up to 31) are scaled every 4 steps, before they can overflow. The runs are spelled out for the fifth
+// bit's shift (4 - 2c, 3 - 2c), a literal each.
+function runs() {
+  const L = [];
   for (let c = 0; c < 4; c++) {
     L.push(`{ // run ${c}`);
-    L.push(`  const q = p + ${vo(QO + 128 * c)}, x = xs + ${64 * c};`);
+    L.push(`  const q = p + ${vo(224 + 128 * c)}, x = xs + ${64 * c};`);
     for (const hi of [false, true]) {
       const hs = (hi ? 3 : 4) - 2 * c;
-      for (const [i0, i1] of five ? [[0, 4], [4, 8]] : [[0, 8]]) {
-        L.push(`  { // ${hi ? "high" : "low"} nibbles: sub-block ${2 * c + (hi ? 1 : 0)}${five ? `, steps ${i0}-${i1 - 1}` : ""}`);
+      for (const [i0, i1] of [[0, 4], [4, 8]]) {
+        L.push(`  { // ${hi ? "high" : "low"} nibbles: sub-block ${2 * c + (hi ? 1 : 0)}, steps ${i0}-${i1 - 1}`);
         L.push("    let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;");
         L.push(`    for (let i: usize = ${i0}; i < ${i1}; i++) {`);
-        L.push(`      const xb = v128.load32_splat(x + (i << 2)${hi ? ", 32" : ""}), v = q + (i << 6)${five ? ", h = p + 384 + (i << 6)" : ""};`);
+        L.push(`      const xb = v128.load32_splat(x + (i << 2)${hi ? ", 32" : ""}), v = q + (i << 6), h = p + 384 + (i << 6);`);
         for (let g = 0; g < 4; g++) {
           const off = g ? `, ${16 * g}` : "";
-          L.push(`      s${g} = i16x8.add(s${g}, dot16(xb, lv45(v128.load(v${off}), ${five ? `v128.load(h${off})` : "xb"}, ${hi}, ${five}, ${hs}, m15, bit)));`);
+          L.push(`      s${g} = i16x8.add(s${g}, dot16(xb, lv45(v128.load(v${off}), v128.load(h${off}), ${hi}, true, ${hs}, m15, bit)));`);
         }
         L.push("    }");
         for (let g = 0; g < 4; g++)
@@ -106,7 +107,7 @@ function tile4x8Steps() {
 }
 
 const FILES = [
-  ["matmul_kquant.ts", [["q5_K runs", "      ", () => runs(true)], ["q4_K runs", "      ", () => runs(false)],
+  ["matmul_kquant.ts", [["q5_K runs", "      ", runs],
     ["prefill quad steps", "        ", quadSteps], ["prefill four-token steps", "      ", fourTokenSteps]]],
   ["matmul_quant.ts", [["tile4x8 steps", "    ", tile4x8Steps]]],
 ];

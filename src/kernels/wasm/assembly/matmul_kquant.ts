@@ -341,12 +341,14 @@ function tile16Q6K(x8: usize, dx: usize, off: usize, g: usize, nsb: i32, out: us
 
 // Decode (T = 1) of q4_K / q5_K: the four groups of a quad (16 rows) at once, so each activation broadcast serves
 // four weight vectors, which lie side by side (the quad's groups are interleaved by 16 bytes): one sequential
-// stream. A super-block is 8 phases (run c, low or high nibbles = sub-block 2c or 2c+1); a phase is a loop
-// whose step broadcasts one activation word (a load, no shuffle) and adds one i16 dot to each group's sum,
-// and ends by scaling the sums with the sub-block scales (one i16 pair dot). The runs are written out by
-// scripts/gen_steps.mjs (AssemblyScript takes a load's offset only as a literal). Loops rather than straight
-// steps: the unrolled super-block (1,900 instructions a trip, one basic block a step) read q4_K from DRAM at
-// half the in-cache rate on an AMD EPYC (8.5 against 21 GB/s, 1 thread); these loops read it at q4_0's rate.
+// stream. A step broadcasts an activation word (a load, no shuffle) and adds one i16 dot to each group's sum;
+// a sub-block's sums are then scaled with its scales (one i16 pair dot). q4_K: one loop over the 4 runs c of
+// 8 steps, each step dotting one vector of every group with both its low (sub-block 2c) and high nibbles
+// (2c + 1), so each byte is loaded once and one loop's loads walk the stream with a fixed stride; q5_K: each
+// phase (run c, low or high nibbles) two loops of 4 steps (scripts/gen_steps.mjs writes the runs out: the
+// fifth bit's shift is a literal each). Loops rather than straight steps: the unrolled super-block (1,900
+// instructions a trip, one basic block a step) read q4_K from DRAM at 40 % of the in-cache rate on an AMD EPYC
+// (8.5 against 21 GB/s, 1 thread); these loops read it at 75-85 %.
 
 // Quant levels of one vector v (low or high nibbles), with q5_K's fifth bit from h shifted by hs.
 // @ts-ignore: decorator
@@ -621,132 +623,22 @@ function tile16Q6K(x8: usize, dx: usize, off: usize, g: usize, nsb: i32, out: us
       }
       // END q5_K runs
     } else {
-      // BEGIN q4_K runs (scripts/gen_steps.mjs)
-      { // run 0
-        const q = p + 384, x = xs + 0;
-        { // low nibbles: sub-block 0
-          let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
-          for (let i: usize = 0; i < 8; i++) {
-            const xb = v128.load32_splat(x + (i << 2)), v = q + (i << 6);
-            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), xb, false, false, 4, m15, bit)));
-            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), xb, false, false, 4, m15, bit)));
-            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), xb, false, false, 4, m15, bit)));
-            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), xb, false, false, 4, m15, bit)));
-          }
-          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p, 128))));
-          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p, 144))));
-          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p, 160))));
-          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p, 176))));
+      for (let c: usize = 0; c < 4; c++) { // run c: sub-blocks 2c, 2c + 1
+        const q = p + 384 + (c << 9), x = xs + (c << 6);
+        let l0 = i16x8.splat(0), l1 = l0, l2 = l0, l3 = l0, h0 = l0, h1 = l0, h2 = l0, h3 = l0;
+        for (let i: usize = 0; i < 8; i++) {
+          const xl = v128.load32_splat(x + (i << 2)), xh = v128.load32_splat(x + (i << 2), 32), v = q + (i << 6);
+          { const w = v128.load(v); l0 = i16x8.add(l0, dot16(xl, v128.and(w, m15))); h0 = i16x8.add(h0, dot16(xh, v128.and(i16x8.shr_u(w, 4), m15))); }
+          { const w = v128.load(v, 16); l1 = i16x8.add(l1, dot16(xl, v128.and(w, m15))); h1 = i16x8.add(h1, dot16(xh, v128.and(i16x8.shr_u(w, 4), m15))); }
+          { const w = v128.load(v, 32); l2 = i16x8.add(l2, dot16(xl, v128.and(w, m15))); h2 = i16x8.add(h2, dot16(xh, v128.and(i16x8.shr_u(w, 4), m15))); }
+          { const w = v128.load(v, 48); l3 = i16x8.add(l3, dot16(xl, v128.and(w, m15))); h3 = i16x8.add(h3, dot16(xh, v128.and(i16x8.shr_u(w, 4), m15))); }
         }
-        { // high nibbles: sub-block 1
-          let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
-          for (let i: usize = 0; i < 8; i++) {
-            const xb = v128.load32_splat(x + (i << 2), 32), v = q + (i << 6);
-            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), xb, true, false, 3, m15, bit)));
-            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), xb, true, false, 3, m15, bit)));
-            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), xb, true, false, 3, m15, bit)));
-            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), xb, true, false, 3, m15, bit)));
-          }
-          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p, 128))));
-          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p, 144))));
-          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p, 160))));
-          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p, 176))));
-        }
+        const sp = p + 128 + ((c >> 1) << 6) + ((c & 1) << 3);
+        { const sc = v128.load8x8_u(sp); a0 = i32x4.add(a0, i32x4.add(i32x4.dot_i16x8_s(l0, scLo(sc)), i32x4.dot_i16x8_s(h0, scHi(sc)))); }
+        { const sc = v128.load8x8_u(sp, 16); a1 = i32x4.add(a1, i32x4.add(i32x4.dot_i16x8_s(l1, scLo(sc)), i32x4.dot_i16x8_s(h1, scHi(sc)))); }
+        { const sc = v128.load8x8_u(sp, 32); a2 = i32x4.add(a2, i32x4.add(i32x4.dot_i16x8_s(l2, scLo(sc)), i32x4.dot_i16x8_s(h2, scHi(sc)))); }
+        { const sc = v128.load8x8_u(sp, 48); a3 = i32x4.add(a3, i32x4.add(i32x4.dot_i16x8_s(l3, scLo(sc)), i32x4.dot_i16x8_s(h3, scHi(sc)))); }
       }
-      { // run 1
-        const q = p + 896, x = xs + 64;
-        { // low nibbles: sub-block 2
-          let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
-          for (let i: usize = 0; i < 8; i++) {
-            const xb = v128.load32_splat(x + (i << 2)), v = q + (i << 6);
-            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), xb, false, false, 2, m15, bit)));
-            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), xb, false, false, 2, m15, bit)));
-            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), xb, false, false, 2, m15, bit)));
-            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), xb, false, false, 2, m15, bit)));
-          }
-          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p, 136))));
-          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p, 152))));
-          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p, 168))));
-          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p, 184))));
-        }
-        { // high nibbles: sub-block 3
-          let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
-          for (let i: usize = 0; i < 8; i++) {
-            const xb = v128.load32_splat(x + (i << 2), 32), v = q + (i << 6);
-            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), xb, true, false, 1, m15, bit)));
-            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), xb, true, false, 1, m15, bit)));
-            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), xb, true, false, 1, m15, bit)));
-            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), xb, true, false, 1, m15, bit)));
-          }
-          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p, 136))));
-          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p, 152))));
-          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p, 168))));
-          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p, 184))));
-        }
-      }
-      { // run 2
-        const q = p + 1408, x = xs + 128;
-        { // low nibbles: sub-block 4
-          let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
-          for (let i: usize = 0; i < 8; i++) {
-            const xb = v128.load32_splat(x + (i << 2)), v = q + (i << 6);
-            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), xb, false, false, 0, m15, bit)));
-            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), xb, false, false, 0, m15, bit)));
-            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), xb, false, false, 0, m15, bit)));
-            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), xb, false, false, 0, m15, bit)));
-          }
-          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p, 192))));
-          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p, 208))));
-          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p, 224))));
-          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p, 240))));
-        }
-        { // high nibbles: sub-block 5
-          let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
-          for (let i: usize = 0; i < 8; i++) {
-            const xb = v128.load32_splat(x + (i << 2), 32), v = q + (i << 6);
-            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), xb, true, false, -1, m15, bit)));
-            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), xb, true, false, -1, m15, bit)));
-            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), xb, true, false, -1, m15, bit)));
-            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), xb, true, false, -1, m15, bit)));
-          }
-          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p, 192))));
-          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p, 208))));
-          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p, 224))));
-          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p, 240))));
-        }
-      }
-      { // run 3
-        const q = p + 1920, x = xs + 192;
-        { // low nibbles: sub-block 6
-          let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
-          for (let i: usize = 0; i < 8; i++) {
-            const xb = v128.load32_splat(x + (i << 2)), v = q + (i << 6);
-            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), xb, false, false, -2, m15, bit)));
-            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), xb, false, false, -2, m15, bit)));
-            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), xb, false, false, -2, m15, bit)));
-            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), xb, false, false, -2, m15, bit)));
-          }
-          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p, 200))));
-          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p, 216))));
-          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p, 232))));
-          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p, 248))));
-        }
-        { // high nibbles: sub-block 7
-          let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
-          for (let i: usize = 0; i < 8; i++) {
-            const xb = v128.load32_splat(x + (i << 2), 32), v = q + (i << 6);
-            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), xb, true, false, -3, m15, bit)));
-            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), xb, true, false, -3, m15, bit)));
-            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), xb, true, false, -3, m15, bit)));
-            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), xb, true, false, -3, m15, bit)));
-          }
-          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p, 200))));
-          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p, 216))));
-          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p, 232))));
-          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p, 248))));
-        }
-      }
-      // END q4_K runs
     }
     // Σ_j m_j · Σ x over sub-block j: the mins as i16 pairs per row against the pair of activation sums.
     const e = xs - x8, ss = sums + (e >> 4);
