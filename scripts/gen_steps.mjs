@@ -10,8 +10,8 @@ import fs from "node:fs";
 
 const vo = (x) => ((x >> 4) << 6) + (x & 15); // byte x of a group super-block in its quad (interleaved by 16 bytes)
 
-// q5_K decode (tile16Q45K): run c's two phases (low nibbles: sub-block 2c, high: 2c + 1), each two loops of 4
-// steps over the four groups (p + 16 g) with one activation word broadcast a step; the i16 sums of 5-bit
+// q5_K decode (tile16Q45K): run c's two phases (low nibbles: sub-block 2c, high: 2c + 1), each a loop over two
+// halves of 4 steps over the four groups (p + 16 g) with one activation word broadcast a step; the i16 sums of 5-bit
 // levels (up to 31) are scaled every 4 steps, before they can overflow. The runs are spelled out for the fifth
 // bit's shift (4 - 2c, 3 - 2c), a literal each.
 function runs() {
@@ -21,20 +21,18 @@ function runs() {
     L.push(`  const q = p + ${vo(224 + 128 * c)}, x = xs + ${64 * c};`);
     for (const hi of [false, true]) {
       const hs = (hi ? 3 : 4) - 2 * c;
-      for (const [i0, i1] of [[0, 4], [4, 8]]) {
-        L.push(`  { // ${hi ? "high" : "low"} nibbles: sub-block ${2 * c + (hi ? 1 : 0)}, steps ${i0}-${i1 - 1}`);
-        L.push("    let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;");
-        L.push(`    for (let i: usize = ${i0}; i < ${i1}; i++) {`);
-        L.push(`      const xb = v128.load32_splat(x + (i << 2)${hi ? ", 32" : ""}), v = q + (i << 6), h = p + 384 + (i << 6);`);
-        for (let g = 0; g < 4; g++) {
-          const off = g ? `, ${16 * g}` : "";
-          L.push(`      s${g} = i16x8.add(s${g}, dot16(xb, lv45(v128.load(v${off}), v128.load(h${off}), ${hi}, true, ${hs}, m15, bit)));`);
-        }
-        L.push("    }");
-        for (let g = 0; g < 4; g++)
-          L.push(`    a${g} = i32x4.add(a${g}, i32x4.dot_i16x8_s(s${g}, sc${hi ? "Hi" : "Lo"}(v128.load8x8_u(p, ${vo(32 + 8 * c) + 16 * g}))));`);
-        L.push("  }");
+      L.push(`  for (let k: usize = 0; k < 8; k += 4) { // ${hi ? "high" : "low"} nibbles: sub-block ${2 * c + (hi ? 1 : 0)}, steps k … k + 3`);
+      L.push("    let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;");
+      L.push("    for (let i = k; i < k + 4; i++) {");
+      L.push(`      const xb = v128.load32_splat(x + (i << 2)${hi ? ", 32" : ""}), v = q + (i << 6), h = p + 384 + (i << 6);`);
+      for (let g = 0; g < 4; g++) {
+        const off = g ? `, ${16 * g}` : "";
+        L.push(`      s${g} = i16x8.add(s${g}, dot16(xb, lv45(v128.load(v${off}), v128.load(h${off}), ${hi}, true, ${hs}, m15, bit)));`);
       }
+      L.push("    }");
+      for (let g = 0; g < 4; g++)
+        L.push(`    a${g} = i32x4.add(a${g}, i32x4.dot_i16x8_s(s${g}, sc${hi ? "Hi" : "Lo"}(v128.load8x8_u(p, ${vo(32 + 8 * c) + 16 * g}))));`);
+      L.push("  }");
     }
     L.push("}");
   }

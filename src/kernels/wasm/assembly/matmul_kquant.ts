@@ -387,9 +387,9 @@ function tile16Q6K(x8: usize, dx: usize, off: usize, g: usize, nsb: i32, out: us
       // BEGIN q5_K runs (scripts/gen_steps.mjs)
       { // run 0
         const q = p + 896, x = xs + 0;
-        { // low nibbles: sub-block 0, steps 0-3
+        for (let k: usize = 0; k < 8; k += 4) { // low nibbles: sub-block 0, steps k … k + 3
           let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
-          for (let i: usize = 0; i < 4; i++) {
+          for (let i = k; i < k + 4; i++) {
             const xb = v128.load32_splat(x + (i << 2)), v = q + (i << 6), h = p + 384 + (i << 6);
             s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), v128.load(h), false, true, 4, m15, bit)));
             s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), v128.load(h, 16), false, true, 4, m15, bit)));
@@ -401,37 +401,9 @@ function tile16Q6K(x8: usize, dx: usize, off: usize, g: usize, nsb: i32, out: us
           a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p, 160))));
           a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p, 176))));
         }
-        { // low nibbles: sub-block 0, steps 4-7
+        for (let k: usize = 0; k < 8; k += 4) { // high nibbles: sub-block 1, steps k … k + 3
           let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
-          for (let i: usize = 4; i < 8; i++) {
-            const xb = v128.load32_splat(x + (i << 2)), v = q + (i << 6), h = p + 384 + (i << 6);
-            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), v128.load(h), false, true, 4, m15, bit)));
-            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), v128.load(h, 16), false, true, 4, m15, bit)));
-            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), v128.load(h, 32), false, true, 4, m15, bit)));
-            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), v128.load(h, 48), false, true, 4, m15, bit)));
-          }
-          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p, 128))));
-          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p, 144))));
-          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p, 160))));
-          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p, 176))));
-        }
-        { // high nibbles: sub-block 1, steps 0-3
-          let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
-          for (let i: usize = 0; i < 4; i++) {
-            const xb = v128.load32_splat(x + (i << 2), 32), v = q + (i << 6), h = p + 384 + (i << 6);
-            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), v128.load(h), true, true, 3, m15, bit)));
-            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), v128.load(h, 16), true, true, 3, m15, bit)));
-            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), v128.load(h, 32), true, true, 3, m15, bit)));
-            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), v128.load(h, 48), true, true, 3, m15, bit)));
-          }
-          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p, 128))));
-          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p, 144))));
-          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p, 160))));
-          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p, 176))));
-        }
-        { // high nibbles: sub-block 1, steps 4-7
-          let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
-          for (let i: usize = 4; i < 8; i++) {
+          for (let i = k; i < k + 4; i++) {
             const xb = v128.load32_splat(x + (i << 2), 32), v = q + (i << 6), h = p + 384 + (i << 6);
             s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), v128.load(h), true, true, 3, m15, bit)));
             s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), v128.load(h, 16), true, true, 3, m15, bit)));
@@ -446,9 +418,9 @@ function tile16Q6K(x8: usize, dx: usize, off: usize, g: usize, nsb: i32, out: us
       }
       { // run 1
         const q = p + 1408, x = xs + 64;
-        { // low nibbles: sub-block 2, steps 0-3
+        for (let k: usize = 0; k < 8; k += 4) { // low nibbles: sub-block 2, steps k … k + 3
           let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
-          for (let i: usize = 0; i < 4; i++) {
+          for (let i = k; i < k + 4; i++) {
             const xb = v128.load32_splat(x + (i << 2)), v = q + (i << 6), h = p + 384 + (i << 6);
             s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), v128.load(h), false, true, 2, m15, bit)));
             s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), v128.load(h, 16), false, true, 2, m15, bit)));
@@ -460,37 +432,9 @@ function tile16Q6K(x8: usize, dx: usize, off: usize, g: usize, nsb: i32, out: us
           a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p, 168))));
           a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p, 184))));
         }
-        { // low nibbles: sub-block 2, steps 4-7
+        for (let k: usize = 0; k < 8; k += 4) { // high nibbles: sub-block 3, steps k … k + 3
           let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
-          for (let i: usize = 4; i < 8; i++) {
-            const xb = v128.load32_splat(x + (i << 2)), v = q + (i << 6), h = p + 384 + (i << 6);
-            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), v128.load(h), false, true, 2, m15, bit)));
-            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), v128.load(h, 16), false, true, 2, m15, bit)));
-            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), v128.load(h, 32), false, true, 2, m15, bit)));
-            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), v128.load(h, 48), false, true, 2, m15, bit)));
-          }
-          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p, 136))));
-          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p, 152))));
-          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p, 168))));
-          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p, 184))));
-        }
-        { // high nibbles: sub-block 3, steps 0-3
-          let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
-          for (let i: usize = 0; i < 4; i++) {
-            const xb = v128.load32_splat(x + (i << 2), 32), v = q + (i << 6), h = p + 384 + (i << 6);
-            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), v128.load(h), true, true, 1, m15, bit)));
-            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), v128.load(h, 16), true, true, 1, m15, bit)));
-            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), v128.load(h, 32), true, true, 1, m15, bit)));
-            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), v128.load(h, 48), true, true, 1, m15, bit)));
-          }
-          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p, 136))));
-          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p, 152))));
-          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p, 168))));
-          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p, 184))));
-        }
-        { // high nibbles: sub-block 3, steps 4-7
-          let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
-          for (let i: usize = 4; i < 8; i++) {
+          for (let i = k; i < k + 4; i++) {
             const xb = v128.load32_splat(x + (i << 2), 32), v = q + (i << 6), h = p + 384 + (i << 6);
             s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), v128.load(h), true, true, 1, m15, bit)));
             s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), v128.load(h, 16), true, true, 1, m15, bit)));
@@ -505,9 +449,9 @@ function tile16Q6K(x8: usize, dx: usize, off: usize, g: usize, nsb: i32, out: us
       }
       { // run 2
         const q = p + 1920, x = xs + 128;
-        { // low nibbles: sub-block 4, steps 0-3
+        for (let k: usize = 0; k < 8; k += 4) { // low nibbles: sub-block 4, steps k … k + 3
           let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
-          for (let i: usize = 0; i < 4; i++) {
+          for (let i = k; i < k + 4; i++) {
             const xb = v128.load32_splat(x + (i << 2)), v = q + (i << 6), h = p + 384 + (i << 6);
             s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), v128.load(h), false, true, 0, m15, bit)));
             s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), v128.load(h, 16), false, true, 0, m15, bit)));
@@ -519,37 +463,9 @@ function tile16Q6K(x8: usize, dx: usize, off: usize, g: usize, nsb: i32, out: us
           a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p, 224))));
           a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p, 240))));
         }
-        { // low nibbles: sub-block 4, steps 4-7
+        for (let k: usize = 0; k < 8; k += 4) { // high nibbles: sub-block 5, steps k … k + 3
           let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
-          for (let i: usize = 4; i < 8; i++) {
-            const xb = v128.load32_splat(x + (i << 2)), v = q + (i << 6), h = p + 384 + (i << 6);
-            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), v128.load(h), false, true, 0, m15, bit)));
-            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), v128.load(h, 16), false, true, 0, m15, bit)));
-            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), v128.load(h, 32), false, true, 0, m15, bit)));
-            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), v128.load(h, 48), false, true, 0, m15, bit)));
-          }
-          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p, 192))));
-          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p, 208))));
-          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p, 224))));
-          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p, 240))));
-        }
-        { // high nibbles: sub-block 5, steps 0-3
-          let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
-          for (let i: usize = 0; i < 4; i++) {
-            const xb = v128.load32_splat(x + (i << 2), 32), v = q + (i << 6), h = p + 384 + (i << 6);
-            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), v128.load(h), true, true, -1, m15, bit)));
-            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), v128.load(h, 16), true, true, -1, m15, bit)));
-            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), v128.load(h, 32), true, true, -1, m15, bit)));
-            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), v128.load(h, 48), true, true, -1, m15, bit)));
-          }
-          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p, 192))));
-          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p, 208))));
-          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p, 224))));
-          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p, 240))));
-        }
-        { // high nibbles: sub-block 5, steps 4-7
-          let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
-          for (let i: usize = 4; i < 8; i++) {
+          for (let i = k; i < k + 4; i++) {
             const xb = v128.load32_splat(x + (i << 2), 32), v = q + (i << 6), h = p + 384 + (i << 6);
             s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), v128.load(h), true, true, -1, m15, bit)));
             s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), v128.load(h, 16), true, true, -1, m15, bit)));
@@ -564,9 +480,9 @@ function tile16Q6K(x8: usize, dx: usize, off: usize, g: usize, nsb: i32, out: us
       }
       { // run 3
         const q = p + 2432, x = xs + 192;
-        { // low nibbles: sub-block 6, steps 0-3
+        for (let k: usize = 0; k < 8; k += 4) { // low nibbles: sub-block 6, steps k … k + 3
           let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
-          for (let i: usize = 0; i < 4; i++) {
+          for (let i = k; i < k + 4; i++) {
             const xb = v128.load32_splat(x + (i << 2)), v = q + (i << 6), h = p + 384 + (i << 6);
             s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), v128.load(h), false, true, -2, m15, bit)));
             s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), v128.load(h, 16), false, true, -2, m15, bit)));
@@ -578,37 +494,9 @@ function tile16Q6K(x8: usize, dx: usize, off: usize, g: usize, nsb: i32, out: us
           a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p, 232))));
           a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p, 248))));
         }
-        { // low nibbles: sub-block 6, steps 4-7
+        for (let k: usize = 0; k < 8; k += 4) { // high nibbles: sub-block 7, steps k … k + 3
           let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
-          for (let i: usize = 4; i < 8; i++) {
-            const xb = v128.load32_splat(x + (i << 2)), v = q + (i << 6), h = p + 384 + (i << 6);
-            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), v128.load(h), false, true, -2, m15, bit)));
-            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), v128.load(h, 16), false, true, -2, m15, bit)));
-            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), v128.load(h, 32), false, true, -2, m15, bit)));
-            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), v128.load(h, 48), false, true, -2, m15, bit)));
-          }
-          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p, 200))));
-          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p, 216))));
-          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p, 232))));
-          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p, 248))));
-        }
-        { // high nibbles: sub-block 7, steps 0-3
-          let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
-          for (let i: usize = 0; i < 4; i++) {
-            const xb = v128.load32_splat(x + (i << 2), 32), v = q + (i << 6), h = p + 384 + (i << 6);
-            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), v128.load(h), true, true, -3, m15, bit)));
-            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), v128.load(h, 16), true, true, -3, m15, bit)));
-            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), v128.load(h, 32), true, true, -3, m15, bit)));
-            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), v128.load(h, 48), true, true, -3, m15, bit)));
-          }
-          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p, 200))));
-          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p, 216))));
-          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p, 232))));
-          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p, 248))));
-        }
-        { // high nibbles: sub-block 7, steps 4-7
-          let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
-          for (let i: usize = 4; i < 8; i++) {
+          for (let i = k; i < k + 4; i++) {
             const xb = v128.load32_splat(x + (i << 2), 32), v = q + (i << 6), h = p + 384 + (i << 6);
             s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), v128.load(h), true, true, -3, m15, bit)));
             s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), v128.load(h, 16), true, true, -3, m15, bit)));
