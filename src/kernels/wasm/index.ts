@@ -324,7 +324,8 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
           job(Op.quantActK, px, K, q8, d, s, off);
           pool.run(T, itemChunk(T, T * K));
           job(Op.matmulKQuant, po, q8, d, s, off, m.ptr, kind, T, N, K);
-          tile = T % 2 === 1 ? 16 : 4; // decode's 16-row tiles read a quad of groups (an odd count's last token too)
+          // decode's 16-row tiles read a quad of groups (an odd count's last token too; two q4_K rows together)
+          tile = T % 2 === 1 || (T === 2 && kind === 0) ? 16 : 4;
           break;
         }
         // q5_0 / q5_1 (activations as q4_0's; rows in ggml's layout, any split)

@@ -544,6 +544,72 @@ function tile16Q4K(x8: usize, dx: usize, sums: usize, g: usize, nsb: i32, out: u
   tile16Q45K(x8, dx, sums, g, nsb, out, false);
 }
 
+/**
+ * A batched step of two activation rows (x8 and x8 + K, their dx, sums a super-block row apart) against a quad of
+ * q4_K groups at g -> oa[0..16), ob[0..16): tile16Q45K's sums for both rows, each quant vector loaded and unpacked
+ * once for the two (low nibbles, then high, a loop each), where the decode tile once per row unpacks it twice.
+ */
+function tile16Q4K2(x8: usize, dx: usize, sums: usize, K: usize, g: usize, nsb: i32, oa: usize, ob: usize): void {
+  const m15 = v128.load(BYTE_CONSTS, M15);
+  const end = g + <usize>nsb * (4 * 608), db = <usize>nsb << 2, sb = K >> 4;
+  let p = g, xs = x8;
+  v128.store(oa, f32x4.splat(0)); v128.store(oa, f32x4.splat(0), 16); v128.store(oa, f32x4.splat(0), 32); v128.store(oa, f32x4.splat(0), 48);
+  v128.store(ob, f32x4.splat(0)); v128.store(ob, f32x4.splat(0), 16); v128.store(ob, f32x4.splat(0), 32); v128.store(ob, f32x4.splat(0), 48);
+  do {
+    let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
+    let b0 = i32x4.splat(0), b1 = i32x4.splat(0), b2 = i32x4.splat(0), b3 = i32x4.splat(0);
+    for (let c: usize = 0; c < 4; c++) { // run c: sub-blocks 2c (low nibbles), 2c + 1 (high)
+      const q = p + 384 + (c << 9), x = xs + (c << 6), sp = p + 128 + ((c >> 1) << 6) + ((c & 1) << 3);
+      {
+        let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0, t0 = s0, t1 = s0, t2 = s0, t3 = s0;
+        for (let i: usize = 0; i < 8; i++) {
+          const xa = v128.load32_splat(x + (i << 2)), xb = v128.load32_splat(x + K + (i << 2)), v = q + (i << 6);
+          { const w = v128.and(v128.load(v), m15); s0 = i16x8.add(s0, dot16(xa, w)); t0 = i16x8.add(t0, dot16(xb, w)); }
+          { const w = v128.and(v128.load(v, 16), m15); s1 = i16x8.add(s1, dot16(xa, w)); t1 = i16x8.add(t1, dot16(xb, w)); }
+          { const w = v128.and(v128.load(v, 32), m15); s2 = i16x8.add(s2, dot16(xa, w)); t2 = i16x8.add(t2, dot16(xb, w)); }
+          { const w = v128.and(v128.load(v, 48), m15); s3 = i16x8.add(s3, dot16(xa, w)); t3 = i16x8.add(t3, dot16(xb, w)); }
+        }
+        { const sc = scLo(v128.load8x8_u(sp)); a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, sc)); b0 = i32x4.add(b0, i32x4.dot_i16x8_s(t0, sc)); }
+        { const sc = scLo(v128.load8x8_u(sp, 16)); a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, sc)); b1 = i32x4.add(b1, i32x4.dot_i16x8_s(t1, sc)); }
+        { const sc = scLo(v128.load8x8_u(sp, 32)); a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, sc)); b2 = i32x4.add(b2, i32x4.dot_i16x8_s(t2, sc)); }
+        { const sc = scLo(v128.load8x8_u(sp, 48)); a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, sc)); b3 = i32x4.add(b3, i32x4.dot_i16x8_s(t3, sc)); }
+      }
+      {
+        let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0, t0 = s0, t1 = s0, t2 = s0, t3 = s0;
+        for (let i: usize = 0; i < 8; i++) {
+          const xa = v128.load32_splat(x + (i << 2), 32), xb = v128.load32_splat(x + K + (i << 2), 32), v = q + (i << 6);
+          { const w = v128.and(i16x8.shr_u(v128.load(v), 4), m15); s0 = i16x8.add(s0, dot16(xa, w)); t0 = i16x8.add(t0, dot16(xb, w)); }
+          { const w = v128.and(i16x8.shr_u(v128.load(v, 16), 4), m15); s1 = i16x8.add(s1, dot16(xa, w)); t1 = i16x8.add(t1, dot16(xb, w)); }
+          { const w = v128.and(i16x8.shr_u(v128.load(v, 32), 4), m15); s2 = i16x8.add(s2, dot16(xa, w)); t2 = i16x8.add(t2, dot16(xb, w)); }
+          { const w = v128.and(i16x8.shr_u(v128.load(v, 48), 4), m15); s3 = i16x8.add(s3, dot16(xa, w)); t3 = i16x8.add(t3, dot16(xb, w)); }
+        }
+        { const sc = scHi(v128.load8x8_u(sp)); a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, sc)); b0 = i32x4.add(b0, i32x4.dot_i16x8_s(t0, sc)); }
+        { const sc = scHi(v128.load8x8_u(sp, 16)); a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, sc)); b1 = i32x4.add(b1, i32x4.dot_i16x8_s(t1, sc)); }
+        { const sc = scHi(v128.load8x8_u(sp, 32)); a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, sc)); b2 = i32x4.add(b2, i32x4.dot_i16x8_s(t2, sc)); }
+        { const sc = scHi(v128.load8x8_u(sp, 48)); a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, sc)); b3 = i32x4.add(b3, i32x4.dot_i16x8_s(t3, sc)); }
+      }
+    }
+    const e = xs - x8, sa = sums + (e >> 4), da = dx + (e >> 6);
+    {
+      const m0 = v128.load32_splat(sa), m1 = v128.load32_splat(sa, 4), m2 = v128.load32_splat(sa, 8), m3 = v128.load32_splat(sa, 12);
+      const dxv = v128.load32_splat(da);
+      v128.store(oa, f32x4.add(v128.load(oa), fin45(p, a0, m0, m1, m2, m3, dxv)));
+      v128.store(oa, f32x4.add(v128.load(oa, 16), fin45(p + 16, a1, m0, m1, m2, m3, dxv)), 16);
+      v128.store(oa, f32x4.add(v128.load(oa, 32), fin45(p + 32, a2, m0, m1, m2, m3, dxv)), 32);
+      v128.store(oa, f32x4.add(v128.load(oa, 48), fin45(p + 48, a3, m0, m1, m2, m3, dxv)), 48);
+    }
+    {
+      const s = sa + sb, m0 = v128.load32_splat(s), m1 = v128.load32_splat(s, 4), m2 = v128.load32_splat(s, 8), m3 = v128.load32_splat(s, 12);
+      const dxv = v128.load32_splat(da + db);
+      v128.store(ob, f32x4.add(v128.load(ob), fin45(p, b0, m0, m1, m2, m3, dxv)));
+      v128.store(ob, f32x4.add(v128.load(ob, 16), fin45(p + 16, b1, m0, m1, m2, m3, dxv)), 16);
+      v128.store(ob, f32x4.add(v128.load(ob, 32), fin45(p + 32, b2, m0, m1, m2, m3, dxv)), 32);
+      v128.store(ob, f32x4.add(v128.load(ob, 48), fin45(p + 48, b3, m0, m1, m2, m3, dxv)), 48);
+    }
+    p += 4 * 608; xs += 256;
+  } while (p != end);
+}
+
 function tile16Q5K(x8: usize, dx: usize, sums: usize, g: usize, nsb: i32, out: usize): void {
   tile16Q45K(x8, dx, sums, g, nsb, out, true);
 }
@@ -860,7 +926,11 @@ function loopK<Q>(out: usize, x8: usize, dx: usize, sums: usize, off: usize, w: 
   // the 4-row tiles below would take it alone through tile4K, a group at a time (T = 3: 25 % slower in all).
   // Rows [n0, nq) then run tokens [0, tq) in the 4-row tiles.
   let tq = T, nq = n0;
-  if (T > 1 && (T & 1) != 0 && (n0 & 15) == 0) {
+  if (sizeof<Q>() == 1 && T == 2 && (n0 & 15) == 0) { // a batched step of two rows: both at once, whole quads
+    for (; nq + 16 <= n1; nq += 16)
+      tile16Q4K2(x8, dx, sums, <usize>K, kqGroupAt(w, nsb, gb, nq >> 2), nsb, out + (<usize>nq << 2), out + ((<usize>N + nq) << 2));
+    tq = 0;
+  } else if (T > 1 && (T & 1) != 0 && (n0 & 15) == 0) {
     const t = <usize>(T - 1), x = x8 + t * K, d = dx + ((t * nsb) << 2), s = sums + ((t * K) >> 4), f = off + ((t * K) >> 3);
     for (; nq + 16 <= n1; nq += 16) decodeQuad<Q>(x, d, s, f, kqGroupAt(w, nsb, gb, nq >> 2), nsb, out + ((t * N + nq) << 2));
     tq = T - 1;
