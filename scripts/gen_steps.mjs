@@ -7,7 +7,6 @@
 //   node scripts/gen_steps.mjs && npm run build:kernels     (--check: only say whether the sources are current)
 import fs from "node:fs";
 
-
 const vo = (x) => ((x >> 4) << 6) + (x & 15); // byte x of a group super-block in its quad (interleaved by 16 bytes)
 
 // q5_K decode (tile16Q45K): run c's two phases (low nibbles: sub-block 2c, high: 2c + 1), each a loop over two
