@@ -86,7 +86,8 @@ function fourTokenSteps() {
 }
 
 // q8_0 / q4_0 prefill (tile4x8): steps 1 … 15 of a block (step 0 is written by hand, starting the sums); one load
-// brings the 4 tokens' activation pair (quad), a lane shuffle broadcasts each against the two groups' vectors.
+// broadcasts each token's activation pair (quad) from memory (a load port, where a lane shuffle of one load took
+// a vector port from the dots: 5-8 % faster) against the two groups' vectors.
 // q4_0's relaxed block has 8 quad steps, q8_0's (and the plain build's q4_0) 16 pair steps.
 function tile4x8Steps() {
   const L = [];
@@ -94,9 +95,9 @@ function tile4x8Steps() {
     if (k === 8) L.push("if (isSigned<W>() || !ASC_FEATURE_RELAXED_SIMD) {");
     const ind = k < 8 ? "" : "  ";
     L.push(`${ind}if (p != ${k + 1}) {`);
-    L.push(`${ind}  const xv = v128.load(x, ${16 * k}), va = v128.load(p, ${32 * k}), vb = v128.load(p, ${32 * k + 16});`);
+    L.push(`${ind}  const va = v128.load(p, ${32 * k}), vb = v128.load(p, ${32 * k + 16});`);
     for (let l = 0; l < 4; l++)
-      L.push(`${ind}  ${l ? "" : "let "}xt = v128.shuffle<i32>(xv, xv, ${l}, ${l}, ${l}, ${l}); r${l}0 = step<W>(r${l}0, va, xt); r${l}1 = step<W>(r${l}1, vb, xt);`);
+      L.push(`${ind}  ${l ? "" : "let "}xt = v128.load32_splat(x, ${16 * k + 4 * l}); r${l}0 = step<W>(r${l}0, va, xt); r${l}1 = step<W>(r${l}1, vb, xt);`);
     L.push(`${ind}}`);
   }
   L.push("}");

@@ -548,8 +548,9 @@ function unpackGroup<W>(g: usize, nb: i32, s: usize): void {
 /**
  * Four activation rows (their interleaved q16, or for q4_0's nibble quads q8, at x; scales at d and corrections
  * at c, see quantizeAct) against a pair of groups' unpacked pairs or quads at s (scales of the repacked groups at
- * g0, g1): the 4 × 8 outputs accumulated block by block in acc (4 rows of 32 bytes, zeroed here). Two steps a
- * loop trip: one load brings the 4 rows' pair (quad), a lane shuffle broadcasts each.
+ * g0, g1): the 4 × 8 outputs accumulated block by block in acc (4 rows of 32 bytes, zeroed here). Each row's
+ * pair (quad) is broadcast from memory (vbroadcastss, on a load port): lane shuffles of one load took vector
+ * ports from the dots (5-8 % slower).
  */
 function tile4x8<W>(x: usize, d: usize, c: usize, s: usize, g0: usize, g1: usize, nb: i32, acc: usize): void {
   const z = f32x4.splat(0), m = v128.load(HALF_CONSTS), one = v128.load(BYTE_CONSTS, MW1);
@@ -560,117 +561,117 @@ function tile4x8<W>(x: usize, d: usize, c: usize, s: usize, g0: usize, g1: usize
     // A block's steps written out with literal offsets (no loop counter, 24-29 % fewer instructions a block than
     // a do-while of one step), each its own basic block (`if (p != k)`: p >= 1024, always taken) so that V8 does
     // not load every step's vectors first and spill them. Step 0 starts the sums (no zeros to merge at a join).
-    const xv0 = v128.load(x), va0 = v128.load(p), vb0 = v128.load(p, 16);
-    let xt0 = v128.shuffle<i32>(xv0, xv0, 0, 0, 0, 0), r00 = first<W>(va0, xt0), r01 = first<W>(vb0, xt0);
-    xt0 = v128.shuffle<i32>(xv0, xv0, 1, 1, 1, 1); let r10 = first<W>(va0, xt0), r11 = first<W>(vb0, xt0);
-    xt0 = v128.shuffle<i32>(xv0, xv0, 2, 2, 2, 2); let r20 = first<W>(va0, xt0), r21 = first<W>(vb0, xt0);
-    xt0 = v128.shuffle<i32>(xv0, xv0, 3, 3, 3, 3); let r30 = first<W>(va0, xt0), r31 = first<W>(vb0, xt0);
+    const va0 = v128.load(p), vb0 = v128.load(p, 16);
+    let xt0 = v128.load32_splat(x), r00 = first<W>(va0, xt0), r01 = first<W>(vb0, xt0);
+    xt0 = v128.load32_splat(x, 4); let r10 = first<W>(va0, xt0), r11 = first<W>(vb0, xt0);
+    xt0 = v128.load32_splat(x, 8); let r20 = first<W>(va0, xt0), r21 = first<W>(vb0, xt0);
+    xt0 = v128.load32_splat(x, 12); let r30 = first<W>(va0, xt0), r31 = first<W>(vb0, xt0);
     // BEGIN tile4x8 steps (scripts/gen_steps.mjs)
     if (p != 2) {
-      const xv = v128.load(x, 16), va = v128.load(p, 32), vb = v128.load(p, 48);
-      let xt = v128.shuffle<i32>(xv, xv, 0, 0, 0, 0); r00 = step<W>(r00, va, xt); r01 = step<W>(r01, vb, xt);
-      xt = v128.shuffle<i32>(xv, xv, 1, 1, 1, 1); r10 = step<W>(r10, va, xt); r11 = step<W>(r11, vb, xt);
-      xt = v128.shuffle<i32>(xv, xv, 2, 2, 2, 2); r20 = step<W>(r20, va, xt); r21 = step<W>(r21, vb, xt);
-      xt = v128.shuffle<i32>(xv, xv, 3, 3, 3, 3); r30 = step<W>(r30, va, xt); r31 = step<W>(r31, vb, xt);
+      const va = v128.load(p, 32), vb = v128.load(p, 48);
+      let xt = v128.load32_splat(x, 16); r00 = step<W>(r00, va, xt); r01 = step<W>(r01, vb, xt);
+      xt = v128.load32_splat(x, 20); r10 = step<W>(r10, va, xt); r11 = step<W>(r11, vb, xt);
+      xt = v128.load32_splat(x, 24); r20 = step<W>(r20, va, xt); r21 = step<W>(r21, vb, xt);
+      xt = v128.load32_splat(x, 28); r30 = step<W>(r30, va, xt); r31 = step<W>(r31, vb, xt);
     }
     if (p != 3) {
-      const xv = v128.load(x, 32), va = v128.load(p, 64), vb = v128.load(p, 80);
-      let xt = v128.shuffle<i32>(xv, xv, 0, 0, 0, 0); r00 = step<W>(r00, va, xt); r01 = step<W>(r01, vb, xt);
-      xt = v128.shuffle<i32>(xv, xv, 1, 1, 1, 1); r10 = step<W>(r10, va, xt); r11 = step<W>(r11, vb, xt);
-      xt = v128.shuffle<i32>(xv, xv, 2, 2, 2, 2); r20 = step<W>(r20, va, xt); r21 = step<W>(r21, vb, xt);
-      xt = v128.shuffle<i32>(xv, xv, 3, 3, 3, 3); r30 = step<W>(r30, va, xt); r31 = step<W>(r31, vb, xt);
+      const va = v128.load(p, 64), vb = v128.load(p, 80);
+      let xt = v128.load32_splat(x, 32); r00 = step<W>(r00, va, xt); r01 = step<W>(r01, vb, xt);
+      xt = v128.load32_splat(x, 36); r10 = step<W>(r10, va, xt); r11 = step<W>(r11, vb, xt);
+      xt = v128.load32_splat(x, 40); r20 = step<W>(r20, va, xt); r21 = step<W>(r21, vb, xt);
+      xt = v128.load32_splat(x, 44); r30 = step<W>(r30, va, xt); r31 = step<W>(r31, vb, xt);
     }
     if (p != 4) {
-      const xv = v128.load(x, 48), va = v128.load(p, 96), vb = v128.load(p, 112);
-      let xt = v128.shuffle<i32>(xv, xv, 0, 0, 0, 0); r00 = step<W>(r00, va, xt); r01 = step<W>(r01, vb, xt);
-      xt = v128.shuffle<i32>(xv, xv, 1, 1, 1, 1); r10 = step<W>(r10, va, xt); r11 = step<W>(r11, vb, xt);
-      xt = v128.shuffle<i32>(xv, xv, 2, 2, 2, 2); r20 = step<W>(r20, va, xt); r21 = step<W>(r21, vb, xt);
-      xt = v128.shuffle<i32>(xv, xv, 3, 3, 3, 3); r30 = step<W>(r30, va, xt); r31 = step<W>(r31, vb, xt);
+      const va = v128.load(p, 96), vb = v128.load(p, 112);
+      let xt = v128.load32_splat(x, 48); r00 = step<W>(r00, va, xt); r01 = step<W>(r01, vb, xt);
+      xt = v128.load32_splat(x, 52); r10 = step<W>(r10, va, xt); r11 = step<W>(r11, vb, xt);
+      xt = v128.load32_splat(x, 56); r20 = step<W>(r20, va, xt); r21 = step<W>(r21, vb, xt);
+      xt = v128.load32_splat(x, 60); r30 = step<W>(r30, va, xt); r31 = step<W>(r31, vb, xt);
     }
     if (p != 5) {
-      const xv = v128.load(x, 64), va = v128.load(p, 128), vb = v128.load(p, 144);
-      let xt = v128.shuffle<i32>(xv, xv, 0, 0, 0, 0); r00 = step<W>(r00, va, xt); r01 = step<W>(r01, vb, xt);
-      xt = v128.shuffle<i32>(xv, xv, 1, 1, 1, 1); r10 = step<W>(r10, va, xt); r11 = step<W>(r11, vb, xt);
-      xt = v128.shuffle<i32>(xv, xv, 2, 2, 2, 2); r20 = step<W>(r20, va, xt); r21 = step<W>(r21, vb, xt);
-      xt = v128.shuffle<i32>(xv, xv, 3, 3, 3, 3); r30 = step<W>(r30, va, xt); r31 = step<W>(r31, vb, xt);
+      const va = v128.load(p, 128), vb = v128.load(p, 144);
+      let xt = v128.load32_splat(x, 64); r00 = step<W>(r00, va, xt); r01 = step<W>(r01, vb, xt);
+      xt = v128.load32_splat(x, 68); r10 = step<W>(r10, va, xt); r11 = step<W>(r11, vb, xt);
+      xt = v128.load32_splat(x, 72); r20 = step<W>(r20, va, xt); r21 = step<W>(r21, vb, xt);
+      xt = v128.load32_splat(x, 76); r30 = step<W>(r30, va, xt); r31 = step<W>(r31, vb, xt);
     }
     if (p != 6) {
-      const xv = v128.load(x, 80), va = v128.load(p, 160), vb = v128.load(p, 176);
-      let xt = v128.shuffle<i32>(xv, xv, 0, 0, 0, 0); r00 = step<W>(r00, va, xt); r01 = step<W>(r01, vb, xt);
-      xt = v128.shuffle<i32>(xv, xv, 1, 1, 1, 1); r10 = step<W>(r10, va, xt); r11 = step<W>(r11, vb, xt);
-      xt = v128.shuffle<i32>(xv, xv, 2, 2, 2, 2); r20 = step<W>(r20, va, xt); r21 = step<W>(r21, vb, xt);
-      xt = v128.shuffle<i32>(xv, xv, 3, 3, 3, 3); r30 = step<W>(r30, va, xt); r31 = step<W>(r31, vb, xt);
+      const va = v128.load(p, 160), vb = v128.load(p, 176);
+      let xt = v128.load32_splat(x, 80); r00 = step<W>(r00, va, xt); r01 = step<W>(r01, vb, xt);
+      xt = v128.load32_splat(x, 84); r10 = step<W>(r10, va, xt); r11 = step<W>(r11, vb, xt);
+      xt = v128.load32_splat(x, 88); r20 = step<W>(r20, va, xt); r21 = step<W>(r21, vb, xt);
+      xt = v128.load32_splat(x, 92); r30 = step<W>(r30, va, xt); r31 = step<W>(r31, vb, xt);
     }
     if (p != 7) {
-      const xv = v128.load(x, 96), va = v128.load(p, 192), vb = v128.load(p, 208);
-      let xt = v128.shuffle<i32>(xv, xv, 0, 0, 0, 0); r00 = step<W>(r00, va, xt); r01 = step<W>(r01, vb, xt);
-      xt = v128.shuffle<i32>(xv, xv, 1, 1, 1, 1); r10 = step<W>(r10, va, xt); r11 = step<W>(r11, vb, xt);
-      xt = v128.shuffle<i32>(xv, xv, 2, 2, 2, 2); r20 = step<W>(r20, va, xt); r21 = step<W>(r21, vb, xt);
-      xt = v128.shuffle<i32>(xv, xv, 3, 3, 3, 3); r30 = step<W>(r30, va, xt); r31 = step<W>(r31, vb, xt);
+      const va = v128.load(p, 192), vb = v128.load(p, 208);
+      let xt = v128.load32_splat(x, 96); r00 = step<W>(r00, va, xt); r01 = step<W>(r01, vb, xt);
+      xt = v128.load32_splat(x, 100); r10 = step<W>(r10, va, xt); r11 = step<W>(r11, vb, xt);
+      xt = v128.load32_splat(x, 104); r20 = step<W>(r20, va, xt); r21 = step<W>(r21, vb, xt);
+      xt = v128.load32_splat(x, 108); r30 = step<W>(r30, va, xt); r31 = step<W>(r31, vb, xt);
     }
     if (p != 8) {
-      const xv = v128.load(x, 112), va = v128.load(p, 224), vb = v128.load(p, 240);
-      let xt = v128.shuffle<i32>(xv, xv, 0, 0, 0, 0); r00 = step<W>(r00, va, xt); r01 = step<W>(r01, vb, xt);
-      xt = v128.shuffle<i32>(xv, xv, 1, 1, 1, 1); r10 = step<W>(r10, va, xt); r11 = step<W>(r11, vb, xt);
-      xt = v128.shuffle<i32>(xv, xv, 2, 2, 2, 2); r20 = step<W>(r20, va, xt); r21 = step<W>(r21, vb, xt);
-      xt = v128.shuffle<i32>(xv, xv, 3, 3, 3, 3); r30 = step<W>(r30, va, xt); r31 = step<W>(r31, vb, xt);
+      const va = v128.load(p, 224), vb = v128.load(p, 240);
+      let xt = v128.load32_splat(x, 112); r00 = step<W>(r00, va, xt); r01 = step<W>(r01, vb, xt);
+      xt = v128.load32_splat(x, 116); r10 = step<W>(r10, va, xt); r11 = step<W>(r11, vb, xt);
+      xt = v128.load32_splat(x, 120); r20 = step<W>(r20, va, xt); r21 = step<W>(r21, vb, xt);
+      xt = v128.load32_splat(x, 124); r30 = step<W>(r30, va, xt); r31 = step<W>(r31, vb, xt);
     }
     if (isSigned<W>() || !ASC_FEATURE_RELAXED_SIMD) {
       if (p != 9) {
-        const xv = v128.load(x, 128), va = v128.load(p, 256), vb = v128.load(p, 272);
-        let xt = v128.shuffle<i32>(xv, xv, 0, 0, 0, 0); r00 = step<W>(r00, va, xt); r01 = step<W>(r01, vb, xt);
-        xt = v128.shuffle<i32>(xv, xv, 1, 1, 1, 1); r10 = step<W>(r10, va, xt); r11 = step<W>(r11, vb, xt);
-        xt = v128.shuffle<i32>(xv, xv, 2, 2, 2, 2); r20 = step<W>(r20, va, xt); r21 = step<W>(r21, vb, xt);
-        xt = v128.shuffle<i32>(xv, xv, 3, 3, 3, 3); r30 = step<W>(r30, va, xt); r31 = step<W>(r31, vb, xt);
+        const va = v128.load(p, 256), vb = v128.load(p, 272);
+        let xt = v128.load32_splat(x, 128); r00 = step<W>(r00, va, xt); r01 = step<W>(r01, vb, xt);
+        xt = v128.load32_splat(x, 132); r10 = step<W>(r10, va, xt); r11 = step<W>(r11, vb, xt);
+        xt = v128.load32_splat(x, 136); r20 = step<W>(r20, va, xt); r21 = step<W>(r21, vb, xt);
+        xt = v128.load32_splat(x, 140); r30 = step<W>(r30, va, xt); r31 = step<W>(r31, vb, xt);
       }
       if (p != 10) {
-        const xv = v128.load(x, 144), va = v128.load(p, 288), vb = v128.load(p, 304);
-        let xt = v128.shuffle<i32>(xv, xv, 0, 0, 0, 0); r00 = step<W>(r00, va, xt); r01 = step<W>(r01, vb, xt);
-        xt = v128.shuffle<i32>(xv, xv, 1, 1, 1, 1); r10 = step<W>(r10, va, xt); r11 = step<W>(r11, vb, xt);
-        xt = v128.shuffle<i32>(xv, xv, 2, 2, 2, 2); r20 = step<W>(r20, va, xt); r21 = step<W>(r21, vb, xt);
-        xt = v128.shuffle<i32>(xv, xv, 3, 3, 3, 3); r30 = step<W>(r30, va, xt); r31 = step<W>(r31, vb, xt);
+        const va = v128.load(p, 288), vb = v128.load(p, 304);
+        let xt = v128.load32_splat(x, 144); r00 = step<W>(r00, va, xt); r01 = step<W>(r01, vb, xt);
+        xt = v128.load32_splat(x, 148); r10 = step<W>(r10, va, xt); r11 = step<W>(r11, vb, xt);
+        xt = v128.load32_splat(x, 152); r20 = step<W>(r20, va, xt); r21 = step<W>(r21, vb, xt);
+        xt = v128.load32_splat(x, 156); r30 = step<W>(r30, va, xt); r31 = step<W>(r31, vb, xt);
       }
       if (p != 11) {
-        const xv = v128.load(x, 160), va = v128.load(p, 320), vb = v128.load(p, 336);
-        let xt = v128.shuffle<i32>(xv, xv, 0, 0, 0, 0); r00 = step<W>(r00, va, xt); r01 = step<W>(r01, vb, xt);
-        xt = v128.shuffle<i32>(xv, xv, 1, 1, 1, 1); r10 = step<W>(r10, va, xt); r11 = step<W>(r11, vb, xt);
-        xt = v128.shuffle<i32>(xv, xv, 2, 2, 2, 2); r20 = step<W>(r20, va, xt); r21 = step<W>(r21, vb, xt);
-        xt = v128.shuffle<i32>(xv, xv, 3, 3, 3, 3); r30 = step<W>(r30, va, xt); r31 = step<W>(r31, vb, xt);
+        const va = v128.load(p, 320), vb = v128.load(p, 336);
+        let xt = v128.load32_splat(x, 160); r00 = step<W>(r00, va, xt); r01 = step<W>(r01, vb, xt);
+        xt = v128.load32_splat(x, 164); r10 = step<W>(r10, va, xt); r11 = step<W>(r11, vb, xt);
+        xt = v128.load32_splat(x, 168); r20 = step<W>(r20, va, xt); r21 = step<W>(r21, vb, xt);
+        xt = v128.load32_splat(x, 172); r30 = step<W>(r30, va, xt); r31 = step<W>(r31, vb, xt);
       }
       if (p != 12) {
-        const xv = v128.load(x, 176), va = v128.load(p, 352), vb = v128.load(p, 368);
-        let xt = v128.shuffle<i32>(xv, xv, 0, 0, 0, 0); r00 = step<W>(r00, va, xt); r01 = step<W>(r01, vb, xt);
-        xt = v128.shuffle<i32>(xv, xv, 1, 1, 1, 1); r10 = step<W>(r10, va, xt); r11 = step<W>(r11, vb, xt);
-        xt = v128.shuffle<i32>(xv, xv, 2, 2, 2, 2); r20 = step<W>(r20, va, xt); r21 = step<W>(r21, vb, xt);
-        xt = v128.shuffle<i32>(xv, xv, 3, 3, 3, 3); r30 = step<W>(r30, va, xt); r31 = step<W>(r31, vb, xt);
+        const va = v128.load(p, 352), vb = v128.load(p, 368);
+        let xt = v128.load32_splat(x, 176); r00 = step<W>(r00, va, xt); r01 = step<W>(r01, vb, xt);
+        xt = v128.load32_splat(x, 180); r10 = step<W>(r10, va, xt); r11 = step<W>(r11, vb, xt);
+        xt = v128.load32_splat(x, 184); r20 = step<W>(r20, va, xt); r21 = step<W>(r21, vb, xt);
+        xt = v128.load32_splat(x, 188); r30 = step<W>(r30, va, xt); r31 = step<W>(r31, vb, xt);
       }
       if (p != 13) {
-        const xv = v128.load(x, 192), va = v128.load(p, 384), vb = v128.load(p, 400);
-        let xt = v128.shuffle<i32>(xv, xv, 0, 0, 0, 0); r00 = step<W>(r00, va, xt); r01 = step<W>(r01, vb, xt);
-        xt = v128.shuffle<i32>(xv, xv, 1, 1, 1, 1); r10 = step<W>(r10, va, xt); r11 = step<W>(r11, vb, xt);
-        xt = v128.shuffle<i32>(xv, xv, 2, 2, 2, 2); r20 = step<W>(r20, va, xt); r21 = step<W>(r21, vb, xt);
-        xt = v128.shuffle<i32>(xv, xv, 3, 3, 3, 3); r30 = step<W>(r30, va, xt); r31 = step<W>(r31, vb, xt);
+        const va = v128.load(p, 384), vb = v128.load(p, 400);
+        let xt = v128.load32_splat(x, 192); r00 = step<W>(r00, va, xt); r01 = step<W>(r01, vb, xt);
+        xt = v128.load32_splat(x, 196); r10 = step<W>(r10, va, xt); r11 = step<W>(r11, vb, xt);
+        xt = v128.load32_splat(x, 200); r20 = step<W>(r20, va, xt); r21 = step<W>(r21, vb, xt);
+        xt = v128.load32_splat(x, 204); r30 = step<W>(r30, va, xt); r31 = step<W>(r31, vb, xt);
       }
       if (p != 14) {
-        const xv = v128.load(x, 208), va = v128.load(p, 416), vb = v128.load(p, 432);
-        let xt = v128.shuffle<i32>(xv, xv, 0, 0, 0, 0); r00 = step<W>(r00, va, xt); r01 = step<W>(r01, vb, xt);
-        xt = v128.shuffle<i32>(xv, xv, 1, 1, 1, 1); r10 = step<W>(r10, va, xt); r11 = step<W>(r11, vb, xt);
-        xt = v128.shuffle<i32>(xv, xv, 2, 2, 2, 2); r20 = step<W>(r20, va, xt); r21 = step<W>(r21, vb, xt);
-        xt = v128.shuffle<i32>(xv, xv, 3, 3, 3, 3); r30 = step<W>(r30, va, xt); r31 = step<W>(r31, vb, xt);
+        const va = v128.load(p, 416), vb = v128.load(p, 432);
+        let xt = v128.load32_splat(x, 208); r00 = step<W>(r00, va, xt); r01 = step<W>(r01, vb, xt);
+        xt = v128.load32_splat(x, 212); r10 = step<W>(r10, va, xt); r11 = step<W>(r11, vb, xt);
+        xt = v128.load32_splat(x, 216); r20 = step<W>(r20, va, xt); r21 = step<W>(r21, vb, xt);
+        xt = v128.load32_splat(x, 220); r30 = step<W>(r30, va, xt); r31 = step<W>(r31, vb, xt);
       }
       if (p != 15) {
-        const xv = v128.load(x, 224), va = v128.load(p, 448), vb = v128.load(p, 464);
-        let xt = v128.shuffle<i32>(xv, xv, 0, 0, 0, 0); r00 = step<W>(r00, va, xt); r01 = step<W>(r01, vb, xt);
-        xt = v128.shuffle<i32>(xv, xv, 1, 1, 1, 1); r10 = step<W>(r10, va, xt); r11 = step<W>(r11, vb, xt);
-        xt = v128.shuffle<i32>(xv, xv, 2, 2, 2, 2); r20 = step<W>(r20, va, xt); r21 = step<W>(r21, vb, xt);
-        xt = v128.shuffle<i32>(xv, xv, 3, 3, 3, 3); r30 = step<W>(r30, va, xt); r31 = step<W>(r31, vb, xt);
+        const va = v128.load(p, 448), vb = v128.load(p, 464);
+        let xt = v128.load32_splat(x, 224); r00 = step<W>(r00, va, xt); r01 = step<W>(r01, vb, xt);
+        xt = v128.load32_splat(x, 228); r10 = step<W>(r10, va, xt); r11 = step<W>(r11, vb, xt);
+        xt = v128.load32_splat(x, 232); r20 = step<W>(r20, va, xt); r21 = step<W>(r21, vb, xt);
+        xt = v128.load32_splat(x, 236); r30 = step<W>(r30, va, xt); r31 = step<W>(r31, vb, xt);
       }
       if (p != 16) {
-        const xv = v128.load(x, 240), va = v128.load(p, 480), vb = v128.load(p, 496);
-        let xt = v128.shuffle<i32>(xv, xv, 0, 0, 0, 0); r00 = step<W>(r00, va, xt); r01 = step<W>(r01, vb, xt);
-        xt = v128.shuffle<i32>(xv, xv, 1, 1, 1, 1); r10 = step<W>(r10, va, xt); r11 = step<W>(r11, vb, xt);
-        xt = v128.shuffle<i32>(xv, xv, 2, 2, 2, 2); r20 = step<W>(r20, va, xt); r21 = step<W>(r21, vb, xt);
-        xt = v128.shuffle<i32>(xv, xv, 3, 3, 3, 3); r30 = step<W>(r30, va, xt); r31 = step<W>(r31, vb, xt);
+        const va = v128.load(p, 480), vb = v128.load(p, 496);
+        let xt = v128.load32_splat(x, 240); r00 = step<W>(r00, va, xt); r01 = step<W>(r01, vb, xt);
+        xt = v128.load32_splat(x, 244); r10 = step<W>(r10, va, xt); r11 = step<W>(r11, vb, xt);
+        xt = v128.load32_splat(x, 248); r20 = step<W>(r20, va, xt); r21 = step<W>(r21, vb, xt);
+        xt = v128.load32_splat(x, 252); r30 = step<W>(r30, va, xt); r31 = step<W>(r31, vb, xt);
       }
     }
     // END tile4x8 steps
