@@ -14,3 +14,5 @@ export class TokenizerError extends OpenELMError { override name = "TokenizerErr
 export class InputError extends OpenELMError { override name = "InputError"; }
 /** Data sets: corpora, evaluation task files. */
 export class DataError extends OpenELMError { override name = "DataError"; }
+/** A backend's memory cannot hold the weights, KV cache and buffers asked of it. */
+export class OutOfMemoryError extends OpenELMError { override name = "OutOfMemoryError"; }

@@ -60,6 +60,11 @@ describe("exit codes: 2 for usage errors, 1 for bad input", () => {
       expect(r.code).toBe(2);
     });
   }
+  test("a model and context past the backend's memory: one line naming the limit, exit 1", async () => {
+    const r = await runCli(["generate", "Hi", "--model", FIXTURE("tiny-32k"), "-n", "1", "--context-length", "50000000"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^openelm: OutOfMemoryError: wasm backend: out of memory: needs \d+\.\d\d GiB, a 32-bit WebAssembly memory holds 4 GiB \(.*shorter context.*\)\n$/);
+  });
   test("bad input: tokenize --jsonl with a raw text line names the line and the expected form", async () => {
     const r = await runCli(["tokenize", "--jsonl"], '"fine"\nHello world\n');
     expect(r.code).toBe(1);

@@ -2,7 +2,11 @@
 // live here, so a pointer is just a byteOffset. Nothing is freed one by one; disposing the backend drops
 // the whole memory. Growing a shared memory never moves it, so views handed out earlier stay valid.
 
+import { OutOfMemoryError } from "../../errors.js";
+
 const PAGE = 65536;
+const HOW = "(weights, KV cache and buffers together; quantize large models while loading, e.g. --dtype q8_0, use a shorter " +
+  "context, or use --backend ref)";
 const ALIGN = 64; // a cache line: v128 loads never straddle one at a row start
 
 export class Arena {
@@ -25,12 +29,15 @@ export class Arena {
   allocBytes(bytes: number): number {
     const ptr = Math.ceil(this.top / ALIGN) * ALIGN;
     const end = ptr + Math.max(bytes, 0);
-    if (end > 0xffff_0000)
-      throw new RangeError(`wasm backend: out of memory: needs ${(end / 2 ** 30).toFixed(2)} GiB, a 32-bit WebAssembly memory holds 4 GiB ` +
-        `(weights, KV cache and buffers together; quantize large models while loading, e.g. --dtype q8_0, or use --backend ref)`);
+    const gib = (end / 2 ** 30).toFixed(2);
+    if (end > 0xffff_0000) throw new OutOfMemoryError(`wasm backend: out of memory: needs ${gib} GiB, a 32-bit WebAssembly memory holds 4 GiB ${HOW}`);
     const have = this.memory.buffer.byteLength;
     if (end > have) {
-      this.memory.grow(Math.ceil((end - have) / PAGE));
+      try {
+        this.memory.grow(Math.ceil((end - have) / PAGE));
+      } catch (e) { // the engine's or the tab's own limit, or the machine's memory
+        throw new OutOfMemoryError(`wasm backend: out of memory: growing the memory to ${gib} GiB failed (${e instanceof Error ? e.message : String(e)}) ${HOW}`);
+      }
     }
     this.top = end;
     return ptr;
