@@ -313,8 +313,12 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
         } else job(q8_0 ? Op.matmulQ8 : Op.matmulQ4, po, q16, q8, d, c, m.ptr, T, N, K, unpacked.need(threads * K * 16), K * 16);
         // pairs of 4-row groups; decode's 16-row tiles in long chunks (tg16 × 2 of OpenELM-270M q8_0, AMD EPYC: 70 t/s
         // through the 4-row tiles, 120 so; × 4: 112 through the pairs kernel, 129 so; from 6 rows on the pairs gain)
-        tile = pairs ? 8 : perRow ? 16 : 4;
-        decodeRows = perRow;
+        // A batched decode step of 6-16 rows through the pairs kernel streams its weights from DRAM like a decode:
+        // long runs a thread, whole quads (the kernel touches the next quad's lines first; OpenELM-270M q8_0 `bench
+        // -b 8`, AMD EPYC: 147-148 t/s → 164-190).
+        const few = pairs && T <= 16;
+        tile = few ? 16 : pairs ? 8 : perRow ? 16 : 4;
+        decodeRows = perRow || few;
         break;
       }
       default: {
@@ -418,7 +422,9 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
       const sc = scores.need(threads * sMax * 8);
       job(Op.attention, ptr(out, "attention out"), ptr(q, "attention q"), qStride, ptr(kCache, "attention kCache"),
         ptr(vCache, "attention vCache"), T, pos0, nQ, nKV, hd, sc, sMax);
-      pool.run(items, T * S * hd < 16384 ? items : Math.max(1, Math.ceil(items / (pool.threads * 16))));
+      // one chunk only below ~32 cached positions a decode step: from there both threads pay (a batched decode step's
+      // 8 sequences at 128-256 positions read their caches from DRAM, 7 ms a step on one thread)
+      pool.run(items, T * S * hd < 2048 ? items : Math.max(1, Math.ceil(items / (pool.threads * 16))));
     },
     swiglu(out, gu, T, F) {
       need(out, T * F, "swiglu out"); need(gu, T * 2 * F, "swiglu gu");

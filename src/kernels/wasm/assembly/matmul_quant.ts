@@ -30,7 +30,7 @@
 // the relaxed i8·i7 dot), a scale per block, and per block an i32x4 [8·Σq, 0, 0, 0]: weights are stored
 // with an offset (q4_0 nibbles +8, q8_0 bytes +128), so Σ x·w = Σ x·stored − offset·Σ x.
 
-import { BYTE_CONSTS, HALF_CONSTS, M15, M8, M80, MW1, MW255, halfBitsF32x4, halfToF32, storeCols } from "./simd";
+import { BYTE_CONSTS, HALF_CONSTS, M15, M8, M80, MW1, MW255, halfBitsF32x4, halfToF32, storeCols, touchLines } from "./simd";
 
 const TB = 16;
 
@@ -771,6 +771,9 @@ export function matmulQuantPairs<W>(out: usize, q16: usize, q8: usize, dx: usize
     const te = min(T, tb + TBP);
     for (let n = n0; n < n1; n += 8) {
       const two = n + 4 < n1;
+      // A batched decode step's few tokens leave the unpacking waiting on DRAM (a pair reads two 4-row groups of a
+      // quad, 128 bytes of every 512): the next quad's lines are touched in one sequential pass first.
+      if (te - tb <= 16 && (n & 15) == 0 && n + 16 < n1) touchLines(groupAt(w, nb, isQ8, (n >> 2) + 4), <usize>nb * blockStride(isQ8));
       const g0 = groupAt(w, nb, isQ8, n >> 2), g1 = two ? groupAt(w, nb, isQ8, (n >> 2) + 1) : g0;
       const sp0 = scalesAt(sc, nb, isQ8, n >> 2), sp1 = two ? scalesAt(sc, nb, isQ8, (n >> 2) + 1) : sp0;
       if (nibbles) {
