@@ -330,6 +330,7 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
           job(Op.matmulKQuant, po, q8, d, s, off, m.ptr, kind, T, N, K);
           // decode's 16-row tiles read a quad of groups (an odd count's last token too; two q4_K rows together)
           tile = T % 2 === 1 || (T === 2 && kind === 0) ? 16 : 4;
+          if (T <= 16) { tile = 16; decodeRows = true; } // a batched decode step streams like a decode: long runs a thread
           break;
         }
         // q5_0 / q5_1 (activations as q4_0's; rows in ggml's layout, any split)

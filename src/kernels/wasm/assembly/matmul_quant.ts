@@ -773,7 +773,7 @@ export function matmulQuantPairs<W>(out: usize, q16: usize, q8: usize, dx: usize
       const two = n + 4 < n1;
       // A batched decode step's few tokens leave the unpacking waiting on DRAM (a pair reads two 4-row groups of a
       // quad, 128 bytes of every 512): the next quad's lines are touched in one sequential pass first.
-      if (te - tb <= 16 && (n & 15) == 0 && n + 16 < n1) touchLines(groupAt(w, nb, isQ8, (n >> 2) + 4), <usize>nb * blockStride(isQ8));
+      if (te - tb <= 16 && (n & 15) == 0 && n + 16 < n1 && n + 32 <= N) touchLines(groupAt(w, nb, isQ8, (n >> 2) + 4), <usize>nb * blockStride(isQ8));
       const g0 = groupAt(w, nb, isQ8, n >> 2), g1 = two ? groupAt(w, nb, isQ8, (n >> 2) + 1) : g0;
       const sp0 = scalesAt(sc, nb, isQ8, n >> 2), sp1 = two ? scalesAt(sc, nb, isQ8, (n >> 2) + 1) : sp0;
       if (nibbles) {
