@@ -86,8 +86,8 @@ function fourTokenSteps() {
 }
 
 // q8_0 / q4_0 prefill (tile4x8): steps 1 … 15 of a block (step 0 is written by hand, starting the sums); one load
-// broadcasts each token's activation pair (quad) from memory (a load port, where a lane shuffle of one load took
-// a vector port from the dots: 5-8 % faster) against the two groups' vectors.
+// broadcasts each token's activation pair (quad) from memory (a load port; lane shuffles of one load were 5-8 %
+// slower on an AMD Zen 5) against the two groups' vectors.
 // q4_0's relaxed block has 8 quad steps, q8_0's (and the plain build's q4_0) 16 pair steps.
 function tile4x8Steps() {
   const L = [];

@@ -6,7 +6,7 @@
 // (interleaveRows). The inner loop is FMA-bound (8 FMAs a k, 8 chains: no slack), so its other instructions
 // are kept off the vector ports: every activation is broadcast from memory (vbroadcastss, a load port; V8
 // folds no offset into load32_splat, so each costs a scalar lea). Lane shuffles of one load for every other
-// k were 5-7 % slower on Zen 5, whose shuffles share ports with the FMAs.
+// k (vector instructions beside the FMAs) were 5-7 % slower on an AMD Zen 5.
 
 import { fma, halfLowToF32x4, halfHighToF32x4, halfToF32, storeCols } from "./simd";
 import { halfRowPtr } from "./matmul_half";

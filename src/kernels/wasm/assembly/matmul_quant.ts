@@ -549,8 +549,8 @@ function unpackGroup<W>(g: usize, nb: i32, s: usize): void {
  * Four activation rows (their interleaved q16, or for q4_0's nibble quads q8, at x; scales at d and corrections
  * at c, see quantizeAct) against a pair of groups' unpacked pairs or quads at s (scales of the repacked groups at
  * g0, g1): the 4 × 8 outputs accumulated block by block in acc (4 rows of 32 bytes, zeroed here). Each row's
- * pair (quad) is broadcast from memory (vbroadcastss, on a load port): lane shuffles of one load took vector
- * ports from the dots (5-8 % slower).
+ * pair (quad) is broadcast from memory (vbroadcastss, on a load port): lane shuffles of one load, vector
+ * instructions beside the dots, were 5-8 % slower on an AMD Zen 5.
  */
 function tile4x8<W>(x: usize, d: usize, c: usize, s: usize, g0: usize, g1: usize, nb: i32, acc: usize): void {
   const z = f32x4.splat(0), m = v128.load(HALF_CONSTS), one = v128.load(BYTE_CONSTS, MW1);
