@@ -8,6 +8,7 @@
 // Prompts are seeded random ids past the byte-fallback tokens; the byte tokens (3 … 258) get a bias of -100, as
 // the bench-serve runs in BENCHMARKS.md send, so that random-weight models emit whole words.
 import { parseArgs } from "node:util";
+import { readFileSync } from "node:fs";
 import { loadModel } from "../dist/engine.js";
 import { BatchScheduler } from "../dist/generate/batch.js";
 
@@ -15,7 +16,13 @@ const { values: a } = parseArgs({ options: {
   model: { type: "string", short: "m" }, clients: { type: "string", short: "c", default: "8" }, requests: { type: "string", default: "16" },
   "prompt-tokens": { type: "string", default: "128" }, "max-tokens": { type: "string", default: "128" }, threads: { type: "string", default: "2" },
   "prefill-chunk": { type: "string", default: "64" }, seed: { type: "string", default: "108" }, ops: { type: "boolean", default: false },
+  help: { type: "boolean", short: "h", default: false },
 } });
+if (a.help) { // the header comment is the usage
+  const src = readFileSync(new URL(import.meta.url), "utf8").split("\n");
+  console.log(src.slice(0, src.findIndex((l) => !l.startsWith("//"))).map((l) => l.replace(/^\/\/ ?/, "")).join("\n"));
+  process.exit(0);
+}
 const int = (name) => {
   const v = Number(a[name]);
   if (!Number.isInteger(v) || v < 1) { console.error(`bench_scheduler: --${name} must be an integer ≥ 1, got "${a[name]}"`); process.exit(2); }
