@@ -53,7 +53,8 @@ net.forwardBatchAsync = async (entries) => {
 };
 if (a.ops) {
   opsFor = C;
-  for (const k of ["embed", "rmsnorm", "matmul", "qkNormRope", "copyRows", "attention", "swiglu", "addInPlace", "argmax"]) {
+  for (const k of ["embed", "rmsnorm", "matmul", "qkNormRope", "copyRows", "attention", "attentionBatch", "swiglu", "addInPlace", "argmax"]) {
+    if (typeof be[k] !== "function") continue;
     const f = be[k].bind(be);
     be[k] = (...args) => {
       if (current !== `decode of ${opsFor}`) return f(...args);

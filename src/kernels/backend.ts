@@ -16,6 +16,16 @@ export interface Matrix {
   readonly cols: number;
 }
 
+/** One sequence's part of a batched attention (Backend.attentionBatch). */
+export interface AttentionSegment {
+  /** First row of this sequence in out and q. */
+  row: number;
+  T: number;
+  pos0: number;
+  kCache: Float32Array;
+  vCache: Float32Array;
+}
+
 export interface Backend {
   readonly name: string;
   /** A zeroed float32 buffer of n elements that this backend's kernels can read and write. */
@@ -45,6 +55,13 @@ export interface Backend {
    */
   attention(out: Float32Array, q: Float32Array, qStride: number, kCache: Float32Array, vCache: Float32Array,
     T: number, pos0: number, nQ: number, nKV: number, hd: number): void;
+  /**
+   * attention() for several sequences of one batched step, each segment its own rows (out and q from row `row`),
+   * cache and positions: the same outputs as one attention() call a segment, in one dispatch (optional: a CPU
+   * pool then splits the whole step's work once, where a call a sequence joins its threads once a sequence).
+   */
+  attentionBatch?(out: Float32Array, q: Float32Array, qStride: number, segs: readonly AttentionSegment[],
+    nQ: number, nKV: number, hd: number): void;
   /** out (T, F) = silu(gu[:, :F]) * gu[:, F:], gu (T, 2F). */
   swiglu(out: Float32Array, gu: Float32Array, T: number, F: number): void;
   /** dst[r dstStride + c] = src[r srcStride + c] for r < rows, c < width (keys/values into the cache). */

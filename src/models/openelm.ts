@@ -307,10 +307,18 @@ class CachedOps implements LayerOps {
     const qkvW = (nQ + 2 * nKV) * hd, kvW = nKV * hd, attn = this.w.attn;
     for (const g of this.segs) {                                       // per sequence: its positions and cache
       const n = g.e - g.s, pos0 = g.en.cache.length, kc = g.en.cache.k[this.layer], vc = g.en.cache.v[this.layer];
-      const q = this.one ? qkv : qkv.subarray(g.row * qkvW);
       const o = g.row * qkvW + nQ * hd;
       be.copyRows(kc.subarray(pos0 * kvW), kvW, qkv.subarray(o), qkvW, n, kvW);         // keys after RoPE
       be.copyRows(vc.subarray(pos0 * kvW), kvW, qkv.subarray(o + kvW), qkvW, n, kvW);
+    }
+    if (be.attentionBatch && this.segs.length > 1) { // (each sequence reads only its own cache, written above)
+      be.attentionBatch(attn, qkv, qkvW, this.segs.map((g) => ({ row: g.row, T: g.e - g.s, pos0: g.en.cache.length,
+        kCache: g.en.cache.k[this.layer], vCache: g.en.cache.v[this.layer] })), nQ, nKV, hd);
+      return attn;
+    }
+    for (const g of this.segs) {
+      const n = g.e - g.s, pos0 = g.en.cache.length, kc = g.en.cache.k[this.layer], vc = g.en.cache.v[this.layer];
+      const q = this.one ? qkv : qkv.subarray(g.row * qkvW);
       be.attention(this.one ? attn : attn.subarray(g.row * nQ * hd), q, qkvW, kc, vc, n, pos0, nQ, nKV, hd); // (n, nQ hd)
     }
     return attn;

@@ -143,6 +143,42 @@ describe("wasm attention", () => {
   }
 });
 
+// One batched step's attention in one dispatch: segments of a decode row and prompt chunks, each with its own
+// cache and positions (a cache longer than it holds, as the scheduler's slots are), against one attention() call
+// a segment (bitwise: the same per-item code) and the reference.
+describe("wasm attentionBatch", () => {
+  for (const { nQ, nKV, hd } of [{ nQ: 12, nKV: 3, hd: 64 }, { nQ: 5, nKV: 1, hd: 66 }, { nQ: 6, nKV: 2, hd: 7 }]) {
+    test(`nQ=${nQ} nKV=${nKV} hd=${hd}: decode rows after 0, 40 and 200 positions, chunks of 3 and 17`, () => {
+      const segs = [{ T: 1, pos0: 200 }, { T: 17, pos0: 0 }, { T: 1, pos0: 0 }, { T: 3, pos0: 33 }, { T: 1, pos0: 40 }];
+      const qStride = (nQ + 2 * nKV) * hd + 3, rows = segs.reduce((a, g) => a + g.T, 0), cap = 260;
+      const q = randn(rows * qStride, 11 + hd, 3);
+      const caches = segs.map((_, i) => ({ k: randn(cap * nKV * hd, 20 + i, 3), v: randn(cap * nKV * hd, 40 + i) }));
+      let row = 0;
+      const placed = segs.map((g) => { const r = row; row += g.T; return { ...g, row: r }; });
+      const want = new Float32Array(rows * nQ * hd);
+      for (const [i, g] of placed.entries())
+        ref.attention(want.subarray(g.row * nQ * hd), q.subarray(g.row * qStride), qStride, caches[i].k, caches[i].v, g.T, g.pos0, nQ, nKV, hd);
+      each((be, label) => {
+        expect(be.attentionBatch, label).toBeTypeOf("function");
+        const qb = put(be, q), ks = caches.map((c) => put(be, c.k)), vs = caches.map((c) => put(be, c.v));
+        const got = be.alloc(rows * nQ * hd), one = be.alloc(rows * nQ * hd);
+        be.attentionBatch!(got, qb, qStride, placed.map((g, i) => ({ row: g.row, T: g.T, pos0: g.pos0, kCache: ks[i], vCache: vs[i] })), nQ, nKV, hd);
+        for (const [i, g] of placed.entries())
+          be.attention(one.subarray(g.row * nQ * hd), qb.subarray(g.row * qStride), qStride, ks[i], vs[i], g.T, g.pos0, nQ, nKV, hd);
+        expect(Array.from(got).findIndex((x, i) => !Object.is(x, one[i])), `${label}: first element unlike attention()'s`).toBe(-1);
+        expectClose(got, want, 2e-5, 1e-4, label);
+      });
+    });
+  }
+  test("a segment past its cache is an error naming it", () => {
+    each((be) => {
+      const k = be.alloc(4 * 64), v = be.alloc(4 * 64);
+      expect(() => be.attentionBatch!(be.alloc(64), be.alloc(3 * 64), 3 * 64, [{ row: 0, T: 1, pos0: 4, kCache: k, vCache: v }], 1, 1, 64))
+        .toThrow(/attentionBatch segment 0 kCache/);
+    });
+  });
+});
+
 describe("wasm swiglu and addInPlace", () => {
   for (const F of [1, 7, 33, 1279]) {
     test(`swiglu F=${F}, T 1, 3, 17, gates up to ±1e4 (exp overflow) and zeros`, () => {

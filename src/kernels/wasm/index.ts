@@ -173,7 +173,7 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
   // Scratch, each grown on demand: permuted x (16-bit weights), quantized activations, attention scores, cos/sin.
   const xPerm = new Scratch(arena), actQ16 = new Scratch(arena), actQ8 = new Scratch(arena), actD = new Scratch(arena),
     actCorr = new Scratch(arena), scores = new Scratch(arena), cosSin = new Scratch(arena), stage = new Scratch(arena),
-    probe = new Scratch(arena), probeSums = new Scratch(arena), unpacked = new Scratch(arena);
+    probe = new Scratch(arena), probeSums = new Scratch(arena), unpacked = new Scratch(arena), segDesc = new Scratch(arena);
   const invFreqs = new Map<string, number>();
 
   const job = (op: number, ...args: number[]) => { opWord[0] = op; for (let i = 0; i < args.length; i++) argI32[i] = args[i]; };
@@ -426,6 +426,24 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
       // one chunk only below ~32 cached positions a decode step: from there both threads pay (a batched decode step's
       // 8 sequences at 128-256 positions read their caches from DRAM, 7 ms a step on one thread)
       pool.run(items, T * S * hd < 2048 ? items : Math.max(1, Math.ceil(items / (pool.threads * 16))));
+    },
+    attentionBatch(out, q, qStride, segs, nQ, nKV, hd) {
+      const perToken = nKV * Math.ceil(nQ / nKV / 2), d = segDesc.need(segs.length * 32);
+      const desc = new Int32Array(memory.buffer, d, segs.length * 8); // after need(): the memory may have grown
+      let items = 0, sMax = 0, work = 0;
+      segs.forEach((g, i) => {
+        const S = g.pos0 + g.T, what = `attentionBatch segment ${i}`;
+        need(out, (g.row + g.T) * nQ * hd, `${what} out`); need(q, (g.row + g.T - 1) * qStride + nQ * hd, `${what} q`);
+        need(g.kCache, S * nKV * hd, `${what} kCache`); need(g.vCache, S * nKV * hd, `${what} vCache`);
+        desc.set([ptr(out, "attention out") + g.row * nQ * hd * 4, ptr(q, "attention q") + g.row * qStride * 4,
+          ptr(g.kCache, "attention kCache"), ptr(g.vCache, "attention vCache"), g.T, g.pos0, items, 0], i * 8);
+        items += g.T * perToken;
+        sMax = Math.max(sMax, (S + 3) & ~3);
+        work += g.T * S * hd;
+      });
+      const sc = scores.need(threads * sMax * 8);
+      job(Op.attentionBatch, d, segs.length, qStride, nQ, nKV, hd, sc, sMax);
+      pool.run(items, work < 2048 ? items : Math.max(1, Math.ceil(items / (pool.threads * 16))));
     },
     swiglu(out, gu, T, F) {
       need(out, T * F, "swiglu out"); need(gu, T * 2 * F, "swiglu gu");

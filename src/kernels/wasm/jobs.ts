@@ -20,7 +20,7 @@ export const Op = {
   swigluBackward: 21, rmsnormBackward: 22, rmsnormGradW: 23, qkNormRopeBackward: 24, qkNormGradW: 25, splitHeads: 26,
   matmulKQuant: 27, quantActK: 28, repackKQuant: 29, matmulQ5: 30, readSum: 31,
   matvecF32: 32, matvecBf16: 33, matvecF16: 34, matvecQ8: 35, matvecQ4: 36,
-  floatRows: 37, interleaveRows: 38, repackHalf: 39,
+  floatRows: 37, interleaveRows: 38, repackHalf: 39, attentionBatch: 40,
 } as const;
 
 /** The exports of kernels.wasm the glue and the workers call. */

@@ -27,6 +27,25 @@ export function attention(out: usize, q: usize, qStride: i32, k: usize, v: usize
   }
 }
 
+/** Bytes of a segment's descriptor for attentionBatch: out, q, k, v (pointers), T, pos0, first item, unused (i32). */
+const SEG_BYTES: usize = 32;
+
+/**
+ * attention() for the segments of a batched step (descriptors at desc, see SEG_BYTES): items [i0, i1) of their
+ * concatenation, each segment's items in attention()'s order.
+ */
+export function attentionBatch(desc: usize, nSeg: i32, qStride: i32, nQ: i32, nKV: i32, hd: i32, scratch: usize, sMax: i32,
+  i0: i32, i1: i32): void {
+  const perToken = nKV * ((nQ / nKV + 1) >> 1);
+  for (let i = 0; i < nSeg; i++) {
+    const d = desc + <usize>i * SEG_BYTES;
+    const T = load<i32>(d, 16), first = load<i32>(d, 24);
+    const a = max(i0, first), b = min(i1, first + T * perToken);
+    if (a < b) attention(load<u32>(d), load<u32>(d, 4), qStride, load<u32>(d, 8), load<u32>(d, 12), T, load<i32>(d, 20),
+      nQ, nKV, hd, scratch, sMax, a - first, b - first);
+  }
+}
+
 /** Sums of 4 vectors' lanes, lane j = all lanes of aj (a 4×4 transpose folded into the adds). */
 // @ts-ignore: decorator
 @inline function reduce4(a0: v128, a1: v128, a2: v128, a3: v128): v128 {

@@ -11,7 +11,7 @@ import { matmulHalf, matvecHalfRows, permuteX, repackHalf } from "./matmul_half"
 import { matmulQuant, matmulQuantPairs, quantizeAct, repackQuant, dequantRow } from "./matmul_quant";
 import { matmulKQuant, matmulQ5, quantizeActK, repackKQuant, dequantRowK } from "./matmul_kquant";
 import { rmsnorm, qkNormRope, rmsnormBackward, rmsnormGradW, qkNormRopeBackward, qkNormGradW, splitHeads } from "./norm";
-import { attention } from "./attention";
+import { attention, attentionBatch } from "./attention";
 import { swiglu, swigluBackward, addInPlace, widenRow, argmax } from "./elementwise";
 import { matmulNT, matmulNN, matmulTN, transpose } from "./matmul_grad";
 import { ceForward, ceBackward } from "./cross_entropy";
@@ -33,7 +33,9 @@ const OP_MATMUL_F32 = 1, OP_MATMUL_BF16 = 2, OP_MATMUL_F16 = 3, OP_MATMUL_Q8 = 4
   // prefill with float weights: widened once per token block, tokens interleaved by 4
   OP_FLOAT_ROWS = 37, OP_INTERLEAVE_ROWS = 38,
   // bf16 / f16 weights into groups of 8 rows interleaved chunk by chunk
-  OP_REPACK_HALF = 39;
+  OP_REPACK_HALF = 39,
+  // one batched step's attention over several sequences' caches
+  OP_ATTENTION_BATCH = 40;
 
 /** This instance's thread number (0: the calling thread; workers set theirs): its slice of per-thread scratch. */
 let thread: i32 = 0;
@@ -87,6 +89,10 @@ export function runRange(ctrl: usize, r0: i32, r1: i32): void {
     case OP_ATTENTION: // scratch: 2 rows of sMax floats a thread
       attention(ap(ctrl, 0), ap(ctrl, 1), ai(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4), ai(ctrl, 5), ai(ctrl, 6),
         ai(ctrl, 7), ai(ctrl, 8), ai(ctrl, 9), ap(ctrl, 10) + ((<usize>thread * ai(ctrl, 11)) << 3), ai(ctrl, 11), r0, r1);
+      break;
+    case OP_ATTENTION_BATCH: // args: descriptors, segments, qStride, nQ, nKV, hd, scratch, sMax
+      attentionBatch(ap(ctrl, 0), ai(ctrl, 1), ai(ctrl, 2), ai(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5),
+        ap(ctrl, 6) + ((<usize>thread * ai(ctrl, 7)) << 3), ai(ctrl, 7), r0, r1);
       break;
     case OP_RMSNORM: rmsnorm(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), af(ctrl, 4), r0, r1); break;
     case OP_QK_NORM_ROPE:
