@@ -677,20 +677,22 @@ function tile4x8<W>(x: usize, d: usize, c: usize, s: usize, g0: usize, g1: usize
     // END tile4x8 steps
     if (isSigned<W>() || !ASC_FEATURE_RELAXED_SIMD) { p += 512; x += 256; } else { p += 256; x += 128; }
     // blockDot's float step for each of the 8 (row group, token) pairs, accumulated in acc
-    const w0 = halfBitsF32x4(g0, m), w1 = halfBitsF32x4(g1, m), dv = v128.load(d), cv = v128.load(c);
-    g0 += scaleStep(isSigned<W>()); g1 += scaleStep(isSigned<W>()); d += 16; c += 16;
-    let dt = v128.shuffle<f32>(dv, dv, 0, 0, 0, 0), ct = v128.shuffle<i32>(cv, cv, 0, 0, 0, 0);
+    // each token's scale and correction broadcast from memory (load ports), as the activations are
+    const w0 = halfBitsF32x4(g0, m), w1 = halfBitsF32x4(g1, m);
+    g0 += scaleStep(isSigned<W>()); g1 += scaleStep(isSigned<W>());
+    let dt = v128.load32_splat(d), ct = v128.load32_splat(c);
     v128.store(acc, f32x4.add(v128.load(acc), f32x4.mul(f32x4.convert_i32x4_s(finish<W>(r00, ct, one)), f32x4.mul(w0, dt))));
     v128.store(acc, f32x4.add(v128.load(acc, 16), f32x4.mul(f32x4.convert_i32x4_s(finish<W>(r01, ct, one)), f32x4.mul(w1, dt))), 16);
-    dt = v128.shuffle<f32>(dv, dv, 1, 1, 1, 1); ct = v128.shuffle<i32>(cv, cv, 1, 1, 1, 1);
+    dt = v128.load32_splat(d, 4); ct = v128.load32_splat(c, 4);
     v128.store(acc, f32x4.add(v128.load(acc, 32), f32x4.mul(f32x4.convert_i32x4_s(finish<W>(r10, ct, one)), f32x4.mul(w0, dt))), 32);
     v128.store(acc, f32x4.add(v128.load(acc, 48), f32x4.mul(f32x4.convert_i32x4_s(finish<W>(r11, ct, one)), f32x4.mul(w1, dt))), 48);
-    dt = v128.shuffle<f32>(dv, dv, 2, 2, 2, 2); ct = v128.shuffle<i32>(cv, cv, 2, 2, 2, 2);
+    dt = v128.load32_splat(d, 8); ct = v128.load32_splat(c, 8);
     v128.store(acc, f32x4.add(v128.load(acc, 64), f32x4.mul(f32x4.convert_i32x4_s(finish<W>(r20, ct, one)), f32x4.mul(w0, dt))), 64);
     v128.store(acc, f32x4.add(v128.load(acc, 80), f32x4.mul(f32x4.convert_i32x4_s(finish<W>(r21, ct, one)), f32x4.mul(w1, dt))), 80);
-    dt = v128.shuffle<f32>(dv, dv, 3, 3, 3, 3); ct = v128.shuffle<i32>(cv, cv, 3, 3, 3, 3);
+    dt = v128.load32_splat(d, 12); ct = v128.load32_splat(c, 12);
     v128.store(acc, f32x4.add(v128.load(acc, 96), f32x4.mul(f32x4.convert_i32x4_s(finish<W>(r30, ct, one)), f32x4.mul(w0, dt))), 96);
     v128.store(acc, f32x4.add(v128.load(acc, 112), f32x4.mul(f32x4.convert_i32x4_s(finish<W>(r31, ct, one)), f32x4.mul(w1, dt))), 112);
+    d += 16; c += 16;
   }
 }
 
