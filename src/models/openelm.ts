@@ -273,7 +273,8 @@ export function head(ops: LayerOps, x: Float32Array, w: OpenELMWeights): Float32
 /**
  * LayerOps of inference over a micro-batch of sequence segments stacked into T rows: the matmuls, norms and
  * residuals run on all rows at once (each weight read once); RoPE, the cache writes and attention run per
- * segment, at its sequence's positions and into its own cache.
+ * segment, at its sequence's positions and into its own cache (attention in one call for all segments where the
+ * backend has attentionBatch).
  */
 class CachedOps implements LayerOps {
   layer = 0;
