@@ -32,6 +32,8 @@ export interface BenchOptions {
   matvecRows?: MatvecRows;
   /** Sequences decoded together in the tg tests (batched forwards, as the server's continuous batching runs them). */
   batch?: number[];
+  /** Tokens already in each cache when a test starts (prefilled untimed), like llama-bench's -d. */
+  nDepth?: number[];
   /** Kernels: the WASM backend (default) or WebGPU (a device: each step's logits are read back, as generation does). */
   backend?: "wasm" | "webgpu";
   /** The WebGPU kernel family (WebGPUBackendOptions.kernels). */
@@ -46,6 +48,8 @@ export interface BenchResult {
   test: string; n_prompt: number; n_gen: number; samples_ts: number[]; avg_ts: number; stddev_ts: number;
   /** Sequences decoded together (tg); t/s counts the tokens of all of them. */
   n_batch: number;
+  /** Tokens in each cache before the test (prefilled, not timed). */
+  n_depth: number;
 }
 
 /**
@@ -122,6 +126,7 @@ export function register(program: Command): void {
     .option("-n, --n-gen <list>", "tokens to decode", intListArg("token counts"), [128])
     .option("-t, --threads <list>", "thread counts (default: all cores)", intListArg("thread counts"))
     .option("-b, --batch <list>", "sequences decoded together in the tg tests (aggregate t/s, like llama-batched-bench)", intListArg("batch sizes"), [1])
+    .option("-d, --n-depth <list>", "tokens already in each cache when a test starts (prefilled, not timed), like llama-bench -d", intListArg("depths"), [0])
     .option("--backend <name>", "kernels: wasm (default) or webgpu (Node: the optional `webgpu` package; threads and --bandwidth are the WASM backend's)", choiceArg(["wasm", "webgpu"] as const), "wasm")
     .option("--webgpu-kernels <kind>", "with --backend webgpu: auto (default), workgroup (GPU kernels) or portable (CPU adapters' kernels)", choiceArg(["auto", "workgroup", "portable"] as const))
     .option("-r, --repetitions <n>", "runs of each test", intArg(1), 5)
@@ -183,7 +188,12 @@ export async function bench(o: BenchOptions): Promise<void> {
   let model: OpenELMModel;
   try { model = modelFromTensors(config, tensors, backend, label); } finally { closeFile(); }
   tensors.clear();
-  const maxLen = Math.max(...o.nPrompt, ...o.nGen, 18) + 1;
+  const depths = o.nDepth ?? [0];
+  if (depths.some((d) => d < 0)) throw new UsageError(`bench: --n-depth must be ≥ 0, got ${depths.join(",")}`);
+  const longest = Math.max(...o.nPrompt, ...o.nGen), deepest = Math.max(...depths);
+  if (deepest > 0 && deepest + longest > config.max_context_length)
+    throw new UsageError(`bench: depth ${deepest} + ${longest} tokens exceed the model's context of ${config.max_context_length}`);
+  const maxLen = Math.max(longest + deepest, 18) + 1; // 18: the warm-up's
   const cache = model.newCache(maxLen);
   const batches = o.batch ?? [1];
   if (batches.some((b) => b < 1)) throw new UsageError(`bench: --batch must be ≥ 1, got ${batches.join(",")}`);
@@ -197,18 +207,20 @@ export async function bench(o: BenchOptions): Promise<void> {
   for (const t of threads) {
     backend.setThreads?.(t);
     await run(model, [cache], randomIds(16, V, o.seed), 2); // warm-up: compile tiers, fault in scratch
-    const tests = [...o.nPrompt.filter((n) => n > 0).map((n) => ({ test: `pp${n}`, p: n, g: 0, b: 1 })),
-      ...o.nGen.filter((n) => n > 0).flatMap((n) => batches.map((b) => ({ test: b > 1 ? `tg${n} x${b}` : `tg${n}`, p: 0, g: n, b })))];
-    for (const { test, p, g, b } of tests) {
+    const at = (d: number) => (d > 0 ? ` @ d${d}` : ""); // llama-bench's names
+    const tests = depths.flatMap((d) => [...o.nPrompt.filter((n) => n > 0).map((n) => ({ test: `pp${n}${at(d)}`, p: n, g: 0, b: 1, d })),
+      ...o.nGen.filter((n) => n > 0).flatMap((n) => batches.map((b) => ({ test: `tg${n}${b > 1 ? ` x${b}` : ""}${at(d)}`, p: 0, g: n, b, d })))]);
+    for (const { test, p, g, b, d } of tests) {
       const samples: number[] = [];
       for (let r = 0; r < o.repetitions; r++) {
-        const ids = randomIds(Math.max(p, 1), V, o.seed + r + 1);
-        const ms = p > 0 ? await run(model, [cache], ids, 0) : await run(model, [cache, ...more.slice(0, b - 1)], ids.slice(0, 1), g - 1);
+        const ids = randomIds(Math.max(p, 1), V, o.seed + r + 1), context = randomIds(d, V, o.seed + 1000 + r);
+        const ms = p > 0 ? await run(model, [cache], ids, 0, context)
+          : await run(model, [cache, ...more.slice(0, b - 1)], ids.slice(0, 1), g - 1, context);
         samples.push(((p > 0 ? p : g * b) * 1000) / ms);
       }
       const [avg, sd] = meanSd(samples);
       results.push({ model: label, dtype, size_bytes: sizeBytes, params, backend: backendLabel, threads: t, test,
-        n_prompt: p, n_gen: g, n_batch: b, samples_ts: samples, avg_ts: avg, stddev_ts: sd });
+        n_prompt: p, n_gen: g, n_batch: b, n_depth: d, samples_ts: samples, avg_ts: avg, stddev_ts: sd });
       print(`| ${label} ${dtype} | ${(sizeBytes / 2 ** 20).toFixed(2)} MiB | ${(params / 1e6).toFixed(2)} M | ${backendLabel} | ${gpu ? "-" : t} | ${test} | ${avg.toFixed(2)} ± ${sd.toFixed(2)} |\n`);
     }
   }
@@ -341,13 +353,14 @@ function profileOps(model: OpenELMModel, cache: KVCache, backend: Backend, mode:
 }
 
 /**
- * Prefill ids into each emptied cache, then decode `steps` more tokens one at a time (ids fixed in advance),
- * all caches together in one batched forward a step; ms. Every step's logits are in host memory when it
- * ends (a device backend reads them back, as generation must to sample).
+ * Prefill ids into each emptied cache (after `context`, prefilled untimed), then decode `steps` more tokens one at
+ * a time (ids fixed in advance), all caches together in one batched forward a step; ms. Every step's logits are in
+ * host memory when it ends (a device backend reads them back, as generation must to sample).
  */
-async function run(model: OpenELMModel, caches: KVCache[], ids: number[], steps: number): Promise<number> {
+async function run(model: OpenELMModel, caches: KVCache[], ids: number[], steps: number, context: number[] = []): Promise<number> {
   const next = randomIds(steps, model.config.vocab_size, 7);
   for (const c of caches) c.truncate(0);
+  if (context.length) await model.forwardBatchAsync(caches.map((cache) => ({ ids: context, cache, logits: "none" as const })));
   const t0 = performance.now();
   await model.forwardBatchAsync(caches.map((cache) => ({ ids, cache, logits: "last" as const })));
   for (let s = 0; s < steps; s++)

@@ -29,6 +29,16 @@ describe("openelm bench", () => {
     }
   }, 60_000);
 
+  test("-d: every test after d tokens in each cache (llama-bench's \"@ dN\"), batched decode too; past the context an error", async () => {
+    // depth 152 + 8 prompt tokens fill the tiny model's 160 positions: the caches must be sized for the depth
+    const r = JSON.parse(await captured({ ...base, config: tinyConfig, threads: [2], batch: [1, 2], nDepth: [0, 152] }));
+    expect(r.results.map((x: { test: string; n_depth: number }) => `${x.test}:${x.n_depth}`))
+      .toEqual(["pp8:0", "tg4:0", "tg4 x2:0", "pp8 @ d152:152", "tg4 @ d152:152", "tg4 x2 @ d152:152"]);
+    for (const x of r.results) expect(x.avg_ts).toBeGreaterThan(0);
+    await expect(bench({ ...base, config: tinyConfig, nDepth: [153] })).rejects.toThrow("bench: depth 153 + 8 tokens exceed the model's context of 160");
+    await expect(bench({ ...base, config: tinyConfig, nDepth: [-1] })).rejects.toThrow("bench: --n-depth must be ≥ 0, got -1");
+  }, 60_000);
+
   test("--profile: every backend op of a decode and of a prefill, matmuls by weight shape, shares adding up to the time", async () => {
     const r = JSON.parse(await captured({ ...base, config: tinyConfig, dtype: "q8_0", threads: [2], profile: true }));
     expect(r.profiles.map((p: { threads: number; test: string }) => `${p.threads}:${p.test}`)).toEqual(["2:decode", "2:pp8"]);
