@@ -1,6 +1,7 @@
 // The page: model picking, loading with progress, streaming generation with speeds, in-tab LoRA fine-tuning
 // with a live loss curve and the adapter's PEFT files to download, and a URL interface for scripts
 // (?prompt=…&max_new_tokens=N&temperature=0&backend=wasm&autorun=1[&model=URL-or-hub-id-or-default-instruct]
+// [&dtype=q8_0|q4_0&threads=N&prefill_chunk=N&dot_add=auto|on|off]
 // [&train_text=…&train_steps=N&train_rank=R&train_lr=X&train_ctx=T]: with train_text, autorun fine-tunes
 // first and generates with the adapter).
 // The engine runs in a Web Worker (engine_worker.ts) behind the protocol's thin client; this thread only
@@ -256,6 +257,12 @@ function backendParam(v: string | null): LoadOptions["backend"] {
   return v;
 }
 
+function dotAddParam(v: string | null): LoadOptions["dotAdd"] {
+  if (v === null || v === "" || v === "auto") return undefined;
+  if (v !== "on" && v !== "off") throw new Error(`URL parameter dot_add=${v}: expected auto, on or off`);
+  return v === "on";
+}
+
 function dtypeParam(v: string | null): LoadOptions["dtype"] {
   if (v === null || v === "") return undefined;
   if (!["f32", "f16", "bf16", "q8_0", "q4_0"].includes(v)) throw new Error(`dtype ${v}: expected f32, f16, bf16, q8_0 or q4_0`);
@@ -266,7 +273,7 @@ function dtypeParam(v: string | null): LoadOptions["dtype"] {
 async function autorun(): Promise<void> {
   const threads = num("threads");
   await load(params.get("model") ?? undefined, { backend: backendParam(params.get("backend")), dtype: dtypeParam(params.get("dtype")),
-    threads, prefillChunk: num("prefill_chunk") });
+    threads, prefillChunk: num("prefill_chunk"), dotAdd: dotAddParam(params.get("dot_add")) });
   const trainText = params.get("train_text");
   if (trainText !== null) await train(trainText, { steps: num("train_steps") ?? 10, r: num("train_rank") ?? 8, lr: num("train_lr") ?? 2e-3,
     contextLength: num("train_ctx"), seed: num("train_seed") });

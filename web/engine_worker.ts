@@ -38,7 +38,7 @@ async function createBackend(o: LoadOptions): Promise<Backend> {
   if (kind === "wasm") {
     const host = await webKernelHost({ plain: here(ASSETS.kernels), relaxed: here(ASSETS.kernelsRelaxed), worker: here(ASSETS.kernelWorker) });
     const threads = o.threads ?? Math.min(8, navigator.hardwareConcurrency || 1);
-    return createWasmBackendOn(host, { threads });
+    return createWasmBackendOn(host, { threads, dotAdd: o.dotAdd });
   }
   if (kind === "webgpu") return createWebGPUBackend(); // navigator.gpu of this worker; InputError without an adapter
   if (kind === "ref") return createRefBackend();

@@ -25,7 +25,7 @@ import { modelPath } from "./model_args.js";
 
 export interface BenchOptions {
   model?: string; config?: string; dtype?: WeightType; nPrompt: number[]; nGen: number[]; threads?: number[];
-  repetitions: number; json?: boolean; seed: number; relaxed: boolean; profile?: boolean;
+  repetitions: number; json?: boolean; seed: number; relaxed: boolean; dotAdd: "auto" | "on" | "off"; profile?: boolean;
   /** After the tests, memory read bandwidth with 1 thread and each thread count: a streaming sum over this many MiB. */
   bandwidth?: number;
   /** Activation-row counts the small-batch matvecs take ("off": the tiled matmuls for every T > 1). */
@@ -132,6 +132,7 @@ export function register(program: Command): void {
     .option("-r, --repetitions <n>", "runs of each test", intArg(1), 5)
     .option("--seed <n>", "seed of the random weights and prompt", intArg(0), 0)
     .option("--no-relaxed", "use the plain SIMD kernels even where relaxed SIMD is available")
+    .option("--dot-add <mode>", "q4_0's nibble dots as i32 dot-adds (one vpdpbusd on AVX-VNNI in newer V8s): auto (where probed exact and faster), on, off", choiceArg(["auto", "on", "off"] as const), "auto")
     .option("--matvec-rows <min-max|off>", "activation-row counts (batched decode steps) the small-batch matvec kernels take, e.g. 4-16 (the default); off: the tiled matmuls", matvecRowsArg)
     .option("--json", "print the results as JSON")
     .option("--profile", "after the tests, time every backend op of a decode and of the longest prompt's prefill (per thread count): where the time goes; webgpu: queueing kernels on the JS thread against GPU work and readback")
@@ -181,7 +182,8 @@ export async function bench(o: BenchOptions): Promise<void> {
 
   const backend: Backend & Partial<WasmBackend> & Partial<WebGPUBackend> = gpu
     ? await (await import("../kernels/webgpu_node.js")).createNodeWebGPUBackend({ kernels: o.webgpuKernels })
-    : await (await import("../kernels/wasm/index.js")).createWasmBackend({ threads: Math.max(...threads), relaxed: o.relaxed ? "auto" : false, matvecRows: o.matvecRows });
+    : await (await import("../kernels/wasm/index.js")).createWasmBackend({ threads: Math.max(...threads), relaxed: o.relaxed ? "auto" : false, matvecRows: o.matvecRows,
+      dotAdd: o.dotAdd === "on" ? true : o.dotAdd === "off" ? false : "auto" });
   const backendLabel = backend.adapterInfo ? `webgpu ${backend.kernels} (${backend.adapterInfo})` : backend.name;
   const loadMatrix = backend.loadMatrix.bind(backend);
   backend.loadMatrix = (t, rows, cols) => { const m = loadMatrix(t, rows, cols); gc?.(); return m; };

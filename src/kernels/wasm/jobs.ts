@@ -33,4 +33,6 @@ export interface KernelExports {
   dequantRowK(w: number, kind: number, K: number, r: number, out: number): void;
   widenRow(w: number, bytesPer: number, isBf16: number, K: number, r: number, out: number): void;
   argmax(x: number, n: number): number;
+  /** The dot-add form's checks and timing (dot_add.ts). */
+  dotAddProbe(p: number, mode: number, n: number): number;
 }

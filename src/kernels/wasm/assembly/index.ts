@@ -8,7 +8,7 @@
 import { matmulF32, matvecF32Rows } from "./matmul_f32";
 import { matmulFloatRows, interleaveRows } from "./matmul_float_rows";
 import { matmulHalf, matvecHalfRows, permuteX, repackHalf } from "./matmul_half";
-import { matmulQuant, matmulQuantPairs, quantizeAct, repackQuant, dequantRow } from "./matmul_quant";
+import { matmulQuant, matmulQuantPairs, quantizeAct, repackQuant, dequantRow, dotAddProbe } from "./matmul_quant";
 import { matmulKQuant, matmulQ5, quantizeActK, repackKQuant, dequantRowK } from "./matmul_kquant";
 import { rmsnorm, qkNormRope, rmsnormBackward, rmsnormGradW, qkNormRopeBackward, qkNormGradW, splitHeads } from "./norm";
 import { attention, attentionBatch } from "./attention";
@@ -16,7 +16,7 @@ import { swiglu, swigluBackward, addInPlace, widenRow, argmax } from "./elementw
 import { matmulNT, matmulNN, matmulTN, transpose } from "./matmul_grad";
 import { ceForward, ceBackward } from "./cross_entropy";
 
-export { repackQuant, dequantRow, dequantRowK, widenRow, argmax };
+export { repackQuant, dequantRow, dequantRowK, widenRow, argmax, dotAddProbe };
 
 const COUNTER = 4, DONE = 8, OP = 20, NITEMS = 24, CHUNK = 28, ARGS = 32;
 
@@ -55,10 +55,11 @@ export function runRange(ctrl: usize, r0: i32, r1: i32): void {
     case OP_MATMUL_BF16: matmulHalf<u16>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5), r0, r1); break;
     case OP_MATMUL_F16: matmulHalf<i16>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5), r0, r1); break;
     case OP_MATMUL_Q8: case OP_MATMUL_Q4: {
-      // args: out, q16, q8, dx, corr, w, T, N, K, scratch, scratch bytes a thread
+      // args: out, q16, q8, dx, corr, w, T, N, K, scratch, scratch bytes a thread, q4_0 dot-add form (matmul_quant.ts dotAdd)
       const s = ap(ctrl, 9) + <usize>thread * ap(ctrl, 10);
       if (load<i32>(ctrl + OP) == OP_MATMUL_Q8)
         matmulQuant<i8>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4), ap(ctrl, 5), ai(ctrl, 6), ai(ctrl, 7), ai(ctrl, 8), s, r0, r1);
+      else if (ai(ctrl, 11)) matmulQuant<u32>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4), ap(ctrl, 5), ai(ctrl, 6), ai(ctrl, 7), ai(ctrl, 8), s, r0, r1);
       else matmulQuant<u8>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4), ap(ctrl, 5), ai(ctrl, 6), ai(ctrl, 7), ai(ctrl, 8), s, r0, r1);
       break;
     }
@@ -66,10 +67,11 @@ export function runRange(ctrl: usize, r0: i32, r1: i32): void {
     case OP_MATVEC_BF16: matvecHalfRows<u16>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5), r0, r1); break;
     case OP_MATVEC_F16: matvecHalfRows<i16>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5), r0, r1); break;
     case OP_MATVEC_Q8: case OP_MATVEC_Q4: {
-      // args: out, q16, q8, dx, corr, w, T, N, K, scratch, scratch bytes a thread
+      // args: out, q16, q8, dx, corr, w, T, N, K, scratch, scratch bytes a thread, q4_0 dot-add form (matmul_quant.ts dotAdd)
       const s = ap(ctrl, 9) + <usize>thread * ap(ctrl, 10);
       if (load<i32>(ctrl + OP) == OP_MATVEC_Q8)
         matmulQuantPairs<i8>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4), ap(ctrl, 5), ai(ctrl, 6), ai(ctrl, 7), ai(ctrl, 8), s, r0, r1);
+      else if (ai(ctrl, 11)) matmulQuantPairs<u32>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4), ap(ctrl, 5), ai(ctrl, 6), ai(ctrl, 7), ai(ctrl, 8), s, r0, r1);
       else matmulQuantPairs<u8>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4), ap(ctrl, 5), ai(ctrl, 6), ai(ctrl, 7), ai(ctrl, 8), s, r0, r1);
       break;
     }

@@ -34,6 +34,15 @@ import { BYTE_CONSTS, HALF_CONSTS, M15, M8, M80, MW1, MW255, halfBitsF32x4, half
 
 const TB = 16;
 
+/**
+ * W is the weight type tag of the kernels below: i8 q8_0, u8 q4_0, u32 q4_0 whose nibble quad dots add straight
+ * into i32 lanes (i32x4.relaxed_dot_i8x16_i7x16_add_s; with AVX-VNNI newer V8s emit one vpdpbusd for it where the
+ * u8 form takes a vpmaddubsw and a vpaddw, and for a block's sums a vpmaddwd more). The host picks u32 only where
+ * its probe (dotAddProbe) finds that instruction exact and faster: V8 11.3 (Node 20) returns wrong sums for it.
+ */
+// @ts-ignore: decorator
+@inline function dotAdd<W>(): bool { return ASC_FEATURE_RELAXED_SIMD && !isSigned<W>() && sizeof<W>() == 4; }
+
 /** Bytes of one 4-row group's block in the quants' stream: q8_0 4 rows of quants, q4_0 4 f16 scales + quants. */
 // @ts-ignore: decorator
 @inline function groupBlockBytes(isQ8: bool): usize { return isQ8 ? 4 * 32 : 8 + 4 * 16; }
@@ -323,7 +332,7 @@ const DECODE_ROWS = 5;
   let n = n0;
   if (!isQ8 && ASC_FEATURE_RELAXED_SIMD && n + 16 <= n1) { // s: this thread's scratch (K · 4 bytes used)
     broadcastQuads(q8, nb, s);
-    for (; n + 16 <= n1; n += 16) tile16Nibbles(s, dx, corr, groupAt(w, nb, isQ8, n >> 2), gs, nb, out + (<usize>n << 2));
+    for (; n + 16 <= n1; n += 16) tile16Nibbles<W>(s, dx, corr, groupAt(w, nb, isQ8, n >> 2), gs, nb, out + (<usize>n << 2));
   }
   if (isQ8) for (; n + 16 <= n1; n += 16) tile16Q8(q16, dx, corr, groupAt(w, nb, isQ8, n >> 2), scalesAt(sc, nb, isQ8, n >> 2), nb, out + (<usize>n << 2));
   else for (; n + 16 <= n1; n += 16) tile16<W>(q16, q8, dx, corr, groupAt(w, nb, isQ8, n >> 2), gs, scalesAt(sc, nb, isQ8, n >> 2), gss, nb, out + (<usize>n << 2));
@@ -456,23 +465,35 @@ function broadcastQuads(x8: usize, nb: i32, xb: usize): void {
 
 /** One group's block at q against the broadcast quads at x: blockDot's value for q4_0 (relaxed). */
 // @ts-ignore: decorator
-@inline function nibbleBlock(q: usize, x: usize, c: v128, d: v128, m: v128, m15: v128): v128 {
-  const r = nibbleDotRelaxed(m15, v128.load(q, 8), v128.load(q, 24), v128.load(q, 40), v128.load(q, 56),
+@inline function nibbleBlock<W>(q: usize, x: usize, c: v128, d: v128, m: v128, m15: v128): v128 {
+  let r: v128;
+  if (dotAdd<W>()) { // two chains of 4, so that the dot's latency overlaps
+    const a0 = v128.load(q, 8), a1 = v128.load(q, 24), a2 = v128.load(q, 40), a3 = v128.load(q, 56);
+    let s = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(x), v128.and(a0, m15), i32x4.splat(0));
+    let t = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(x, 16), v128.and(a1, m15), i32x4.splat(0));
+    s = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(x, 32), v128.and(a2, m15), s);
+    t = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(x, 48), v128.and(a3, m15), t);
+    s = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(x, 64), v128.and(i16x8.shr_u(a0, 4), m15), s);
+    t = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(x, 80), v128.and(i16x8.shr_u(a1, 4), m15), t);
+    s = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(x, 96), v128.and(i16x8.shr_u(a2, 4), m15), s);
+    t = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(x, 112), v128.and(i16x8.shr_u(a3, 4), m15), t);
+    r = i32x4.add(s, t);
+  } else r = nibbleDotRelaxed(m15, v128.load(q, 8), v128.load(q, 24), v128.load(q, 40), v128.load(q, 56),
     v128.load(x), v128.load(x, 16), v128.load(x, 32), v128.load(x, 48), v128.load(x, 64), v128.load(x, 80), v128.load(x, 96), v128.load(x, 112));
   return f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(r, c)), f32x4.mul(halfBitsF32x4(q, m), d));
 }
 
 /** tile16 for q4_0 in the relaxed build, the activation's quads broadcast at xb (broadcastQuads). */
-function tile16Nibbles(xb: usize, dx: usize, corr: usize, g: usize, gs: usize, nb: i32, out: usize): void {
+function tile16Nibbles<W>(xb: usize, dx: usize, corr: usize, g: usize, gs: usize, nb: i32, out: usize): void {
   const m = v128.load(HALF_CONSTS), m15 = v128.load(BYTE_CONSTS, M15);
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
   let o = g, x = xb;
   for (let b = 0; b < nb; b++) {
     const c = i32x4.splat(load<i32>(corr + (<usize>b << 4))), d = f32x4.splat(load<f32>(dx + (<usize>b << 2)));
-    a0 = f32x4.add(a0, nibbleBlock(o, x, c, d, m, m15));
-    a1 = f32x4.add(a1, nibbleBlock(o + gs, x, c, d, m, m15));
-    a2 = f32x4.add(a2, nibbleBlock(o + 2 * gs, x, c, d, m, m15));
-    a3 = f32x4.add(a3, nibbleBlock(o + 3 * gs, x, c, d, m, m15));
+    a0 = f32x4.add(a0, nibbleBlock<W>(o, x, c, d, m, m15));
+    a1 = f32x4.add(a1, nibbleBlock<W>(o + gs, x, c, d, m, m15));
+    a2 = f32x4.add(a2, nibbleBlock<W>(o + 2 * gs, x, c, d, m, m15));
+    a3 = f32x4.add(a3, nibbleBlock<W>(o + 3 * gs, x, c, d, m, m15));
     o += 288; x += 128;
   }
   v128.store(out, a0); v128.store(out, a1, 16); v128.store(out, a2, 32); v128.store(out, a3, 48);
@@ -699,13 +720,18 @@ function tile4x8<W>(x: usize, d: usize, c: usize, s: usize, g0: usize, g1: usize
 /** The first step of tile4x8: step<W> from zero sums. */
 // @ts-ignore: decorator
 @inline function first<W>(v: v128, x: v128): v128 {
+  if (dotAdd<W>()) return i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v, i32x4.splat(0));
   if (!isSigned<W>() && ASC_FEATURE_RELAXED_SIMD) return i16x8.relaxed_dot_i8x16_i7x16_s(x, v);
   return i32x4.dot_i16x8_s(v, x);
 }
 
-/** One step of tile4x8: q8_0 (and q4_0 in the plain build) a 16-bit pair dot into i32, q4_0 relaxed a quad dot into i16. */
+/**
+ * One step of tile4x8: q8_0 (and q4_0 in the plain build) a 16-bit pair dot into i32, q4_0 relaxed a quad dot into
+ * i16, or with dotAdd<W> straight into i32.
+ */
 // @ts-ignore: decorator
 @inline function step<W>(r: v128, v: v128, x: v128): v128 {
+  if (dotAdd<W>()) return i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v, r);
   if (!isSigned<W>() && ASC_FEATURE_RELAXED_SIMD) return i16x8.add(r, i16x8.relaxed_dot_i8x16_i7x16_s(x, v));
   return i32x4.add(r, i32x4.dot_i16x8_s(v, x));
 }
@@ -713,6 +739,7 @@ function tile4x8<W>(x: usize, d: usize, c: usize, s: usize, g0: usize, g1: usize
 /** A block's integer sums as i32 with the stored offset off: the pairs are signed already; the quads' +8 is ct. */
 // @ts-ignore: decorator
 @inline function finish<W>(r: v128, ct: v128, one: v128): v128 {
+  if (dotAdd<W>()) return i32x4.sub(r, ct);
   if (!isSigned<W>() && ASC_FEATURE_RELAXED_SIMD) return i32x4.sub(i32x4.dot_i16x8_s(r, one), ct); // one: MW1
   return r;
 }
@@ -803,4 +830,43 @@ export function matmulQuantPairs<W>(out: usize, q16: usize, q8: usize, dx: usize
       }
     }
   }
+}
+
+/**
+ * The host's probe of the dot-add form (dotAdd). mode 0: one i32x4.relaxed_dot_i8x16_i7x16_add_s of the i8 vector at
+ * p, the i7 vector at p + 16 and the i32x4 at p + 32, stored at p + 48, for the host to check against exact sums.
+ * mode 1 / 2: n passes of tile4x8 over nb = 40 blocks in the dot-add / the u8 form (p: 64 KiB of zeros, so no
+ * scale widens to a subnormal), for the host to time. mode 3: tile4x8, tile1x8 and tile16Nibbles in both forms on
+ * pseudo-random inputs (seed n) written over the 64 KiB; returns how many outputs differ (they must not, bit for bit).
+ */
+export function dotAddProbe(p: usize, mode: i32, n: i32): i32 {
+  if (mode == 0) { // the plain build stores nothing
+    if (ASC_FEATURE_RELAXED_SIMD) v128.store(p, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p), v128.load(p, 16), v128.load(p, 32)), 48);
+    return 0;
+  }
+  const nb = 40, x = p, s = p + 8192, g = p + 20480, d = p + 32768, c = p + 36864, out = p + 61440;
+  if (mode == 3) {
+    let r: u32 = <u32>n | 1;
+    for (let o: usize = 0; o < 36864; o += 4) { // xorshift32: activations, nibbles (s: 0…15), scales and group blocks
+      r ^= r << 13; r ^= r >> 17; r ^= r << 5;
+      store<u32>(p + o, o >= 8192 && o < 20480 ? r & 0x0f0f0f0f : r);
+    }
+    for (let i: usize = 0; i < 160; i++) { // scales and corrections: 4 tokens' (tile4x8) of 40 blocks
+      r ^= r << 13; r ^= r >> 17; r ^= r << 5;
+      store<f32>(d + (i << 2), <f32>(r & 0xffff) / 65536); store<i32>(c + (i << 2), <i32>(r >> 16) - 32768);
+    }
+    tile4x8<u32>(x, d, c, s, g, g + 72, nb, out); tile4x8<u8>(x, d, c, s, g, g + 72, nb, out + 128);
+    tile1x8<u32>(x + 4, d + 4, c + 4, s, g, g + 72, nb, out + 256); tile1x8<u8>(x + 4, d + 4, c + 4, s, g, g + 72, nb, out + 288);
+    if (ASC_FEATURE_RELAXED_SIMD) { tile16Nibbles<u32>(x, d, c, g, 72, nb, out + 320); tile16Nibbles<u8>(x, d, c, g, 72, nb, out + 384); }
+    let bad = 0;
+    for (let o: usize = 0; o < 128; o += 4) bad += i32(load<u32>(out + o) != load<u32>(out + 128 + o));
+    for (let o: usize = 0; o < 32; o += 4) bad += i32(load<u32>(out + 256 + o) != load<u32>(out + 288 + o));
+    for (let o: usize = 0; o < 64; o += 4) bad += i32(load<u32>(out + 320 + o) != load<u32>(out + 384 + o));
+    return bad;
+  }
+  for (let i = 0; i < n; i++) {
+    if (mode == 1) tile4x8<u32>(x, d, d, s, g, g + 72, nb, out);
+    else tile4x8<u8>(x, d, d, s, g, g + 72, nb, out);
+  }
+  return 0;
 }
