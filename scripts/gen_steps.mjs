@@ -92,7 +92,7 @@ function fourTokenSteps() {
 function tile4x8Steps() {
   const L = [];
   for (let k = 1; k < 16; k++) {
-    if (k === 8) L.push("if (isSigned<W>() || !ASC_FEATURE_RELAXED_SIMD) {");
+    if (k === 8) L.push("if (!quadForm<W>()) {");
     const ind = k < 8 ? "" : "  ";
     L.push(`${ind}if (p != ${k + 1}) {`);
     L.push(`${ind}  const va = v128.load(p, ${32 * k}), vb = v128.load(p, ${32 * k + 16});`);

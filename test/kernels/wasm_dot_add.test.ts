@@ -1,8 +1,9 @@
-// q4_0's two forms of its nibble dots (kernels/wasm/dot_add.ts): the backend probes the dot-add form once and takes
-// it only where the instruction and the kernels' tiles are exact. Where the engine computes it exactly, the forms'
-// outputs must be bit for bit the same at every path (decode tiles, the unpacked-pairs kernel's 4- and 1-token
-// tiles, odd row counts); where it does not (V8 11.3, Node 20), asking for it must fail with the reason.
-// Chromium's V8 computes it exactly: test/web/web_app.test.ts runs a q4_0 model there in both forms.
+// The two forms of the quantized kernels' integer dots (kernels/wasm/dot_add.ts): the backend probes the dot-add
+// form once and takes it only where the instruction and the kernels' tiles are exact (q8_0's: only where bytes past
+// 127 read unsigned, as vpdpbusd does). Where the engine computes it exactly, the forms' outputs must be bit for bit
+// the same at every path (decode tiles, the unpacked-pairs kernel's 4- and 1-token tiles, odd row counts); where it
+// does not (V8 11.3, Node 20), asking for it must fail with the reason. Chromium's V8 computes it exactly:
+// test/web/web_app.test.ts runs q4_0 and q8_0 models there in both forms.
 
 import { afterAll, expect, test } from "vitest";
 import { createWasmBackend, type WasmBackend } from "../../src/kernels/wasm/index.js";
@@ -35,17 +36,18 @@ test("dotAdd: true is exact wherever the probe allows it, and an error naming th
   expect(probe.ratio).toBeGreaterThan(0);
   const on = await backend({ threads: 2, relaxed: true, dotAdd: true });
   const off = await backend({ threads: 2, relaxed: true, dotAdd: false });
-  expect(on.name).toBe("wasm-relaxed+dot-add");
+  expect(on.name).toBe(probe.unsignedExact ? "wasm-relaxed+dot-add+u8" : "wasm-relaxed+dot-add");
+  expect(on.dotAddQ8).toBe(probe.unsignedExact);
   // 16-row decode tiles and a rest of 8 and 4-row groups; the pairs kernel's 4-token tiles and their 1-token rest.
-  for (const [N, K] of [[44, 96], [96, 1280], [7, 32]]) {
-    const st = storeAs("q4_0", randn(N * K, N + K, 0.5), N, K);
+  for (const [dtype, N, K] of [["q4_0", 44, 96], ["q4_0", 96, 1280], ["q4_0", 7, 32], ["q8_0", 44, 96], ["q8_0", 7, 1280]] as const) {
+    const st = storeAs(dtype, randn(N * K, N + K, 0.5), N, K);
     const [wOn, wOff] = [on.loadMatrix(st, N, K), off.loadMatrix(st, N, K)];
     for (const T of [1, 3, 8, 67]) {
       const x = randn(T * K, T * 31 + K, 1);
       const a = on.alloc(T * N), b = off.alloc(T * N);
       on.matmul(a, put(on, x), wOn, T);
       off.matmul(b, put(off, x), wOff, T);
-      expect(Array.from(a), `N=${N} K=${K} T=${T}`).toEqual(Array.from(b));
+      expect(Array.from(a), `${dtype} N=${N} K=${K} T=${T}`).toEqual(Array.from(b));
     }
   }
 });

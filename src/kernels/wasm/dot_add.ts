@@ -1,8 +1,13 @@
-// Which form the q4_0 kernels take for their nibble dots (assembly/matmul_quant.ts, dotAdd): the u8 form (an i8·i7
-// dot into i16 lanes, then an add: vpmaddubsw + vpaddw on x86) or the dot-add form (i32x4.relaxed_dot_i8x16_i7x16_add_s,
-// one vpdpbusd where V8 uses AVX-VNNI). Both give the same integer sums, so the same outputs bit for bit; which is
-// faster depends on the engine and the CPU, and V8 11.3 (Node 20) computes the dot-add form wrongly. So the backend
-// checks the instruction on exact sums and times both forms of the prefill tile once, at creation.
+// Which form the quantized kernels take for their integer dots (assembly/matmul_quant.ts, dotAdd).
+// q4_0: an i8·i7 dot into i16 lanes, then an add (vpmaddubsw + vpaddw on x86), or the dot-add form
+// i32x4.relaxed_dot_i8x16_i7x16_add_s, one vpdpbusd where V8 uses AVX-VNNI (Node 24's V8 13.6 does; Node 22's 12.4
+// emits three instructions, slower than the u8 form; Node 20's 11.3 computes it wrongly). q8_0 (its unpacked-pairs kernel: prefills, batched decode steps): i16 pair dots (vpmaddwd + vpaddd
+// for 8 products), or the dot-add form with the stored bytes (w + 128, 0…255) as its second operand, 16 products
+// an instruction; the relaxed-SIMD spec leaves bytes past 127 to the engine (vpdpbusd reads them unsigned, exactly;
+// a vpmaddubsw lowering saturates, ARM's sdot reads them signed), so it is taken only where they read exactly.
+// Both forms give the same integer sums, so the same outputs bit for bit, and which is faster depends on the
+// engine and the CPU: the backend checks the instruction on exact sums and the kernels' tiles in both forms on
+// random inputs, and times both forms of q4_0's prefill tile, once, at creation.
 
 import type { Arena } from "./arena.js";
 
@@ -10,31 +15,43 @@ interface ProbeExports {
   dotAddProbe(p: number, mode: number, n: number): number;
 }
 
-/** What the probe found: whether the dot-add form is exact here (the instruction, and the kernels' tiles against the u8 form's) and its time over the u8 form's. */
+/** What the probe found. */
 export interface DotAddProbe {
+  /** The instruction and q4_0's tiles in the dot-add form exact here (i7 second operands, as the spec defines). */
   exact: boolean;
-  /** Best time of the dot-add form / best time of the u8 form on the same tile (NaN where not exact). */
+  /** Second operands 128…255 read unsigned without saturation, and q8_0's kernel in the dot-add form exact. */
+  unsignedExact: boolean;
+  /** Best time of q4_0's tile in the dot-add form / in the u8 form (NaN where not exact). */
   ratio: number;
 }
 
-/** i8 · i7 lanes the check covers: the extremes of both operands and mixed signs. */
 const A = [-128, 127, -1, 1, -127, 100, -50, 3, 0, -128, 64, -64, 127, -2, 9, -9];
-const B = [127, 127, 127, 0, 1, 126, 15, 2, 77, 64, 0, 127, 127, 5, 8, 8];
 const ACC = [1000, -70000, 0, 2 ** 30];
+/** i7 second operands: the extremes and mixed signs against A. */
+const B7 = [127, 127, 127, 0, 1, 126, 15, 2, 77, 64, 0, 127, 127, 5, 8, 8];
+/** Bytes past 127: pairs whose i16 sums would saturate (255 · 127 · 2), and 128 against -128. */
+const B8 = [255, 255, 128, 200, 128, 255, 129, 7, 255, 128, 0, 250, 255, 255, 255, 255];
 
-/** Probe the dot-add form on a relaxed-SIMD module instance (64 KiB of the arena, allocated once). */
+/** One dot-add of A with b plus ACC, against the exact sums (b's bytes read unsigned). */
+function checkDot(ex: ProbeExports, bytes: Uint8Array, p: number, b: number[]): boolean {
+  const i8 = new Int8Array(bytes.buffer, p, 16), u8 = new Uint8Array(bytes.buffer, p + 16, 16), i32 = new Int32Array(bytes.buffer, p + 32, 8);
+  i8.set(A); u8.set(b); i32.set(ACC);
+  ex.dotAddProbe(p, 0, 0);
+  const want = ACC.map((c, j) => (c + A[4 * j] * b[4 * j] + A[4 * j + 1] * b[4 * j + 1] + A[4 * j + 2] * b[4 * j + 2] + A[4 * j + 3] * b[4 * j + 3]) | 0);
+  return want.every((v, j) => i32[4 + j] === v);
+}
+
+/** The kernels' own checks (both forms on random inputs, bit for bit): mode 3 q4_0's tiles, mode 4 q8_0's kernel. */
+function tilesAgree(ex: ProbeExports, p: number, mode: 3 | 4): boolean {
+  return [1, 0x9e3779b9].every((seed) => ex.dotAddProbe(p, mode, seed) === 0);
+}
+
+/** Probe the dot-add forms on a relaxed-SIMD module instance (64 KiB of the arena, allocated once). */
 export function probeDotAdd(ex: ProbeExports, arena: Arena): DotAddProbe {
   const p = arena.allocBytes(65536);
   const bytes = arena.u8(p, 65536);
-  bytes.fill(0);
-  const i8 = new Int8Array(bytes.buffer, p, 64), i32 = new Int32Array(bytes.buffer, p, 16);
-  i8.set(A, 0); i8.set(B, 16); i32.set(ACC, 8);
-  ex.dotAddProbe(p, 0, 0);
-  const got = Array.from(new Int32Array(bytes.buffer, p + 48, 4));
-  const want = ACC.map((c, j) => (c + A[4 * j] * B[4 * j] + A[4 * j + 1] * B[4 * j + 1] + A[4 * j + 2] * B[4 * j + 2] + A[4 * j + 3] * B[4 * j + 3]) | 0);
-  if (got.some((v, j) => v !== want[j])) return { exact: false, ratio: NaN };
-  // The kernels themselves: both forms' tiles on random inputs, bit for bit.
-  for (const seed of [1, 0x9e3779b9]) if (ex.dotAddProbe(p, 3, seed) !== 0) return { exact: false, ratio: NaN };
+  if (!checkDot(ex, bytes, p, B7) || !tilesAgree(ex, p, 3)) return { exact: false, unsignedExact: false, ratio: NaN };
+  let unsignedExact = checkDot(ex, bytes, p, B8) && tilesAgree(ex, p, 4);
   bytes.fill(0);
   // Alternate the two forms, best of each: the first rounds also carry the engine's tier-up to optimized code.
   const best = [Infinity, Infinity];
@@ -45,5 +62,8 @@ export function probeDotAdd(ex: ProbeExports, arena: Arena): DotAddProbe {
       best[mode - 1] = Math.min(best[mode - 1], performance.now() - t0);
     }
   }
-  return { exact: true, ratio: best[0] / best[1] };
+  // Once more now that the tiles have run hot (optimized code, whichever tier ran the first checks).
+  const exact = tilesAgree(ex, p, 3);
+  unsignedExact &&= tilesAgree(ex, p, 4);
+  return { exact, unsignedExact: exact && unsignedExact, ratio: exact ? best[0] / best[1] : NaN };
 }

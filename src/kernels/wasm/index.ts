@@ -83,8 +83,12 @@ export interface WasmBackend extends Backend {
   /** Use n of the threads the backend was created with (benchmarks compare thread counts on one model). */
   setThreads(n: number): void;
   readonly relaxedSimd: boolean;
-  /** Whether q4_0's kernels take the dot-add form, and what its probe found (null: the plain build, not probed). */
+  /**
+   * Whether q4_0's kernels take the dot-add form, whether q8_0's unpacked-pairs kernel does, and what the probe
+   * found (null: the plain build, not probed); dot_add.ts.
+   */
   readonly dotAdd: boolean;
+  readonly dotAddQ8: boolean;
   readonly dotAddProbe: DotAddProbe | null;
   /** Bytes of wasm memory in use. */
   memoryBytes(): number;
@@ -179,8 +183,10 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
   const dotAddFound = relaxed && dotAddMode !== false ? probeDotAdd(ex, arena) : null;
   if (dotAddMode === true && !dotAddFound?.exact)
     throw new Error(`wasm backend: dotAdd: true, but ${relaxed ? "this engine computes i32x4.relaxed_dot_i8x16_i7x16_add_s wrongly (V8 11.3, Node 20, does)" : "the plain-SIMD build has no dot-add form"}`);
-  // The dot-add form where it is exact and, unless asked for, at least 10 % faster on the probe's tile.
+  // The dot-add form where it is exact and, unless asked for, at least 10 % faster on the probe's tile; q8_0's
+  // where its bytes past 127 read exactly too (its form does 16 products an instruction against 8 with 2).
   const dotAdd = !!dotAddFound?.exact && (dotAddMode === true || dotAddFound.ratio < 0.9);
+  const dotAddQ8 = dotAdd && !!dotAddFound?.unsignedExact;
   const argI32 = new Int32Array(memory.buffer, ctrl + ARGS * 4, MAX_ARGS);
   const argF32 = new Float32Array(memory.buffer, ctrl + ARGS * 4, MAX_ARGS);
   const opWord = new Int32Array(memory.buffer, ctrl + OP * 4, 1);
@@ -324,8 +330,9 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
         pool.run(T, itemChunk(T, T * K));
         const q8_0 = m.dtype === "q8_0";
         if (pairs) { // each thread unpacks two 4-row groups at a time into its own K·16 + 128 bytes
-          job(q8_0 ? Op.matvecQ8 : Op.matvecQ4, po, q16, q8, d, c, m.ptr, T, N, K, unpacked.need(threads * (K * 16 + 128)), K * 16 + 128, dotAdd ? 1 : 0);
-        } else job(q8_0 ? Op.matmulQ8 : Op.matmulQ4, po, q16, q8, d, c, m.ptr, T, N, K, unpacked.need(threads * K * 16), K * 16, dotAdd ? 1 : 0);
+          job(q8_0 ? Op.matvecQ8 : Op.matvecQ4, po, q16, q8, d, c, m.ptr, T, N, K, unpacked.need(threads * (K * 16 + 128)), K * 16 + 128,
+            (q8_0 ? dotAddQ8 : dotAdd) ? 1 : 0);
+        } else job(q8_0 ? Op.matmulQ8 : Op.matmulQ4, po, q16, q8, d, c, m.ptr, T, N, K, unpacked.need(threads * K * 16), K * 16, !q8_0 && dotAdd ? 1 : 0);
         // pairs of 4-row groups; decode's 16-row tiles in long chunks (tg16 × 2 of OpenELM-270M q8_0, AMD EPYC: 70 t/s
         // through the 4-row tiles, 120 so; × 4: 112 through the pairs kernel, 129 so; from 6 rows on the pairs gain)
         // A batched decode step of 6-16 rows through the pairs kernel streams its weights from DRAM like a decode:
@@ -363,11 +370,12 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
   }
 
   const backend: WasmBackend = {
-    name: relaxed ? (dotAdd ? "wasm-relaxed+dot-add" : "wasm-relaxed") : "wasm",
+    name: relaxed ? (dotAddQ8 ? "wasm-relaxed+dot-add+u8" : dotAdd ? "wasm-relaxed+dot-add" : "wasm-relaxed") : "wasm",
     get threads() { return pool.threads; },
     setThreads: (n) => pool.setActive(n),
     relaxedSimd: relaxed,
     dotAdd,
+    dotAddQ8,
     dotAddProbe: dotAddFound,
     memoryBytes: () => arena.used,
     readBandwidth(bytes) {

@@ -35,13 +35,21 @@ import { BYTE_CONSTS, HALF_CONSTS, M15, M8, M80, MW1, MW255, halfBitsF32x4, half
 const TB = 16;
 
 /**
- * W is the weight type tag of the kernels below: i8 q8_0, u8 q4_0, u32 q4_0 whose nibble quad dots add straight
- * into i32 lanes (i32x4.relaxed_dot_i8x16_i7x16_add_s; with AVX-VNNI newer V8s emit one vpdpbusd for it where the
- * u8 form takes a vpmaddubsw and a vpaddw, and for a block's sums a vpmaddwd more). The host picks u32 only where
- * its probe (dotAddProbe) finds that instruction exact and faster: V8 11.3 (Node 20) returns wrong sums for it.
+ * W is the weight type tag of the kernels below: i8 q8_0, u8 q4_0, and their dot-add forms (i32x4.relaxed_dot_i8x16_
+ * i7x16_add_s, 16 products added straight into i32 lanes; with AVX-VNNI the V8 of Node 24 emits one vpdpbusd for it):
+ * u32 q4_0, whose nibble quads take one where the u8 form takes a vpmaddubsw and a vpaddw (and a vpmaddwd a block);
+ * i32 q8_0's unpacked-pairs kernel, its stored bytes (w + 128) as the second operand in quads like q4_0's nibbles,
+ * 16 products an instruction against the i16 pairs' 8 with two (vpmaddwd + vpaddd). The host takes them only where
+ * its probe (dotAddProbe, kernels/wasm/dot_add.ts) finds them exact, bit for bit against the other forms, and faster:
+ * V8 11.3 (Node 20) returns wrong sums for the instruction, and i32 needs bytes past 127 read unsigned (the spec
+ * leaves them to the engine; vpdpbusd does).
  */
 // @ts-ignore: decorator
-@inline function dotAdd<W>(): bool { return ASC_FEATURE_RELAXED_SIMD && !isSigned<W>() && sizeof<W>() == 4; }
+@inline function dotAdd<W>(): bool { return ASC_FEATURE_RELAXED_SIMD && sizeof<W>() == 4; }
+
+/** The tiles' quad layout (8 steps a block of 4-byte quads against activation quads): q4_0, and q8_0's dot-add form. */
+// @ts-ignore: decorator
+@inline function quadForm<W>(): bool { return ASC_FEATURE_RELAXED_SIMD && (!isSigned<W>() || sizeof<W>() == 4); }
 
 /** Bytes of one 4-row group's block in the quants' stream: q8_0 4 rows of quants, q4_0 4 f16 scales + quants. */
 // @ts-ignore: decorator
@@ -637,7 +645,7 @@ function tile4x8<W>(x: usize, d: usize, c: usize, s: usize, g0: usize, g1: usize
       xt = v128.load32_splat(x, 120); r20 = step<W>(r20, va, xt); r21 = step<W>(r21, vb, xt);
       xt = v128.load32_splat(x, 124); r30 = step<W>(r30, va, xt); r31 = step<W>(r31, vb, xt);
     }
-    if (isSigned<W>() || !ASC_FEATURE_RELAXED_SIMD) {
+    if (!quadForm<W>()) {
       if (p != 9) {
         const va = v128.load(p, 256), vb = v128.load(p, 272);
         let xt = v128.load32_splat(x, 128); r00 = step<W>(r00, va, xt); r01 = step<W>(r01, vb, xt);
@@ -696,7 +704,7 @@ function tile4x8<W>(x: usize, d: usize, c: usize, s: usize, g0: usize, g1: usize
       }
     }
     // END tile4x8 steps
-    if (isSigned<W>() || !ASC_FEATURE_RELAXED_SIMD) { p += 512; x += 256; } else { p += 256; x += 128; }
+    if (!quadForm<W>()) { p += 512; x += 256; } else { p += 256; x += 128; }
     // blockDot's float step for each of the 8 (row group, token) pairs, accumulated in acc
     // each token's scale and correction broadcast from memory (load ports), as the activations are
     const w0 = halfBitsF32x4(g0, m), w1 = halfBitsF32x4(g1, m);
@@ -739,7 +747,7 @@ function tile4x8<W>(x: usize, d: usize, c: usize, s: usize, g0: usize, g1: usize
 /** A block's integer sums as i32 with the stored offset off: the pairs are signed already; the quads' +8 is ct. */
 // @ts-ignore: decorator
 @inline function finish<W>(r: v128, ct: v128, one: v128): v128 {
-  if (dotAdd<W>()) return i32x4.sub(r, ct);
+  if (dotAdd<W>()) return i32x4.sub(r, isSigned<W>() ? i32x4.shl(ct, 4) : ct);
   if (!isSigned<W>() && ASC_FEATURE_RELAXED_SIMD) return i32x4.sub(i32x4.dot_i16x8_s(r, one), ct); // one: MW1
   return r;
 }
@@ -757,6 +765,21 @@ function unpackNibbles(g: usize, nb: i32, s: usize): void {
   }
 }
 
+/** A repacked q8_0 group at g -> its stored bytes' quads at s (unpackNibbles' layout): U_u lane r = row r's bytes 4u … 4u+3. */
+function unpackQuadsQ8(g: usize, nb: i32, s: usize): void {
+  for (let b = 0; b < nb; b++) {
+    const q = g + <usize>b * blockStride(true), o = s + (<usize>b << 8);
+    for (let h: usize = 0; h < 32; h += 16) {
+      const r0 = v128.load(q + h), r1 = v128.load(q + h, 32), r2 = v128.load(q + h, 64), r3 = v128.load(q + h, 96);
+      const l01 = v128.shuffle<i32>(r0, r1, 0, 4, 1, 5), h01 = v128.shuffle<i32>(r0, r1, 2, 6, 3, 7);
+      const l23 = v128.shuffle<i32>(r2, r3, 0, 4, 1, 5), h23 = v128.shuffle<i32>(r2, r3, 2, 6, 3, 7);
+      const u = o + (h << 3); // quads 0-3, then 4-7 (h = 16: 128 bytes on)
+      v128.store(u, v128.shuffle<i64>(l01, l23, 0, 2)); v128.store(u, v128.shuffle<i64>(l01, l23, 1, 3), 32);
+      v128.store(u, v128.shuffle<i64>(h01, h23, 0, 2), 64); v128.store(u, v128.shuffle<i64>(h01, h23, 1, 3), 96);
+    }
+  }
+}
+
 /**
  * One activation row (its interleaved q16 or q8 at x: 4-byte pairs or quads 16 bytes apart; its scale and
  * correction at d, c) against a pair of groups' pairs or quads at s: the 8 outputs at acc (32 bytes, zeroed here).
@@ -767,7 +790,7 @@ function tile1x8<W>(x: usize, d: usize, c: usize, s: usize, g0: usize, g1: usize
   let p = s;
   for (let b = 0; b < nb; b++) {
     let r0 = i32x4.splat(0), r1 = i32x4.splat(0);
-    const pe = p + (isSigned<W>() || !ASC_FEATURE_RELAXED_SIMD ? 512 : 256);
+    const pe = p + (!quadForm<W>() ? 512 : 256);
     do {
       let xv = v128.load32_splat(x);
       r0 = step<W>(r0, v128.load(p), xv); r1 = step<W>(r1, v128.load(p, 16), xv);
@@ -790,7 +813,7 @@ function tile1x8<W>(x: usize, d: usize, c: usize, s: usize, g0: usize, g1: usize
  */
 export function matmulQuantPairs<W>(out: usize, q16: usize, q8: usize, dx: usize, corr: usize, w: usize, T: i32, N: i32, K: i32,
   s: usize, n0: i32, n1: i32): void {
-  const nibbles = !isSigned<W>() && ASC_FEATURE_RELAXED_SIMD; // q4_0 with i8 dots
+  const nibbles = quadForm<W>(); // 4-byte quads against i8 activation quads (q4_0's nibbles, q8_0's dot-add form)
   const isQ8 = isSigned<W>(), nb = K >> 5;
   const sc = scalesOf(w, N, nb, isQ8);
   // bytes of 4 rows' interleaved q16, q8, and dx or corr
@@ -805,7 +828,10 @@ export function matmulQuantPairs<W>(out: usize, q16: usize, q8: usize, dx: usize
       if (te - tb <= 16 && (n & 15) == 0 && n + 16 < n1 && n + 32 <= N) touchLines(groupAt(w, nb, isQ8, (n >> 2) + 4), <usize>nb * blockStride(isQ8));
       const g0 = groupAt(w, nb, isQ8, n >> 2), g1 = two ? groupAt(w, nb, isQ8, (n >> 2) + 1) : g0;
       const sp0 = scalesAt(sc, nb, isQ8, n >> 2), sp1 = two ? scalesAt(sc, nb, isQ8, (n >> 2) + 1) : sp0;
-      if (nibbles) {
+      if (nibbles && isQ8) {
+        unpackQuadsQ8(g0, nb, s);
+        if (two) unpackQuadsQ8(g1, nb, s + 16);
+      } else if (nibbles) {
         unpackNibbles(g0, nb, s);
         if (two) unpackNibbles(g1, nb, s + 16);
       } else {
@@ -832,12 +858,18 @@ export function matmulQuantPairs<W>(out: usize, q16: usize, q8: usize, dx: usize
   }
 }
 
+/** xorshift32 */
+// @ts-ignore: decorator
+@inline function nextRand(r: u32): u32 { r ^= r << 13; r ^= r >> 17; return r ^ (r << 5); }
+
 /**
- * The host's probe of the dot-add form (dotAdd). mode 0: one i32x4.relaxed_dot_i8x16_i7x16_add_s of the i8 vector at
- * p, the i7 vector at p + 16 and the i32x4 at p + 32, stored at p + 48, for the host to check against exact sums.
- * mode 1 / 2: n passes of tile4x8 over nb = 40 blocks in the dot-add / the u8 form (p: 64 KiB of zeros, so no
- * scale widens to a subnormal), for the host to time. mode 3: tile4x8, tile1x8 and tile16Nibbles in both forms on
- * pseudo-random inputs (seed n) written over the 64 KiB; returns how many outputs differ (they must not, bit for bit).
+ * The host's probe of the dot-add forms (dotAdd). mode 0: one i32x4.relaxed_dot_i8x16_i7x16_add_s of the i8 vector at
+ * p, the vector at p + 16 and the i32x4 at p + 32, stored at p + 48, for the host to check against exact sums.
+ * mode 1 / 2: n passes of tile4x8 over nb = 40 blocks in q4_0's dot-add / u8 form (p: 64 KiB of zeros, so no
+ * scale widens to a subnormal), for the host to time. mode 3: q4_0's tile4x8, tile1x8 and tile16Nibbles in both
+ * forms on pseudo-random inputs (seed n); mode 4: q8_0's unpacked-pairs kernel in both forms on a random
+ * 20 × 96 matrix and 6 activation rows. Modes 3 and 4 write over the 64 KiB and return how many outputs differ
+ * (none may, bit for bit).
  */
 export function dotAddProbe(p: usize, mode: i32, n: i32): i32 {
   if (mode == 0) { // the plain build stores nothing
@@ -845,23 +877,34 @@ export function dotAddProbe(p: usize, mode: i32, n: i32): i32 {
     return 0;
   }
   const nb = 40, x = p, s = p + 8192, g = p + 20480, d = p + 32768, c = p + 36864, out = p + 61440;
+  let r: u32 = <u32>n | 1, bad = 0;
   if (mode == 3) {
-    let r: u32 = <u32>n | 1;
-    for (let o: usize = 0; o < 36864; o += 4) { // xorshift32: activations, nibbles (s: 0…15), scales and group blocks
-      r ^= r << 13; r ^= r >> 17; r ^= r << 5;
+    for (let o: usize = 0; o < 36864; o += 4) { // activations, nibbles (s: 0…15), scales and group blocks
+      r = nextRand(r);
       store<u32>(p + o, o >= 8192 && o < 20480 ? r & 0x0f0f0f0f : r);
     }
     for (let i: usize = 0; i < 160; i++) { // scales and corrections: 4 tokens' (tile4x8) of 40 blocks
-      r ^= r << 13; r ^= r >> 17; r ^= r << 5;
+      r = nextRand(r);
       store<f32>(d + (i << 2), <f32>(r & 0xffff) / 65536); store<i32>(c + (i << 2), <i32>(r >> 16) - 32768);
     }
     tile4x8<u32>(x, d, c, s, g, g + 72, nb, out); tile4x8<u8>(x, d, c, s, g, g + 72, nb, out + 128);
     tile1x8<u32>(x + 4, d + 4, c + 4, s, g, g + 72, nb, out + 256); tile1x8<u8>(x + 4, d + 4, c + 4, s, g, g + 72, nb, out + 288);
     if (ASC_FEATURE_RELAXED_SIMD) { tile16Nibbles<u32>(x, d, c, g, 72, nb, out + 320); tile16Nibbles<u8>(x, d, c, g, 72, nb, out + 384); }
-    let bad = 0;
     for (let o: usize = 0; o < 128; o += 4) bad += i32(load<u32>(out + o) != load<u32>(out + 128 + o));
     for (let o: usize = 0; o < 32; o += 4) bad += i32(load<u32>(out + 256 + o) != load<u32>(out + 288 + o));
     for (let o: usize = 0; o < 64; o += 4) bad += i32(load<u32>(out + 320 + o) != load<u32>(out + 384 + o));
+    return bad;
+  }
+  if (mode == 4) {
+    const T = 6, N = 20, K = 96, xf = p, w = p + 4096, q16 = p + 8192, q8 = p + 10240, dx = p + 11264, corr = p + 11520;
+    const sc = scalesOf(w, N, K >> 5, true), o1 = p + 16384, o2 = p + 20480, su = p + 24576; // su: unpacked pairs or quads
+    for (let i: usize = 0; i < <usize>(T * K); i++) { r = nextRand(r); store<f32>(xf + (i << 2), <f32>(<i32>(r & 0xffff) - 32768) / 32768); }
+    for (let a = w; a < sc; a += 4) { r = nextRand(r); store<u32>(a, r); } // the quants, stored + 128: any byte
+    for (let a = sc; a < sc + 192; a += 2) { r = nextRand(r); store<u16>(a, <u16>(0x2000 | (r & 0x83ff))); } // halves ±[2^-7, 2^-6)
+    quantizeAct(xf, K, q16, q8, dx, corr, true, 1, 0, T);
+    matmulQuantPairs<i32>(o1, q16, q8, dx, corr, w, T, N, K, su, 0, N);
+    matmulQuantPairs<i8>(o2, q16, q8, dx, corr, w, T, N, K, su, 0, N);
+    for (let o: usize = 0; o < <usize>(T * N * 4); o += 4) bad += i32(load<u32>(o1 + o) != load<u32>(o2 + o));
     return bad;
   }
   for (let i = 0; i < n; i++) {
