@@ -286,7 +286,8 @@ async function autorun(): Promise<void> {
 
 function uiLoad(): void {
   const source = (document.querySelector("input[name=source]:checked") as HTMLInputElement).value;
-  const options: LoadOptions = { dtype: dtypeParam($<HTMLSelectElement>("dtype").value), backend: backendParam($<HTMLSelectElement>("backend").value) };
+  const options: LoadOptions = { dtype: dtypeParam($<HTMLSelectElement>("dtype").value), backend: backendParam($<HTMLSelectElement>("backend").value),
+    dotAdd: dotAddParam(params.get("dot_add")) }; // a diagnostic switch, by URL only
   const t = $<HTMLInputElement>("threads").value;
   if (t) options.threads = Number(t);
   let model: string | undefined;

@@ -13,7 +13,7 @@
 // `npm install --prefix DIR @wllama/wllama`) on the same .gguf files, the same threads and prompt, in its own
 // page served with COOP/COEP (wllama_page.mjs); its prefill / decode tokens/s are llama.cpp's own timings.
 //
-//   npm run build && node test/web/web_app.bench.mjs [--threads 2] [--runs 3] [--n-gen 128] [--wllama DIR] [MODEL.gguf|DIR ...]
+//   npm run build && node test/web/web_app.bench.mjs [--threads 2] [--runs 3] [--n-gen 128] [--dot-add auto|on|off] [--wllama DIR] [MODEL.gguf|DIR ...]
 //   (no files: the embedded default model; a .gguf of it: node dist/cli/main.js quantize --type q8_0 -o default-q8_0.gguf)
 
 import { execFileSync } from "node:child_process";
@@ -28,6 +28,7 @@ const opt = (name, dflt) => { const i = args.indexOf(name); if (i < 0) return df
 const optStr = (name) => { const i = args.indexOf(name); if (i < 0) return undefined; const v = args[i + 1]; args.splice(i, 2); return v; };
 const threads = opt("--threads", 2), runs = opt("--runs", 3), nGen = opt("--n-gen", 128);
 const wllamaDir = optStr("--wllama");
+const dotAdd = optStr("--dot-add") ?? "auto"; // the page's dot_add= (and Node's --dot-add)
 const models = args.length ? args : ["default"];
 if (wllamaDir && !models.some((m) => m.toLowerCase().endsWith(".gguf")))
   throw new Error("--wllama: wllama reads .gguf files; pass one (a .gguf of the default model: node dist/cli/main.js quantize --type q8_0 -o default-q8_0.gguf)");
@@ -52,7 +53,7 @@ const rows = [];
 try {
   for (const model of models) {
     const page = await ctx.newPage();
-    await page.goto(`${server.url}?sw=0`);
+    await page.goto(`${server.url}?sw=0&dot_add=${dotAdd}`);
     if (model !== "default") await page.setInputFiles("#model-file", model);
     await page.fill("#threads", String(threads));
     await page.click("#load");
@@ -77,7 +78,7 @@ try {
     await page.close();
     const file = model === "default" ? "assets/models/default" : model;
     const node = JSON.parse(execFileSync(process.execPath, ["dist/cli/main.js", "bench", "-m", file, "-p", String(promptTokens), "-n", String(nGen),
-      "-t", String(threads), "-r", String(runs), "--json"], { encoding: "utf8", maxBuffer: 1 << 26 })).results;
+      "-t", String(threads), "-r", String(runs), "--dot-add", dotAdd, "--json"], { encoding: "utf8", maxBuffer: 1 << 26 })).results;
     const nodePP = node.find((x) => x.n_prompt > 0), nodeTG = node.find((x) => x.n_gen > 0);
     const row = { model: path.basename(file), backend, info, promptTokens, browserPP: pp, browserTG: tg, nodePP: nodePP.samples_ts, nodeTG: nodeTG.samples_ts };
     if (wllama && file.toLowerCase().endsWith(".gguf")) {
