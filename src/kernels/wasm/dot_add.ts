@@ -1,13 +1,14 @@
 // Which form the quantized kernels take for their integer dots (assembly/matmul_quant.ts, dotAdd).
 // q4_0: an i8·i7 dot into i16 lanes, then an add (vpmaddubsw + vpaddw on x86), or the dot-add form
 // i32x4.relaxed_dot_i8x16_i7x16_add_s, one vpdpbusd where V8 uses AVX-VNNI (Node 24's V8 13.6 does; Node 22's 12.4
-// emits three instructions, slower than the u8 form; Node 20's 11.3 computes it wrongly). q8_0 (its unpacked-pairs kernel: prefills, batched decode steps): i16 pair dots (vpmaddwd + vpaddd
-// for 8 products), or the dot-add form with the stored bytes (w + 128, 0…255) as its second operand, 16 products
-// an instruction; the relaxed-SIMD spec leaves bytes past 127 to the engine (vpdpbusd reads them unsigned, exactly;
+// emits three instructions, slower than the u8 form; Node 20's 11.3 computes it wrongly). q8_0 (its unpacked-pairs
+// kernel: prefills, batched decode steps; and its 16-row decode tile): i16 pair dots (vpmaddwd + vpaddd for 8
+// products), or the dot-add form with the stored bytes (w + 128, 0…255) as its second operand, 16 products an
+// instruction; the relaxed-SIMD spec leaves bytes past 127 to the engine (vpdpbusd reads them unsigned, exactly;
 // a vpmaddubsw lowering saturates, ARM's sdot reads them signed), so it is taken only where they read exactly.
 // Both forms give the same integer sums, so the same outputs bit for bit, and which is faster depends on the
-// engine and the CPU: the backend checks the instruction on exact sums and the kernels' tiles in both forms on
-// random inputs, and times both forms of q4_0's prefill tile, once, at creation.
+// engine and the CPU: the backend checks the instruction on exact sums and the kernels in both forms on random
+// inputs, and times both forms of q4_0's prefill tile, once, at creation.
 
 import type { Arena } from "./arena.js";
 

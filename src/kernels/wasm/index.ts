@@ -333,7 +333,7 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
         if (pairs) { // each thread unpacks two 4-row groups at a time into its own K·16 + 128 bytes
           job(q8_0 ? Op.matvecQ8 : Op.matvecQ4, po, q16, q8, d, c, m.ptr, T, N, K, unpacked.need(threads * (K * 16 + 128)), K * 16 + 128,
             (q8_0 ? dotAddQ8 : dotAdd) ? 1 : 0);
-        } else job(q8_0 ? Op.matmulQ8 : Op.matmulQ4, po, q16, q8, d, c, m.ptr, T, N, K, unpacked.need(threads * K * 16), K * 16, !q8_0 && dotAdd ? 1 : 0);
+        } else job(q8_0 ? Op.matmulQ8 : Op.matmulQ4, po, q16, q8, d, c, m.ptr, T, N, K, unpacked.need(threads * K * 16), K * 16, (q8_0 ? dotAddQ8 : dotAdd) ? 1 : 0);
         // pairs of 4-row groups; decode's 16-row tiles in long chunks (tg16 × 2 of OpenELM-270M q8_0, AMD EPYC: 70 t/s
         // through the 4-row tiles, 120 so; × 4: 112 through the pairs kernel, 129 so; from 6 rows on the pairs gain)
         // A batched decode step of 6-16 rows through the pairs kernel streams its weights from DRAM like a decode:

@@ -57,7 +57,8 @@ export function runRange(ctrl: usize, r0: i32, r1: i32): void {
     case OP_MATMUL_Q8: case OP_MATMUL_Q4: {
       // args: out, q16, q8, dx, corr, w, T, N, K, scratch, scratch bytes a thread, q4_0 dot-add form (matmul_quant.ts dotAdd)
       const s = ap(ctrl, 9) + <usize>thread * ap(ctrl, 10);
-      if (load<i32>(ctrl + OP) == OP_MATMUL_Q8)
+      if (load<i32>(ctrl + OP) == OP_MATMUL_Q8 && ai(ctrl, 11)) matmulQuant<i32>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4), ap(ctrl, 5), ai(ctrl, 6), ai(ctrl, 7), ai(ctrl, 8), s, r0, r1);
+      else if (load<i32>(ctrl + OP) == OP_MATMUL_Q8)
         matmulQuant<i8>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4), ap(ctrl, 5), ai(ctrl, 6), ai(ctrl, 7), ai(ctrl, 8), s, r0, r1);
       else if (ai(ctrl, 11)) matmulQuant<u32>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4), ap(ctrl, 5), ai(ctrl, 6), ai(ctrl, 7), ai(ctrl, 8), s, r0, r1);
       else matmulQuant<u8>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4), ap(ctrl, 5), ai(ctrl, 6), ai(ctrl, 7), ai(ctrl, 8), s, r0, r1);

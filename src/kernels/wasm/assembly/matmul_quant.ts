@@ -342,6 +342,7 @@ const DECODE_ROWS = 5;
     broadcastQuads(q8, nb, s);
     for (; n + 16 <= n1; n += 16) tile16Nibbles<W>(s, dx, corr, groupAt(w, nb, isQ8, n >> 2), gs, nb, out + (<usize>n << 2));
   }
+  if (isQ8 && dotAdd<W>()) for (; n + 16 <= n1; n += 16) tile16Q8Dot(q8, dx, corr, groupAt(w, nb, isQ8, n >> 2), scalesAt(sc, nb, isQ8, n >> 2), nb, out + (<usize>n << 2));
   if (isQ8) for (; n + 16 <= n1; n += 16) tile16Q8(q16, dx, corr, groupAt(w, nb, isQ8, n >> 2), scalesAt(sc, nb, isQ8, n >> 2), nb, out + (<usize>n << 2));
   else for (; n + 16 <= n1; n += 16) tile16<W>(q16, q8, dx, corr, groupAt(w, nb, isQ8, n >> 2), gs, scalesAt(sc, nb, isQ8, n >> 2), gss, nb, out + (<usize>n << 2));
   for (; n + 8 <= n1; n += 8) tile8<W>(q16, q8, dx, corr, groupAt(w, nb, isQ8, n >> 2), gs, scalesAt(sc, nb, isQ8, n >> 2), gss, nb, out + (<usize>n << 2));
@@ -451,6 +452,40 @@ function tile16Q8(x16: usize, dx: usize, corr: usize, g: usize, sp: usize, nb: i
     o += 512; p += 32; xo += 64;
   }
   v128.store(out, a0); v128.store(out, a1, 16); v128.store(out, a2, 32); v128.store(out, a3, 48);
+}
+
+/**
+ * tile16Q8 in the dot-add form (W = i32): each row's 32 stored bytes (w + 128) against the activation's int8 block
+ * (x8, natural order) in two dot-adds, the 4 rows' partial sums reduced as blockDot's; the same integers and float
+ * step, so the same bits. 8 instructions a group block for the 32 of the pair dots (and their unpacking).
+ */
+function tile16Q8Dot(x8: usize, dx: usize, corr: usize, g: usize, sp: usize, nb: i32, out: usize): void {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  const m = v128.load(HALF_CONSTS);
+  let o = g, p = sp, xo = x8;
+  for (let b = 0; b < nb; b++) {
+    const c = i32x4.splat(load<i32>(corr + (<usize>b << 4)) << 4), d = f32x4.splat(load<f32>(dx + (<usize>b << 2)));
+    const xa = v128.load(xo), xb = v128.load(xo, 16);
+    a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(rowDots4(o, xa, xb), c)), f32x4.mul(halfBitsF32x4(p, m), d)));
+    a1 = f32x4.add(a1, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(rowDots4(o + 128, xa, xb), c)), f32x4.mul(halfBitsF32x4(p + 8, m), d)));
+    a2 = f32x4.add(a2, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(rowDots4(o + 256, xa, xb), c)), f32x4.mul(halfBitsF32x4(p + 16, m), d)));
+    a3 = f32x4.add(a3, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(rowDots4(o + 384, xa, xb), c)), f32x4.mul(halfBitsF32x4(p + 24, m), d)));
+    o += 512; p += 32; xo += 32;
+  }
+  v128.store(out, a0); v128.store(out, a1, 16); v128.store(out, a2, 32); v128.store(out, a3, 48);
+}
+
+/** A q8_0 group block's 4 rows (32 stored bytes each at q, q + 32, …) against the activation block xa | xb: [Σ row 0, …, Σ row 3]. */
+// @ts-ignore: decorator
+@inline function rowDots4(q: usize, xa: v128, xb: v128): v128 {
+  const z = i32x4.splat(0);
+  const p0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xb, v128.load(q, 16), i32x4.relaxed_dot_i8x16_i7x16_add_s(xa, v128.load(q), z));
+  const p1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xb, v128.load(q, 48), i32x4.relaxed_dot_i8x16_i7x16_add_s(xa, v128.load(q, 32), z));
+  const p2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xb, v128.load(q, 80), i32x4.relaxed_dot_i8x16_i7x16_add_s(xa, v128.load(q, 64), z));
+  const p3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xb, v128.load(q, 112), i32x4.relaxed_dot_i8x16_i7x16_add_s(xa, v128.load(q, 96), z));
+  const t0 = i32x4.add(v128.shuffle<i32>(p0, p1, 0, 4, 1, 5), v128.shuffle<i32>(p0, p1, 2, 6, 3, 7));
+  const t1 = i32x4.add(v128.shuffle<i32>(p2, p3, 0, 4, 1, 5), v128.shuffle<i32>(p2, p3, 2, 6, 3, 7));
+  return i32x4.add(v128.shuffle<i32>(t0, t1, 0, 1, 4, 5), v128.shuffle<i32>(t0, t1, 2, 3, 6, 7));
 }
 
 /**
@@ -867,8 +902,8 @@ export function matmulQuantPairs<W>(out: usize, q16: usize, q8: usize, dx: usize
  * p, the vector at p + 16 and the i32x4 at p + 32, stored at p + 48, for the host to check against exact sums.
  * mode 1 / 2: n passes of tile4x8 over nb = 40 blocks in q4_0's dot-add / u8 form (p: 64 KiB of zeros, so no
  * scale widens to a subnormal), for the host to time. mode 3: q4_0's tile4x8, tile1x8 and tile16Nibbles in both
- * forms on pseudo-random inputs (seed n); mode 4: q8_0's unpacked-pairs kernel in both forms on a random
- * 20 × 96 matrix and 6 activation rows. Modes 3 and 4 write over the 64 KiB and return how many outputs differ
+ * forms on pseudo-random inputs (seed n); mode 4: q8_0's unpacked-pairs kernel (6 activation rows) and decode
+ * tiles (2 rows) in both forms on a random 20 × 96 matrix. Modes 3 and 4 write over the 64 KiB and return how many outputs differ
  * (none may, bit for bit).
  */
 export function dotAddProbe(p: usize, mode: i32, n: i32): i32 {
@@ -905,6 +940,12 @@ export function dotAddProbe(p: usize, mode: i32, n: i32): i32 {
     matmulQuantPairs<i32>(o1, q16, q8, dx, corr, w, T, N, K, su, 0, N);
     matmulQuantPairs<i8>(o2, q16, q8, dx, corr, w, T, N, K, su, 0, N);
     for (let o: usize = 0; o < <usize>(T * N * 4); o += 4) bad += i32(load<u32>(o1 + o) != load<u32>(o2 + o));
+    // The decode tiles (activations per row, not interleaved), 2 rows.
+    const q16n = p + 28672, q8n = p + 29696, dxn = p + 30208, corrn = p + 30464, o3 = p + 32768, o4 = p + 36864;
+    quantizeAct(xf, K, q16n, q8n, dxn, corrn, false, 1, 0, 2);
+    matmulQuant<i32>(o3, q16n, q8n, dxn, corrn, w, 2, N, K, su, 0, N);
+    matmulQuant<i8>(o4, q16n, q8n, dxn, corrn, w, 2, N, K, su, 0, N);
+    for (let o: usize = 0; o < <usize>(2 * N * 4); o += 4) bad += i32(load<u32>(o3 + o) != load<u32>(o4 + o));
     return bad;
   }
   for (let i = 0; i < n; i++) {
