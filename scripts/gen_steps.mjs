@@ -70,13 +70,13 @@ function fourTokenSteps() {
       L.push(`    if (qv != ${k + 1}) { // step ${k}`);
       L.push(`      const v = v128.load(qv${off}), w = lv45(v, five ? v128.load(hv${off}) : v, ${hi}, five, ${hi ? 3 : 4} - 2 * c, m15, bit);`);
       for (const [acc, xv] of [["a16", "x0"], ["b16", "x1"], ["c16", "x2"], ["d16", "x3"]])
-        L.push(`      ${acc} = i16x8.add(${acc}, dot16(i32x4.shuffle(${xv}, ${xv}, ${k}, ${k}, ${k}, ${k}), w));`);
+        L.push(`      ${acc} = dotStep<Q>(${acc}, i32x4.shuffle(${xv}, ${xv}, ${k}, ${k}, ${k}, ${k}), w);`);
       L.push("    }");
     }
     L.push("    if (five || j == 1) { // a phase ends: scale by the sub-block's scales, widening to i32");
-    L.push(`      const sv = sc${hi ? "Hi" : "Lo"}(v128.load8x8_u(blk + vo(32 + (<usize>c << 3))));`);
-    L.push("      i0 = i32x4.add(i0, i32x4.dot_i16x8_s(a16, sv)); i1 = i32x4.add(i1, i32x4.dot_i16x8_s(b16, sv));");
-    L.push("      i2 = i32x4.add(i2, i32x4.dot_i16x8_s(c16, sv)); i3 = i32x4.add(i3, i32x4.dot_i16x8_s(d16, sv));");
+    L.push("      const sc = v128.load8x8_u(blk + vo(32 + (<usize>c << 3)));");
+    L.push(`      i0 = phaseSum<Q>(i0, a16, sc, ${hi}); i1 = phaseSum<Q>(i1, b16, sc, ${hi});`);
+    L.push(`      i2 = phaseSum<Q>(i2, c16, sc, ${hi}); i3 = phaseSum<Q>(i3, d16, sc, ${hi});`);
     L.push("      a16 = i16x8.splat(0); b16 = i16x8.splat(0); c16 = i16x8.splat(0); d16 = i16x8.splat(0);");
     L.push("    }");
     L.push("  }");

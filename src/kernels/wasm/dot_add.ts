@@ -1,11 +1,12 @@
 // Which form the quantized kernels take for their integer dots (assembly/matmul_quant.ts, dotAdd).
-// q4_0: an i8·i7 dot into i16 lanes, then an add (vpmaddubsw + vpaddw on x86), or the dot-add form
-// i32x4.relaxed_dot_i8x16_i7x16_add_s, one vpdpbusd where V8 uses AVX-VNNI (Node 24's V8 13.6 does; Node 22's 12.4
-// emits three instructions, slower than the u8 form; Node 20's 11.3 computes it wrongly). q8_0 (its unpacked-pairs
-// kernel: prefills, batched decode steps; and its 16-row decode tile): i16 pair dots (vpmaddwd + vpaddd for 8
-// products), or the dot-add form with the stored bytes (w + 128, 0…255) as its second operand, 16 products an
-// instruction; the relaxed-SIMD spec leaves bytes past 127 to the engine (vpdpbusd reads them unsigned, exactly;
-// a vpmaddubsw lowering saturates, ARM's sdot reads them signed), so it is taken only where they read exactly.
+// q4_0 (and q4_K's and q5_K's four-token prefill tile): an i8·i7 dot into i16 lanes, then an add (vpmaddubsw +
+// vpaddw on x86), or the dot-add form i32x4.relaxed_dot_i8x16_i7x16_add_s, one vpdpbusd where V8 uses AVX-VNNI
+// (Node 24's V8 13.6 does; Node 22's 12.4 emits three instructions, slower than the u8 form; Node 20's 11.3
+// computes it wrongly). q8_0 (its unpacked-pairs kernel: prefills, batched decode steps; and its 16-row decode
+// tile): i16 pair dots (vpmaddwd + vpaddd for 8 products), or the dot-add form with the stored bytes (w + 128,
+// 0…255) as its second operand, 16 products an instruction; the relaxed-SIMD spec leaves bytes past 127 to the
+// engine (vpdpbusd reads them unsigned, exactly; a vpmaddubsw lowering saturates, ARM's sdot reads them signed),
+// so it is taken only where they read exactly.
 // Both forms give the same integer sums, so the same outputs bit for bit, and which is faster depends on the
 // engine and the CPU: the backend checks the instruction on exact sums and the kernels in both forms on random
 // inputs, and times both forms of q4_0's prefill tile, once, at creation.
@@ -42,8 +43,8 @@ function checkDot(ex: ProbeExports, bytes: Uint8Array, p: number, b: number[]): 
   return want.every((v, j) => i32[4 + j] === v);
 }
 
-/** The kernels' own checks (both forms on random inputs, bit for bit): mode 3 q4_0's tiles, mode 4 q8_0's kernel. */
-function tilesAgree(ex: ProbeExports, p: number, mode: 3 | 4): boolean {
+/** The kernels' own checks (both forms on random inputs, bit for bit): mode 3 q4_0's tiles, 4 q8_0's, 5 q4_K's and q5_K's prefill tile. */
+function tilesAgree(ex: ProbeExports, p: number, mode: 3 | 4 | 5): boolean {
   return [1, 0x9e3779b9].every((seed) => ex.dotAddProbe(p, mode, seed) === 0);
 }
 
@@ -51,7 +52,7 @@ function tilesAgree(ex: ProbeExports, p: number, mode: 3 | 4): boolean {
 export function probeDotAdd(ex: ProbeExports, arena: Arena): DotAddProbe {
   const p = arena.allocBytes(65536);
   const bytes = arena.u8(p, 65536);
-  if (!checkDot(ex, bytes, p, B7) || !tilesAgree(ex, p, 3)) return { exact: false, unsignedExact: false, ratio: NaN };
+  if (!checkDot(ex, bytes, p, B7) || !tilesAgree(ex, p, 3) || !tilesAgree(ex, p, 5)) return { exact: false, unsignedExact: false, ratio: NaN };
   let unsignedExact = checkDot(ex, bytes, p, B8) && tilesAgree(ex, p, 4);
   bytes.fill(0);
   // Alternate the two forms, best of each: the first rounds also carry the engine's tier-up to optimized code.
@@ -66,7 +67,7 @@ export function probeDotAdd(ex: ProbeExports, arena: Arena): DotAddProbe {
     }
   }
   // Once more now that the tiles have run hot (optimized code, whichever tier ran the first checks).
-  const exact = tilesAgree(ex, p, 3);
+  const exact = tilesAgree(ex, p, 3) && tilesAgree(ex, p, 5);
   unsignedExact &&= tilesAgree(ex, p, 4);
   return { exact, unsignedExact: exact && unsignedExact, ratio: exact ? best[0] / best[1] : NaN };
 }

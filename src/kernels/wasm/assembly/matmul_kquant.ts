@@ -34,6 +34,8 @@
 import { BYTE_CONSTS, M15, M16, M63, MTOP, halfToF32, touchLines } from "./simd";
 
 export const KQ_Q4_K = 0, KQ_Q5_K = 1, KQ_Q6_K = 2, KQ_Q5_0 = 3, KQ_Q5_1 = 4;
+/** matmulKQuant's kind | KQ_DOT_ADD: q4_K / q5_K with the four-token prefill tile in the dot-add form (dotAddK). */
+export const KQ_DOT_ADD = 8;
 
 /** Bytes of one row of K weights in ggml's layout. */
 // @ts-ignore: decorator
@@ -181,6 +183,28 @@ export function dequantRowK(w: usize, kind: i32, K: i32, r: i32, out: usize): vo
   if (ASC_FEATURE_RELAXED_SIMD) return i16x8.relaxed_dot_i8x16_i7x16_s(x, w);
   const lo = i16x8.extmul_low_i8x16_s(x, w), hi = i16x8.extmul_high_i8x16_s(x, w);
   return i16x8.add(v128.shuffle<i16>(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14), v128.shuffle<i16>(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15));
+}
+
+// Q, the K-quant kernels' type tag: u8 q4_K, u16 q5_K, u32 q6_K, and i8 / i16 q4_K / q5_K with the four-token prefill
+// tile in the dot-add form (matmul_quant.ts dotAdd): each step's levels dot-added into i32 row sums
+// (i32x4.relaxed_dot_i8x16_i7x16_add_s, one vpdpbusd where the engine has it, for dot16's vpmaddubsw and an add),
+// a phase's sums times the sub-block scales as i32 (i32x4.mul): the same integers as the i16 pair sums scaled by
+// an i16 pair dot, so the same bits. The host takes them only where its probe finds them exact and faster.
+// @ts-ignore: decorator
+@inline function dotAddK<Q>(): bool { return ASC_FEATURE_RELAXED_SIMD && isSigned<Q>() && sizeof<Q>() <= 2; }
+
+// One step of a sub-block's sums: a dot of 4 broadcast activations with 4 rows' levels, added.
+// @ts-ignore: decorator
+@inline function dotStep<Q>(acc: v128, x: v128, w: v128): v128 {
+  if (dotAddK<Q>()) return i32x4.relaxed_dot_i8x16_i7x16_add_s(x, w, acc);
+  return i16x8.add(acc, dot16(x, w));
+}
+
+// A phase's sums (acc) scaled by the sub-block scales sc ([sc_2c rows 0..3, sc_2c+1 rows 0..3], i16; hi: 2c+1), added to i.
+// @ts-ignore: decorator
+@inline function phaseSum<Q>(i: v128, acc: v128, sc: v128, hi: bool): v128 {
+  if (dotAddK<Q>()) return i32x4.add(i, i32x4.mul(acc, hi ? i32x4.extend_high_i16x8_u(sc) : i32x4.extend_low_i16x8_u(sc)));
+  return i32x4.add(i, i32x4.dot_i16x8_s(acc, hi ? scHi(sc) : scLo(sc)));
 }
 
 // i16-lane shift by a constant that may be negative (right).
@@ -718,36 +742,36 @@ function tile4K4Q45<Q>(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb:
           const x0 = v128.load(xo), x1 = v128.load(xo + xs), x2 = v128.load(xo + 2 * xs), x3 = v128.load(xo + 3 * xs);
           if (qv != 1) { // step 0
             const v = v128.load(qv), w = lv45(v, five ? v128.load(hv) : v, false, five, 4 - 2 * c, m15, bit);
-            a16 = i16x8.add(a16, dot16(i32x4.shuffle(x0, x0, 0, 0, 0, 0), w));
-            b16 = i16x8.add(b16, dot16(i32x4.shuffle(x1, x1, 0, 0, 0, 0), w));
-            c16 = i16x8.add(c16, dot16(i32x4.shuffle(x2, x2, 0, 0, 0, 0), w));
-            d16 = i16x8.add(d16, dot16(i32x4.shuffle(x3, x3, 0, 0, 0, 0), w));
+            a16 = dotStep<Q>(a16, i32x4.shuffle(x0, x0, 0, 0, 0, 0), w);
+            b16 = dotStep<Q>(b16, i32x4.shuffle(x1, x1, 0, 0, 0, 0), w);
+            c16 = dotStep<Q>(c16, i32x4.shuffle(x2, x2, 0, 0, 0, 0), w);
+            d16 = dotStep<Q>(d16, i32x4.shuffle(x3, x3, 0, 0, 0, 0), w);
           }
           if (qv != 2) { // step 1
             const v = v128.load(qv, 64), w = lv45(v, five ? v128.load(hv, 64) : v, false, five, 4 - 2 * c, m15, bit);
-            a16 = i16x8.add(a16, dot16(i32x4.shuffle(x0, x0, 1, 1, 1, 1), w));
-            b16 = i16x8.add(b16, dot16(i32x4.shuffle(x1, x1, 1, 1, 1, 1), w));
-            c16 = i16x8.add(c16, dot16(i32x4.shuffle(x2, x2, 1, 1, 1, 1), w));
-            d16 = i16x8.add(d16, dot16(i32x4.shuffle(x3, x3, 1, 1, 1, 1), w));
+            a16 = dotStep<Q>(a16, i32x4.shuffle(x0, x0, 1, 1, 1, 1), w);
+            b16 = dotStep<Q>(b16, i32x4.shuffle(x1, x1, 1, 1, 1, 1), w);
+            c16 = dotStep<Q>(c16, i32x4.shuffle(x2, x2, 1, 1, 1, 1), w);
+            d16 = dotStep<Q>(d16, i32x4.shuffle(x3, x3, 1, 1, 1, 1), w);
           }
           if (qv != 3) { // step 2
             const v = v128.load(qv, 128), w = lv45(v, five ? v128.load(hv, 128) : v, false, five, 4 - 2 * c, m15, bit);
-            a16 = i16x8.add(a16, dot16(i32x4.shuffle(x0, x0, 2, 2, 2, 2), w));
-            b16 = i16x8.add(b16, dot16(i32x4.shuffle(x1, x1, 2, 2, 2, 2), w));
-            c16 = i16x8.add(c16, dot16(i32x4.shuffle(x2, x2, 2, 2, 2, 2), w));
-            d16 = i16x8.add(d16, dot16(i32x4.shuffle(x3, x3, 2, 2, 2, 2), w));
+            a16 = dotStep<Q>(a16, i32x4.shuffle(x0, x0, 2, 2, 2, 2), w);
+            b16 = dotStep<Q>(b16, i32x4.shuffle(x1, x1, 2, 2, 2, 2), w);
+            c16 = dotStep<Q>(c16, i32x4.shuffle(x2, x2, 2, 2, 2, 2), w);
+            d16 = dotStep<Q>(d16, i32x4.shuffle(x3, x3, 2, 2, 2, 2), w);
           }
           if (qv != 4) { // step 3
             const v = v128.load(qv, 192), w = lv45(v, five ? v128.load(hv, 192) : v, false, five, 4 - 2 * c, m15, bit);
-            a16 = i16x8.add(a16, dot16(i32x4.shuffle(x0, x0, 3, 3, 3, 3), w));
-            b16 = i16x8.add(b16, dot16(i32x4.shuffle(x1, x1, 3, 3, 3, 3), w));
-            c16 = i16x8.add(c16, dot16(i32x4.shuffle(x2, x2, 3, 3, 3, 3), w));
-            d16 = i16x8.add(d16, dot16(i32x4.shuffle(x3, x3, 3, 3, 3, 3), w));
+            a16 = dotStep<Q>(a16, i32x4.shuffle(x0, x0, 3, 3, 3, 3), w);
+            b16 = dotStep<Q>(b16, i32x4.shuffle(x1, x1, 3, 3, 3, 3), w);
+            c16 = dotStep<Q>(c16, i32x4.shuffle(x2, x2, 3, 3, 3, 3), w);
+            d16 = dotStep<Q>(d16, i32x4.shuffle(x3, x3, 3, 3, 3, 3), w);
           }
           if (five || j == 1) { // a phase ends: scale by the sub-block's scales, widening to i32
-            const sv = scLo(v128.load8x8_u(blk + vo(32 + (<usize>c << 3))));
-            i0 = i32x4.add(i0, i32x4.dot_i16x8_s(a16, sv)); i1 = i32x4.add(i1, i32x4.dot_i16x8_s(b16, sv));
-            i2 = i32x4.add(i2, i32x4.dot_i16x8_s(c16, sv)); i3 = i32x4.add(i3, i32x4.dot_i16x8_s(d16, sv));
+            const sc = v128.load8x8_u(blk + vo(32 + (<usize>c << 3)));
+            i0 = phaseSum<Q>(i0, a16, sc, false); i1 = phaseSum<Q>(i1, b16, sc, false);
+            i2 = phaseSum<Q>(i2, c16, sc, false); i3 = phaseSum<Q>(i3, d16, sc, false);
             a16 = i16x8.splat(0); b16 = i16x8.splat(0); c16 = i16x8.splat(0); d16 = i16x8.splat(0);
           }
         }
@@ -759,36 +783,36 @@ function tile4K4Q45<Q>(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb:
           const x0 = v128.load(xo), x1 = v128.load(xo + xs), x2 = v128.load(xo + 2 * xs), x3 = v128.load(xo + 3 * xs);
           if (qv != 1) { // step 0
             const v = v128.load(qv), w = lv45(v, five ? v128.load(hv) : v, true, five, 3 - 2 * c, m15, bit);
-            a16 = i16x8.add(a16, dot16(i32x4.shuffle(x0, x0, 0, 0, 0, 0), w));
-            b16 = i16x8.add(b16, dot16(i32x4.shuffle(x1, x1, 0, 0, 0, 0), w));
-            c16 = i16x8.add(c16, dot16(i32x4.shuffle(x2, x2, 0, 0, 0, 0), w));
-            d16 = i16x8.add(d16, dot16(i32x4.shuffle(x3, x3, 0, 0, 0, 0), w));
+            a16 = dotStep<Q>(a16, i32x4.shuffle(x0, x0, 0, 0, 0, 0), w);
+            b16 = dotStep<Q>(b16, i32x4.shuffle(x1, x1, 0, 0, 0, 0), w);
+            c16 = dotStep<Q>(c16, i32x4.shuffle(x2, x2, 0, 0, 0, 0), w);
+            d16 = dotStep<Q>(d16, i32x4.shuffle(x3, x3, 0, 0, 0, 0), w);
           }
           if (qv != 2) { // step 1
             const v = v128.load(qv, 64), w = lv45(v, five ? v128.load(hv, 64) : v, true, five, 3 - 2 * c, m15, bit);
-            a16 = i16x8.add(a16, dot16(i32x4.shuffle(x0, x0, 1, 1, 1, 1), w));
-            b16 = i16x8.add(b16, dot16(i32x4.shuffle(x1, x1, 1, 1, 1, 1), w));
-            c16 = i16x8.add(c16, dot16(i32x4.shuffle(x2, x2, 1, 1, 1, 1), w));
-            d16 = i16x8.add(d16, dot16(i32x4.shuffle(x3, x3, 1, 1, 1, 1), w));
+            a16 = dotStep<Q>(a16, i32x4.shuffle(x0, x0, 1, 1, 1, 1), w);
+            b16 = dotStep<Q>(b16, i32x4.shuffle(x1, x1, 1, 1, 1, 1), w);
+            c16 = dotStep<Q>(c16, i32x4.shuffle(x2, x2, 1, 1, 1, 1), w);
+            d16 = dotStep<Q>(d16, i32x4.shuffle(x3, x3, 1, 1, 1, 1), w);
           }
           if (qv != 3) { // step 2
             const v = v128.load(qv, 128), w = lv45(v, five ? v128.load(hv, 128) : v, true, five, 3 - 2 * c, m15, bit);
-            a16 = i16x8.add(a16, dot16(i32x4.shuffle(x0, x0, 2, 2, 2, 2), w));
-            b16 = i16x8.add(b16, dot16(i32x4.shuffle(x1, x1, 2, 2, 2, 2), w));
-            c16 = i16x8.add(c16, dot16(i32x4.shuffle(x2, x2, 2, 2, 2, 2), w));
-            d16 = i16x8.add(d16, dot16(i32x4.shuffle(x3, x3, 2, 2, 2, 2), w));
+            a16 = dotStep<Q>(a16, i32x4.shuffle(x0, x0, 2, 2, 2, 2), w);
+            b16 = dotStep<Q>(b16, i32x4.shuffle(x1, x1, 2, 2, 2, 2), w);
+            c16 = dotStep<Q>(c16, i32x4.shuffle(x2, x2, 2, 2, 2, 2), w);
+            d16 = dotStep<Q>(d16, i32x4.shuffle(x3, x3, 2, 2, 2, 2), w);
           }
           if (qv != 4) { // step 3
             const v = v128.load(qv, 192), w = lv45(v, five ? v128.load(hv, 192) : v, true, five, 3 - 2 * c, m15, bit);
-            a16 = i16x8.add(a16, dot16(i32x4.shuffle(x0, x0, 3, 3, 3, 3), w));
-            b16 = i16x8.add(b16, dot16(i32x4.shuffle(x1, x1, 3, 3, 3, 3), w));
-            c16 = i16x8.add(c16, dot16(i32x4.shuffle(x2, x2, 3, 3, 3, 3), w));
-            d16 = i16x8.add(d16, dot16(i32x4.shuffle(x3, x3, 3, 3, 3, 3), w));
+            a16 = dotStep<Q>(a16, i32x4.shuffle(x0, x0, 3, 3, 3, 3), w);
+            b16 = dotStep<Q>(b16, i32x4.shuffle(x1, x1, 3, 3, 3, 3), w);
+            c16 = dotStep<Q>(c16, i32x4.shuffle(x2, x2, 3, 3, 3, 3), w);
+            d16 = dotStep<Q>(d16, i32x4.shuffle(x3, x3, 3, 3, 3, 3), w);
           }
           if (five || j == 1) { // a phase ends: scale by the sub-block's scales, widening to i32
-            const sv = scHi(v128.load8x8_u(blk + vo(32 + (<usize>c << 3))));
-            i0 = i32x4.add(i0, i32x4.dot_i16x8_s(a16, sv)); i1 = i32x4.add(i1, i32x4.dot_i16x8_s(b16, sv));
-            i2 = i32x4.add(i2, i32x4.dot_i16x8_s(c16, sv)); i3 = i32x4.add(i3, i32x4.dot_i16x8_s(d16, sv));
+            const sc = v128.load8x8_u(blk + vo(32 + (<usize>c << 3)));
+            i0 = phaseSum<Q>(i0, a16, sc, true); i1 = phaseSum<Q>(i1, b16, sc, true);
+            i2 = phaseSum<Q>(i2, c16, sc, true); i3 = phaseSum<Q>(i3, d16, sc, true);
             a16 = i16x8.splat(0); b16 = i16x8.splat(0); c16 = i16x8.splat(0); d16 = i16x8.splat(0);
           }
         }
@@ -1070,6 +1094,8 @@ export function matmulKQuant(out: usize, x8: usize, dx: usize, sums: usize, off:
   switch (kind) {
     case KQ_Q4_K: loopK<u8>(out, x8, dx, sums, off, w, T, N, K, n0, n1); break;
     case KQ_Q5_K: loopK<u16>(out, x8, dx, sums, off, w, T, N, K, n0, n1); break;
+    case KQ_Q4_K | KQ_DOT_ADD: loopK<i8>(out, x8, dx, sums, off, w, T, N, K, n0, n1); break;
+    case KQ_Q5_K | KQ_DOT_ADD: loopK<i16>(out, x8, dx, sums, off, w, T, N, K, n0, n1); break;
     default: loopK<u32>(out, x8, dx, sums, off, w, T, N, K, n0, n1);
   }
 }
