@@ -132,7 +132,7 @@ export function register(program: Command): void {
     .option("-r, --repetitions <n>", "runs of each test", intArg(1), 5)
     .option("--seed <n>", "seed of the random weights and prompt", intArg(0), 0)
     .option("--no-relaxed", "use the plain SIMD kernels even where relaxed SIMD is available")
-    .option("--dot-add <mode>", "q4_0's nibble dots as i32 dot-adds (one vpdpbusd on AVX-VNNI in newer V8s): auto (where probed exact and faster), on, off", choiceArg(["auto", "on", "off"] as const), "auto")
+    .option("--dot-add <mode>", "the quantized kernels' integer dots as i32 dot-adds (one vpdpbusd on AVX-VNNI in Node 24's V8): auto (where probed exact and faster), on, off", choiceArg(["auto", "on", "off"] as const), "auto")
     .option("--matvec-rows <min-max|off>", "activation-row counts (batched decode steps) the small-batch matvec kernels take, e.g. 4-16 (the default); off: the tiled matmuls", matvecRowsArg)
     .option("--json", "print the results as JSON")
     .option("--profile", "after the tests, time every backend op of a decode and of the longest prompt's prefill (per thread count): where the time goes; webgpu: queueing kernels on the JS thread against GPU work and readback")

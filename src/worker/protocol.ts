@@ -42,7 +42,7 @@ export interface LoadOptions {
   files?: Array<{ name: string; data: Blob }>;
   /** Kernel threads including the engine's own. */
   threads?: number;
-  /** WASM backend: q4_0's nibble dots in the dot-add form (WasmBackendOptions.dotAdd); default "auto". */
+  /** WASM backend: the quantized kernels' dot-add forms (WasmBackendOptions.dotAdd); default "auto". */
   dotAdd?: boolean | "auto";
   /** Sequences decoded together in one batch (each holds a KV cache); default 4. */
   parallel?: number;
