@@ -2,8 +2,8 @@
 // form once and takes it only where the instruction and the kernels' tiles are exact (q8_0's: only where bytes past
 // 127 read unsigned, as vpdpbusd does). Where the engine computes it exactly, the forms' outputs must be bit for bit
 // the same at every path (decode tiles, the unpacked-pairs kernel's 4- and 1-token tiles, odd row counts); where it
-// does not (V8 11.3, Node 20), asking for it must fail with the reason. q4_K and q5_K take q4_0's form in their
-// four-token prefill tile. Chromium's V8 computes it exactly:
+// does not (V8 11.3, Node 20), asking for it must fail with the reason. q4_K, q5_K and q6_K take q4_0's form in
+// their four-token prefill tile. Chromium's V8 computes it exactly:
 // test/web/web_app.test.ts runs q4_0 and q8_0 models there in both forms.
 
 import { afterAll, expect, test } from "vitest";
@@ -40,9 +40,9 @@ test("dotAdd: true is exact wherever the probe allows it, and an error naming th
   expect(on.name).toBe(probe.unsignedExact ? "wasm-relaxed+dot-add+u8" : "wasm-relaxed+dot-add");
   expect(on.dotAddQ8).toBe(probe.unsignedExact);
   // 16-row decode tiles and a rest of 8 and 4-row groups; the pairs kernel's 4-token tiles and their 1-token rest.
-  // q4_K / q5_K: the four-token prefill tile (T = 8, 67) and its rests (T = 3: the decode tiles, a 2-token tile).
+  // K-quants: the four-token prefill tile (T = 8, 67) and its rests (T = 3: the decode tiles, a 2-token tile).
   for (const [dtype, N, K] of [["q4_0", 44, 96], ["q4_0", 96, 1280], ["q4_0", 7, 32], ["q8_0", 44, 96], ["q8_0", 7, 1280],
-    ["q4_k", 37, 512], ["q5_k", 20, 256]] as const) {
+    ["q4_k", 37, 512], ["q5_k", 20, 256], ["q6_k", 21, 512]] as const) {
     const st = storeAs(dtype, randn(N * K, N + K, 0.5), N, K);
     const [wOn, wOff] = [on.loadMatrix(st, N, K), off.loadMatrix(st, N, K)];
     for (const T of [1, 3, 8, 67]) {

@@ -351,7 +351,7 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
           const q8 = actQ8.need(T * K), d = actD.need(T * (K / 256) * 4), s = actCorr.need(T * nb * 2), off = actQ16.need(T * (K / 16) * 2);
           job(Op.quantActK, px, K, q8, d, s, off);
           pool.run(T, itemChunk(T, T * K));
-          job(Op.matmulKQuant, po, q8, d, s, off, m.ptr, kind <= 1 && dotAdd ? kind | 8 : kind, T, N, K); // | 8: the dot-add form
+          job(Op.matmulKQuant, po, q8, d, s, off, m.ptr, kind <= 2 && dotAdd ? kind | 8 : kind, T, N, K); // | 8: the dot-add form
           // decode's 16-row tiles read a quad of groups (an odd count's last token too; two q4_K rows together)
           tile = T % 2 === 1 || (T === 2 && kind === 0) ? 16 : 4;
           if (T <= 16) { tile = 16; decodeRows = true; } // a batched decode step streams like a decode: long runs a thread

@@ -34,7 +34,7 @@
 import { BYTE_CONSTS, M15, M16, M63, MTOP, halfToF32, touchLines } from "./simd";
 
 export const KQ_Q4_K = 0, KQ_Q5_K = 1, KQ_Q6_K = 2, KQ_Q5_0 = 3, KQ_Q5_1 = 4;
-/** matmulKQuant's kind | KQ_DOT_ADD: q4_K / q5_K with the four-token prefill tile in the dot-add form (dotAddK). */
+/** matmulKQuant's kind | KQ_DOT_ADD: q4_K / q5_K / q6_K with the four-token prefill tile in the dot-add form (dotAddK). */
 export const KQ_DOT_ADD = 8;
 
 /** Bytes of one row of K weights in ggml's layout. */
@@ -185,13 +185,13 @@ export function dequantRowK(w: usize, kind: i32, K: i32, r: i32, out: usize): vo
   return i16x8.add(v128.shuffle<i16>(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14), v128.shuffle<i16>(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15));
 }
 
-// Q, the K-quant kernels' type tag: u8 q4_K, u16 q5_K, u32 q6_K, and i8 / i16 q4_K / q5_K with the four-token prefill
-// tile in the dot-add form (matmul_quant.ts dotAdd): each step's levels dot-added into i32 row sums
+// Q, the K-quant kernels' type tag: u8 q4_K, u16 q5_K, u32 q6_K, and i8 / i16 / i32 the same with the four-token
+// prefill tile in the dot-add form (matmul_quant.ts dotAdd): each step's levels dot-added into i32 row sums
 // (i32x4.relaxed_dot_i8x16_i7x16_add_s, one vpdpbusd where the engine has it, for dot16's vpmaddubsw and an add),
 // a phase's sums times the sub-block scales as i32 (i32x4.mul): the same integers as the i16 pair sums scaled by
 // an i16 pair dot, so the same bits. The host takes them only where its probe finds them exact and faster.
 // @ts-ignore: decorator
-@inline function dotAddK<Q>(): bool { return ASC_FEATURE_RELAXED_SIMD && isSigned<Q>() && sizeof<Q>() <= 2; }
+@inline function dotAddK<Q>(): bool { return ASC_FEATURE_RELAXED_SIMD && isSigned<Q>(); }
 
 // One step of a sub-block's sums: a dot of 4 broadcast activations with 4 rows' levels, added.
 // @ts-ignore: decorator
@@ -858,8 +858,8 @@ function tile4K2Q6(x8: usize, dx: usize, off: usize, K: i32, g: usize, nsb: i32,
         const A = v128.load(w), B = v128.load(w, 64), C = v128.load(w, 128);
         const l0 = v128.and(A, m63), l1 = v128.and(B, m63), l2 = v128.and(C, m63);
         const l3 = i16x8.shr_u(v128.or(i16x8.shr_u(v128.or(i16x8.shr_u(v128.and(A, top), 2), v128.and(B, top)), 2), v128.and(C, top)), 2);
-        ia = i32x4.add(ia, subDotsQ6(v128.load(ya), l0, l1, l2, l3, sh));
-        ib = i32x4.add(ib, subDotsQ6(v128.load(yb), l0, l1, l2, l3, sh));
+        ia = i32x4.add(ia, subDotsQ6<u32>(v128.load(ya), l0, l1, l2, l3, sh));
+        ib = i32x4.add(ib, subDotsQ6<u32>(v128.load(yb), l0, l1, l2, l3, sh));
       }
       v += 384; xa += 32; xb += 32; pa += 4; pb += 4;
     }
@@ -873,7 +873,7 @@ function tile4K2Q6(x8: usize, dx: usize, off: usize, K: i32, g: usize, nsb: i32,
 
 // Prefill of q6_K with four tokens a pass (x8, x8 + K, …): tile4K2Q6's steps, each sub-block's level vectors
 // unpacked once for four tokens.
-function tile4K4Q6(x8: usize, dx: usize, off: usize, K: i32, g: usize, nsb: i32, o: usize, os: usize, nOut: i32): void {
+function tile4K4Q6<Q>(x8: usize, dx: usize, off: usize, K: i32, g: usize, nsb: i32, o: usize, os: usize, nOut: i32): void {
   const m63 = v128.load(BYTE_CONSTS, M63), top = v128.load(BYTE_CONSTS, MTOP);
   const xs = <usize>K, ps = <usize>(K >> 3), ds = <usize>nsb << 2;
   let f0 = f32x4.splat(0), f1 = f32x4.splat(0), f2 = f32x4.splat(0), f3 = f32x4.splat(0);
@@ -893,10 +893,10 @@ function tile4K4Q6(x8: usize, dx: usize, off: usize, K: i32, g: usize, nsb: i32,
         const A = v128.load(w), B = v128.load(w, 64), C = v128.load(w, 128);
         const l0 = v128.and(A, m63), l1 = v128.and(B, m63), l2 = v128.and(C, m63);
         const l3 = i16x8.shr_u(v128.or(i16x8.shr_u(v128.or(i16x8.shr_u(v128.and(A, top), 2), v128.and(B, top)), 2), v128.and(C, top)), 2);
-        i0 = i32x4.add(i0, subDotsQ6(v128.load(y), l0, l1, l2, l3, sh));
-        i1 = i32x4.add(i1, subDotsQ6(v128.load(y + xs), l0, l1, l2, l3, sh));
-        i2 = i32x4.add(i2, subDotsQ6(v128.load(y + 2 * xs), l0, l1, l2, l3, sh));
-        i3 = i32x4.add(i3, subDotsQ6(v128.load(y + 3 * xs), l0, l1, l2, l3, sh));
+        i0 = i32x4.add(i0, subDotsQ6<Q>(v128.load(y), l0, l1, l2, l3, sh));
+        i1 = i32x4.add(i1, subDotsQ6<Q>(v128.load(y + xs), l0, l1, l2, l3, sh));
+        i2 = i32x4.add(i2, subDotsQ6<Q>(v128.load(y + 2 * xs), l0, l1, l2, l3, sh));
+        i3 = i32x4.add(i3, subDotsQ6<Q>(v128.load(y + 3 * xs), l0, l1, l2, l3, sh));
       }
       v += 384; x += 32; p0 += 4;
     }
@@ -914,7 +914,14 @@ function tile4K4Q6(x8: usize, dx: usize, off: usize, K: i32, g: usize, nsb: i32,
  * every offset broadcast load its own address computation), against level vectors l0 … l3, scaled by sh.
  */
 // @ts-ignore: decorator
-@inline function subDotsQ6(xv: v128, l0: v128, l1: v128, l2: v128, l3: v128, sh: v128): v128 {
+@inline function subDotsQ6<Q>(xv: v128, l0: v128, l1: v128, l2: v128, l3: v128, sh: v128): v128 {
+  if (dotAddK<Q>()) { // the dot-add form (Q = i32): one i32 row sum, times the row's scale (sh's i16 pairs: >> 16)
+    let t = i32x4.relaxed_dot_i8x16_i7x16_add_s(i32x4.shuffle(xv, xv, 0, 0, 0, 0), l0, i32x4.splat(0));
+    t = i32x4.relaxed_dot_i8x16_i7x16_add_s(i32x4.shuffle(xv, xv, 1, 1, 1, 1), l1, t);
+    t = i32x4.relaxed_dot_i8x16_i7x16_add_s(i32x4.shuffle(xv, xv, 2, 2, 2, 2), l2, t);
+    t = i32x4.relaxed_dot_i8x16_i7x16_add_s(i32x4.shuffle(xv, xv, 3, 3, 3, 3), l3, t);
+    return i32x4.mul(t, i32x4.shr_s(sh, 16));
+  }
   return i32x4.add(
     i32x4.dot_i16x8_s(i16x8.add(dot16(i32x4.shuffle(xv, xv, 0, 0, 0, 0), l0), dot16(i32x4.shuffle(xv, xv, 1, 1, 1, 1), l1)), sh),
     i32x4.dot_i16x8_s(i16x8.add(dot16(i32x4.shuffle(xv, xv, 2, 2, 2, 2), l2), dot16(i32x4.shuffle(xv, xv, 3, 3, 3, 3), l3)), sh));
@@ -969,7 +976,7 @@ function loopK<Q>(out: usize, x8: usize, dx: usize, sums: usize, off: usize, w: 
       let t = tb;
       for (; t + 4 <= te; t += 4) { // four tokens a pass
         const x = x8 + <usize>t * K, d = dx + ((<usize>t * nsb) << 2), g = kqGroupAt(w, nsb, gb, n >> 2), o = out + ((<usize>t * N + n) << 2);
-        if (sizeof<Q>() == 4) tile4K4Q6(x, d, off + ((<usize>t * K) >> 3), K, g, nsb, o, <usize>N << 2, n1 - n);
+        if (sizeof<Q>() == 4) tile4K4Q6<Q>(x, d, off + ((<usize>t * K) >> 3), K, g, nsb, o, <usize>N << 2, n1 - n);
         else tile4K4Q45<Q>(x, d, sums + ((<usize>t * K) >> 4), K, g, nsb, o, <usize>N << 2, n1 - n);
       }
       for (; t + 2 <= te; t += 2) { // two tokens a pass
@@ -1096,6 +1103,7 @@ export function matmulKQuant(out: usize, x8: usize, dx: usize, sums: usize, off:
     case KQ_Q5_K: loopK<u16>(out, x8, dx, sums, off, w, T, N, K, n0, n1); break;
     case KQ_Q4_K | KQ_DOT_ADD: loopK<i8>(out, x8, dx, sums, off, w, T, N, K, n0, n1); break;
     case KQ_Q5_K | KQ_DOT_ADD: loopK<i16>(out, x8, dx, sums, off, w, T, N, K, n0, n1); break;
+    case KQ_Q6_K | KQ_DOT_ADD: loopK<i32>(out, x8, dx, sums, off, w, T, N, K, n0, n1); break;
     default: loopK<u32>(out, x8, dx, sums, off, w, T, N, K, n0, n1);
   }
 }

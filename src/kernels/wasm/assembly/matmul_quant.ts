@@ -31,7 +31,7 @@
 // with an offset (q4_0 nibbles +8, q8_0 bytes +128), so Σ x·w = Σ x·stored − offset·Σ x.
 
 import { BYTE_CONSTS, HALF_CONSTS, M15, M8, M80, MW1, MW255, halfBitsF32x4, halfToF32, storeCols, touchLines } from "./simd";
-import { KQ_DOT_ADD, KQ_Q4_K, KQ_Q5_K, kqGroupBytes, matmulKQuant, quantizeActK } from "./matmul_kquant";
+import { KQ_DOT_ADD, KQ_Q4_K, KQ_Q6_K, kqGroupBytes, matmulKQuant, quantizeActK } from "./matmul_kquant";
 
 const TB = 16;
 
@@ -904,7 +904,7 @@ export function matmulQuantPairs<W>(out: usize, q16: usize, q8: usize, dx: usize
  * mode 1 / 2: n passes of tile4x8 over nb = 40 blocks in q4_0's dot-add / u8 form (p: 64 KiB of zeros, so no
  * scale widens to a subnormal), for the host to time. mode 3: q4_0's tile4x8, tile1x8 and tile16Nibbles in both
  * forms on pseudo-random inputs (seed n); mode 4: q8_0's unpacked-pairs kernel (6 activation rows) and decode
- * tiles (2 rows) in both forms on a random 20 × 96 matrix; mode 5: q4_K's and q5_K's four-token prefill tile in both
+ * tiles (2 rows) in both forms on a random 20 × 96 matrix; mode 5: the four-token prefill tile of q4_K, q5_K and q6_K in both
  * forms on 16 random rows and 5 tokens. Modes 3-5 write over the 64 KiB and return how many outputs differ
  * (none may, bit for bit).
  */
@@ -950,12 +950,12 @@ export function dotAddProbe(p: usize, mode: i32, n: i32): i32 {
     for (let o: usize = 0; o < <usize>(2 * N * 4); o += 4) bad += i32(load<u32>(o3 + o) != load<u32>(o4 + o));
     return bad;
   }
-  if (mode == 5) { // q4_K's and q5_K's four-token prefill tile, 16 random rows of K = 512 (2 super-blocks) and 5 tokens
+  if (mode == 5) { // the K-quants' four-token prefill tile, 16 random rows of K = 512 (2 super-blocks) and 5 tokens
     const T = 5, K = 512, xf = p, w = p + 12288, q8 = p + 18432, dxk = p + 21504, sums = p + 21632, off = p + 22016;
     const o1 = p + 23040, o2 = p + 24064;
     for (let i: usize = 0; i < <usize>(T * K); i++) { r = nextRand(r); store<f32>(xf + (i << 2), <f32>(<i32>(r & 0xffff) - 32768) / 32768); }
     quantizeActK(xf, K, q8, dxk, sums, off, 0, T);
-    for (let kind = KQ_Q4_K; kind <= KQ_Q5_K; kind++) {
+    for (let kind = KQ_Q4_K; kind <= KQ_Q6_K; kind++) {
       const sb = 4 * kqGroupBytes(kind); // a quad's super-block
       for (let a: usize = 0; a < 2 * sb; a += 4) { // d and dmin (bytes 0 … 127) small floats, 6-bit scales and mins, any bits
         r = nextRand(r);
