@@ -1,5 +1,5 @@
 // Which form the quantized kernels take for their integer dots (assembly/matmul_quant.ts, dotAdd).
-// q4_0 (and q4_K's and q5_K's four-token prefill tile): an i8·i7 dot into i16 lanes, then an add (vpmaddubsw +
+// q4_0 (and the K-quants' four-token prefill tile): an i8·i7 dot into i16 lanes, then an add (vpmaddubsw +
 // vpaddw on x86), or the dot-add form i32x4.relaxed_dot_i8x16_i7x16_add_s, one vpdpbusd where V8 uses AVX-VNNI
 // (Node 24's V8 13.6 does; Node 22's 12.4 emits three instructions, slower than the u8 form; Node 20's 11.3
 // computes it wrongly). q8_0 (its unpacked-pairs kernel: prefills, batched decode steps; and its 16-row decode

@@ -32,7 +32,7 @@ export interface WasmBackendOptions {
   /** Activation-row counts the small-batch matvec kernels take (default MATVEC_ROWS). */
   matvecRows?: MatvecRows;
   /**
-   * The quantized kernels' dot-add forms (dot_add.ts; q4_0, q4_K / q5_K prefill, and q8_0's where bytes past 127 read
+   * The quantized kernels' dot-add forms (dot_add.ts; q4_0, the K-quants' prefill, and q8_0's where bytes past 127 read
    * exactly): "auto" (default) where the relaxed build's probe finds them exact and faster, false never, true wherever
    * exact (an error where they are not).
    */
@@ -85,7 +85,7 @@ export interface WasmBackend extends Backend {
   setThreads(n: number): void;
   readonly relaxedSimd: boolean;
   /**
-   * Whether q4_0's kernels (and q4_K's and q5_K's prefill tile) take the dot-add form, whether q8_0's do, and what
+   * Whether q4_0's kernels (and the K-quants' prefill tile) take the dot-add form, whether q8_0's do, and what
    * the probe found (null: the plain build, not probed); dot_add.ts.
    */
   readonly dotAdd: boolean;
