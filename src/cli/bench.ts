@@ -135,7 +135,7 @@ export function register(program: Command): void {
     .option("--dot-add <mode>", "the quantized kernels' integer dots as i32 dot-adds (one vpdpbusd on AVX-VNNI in Node 24's V8): auto (where probed exact and faster), on, off", choiceArg(["auto", "on", "off"] as const), "auto")
     .option("--matvec-rows <min-max|off>", "activation-row counts (batched decode steps) the small-batch matvec kernels take, e.g. 4-16 (the default); off: the tiled matmuls", matvecRowsArg)
     .option("--json", "print the results as JSON")
-    .option("--profile", "after the tests, time every backend op of a decode and of the longest prompt's prefill (per thread count): where the time goes; webgpu: queueing kernels on the JS thread against GPU work and readback")
+    .option("--profile", "after the tests, time every backend op of a decode (at the deepest -d; and of a batched step of the largest -b) and of the longest prompt's prefill (per thread count): where the time goes; webgpu: queueing kernels on the JS thread against GPU work and readback")
     .option("--bandwidth [MiB]", "after the tests, memory read bandwidth (GB/s, a streaming sum over MiB, default 1024: well above the last-level cache) with 1 thread and each thread count: decode's ceiling", intArg(1))
     .action(async (o: BenchOptions) => { await bench(o); });
 }
@@ -230,15 +230,19 @@ export async function bench(o: BenchOptions): Promise<void> {
   const profiles: Array<{ threads: number; test: string; rows: ProfileRow[] }> = [];
   if (o.profile) {
     const pMax = Math.max(0, ...o.nPrompt);
-    const profile = gpu ? profileDevice : async (...a: Parameters<typeof profileOps>) => profileOps(...a);
+    const profile = async (m: OpenELMModel, cs: KVCache[], be: Backend, mode: "decode" | "prefill", n: number, depth = 0) =>
+      gpu ? profileDevice(m, cs[0], be, mode, n) : profileOps(m, cs, be, mode, n, depth);
     for (const t of threads) {
       backend.setThreads?.(t);
-      const runs = [{ test: "decode", unit: "token", rows: await profile(model, cache, backend, "decode", Math.max(16, Math.min(128, maxLen - 2))) }];
-      if (pMax > 0) runs.push({ test: `pp${pMax}`, unit: "prompt", rows: await profile(model, cache, backend, "prefill", pMax) });
+      const steps = Math.max(1, Math.min(128, maxLen - 2 - deepest)), B = Math.max(...batches);
+      const runs = [{ test: "decode", unit: "token", rows: await profile(model, [cache], backend, "decode", steps, deepest) }];
+      if (B > 1 && !gpu) // a batched step of the largest batch: where the time of continuous batching goes
+        runs.push({ test: `decode x${B}`, unit: `step of ${B} tokens`, rows: profileOps(model, [cache, ...more.slice(0, B - 1)], backend, "decode", steps, deepest) });
+      if (pMax > 0) runs.push({ test: `pp${pMax}`, unit: "prompt", rows: await profile(model, [cache], backend, "prefill", pMax) });
       for (const { test, unit, rows } of runs) {
         profiles.push({ threads: t, test, rows });
         print(`
-${test === "decode" ? "decode" : `prefill (${test})`} profile, ${gpu ? backendLabel : `${t} thread${t > 1 ? "s" : ""}`} (per ${unit}):\n| op | calls | ms | share | weights GB/s |\n|---|---:|---:|---:|---:|\n`);
+${test.startsWith("decode") ? `${test}${deepest > 0 ? ` @ d${deepest}` : ""}` : `prefill (${test})`} profile, ${gpu ? backendLabel : `${t} thread${t > 1 ? "s" : ""}`} (per ${unit}):\n| op | calls | ms | share | weights GB/s |\n|---|---:|---:|---:|---:|\n`);
         for (const r of rows) print(`| ${r.op} | ${r.calls_per_token} | ${r.ms_per_token.toFixed(3)} | ${(100 * r.share).toFixed(1)} % | ${r.weight_gb_per_s?.toFixed(1) ?? ""} |\n`);
       }
     }
@@ -303,11 +307,14 @@ async function profileDevice(model: OpenELMModel, cache: KVCache, backend: Backe
 
 /**
  * Every backend op timed (kernels run synchronously on the calling thread, so wall time per call is the op's
- * time), matmuls split by weight shape and type: a decode of `n` tokens from one prompt token (rows per
- * token), or the prefill of one n-token prompt (rows for the whole prompt).
+ * time), matmuls split by weight shape and type: a decode of `n` steps after `depth` random tokens and one
+ * more, every cache a sequence decoded together (rows per step), or the prefill of one n-token prompt (rows
+ * for the whole prompt).
  */
-function profileOps(model: OpenELMModel, cache: KVCache, backend: Backend, mode: "decode" | "prefill", n: number): ProfileRow[] {
-  const ops = ["embed", "matmul", "rmsnorm", "qkNormRope", "attention", "swiglu", "addInPlace"] as const;
+function profileOps(model: OpenELMModel, caches: KVCache[], backend: Backend, mode: "decode" | "prefill", n: number, depth = 0): ProfileRow[] {
+  const cache = caches[0];
+  const ops = (["embed", "matmul", "rmsnorm", "qkNormRope", "attention", "attentionBatch", "swiglu", "addInPlace", "copyRows"] as const)
+    .filter((k) => typeof backend[k] === "function");
   const time = new Map<string, { ms: number; calls: number; bytes: number }>();
   const saved = ops.map((k) => [k, backend[k]] as const);
   for (const k of ops) {
@@ -327,11 +334,12 @@ function profileOps(model: OpenELMModel, cache: KVCache, backend: Backend, mode:
     cache.truncate(0);
     let total: number, per: number;
     if (mode === "decode") {
-      model.forward([1], cache);
+      const context = [...randomIds(depth, model.config.vocab_size, 17), 1];
+      for (const c of caches) { c.truncate(0); model.forward(context, c); }
       time.clear();
       const next = randomIds(n, model.config.vocab_size, 11);
       const t0 = performance.now();
-      for (const id of next) model.forward([id], cache);
+      for (const id of next) model.forwardBatch(caches.map((c) => ({ ids: [id], cache: c, logits: "last" as const })));
       total = performance.now() - t0; per = n;
     } else {
       const ids = randomIds(n, model.config.vocab_size, 13);
@@ -347,7 +355,7 @@ function profileOps(model: OpenELMModel, cache: KVCache, backend: Backend, mode:
       ...(e.bytes && mode === "decode" ? { weight_gb_per_s: (e.bytes * e.calls) / (e.ms * 1e6) } : {}),
     }));
     const accounted = rows.reduce((a, r) => a + r.ms_per_token, 0);
-    rows.push({ op: "other (JS between ops, KV copies)", calls_per_token: 0, ms_per_token: total / per - accounted, share: 1 - (accounted * per) / total });
+    rows.push({ op: "other (JS between ops)", calls_per_token: 0, ms_per_token: total / per - accounted, share: 1 - (accounted * per) / total });
     return rows;
   } finally {
     for (const [k, f] of saved) (backend as unknown as Record<string, unknown>)[k] = f;

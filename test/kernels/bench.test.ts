@@ -55,6 +55,19 @@ describe("openelm bench", () => {
     }
   }, 60_000);
 
+  test("--profile with -b and -d: also a batched step of the largest batch, at the deepest depth, attention in one call a layer", async () => {
+    const r = JSON.parse(await captured({ ...base, config: tinyConfig, dtype: "q8_0", threads: [2], batch: [1, 3], nDepth: [0, 40], profile: true }));
+    expect(r.profiles.map((p: { test: string }) => p.test)).toEqual(["decode", "decode x3", "pp8"]);
+    type Row = { op: string; calls_per_token: number; share: number };
+    const L = 5;
+    const one = r.profiles[0].rows as Row[], step = r.profiles[1].rows as Row[];
+    expect(one.find((x) => x.op === "attention")!.calls_per_token).toBe(L);
+    expect(step.find((x) => x.op === "attentionBatch")!.calls_per_token).toBe(L); // the 3 sequences' attention together
+    expect(step.find((x) => x.op === "attention")).toBeUndefined();
+    expect(step.filter((x) => x.op.startsWith("matmul ")).reduce((a, x) => a + x.calls_per_token, 0)).toBe(4 * L + 1); // each weight once a step
+    for (const p of r.profiles) expect((p.rows as Row[]).reduce((a, x) => a + x.share, 0)).toBeCloseTo(1, 6);
+  }, 60_000);
+
   test("--bandwidth: memory read GB/s for 1 thread and each thread count, in JSON", async () => {
     const r = JSON.parse(await captured({ ...base, config: tinyConfig, dtype: "q8_0", threads: [2], nPrompt: [0], nGen: [2], bandwidth: 32 }));
     expect(r.bandwidth.map((b: { threads: number }) => b.threads)).toEqual([1, 2]);
