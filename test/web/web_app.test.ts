@@ -20,11 +20,15 @@ const N = 16;
 const TINY = "test/fixtures/openelm/tiny-32k";
 const GGUF = "test/fixtures/gguf/tiny-32k-q8_0.gguf";
 
-/** Greedy tokens of the library (wasm kernels, as `openelm generate`) on a model. */
-async function libraryGreedy(model: string | undefined, prompt: string, n: number): Promise<number[]> {
+/** Greedy tokens of the library (wasm kernels, as `openelm generate`) on a model; the text in `text`. */
+async function libraryGreedy(model: string | undefined, prompt: string, n: number, text?: { value: string }): Promise<number[]> {
   const backend = await createWasmBackend({ threads: 1 });
   const m = await loadModel(model, { backend });
-  try { return (await m.complete(prompt, { maxNewTokens: n })).tokens; } finally { m.dispose(); }
+  try {
+    const c = await m.complete(prompt, { maxNewTokens: n });
+    if (text) text.value = c.text;
+    return c.tokens;
+  } finally { m.dispose(); }
 }
 
 interface Out { state?: string; error: string; text: string; tokens?: string; decodeTps?: string; backend?: string; finishReason?: string; adapter?: string }
@@ -42,10 +46,11 @@ const q = (p: Record<string, string | number>) => "?" + new URLSearchParams(Obje
 let server: Awaited<ReturnType<typeof startWebServer>>;
 let ctx: BrowserContext;
 let expectedDefault: number[];
+const expectedText = { value: "" };
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "openelm-web-"));
 
 beforeAll(async () => {
-  [server, ctx, expectedDefault] = await Promise.all([startWebServer(), launchChromium(), libraryGreedy(undefined, PROMPT, N)]);
+  [server, ctx, expectedDefault] = await Promise.all([startWebServer(), launchChromium(), libraryGreedy(undefined, PROMPT, N, expectedText)]);
 }, 60_000);
 
 afterAll(async () => {
@@ -62,6 +67,12 @@ describe("web app in Chromium", () => {
     expect(out.error).toBe("");
     expect(out.state).toBe("done");
     expect(out.tokens!.split(",").map(Number)).toEqual(expectedDefault);
+    // The streamed text is the library's, a line a block (this continuation breaks its line: two blocks at least).
+    expect(expectedText.value).toContain("\n");
+    expect(out.text).toBe(expectedText.value);
+    const blocks = await page.$$eval("#output > .para", (b) => b.map((x) => x.textContent));
+    expect(blocks.length).toBe(expectedText.value.split("\n").filter((l, i, a) => i < a.length - 1 || l).length);
+    expect(blocks.slice(0, -1).every((b) => b!.endsWith("\n"))).toBe(true);
     expect(out.backend).toMatch(/^wasm/);
     expect(Number(out.decodeTps)).toBeGreaterThan(0);
     expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
