@@ -137,8 +137,8 @@ const STREAM_MS = 100;
  */
 function appendText(text: string): void {
   for (const part of text.split(/(?<=\n)/)) {
-    const last = output.lastElementChild as HTMLElement | null;
-    if (last && !last.textContent!.endsWith("\n")) last.append(part);
+    const last = output.lastElementChild as HTMLElement | null; // its last text node is the latest part it took
+    if (last && !(last.lastChild as Text).data.endsWith("\n")) last.append(part);
     else output.append(Object.assign(document.createElement("span"), { className: "para", textContent: part }));
   }
 }

@@ -231,7 +231,7 @@ export async function bench(o: BenchOptions): Promise<void> {
   if (o.profile) {
     const pMax = Math.max(0, ...o.nPrompt);
     const profile = async (m: OpenELMModel, cs: KVCache[], be: Backend, mode: "decode" | "prefill", n: number, depth = 0) =>
-      gpu ? profileDevice(m, cs[0], be, mode, n) : profileOps(m, cs, be, mode, n, depth);
+      gpu ? profileDevice(m, cs[0], be, mode, n, depth) : profileOps(m, cs, be, mode, n, depth);
     for (const t of threads) {
       backend.setThreads?.(t);
       const steps = Math.max(1, Math.min(128, maxLen - 2 - deepest)), B = Math.max(...batches);
@@ -273,7 +273,7 @@ ${test.startsWith("decode") ? `${test}${deepest > 0 ? ` @ d${deepest}` : ""}` : 
  * token for a decode of n tokens, per prompt for an n-token prefill; "calls" counts backend ops (dispatches
  * and more: attention is one to three) and reads.
  */
-async function profileDevice(model: OpenELMModel, cache: KVCache, backend: Backend, mode: "decode" | "prefill", n: number): Promise<ProfileRow[]> {
+async function profileDevice(model: OpenELMModel, cache: KVCache, backend: Backend, mode: "decode" | "prefill", n: number, depth = 0): Promise<ProfileRow[]> {
   const ops = ["embed", "matmul", "rmsnorm", "qkNormRope", "attention", "swiglu", "addInPlace", "copyRows"] as const;
   const saved = ops.map((k) => [k, backend[k]] as const), read = backend.read!;
   let calls = 0, reads = 0, waited = 0;
@@ -288,7 +288,8 @@ async function profileDevice(model: OpenELMModel, cache: KVCache, backend: Backe
   try {
     cache.truncate(0);
     const ids = mode === "decode" ? randomIds(n, model.config.vocab_size, 11) : randomIds(n, model.config.vocab_size, 13);
-    await model.forwardAsync(mode === "decode" ? [1] : ids, cache); // warm-up: pipelines, bind groups, work buffers
+    // warm-up (pipelines, bind groups, work buffers); a decode continues after depth random tokens and one more
+    await model.forwardAsync(mode === "decode" ? [...randomIds(depth, model.config.vocab_size, 17), 1] : ids, cache);
     if (mode === "prefill") cache.truncate(0);
     calls = 0; reads = 0; waited = 0;
     const t0 = performance.now();
