@@ -25,7 +25,7 @@ import { modelPath } from "./model_args.js";
 
 export interface BenchOptions {
   model?: string; config?: string; dtype?: WeightType; nPrompt: number[]; nGen: number[]; threads?: number[];
-  repetitions: number; json?: boolean; seed: number; relaxed: boolean; dotAdd: "auto" | "on" | "off"; profile?: boolean;
+  repetitions: number; json?: boolean; seed: number; relaxed: boolean; dotAdd: "auto" | "on" | "off"; floatTile: "auto" | "4" | "6"; profile?: boolean;
   /** After the tests, memory read bandwidth with 1 thread and each thread count: a streaming sum over this many MiB. */
   bandwidth?: number;
   /** Activation-row counts the small-batch matvecs take ("off": the tiled matmuls for every T > 1). */
@@ -133,6 +133,7 @@ export function register(program: Command): void {
     .option("--seed <n>", "seed of the random weights and prompt", intArg(0), 0)
     .option("--no-relaxed", "use the plain SIMD kernels even where relaxed SIMD is available")
     .option("--dot-add <mode>", "the quantized kernels' integer dots as i32 dot-adds (one vpdpbusd on AVX-VNNI in Node 24's V8): auto (where probed exact and faster), on, off", choiceArg(["auto", "on", "off"] as const), "auto")
+    .option("--float-tile <tokens>", "tokens a tile of the float (f32, bf16, f16) prefill kernel: auto (6 where probed faster, as under Node 24), 4, 6; the backend column says +t6 where it is 6", choiceArg(["auto", "4", "6"] as const), "auto")
     .option("--matvec-rows <min-max|off>", "activation-row counts (batched decode steps) the small-batch matvec kernels take, e.g. 4-16 (the default); off: the tiled matmuls", matvecRowsArg)
     .option("--json", "print the results as JSON")
     .option("--profile", "after the tests, time every backend op of a decode (at the deepest -d; and of a batched step of the largest -b) and of the longest prompt's prefill (per thread count): where the time goes; webgpu: queueing kernels on the JS thread against GPU work and readback")
@@ -183,8 +184,8 @@ export async function bench(o: BenchOptions): Promise<void> {
   const backend: Backend & Partial<WasmBackend> & Partial<WebGPUBackend> = gpu
     ? await (await import("../kernels/webgpu_node.js")).createNodeWebGPUBackend({ kernels: o.webgpuKernels })
     : await (await import("../kernels/wasm/index.js")).createWasmBackend({ threads: Math.max(...threads), relaxed: o.relaxed ? "auto" : false, matvecRows: o.matvecRows,
-      dotAdd: o.dotAdd === "on" ? true : o.dotAdd === "off" ? false : "auto" });
-  const backendLabel = backend.adapterInfo ? `webgpu ${backend.kernels} (${backend.adapterInfo})` : backend.name;
+      dotAdd: o.dotAdd === "on" ? true : o.dotAdd === "off" ? false : "auto", floatTile: o.floatTile === "4" ? 4 : o.floatTile === "6" ? 6 : "auto" });
+  const backendLabel = backend.adapterInfo ? `webgpu ${backend.kernels} (${backend.adapterInfo})` : backend.name + (backend.floatTile === 6 ? "+t6" : "");
   const loadMatrix = backend.loadMatrix.bind(backend);
   backend.loadMatrix = (t, rows, cols) => { const m = loadMatrix(t, rows, cols); gc?.(); return m; };
   let model: OpenELMModel;

@@ -35,4 +35,6 @@ export interface KernelExports {
   argmax(x: number, n: number): number;
   /** The dot-add form's checks and timing (dot_add.ts). */
   dotAddProbe(p: number, mode: number, n: number): number;
+  /** The float prefill token tiles' check and timing (float_tile.ts). */
+  floatTileProbe(p: number, mode: number, n: number): number;
 }

@@ -6,7 +6,7 @@
 // each finished chunk in DONE. Layout (byte offsets) mirrored in ../jobs.ts.
 
 import { matmulF32, matvecF32Rows } from "./matmul_f32";
-import { matmulFloatRows, interleaveRows } from "./matmul_float_rows";
+import { matmulFloatRows, interleaveRows, floatTileProbe } from "./matmul_float_rows";
 import { matmulHalf, matvecHalfRows, permuteX, repackHalf } from "./matmul_half";
 import { matmulQuant, matmulQuantPairs, quantizeAct, repackQuant, dequantRow, dotAddProbe } from "./matmul_quant";
 import { matmulKQuant, matmulQ5, quantizeActK, repackKQuant, dequantRowK } from "./matmul_kquant";
@@ -16,7 +16,7 @@ import { swiglu, swigluBackward, addInPlace, widenRow, argmax } from "./elementw
 import { matmulNT, matmulNN, matmulTN, transpose } from "./matmul_grad";
 import { ceForward, ceBackward } from "./cross_entropy";
 
-export { repackQuant, dequantRow, dequantRowK, widenRow, argmax, dotAddProbe };
+export { repackQuant, dequantRow, dequantRowK, widenRow, argmax, dotAddProbe, floatTileProbe };
 
 const COUNTER = 4, DONE = 8, OP = 20, NITEMS = 24, CHUNK = 28, ARGS = 32;
 
@@ -78,14 +78,14 @@ export function runRange(ctrl: usize, r0: i32, r1: i32): void {
       break;
     }
     case OP_FLOAT_ROWS: {
-      // args: out, xt, w, T, N, K, scratch, scratch bytes a thread, weight kind (0 f32, 1 bf16, 2 f16)
-      const s = ap(ctrl, 6) + <usize>thread * ap(ctrl, 7), kind = ai(ctrl, 8);
-      if (kind == 0) matmulFloatRows<f32>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5), s, r0, r1);
-      else if (kind == 1) matmulFloatRows<u16>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5), s, r0, r1);
-      else matmulFloatRows<i16>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5), s, r0, r1);
+      // args: out, xt, w, T, N, K, scratch, scratch bytes a thread, weight kind (0 f32, 1 bf16, 2 f16), tokens a tile (4, 6)
+      const s = ap(ctrl, 6) + <usize>thread * ap(ctrl, 7), kind = ai(ctrl, 8), g = ai(ctrl, 9);
+      if (kind == 0) matmulFloatRows<f32>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5), g, s, r0, r1);
+      else if (kind == 1) matmulFloatRows<u16>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5), g, s, r0, r1);
+      else matmulFloatRows<i16>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5), g, s, r0, r1);
       break;
     }
-    case OP_INTERLEAVE_ROWS: interleaveRows(ap(ctrl, 0), ap(ctrl, 1), ai(ctrl, 2), r0, r1); break;
+    case OP_INTERLEAVE_ROWS: interleaveRows(ap(ctrl, 0), ap(ctrl, 1), ai(ctrl, 2), ai(ctrl, 3), r0, r1); break;
     case OP_QUANT_ACT: // args: x, K, q16, q8, dx, corr, interleaved, dscale (f32)
       quantizeAct(ap(ctrl, 0), ai(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4), ap(ctrl, 5), ai(ctrl, 6) != 0, af(ctrl, 7), r0, r1);
       break;

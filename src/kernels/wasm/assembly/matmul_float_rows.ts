@@ -1,24 +1,30 @@
 // Prefill with float weights (f32, bf16 = u16, f16 = i16 as H): out (T, N) rows [n0, n1) = x (T, K) · Wᵀ. The
 // token-tiled matmuls re-read and re-widen each weight vector for every pair of tokens and reduce each dot
 // horizontally; here each pair of 4-row groups is widened once per token block into per-thread scratch,
-// k-major (the 8 rows' weight k as two f32x4, 32 bytes a k), and 4 tokens pass over it with 8 accumulators
-// whose lanes are the rows: one FMA per 4 products, no horizontal sums. x comes interleaved by 4 tokens
-// (interleaveRows). The inner loop is FMA-bound (8 FMAs a k, 8 chains: no slack), so its other instructions
-// are kept off the vector ports: every activation is broadcast from memory (vbroadcastss, a load port; V8
-// folds no offset into load32_splat, so each costs a scalar lea). Lane shuffles of one load for every other
-// k (vector instructions beside the FMAs) were 5-7 % slower on an AMD Zen 5.
+// k-major (the 8 rows' weight k as two f32x4, 32 bytes a k), and 4 or 6 tokens pass over it with 8 or 12
+// accumulators whose lanes are the rows: one FMA per 4 products, no horizontal sums. x comes interleaved by the
+// tile's tokens (interleaveRows). The inner loop is FMA-bound (8 chains, exactly the FMA latency × 2 pipes, in
+// the 4-token tile; 12 in the 6-token tile, where the engine keeps 15 vectors in registers: float_tile.ts), so
+// its other instructions are kept off the vector ports: every activation is broadcast from memory
+// (vbroadcastss, a load port; V8 folds no offset into load32_splat, so each costs a scalar lea). Lane shuffles
+// of one load for every other k (vector instructions beside the FMAs) were 5-7 % slower on an AMD Zen 5.
 
 import { fma, halfLowToF32x4, halfHighToF32x4, halfToF32, storeCols } from "./simd";
 import { halfRowPtr } from "./matmul_half";
 
-/** Tokens a pass keeps in cache (their interleaved x: 64 · K · 4 bytes). */
-const TBF = 64;
+/** Tokens a pass keeps in cache (their interleaved x: about 64 · K · 4 bytes), a multiple of the tile's g. */
+// @ts-ignore: decorator
+@inline function tokenBlock(g: i32): i32 { return g == 6 ? 60 : 64; }
 
-/** xt rows [r0, r1) of x (T, K) interleaved by 4 rows: element (r, k) at 16·(K·⌊r/4⌋ + k) + 4·(r mod 4). */
-export function interleaveRows(x: usize, xt: usize, K: i32, r0: i32, r1: i32): void {
+/**
+ * xt rows [r0, r1) of x (T, K) interleaved by g rows (4 or 6, the token tile's height): element (r, k) at
+ * 4g·(K·⌊r/g⌋ + k) + 4·(r mod g).
+ */
+export function interleaveRows(x: usize, xt: usize, K: i32, g: i32, r0: i32, r1: i32): void {
+  const kb = <usize>g << 2;
   for (let r = r0; r < r1; r++) {
-    const src = x + ((<usize>r * K) << 2), dst = xt + ((<usize>(r >> 2) * K) << 4) + (<usize>(r & 3) << 2);
-    for (let k = 0; k < K; k++) store<f32>(dst + (<usize>k << 4), load<f32>(src + (<usize>k << 2)));
+    const src = x + ((<usize>r * K) << 2), dst = xt + <usize>(r / g) * K * kb + (<usize>(r % g) << 2);
+    for (let k = 0; k < K; k++) store<f32>(dst + <usize>k * kb, load<f32>(src + (<usize>k << 2)));
   }
 }
 
@@ -113,31 +119,89 @@ function rows4x8(x: usize, s: usize, K: i32, o: usize, os: usize, cols: i32): vo
   storeCols(o, a30, cols); storeCols(o + 16, a31, cols - 4);
 }
 
-/** One token (its x values 16 bytes apart from x) against the widened pair of groups. */
-function rows1x8(x: usize, s: usize, K: i32, o: usize, cols: i32): void {
+/**
+ * rows4x8 for 6 tokens (x interleaved by 6, 24 bytes a k): 12 accumulators, 4 more FMA chains than the 8 that
+ * the FMA latency × 2 pipes needs. 15 live vectors: V8 13.6 (Node 24) keeps them in registers, older V8s spill
+ * (1.8-1.9× slower), so the backend takes this tile only where its probe times it faster (float_tile.ts).
+ * Each output's sum is the same FMA chain over k as rows4x8's: the same bits.
+ */
+function rows6x8(x: usize, s: usize, K: i32, o: usize, os: usize, cols: i32): void {
+  let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a10 = f32x4.splat(0), a11 = f32x4.splat(0);
+  let a20 = f32x4.splat(0), a21 = f32x4.splat(0), a30 = f32x4.splat(0), a31 = f32x4.splat(0);
+  let a40 = f32x4.splat(0), a41 = f32x4.splat(0), a50 = f32x4.splat(0), a51 = f32x4.splat(0);
+  let p = s;
+  const pe = s + (<usize>K << 5);
+  do {
+    const va = v128.load(p), vb = v128.load(p, 16);
+    let xt = v128.load32_splat(x); a00 = fma(va, xt, a00); a01 = fma(vb, xt, a01);
+    xt = v128.load32_splat(x, 4); a10 = fma(va, xt, a10); a11 = fma(vb, xt, a11);
+    xt = v128.load32_splat(x, 8); a20 = fma(va, xt, a20); a21 = fma(vb, xt, a21);
+    xt = v128.load32_splat(x, 12); a30 = fma(va, xt, a30); a31 = fma(vb, xt, a31);
+    xt = v128.load32_splat(x, 16); a40 = fma(va, xt, a40); a41 = fma(vb, xt, a41);
+    xt = v128.load32_splat(x, 20); a50 = fma(va, xt, a50); a51 = fma(vb, xt, a51);
+    p += 32; x += 24;
+  } while (p != pe);
+  storeCols(o, a00, cols); storeCols(o + 16, a01, cols - 4); o += os;
+  storeCols(o, a10, cols); storeCols(o + 16, a11, cols - 4); o += os;
+  storeCols(o, a20, cols); storeCols(o + 16, a21, cols - 4); o += os;
+  storeCols(o, a30, cols); storeCols(o + 16, a31, cols - 4); o += os;
+  storeCols(o, a40, cols); storeCols(o + 16, a41, cols - 4); o += os;
+  storeCols(o, a50, cols); storeCols(o + 16, a51, cols - 4);
+}
+
+/** One token (its x values kb bytes apart from x) against the widened pair of groups. */
+function rows1x8(x: usize, kb: usize, s: usize, K: i32, o: usize, cols: i32): void {
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
   let p = s;
   const pe = s + (<usize>K << 5);
   do {
     const xt = v128.load32_splat(x);
     a0 = fma(v128.load(p), xt, a0); a1 = fma(v128.load(p, 16), xt, a1);
-    p += 32; x += 16;
+    p += 32; x += kb;
   } while (p != pe);
   storeCols(o, a0, cols); storeCols(o + 16, a1, cols - 4);
 }
 
-/** xt: x interleaved by interleaveRows; s: this thread's 32 · K bytes. n0 a multiple of 4. */
-export function matmulFloatRows<H>(out: usize, xt: usize, w: usize, T: i32, N: i32, K: i32, s: usize, n0: i32, n1: i32): void {
-  const xg = <usize>K << 4, os = <usize>N << 2;
-  for (let tb = 0; tb < T; tb += TBF) {
-    const te = min(T, tb + TBF);
+/** xt: x interleaved by interleaveRows by g (4 or 6) tokens; s: this thread's 32 · K bytes. n0 a multiple of 4. */
+export function matmulFloatRows<H>(out: usize, xt: usize, w: usize, T: i32, N: i32, K: i32, g: i32, s: usize, n0: i32, n1: i32): void {
+  const kb = <usize>g << 2, xg = <usize>K * kb, os = <usize>N << 2, tbf = tokenBlock(g);
+  for (let tb = 0; tb < T; tb += tbf) {
+    const te = min(T, tb + tbf);
     for (let n = n0; n < n1; n += 8) {
       widenGroup<H>(w, N, K, n, s);
       if (n + 4 < n1) widenGroup<H>(w, N, K, n + 4, s + 16);
       const cols = n1 - n, o = out + (<usize>n << 2);
       let t = tb;
-      for (; t + 4 <= te; t += 4) rows4x8(xt + <usize>(t >> 2) * xg, s, K, o + <usize>t * os, os, cols);
-      for (; t < te; t++) rows1x8(xt + <usize>(t >> 2) * xg + (<usize>(t & 3) << 2), s, K, o + <usize>t * os, cols);
+      if (g == 6) for (; t + 6 <= te; t += 6) rows6x8(xt + <usize>(t / 6) * xg, s, K, o + <usize>t * os, os, cols);
+      else for (; t + 4 <= te; t += 4) rows4x8(xt + <usize>(t >> 2) * xg, s, K, o + <usize>t * os, os, cols);
+      for (; t < te; t++) rows1x8(xt + <usize>(t / g) * xg + (<usize>(t % g) << 2), kb, s, K, o + <usize>t * os, cols);
     }
   }
+}
+
+/**
+ * The host's probe of the token tiles (kernels/wasm/float_tile.ts), on 32 KiB at p. mode 0: 8 rows × K = 256 and
+ * 6 tokens of pseudo-random values (seed n), through rows4x8 (tokens 0-3) and rows6x8; returns how many of the
+ * first 4 tokens' outputs differ (none may: the same FMA chains). mode 4 / 6: n passes of rows4x8 / rows6x8 over
+ * the same 256 k, for the host to time (the caller takes 1.5 passes of 4 tokens for each of 6).
+ */
+export function floatTileProbe(p: usize, mode: i32, n: i32): i32 {
+  const K = 256, s = p, x = p + 8192, x4 = p + 14336, x6 = p + 22528, out = p + 28672;
+  if (mode == 0) {
+    let r: u32 = <u32>n | 1;
+    for (let o: usize = 0; o < 14336; o += 4) { // s, then x (6 × K): values in ±[0.5, 1)
+      r ^= r << 13; r ^= r >> 17; r ^= r << 5;
+      store<f32>(p + o, reinterpret<f32>((r & 0x807fffff) | 0x3f000000));
+    }
+    interleaveRows(x, x4, K, 4, 0, 6); interleaveRows(x, x6, K, 6, 0, 6);
+    rows4x8(x4, s, K, out, 32, 8); rows6x8(x6, s, K, out + 256, 32, 8);
+    let bad = 0;
+    for (let o: usize = 0; o < 128; o += 4) if (load<u32>(out + o) != load<u32>(out + 256 + o)) bad++;
+    return bad;
+  }
+  for (let i = 0; i < n; i++) {
+    if (mode == 6) rows6x8(x6, s, K, out, 32, 8);
+    else rows4x8(x4, s, K, out, 32, 8);
+  }
+  return 0;
 }
