@@ -85,7 +85,7 @@ export function runRange(ctrl: usize, r0: i32, r1: i32): void {
       else matmulFloatRows<i16>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5), g, s, r0, r1);
       break;
     }
-    case OP_INTERLEAVE_ROWS: interleaveRows(ap(ctrl, 0), ap(ctrl, 1), ai(ctrl, 2), ai(ctrl, 3), r0, r1); break;
+    case OP_INTERLEAVE_ROWS: interleaveRows(ap(ctrl, 0), ap(ctrl, 1), ai(ctrl, 2), ai(ctrl, 3), ai(ctrl, 4), r0, r1); break;
     case OP_QUANT_ACT: // args: x, K, q16, q8, dx, corr, interleaved, dscale (f32)
       quantizeAct(ap(ctrl, 0), ai(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4), ap(ctrl, 5), ai(ctrl, 6) != 0, af(ctrl, 7), r0, r1);
       break;

@@ -18,13 +18,15 @@ import { halfRowPtr } from "./matmul_half";
 
 /**
  * xt rows [r0, r1) of x (T, K) interleaved by g rows (4 or 6, the token tile's height): element (r, k) at
- * 4g·(K·⌊r/g⌋ + k) + 4·(r mod g).
+ * 4g·(K·⌊r/g⌋ + k) + 4·(r mod g); rows T … (the last group's rest, which a 6-token tile computes but does not
+ * store) zeros.
  */
-export function interleaveRows(x: usize, xt: usize, K: i32, g: i32, r0: i32, r1: i32): void {
+export function interleaveRows(x: usize, xt: usize, K: i32, g: i32, T: i32, r0: i32, r1: i32): void {
   const kb = <usize>g << 2;
   for (let r = r0; r < r1; r++) {
-    const src = x + ((<usize>r * K) << 2), dst = xt + <usize>(r / g) * K * kb + (<usize>(r % g) << 2);
-    for (let k = 0; k < K; k++) store<f32>(dst + <usize>k * kb, load<f32>(src + (<usize>k << 2)));
+    const src = x + ((<usize>r * K) << 2), dst = xt + <usize>(r / g) * <usize>K * kb + (<usize>(r % g) << 2);
+    if (r < T) for (let k = 0; k < K; k++) store<f32>(dst + <usize>k * kb, load<f32>(src + (<usize>k << 2)));
+    else for (let k = 0; k < K; k++) store<f32>(dst + <usize>k * kb, 0);
   }
 }
 
@@ -123,9 +125,10 @@ function rows4x8(x: usize, s: usize, K: i32, o: usize, os: usize, cols: i32): vo
  * rows4x8 for 6 tokens (x interleaved by 6, 24 bytes a k): 12 accumulators, 4 more FMA chains than the 8 that
  * the FMA latency × 2 pipes needs. 15 live vectors: V8 13.6 (Node 24) keeps them in registers, older V8s spill
  * (1.8-1.9× slower), so the backend takes this tile only where its probe times it faster (float_tile.ts).
- * Each output's sum is the same FMA chain over k as rows4x8's: the same bits.
+ * Each output's sum is the same FMA chain over k as rows4x8's: the same bits. A last group of nt < 6 tokens takes
+ * the whole tile too (5.4 token-passes of rows4x8's time for 2 tokens, against ≈ 8 for two of rows1x8's 2 chains).
  */
-function rows6x8(x: usize, s: usize, K: i32, o: usize, os: usize, cols: i32): void {
+function rows6x8(x: usize, s: usize, K: i32, o: usize, os: usize, cols: i32, nt: i32): void {
   let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a10 = f32x4.splat(0), a11 = f32x4.splat(0);
   let a20 = f32x4.splat(0), a21 = f32x4.splat(0), a30 = f32x4.splat(0), a31 = f32x4.splat(0);
   let a40 = f32x4.splat(0), a41 = f32x4.splat(0), a50 = f32x4.splat(0), a51 = f32x4.splat(0);
@@ -141,11 +144,17 @@ function rows6x8(x: usize, s: usize, K: i32, o: usize, os: usize, cols: i32): vo
     xt = v128.load32_splat(x, 20); a50 = fma(va, xt, a50); a51 = fma(vb, xt, a51);
     p += 32; x += 24;
   } while (p != pe);
+  // the first nt tokens' outputs (a last group's rest: its zero rows computed, not stored)
   storeCols(o, a00, cols); storeCols(o + 16, a01, cols - 4); o += os;
+  if (nt < 2) return;
   storeCols(o, a10, cols); storeCols(o + 16, a11, cols - 4); o += os;
+  if (nt < 3) return;
   storeCols(o, a20, cols); storeCols(o + 16, a21, cols - 4); o += os;
+  if (nt < 4) return;
   storeCols(o, a30, cols); storeCols(o + 16, a31, cols - 4); o += os;
+  if (nt < 5) return;
   storeCols(o, a40, cols); storeCols(o + 16, a41, cols - 4); o += os;
+  if (nt < 6) return;
   storeCols(o, a50, cols); storeCols(o + 16, a51, cols - 4);
 }
 
@@ -172,7 +181,7 @@ export function matmulFloatRows<H>(out: usize, xt: usize, w: usize, T: i32, N: i
       if (n + 4 < n1) widenGroup<H>(w, N, K, n + 4, s + 16);
       const cols = n1 - n, o = out + (<usize>n << 2);
       let t = tb;
-      if (g == 6) for (; t + 6 <= te; t += 6) rows6x8(xt + <usize>(t / 6) * xg, s, K, o + <usize>t * os, os, cols);
+      if (g == 6) for (; t < te; t += 6) rows6x8(xt + <usize>(t / 6) * xg, s, K, o + <usize>t * os, os, cols, te - t);
       else for (; t + 4 <= te; t += 4) rows4x8(xt + <usize>(t >> 2) * xg, s, K, o + <usize>t * os, os, cols);
       for (; t < te; t++) rows1x8(xt + <usize>(t / g) * xg + (<usize>(t % g) << 2), kb, s, K, o + <usize>t * os, cols);
     }
@@ -193,14 +202,14 @@ export function floatTileProbe(p: usize, mode: i32, n: i32): i32 {
       r ^= r << 13; r ^= r >> 17; r ^= r << 5;
       store<f32>(p + o, reinterpret<f32>((r & 0x807fffff) | 0x3f000000));
     }
-    interleaveRows(x, x4, K, 4, 0, 6); interleaveRows(x, x6, K, 6, 0, 6);
-    rows4x8(x4, s, K, out, 32, 8); rows6x8(x6, s, K, out + 256, 32, 8);
+    interleaveRows(x, x4, K, 4, 6, 0, 6); interleaveRows(x, x6, K, 6, 6, 0, 6);
+    rows4x8(x4, s, K, out, 32, 8); rows6x8(x6, s, K, out + 256, 32, 8, 6);
     let bad = 0;
     for (let o: usize = 0; o < 128; o += 4) if (load<u32>(out + o) != load<u32>(out + 256 + o)) bad++;
     return bad;
   }
   for (let i = 0; i < n; i++) {
-    if (mode == 6) rows6x8(x6, s, K, out, 32, 8);
+    if (mode == 6) rows6x8(x6, s, K, out, 32, 8, 6);
     else rows4x8(x4, s, K, out, 32, 8);
   }
   return 0;
