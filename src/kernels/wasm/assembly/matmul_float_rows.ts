@@ -12,9 +12,16 @@
 import { fma, halfLowToF32x4, halfHighToF32x4, halfToF32, storeCols } from "./simd";
 import { halfRowPtr } from "./matmul_half";
 
-/** Tokens a pass keeps in cache (their interleaved x: about 64 · K · 4 bytes), a multiple of the tile's g. */
+/**
+ * Tokens a pass keeps in cache (their interleaved x: at most about 64 · K · 4 bytes): T split into equal blocks of
+ * at most 64, each a multiple of the tile's g, so that no short last block widens every weight again (T = 128, g = 6:
+ * 66 + 62, not 60 + 60 + 8).
+ */
 // @ts-ignore: decorator
-@inline function tokenBlock(g: i32): i32 { return g == 6 ? 60 : 64; }
+@inline function tokenBlock(T: i32, g: i32): i32 {
+  const blocks = (T + 63) >> 6, per = (T + blocks - 1) / blocks;
+  return (per + g - 1) / g * g;
+}
 
 /**
  * xt rows [r0, r1) of x (T, K) interleaved by g rows (4 or 6, the token tile's height): element (r, k) at
@@ -173,7 +180,7 @@ function rows1x8(x: usize, kb: usize, s: usize, K: i32, o: usize, cols: i32): vo
 
 /** xt: x interleaved by interleaveRows by g (4 or 6) tokens; s: this thread's 32 · K bytes. n0 a multiple of 4. */
 export function matmulFloatRows<H>(out: usize, xt: usize, w: usize, T: i32, N: i32, K: i32, g: i32, s: usize, n0: i32, n1: i32): void {
-  const kb = <usize>g << 2, xg = <usize>K * kb, os = <usize>N << 2, tbf = tokenBlock(g);
+  const kb = <usize>g << 2, xg = <usize>K * kb, os = <usize>N << 2, tbf = tokenBlock(T, g);
   for (let tb = 0; tb < T; tb += tbf) {
     const te = min(T, tb + tbf);
     for (let n = n0; n < n1; n += 8) {
