@@ -57,6 +57,17 @@ export class Arena {
     return new Uint8Array(this.memory.buffer, ptr, bytes);
   }
 
+  /**
+   * Free everything allocated since `mark` (an earlier `used`) at once, zeroed again so that allocBytes still hands
+   * out zeroed memory: for buffers needed only during a call (load-time staging, probes), whose pages the next
+   * allocations then reuse instead of leaving them resident and idle.
+   */
+  release(mark: number): void {
+    if (mark > this.top || mark < this.tagPtr + 4) throw new RangeError(`arena: release(${mark}): not a mark below the top (${this.top})`);
+    new Uint8Array(this.memory.buffer, mark, this.top - mark).fill(0);
+    this.top = mark;
+  }
+
   /** Bytes in use. */
   get used(): number { return this.top; }
 

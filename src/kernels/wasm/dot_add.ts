@@ -48,9 +48,13 @@ function tilesAgree(ex: ProbeExports, p: number, mode: 3 | 4 | 5): boolean {
   return [1, 0x9e3779b9].every((seed) => ex.dotAddProbe(p, mode, seed) === 0);
 }
 
-/** Probe the dot-add forms on a relaxed-SIMD module instance (64 KiB of the arena, allocated once). */
+/** Probe the dot-add forms on a relaxed-SIMD module instance (64 KiB of the arena, released after). */
 export function probeDotAdd(ex: ProbeExports, arena: Arena): DotAddProbe {
-  const p = arena.allocBytes(65536);
+  const mark = arena.used;
+  try { return probeAt(ex, arena.allocBytes(65536), arena); } finally { arena.release(mark); }
+}
+
+function probeAt(ex: ProbeExports, p: number, arena: Arena): DotAddProbe {
   const bytes = arena.u8(p, 65536);
   if (!checkDot(ex, bytes, p, B7) || !tilesAgree(ex, p, 3) || !tilesAgree(ex, p, 5)) return { exact: false, unsignedExact: false, ratio: NaN };
   let unsignedExact = checkDot(ex, bytes, p, B8) && tilesAgree(ex, p, 4);

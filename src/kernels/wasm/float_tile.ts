@@ -18,9 +18,13 @@ export interface FloatTileProbe {
   ratio: number;
 }
 
-/** Probe the tiles on a module instance (32 KiB of the arena, allocated once): ≈ 3-6 ms. */
+/** Probe the tiles on a module instance (32 KiB of the arena, released after): ≈ 3-6 ms. */
 export function probeFloatTile(ex: ProbeExports, arena: Arena): FloatTileProbe {
-  const p = arena.allocBytes(32768);
+  const mark = arena.used;
+  try { return probeAt(ex, arena.allocBytes(32768)); } finally { arena.release(mark); }
+}
+
+function probeAt(ex: ProbeExports, p: number): FloatTileProbe {
   if (![1, 0x9e3779b9].every((seed) => ex.floatTileProbe(p, 0, seed) === 0)) return { same: false, ratio: NaN };
   // Passes of ≈ 0.15 ms on a 3.6 GHz core (1.5 of 4 tokens for each of 6: the same multiply-adds); alternated,
   // best of each: the first rounds also carry the engine's tier-up to optimized code.

@@ -210,7 +210,7 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
 
   // Scratch, each grown on demand: permuted x (16-bit weights), quantized activations, attention scores, cos/sin.
   const xPerm = new Scratch(arena), actQ16 = new Scratch(arena), actQ8 = new Scratch(arena), actD = new Scratch(arena),
-    actCorr = new Scratch(arena), scores = new Scratch(arena), cosSin = new Scratch(arena), stage = new Scratch(arena),
+    actCorr = new Scratch(arena), scores = new Scratch(arena), cosSin = new Scratch(arena),
     probe = new Scratch(arena), probeSums = new Scratch(arena), unpacked = new Scratch(arena), segDesc = new Scratch(arena);
   const invFreqs = new Map<string, number>();
 
@@ -232,6 +232,16 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
   /** Items a chunk for cheap row-wise ops: serial when small. */
   const itemChunk = (n: number, work: number) => (work < 32768 ? n : Math.max(1, Math.ceil(n / (pool.threads * 4))));
 
+  /**
+   * body over a staging region of whole rows (≈ 4 MiB, at least one row) at the arena's top, released after: the
+   * next matrix is allocated over the same, already resident pages (a staging buffer kept for the backend's life
+   * held 4-12 MiB of RSS idle).
+   */
+  function staged<R>(rows: number, rowBytes: number, body: (st: number, rowsPer: number) => R): R {
+    const rowsPer = Math.min(rows, Math.max(1, Math.floor((4 << 20) / rowBytes))), mark = arena.used;
+    try { return body(arena.allocBytes(rowsPer * rowBytes), rowsPer); } finally { arena.release(mark); }
+  }
+
   function loadMatrix(t: StoredTensor, rows: number, cols: number): WasmMatrix {
     const expect = bytesFor(t.dtype, rows * cols);
     // A lazily read tensor is read from its file piece by piece straight into the staging memory (a whole-tensor
@@ -250,19 +260,19 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
       const w = arena.allocBytes(Math.ceil(rows / 16) * 4 * nb * groupBlock);
       // Stage ~4 MiB of ggml blocks at a time in the memory, repack with all threads; scales shifted unless one
       // does not fit (a scale ≥ 64: q8_0 weights ≥ 8128, q4_0 ≥ 512), then once more unshifted.
-      const rowsPer = Math.max(1, Math.floor((4 << 20) / (nb * blockBytes)));
-      const st = stage.need(rowsPer * nb * blockBytes);
-      const repack = (shift: number) => {
-        new Int32Array(memory.buffer, overflowFlag, 1)[0] = 0;
-        for (let r0 = 0; r0 < rows; r0 += rowsPer) {
-          const r1 = Math.min(rows, r0 + rowsPer);
-          fill(st, r0 * nb * blockBytes, (r1 - r0) * nb * blockBytes);
-          job(isQ8 ? Op.repackQ8 : Op.repackQ4, st, cols, w, r0, shift, overflowFlag, rows);
-          pool.run(r1 - r0, Math.max(4, Math.ceil((r1 - r0) / (pool.threads * 16) / 4) * 4));
-        }
-        return new Int32Array(memory.buffer, overflowFlag, 1)[0] === 0;
-      };
-      const scaleShift = repack(SCALE_SHIFT) ? SCALE_SHIFT : (repack(0), 0);
+      const scaleShift = staged(rows, nb * blockBytes, (st, rowsPer) => {
+        const repack = (shift: number) => {
+          new Int32Array(memory.buffer, overflowFlag, 1)[0] = 0;
+          for (let r0 = 0; r0 < rows; r0 += rowsPer) {
+            const r1 = Math.min(rows, r0 + rowsPer);
+            fill(st, r0 * nb * blockBytes, (r1 - r0) * nb * blockBytes);
+            job(isQ8 ? Op.repackQ8 : Op.repackQ4, st, cols, w, r0, shift, overflowFlag, rows);
+            pool.run(r1 - r0, Math.max(4, Math.ceil((r1 - r0) / (pool.threads * 16) / 4) * 4));
+          }
+          return new Int32Array(memory.buffer, overflowFlag, 1)[0] === 0;
+        };
+        return repack(SCALE_SHIFT) ? SCALE_SHIFT : (repack(0), 0);
+      });
       return { dtype: t.dtype, rows, cols, ptr: w, scaleShift };
     }
     if (t.dtype === "bf16" || t.dtype === "f16") {
@@ -270,14 +280,14 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
       // multiple of 8, columns to a multiple of 32.
       const groupBytes = Math.ceil(cols / 32) * 512, groups = Math.ceil(rows / 8), w = arena.allocBytes(groups * groupBytes);
       if (rows % 8) arena.u8(w + (groups - 1) * groupBytes, groupBytes).fill(0);
-      const rowsPer = Math.max(1, Math.floor((4 << 20) / (cols * 2)));
-      const st = stage.need(rowsPer * cols * 2);
-      for (let r0 = 0; r0 < rows; r0 += rowsPer) {
-        const r1 = Math.min(rows, r0 + rowsPer);
-        fill(st, r0 * cols * 2, (r1 - r0) * cols * 2);
-        job(Op.repackHalf, st, cols, w, r0);
-        pool.run(r1 - r0, Math.max(8, Math.ceil((r1 - r0) / (pool.threads * 16) / 8) * 8));
-      }
+      staged(rows, cols * 2, (st, rowsPer) => {
+        for (let r0 = 0; r0 < rows; r0 += rowsPer) {
+          const r1 = Math.min(rows, r0 + rowsPer);
+          fill(st, r0 * cols * 2, (r1 - r0) * cols * 2);
+          job(Op.repackHalf, st, cols, w, r0);
+          pool.run(r1 - r0, Math.max(8, Math.ceil((r1 - r0) / (pool.threads * 16) / 8) * 8));
+        }
+      });
       return { dtype: t.dtype, rows, cols, ptr: w };
     }
     const kind = KQUANT_KIND[t.dtype as QuantDType];
@@ -289,14 +299,14 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
       const nsb = cols / 256, rowBytes = expect / rows, quadBytes = 4 * nsb * KQ_GROUP_BYTES[kind];
       const quads = Math.ceil(rows / 16), w = arena.allocBytes(quads * quadBytes);
       if (rows % 16) arena.u8(w + (quads - 1) * quadBytes, quadBytes).fill(0);
-      const rowsPer = Math.max(1, Math.floor((4 << 20) / rowBytes));
-      const st = stage.need(rowsPer * rowBytes);
-      for (let r0 = 0; r0 < rows; r0 += rowsPer) {
-        const r1 = Math.min(rows, r0 + rowsPer);
-        fill(st, r0 * rowBytes, (r1 - r0) * rowBytes);
-        job(Op.repackKQuant, st, kind, cols, w, r0);
-        pool.run(r1 - r0, Math.max(4, Math.ceil((r1 - r0) / (pool.threads * 16) / 4) * 4));
-      }
+      staged(rows, rowBytes, (st, rowsPer) => {
+        for (let r0 = 0; r0 < rows; r0 += rowsPer) {
+          const r1 = Math.min(rows, r0 + rowsPer);
+          fill(st, r0 * rowBytes, (r1 - r0) * rowBytes);
+          job(Op.repackKQuant, st, kind, cols, w, r0);
+          pool.run(r1 - r0, Math.max(4, Math.ceil((r1 - r0) / (pool.threads * 16) / 4) * 4));
+        }
+      });
       return { dtype: t.dtype, rows, cols, ptr: w };
     }
     const p = arena.allocBytes(expect);
