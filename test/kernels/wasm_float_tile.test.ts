@@ -1,7 +1,8 @@
 // The float prefill kernel's two token tiles (kernels/wasm/float_tile.ts): 4 or 6 tokens a pass over each
 // widened pair of 4-row groups. Each output is the same FMA chain over k in either tile, so both must give the
-// same bits at every path (the tile, its 1-token rest, a lone last 4-row group, K not a multiple of 4 or 8,
-// token blocks of 64 or 60), and match the reference backend; the probe must find them the same.
+// same bits at every path (last tiles of 1 to 5 tokens, the 6-token tiles' tail of 4-token tiles, a lone last
+// 4-row group, K not a multiple of 4 or 8, token blocks and a short rest joined to the block before it), and
+// match the reference backend; the probe must find them the same.
 
 import { afterAll, expect, test } from "vitest";
 import { createRefBackend } from "../../src/kernels/ref/index.js";
@@ -33,7 +34,9 @@ for (const relaxed of [true, false]) {
       for (const [N, K] of [[20, 96], [7, 33], [44, 1], [12, 130]] as const) {
         const st = storeAs(dtype, randn(N * K, N * 7 + K, 0.5), N, K);
         const w4 = four.loadMatrix(st, N, K), w6 = six.loadMatrix(st, N, K), wr = ref.loadMatrix(st, N, K);
-        for (const T of [17, 61, 67, 130]) { // past the small-batch matvecs (T ≤ 16); blocks of 64 / 60 and their rests
+        // Past the small-batch matvecs (T ≤ 16), every T mod 6 and mod 4; blocks: 130 = 66 + 64 (g = 6), 263 = 90 + 90 +
+        // 83; 3829 = 29 blocks of 132 and a rest of 1, which joins the block before it (its 4-token tail starts at 3822).
+        for (const T of [17, 21, 61, 64, 128, 130, 132, 263, 3829]) {
           const x = randn(T * K, T * 13 + K, 1);
           const a = four.alloc(T * N), b = six.alloc(T * N), want = new Float32Array(T * N);
           four.matmul(a, put(four, x), w4, T);

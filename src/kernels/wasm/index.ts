@@ -323,7 +323,7 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
     // Past the small-batch range (a prefill), float weights are widened once per token block (matmul_float_rows.ts).
     const floatRows = T >= 4 && T > backend.matvecRows.max && backend.matvecRows.min <= backend.matvecRows.max;
     if (floatRows && (m.dtype === "f32" || m.dtype === "bf16" || m.dtype === "f16")) {
-      const g = floatTile, tPad = Math.ceil(T / g) * g, xt = xPerm.need(tPad * K * 4);
+      const g = floatTile, tPad = ex.interleavedRows(T, g), xt = xPerm.need(tPad * K * 4);
       job(Op.interleaveRows, px, xt, K, g, T);
       pool.run(tPad, itemChunk(tPad, tPad * K));
       job(Op.floatRows, po, xt, m.ptr, T, N, K, unpacked.need(threads * K * 32), K * 32, m.dtype === "f32" ? 0 : m.dtype === "bf16" ? 1 : 2, g);

@@ -37,4 +37,6 @@ export interface KernelExports {
   dotAddProbe(p: number, mode: number, n: number): number;
   /** The float prefill token tiles' check and timing (float_tile.ts). */
   floatTileProbe(p: number, mode: number, n: number): number;
+  /** Rows of the float prefill's interleaved copy of x for T tokens in tiles of g (matmul_float_rows.ts). */
+  interleavedRows(T: number, g: number): number;
 }

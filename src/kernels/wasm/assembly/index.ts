@@ -6,7 +6,7 @@
 // each finished chunk in DONE. Layout (byte offsets) mirrored in ../jobs.ts.
 
 import { matmulF32, matvecF32Rows } from "./matmul_f32";
-import { matmulFloatRows, interleaveRows, floatTileProbe } from "./matmul_float_rows";
+import { matmulFloatRows, interleaveRows, interleavedRows, floatTileProbe } from "./matmul_float_rows";
 import { matmulHalf, matvecHalfRows, permuteX, repackHalf } from "./matmul_half";
 import { matmulQuant, matmulQuantPairs, quantizeAct, repackQuant, dequantRow, dotAddProbe } from "./matmul_quant";
 import { matmulKQuant, matmulQ5, quantizeActK, repackKQuant, dequantRowK } from "./matmul_kquant";
@@ -16,7 +16,7 @@ import { swiglu, swigluBackward, addInPlace, widenRow, argmax } from "./elementw
 import { matmulNT, matmulNN, matmulTN, transpose } from "./matmul_grad";
 import { ceForward, ceBackward } from "./cross_entropy";
 
-export { repackQuant, dequantRow, dequantRowK, widenRow, argmax, dotAddProbe, floatTileProbe };
+export { repackQuant, dequantRow, dequantRowK, widenRow, argmax, dotAddProbe, floatTileProbe, interleavedRows };
 
 const COUNTER = 4, DONE = 8, OP = 20, NITEMS = 24, CHUNK = 28, ARGS = 32;
 

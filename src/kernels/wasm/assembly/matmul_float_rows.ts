@@ -26,14 +26,35 @@ import { halfRowPtr } from "./matmul_half";
 }
 
 /**
- * xt rows [r0, r1) of x (T, K) interleaved by g rows (4 or 6, the token tile's height): element (r, k) at
- * 4g·(K·⌊r/g⌋ + k) + 4·(r mod g); rows T … (the last group's rest, which a 6-token tile computes but does not
- * store) zeros.
+ * With 6-token tiles (g = 6): the tokens of T the 6-token tiles take, the first sixTokens(T) (T + 1 where T mod 6
+ * is 5: a last tile with one zero row); the 3 to 8 after them take 4-token tiles. A last 6-token tile of 1 or 2
+ * tokens would run 4 or 5 zero rows: a micro-batch of 128 tokens (21 tiles and 2 tokens) then ran 132 token-passes,
+ * and runs 20 tiles and two 4-token tiles (5.4 a 6-token tile in the time of rows4x8's tokens: 116 against 118.8).
+ */
+// @ts-ignore: decorator
+@inline function sixTokens(T: i32): i32 {
+  const r = T % 6;
+  return r == 0 ? T : r == 5 ? T + 1 : r >= 3 ? T - r : T >= 7 ? T - r - 6 : 0;
+}
+
+/** Rows of x's interleaved copy (interleaveRows) for T tokens and tiles of g: T and the zero rows of last tiles. */
+export function interleavedRows(T: i32, g: i32): i32 {
+  if (g != 6) return (T + 3) & ~3;
+  const n6 = sixTokens(T);
+  return n6 >= T ? n6 : n6 + ((T - n6 + 3) & ~3);
+}
+
+/**
+ * xt rows [r0, r1) (of interleavedRows(T, g)) of x (T, K) interleaved by the token tiles' heights: with g = 4,
+ * element (r, k) at 16·(K·⌊r/4⌋ + k) + 4·(r mod 4); with g = 6 the first sixTokens(T) rows by 6 (24·(K·⌊r/6⌋ + k) +
+ * 4·(r mod 6)), the rest by 4 after them. Rows T … (last tiles' rest, computed but not stored) zeros.
  */
 export function interleaveRows(x: usize, xt: usize, K: i32, g: i32, T: i32, r0: i32, r1: i32): void {
-  const kb = <usize>g << 2;
+  const n6 = g == 6 ? sixTokens(T) : 0, base4 = xt + <usize>(n6 / 6) * <usize>K * 24;
   for (let r = r0; r < r1; r++) {
-    const src = x + ((<usize>r * K) << 2), dst = xt + <usize>(r / g) * <usize>K * kb + (<usize>(r % g) << 2);
+    const six = r < n6, q = six ? r : r - n6, kb: usize = six ? 24 : 16;
+    const src = x + ((<usize>r * K) << 2), dst = (six ? xt + <usize>(q / 6) * <usize>K * 24 + (<usize>(q % 6) << 2)
+      : base4 + <usize>(q >> 2) * <usize>K * 16 + (<usize>(q & 3) << 2));
     if (r < T) for (let k = 0; k < K; k++) store<f32>(dst + <usize>k * kb, load<f32>(src + (<usize>k << 2)));
     else for (let k = 0; k < K; k++) store<f32>(dst + <usize>k * kb, 0);
   }
@@ -97,8 +118,12 @@ function widenGroup<H>(w: usize, N: i32, K: i32, n: i32, s: usize): void {
   }
 }
 
-/** 4 tokens (interleaved x at x) against the widened pair of groups at s … s + 32 K: rows of out at o, o + os, …. */
-function rows4x8(x: usize, s: usize, K: i32, o: usize, os: usize, cols: i32): void {
+/**
+ * 4 tokens (interleaved x at x) against the widened pair of groups at s … s + 32 K: rows of out at o, o + os, …, the
+ * first nt (a last group's zero rows computed, not stored: in the time of 4 tokens, where a token alone on 2 FMA
+ * chains takes about that of 4).
+ */
+function rows4x8(x: usize, s: usize, K: i32, o: usize, os: usize, cols: i32, nt: i32): void {
   let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a10 = f32x4.splat(0), a11 = f32x4.splat(0);
   let a20 = f32x4.splat(0), a21 = f32x4.splat(0), a30 = f32x4.splat(0), a31 = f32x4.splat(0);
   let p = s;
@@ -125,8 +150,11 @@ function rows4x8(x: usize, s: usize, K: i32, o: usize, os: usize, cols: i32): vo
     p += 64; x += 32;
   }
   storeCols(o, a00, cols); storeCols(o + 16, a01, cols - 4); o += os;
+  if (nt < 2) return;
   storeCols(o, a10, cols); storeCols(o + 16, a11, cols - 4); o += os;
+  if (nt < 3) return;
   storeCols(o, a20, cols); storeCols(o + 16, a21, cols - 4); o += os;
+  if (nt < 4) return;
   storeCols(o, a30, cols); storeCols(o + 16, a31, cols - 4);
 }
 
@@ -134,8 +162,8 @@ function rows4x8(x: usize, s: usize, K: i32, o: usize, os: usize, cols: i32): vo
  * rows4x8 for 6 tokens (x interleaved by 6, 24 bytes a k): 12 accumulators, 4 more FMA chains than the 8 that
  * the FMA latency × 2 pipes needs. 15 live vectors: V8 13.6 (Node 24) keeps them in registers, older V8s spill
  * (1.8-1.9× slower), so the backend takes this tile only where its probe times it faster (float_tile.ts).
- * Each output's sum is the same FMA chain over k as rows4x8's: the same bits. A last group of nt < 6 tokens takes
- * the whole tile too (5.4 token-passes of rows4x8's time for 2 tokens, against ≈ 8 for two of rows1x8's 2 chains).
+ * Each output's sum is the same FMA chain over k as rows4x8's: the same bits. A last group of 5 tokens (nt) takes
+ * the whole tile, its zero row computed, not stored.
  */
 function rows6x8(x: usize, s: usize, K: i32, o: usize, os: usize, cols: i32, nt: i32): void {
   let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a10 = f32x4.splat(0), a11 = f32x4.splat(0);
@@ -167,33 +195,23 @@ function rows6x8(x: usize, s: usize, K: i32, o: usize, os: usize, cols: i32, nt:
   storeCols(o, a50, cols); storeCols(o + 16, a51, cols - 4);
 }
 
-/** One token (its x values kb bytes apart from x) against the widened pair of groups. */
-function rows1x8(x: usize, kb: usize, s: usize, K: i32, o: usize, cols: i32): void {
-  let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
-  let p = s;
-  const pe = s + (<usize>K << 5);
-  do {
-    const xt = v128.load32_splat(x);
-    a0 = fma(v128.load(p), xt, a0); a1 = fma(v128.load(p, 16), xt, a1);
-    p += 32; x += kb;
-  } while (p != pe);
-  storeCols(o, a0, cols); storeCols(o + 16, a1, cols - 4);
-}
-
 /** xt: x interleaved by interleaveRows by g (4 or 6) tokens; s: this thread's 32 · K bytes. n0 a multiple of 4. */
 export function matmulFloatRows<H>(out: usize, xt: usize, w: usize, T: i32, N: i32, K: i32, g: i32, s: usize, n0: i32, n1: i32): void {
-  const kb = <usize>g << 2, xg = <usize>K * kb, os = <usize>N << 2, tbf = tokenBlock(T, g);
+  const os = <usize>N << 2, tbf = tokenBlock(T, g);
+  // tokens [0, n6) in 6-token tiles, [n6, T) in 4-token tiles (interleaveRows); blocks start at multiples of g
+  const n6 = g == 6 ? sixTokens(T) : 0, x4 = xt + <usize>(n6 / 6) * <usize>K * 24, xg6 = <usize>K * 24, xg4 = <usize>K * 16;
   for (let tb = 0; tb < T; tb += tbf) {
-    const te = min(T, tb + tbf);
+    // a short rest joins the block before it, so that the 4-token tail lies within one block
+    const te = T - (tb + tbf) < 9 ? T : tb + tbf;
     for (let n = n0; n < n1; n += 8) {
       widenGroup<H>(w, N, K, n, s);
       if (n + 4 < n1) widenGroup<H>(w, N, K, n + 4, s + 16);
       const cols = n1 - n, o = out + (<usize>n << 2);
       let t = tb;
-      if (g == 6) for (; t < te; t += 6) rows6x8(xt + <usize>(t / 6) * xg, s, K, o + <usize>t * os, os, cols, te - t);
-      else for (; t + 4 <= te; t += 4) rows4x8(xt + <usize>(t >> 2) * xg, s, K, o + <usize>t * os, os, cols);
-      for (; t < te; t++) rows1x8(xt + <usize>(t / g) * xg + (<usize>(t % g) << 2), kb, s, K, o + <usize>t * os, cols);
+      for (const e = min(te, n6); t < e; t += 6) rows6x8(xt + <usize>(t / 6) * xg6, s, K, o + <usize>t * os, os, cols, te - t);
+      for (; t < te; t += 4) rows4x8(x4 + <usize>((t - n6) >> 2) * xg4, s, K, o + <usize>t * os, os, cols, te - t);
     }
+    if (te == T) break;
   }
 }
 
@@ -212,14 +230,14 @@ export function floatTileProbe(p: usize, mode: i32, n: i32): i32 {
       store<f32>(p + o, reinterpret<f32>((r & 0x807fffff) | 0x3f000000));
     }
     interleaveRows(x, x4, K, 4, 6, 0, 6); interleaveRows(x, x6, K, 6, 6, 0, 6);
-    rows4x8(x4, s, K, out, 32, 8); rows6x8(x6, s, K, out + 256, 32, 8, 6);
+    rows4x8(x4, s, K, out, 32, 8, 4); rows6x8(x6, s, K, out + 256, 32, 8, 6);
     let bad = 0;
     for (let o: usize = 0; o < 128; o += 4) if (load<u32>(out + o) != load<u32>(out + 256 + o)) bad++;
     return bad;
   }
   for (let i = 0; i < n; i++) {
     if (mode == 6) rows6x8(x6, s, K, out, 32, 8, 6);
-    else rows4x8(x4, s, K, out, 32, 8);
+    else rows4x8(x4, s, K, out, 32, 8, 4);
   }
   return 0;
 }
