@@ -17,20 +17,20 @@ function runs() {
   const L = [];
   for (let c = 0; c < 4; c++) {
     L.push(`{ // run ${c}`);
-    L.push(`  const q = p + ${vo(224 + 128 * c)}, x = xs + ${64 * c};`);
+    L.push(`  const q = p + ${vo(208 + 128 * c)}, x = xs + ${64 * c};`);
     for (const hi of [false, true]) {
       const hs = (hi ? 3 : 4) - 2 * c;
       L.push(`  for (let k: usize = 0; k < 8; k += 4) { // ${hi ? "high" : "low"} nibbles: sub-block ${2 * c + (hi ? 1 : 0)}, steps k … k + 3`);
       L.push("    let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;");
       L.push("    for (let i = k; i < k + 4; i++) {");
-      L.push(`      const xb = v128.load32_splat(x + (i << 2)${hi ? ", 32" : ""}), v = q + (i << 6), h = p + 384 + (i << 6);`);
+      L.push(`      const xb = v128.load32_splat(x + (i << 2)${hi ? ", 32" : ""}), v = q + (i << 6), h = p + 320 + (i << 6);`);
       for (let g = 0; g < 4; g++) {
         const off = g ? `, ${16 * g}` : "";
         L.push(`      s${g} = i16x8.add(s${g}, dot16(xb, lv45(v128.load(v${off}), v128.load(h${off}), ${hi}, true, ${hs}, m15, bit)));`);
       }
       L.push("    }");
       for (let g = 0; g < 4; g++)
-        L.push(`    a${g} = i32x4.add(a${g}, i32x4.dot_i16x8_s(s${g}, sc${hi ? "Hi" : "Lo"}(v128.load8x8_u(p, ${vo(32 + 8 * c) + 16 * g}))));`);
+        L.push(`    a${g} = i32x4.add(a${g}, i32x4.dot_i16x8_s(s${g}, sc${hi ? "Hi" : "Lo"}(v128.load8x8_u(p, ${vo(16 + 8 * c) + 16 * g}))));`);
       L.push("  }");
     }
     L.push("}");
@@ -63,7 +63,7 @@ function fourTokenSteps() {
     L.push(`{ // ${hi ? "high nibbles: sub-block 2c + 1" : "low nibbles: sub-block 2c"}`);
     L.push("  let a16 = i16x8.splat(0), b16 = i16x8.splat(0), c16 = i16x8.splat(0), d16 = i16x8.splat(0);");
     L.push("  for (let j: usize = 0; j < 2; j++) {");
-    L.push(`    const qv = q + (j << 8), hv = blk + 384 + (j << 8), xo = x + (j << 4)${hi ? " + 32" : ""};`);
+    L.push(`    const qv = q + (j << 8), hv = blk + 320 + (j << 8), xo = x + (j << 4)${hi ? " + 32" : ""};`);
     L.push("    const x0 = v128.load(xo), x1 = v128.load(xo + xs), x2 = v128.load(xo + 2 * xs), x3 = v128.load(xo + 3 * xs);");
     for (let k = 0; k < 4; k++) {
       const off = k ? `, ${64 * k}` : "";
@@ -74,7 +74,7 @@ function fourTokenSteps() {
       L.push("    }");
     }
     L.push("    if (five || j == 1) { // a phase ends: scale by the sub-block's scales, widening to i32");
-    L.push("      const sc = v128.load8x8_u(blk + vo(32 + (<usize>c << 3)));");
+    L.push("      const sc = v128.load8x8_u(blk + vo(16 + (<usize>c << 3)));");
     L.push(`      i0 = phaseSum<Q>(i0, a16, sc, ${hi}); i1 = phaseSum<Q>(i1, b16, sc, ${hi});`);
     L.push(`      i2 = phaseSum<Q>(i2, c16, sc, ${hi}); i3 = phaseSum<Q>(i3, d16, sc, ${hi});`);
     L.push("      a16 = i16x8.splat(0); b16 = i16x8.splat(0); c16 = i16x8.splat(0); d16 = i16x8.splat(0);");

@@ -115,6 +115,11 @@ for (const [dtype, Ks] of [["q4_k", [256, 768]], ["q5_k", [256, 768]], ["q6_k", 
       for (const N of [15, 16, 17, 61]) for (const T of [1, 2]) check(dtype, N, Ks[1], T, 1, N + T);
       check(dtype, 1279, Ks[0], 1, 1, 9);
     });
+    // q4_K / q5_K keep f16 d and dmin, stored times 2^10 unless one is ≥ 64 (then as they are): weights 1e-4 (d and
+    // dmin subnormal halves) and 1e5 (≥ 64: the unshifted layout), decode tiles and packed tiles; q6_K alike.
+    if (dtype.endsWith("_k")) test("weights 1e-4 (subnormal f16 d and dmin) and 1e5 (d ≥ 64)", () => {
+      for (const wScale of [1e-4, 1e5]) for (const T of [1, 2, 5]) check(dtype, 37, Ks[1], T, 1, 9, false, undefined, wScale);
+    });
     // Random bytes as ggml blocks (f16 scales kept small): every quant bit pattern, every 6-bit level in every
     // position of the repacked q6_K vectors (the fourth level vector of a sub-block lives in the others' top
     // bits), negative sub-block scales, mins above the scaled quants.

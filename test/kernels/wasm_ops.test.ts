@@ -40,15 +40,16 @@ describe("wasm embed", () => {
       });
     });
   }
-  test("q8_0 / q4_0 rows of tiny (subnormal f16 scales) and large weights (scales ≥ 64) widened exactly", () => {
-    for (const dtype of ["q8_0", "q4_0"] as DType[]) for (const scale of [1e-6, 1e4]) {
-      const st = storeAs(dtype, randn(33 * 224, 12, scale), 33, 224);
+  test("q8_0 / q4_0 / K-quant rows of tiny (subnormal f16 scales) and large weights (scales ≥ 64) widened exactly", () => {
+    for (const [dtype, scales] of [["q8_0", [1e-6, 1e4]], ["q4_0", [1e-6, 1e4]], ["q4_k", [1e-4, 1e5]], ["q5_k", [1e-4, 1e5]], ["q6_k", [1e-4, 1e5]]] as [DType, number[]][]) for (const scale of scales) {
+      const D = dtype.endsWith("_k") ? 256 : 224;
+      const st = storeAs(dtype, randn(33 * D, 12, scale), 33, D);
       const ids = [0, 5, 32];
-      const want = new Float32Array(ids.length * 224);
-      ref.embed(want, ref.loadMatrix(st, 33, 224), ids);
+      const want = new Float32Array(ids.length * D);
+      ref.embed(want, ref.loadMatrix(st, 33, D), ids);
       each((be, label) => {
-        const out = be.alloc(ids.length * 224);
-        be.embed(out, be.loadMatrix(st, 33, 224), ids);
+        const out = be.alloc(ids.length * D);
+        be.embed(out, be.loadMatrix(st, 33, D), ids);
         expectClose(out, want, 0, 0, `${label} ${dtype} weights ${scale}`);
       });
     }

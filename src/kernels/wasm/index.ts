@@ -67,7 +67,7 @@ export const TRAINING_SPIN = 2000;
 /** Kernel ids of the K-quants (0–2, repacked) and of q5_0 / q5_1 (kept in ggml's layout); assembly/matmul_kquant.ts. */
 const KQUANT_KIND: Partial<Record<QuantDType, number>> = { q4_k: 0, q5_k: 1, q6_k: 2, q5_0: 3, q5_1: 4 };
 /** Bytes of a 4-row group's super-block in the repacked K-quant layout, by kind. */
-const KQ_GROUP_BYTES = [608, 736, 848];
+const KQ_GROUP_BYTES = [592, 720, 848];
 
 /**
  * A weight matrix in the wasm memory at ptr (bf16 / f16: in the 8-row interleaved layout of matmul_half.ts;
@@ -76,11 +76,11 @@ const KQ_GROUP_BYTES = [608, 736, 848];
  */
 export interface WasmMatrix extends Matrix {
   readonly ptr: number;
-  /** q8_0 / q4_0: the power of two the stored f16 scales carry (SCALE_SHIFT, or 0; assembly/matmul_quant.ts). */
+  /** q8_0, q4_0, q4_K, q5_K: the power of two the stored f16 scales carry (SCALE_SHIFT, or 0; assembly/matmul_quant.ts). */
   readonly scaleShift?: number;
 }
 
-/** q8_0 / q4_0 scales are stored times 2^SCALE_SHIFT where they fit (assembly/matmul_quant.ts). */
+/** q8_0, q4_0, q4_K and q5_K scales are stored times 2^SCALE_SHIFT where they fit (assembly/matmul_quant.ts). */
 const SCALE_SHIFT = 10;
 
 /** The backend plus what the benchmark reports. */
@@ -294,20 +294,25 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
     if (kind !== undefined && cols % (kind <= 2 ? 256 : 32) !== 0)
       throw new RangeError(`wasm backend: tensor "${t.name}": ${t.dtype} needs cols % ${kind <= 2 ? 256 : 32} == 0, got ${cols}`);
     if (kind !== undefined && kind <= 2) {
-      // Groups of 4 rows in quads (16 rows) stored super-block by super-block, scales decoded
-      // (assembly/matmul_kquant.ts); rows padded with zeros to a multiple of 16.
+      // Groups of 4 rows in quads (16 rows) stored super-block by super-block, sub-block scales decoded, q4_K /
+      // q5_K's f16 d and dmin shifted as q8_0's scales (assembly/matmul_kquant.ts); rows padded with zeros to 16.
       const nsb = cols / 256, rowBytes = expect / rows, quadBytes = 4 * nsb * KQ_GROUP_BYTES[kind];
       const quads = Math.ceil(rows / 16), w = arena.allocBytes(quads * quadBytes);
       if (rows % 16) arena.u8(w + (quads - 1) * quadBytes, quadBytes).fill(0);
-      staged(rows, rowBytes, (st, rowsPer) => {
-        for (let r0 = 0; r0 < rows; r0 += rowsPer) {
-          const r1 = Math.min(rows, r0 + rowsPer);
-          fill(st, r0 * rowBytes, (r1 - r0) * rowBytes);
-          job(Op.repackKQuant, st, kind, cols, w, r0);
-          pool.run(r1 - r0, Math.max(4, Math.ceil((r1 - r0) / (pool.threads * 16) / 4) * 4));
-        }
+      const scaleShift = staged(rows, rowBytes, (st, rowsPer) => {
+        const repack = (shift: number) => {
+          new Int32Array(memory.buffer, overflowFlag, 1)[0] = 0;
+          for (let r0 = 0; r0 < rows; r0 += rowsPer) {
+            const r1 = Math.min(rows, r0 + rowsPer);
+            fill(st, r0 * rowBytes, (r1 - r0) * rowBytes);
+            job(Op.repackKQuant, st, kind, cols, w, r0, shift, overflowFlag);
+            pool.run(r1 - r0, Math.max(4, Math.ceil((r1 - r0) / (pool.threads * 16) / 4) * 4));
+          }
+          return new Int32Array(memory.buffer, overflowFlag, 1)[0] === 0;
+        };
+        return kind === 2 ? (repack(0), 0) : repack(SCALE_SHIFT) ? SCALE_SHIFT : (repack(0), 0);
       });
-      return { dtype: t.dtype, rows, cols, ptr: w };
+      return { dtype: t.dtype, rows, cols, ptr: w, scaleShift };
     }
     const p = arena.allocBytes(expect);
     fill(p, 0, expect);
@@ -375,6 +380,7 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
         if (kind <= 2) { // K-quants: int8 activations with a scale per 256, sums per 32 and per 16; repacked rows
           const q8 = actQ8.need(T * K), d = actD.need(T * (K / 256) * 4), s = actCorr.need(T * nb * 2), off = actQ16.need(T * (K / 16) * 2);
           job(Op.quantActK, px, K, q8, d, s, off);
+          argF32[6] = kind === 2 ? 1 : 2 ** (112 - (m.scaleShift ?? 0)); // q4_K / q5_K: the f16 d and dmin's widening factor
           pool.run(T, itemChunk(T, T * K));
           job(Op.matmulKQuant, po, q8, d, s, off, m.ptr, kind <= 2 && dotAdd ? kind | 8 : kind, T, N, K); // | 8: the dot-add form
           // decode's 16-row tiles read a quad of groups (an odd count's last token too; two q4_K rows together)
@@ -439,7 +445,7 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
         if (!Number.isInteger(id) || id < 0 || id >= V) throw new RangeError(`embed: token id ${id} at position ${t} is outside 0 … ${V - 1}`);
         const o = po + t * D * 4;
         if (m.dtype === "q8_0" || m.dtype === "q4_0") ex.dequantRow(m.ptr, m.dtype === "q8_0" ? 1 : 0, D, V, id, m.scaleShift ?? 0, o);
-        else if ((KQUANT_KIND[m.dtype as QuantDType] ?? 3) <= 2) ex.dequantRowK(m.ptr, KQUANT_KIND[m.dtype as QuantDType]!, D, id, o);
+        else if ((KQUANT_KIND[m.dtype as QuantDType] ?? 3) <= 2) ex.dequantRowK(m.ptr, KQUANT_KIND[m.dtype as QuantDType]!, D, id, m.scaleShift ?? 0, o);
         else if (KQUANT_KIND[m.dtype as QuantDType] !== undefined) { // q5_0 / q5_1: ggml's own dequantization, one row
           const rb = bytesFor(m.dtype, D);
           dequantizeRow(m.dtype as QuantDType, arena.u8(m.ptr + id * rb, rb), 0, D, out.subarray(t * D, (t + 1) * D));

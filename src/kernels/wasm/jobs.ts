@@ -30,7 +30,7 @@ export interface KernelExports {
   /** Set this instance's thread number (its slice of per-thread scratch). */
   setThread(i: number): void;
   dequantRow(w: number, isQ8: number, K: number, N: number, r: number, shift: number, out: number): void;
-  dequantRowK(w: number, kind: number, K: number, r: number, out: number): void;
+  dequantRowK(w: number, kind: number, K: number, r: number, shift: number, out: number): void;
   widenRow(w: number, bytesPer: number, isBf16: number, K: number, r: number, out: number): void;
   argmax(x: number, n: number): number;
   /** The dot-add form's checks and timing (dot_add.ts). */

@@ -110,7 +110,7 @@ export function runRange(ctrl: usize, r0: i32, r1: i32): void {
       // args: staged blocks, K, dst, first row, scale shift, overflow flag, rows of the matrix
       repackQuant(ap(ctrl, 0), load<i32>(ctrl + OP) == OP_REPACK_Q8, ai(ctrl, 1), ai(ctrl, 6), ap(ctrl, 2), ai(ctrl, 3), ai(ctrl, 4), ap(ctrl, 5), r0, r1);
       break;
-    case OP_QUANT_ACT_K: quantizeActK(ap(ctrl, 0), ai(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4), ap(ctrl, 5), r0, r1); break;
+    case OP_QUANT_ACT_K: quantizeActK(ap(ctrl, 0), ai(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4), ap(ctrl, 5), af(ctrl, 6), r0, r1); break;
     case OP_MATMUL_KQ:
       matmulKQuant(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4), ap(ctrl, 5), ai(ctrl, 6),
         ai(ctrl, 7), ai(ctrl, 8), ai(ctrl, 9), r0, r1);
@@ -119,7 +119,7 @@ export function runRange(ctrl: usize, r0: i32, r1: i32): void {
       matmulQ5(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4), ai(ctrl, 5) != 0,
         ai(ctrl, 6), ai(ctrl, 7), ai(ctrl, 8), r0, r1);
       break;
-    case OP_REPACK_KQ: repackKQuant(ap(ctrl, 0), ai(ctrl, 1), ai(ctrl, 2), ap(ctrl, 3), ai(ctrl, 4), r0, r1); break;
+    case OP_REPACK_KQ: repackKQuant(ap(ctrl, 0), ai(ctrl, 1), ai(ctrl, 2), ap(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5), ap(ctrl, 6), r0, r1); break;
     case OP_READ_SUM: readSum(ap(ctrl, 0), ap(ctrl, 1), r0, r1); break;
     case OP_MATMUL_NT: matmulNT(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5), r0, r1); break;
     case OP_MATMUL_NN: matmulNN(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5), r0, r1); break;

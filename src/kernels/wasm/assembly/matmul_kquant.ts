@@ -12,10 +12,11 @@
 // super-blocks interleaved 16 bytes at a time (kqGroupAt, vo): vector k of group i at 64k + 16i, so the 16-row
 // decode tiles, which step through the 4 groups together, read one sequential stream.
 // Per group and super-block (byte offsets x before the interleave, at vo(x) after it):
-//   q4_K (608): d[4] f32, dmin[4] f32, sc u8 [sub-block j][row] at 32 + 4j, m u8 at 64 + 8(j>>1) + 2·row + (j&1)
-//               (pairs of sub-blocks, for an i16 dot with the activation sums), qs at 96: 4 runs of 128 bytes,
-//               run c = ggml's qs[32c .. 32c+31] of the 4 rows (low nibbles sub-block 2c, high 2c+1).
-//   q5_K (736): as q4_K, plus qh at 96 (ggml's 32 qh bytes of the 4 rows, same interleave), qs at 224.
+//   q4_K (592): d[4] f16, dmin[4] f16 (times 2^shift, below), sc u8 [sub-block j][row] at 16 + 4j, m u8 at 48 +
+//               8(j>>1) + 2·row + (j&1) (pairs of sub-blocks, for an i16 dot with the activation sums), qs at 80: 4
+//               runs of 128 bytes, run c = ggml's qs[32c .. 32c+31] of the 4 rows (low nibbles sub-block 2c, high
+//               2c+1). 148 bytes a row super-block against the file's 144 (the 6-bit scales and mins unpacked).
+//   q5_K (720): as q4_K, plus qh at 80 (ggml's 32 qh bytes of the 4 rows, same interleave), qs at 208.
 //   q6_K (848): d[4] f32, sc i8 at 16 + 8(j>>1) + 2·row + (j&1) for sub-block j of 16 (pairs of sub-blocks, for
 //               i16 pair dots with the activation sums and, duplicated, with the level dots), then the 6-bit levels (0…63) of sub-block
 //               j in 3 vectors at 80 + 48j (+1 % bytes over the file's 210 a row super-block). Level vector i
@@ -24,14 +25,19 @@
 //               A level vector is then one mask (and for vector 3 three masks, shifts and ors) from a load,
 //               where ggml's ql/qh would take about twice that per token; decode streams DRAM, so the bytes
 //               (a one-level-per-byte layout reads 30 % more) cost more than the 11 ops a sub-block.
-// d and dmin are the f16 values widened exactly, so dequantRowK reproduces dequantize_row_q*_K bit for bit.
+// q6_K's d is the f16 value widened exactly. q4_K / q5_K keep the file's f16 d and dmin, times 2^SCALE_SHIFT (as
+// q8_0's scales, matmul_quant.ts: every nonzero one then a normal half; a matrix with one ≥ 64 keeps them as they
+// are): the kernels widen them in 2 ops to the value · 2^(shift - 112) (halfBitsF32x4) against activation scales
+// taken times 2^(112 - shift) (quantizeActK's dscale), whose product is the f32 values' bit for bit. (f32 d and
+// dmin made the layout 5.6 % larger than the file: 12 MiB of an OpenELM-1_1B Q4_K_M.) dequantRowK reproduces
+// dequantize_row_q*_K bit for bit.
 //
 // Activations (quantizeActK): int8, one scale per 256 (ggml's q8_K), the int sum of each 32 (i16, for the
 // q4_K / q5_K mins) and of each 16 (i16, for q6_K's offset: its levels are the weights + 32). Quant levels
 // are 0…63, the i7 operand of the relaxed dot.
 // q5_0 / q5_1 stay in ggml's layout and use quantizeAct's activations (matmul_quant.ts).
 
-import { BYTE_CONSTS, M15, M16, M63, MTOP, halfToF32, touchLines } from "./simd";
+import { BYTE_CONSTS, HALF_CONSTS, M15, M16, M63, MTOP, halfBitsF32x4, halfToF32, shiftHalf, touchLines } from "./simd";
 
 export const KQ_Q4_K = 0, KQ_Q5_K = 1, KQ_Q6_K = 2, KQ_Q5_0 = 3, KQ_Q5_1 = 4;
 /** matmulKQuant's kind | KQ_DOT_ADD: q4_K / q5_K / q6_K with the four-token prefill tile in the dot-add form (dotAddK). */
@@ -51,7 +57,7 @@ export const KQ_DOT_ADD = 8;
 
 /** Bytes of one 4-row group's super-block in the repacked layout. */
 // @ts-ignore: decorator
-@inline export function kqGroupBytes(kind: i32): usize { return kind == KQ_Q4_K ? 608 : kind == KQ_Q5_K ? 736 : 848; }
+@inline export function kqGroupBytes(kind: i32): usize { return kind == KQ_Q4_K ? 592 : kind == KQ_Q5_K ? 720 : 848; }
 
 /**
  * Group gi's first super-block in a matrix of nsb super-blocks a row at w. Groups come in quads (16 rows)
@@ -93,9 +99,10 @@ function getQ6(o: usize, lane: usize, w: usize): u32 {
 
 /**
  * ggml super-blocks of rows rowBase+i, i in [i0, i1), staged at src from row rowBase on -> the 4-row
- * repacked layout at dst (kind: KQ_Q4_K, KQ_Q5_K or KQ_Q6_K).
+ * repacked layout at dst (kind: KQ_Q4_K, KQ_Q5_K or KQ_Q6_K); q4_K / q5_K's d and dmin times 2^shift (0 or
+ * SCALE_SHIFT), the i32 at flag set to 1 where one does not fit (the caller then repacks with shift 0).
  */
-export function repackKQuant(src: usize, kind: i32, K: i32, dst: usize, rowBase: i32, i0: i32, i1: i32): void {
+export function repackKQuant(src: usize, kind: i32, K: i32, dst: usize, rowBase: i32, shift: i32, flag: usize, i0: i32, i1: i32): void {
   const nsb = K >> 8;
   const bb = kqRowBytes(kind, 256), gb = kqGroupBytes(kind);
   for (let i = i0; i < i1; i++) {
@@ -117,8 +124,10 @@ export function repackKQuant(src: usize, kind: i32, K: i32, dst: usize, rowBase:
           putQ6(o, lane, w + 96, (ql1 >> 4) | (((qh >> 6) & 3) << 4));
         }
       } else {
-        store<f32>(o + vo(lane << 2), halfToF32(load<u16>(b)));
-        store<f32>(o + vo(16 + (lane << 2)), halfToF32(load<u16>(b, 2)));
+        const d = shiftHalf(load<u16>(b), shift), dmin = shiftHalf(load<u16>(b, 2), shift);
+        if (d == 0xffffffff || dmin == 0xffffffff) store<i32>(flag, 1);
+        store<u16>(o + vo(lane << 1), <u16>d);
+        store<u16>(o + vo(8 + (lane << 1)), <u16>dmin);
         for (let j: usize = 0; j < 8; j++) { // get_scale_min_k4
           let sc: u32, m: u32;
           if (j < 4) { sc = load<u8>(b + 4 + j) & 63; m = load<u8>(b + 8 + j) & 63; }
@@ -126,20 +135,20 @@ export function repackKQuant(src: usize, kind: i32, K: i32, dst: usize, rowBase:
             sc = (load<u8>(b + 8 + j) & 0xf) | ((<u32>load<u8>(b + j) >> 6) << 4);
             m = (<u32>load<u8>(b + 8 + j) >> 4) | ((<u32>load<u8>(b + 4 + j) >> 6) << 4);
           }
-          store<u8>(o + vo(32 + (j << 2) + lane), <u8>sc);
-          store<u8>(o + vo(64 + ((j >> 1) << 3) + (lane << 1) + (j & 1)), <u8>m);
+          store<u8>(o + vo(16 + (j << 2) + lane), <u8>sc);
+          store<u8>(o + vo(48 + ((j >> 1) << 3) + (lane << 1) + (j & 1)), <u8>m);
         }
         const five = kind == KQ_Q5_K;
-        if (five) for (let k: usize = 0; k < 8; k++) store<u32>(o + vo(96 + (k << 4) + (lane << 2)), load<u32>(b + 16 + (k << 2)));
-        const qs: usize = five ? 224 : 96, src = b + (five ? 48 : 16);
+        if (five) for (let k: usize = 0; k < 8; k++) store<u32>(o + vo(80 + (k << 4) + (lane << 2)), load<u32>(b + 16 + (k << 2)));
+        const qs: usize = five ? 208 : 80, src = b + (five ? 48 : 16);
         for (let k: usize = 0; k < 32; k++) store<u32>(o + vo(qs + (k << 4) + (lane << 2)), load<u32>(src + (k << 2)));
       }
     }
   }
 }
 
-/** Widen row r of a repacked K-quant matrix at w to f32 at out, exactly as ggml's dequantize_row_q*_K. */
-export function dequantRowK(w: usize, kind: i32, K: i32, r: i32, out: usize): void {
+/** Widen row r of a repacked K-quant matrix at w (q4_K / q5_K scales times 2^shift) to f32 at out, exactly as ggml's dequantize_row_q*_K. */
+export function dequantRowK(w: usize, kind: i32, K: i32, r: i32, shift: i32, out: usize): void {
   const nsb = K >> 8, gb = kqGroupBytes(kind);
   const lane = <usize>(r & 3);
   const g = kqGroupAt(w, nsb, gb, r >> 2);
@@ -157,16 +166,17 @@ export function dequantRowK(w: usize, kind: i32, K: i32, r: i32, out: usize): vo
       continue;
     }
     const five = kind == KQ_Q5_K;
-    const d = load<f32>(blk + vo(lane << 2)), dmin = load<f32>(blk + vo(16 + (lane << 2)));
-    const qs: usize = five ? 224 : 96;
+    const unshift = <f32>1 / <f32>(1 << shift); // exact: a power of two, and the halves' values are normal floats
+    const d = halfToF32(load<u16>(blk + vo(lane << 1))) * unshift, dmin = halfToF32(load<u16>(blk + vo(8 + (lane << 1)))) * unshift;
+    const qs: usize = five ? 208 : 80;
     for (let j: usize = 0; j < 8; j++) {
-      const d1 = d * <f32>load<u8>(blk + vo(32 + (j << 2) + lane));
-      const m1 = dmin * <f32>load<u8>(blk + vo(64 + ((j >> 1) << 3) + (lane << 1) + (j & 1)));
+      const d1 = d * <f32>load<u8>(blk + vo(16 + (j << 2) + lane));
+      const m1 = dmin * <f32>load<u8>(blk + vo(48 + ((j >> 1) << 3) + (lane << 1) + (j & 1)));
       for (let l: usize = 0; l < 32; l++) {
         const at = ((l >> 2) << 4) + (lane << 2) + (l & 3);
         const byte = <u32>load<u8>(blk + vo(qs + ((j >> 1) << 7) + at));
         let q = (j & 1) ? byte >> 4 : byte & 15;
-        if (five && ((<u32>load<u8>(blk + vo(96 + at)) >> <u32>j) & 1)) q += 16;
+        if (five && ((<u32>load<u8>(blk + vo(80 + at)) >> <u32>j) & 1)) q += 16;
         store<f32>(o + (((j << 5) + l) << 2), d1 * <f32>q - m1);
       }
     }
@@ -219,13 +229,13 @@ export function dequantRowK(w: usize, kind: i32, K: i32, r: i32, out: usize): vo
  */
 // @ts-ignore: decorator
 @inline function runQ45K(blk: usize, x8: usize, c: i32, five: bool, acc: v128, m15: v128, bit: v128): v128 {
-  const q = blk + (five ? 896 : 384) + (<usize>c << 9), xa = x8 + (<usize>c << 6);
+  const q = blk + (five ? 832 : 320) + (<usize>c << 9), xa = x8 + (<usize>c << 6);
   let a = i32x4.splat(0), b = i32x4.splat(0), a16 = i16x8.splat(0), b16 = i16x8.splat(0);
   for (let i: usize = 0; i < 8; i++) {
     const v = v128.load(q + (i << 6));
     let lo = v128.and(v, m15), hi = v128.and(i16x8.shr_u(v, 4), m15);
     if (five) { // qh bit 2c (sub-block 2c) and 2c+1 moved to bit 4 of each byte
-      const h = v128.load(blk + 384 + (i << 6));
+      const h = v128.load(blk + 320 + (i << 6));
       lo = v128.or(lo, v128.and(shift16(h, 4 - 2 * c), bit));
       hi = v128.or(hi, v128.and(shift16(h, 3 - 2 * c), bit));
     }
@@ -236,7 +246,7 @@ export function dequantRowK(w: usize, kind: i32, K: i32, r: i32, out: usize): vo
       a16 = i16x8.splat(0); b16 = i16x8.splat(0);
     }
   }
-  const sc = v128.load8x8_u(blk + vo(32 + (<usize>c << 3))); // [sc_2c rows 0..3, sc_2c+1 rows 0..3]
+  const sc = v128.load8x8_u(blk + vo(16 + (<usize>c << 3))); // [sc_2c rows 0..3, sc_2c+1 rows 0..3]
   return i32x4.add(acc, i32x4.add(i32x4.mul(a, i32x4.extend_low_i16x8_u(sc)), i32x4.mul(b, i32x4.extend_high_i16x8_u(sc))));
 }
 
@@ -250,11 +260,11 @@ export function dequantRowK(w: usize, kind: i32, K: i32, r: i32, out: usize): vo
   acc = runQ45K(blk, x8, 3, five, acc, m15, bit);
   // Σ_j m_j · Σ x over sub-block j: mins as i16 pairs per row against the pair of activation sums.
   const mins = i32x4.add(
-    i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_u(blk, 256), v128.load32_splat(sums)), i32x4.dot_i16x8_s(v128.load8x8_u(blk, 264), v128.load32_splat(sums + 4))),
-    i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_u(blk, 320), v128.load32_splat(sums + 8)), i32x4.dot_i16x8_s(v128.load8x8_u(blk, 328), v128.load32_splat(sums + 12))));
+    i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_u(blk, 192), v128.load32_splat(sums)), i32x4.dot_i16x8_s(v128.load8x8_u(blk, 200), v128.load32_splat(sums + 4))),
+    i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_u(blk, 256), v128.load32_splat(sums + 8)), i32x4.dot_i16x8_s(v128.load8x8_u(blk, 264), v128.load32_splat(sums + 12))));
   const dx = f32x4.splat(dxs);
-  return f32x4.sub(f32x4.mul(f32x4.convert_i32x4_s(acc), f32x4.mul(v128.load(blk), dx)),
-    f32x4.mul(f32x4.convert_i32x4_s(mins), f32x4.mul(v128.load(blk, 64), dx)));
+  return f32x4.sub(f32x4.mul(f32x4.convert_i32x4_s(acc), f32x4.mul(halfBitsF32x4(blk, v128.load(HALF_CONSTS)), dx)),
+    f32x4.mul(f32x4.convert_i32x4_s(mins), f32x4.mul(halfBitsF32x4(blk + 8, v128.load(HALF_CONSTS)), dx)));
 }
 
 // Level dots of a q6_K sub-block at v (its 3 vectors) against its 16 activations at x, as i16 pair sums of
@@ -391,17 +401,17 @@ function tile16Q6K(x8: usize, dx: usize, off: usize, g: usize, nsb: i32, out: us
 // @ts-ignore: decorator
 @inline function fin45(p: usize, a: v128, s0: v128, s1: v128, s2: v128, s3: v128, dxv: v128): v128 {
   const mins = i32x4.add(
-    i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_u(p, 256), s0), i32x4.dot_i16x8_s(v128.load8x8_u(p, 264), s1)),
-    i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_u(p, 320), s2), i32x4.dot_i16x8_s(v128.load8x8_u(p, 328), s3)));
-  return f32x4.sub(f32x4.mul(f32x4.convert_i32x4_s(a), f32x4.mul(v128.load(p), dxv)),
-    f32x4.mul(f32x4.convert_i32x4_s(mins), f32x4.mul(v128.load(p, 64), dxv)));
+    i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_u(p, 192), s0), i32x4.dot_i16x8_s(v128.load8x8_u(p, 200), s1)),
+    i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_u(p, 256), s2), i32x4.dot_i16x8_s(v128.load8x8_u(p, 264), s3)));
+  return f32x4.sub(f32x4.mul(f32x4.convert_i32x4_s(a), f32x4.mul(halfBitsF32x4(p, v128.load(HALF_CONSTS)), dxv)),
+    f32x4.mul(f32x4.convert_i32x4_s(mins), f32x4.mul(halfBitsF32x4(p + 8, v128.load(HALF_CONSTS)), dxv)));
 }
 
 /** Decode: a quad of q4_K (five = false) / q5_K groups (16 rows) at g against one activation row -> out[0..16). */
 // @ts-ignore: decorator
 @inline function tile16Q45K(x8: usize, dx: usize, sums: usize, g: usize, nsb: i32, out: usize, five: bool): void {
   const m15 = v128.load(BYTE_CONSTS, M15), bit = v128.load(BYTE_CONSTS, M16);
-  const end = g + <usize>nsb * (five ? 4 * 736 : 4 * 608);
+  const end = g + <usize>nsb * (five ? 4 * 720 : 4 * 592);
   let p = g, xs = x8;
   // The row sums accumulate in out (f32 adds in the same order): four fewer vectors live across the phase loops.
   v128.store(out, f32x4.splat(0)); v128.store(out, f32x4.splat(0), 16); v128.store(out, f32x4.splat(0), 32); v128.store(out, f32x4.splat(0), 48);
@@ -410,29 +420,91 @@ function tile16Q6K(x8: usize, dx: usize, off: usize, g: usize, nsb: i32, out: us
     if (five) {
       // BEGIN q5_K runs (scripts/gen_steps.mjs)
       { // run 0
-        const q = p + 896, x = xs + 0;
+        const q = p + 832, x = xs + 0;
         for (let k: usize = 0; k < 8; k += 4) { // low nibbles: sub-block 0, steps k … k + 3
           let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
           for (let i = k; i < k + 4; i++) {
-            const xb = v128.load32_splat(x + (i << 2)), v = q + (i << 6), h = p + 384 + (i << 6);
+            const xb = v128.load32_splat(x + (i << 2)), v = q + (i << 6), h = p + 320 + (i << 6);
             s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), v128.load(h), false, true, 4, m15, bit)));
             s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), v128.load(h, 16), false, true, 4, m15, bit)));
             s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), v128.load(h, 32), false, true, 4, m15, bit)));
             s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), v128.load(h, 48), false, true, 4, m15, bit)));
+          }
+          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p, 64))));
+          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p, 80))));
+          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p, 96))));
+          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p, 112))));
+        }
+        for (let k: usize = 0; k < 8; k += 4) { // high nibbles: sub-block 1, steps k … k + 3
+          let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
+          for (let i = k; i < k + 4; i++) {
+            const xb = v128.load32_splat(x + (i << 2), 32), v = q + (i << 6), h = p + 320 + (i << 6);
+            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), v128.load(h), true, true, 3, m15, bit)));
+            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), v128.load(h, 16), true, true, 3, m15, bit)));
+            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), v128.load(h, 32), true, true, 3, m15, bit)));
+            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), v128.load(h, 48), true, true, 3, m15, bit)));
+          }
+          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p, 64))));
+          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p, 80))));
+          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p, 96))));
+          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p, 112))));
+        }
+      }
+      { // run 1
+        const q = p + 1344, x = xs + 64;
+        for (let k: usize = 0; k < 8; k += 4) { // low nibbles: sub-block 2, steps k … k + 3
+          let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
+          for (let i = k; i < k + 4; i++) {
+            const xb = v128.load32_splat(x + (i << 2)), v = q + (i << 6), h = p + 320 + (i << 6);
+            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), v128.load(h), false, true, 2, m15, bit)));
+            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), v128.load(h, 16), false, true, 2, m15, bit)));
+            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), v128.load(h, 32), false, true, 2, m15, bit)));
+            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), v128.load(h, 48), false, true, 2, m15, bit)));
+          }
+          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p, 72))));
+          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p, 88))));
+          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p, 104))));
+          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p, 120))));
+        }
+        for (let k: usize = 0; k < 8; k += 4) { // high nibbles: sub-block 3, steps k … k + 3
+          let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
+          for (let i = k; i < k + 4; i++) {
+            const xb = v128.load32_splat(x + (i << 2), 32), v = q + (i << 6), h = p + 320 + (i << 6);
+            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), v128.load(h), true, true, 1, m15, bit)));
+            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), v128.load(h, 16), true, true, 1, m15, bit)));
+            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), v128.load(h, 32), true, true, 1, m15, bit)));
+            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), v128.load(h, 48), true, true, 1, m15, bit)));
+          }
+          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p, 72))));
+          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p, 88))));
+          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p, 104))));
+          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p, 120))));
+        }
+      }
+      { // run 2
+        const q = p + 1856, x = xs + 128;
+        for (let k: usize = 0; k < 8; k += 4) { // low nibbles: sub-block 4, steps k … k + 3
+          let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
+          for (let i = k; i < k + 4; i++) {
+            const xb = v128.load32_splat(x + (i << 2)), v = q + (i << 6), h = p + 320 + (i << 6);
+            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), v128.load(h), false, true, 0, m15, bit)));
+            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), v128.load(h, 16), false, true, 0, m15, bit)));
+            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), v128.load(h, 32), false, true, 0, m15, bit)));
+            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), v128.load(h, 48), false, true, 0, m15, bit)));
           }
           a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p, 128))));
           a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p, 144))));
           a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p, 160))));
           a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p, 176))));
         }
-        for (let k: usize = 0; k < 8; k += 4) { // high nibbles: sub-block 1, steps k … k + 3
+        for (let k: usize = 0; k < 8; k += 4) { // high nibbles: sub-block 5, steps k … k + 3
           let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
           for (let i = k; i < k + 4; i++) {
-            const xb = v128.load32_splat(x + (i << 2), 32), v = q + (i << 6), h = p + 384 + (i << 6);
-            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), v128.load(h), true, true, 3, m15, bit)));
-            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), v128.load(h, 16), true, true, 3, m15, bit)));
-            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), v128.load(h, 32), true, true, 3, m15, bit)));
-            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), v128.load(h, 48), true, true, 3, m15, bit)));
+            const xb = v128.load32_splat(x + (i << 2), 32), v = q + (i << 6), h = p + 320 + (i << 6);
+            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), v128.load(h), true, true, -1, m15, bit)));
+            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), v128.load(h, 16), true, true, -1, m15, bit)));
+            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), v128.load(h, 32), true, true, -1, m15, bit)));
+            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), v128.load(h, 48), true, true, -1, m15, bit)));
           }
           a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p, 128))));
           a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p, 144))));
@@ -440,30 +512,30 @@ function tile16Q6K(x8: usize, dx: usize, off: usize, g: usize, nsb: i32, out: us
           a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p, 176))));
         }
       }
-      { // run 1
-        const q = p + 1408, x = xs + 64;
-        for (let k: usize = 0; k < 8; k += 4) { // low nibbles: sub-block 2, steps k … k + 3
+      { // run 3
+        const q = p + 2368, x = xs + 192;
+        for (let k: usize = 0; k < 8; k += 4) { // low nibbles: sub-block 6, steps k … k + 3
           let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
           for (let i = k; i < k + 4; i++) {
-            const xb = v128.load32_splat(x + (i << 2)), v = q + (i << 6), h = p + 384 + (i << 6);
-            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), v128.load(h), false, true, 2, m15, bit)));
-            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), v128.load(h, 16), false, true, 2, m15, bit)));
-            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), v128.load(h, 32), false, true, 2, m15, bit)));
-            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), v128.load(h, 48), false, true, 2, m15, bit)));
+            const xb = v128.load32_splat(x + (i << 2)), v = q + (i << 6), h = p + 320 + (i << 6);
+            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), v128.load(h), false, true, -2, m15, bit)));
+            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), v128.load(h, 16), false, true, -2, m15, bit)));
+            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), v128.load(h, 32), false, true, -2, m15, bit)));
+            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), v128.load(h, 48), false, true, -2, m15, bit)));
           }
           a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p, 136))));
           a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p, 152))));
           a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p, 168))));
           a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p, 184))));
         }
-        for (let k: usize = 0; k < 8; k += 4) { // high nibbles: sub-block 3, steps k … k + 3
+        for (let k: usize = 0; k < 8; k += 4) { // high nibbles: sub-block 7, steps k … k + 3
           let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
           for (let i = k; i < k + 4; i++) {
-            const xb = v128.load32_splat(x + (i << 2), 32), v = q + (i << 6), h = p + 384 + (i << 6);
-            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), v128.load(h), true, true, 1, m15, bit)));
-            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), v128.load(h, 16), true, true, 1, m15, bit)));
-            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), v128.load(h, 32), true, true, 1, m15, bit)));
-            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), v128.load(h, 48), true, true, 1, m15, bit)));
+            const xb = v128.load32_splat(x + (i << 2), 32), v = q + (i << 6), h = p + 320 + (i << 6);
+            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), v128.load(h), true, true, -3, m15, bit)));
+            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), v128.load(h, 16), true, true, -3, m15, bit)));
+            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), v128.load(h, 32), true, true, -3, m15, bit)));
+            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), v128.load(h, 48), true, true, -3, m15, bit)));
           }
           a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p, 136))));
           a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p, 152))));
@@ -471,72 +543,10 @@ function tile16Q6K(x8: usize, dx: usize, off: usize, g: usize, nsb: i32, out: us
           a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p, 184))));
         }
       }
-      { // run 2
-        const q = p + 1920, x = xs + 128;
-        for (let k: usize = 0; k < 8; k += 4) { // low nibbles: sub-block 4, steps k … k + 3
-          let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
-          for (let i = k; i < k + 4; i++) {
-            const xb = v128.load32_splat(x + (i << 2)), v = q + (i << 6), h = p + 384 + (i << 6);
-            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), v128.load(h), false, true, 0, m15, bit)));
-            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), v128.load(h, 16), false, true, 0, m15, bit)));
-            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), v128.load(h, 32), false, true, 0, m15, bit)));
-            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), v128.load(h, 48), false, true, 0, m15, bit)));
-          }
-          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p, 192))));
-          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p, 208))));
-          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p, 224))));
-          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p, 240))));
-        }
-        for (let k: usize = 0; k < 8; k += 4) { // high nibbles: sub-block 5, steps k … k + 3
-          let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
-          for (let i = k; i < k + 4; i++) {
-            const xb = v128.load32_splat(x + (i << 2), 32), v = q + (i << 6), h = p + 384 + (i << 6);
-            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), v128.load(h), true, true, -1, m15, bit)));
-            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), v128.load(h, 16), true, true, -1, m15, bit)));
-            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), v128.load(h, 32), true, true, -1, m15, bit)));
-            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), v128.load(h, 48), true, true, -1, m15, bit)));
-          }
-          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p, 192))));
-          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p, 208))));
-          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p, 224))));
-          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p, 240))));
-        }
-      }
-      { // run 3
-        const q = p + 2432, x = xs + 192;
-        for (let k: usize = 0; k < 8; k += 4) { // low nibbles: sub-block 6, steps k … k + 3
-          let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
-          for (let i = k; i < k + 4; i++) {
-            const xb = v128.load32_splat(x + (i << 2)), v = q + (i << 6), h = p + 384 + (i << 6);
-            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), v128.load(h), false, true, -2, m15, bit)));
-            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), v128.load(h, 16), false, true, -2, m15, bit)));
-            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), v128.load(h, 32), false, true, -2, m15, bit)));
-            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), v128.load(h, 48), false, true, -2, m15, bit)));
-          }
-          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scLo(v128.load8x8_u(p, 200))));
-          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scLo(v128.load8x8_u(p, 216))));
-          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scLo(v128.load8x8_u(p, 232))));
-          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scLo(v128.load8x8_u(p, 248))));
-        }
-        for (let k: usize = 0; k < 8; k += 4) { // high nibbles: sub-block 7, steps k … k + 3
-          let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0;
-          for (let i = k; i < k + 4; i++) {
-            const xb = v128.load32_splat(x + (i << 2), 32), v = q + (i << 6), h = p + 384 + (i << 6);
-            s0 = i16x8.add(s0, dot16(xb, lv45(v128.load(v), v128.load(h), true, true, -3, m15, bit)));
-            s1 = i16x8.add(s1, dot16(xb, lv45(v128.load(v, 16), v128.load(h, 16), true, true, -3, m15, bit)));
-            s2 = i16x8.add(s2, dot16(xb, lv45(v128.load(v, 32), v128.load(h, 32), true, true, -3, m15, bit)));
-            s3 = i16x8.add(s3, dot16(xb, lv45(v128.load(v, 48), v128.load(h, 48), true, true, -3, m15, bit)));
-          }
-          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(s0, scHi(v128.load8x8_u(p, 200))));
-          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(s1, scHi(v128.load8x8_u(p, 216))));
-          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(s2, scHi(v128.load8x8_u(p, 232))));
-          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(s3, scHi(v128.load8x8_u(p, 248))));
-        }
-      }
       // END q5_K runs
     } else {
       for (let c: usize = 0; c < 4; c++) { // run c: sub-blocks 2c, 2c + 1
-        const q = p + 384 + (c << 9), x = xs + (c << 6);
+        const q = p + 320 + (c << 9), x = xs + (c << 6);
         let l0 = i16x8.splat(0), l1 = l0, l2 = l0, l3 = l0, h0 = l0, h1 = l0, h2 = l0, h3 = l0;
         for (let i: usize = 0; i < 8; i++) {
           const xl = v128.load32_splat(x + (i << 2)), xh = v128.load32_splat(x + (i << 2), 32), v = q + (i << 6);
@@ -545,7 +555,7 @@ function tile16Q6K(x8: usize, dx: usize, off: usize, g: usize, nsb: i32, out: us
           { const w = v128.load(v, 32); l2 = i16x8.add(l2, dot16(xl, v128.and(w, m15))); h2 = i16x8.add(h2, dot16(xh, v128.and(i16x8.shr_u(w, 4), m15))); }
           { const w = v128.load(v, 48); l3 = i16x8.add(l3, dot16(xl, v128.and(w, m15))); h3 = i16x8.add(h3, dot16(xh, v128.and(i16x8.shr_u(w, 4), m15))); }
         }
-        const sp = p + 128 + ((c >> 1) << 6) + ((c & 1) << 3);
+        const sp = p + 64 + ((c >> 1) << 6) + ((c & 1) << 3);
         { const sc = v128.load8x8_u(sp); a0 = i32x4.add(a0, i32x4.add(i32x4.dot_i16x8_s(l0, scLo(sc)), i32x4.dot_i16x8_s(h0, scHi(sc)))); }
         { const sc = v128.load8x8_u(sp, 16); a1 = i32x4.add(a1, i32x4.add(i32x4.dot_i16x8_s(l1, scLo(sc)), i32x4.dot_i16x8_s(h1, scHi(sc)))); }
         { const sc = v128.load8x8_u(sp, 32); a2 = i32x4.add(a2, i32x4.add(i32x4.dot_i16x8_s(l2, scLo(sc)), i32x4.dot_i16x8_s(h2, scHi(sc)))); }
@@ -560,7 +570,7 @@ function tile16Q6K(x8: usize, dx: usize, off: usize, g: usize, nsb: i32, out: us
     v128.store(out, f32x4.add(v128.load(out, 16), fin45(p + 16, a1, m0, m1, m2, m3, dxv)), 16);
     v128.store(out, f32x4.add(v128.load(out, 32), fin45(p + 32, a2, m0, m1, m2, m3, dxv)), 32);
     v128.store(out, f32x4.add(v128.load(out, 48), fin45(p + 48, a3, m0, m1, m2, m3, dxv)), 48);
-    p += five ? 4 * 736 : 4 * 608; xs += 256;
+    p += five ? 4 * 720 : 4 * 592; xs += 256;
   } while (p != end);
 }
 
@@ -575,7 +585,7 @@ function tile16Q4K(x8: usize, dx: usize, sums: usize, g: usize, nsb: i32, out: u
  */
 function tile16Q4K2(x8: usize, dx: usize, sums: usize, K: usize, g: usize, nsb: i32, oa: usize, ob: usize): void {
   const m15 = v128.load(BYTE_CONSTS, M15);
-  const end = g + <usize>nsb * (4 * 608), db = <usize>nsb << 2, sb = K >> 4;
+  const end = g + <usize>nsb * (4 * 592), db = <usize>nsb << 2, sb = K >> 4;
   let p = g, xs = x8;
   v128.store(oa, f32x4.splat(0)); v128.store(oa, f32x4.splat(0), 16); v128.store(oa, f32x4.splat(0), 32); v128.store(oa, f32x4.splat(0), 48);
   v128.store(ob, f32x4.splat(0)); v128.store(ob, f32x4.splat(0), 16); v128.store(ob, f32x4.splat(0), 32); v128.store(ob, f32x4.splat(0), 48);
@@ -583,7 +593,7 @@ function tile16Q4K2(x8: usize, dx: usize, sums: usize, K: usize, g: usize, nsb: 
     let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
     let b0 = i32x4.splat(0), b1 = i32x4.splat(0), b2 = i32x4.splat(0), b3 = i32x4.splat(0);
     for (let c: usize = 0; c < 4; c++) { // run c: sub-blocks 2c (low nibbles), 2c + 1 (high)
-      const q = p + 384 + (c << 9), x = xs + (c << 6), sp = p + 128 + ((c >> 1) << 6) + ((c & 1) << 3);
+      const q = p + 320 + (c << 9), x = xs + (c << 6), sp = p + 64 + ((c >> 1) << 6) + ((c & 1) << 3);
       {
         let s0 = i16x8.splat(0), s1 = s0, s2 = s0, s3 = s0, t0 = s0, t1 = s0, t2 = s0, t3 = s0;
         for (let i: usize = 0; i < 8; i++) {
@@ -630,7 +640,7 @@ function tile16Q4K2(x8: usize, dx: usize, sums: usize, K: usize, g: usize, nsb: 
       v128.store(ob, f32x4.add(v128.load(ob, 32), fin45(p + 32, b2, m0, m1, m2, m3, dxv)), 32);
       v128.store(ob, f32x4.add(v128.load(ob, 48), fin45(p + 48, b3, m0, m1, m2, m3, dxv)), 48);
     }
-    p += 4 * 608; xs += 256;
+    p += 4 * 592; xs += 256;
   } while (p != end);
 }
 
@@ -647,17 +657,17 @@ const TB = 16;
 // steps before an i16 sum can overflow, q4_K's every 8. Rows past n1 are not stored.
 function tile4K2Q45<Q>(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb: i32, oa: usize, ob: usize, nOut: i32): void {
   const five = sizeof<Q>() == 2; // u8: q4_K, u16: q5_K (compile-time, so each is its own straight loop)
-  const GB: usize = five ? 736 : 608, m15 = v128.load(BYTE_CONSTS, M15), bit = v128.load(BYTE_CONSTS, M16);
+  const GB: usize = five ? 720 : 592, m15 = v128.load(BYTE_CONSTS, M15), bit = v128.load(BYTE_CONSTS, M16);
   const xbOff = <usize>K, sbOff = <usize>(K >> 4), dbOff = <usize>nsb << 2;
   let fa = f32x4.splat(0), fb = f32x4.splat(0);
   for (let s = 0; s < nsb; s++) {
     const blk = g + <usize>s * 4 * GB, e = <usize>s << 8;
     let ia = i32x4.splat(0), ib = i32x4.splat(0);
     for (let c = 0; c < 4; c++) {
-      const q = blk + (five ? 896 : 384) + (<usize>c << 9), xa = x8 + e + (<usize>c << 6), xb = xa + xbOff;
+      const q = blk + (five ? 832 : 320) + (<usize>c << 9), xa = x8 + e + (<usize>c << 6), xb = xa + xbOff;
       let a16 = i16x8.splat(0), b16 = i16x8.splat(0), c16 = i16x8.splat(0), d16 = i16x8.splat(0);
       for (let j: usize = 0; j < 2; j++) { // quads of steps: 4 quant vectors against one x vector per stream
-        const qv = q + (j << 8), hv = blk + 384 + (j << 8), xo = j << 4;
+        const qv = q + (j << 8), hv = blk + 320 + (j << 8), xo = j << 4;
         const xal = v128.load(xa + xo), xah = v128.load(xa + xo, 32), xbl = v128.load(xb + xo), xbh = v128.load(xb + xo, 32);
         // Each step its own basic block (qv >= 1024: the conditions always hold), or V8 hoists all four steps'
         // loads and unpacking ahead of their dots and spills them.
@@ -696,7 +706,7 @@ function tile4K2Q45<Q>(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb:
         }
         // END prefill quad steps
         if (five || j == 1) { // a phase ends: scale by the sub-block scales, widening to i32
-          const sc = v128.load8x8_u(blk + vo(32 + (<usize>c << 3))); // [sc_2c rows 0..3, sc_2c+1 rows 0..3]
+          const sc = v128.load8x8_u(blk + vo(16 + (<usize>c << 3))); // [sc_2c rows 0..3, sc_2c+1 rows 0..3]
           const sl = scLo(sc), sh = scHi(sc);
           ia = i32x4.add(ia, i32x4.add(i32x4.dot_i16x8_s(a16, sl), i32x4.dot_i16x8_s(b16, sh)));
           ib = i32x4.add(ib, i32x4.add(i32x4.dot_i16x8_s(c16, sl), i32x4.dot_i16x8_s(d16, sh)));
@@ -705,13 +715,13 @@ function tile4K2Q45<Q>(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb:
       }
     }
     // Σ_j m_j · Σ x over sub-block j, per token: mins as i16 pairs per row against the pairs of activation sums.
-    const m0 = v128.load8x8_u(blk, 256), m1 = v128.load8x8_u(blk, 264), m2 = v128.load8x8_u(blk, 320), m3 = v128.load8x8_u(blk, 328);
+    const m0 = v128.load8x8_u(blk, 192), m1 = v128.load8x8_u(blk, 200), m2 = v128.load8x8_u(blk, 256), m3 = v128.load8x8_u(blk, 264);
     const sa = sums + (e >> 4), sb = sa + sbOff;
     const mina = i32x4.add(i32x4.add(i32x4.dot_i16x8_s(m0, v128.load32_splat(sa)), i32x4.dot_i16x8_s(m1, v128.load32_splat(sa + 4))),
       i32x4.add(i32x4.dot_i16x8_s(m2, v128.load32_splat(sa + 8)), i32x4.dot_i16x8_s(m3, v128.load32_splat(sa + 12))));
     const minb = i32x4.add(i32x4.add(i32x4.dot_i16x8_s(m0, v128.load32_splat(sb)), i32x4.dot_i16x8_s(m1, v128.load32_splat(sb + 4))),
       i32x4.add(i32x4.dot_i16x8_s(m2, v128.load32_splat(sb + 8)), i32x4.dot_i16x8_s(m3, v128.load32_splat(sb + 12))));
-    const d = v128.load(blk), dm = v128.load(blk, 64);
+    const d = halfBitsF32x4(blk, v128.load(HALF_CONSTS)), dm = halfBitsF32x4(blk + 8, v128.load(HALF_CONSTS));
     const da = f32x4.splat(load<f32>(dx + (<usize>s << 2))), db = f32x4.splat(load<f32>(dx + dbOff + (<usize>s << 2)));
     fa = f32x4.add(fa, f32x4.sub(f32x4.mul(f32x4.convert_i32x4_s(ia), f32x4.mul(d, da)), f32x4.mul(f32x4.convert_i32x4_s(mina), f32x4.mul(dm, da))));
     fb = f32x4.add(fb, f32x4.sub(f32x4.mul(f32x4.convert_i32x4_s(ib), f32x4.mul(d, db)), f32x4.mul(f32x4.convert_i32x4_s(minb), f32x4.mul(dm, db))));
@@ -725,20 +735,20 @@ function tile4K2Q45<Q>(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb:
 // Same sums and float steps as tile4K2Q45, token by token.
 function tile4K4Q45<Q>(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb: i32, o: usize, os: usize, nOut: i32): void {
   const five = sizeof<Q>() == 2;
-  const GB: usize = five ? 736 : 608, m15 = v128.load(BYTE_CONSTS, M15), bit = v128.load(BYTE_CONSTS, M16);
+  const GB: usize = five ? 720 : 592, m15 = v128.load(BYTE_CONSTS, M15), bit = v128.load(BYTE_CONSTS, M16);
   const xs = <usize>K, ss = <usize>(K >> 4), ds = <usize>nsb << 2;
   let f0 = f32x4.splat(0), f1 = f32x4.splat(0), f2 = f32x4.splat(0), f3 = f32x4.splat(0);
   for (let s = 0; s < nsb; s++) {
     const blk = g + <usize>s * 4 * GB, e = <usize>s << 8;
     let i0 = i32x4.splat(0), i1 = i32x4.splat(0), i2 = i32x4.splat(0), i3 = i32x4.splat(0);
     for (let c = 0; c < 4; c++) {
-      const q = blk + (five ? 896 : 384) + (<usize>c << 9), x = x8 + e + (<usize>c << 6);
+      const q = blk + (five ? 832 : 320) + (<usize>c << 9), x = x8 + e + (<usize>c << 6);
       // Each step its own basic block (qv >= 1024: the conditions always hold), as in tile4K2Q45.
       // BEGIN prefill four-token steps (scripts/gen_steps.mjs)
       { // low nibbles: sub-block 2c
         let a16 = i16x8.splat(0), b16 = i16x8.splat(0), c16 = i16x8.splat(0), d16 = i16x8.splat(0);
         for (let j: usize = 0; j < 2; j++) {
-          const qv = q + (j << 8), hv = blk + 384 + (j << 8), xo = x + (j << 4);
+          const qv = q + (j << 8), hv = blk + 320 + (j << 8), xo = x + (j << 4);
           const x0 = v128.load(xo), x1 = v128.load(xo + xs), x2 = v128.load(xo + 2 * xs), x3 = v128.load(xo + 3 * xs);
           if (qv != 1) { // step 0
             const v = v128.load(qv), w = lv45(v, five ? v128.load(hv) : v, false, five, 4 - 2 * c, m15, bit);
@@ -769,7 +779,7 @@ function tile4K4Q45<Q>(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb:
             d16 = dotStep<Q>(d16, i32x4.shuffle(x3, x3, 3, 3, 3, 3), w);
           }
           if (five || j == 1) { // a phase ends: scale by the sub-block's scales, widening to i32
-            const sc = v128.load8x8_u(blk + vo(32 + (<usize>c << 3)));
+            const sc = v128.load8x8_u(blk + vo(16 + (<usize>c << 3)));
             i0 = phaseSum<Q>(i0, a16, sc, false); i1 = phaseSum<Q>(i1, b16, sc, false);
             i2 = phaseSum<Q>(i2, c16, sc, false); i3 = phaseSum<Q>(i3, d16, sc, false);
             a16 = i16x8.splat(0); b16 = i16x8.splat(0); c16 = i16x8.splat(0); d16 = i16x8.splat(0);
@@ -779,7 +789,7 @@ function tile4K4Q45<Q>(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb:
       { // high nibbles: sub-block 2c + 1
         let a16 = i16x8.splat(0), b16 = i16x8.splat(0), c16 = i16x8.splat(0), d16 = i16x8.splat(0);
         for (let j: usize = 0; j < 2; j++) {
-          const qv = q + (j << 8), hv = blk + 384 + (j << 8), xo = x + (j << 4) + 32;
+          const qv = q + (j << 8), hv = blk + 320 + (j << 8), xo = x + (j << 4) + 32;
           const x0 = v128.load(xo), x1 = v128.load(xo + xs), x2 = v128.load(xo + 2 * xs), x3 = v128.load(xo + 3 * xs);
           if (qv != 1) { // step 0
             const v = v128.load(qv), w = lv45(v, five ? v128.load(hv) : v, true, five, 3 - 2 * c, m15, bit);
@@ -810,7 +820,7 @@ function tile4K4Q45<Q>(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb:
             d16 = dotStep<Q>(d16, i32x4.shuffle(x3, x3, 3, 3, 3, 3), w);
           }
           if (five || j == 1) { // a phase ends: scale by the sub-block's scales, widening to i32
-            const sc = v128.load8x8_u(blk + vo(32 + (<usize>c << 3)));
+            const sc = v128.load8x8_u(blk + vo(16 + (<usize>c << 3)));
             i0 = phaseSum<Q>(i0, a16, sc, true); i1 = phaseSum<Q>(i1, b16, sc, true);
             i2 = phaseSum<Q>(i2, c16, sc, true); i3 = phaseSum<Q>(i3, d16, sc, true);
             a16 = i16x8.splat(0); b16 = i16x8.splat(0); c16 = i16x8.splat(0); d16 = i16x8.splat(0);
@@ -819,8 +829,8 @@ function tile4K4Q45<Q>(x8: usize, dx: usize, sums: usize, K: i32, g: usize, nsb:
       }
       // END prefill four-token steps
     }
-    const m0 = v128.load8x8_u(blk, 256), m1 = v128.load8x8_u(blk, 264), m2 = v128.load8x8_u(blk, 320), m3 = v128.load8x8_u(blk, 328);
-    const d = v128.load(blk), dm = v128.load(blk, 64);
+    const m0 = v128.load8x8_u(blk, 192), m1 = v128.load8x8_u(blk, 200), m2 = v128.load8x8_u(blk, 256), m3 = v128.load8x8_u(blk, 264);
+    const d = halfBitsF32x4(blk, v128.load(HALF_CONSTS)), dm = halfBitsF32x4(blk + 8, v128.load(HALF_CONSTS));
     f0 = f32x4.add(f0, finK(i0, sums + (e >> 4), m0, m1, m2, m3, d, dm, load<f32>(dx + (<usize>s << 2))));
     f1 = f32x4.add(f1, finK(i1, sums + (e >> 4) + ss, m0, m1, m2, m3, d, dm, load<f32>(dx + ds + (<usize>s << 2))));
     f2 = f32x4.add(f2, finK(i2, sums + (e >> 4) + 2 * ss, m0, m1, m2, m3, d, dm, load<f32>(dx + 2 * ds + (<usize>s << 2))));
@@ -1002,9 +1012,10 @@ function loopK<Q>(out: usize, x8: usize, dx: usize, sums: usize, off: usize, w: 
 
 /**
  * Rows [r0, r1) of x (T, K), K % 256 == 0 -> q8 (T, K) int8, dx (T, K/256) f32 scales (amax/127 per 256,
- * ggml's q8_K), sums (T, K/32) i16: the int sum of each 32 levels, off (T, K/16) i16: the sum of each 16.
+ * ggml's q8_K) times dscale (a power of two: q4_K / q5_K's halves' widening factor, 1 for q6_K), sums (T, K/32)
+ * i16: the int sum of each 32 levels, off (T, K/16) i16: the sum of each 16.
  */
-export function quantizeActK(x: usize, K: i32, q8: usize, dx: usize, sums: usize, off: usize, r0: i32, r1: i32): void {
+export function quantizeActK(x: usize, K: i32, q8: usize, dx: usize, sums: usize, off: usize, dscale: f32, r0: i32, r1: i32): void {
   const nsb = K >> 8;
   for (let r = r0; r < r1; r++) {
     for (let s = 0; s < nsb; s++) {
@@ -1015,7 +1026,7 @@ export function quantizeActK(x: usize, K: i32, q8: usize, dx: usize, sums: usize
       const amax = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
       const d: f32 = amax / 127;
       const idv = f32x4.splat(d != 0 ? <f32>1 / d : 0);
-      store<f32>(dx + (((<usize>r * nsb) + s) << 2), d);
+      store<f32>(dx + (((<usize>r * nsb) + s) << 2), d * dscale);
       for (let b: usize = 0; b < 8; b++) {
         const xb = xs + (b << 7);
         const q0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xb), idv)));

@@ -30,7 +30,7 @@
 // the relaxed i8·i7 dot), a scale per block, and per block an i32x4 [8·Σq, 0, 0, 0]: weights are stored
 // with an offset (q4_0 nibbles +8, q8_0 bytes +128), so Σ x·w = Σ x·stored − offset·Σ x.
 
-import { BYTE_CONSTS, HALF_CONSTS, M15, M8, M80, MW1, MW255, halfBitsF32x4, halfToF32, storeCols, touchLines } from "./simd";
+import { BYTE_CONSTS, HALF_CONSTS, M15, M8, M80, MW1, MW255, halfBitsF32x4, halfToF32, shiftHalf, storeCols, touchLines } from "./simd";
 import { KQ_DOT_ADD, KQ_Q4_K, KQ_Q6_K, kqGroupBytes, matmulKQuant, quantizeActK } from "./matmul_kquant";
 
 const TB = 16;
@@ -93,20 +93,6 @@ const TB = 16;
 @inline function scalesAt(sc: usize, nb: i32, isQ8: bool, gi: i32): usize {
   if (!isQ8) return groupAt(sc, nb, isQ8, gi);
   return sc + <usize>(gi >> 2) * <usize>nb * scaleStep(isQ8) + <usize>(gi & 3) * scaleGroupStep(nb, isQ8);
-}
-
-/**
- * Half h · 2^shift as a half (shift 0 or SCALE_SHIFT), exactly; or 0xffffffff when that overflows (|h| ≥ 64
- * for SCALE_SHIFT) or h is not finite. With SCALE_SHIFT a nonzero result is always normal.
- */
-function shiftHalf(h: u32, shift: i32): u32 {
-  if (shift == 0) return h;
-  if ((h & 0x7c00) == 0x7c00) return 0xffffffff;
-  const b = reinterpret<u32>(halfToF32(h) * <f32>(1 << shift)); // exact
-  const sign = (b >> 16) & 0x8000;
-  if ((b & 0x7fffffff) == 0) return sign;
-  const e = <i32>((b >> 23) & 255) - 112; // the half's biased exponent
-  return e >= 31 ? 0xffffffff : sign | (<u32>e << 10) | ((b >> 13) & 0x3ff);
 }
 
 /**
@@ -954,14 +940,18 @@ export function dotAddProbe(p: usize, mode: i32, n: i32): i32 {
     const T = 5, K = 512, xf = p, w = p + 12288, q8 = p + 18432, dxk = p + 21504, sums = p + 21632, off = p + 22016;
     const o1 = p + 23040, o2 = p + 24064;
     for (let i: usize = 0; i < <usize>(T * K); i++) { r = nextRand(r); store<f32>(xf + (i << 2), <f32>(<i32>(r & 0xffff) - 32768) / 32768); }
-    quantizeActK(xf, K, q8, dxk, sums, off, 0, T);
     for (let kind = KQ_Q4_K; kind <= KQ_Q6_K; kind++) {
+      // q4_K / q5_K: d and dmin halves ±[2^-7, 2^-6) (bytes 0 … 63), their widening factor in the activation scales
+      // (matmul_kquant.ts), 6-bit scales and mins (64 … 319); q6_K: d small floats (0 … 63); any bits past them
+      const halves = kind != KQ_Q6_K;
+      quantizeActK(xf, K, q8, dxk, sums, off, halves ? <f32>5.192296858534828e33 : 1, 0, T); // 2^112
       const sb = 4 * kqGroupBytes(kind); // a quad's super-block
-      for (let a: usize = 0; a < 2 * sb; a += 4) { // d and dmin (bytes 0 … 127) small floats, 6-bit scales and mins, any bits
+      for (let a: usize = 0; a < 2 * sb; a += 4) {
         r = nextRand(r);
         const o = a % sb;
-        if (o < 128) store<f32>(w + a, <f32>(r & 0xffff) / 4194304);
-        else store<u32>(w + a, o < 384 ? r & 0x3f3f3f3f : r);
+        if (o < 64 && halves) store<u32>(w + a, 0x20002000 | (r & 0x83ff83ff));
+        else if (o < 64) store<f32>(w + a, <f32>(r & 0xffff) / 4194304);
+        else store<u32>(w + a, o < 320 && halves ? r & 0x3f3f3f3f : r);
       }
       matmulKQuant(o1, q8, dxk, sums, off, w, kind | KQ_DOT_ADD, T, 16, K, 0, 16);
       matmulKQuant(o2, q8, dxk, sums, off, w, kind, T, 16, K, 0, 16);

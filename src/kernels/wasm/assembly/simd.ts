@@ -169,3 +169,17 @@ export function touchLines(a: usize, bytes: usize): void {
   for (let p = a; p < e; p += 256) t += <u32>load<u8>(p) + <u32>load<u8>(p, 64) + <u32>load<u8>(p, 128) + <u32>load<u8>(p, 192);
   store<u32>(TOUCH_SINK, t);
 }
+
+/**
+ * Half h · 2^shift as a half (shift 0 or SCALE_SHIFT), exactly; or 0xffffffff when that overflows (|h| ≥ 64
+ * for SCALE_SHIFT) or h is not finite. With SCALE_SHIFT a nonzero result is always normal.
+ */
+export function shiftHalf(h: u32, shift: i32): u32 {
+  if (shift == 0) return h;
+  if ((h & 0x7c00) == 0x7c00) return 0xffffffff;
+  const b = reinterpret<u32>(halfToF32(h) * <f32>(1 << shift)); // exact
+  const sign = (b >> 16) & 0x8000;
+  if ((b & 0x7fffffff) == 0) return sign;
+  const e = <i32>((b >> 23) & 255) - 112; // the half's biased exponent
+  return e >= 31 ? 0xffffffff : sign | (<u32>e << 10) | ((b >> 13) & 0x3ff);
+}
