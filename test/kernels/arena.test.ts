@@ -31,14 +31,14 @@ test("release frees back to a mark, zeroed, and refuses a mark above the top", (
 
 // Loading stages the file's blocks (≈ 4 MiB at a time) above the arena's top and releases them: the memory grows
 // by the repacked matrix alone, and the next matrix starts right after it, over the staging's pages.
-test.each([["q8_0", 136 * 4 * 8 * 3], ["bf16", 4096 * 5], ["q4_k", 592 * 4 * 3]] as const)("loading %s keeps no staging buffer", async (dtype, bytes) => {
+test.each([["q8_0", 136 * 4 * 8 * 3], ["bf16", 4096 * 5], ["f32", 8192 * 5], ["q4_k", 592 * 4 * 3]] as const)("loading %s keeps no staging buffer", async (dtype, bytes) => {
   const be = await createWasmBackend({ threads: 2 });
   const st = storeAs(dtype, randn(40 * 256, 3, 0.05), 40, 256);
   const before = be.memoryBytes();
   const a = be.loadMatrix(st, 40, 256) as unknown as { ptr: number }, mid = be.memoryBytes();
   const b = be.loadMatrix(st, 40, 256) as unknown as { ptr: number };
   expect(a.ptr - before).toBeLessThan(64); // alignment
-  expect(mid - a.ptr).toBe(bytes); // 40 rows, 256 columns: q8_0 3 quads, bf16 5 groups of 8 rows, q4_k 3 quads
+  expect(mid - a.ptr).toBe(bytes); // 40 rows, 256 columns: q8_0 3 quads, bf16 and f32 5 groups of 8 rows, q4_k 3 quads
   expect(b.ptr - a.ptr).toBe(bytes);
   expect(be.memoryBytes() - mid).toBe(bytes);
   be.dispose?.();

@@ -69,6 +69,12 @@ for (const dtype of ["f32", "bf16", "f16"] as DType[]) {
       check(dtype, 33, 1279, 3, 1, 5, true);
       check(dtype, 1279, 33, 17, 1e4, 6);
     });
+    // Loading stages ≈ 4 MiB of rows at a time: 1279 × 1279 f32 in slices of 816 rows (whole 4-row quads), and
+    // rows of 1.2 MiB in slices of 3, a row at a time.
+    if (dtype === "f32") test("rows staged in slices of 816 and of 3 (K = 300001), T = 1, 2, 5", () => {
+      check(dtype, 1279, 1279, 2, 1, 7);
+      for (const T of [1, 2, 5]) check(dtype, 11, 300001, T, 1, 8 + T);
+    });
   });
 }
 

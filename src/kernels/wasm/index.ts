@@ -275,6 +275,21 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
       });
       return { dtype: t.dtype, rows, cols, ptr: w, scaleShift };
     }
+    if (t.dtype === "f32") {
+      // Groups of 8 rows, k-major: the 8 rows' values at k side by side (assembly/matmul_float_rows.ts), rows padded
+      // with zeros to a multiple of 8; staged in whole 4-row quads, repacked with all threads.
+      const w = arena.allocBytes(Math.ceil(rows / 8) * cols * 32);
+      staged(rows, cols * 4, (st, rowsPer) => {
+        const per = rowsPer >= 4 && rowsPer < rows ? rowsPer & ~3 : rowsPer;
+        for (let r0 = 0; r0 < rows; r0 += per) {
+          const r1 = Math.min(rows, r0 + per);
+          fill(st, r0 * cols * 4, (r1 - r0) * cols * 4);
+          job(Op.repackF32, st, cols, w, r0);
+          pool.run(r1 - r0, Math.max(4, Math.ceil((r1 - r0) / (pool.threads * 16) / 4) * 4));
+        }
+      });
+      return { dtype: t.dtype, rows, cols, ptr: w };
+    }
     if (t.dtype === "bf16" || t.dtype === "f16") {
       // Groups of 8 rows interleaved 8 columns at a time (assembly/matmul_half.ts), rows padded with zeros to a
       // multiple of 8, columns to a multiple of 32.
@@ -325,21 +340,27 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
     need(out, T * N, "matmul out"); need(x, T * K, "matmul x");
     const po = ptr(out, "matmul out"), px = ptr(x, "matmul x");
     const small = T >= Math.max(2, backend.matvecRows.min) && T <= backend.matvecRows.max;
-    // Past the small-batch range (a prefill), float weights are widened once per token block (matmul_float_rows.ts).
+    const one = T * N * K < 131072 ? N : 0; // one chunk: too small to share
+    if (m.dtype === "f32" && T <= 3) { // a decode step or a few: each group of 8 rows one stream (matmul_float_rows.ts)
+      job(Op.matvecF32, po, px, m.ptr, T, N, K);
+      pool.run(N, one || decodeChunk(N, 8));
+      return;
+    }
+    // f32 from 4 tokens, 16-bit weights past the small-batch range (a prefill, widened once per token block): the
+    // float token tiles (matmul_float_rows.ts), in row chunks of 8 (claimed as the threads go, so they end
+    // together: in chunks of 64, a 1280 × 3072 matmul of 128 tokens ran 8 % slower on 2 threads).
     const floatRows = T >= 4 && T > backend.matvecRows.max && backend.matvecRows.min <= backend.matvecRows.max;
-    if (floatRows && (m.dtype === "f32" || m.dtype === "bf16" || m.dtype === "f16")) {
+    if (m.dtype === "f32" || (floatRows && (m.dtype === "bf16" || m.dtype === "f16"))) {
       const g = floatTile, tPad = ex.interleavedRows(T, g), xt = xPerm.need(tPad * K * 4);
       job(Op.interleaveRows, px, xt, K, g, T);
       pool.run(tPad, itemChunk(tPad, tPad * K));
-      job(Op.floatRows, po, xt, m.ptr, T, N, K, unpacked.need(threads * K * 32), K * 32, m.dtype === "f32" ? 0 : m.dtype === "bf16" ? 1 : 2, g);
-      pool.run(N, T * N * K < 131072 ? N : rowChunk(N, 8));
+      const sBytes = m.dtype === "f32" ? 0 : K * 32, kind = m.dtype === "f32" ? 0 : m.dtype === "bf16" ? 1 : 2;
+      job(Op.floatRows, po, xt, m.ptr, T, N, K, sBytes && unpacked.need(threads * sBytes), sBytes, kind, g);
+      pool.run(N, one || 8);
       return;
     }
     let tile = 4, decodeRows = T === 1; // decodeRows: the decode matvec's long chunks
     switch (m.dtype) {
-      case "f32":
-        job(small ? Op.matvecF32 : Op.matmulF32, po, px, m.ptr, T, N, K);
-        break;
       case "bf16": case "f16": { // x zero-padded as the rows are (to a multiple of 32); row chunks of whole 8-row groups
         if (K === 0) { out.fill(0, 0, T * N); return; }
         const xp = xPerm.need(T * Math.ceil(K / 32) * 128);

@@ -13,14 +13,14 @@ export const FAULT = 29;
 export const TRAPPED = 28;
 
 export const Op = {
-  matmulF32: 1, matmulBf16: 2, matmulF16: 3, matmulQ8: 4, matmulQ4: 5,
+  matmulBf16: 2, matmulF16: 3, matmulQ8: 4, matmulQ4: 5,
   quantAct: 6, permuteX: 7, attention: 8, rmsnorm: 9, qkNormRope: 10,
   swiglu: 11, add: 12, repackQ8: 13, repackQ4: 14,
   matmulNT: 15, matmulNN: 16, matmulTN: 17, transpose: 18, ceForward: 19, ceBackward: 20,
   swigluBackward: 21, rmsnormBackward: 22, rmsnormGradW: 23, qkNormRopeBackward: 24, qkNormGradW: 25, splitHeads: 26,
   matmulKQuant: 27, quantActK: 28, repackKQuant: 29, matmulQ5: 30, readSum: 31,
-  matvecF32: 32, matvecBf16: 33, matvecF16: 34, matvecQ8: 35, matvecQ4: 36,
-  floatRows: 37, interleaveRows: 38, repackHalf: 39, attentionBatch: 40,
+  matvecBf16: 33, matvecF16: 34, matvecQ8: 35, matvecQ4: 36,
+  floatRows: 37, interleaveRows: 38, repackHalf: 39, attentionBatch: 40, repackF32: 41, matvecF32: 42,
 } as const;
 
 /** The exports of kernels.wasm the glue and the workers call. */

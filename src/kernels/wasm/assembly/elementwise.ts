@@ -3,6 +3,7 @@
 
 import { expv, halfToF32 } from "./simd";
 import { halfRowPtr } from "./matmul_half";
+import { f32RowPtr } from "./matmul_float_rows";
 
 /** Rows [r0, r1): out (T, F) = silu(gu[:, :F]) · gu[:, F:]. silu(g) = g / (1 + e^-g): e^-g = inf gives -0, not NaN. */
 export function swiglu(out: usize, gu: usize, F: i32, r0: i32, r1: i32): void {
@@ -91,10 +92,14 @@ export function argmax(x: usize, n: i32): i32 {
   return 0;
 }
 
-/** Row r of a 16-bit (isBf16 ? bf16 : f16; the 8-row layout of matmul_half.ts) or f32 matrix with K columns, widened to f32 at out. */
+/**
+ * Row r of a 16-bit (isBf16 ? bf16 : f16; the 8-row layout of matmul_half.ts) or f32 matrix (the layout of
+ * matmul_float_rows.ts) with K columns, widened to f32 at out.
+ */
 export function widenRow(w: usize, bytesPer: i32, isBf16: bool, K: i32, r: i32, out: usize): void {
-  if (bytesPer == 4) {
-    memory.copy(out, w + ((<usize>r * K) << 2), <usize>K << 2);
+  if (bytesPer == 4) { // the f32 layout: a row's values 32 bytes apart
+    const src = f32RowPtr(w, K, r);
+    for (let k = 0; k < K; k++) store<f32>(out + (<usize>k << 2), load<f32>(src + (<usize>k << 5)));
     return;
   }
   const src = halfRowPtr(w, K, r);

@@ -5,8 +5,7 @@
 // wakes late for an old job claims nothing (and therefore never reads half-written arguments), and counts
 // each finished chunk in DONE. Layout (byte offsets) mirrored in ../jobs.ts.
 
-import { matmulF32, matvecF32Rows } from "./matmul_f32";
-import { matmulFloatRows, interleaveRows, interleavedRows, floatTileProbe } from "./matmul_float_rows";
+import { matmulFloatRows, interleaveRows, interleavedRows, floatTileProbe, matvecF32, repackF32 } from "./matmul_float_rows";
 import { matmulHalf, matvecHalfRows, permuteX, repackHalf } from "./matmul_half";
 import { matmulQuant, matmulQuantPairs, quantizeAct, repackQuant, dequantRow, dotAddProbe } from "./matmul_quant";
 import { matmulKQuant, matmulQ5, quantizeActK, repackKQuant, dequantRowK } from "./matmul_kquant";
@@ -20,7 +19,7 @@ export { repackQuant, dequantRow, dequantRowK, widenRow, argmax, dotAddProbe, fl
 
 const COUNTER = 4, DONE = 8, OP = 20, NITEMS = 24, CHUNK = 28, ARGS = 32;
 
-const OP_MATMUL_F32 = 1, OP_MATMUL_BF16 = 2, OP_MATMUL_F16 = 3, OP_MATMUL_Q8 = 4, OP_MATMUL_Q4 = 5,
+const OP_MATMUL_BF16 = 2, OP_MATMUL_F16 = 3, OP_MATMUL_Q8 = 4, OP_MATMUL_Q4 = 5,
   OP_QUANT_ACT = 6, OP_PERMUTE_X = 7, OP_ATTENTION = 8, OP_RMSNORM = 9, OP_QK_NORM_ROPE = 10,
   OP_SWIGLU = 11, OP_ADD = 12, OP_REPACK_Q8 = 13, OP_REPACK_Q4 = 14,
   // training: the other matmul layouts, fused cross-entropy, backward rules
@@ -29,13 +28,15 @@ const OP_MATMUL_F32 = 1, OP_MATMUL_BF16 = 2, OP_MATMUL_F16 = 3, OP_MATMUL_Q8 = 4
   OP_QK_NORM_GRAD_W = 25, OP_SPLIT_HEADS = 26,
   OP_MATMUL_KQ = 27, OP_QUANT_ACT_K = 28, OP_REPACK_KQ = 29, OP_MATMUL_Q5 = 30, OP_READ_SUM = 31,
   // small batches: a few activation rows against each weight row while it is in registers (or, quantized, in scratch)
-  OP_MATVEC_F32 = 32, OP_MATVEC_BF16 = 33, OP_MATVEC_F16 = 34, OP_MATVEC_Q8 = 35, OP_MATVEC_Q4 = 36,
-  // prefill with float weights: widened once per token block, tokens interleaved by 4
+  OP_MATVEC_BF16 = 33, OP_MATVEC_F16 = 34, OP_MATVEC_Q8 = 35, OP_MATVEC_Q4 = 36,
+  // prefill with float weights (16-bit ones widened once per token block), tokens interleaved by the tile's 4 or 6
   OP_FLOAT_ROWS = 37, OP_INTERLEAVE_ROWS = 38,
   // bf16 / f16 weights into groups of 8 rows interleaved chunk by chunk
   OP_REPACK_HALF = 39,
   // one batched step's attention over several sequences' caches
-  OP_ATTENTION_BATCH = 40;
+  OP_ATTENTION_BATCH = 40,
+  // f32 weights: repacked at load into groups of 8 rows, k-major; a decode step's matvec over them
+  OP_REPACK_F32 = 41, OP_MATVEC_F32 = 42;
 
 /** This instance's thread number (0: the calling thread; workers set theirs): its slice of per-thread scratch. */
 let thread: i32 = 0;
@@ -51,7 +52,6 @@ export function setThread(i: i32): void { thread = i; }
 /** Run work items [r0, r1) of the job described at ctrl. */
 export function runRange(ctrl: usize, r0: i32, r1: i32): void {
   switch (load<i32>(ctrl + OP)) {
-    case OP_MATMUL_F32: matmulF32(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5), r0, r1); break;
     case OP_MATMUL_BF16: matmulHalf<u16>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5), r0, r1); break;
     case OP_MATMUL_F16: matmulHalf<i16>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5), r0, r1); break;
     case OP_MATMUL_Q8: case OP_MATMUL_Q4: {
@@ -64,7 +64,8 @@ export function runRange(ctrl: usize, r0: i32, r1: i32): void {
       else matmulQuant<u8>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ap(ctrl, 3), ap(ctrl, 4), ap(ctrl, 5), ai(ctrl, 6), ai(ctrl, 7), ai(ctrl, 8), s, r0, r1);
       break;
     }
-    case OP_MATVEC_F32: matvecF32Rows(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5), r0, r1); break;
+    case OP_MATVEC_F32: matvecF32(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5), r0, r1); break;
+    case OP_REPACK_F32: repackF32(ap(ctrl, 0), ai(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), r0, r1); break; // args: staged, K, dst, first row
     case OP_MATVEC_BF16: matvecHalfRows<u16>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5), r0, r1); break;
     case OP_MATVEC_F16: matvecHalfRows<i16>(ap(ctrl, 0), ap(ctrl, 1), ap(ctrl, 2), ai(ctrl, 3), ai(ctrl, 4), ai(ctrl, 5), r0, r1); break;
     case OP_MATVEC_Q8: case OP_MATVEC_Q4: {

@@ -1,16 +1,25 @@
 // Prefill with float weights (f32, bf16 = u16, f16 = i16 as H): out (T, N) rows [n0, n1) = x (T, K) · Wᵀ. The
-// token-tiled matmuls re-read and re-widen each weight vector for every pair of tokens and reduce each dot
-// horizontally; here each pair of 4-row groups is widened once per token block into per-thread scratch,
-// k-major (the 8 rows' weight k as two f32x4, 32 bytes a k), and 4 or 6 tokens pass over it with 8 or 12
-// accumulators whose lanes are the rows: one FMA per 4 products, no horizontal sums. x comes interleaved by the
-// tile's tokens (interleaveRows). The inner loop is FMA-bound (8 chains, exactly the FMA latency × 2 pipes, in
-// the 4-token tile; 12 in the 6-token tile, where the engine keeps 15 vectors in registers: float_tile.ts), so
-// its other instructions are kept off the vector ports: every activation is broadcast from memory
-// (vbroadcastss, a load port; V8 folds no offset into load32_splat, so each costs a scalar lea). Lane shuffles
-// of one load for every other k (vector instructions beside the FMAs) were 5-7 % slower on an AMD Zen 5.
+// tiles keep 8 weight rows' values at one k as two f32x4 (32 bytes a k, k-major) and pass 4 or 6 tokens over
+// them with 8 or 12 accumulators whose lanes are the rows: one FMA per 4 products, no horizontal sums. f32
+// matrices are stored in that layout at load (repackF32: groups of 8 rows, 32·K bytes each), so the tiles read
+// them in place; a group's first tile streams it from DRAM while the FMAs run, the next ones from cache. 16-bit
+// weights are widened into it per token block, a pair of 4-row groups at a time into per-thread scratch
+// (copying f32 weights that way cost 7-10 % of a prefill's matmul time: AMD Zen 5, OpenELM-270M shapes). x comes
+// interleaved by the tile's tokens (interleaveRows). The inner loop is FMA-bound (8 chains, exactly the FMA
+// latency × 2 pipes, in the 4-token tile; 12 in the 6-token tile, where the engine keeps 15 vectors in
+// registers: float_tile.ts), so its other instructions are kept off the vector ports: every activation is
+// broadcast from memory (vbroadcastss, a load port; V8 folds no offset into load32_splat, so each costs a scalar
+// lea). Lane shuffles of one load for every other k (vector instructions beside the FMAs) were 5-7 % slower on
+// an AMD Zen 5. Decode (one token) over the f32 layout is matvecF32: a group is one sequential stream.
 
 import { fma, halfLowToF32x4, halfHighToF32x4, halfToF32, storeCols } from "./simd";
 import { halfRowPtr } from "./matmul_half";
+
+/** Address of row n's value at k = 0 in the f32 layout: element (n, k) at w + 32·K·⌊n/8⌋ + 32·k + 4·(n mod 8). */
+// @ts-ignore: decorator
+@inline export function f32RowPtr(w: usize, K: i32, n: i32): usize {
+  return w + <usize>(n >> 3) * (<usize>K << 5) + (<usize>(n & 7) << 2);
+}
 
 /**
  * Tokens a pass keeps in cache (their interleaved x: at most 128 · K · 4 bytes, 640 KiB at K = 1280): T split into
@@ -83,36 +92,118 @@ export function interleaveRows(x: usize, xt: usize, K: i32, g: i32, T: i32, r0: 
 
 // @ts-ignore: decorator
 @inline function widenOne<H>(p: usize): f32 {
-  if (isFloat<H>()) return load<f32>(p);
   if (isSigned<H>()) return halfToF32(load<u16>(p));
   return reinterpret<f32>(<u32>load<u16>(p) << 16);
 }
 
 /**
- * Rows n … n+3 of W (N, K) -> s (see the header); rows past N (their outputs unused): f32 (row-major) reads row
- * N − 1, 16-bit (the 8-row layout of matmul_half.ts: the 4 rows' chunks 16 bytes apart, 128 a chunk) zeros.
+ * Rows rowBase + i, i in [i0, i1), of an f32 matrix staged row-major at src (K floats each) -> the layout at dst
+ * (f32RowPtr): 4 rows at a time by 4×4 transposes where they start at a multiple of 4 (so they share a group), else
+ * a row at a time. Rows past the matrix's last in its group stay as allocated (zeros).
  */
-function widenGroup<H>(w: usize, N: i32, K: i32, n: i32, s: usize): void {
-  const rb = <usize>K << 2, h = halfRowPtr(w, K, n);
-  const p0 = isFloat<H>() ? w + <usize>min(n, N - 1) * rb : h, p1 = isFloat<H>() ? w + <usize>min(n + 1, N - 1) * rb : h + 16;
-  const p2 = isFloat<H>() ? w + <usize>min(n + 2, N - 1) * rb : h + 32, p3 = isFloat<H>() ? w + <usize>min(n + 3, N - 1) * rb : h + 48;
-  let k = 0;
-  if (isFloat<H>()) {
+export function repackF32(src: usize, K: i32, dst: usize, rowBase: i32, i0: i32, i1: i32): void {
+  const rb = <usize>K << 2;
+  for (let i = i0; i < i1;) {
+    const p0 = src + <usize>i * rb, d = f32RowPtr(dst, K, rowBase + i);
+    if (((rowBase + i) & 3) != 0 || i + 4 > i1) {
+      for (let k = 0; k < K; k++) store<f32>(d + (<usize>k << 5), load<f32>(p0 + (<usize>k << 2)));
+      i++;
+      continue;
+    }
+    const p1 = p0 + rb, p2 = p1 + rb, p3 = p2 + rb;
+    let k = 0;
     for (; k + 4 <= K; k += 4) {
       const o = <usize>k << 2;
-      transposeTo(v128.load(p0 + o), v128.load(p1 + o), v128.load(p2 + o), v128.load(p3 + o), s + (<usize>k << 5), 32);
+      transposeTo(v128.load(p0 + o), v128.load(p1 + o), v128.load(p2 + o), v128.load(p3 + o), d + (<usize>k << 5), 32);
     }
-  } else {
-    for (; k + 8 <= K; k += 8) {
-      const o = <usize>k << 4;
-      const v0 = v128.load(p0 + o), v1 = v128.load(p1 + o), v2 = v128.load(p2 + o), v3 = v128.load(p3 + o);
-      const d = s + (<usize>k << 5);
-      transposeTo(widenEven<H>(v0), widenEven<H>(v1), widenEven<H>(v2), widenEven<H>(v3), d, 64);
-      transposeTo(widenOdd<H>(v0), widenOdd<H>(v1), widenOdd<H>(v2), widenOdd<H>(v3), d + 32, 64);
+    for (; k < K; k++) {
+      const o = <usize>k << 2, e = d + (<usize>k << 5);
+      store<f32>(e, load<f32>(p0 + o)); store<f32>(e, load<f32>(p1 + o), 4);
+      store<f32>(e, load<f32>(p2 + o), 8); store<f32>(e, load<f32>(p3 + o), 12);
+    }
+    i += 4;
+  }
+}
+
+/**
+ * out (T, N) columns [n0, n1) (n0 a multiple of 8) = x (T, K) · Wᵀ over the f32 layout at w, for T = 1 to 3 (a decode
+ * step, a small batch of them): each group of 8 rows one sequential stream of 32·K bytes, read once for the T
+ * tokens with 6 to 8 FMA chains (k mod 4 and the halves for one token, k mod 2 for two, the 3 tokens' halves for
+ * three), so the loop runs at the memory's speed. The token tiles, whose 8-12 FMAs a k compete with the stream,
+ * read a group from DRAM at about half that (AMD Zen 5: 2 and 3 tokens 1.4× slower than row-major tiles).
+ */
+export function matvecF32(out: usize, x: usize, w: usize, T: i32, N: i32, K: i32, n0: i32, n1: i32): void {
+  const gb = <usize>K << 5, os = <usize>N << 2, xs = <usize>K << 2;
+  for (let n = n0; n < n1; n += 8) {
+    const o = out + (<usize>n << 2), cols = n1 - n;
+    let p = w + <usize>(n >> 3) * gb, xp = x;
+    let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+    if (T == 1) {
+      const pe = p + (<usize>(K & ~3) << 5);
+      while (p != pe) {
+        let xt = v128.load32_splat(xp); a0 = fma(v128.load(p), xt, a0); b0 = fma(v128.load(p, 16), xt, b0);
+        xt = v128.load32_splat(xp, 4); a1 = fma(v128.load(p, 32), xt, a1); b1 = fma(v128.load(p, 48), xt, b1);
+        xt = v128.load32_splat(xp, 8); a2 = fma(v128.load(p, 64), xt, a2); b2 = fma(v128.load(p, 80), xt, b2);
+        xt = v128.load32_splat(xp, 12); a3 = fma(v128.load(p, 96), xt, a3); b3 = fma(v128.load(p, 112), xt, b3);
+        p += 128; xp += 16;
+      }
+      for (let k = K & ~3; k < K; k++) {
+        const xt = v128.load32_splat(xp);
+        a0 = fma(v128.load(p), xt, a0); b0 = fma(v128.load(p, 16), xt, b0);
+        p += 32; xp += 4;
+      }
+      storeCols(o, f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)), cols);
+      storeCols(o + 16, f32x4.add(f32x4.add(b0, b1), f32x4.add(b2, b3)), cols - 4);
+    } else if (T == 2) { // a·: token 0, b·: token 1; ·0 ·1 even k, ·2 ·3 odd k
+      const pe = p + (<usize>(K & ~1) << 5), x1 = xs;
+      while (p != pe) {
+        let va = v128.load(p), vb = v128.load(p, 16);
+        let xt = v128.load32_splat(xp); a0 = fma(va, xt, a0); a1 = fma(vb, xt, a1);
+        xt = v128.load32_splat(xp + x1); b0 = fma(va, xt, b0); b1 = fma(vb, xt, b1);
+        va = v128.load(p, 32); vb = v128.load(p, 48);
+        xt = v128.load32_splat(xp, 4); a2 = fma(va, xt, a2); a3 = fma(vb, xt, a3);
+        xt = v128.load32_splat(xp + x1, 4); b2 = fma(va, xt, b2); b3 = fma(vb, xt, b3);
+        p += 64; xp += 8;
+      }
+      if (K & 1) {
+        const va = v128.load(p), vb = v128.load(p, 16);
+        let xt = v128.load32_splat(xp); a0 = fma(va, xt, a0); a1 = fma(vb, xt, a1);
+        xt = v128.load32_splat(xp + x1); b0 = fma(va, xt, b0); b1 = fma(vb, xt, b1);
+      }
+      storeCols(o, f32x4.add(a0, a2), cols); storeCols(o + 16, f32x4.add(a1, a3), cols - 4);
+      storeCols(o + os, f32x4.add(b0, b2), cols); storeCols(o + os + 16, f32x4.add(b1, b3), cols - 4);
+    } else { // a0 a1: token 0, a2 a3: token 1, b0 b1: token 2
+      const pe = p + (<usize>K << 5), x1 = xs, x2 = xs << 1;
+      while (p != pe) {
+        const va = v128.load(p), vb = v128.load(p, 16);
+        let xt = v128.load32_splat(xp); a0 = fma(va, xt, a0); a1 = fma(vb, xt, a1);
+        xt = v128.load32_splat(xp + x1); a2 = fma(va, xt, a2); a3 = fma(vb, xt, a3);
+        xt = v128.load32_splat(xp + x2); b0 = fma(va, xt, b0); b1 = fma(vb, xt, b1);
+        p += 32; xp += 4;
+      }
+      storeCols(o, a0, cols); storeCols(o + 16, a1, cols - 4);
+      storeCols(o + os, a2, cols); storeCols(o + os + 16, a3, cols - 4);
+      storeCols(o + 2 * os, b0, cols); storeCols(o + 2 * os + 16, b1, cols - 4);
     }
   }
+}
+
+/**
+ * Rows n … n+3 of a 16-bit W (N, K) in the 8-row layout of matmul_half.ts (the 4 rows' chunks 16 bytes apart, 128
+ * a chunk) -> s, widened to f32 in the f32 layout's k-major form; rows past N are the layout's zeros.
+ */
+function widenGroup<H>(w: usize, K: i32, n: i32, s: usize): void {
+  const p0 = halfRowPtr(w, K, n), p1 = p0 + 16, p2 = p0 + 32, p3 = p0 + 48;
+  let k = 0;
+  for (; k + 8 <= K; k += 8) {
+    const o = <usize>k << 4;
+    const v0 = v128.load(p0 + o), v1 = v128.load(p1 + o), v2 = v128.load(p2 + o), v3 = v128.load(p3 + o);
+    const d = s + (<usize>k << 5);
+    transposeTo(widenEven<H>(v0), widenEven<H>(v1), widenEven<H>(v2), widenEven<H>(v3), d, 64);
+    transposeTo(widenOdd<H>(v0), widenOdd<H>(v1), widenOdd<H>(v2), widenOdd<H>(v3), d + 32, 64);
+  }
   for (; k < K; k++) {
-    const d = s + (<usize>k << 5), o = isFloat<H>() ? <usize>k << 2 : (<usize>(k >> 3) << 7) + (<usize>(k & 7) << 1);
+    const d = s + (<usize>k << 5), o = (<usize>(k >> 3) << 7) + (<usize>(k & 7) << 1);
     store<f32>(d, widenOne<H>(p0 + o)); store<f32>(d, widenOne<H>(p1 + o), 4);
     store<f32>(d, widenOne<H>(p2 + o), 8); store<f32>(d, widenOne<H>(p3 + o), 12);
   }
@@ -195,7 +286,10 @@ function rows6x8(x: usize, s: usize, K: i32, o: usize, os: usize, cols: i32, nt:
   storeCols(o, a50, cols); storeCols(o + 16, a51, cols - 4);
 }
 
-/** xt: x interleaved by interleaveRows by g (4 or 6) tokens; s: this thread's 32 · K bytes. n0 a multiple of 4. */
+/**
+ * xt: x interleaved by interleaveRows by g (4 or 6) tokens; w: f32 in its layout (f32RowPtr), 16-bit in
+ * matmul_half.ts's; s: this thread's 32 · K bytes (16-bit weights only). n0 a multiple of 8.
+ */
 export function matmulFloatRows<H>(out: usize, xt: usize, w: usize, T: i32, N: i32, K: i32, g: i32, s: usize, n0: i32, n1: i32): void {
   const os = <usize>N << 2, tbf = tokenBlock(T, g);
   // tokens [0, n6) in 6-token tiles, [n6, T) in 4-token tiles (interleaveRows); blocks start at multiples of g
@@ -204,12 +298,13 @@ export function matmulFloatRows<H>(out: usize, xt: usize, w: usize, T: i32, N: i
     // a short rest joins the block before it, so that the 4-token tail lies within one block
     const te = T - (tb + tbf) < 9 ? T : tb + tbf;
     for (let n = n0; n < n1; n += 8) {
-      widenGroup<H>(w, N, K, n, s);
-      if (n + 4 < n1) widenGroup<H>(w, N, K, n + 4, s + 16);
+      let g8 = s;
+      if (isFloat<H>()) g8 = w + <usize>(n >> 3) * (<usize>K << 5);
+      else { widenGroup<H>(w, K, n, s); if (n + 4 < n1) widenGroup<H>(w, K, n + 4, s + 16); }
       const cols = n1 - n, o = out + (<usize>n << 2);
       let t = tb;
-      for (const e = min(te, n6); t < e; t += 6) rows6x8(xt + <usize>(t / 6) * xg6, s, K, o + <usize>t * os, os, cols, te - t);
-      for (; t < te; t += 4) rows4x8(x4 + <usize>((t - n6) >> 2) * xg4, s, K, o + <usize>t * os, os, cols, te - t);
+      for (const e = min(te, n6); t < e; t += 6) rows6x8(xt + <usize>(t / 6) * xg6, g8, K, o + <usize>t * os, os, cols, te - t);
+      for (; t < te; t += 4) rows4x8(x4 + <usize>((t - n6) >> 2) * xg4, g8, K, o + <usize>t * os, os, cols, te - t);
     }
     if (te == T) break;
   }
