@@ -133,59 +133,73 @@ export function repackF32(src: usize, K: i32, dst: usize, rowBase: i32, i0: i32,
  * read a group from DRAM at about half that (AMD Zen 5: 2 and 3 tokens 1.4× slower than row-major tiles).
  */
 export function matvecF32(out: usize, x: usize, w: usize, T: i32, N: i32, K: i32, n0: i32, n1: i32): void {
-  const gb = <usize>K << 5, os = <usize>N << 2, xs = <usize>K << 2;
+  const gb = <usize>K << 5, os = <usize>N << 2;
+  // one function a token count: V8 11.3 (Node 20) spilled the one-token loop's accumulators when all three
+  // loops shared a function (2× slower on a small matrix)
   for (let n = n0; n < n1; n += 8) {
-    const o = out + (<usize>n << 2), cols = n1 - n;
-    let p = w + <usize>(n >> 3) * gb, xp = x;
-    let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-    if (T == 1) {
-      const pe = p + (<usize>(K & ~3) << 5);
-      while (p != pe) {
-        let xt = v128.load32_splat(xp); a0 = fma(v128.load(p), xt, a0); b0 = fma(v128.load(p, 16), xt, b0);
-        xt = v128.load32_splat(xp, 4); a1 = fma(v128.load(p, 32), xt, a1); b1 = fma(v128.load(p, 48), xt, b1);
-        xt = v128.load32_splat(xp, 8); a2 = fma(v128.load(p, 64), xt, a2); b2 = fma(v128.load(p, 80), xt, b2);
-        xt = v128.load32_splat(xp, 12); a3 = fma(v128.load(p, 96), xt, a3); b3 = fma(v128.load(p, 112), xt, b3);
-        p += 128; xp += 16;
-      }
-      for (let k = K & ~3; k < K; k++) {
-        const xt = v128.load32_splat(xp);
-        a0 = fma(v128.load(p), xt, a0); b0 = fma(v128.load(p, 16), xt, b0);
-        p += 32; xp += 4;
-      }
-      storeCols(o, f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)), cols);
-      storeCols(o + 16, f32x4.add(f32x4.add(b0, b1), f32x4.add(b2, b3)), cols - 4);
-    } else if (T == 2) { // a·: token 0, b·: token 1; ·0 ·1 even k, ·2 ·3 odd k
-      const pe = p + (<usize>(K & ~1) << 5), x1 = xs;
-      while (p != pe) {
-        let va = v128.load(p), vb = v128.load(p, 16);
-        let xt = v128.load32_splat(xp); a0 = fma(va, xt, a0); a1 = fma(vb, xt, a1);
-        xt = v128.load32_splat(xp + x1); b0 = fma(va, xt, b0); b1 = fma(vb, xt, b1);
-        va = v128.load(p, 32); vb = v128.load(p, 48);
-        xt = v128.load32_splat(xp, 4); a2 = fma(va, xt, a2); a3 = fma(vb, xt, a3);
-        xt = v128.load32_splat(xp + x1, 4); b2 = fma(va, xt, b2); b3 = fma(vb, xt, b3);
-        p += 64; xp += 8;
-      }
-      if (K & 1) {
-        const va = v128.load(p), vb = v128.load(p, 16);
-        let xt = v128.load32_splat(xp); a0 = fma(va, xt, a0); a1 = fma(vb, xt, a1);
-        xt = v128.load32_splat(xp + x1); b0 = fma(va, xt, b0); b1 = fma(vb, xt, b1);
-      }
-      storeCols(o, f32x4.add(a0, a2), cols); storeCols(o + 16, f32x4.add(a1, a3), cols - 4);
-      storeCols(o + os, f32x4.add(b0, b2), cols); storeCols(o + os + 16, f32x4.add(b1, b3), cols - 4);
-    } else { // a0 a1: token 0, a2 a3: token 1, b0 b1: token 2
-      const pe = p + (<usize>K << 5), x1 = xs, x2 = xs << 1;
-      while (p != pe) {
-        const va = v128.load(p), vb = v128.load(p, 16);
-        let xt = v128.load32_splat(xp); a0 = fma(va, xt, a0); a1 = fma(vb, xt, a1);
-        xt = v128.load32_splat(xp + x1); a2 = fma(va, xt, a2); a3 = fma(vb, xt, a3);
-        xt = v128.load32_splat(xp + x2); b0 = fma(va, xt, b0); b1 = fma(vb, xt, b1);
-        p += 32; xp += 4;
-      }
-      storeCols(o, a0, cols); storeCols(o + 16, a1, cols - 4);
-      storeCols(o + os, a2, cols); storeCols(o + os + 16, a3, cols - 4);
-      storeCols(o + 2 * os, b0, cols); storeCols(o + 2 * os + 16, b1, cols - 4);
-    }
+    const o = out + (<usize>n << 2), p = w + <usize>(n >> 3) * gb, cols = n1 - n;
+    if (T == 1) group1(o, x, p, K, cols);
+    else if (T == 2) group2(o, os, x, p, K, cols);
+    else group3(o, os, x, p, K, cols);
   }
+}
+
+/**
+ * One token against the group at p: k mod 2 × the two halves, 4 chains (each FMA's 4-cycle latency over 64 bytes
+ * is twice the bandwidth of a core; 8 chains made V8 11.3 spill 2 of them).
+ */
+function group1(o: usize, xp: usize, p: usize, K: i32, cols: i32): void {
+  let a0 = f32x4.splat(0), a1 = a0, b0 = a0, b1 = a0;
+  const pe = p + (<usize>(K & ~1) << 5);
+  while (p != pe) {
+    let xt = v128.load32_splat(xp); a0 = fma(v128.load(p), xt, a0); b0 = fma(v128.load(p, 16), xt, b0);
+    xt = v128.load32_splat(xp, 4); a1 = fma(v128.load(p, 32), xt, a1); b1 = fma(v128.load(p, 48), xt, b1);
+    p += 64; xp += 8;
+  }
+  if (K & 1) {
+    const xt = v128.load32_splat(xp);
+    a0 = fma(v128.load(p), xt, a0); b0 = fma(v128.load(p, 16), xt, b0);
+  }
+  storeCols(o, f32x4.add(a0, a1), cols);
+  storeCols(o + 16, f32x4.add(b0, b1), cols - 4);
+}
+
+/** Two tokens (x rows K floats apart; out rows os bytes apart): a· token 0, b· token 1; ·0 ·1 even k, ·2 ·3 odd. */
+function group2(o: usize, os: usize, xp: usize, p: usize, K: i32, cols: i32): void {
+  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+  const pe = p + (<usize>(K & ~1) << 5), x1 = <usize>K << 2;
+  while (p != pe) {
+    let va = v128.load(p), vb = v128.load(p, 16);
+    let xt = v128.load32_splat(xp); a0 = fma(va, xt, a0); a1 = fma(vb, xt, a1);
+    xt = v128.load32_splat(xp + x1); b0 = fma(va, xt, b0); b1 = fma(vb, xt, b1);
+    va = v128.load(p, 32); vb = v128.load(p, 48);
+    xt = v128.load32_splat(xp, 4); a2 = fma(va, xt, a2); a3 = fma(vb, xt, a3);
+    xt = v128.load32_splat(xp + x1, 4); b2 = fma(va, xt, b2); b3 = fma(vb, xt, b3);
+    p += 64; xp += 8;
+  }
+  if (K & 1) {
+    const va = v128.load(p), vb = v128.load(p, 16);
+    let xt = v128.load32_splat(xp); a0 = fma(va, xt, a0); a1 = fma(vb, xt, a1);
+    xt = v128.load32_splat(xp + x1); b0 = fma(va, xt, b0); b1 = fma(vb, xt, b1);
+  }
+  storeCols(o, f32x4.add(a0, a2), cols); storeCols(o + 16, f32x4.add(a1, a3), cols - 4);
+  storeCols(o + os, f32x4.add(b0, b2), cols); storeCols(o + os + 16, f32x4.add(b1, b3), cols - 4);
+}
+
+/** Three tokens: each token's two halves, 6 chains, a k a trip. */
+function group3(o: usize, os: usize, xp: usize, p: usize, K: i32, cols: i32): void {
+  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
+  const pe = p + (<usize>K << 5), x1 = <usize>K << 2, x2 = x1 << 1;
+  while (p != pe) {
+    const va = v128.load(p), vb = v128.load(p, 16);
+    let xt = v128.load32_splat(xp); a0 = fma(va, xt, a0); a1 = fma(vb, xt, a1);
+    xt = v128.load32_splat(xp + x1); a2 = fma(va, xt, a2); a3 = fma(vb, xt, a3);
+    xt = v128.load32_splat(xp + x2); a4 = fma(va, xt, a4); a5 = fma(vb, xt, a5);
+    p += 32; xp += 4;
+  }
+  storeCols(o, a0, cols); storeCols(o + 16, a1, cols - 4);
+  storeCols(o + os, a2, cols); storeCols(o + os + 16, a3, cols - 4);
+  storeCols(o + 2 * os, a4, cols); storeCols(o + 2 * os + 16, a5, cols - 4);
 }
 
 /**
