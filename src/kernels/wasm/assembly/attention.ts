@@ -70,14 +70,20 @@ export function attentionBatch(desc: usize, nSeg: i32, qStride: i32, nQ: i32, nK
 function softmaxRow(row: usize, S: i32, mx: f32): f32 {
   const m = f32x4.splat(mx);
   let acc = f32x4.splat(0);
-  let s = 0;
+  let s = 0, acc1 = acc;
+  for (; s + 8 <= S; s += 8) {
+    const p = row + (<usize>s << 2);
+    const e = expv(f32x4.sub(v128.load(p), m)), e1 = expv(f32x4.sub(v128.load(p, 16), m));
+    v128.store(p, e); v128.store(p, e1, 16);
+    acc = f32x4.add(acc, e); acc1 = f32x4.add(acc1, e1);
+  }
   for (; s + 4 <= S; s += 4) {
     const p = row + (<usize>s << 2);
     const e = expv(f32x4.sub(v128.load(p), m));
     v128.store(p, e);
     acc = f32x4.add(acc, e);
   }
-  let sum = hsum(acc);
+  let sum = hsum(f32x4.add(acc, acc1));
   for (; s < S; s++) {
     const p = row + (<usize>s << 2);
     const e = f32x4.extract_lane(expv(f32x4.splat(load<f32>(p) - mx)), 0);

