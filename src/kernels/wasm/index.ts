@@ -275,32 +275,20 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
       });
       return { dtype: t.dtype, rows, cols, ptr: w, scaleShift };
     }
-    if (t.dtype === "f32") {
-      // Groups of 8 rows, k-major: the 8 rows' values at k side by side (assembly/matmul_float_rows.ts), rows padded
-      // with zeros to a multiple of 8; staged in whole 4-row quads, repacked with all threads.
-      const w = arena.allocBytes(Math.ceil(rows / 8) * cols * 32);
-      staged(rows, cols * 4, (st, rowsPer) => {
-        const per = rowsPer >= 4 && rowsPer < rows ? rowsPer & ~3 : rowsPer;
+    if (t.dtype === "f32" || t.dtype === "bf16" || t.dtype === "f16") {
+      // Groups of 8 rows, rows padded with zeros to a multiple of 8: f32 k-major, the 8 rows' values at a column side
+      // by side (assembly/matmul_float_rows.ts); 16-bit interleaved 8 columns at a time, columns padded to a multiple
+      // of 32 (assembly/matmul_half.ts). Staged and repacked with all threads in whole quads (f32's 4×4 transposes).
+      const f32 = t.dtype === "f32", groups = Math.ceil(rows / 8), groupBytes = f32 ? cols * 32 : Math.ceil(cols / 32) * 512;
+      const w = arena.allocBytes(groups * groupBytes), rowBytes = cols * (f32 ? 4 : 2), tile = f32 ? 4 : 8;
+      if (rows % 8) arena.u8(w + (groups - 1) * groupBytes, groupBytes).fill(0);
+      staged(rows, rowBytes, (st, rowsPer) => {
+        const per = rowsPer >= tile && rowsPer < rows ? rowsPer - (rowsPer % tile) : rowsPer;
         for (let r0 = 0; r0 < rows; r0 += per) {
           const r1 = Math.min(rows, r0 + per);
-          fill(st, r0 * cols * 4, (r1 - r0) * cols * 4);
-          job(Op.repackF32, st, cols, w, r0);
-          pool.run(r1 - r0, Math.max(4, Math.ceil((r1 - r0) / (pool.threads * 16) / 4) * 4));
-        }
-      });
-      return { dtype: t.dtype, rows, cols, ptr: w };
-    }
-    if (t.dtype === "bf16" || t.dtype === "f16") {
-      // Groups of 8 rows interleaved 8 columns at a time (assembly/matmul_half.ts), rows padded with zeros to a
-      // multiple of 8, columns to a multiple of 32.
-      const groupBytes = Math.ceil(cols / 32) * 512, groups = Math.ceil(rows / 8), w = arena.allocBytes(groups * groupBytes);
-      if (rows % 8) arena.u8(w + (groups - 1) * groupBytes, groupBytes).fill(0);
-      staged(rows, cols * 2, (st, rowsPer) => {
-        for (let r0 = 0; r0 < rows; r0 += rowsPer) {
-          const r1 = Math.min(rows, r0 + rowsPer);
-          fill(st, r0 * cols * 2, (r1 - r0) * cols * 2);
-          job(Op.repackHalf, st, cols, w, r0);
-          pool.run(r1 - r0, Math.max(8, Math.ceil((r1 - r0) / (pool.threads * 16) / 8) * 8));
+          fill(st, r0 * rowBytes, (r1 - r0) * rowBytes);
+          job(f32 ? Op.repackF32 : Op.repackHalf, st, cols, w, r0);
+          pool.run(r1 - r0, Math.max(tile, Math.ceil((r1 - r0) / (pool.threads * 16) / tile) * tile));
         }
       });
       return { dtype: t.dtype, rows, cols, ptr: w };
