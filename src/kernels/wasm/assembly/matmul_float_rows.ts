@@ -128,9 +128,9 @@ export function repackF32(src: usize, K: i32, dst: usize, rowBase: i32, i0: i32,
 /**
  * out (T, N) columns [n0, n1) (n0 a multiple of 8) = x (T, K) · Wᵀ over the f32 layout at w, for T = 1 to 3 (a decode
  * step, a small batch of them): each group of 8 rows one sequential stream of 32·K bytes, read once for the T
- * tokens with 6 to 8 FMA chains (k mod 4 and the halves for one token, k mod 2 for two, the 3 tokens' halves for
- * three), so the loop runs at the memory's speed. The token tiles, whose 8-12 FMAs a k compete with the stream,
- * read a group from DRAM at about half that (AMD Zen 5: 2 and 3 tokens 1.4× slower than row-major tiles).
+ * tokens with 4 to 8 FMA chains (k mod 2 and the halves for one or two tokens, the 3 tokens' halves for three), so
+ * the loop runs at the memory's speed. The token tiles, whose 8-12 FMAs a k compete with the stream, read a group
+ * from DRAM at about half that (AMD Zen 5: 2 and 3 tokens through them 1.4-1.6× slower than row-major tiles).
  */
 export function matvecF32(out: usize, x: usize, w: usize, T: i32, N: i32, K: i32, n0: i32, n1: i32): void {
   const gb = <usize>K << 5, os = <usize>N << 2;
