@@ -127,10 +127,11 @@ export function repackF32(src: usize, K: i32, dst: usize, rowBase: i32, i0: i32,
 
 /**
  * out (T, N) columns [n0, n1) (n0 a multiple of 8) = x (T, K) · Wᵀ over the f32 layout at w, for T = 1 to 3 (a decode
- * step, a small batch of them): each group of 8 rows one sequential stream of 32·K bytes, read once for the T
- * tokens with 4 to 8 FMA chains (k mod 2 and the halves for one or two tokens, the 3 tokens' halves for three), so
- * the loop runs at the memory's speed. The token tiles, whose 8-12 FMAs a k compete with the stream, read a group
- * from DRAM at about half that (AMD Zen 5: 2 and 3 tokens through them 1.4-1.6× slower than row-major tiles).
+ * step, a small batch of them): each group of 8 rows one sequential stream of 32·K bytes from DRAM for one or two
+ * tokens (4 or 8 FMA chains: k mod 2 × the halves, × the tokens), so the loop runs at the memory's speed; a third
+ * token then reads the group again from cache (a loop of 3 tokens' 6 FMAs a k ran 12 % slower from DRAM). The token
+ * tiles, whose 8-12 FMAs a k compete with the stream, read a group from DRAM at about half that speed (AMD Zen 5:
+ * 2 and 3 tokens through them 1.4-1.6× slower than row-major tiles).
  */
 export function matvecF32(out: usize, x: usize, w: usize, T: i32, N: i32, K: i32, n0: i32, n1: i32): void {
   const gb = <usize>K << 5, os = <usize>N << 2;
@@ -139,8 +140,10 @@ export function matvecF32(out: usize, x: usize, w: usize, T: i32, N: i32, K: i32
   for (let n = n0; n < n1; n += 8) {
     const o = out + (<usize>n << 2), p = w + <usize>(n >> 3) * gb, cols = n1 - n;
     if (T == 1) group1(o, x, p, K, cols);
-    else if (T == 2) group2(o, os, x, p, K, cols);
-    else group3(o, os, x, p, K, cols);
+    else {
+      group2(o, os, x, p, K, cols);
+      if (T == 3) group1(o + 2 * os, x + (<usize>K << 3), p, K, cols); // the group again, from cache
+    }
   }
 }
 
@@ -184,22 +187,6 @@ function group2(o: usize, os: usize, xp: usize, p: usize, K: i32, cols: i32): vo
   }
   storeCols(o, f32x4.add(a0, a2), cols); storeCols(o + 16, f32x4.add(a1, a3), cols - 4);
   storeCols(o + os, f32x4.add(b0, b2), cols); storeCols(o + os + 16, f32x4.add(b1, b3), cols - 4);
-}
-
-/** Three tokens: each token's two halves, 6 chains, a k a trip. */
-function group3(o: usize, os: usize, xp: usize, p: usize, K: i32, cols: i32): void {
-  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
-  const pe = p + (<usize>K << 5), x1 = <usize>K << 2, x2 = x1 << 1;
-  while (p != pe) {
-    const va = v128.load(p), vb = v128.load(p, 16);
-    let xt = v128.load32_splat(xp); a0 = fma(va, xt, a0); a1 = fma(vb, xt, a1);
-    xt = v128.load32_splat(xp + x1); a2 = fma(va, xt, a2); a3 = fma(vb, xt, a3);
-    xt = v128.load32_splat(xp + x2); a4 = fma(va, xt, a4); a5 = fma(vb, xt, a5);
-    p += 32; xp += 4;
-  }
-  storeCols(o, a0, cols); storeCols(o + 16, a1, cols - 4);
-  storeCols(o + os, a2, cols); storeCols(o + os + 16, a3, cols - 4);
-  storeCols(o + 2 * os, a4, cols); storeCols(o + 2 * os + 16, a5, cols - 4);
 }
 
 /**
