@@ -69,6 +69,14 @@ for (const dtype of ["f32", "bf16", "f16"] as DType[]) {
       check(dtype, 33, 1279, 3, 1, 5, true);
       check(dtype, 1279, 33, 17, 1e4, 6);
     });
+    test("T = 0 writes nothing", () => {
+      const st = storeAs(dtype, randn(33 * 64, 4, 0.05), 33, 64);
+      for (const be of backends) {
+        const out = be.alloc(66).fill(7);
+        be.matmul(out, be.alloc(128), be.loadMatrix(st, 33, 64), 0);
+        expect(out.every((v) => v === 7)).toBe(true);
+      }
+    });
     // Loading stages ≈ 4 MiB of rows at a time: 1279 × 1279 f32 in slices of 816 rows (whole 4-row quads), and
     // rows of 1.2 MiB in slices of 3, a row at a time.
     if (dtype === "f32") test("rows staged in slices of 816 and of 3 (K = 300001), T = 1, 2, 5", () => {

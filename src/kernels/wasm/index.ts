@@ -326,6 +326,7 @@ export async function createWasmBackendOn(host: KernelHost, opts: Pick<WasmBacke
     const m = w as WasmMatrix;
     const N = m.rows, K = m.cols;
     need(out, T * N, "matmul out"); need(x, T * K, "matmul x");
+    if (T === 0) return; // no rows to write
     const po = ptr(out, "matmul out"), px = ptr(x, "matmul x");
     const small = T >= Math.max(2, backend.matvecRows.min) && T <= backend.matvecRows.max;
     const one = T * N * K < 131072 ? N : 0; // one chunk: too small to share
