@@ -26,6 +26,8 @@ import { modelPath } from "./model_args.js";
 export interface BenchOptions {
   model?: string; config?: string; dtype?: WeightType; nPrompt: number[]; nGen: number[]; threads?: number[];
   repetitions: number; json?: boolean; seed: number; relaxed: boolean; dotAdd: "auto" | "on" | "off"; floatTile: "auto" | "4" | "6"; profile?: boolean;
+  /** One untimed run of each test before its timed runs (default true), as llama-bench warms up each test. */
+  warmup?: boolean;
   /** After the tests, memory read bandwidth with 1 thread and each thread count: a streaming sum over this many MiB. */
   bandwidth?: number;
   /** Activation-row counts the small-batch matvecs take ("off": the tiled matmuls for every T > 1). */
@@ -130,6 +132,7 @@ export function register(program: Command): void {
     .option("--backend <name>", "kernels: wasm (default) or webgpu (Node: the optional `webgpu` package; threads and --bandwidth are the WASM backend's)", choiceArg(["wasm", "webgpu"] as const), "wasm")
     .option("--webgpu-kernels <kind>", "with --backend webgpu: auto (default), workgroup (GPU kernels) or portable (CPU adapters' kernels)", choiceArg(["auto", "workgroup", "portable"] as const))
     .option("-r, --repetitions <n>", "runs of each test", intArg(1), 5)
+    .option("--no-warmup", "skip the untimed run of each test before its timed runs")
     .option("--seed <n>", "seed of the random weights and prompt", intArg(0), 0)
     .option("--no-relaxed", "use the plain SIMD kernels even where relaxed SIMD is available")
     .option("--dot-add <mode>", "the quantized kernels' integer dots as i32 dot-adds (one vpdpbusd on AVX-VNNI in Node 24's V8): auto (where probed exact and faster), on, off", choiceArg(["auto", "on", "off"] as const), "auto")
@@ -196,7 +199,7 @@ export async function bench(o: BenchOptions): Promise<void> {
   const longest = Math.max(...o.nPrompt, ...o.nGen), deepest = Math.max(...depths);
   if (deepest > 0 && deepest + longest > config.max_context_length)
     throw new UsageError(`bench: depth ${deepest} + ${longest} tokens exceed the model's context of ${config.max_context_length}`);
-  const maxLen = Math.max(longest + deepest, 18) + 1; // 18: the warm-up's
+  const maxLen = Math.max(longest + deepest, 18) + 1; // at least 18: room for a profile's decode steps
   const cache = model.newCache(maxLen);
   const batches = o.batch ?? [1];
   if (batches.some((b) => b < 1)) throw new UsageError(`bench: --batch must be ≥ 1, got ${batches.join(",")}`);
@@ -209,17 +212,19 @@ export async function bench(o: BenchOptions): Promise<void> {
   print(`| model | size | params | backend | threads | test | t/s |\n|---|---|---|---|---|---|---|\n`);
   for (const t of threads) {
     backend.setThreads?.(t);
-    await run(model, [cache], randomIds(16, V, o.seed), 2); // warm-up: compile tiers, fault in scratch
     const at = (d: number) => (d > 0 ? ` @ d${d}` : ""); // llama-bench's names
     const tests = depths.flatMap((d) => [...o.nPrompt.filter((n) => n > 0).map((n) => ({ test: `pp${n}${at(d)}`, p: n, g: 0, b: 1, d })),
       ...o.nGen.filter((n) => n > 0).flatMap((n) => batches.map((b) => ({ test: `tg${n}${b > 1 ? ` x${b}` : ""}${at(d)}`, p: 0, g: n, b, d })))]);
     for (const { test, p, g, b, d } of tests) {
       const samples: number[] = [];
-      for (let r = 0; r < o.repetitions; r++) {
+      // Warm-up: the test once, untimed. A JIT engine's kernels and the JS around them reach their optimized tiers
+      // only after they have run for a while (a tg128 that followed 2 warm-up tokens ran its first repetition ~8 %
+      // slower than the rest), and the scratch and the cache's pages are faulted in.
+      for (let r = o.warmup === false ? 0 : -1; r < o.repetitions; r++) {
         const ids = randomIds(Math.max(p, 1), V, o.seed + r + 1), context = randomIds(d, V, o.seed + 1000 + r);
         const ms = p > 0 ? await run(model, [cache], ids, 0, context)
           : await run(model, [cache, ...more.slice(0, b - 1)], ids.slice(0, 1), g - 1, context);
-        samples.push(((p > 0 ? p : g * b) * 1000) / ms);
+        if (r >= 0) samples.push(((p > 0 ? p : g * b) * 1000) / ms);
       }
       const [avg, sd] = meanSd(samples);
       results.push({ model: label, dtype, size_bytes: sizeBytes, params, backend: backendLabel, threads: t, test,

@@ -3,6 +3,7 @@
 
 import { describe, expect, test, vi } from "vitest";
 import { bench, type BenchOptions } from "../../src/cli/bench.js";
+import { OpenELMModel } from "../../src/models/openelm.js";
 import { SWIFTSHADER_ICD } from "./webgpu_cases.js";
 
 const tinyConfig = new URL("../fixtures/openelm/tiny-small-vocab/config.json", import.meta.url).pathname;
@@ -27,6 +28,20 @@ describe("openelm bench", () => {
       }
       expect(r.peak_rss_bytes).toBeGreaterThan(r.model_bytes);
     }
+  }, 60_000);
+
+  test("each test runs once untimed before its repetitions (forwards counted); --no-warmup skips it", async () => {
+    const spy = vi.spyOn(OpenELMModel.prototype, "forwardBatchAsync");
+    try {
+      const o = { ...base, config: tinyConfig, threads: [1] };
+      JSON.parse(await captured(o));
+      const warm = spy.mock.calls.length;
+      spy.mockClear();
+      const r = JSON.parse(await captured({ ...o, warmup: false }));
+      // pp8: 1 forward a run; tg4: 4 (the first token, then 3 steps); 2 repetitions, + 1 warm-up run each
+      expect([warm, spy.mock.calls.length]).toEqual([3 * 1 + 3 * 4, 2 * 1 + 2 * 4]);
+      expect(r.results.map((x: { samples_ts: number[] }) => x.samples_ts.length)).toEqual([2, 2]);
+    } finally { spy.mockRestore(); }
   }, 60_000);
 
   test("-d: every test after d tokens in each cache (llama-bench's \"@ dN\"), batched decode too; past the context an error", async () => {
